@@ -36,7 +36,7 @@ config = Config("pumplib", defaults=[_load_defaults()])
 
 # allowed values for enumerated keys
 CHOICES: dict[str, tuple[str, ...]] = {
-    "ingest.ambiguous": ("earliest", "latest", "quarantine"),
+    "ingest.ambiguous": ("infer", "earliest", "latest", "quarantine"),
     "ingest.nonexistent": ("shift_forward", "quarantine"),
 }
 

@@ -1,0 +1,52 @@
+# Two commands set everything up on a fresh machine (Debian, Python 3.11):
+#   make demo   – create/reuse .venv from env/requirements.lock, run the main job
+#   make test   – same environment, run the test suite
+# A second run with everything installed starts in seconds (stamp file).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+LOCK   := env/requirements.lock
+STAMP  := $(VENV)/.pumplib-env-$(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-16)
+PYTEST_ARGS ?=
+
+.PHONY: env demo test lint bench sample lock clean-store
+
+env: $(STAMP)
+
+$(STAMP): $(LOCK) pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	# the CPU wheel of torch first, alone, so nothing pulls a CUDA build
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.pumplib-env-*
+	@touch $@
+
+demo: env
+	$(BIN)/pumplib demo
+
+test: env
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+lint: env
+	$(BIN)/ruff check pumplib tests benchmarks
+
+bench: env
+	$(BIN)/python benchmarks/bench_ingest.py
+
+sample: env
+	$(BIN)/pumplib simulate sample
+
+# re-resolve the pins from env/requirements.in (needs the package index)
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q --upgrade pip
+	.venv-lock/bin/python -m pip install -q "torch==2.13.0"
+	.venv-lock/bin/python -m pip install -q -r env/requirements.in
+	.venv-lock/bin/python -m pip freeze | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' > $(LOCK)
+	rm -rf .venv-lock
+
+clean-store:
+	rm -rf store

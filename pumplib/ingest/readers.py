@@ -1,0 +1,458 @@
+"""Streaming parsers: any declared :class:`~pumplib.ingest.formats.Format` → record batches.
+
+A reader turns one file into a stream of :class:`Records` (long form, one
+sample a row: UTC time, key, value in the source unit, source quality code and
+the source line) plus the rows it had to reject, each with its reason. Memory
+is bounded by the batch size, whatever the file size.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ..assets import AssetRegistry
+from ..errors import IngestError, UnknownNameError, choices_message
+from .formats import Format
+
+_OFFSET_RE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
+NO_QUALITY = -1
+
+
+@dataclass(frozen=True)
+class Key:
+    """Where a column or tag lands: asset, signal and the unit it arrives in."""
+
+    asset: str
+    signal: str
+    unit: str
+    tag: str
+
+
+@dataclass
+class Records:
+    """One batch of parsed samples (numpy arrays of equal length)."""
+
+    time_ns: np.ndarray      # int64, UTC
+    key: np.ndarray          # int32 index into Reader.keys
+    value: np.ndarray        # float64, source unit
+    quality: np.ndarray      # int16, -1 = none
+    line: np.ndarray         # int64, 1-based source line (CSV) or row (Parquet)
+
+    def __len__(self) -> int:
+        return len(self.time_ns)
+
+    def take(self, mask: np.ndarray) -> Records:
+        return Records(self.time_ns[mask], self.key[mask], self.value[mask],
+                       self.quality[mask], self.line[mask])
+
+
+@dataclass
+class Stats:
+    rows_read: int = 0
+    ambiguous: int = 0
+    nonexistent: int = 0
+
+
+@dataclass
+class Reader:
+    """Parse one file of a declared format.
+
+    Iterating yields :class:`Records`; rejected rows accumulate in
+    :attr:`rejects` (dicts with line, column, raw text and reason) and are
+    drained by the caller after each batch.
+    """
+
+    path: Path
+    fmt: Format
+    registry: AssetRegistry | None
+    timezone: str
+    batch_rows: int = 1_000_000
+    ambiguous: str = "infer"
+    nonexistent: str = "shift_forward"
+    keys: list[Key] = field(default_factory=list)
+    rejects: list[dict] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
+
+    def __post_init__(self):
+        self._key_of: dict[tuple, int] = {}
+        self._tag_cache: dict[str, int] = {}
+        self._seen_ambiguous: set = set()
+        self._skipped_lines: list[int] = []
+        self.stem = self.path.name.split(".")[0]
+        self.parent = self.path.parent.name
+
+    # -- keys -----------------------------------------------------------------
+    def _key(self, asset: str, signal: str, unit: str, tag: str) -> int:
+        k = (asset, signal, unit)
+        if k not in self._key_of:
+            self._key_of[k] = len(self.keys)
+            self.keys.append(Key(asset, signal, unit, tag))
+        return self._key_of[k]
+
+    def key_for_tag(self, tag: str) -> int:
+        """Key index of a registry tag, or -1 when unknown."""
+        if tag in self._tag_cache:
+            return self._tag_cache[tag]
+        if self.registry is None:
+            raise IngestError(f"{self.path}: format {self.fmt.name!r} maps columns by tag, "
+                              "so an asset registry is needed (--registry)")
+        try:
+            info = self.registry.tag(tag)
+            k = self._key(info.asset, info.signal, info.unit, tag)
+        except UnknownNameError:
+            k = -1
+        self._tag_cache[tag] = k
+        return k
+
+    def reject(self, line, column, raw, reason, timestamp=None, tag=None) -> None:
+        self.rejects.append({"line": int(line), "column": column, "raw": _s(raw),
+                             "reason": reason, "timestamp": _s(timestamp), "tag": _s(tag)})
+
+    # -- iteration --------------------------------------------------------------
+    def __iter__(self) -> Iterator[Records]:
+        if not self.path.exists():
+            raise IngestError(f"{self.path}: file not found")
+        batches = self._csv_batches() if self.fmt.container == "csv" else self._parquet_batches()
+        for table, first_line in batches:
+            self.stats.rows_read += table.num_rows
+            if table.num_rows == 0:
+                continue
+            lines = self._lines(first_line, table.num_rows)
+            if self.fmt.layout == "long":
+                rec = self._long(table, lines)
+            else:
+                rec = self._wide(table, lines)
+            if rec is not None and len(rec):
+                yield rec
+
+    def _columns(self, names: list[str]) -> list[str]:
+        return [n.strip() for n in names] if self.fmt.strip_names else list(names)
+
+    def _require(self, names: list[str], needed: list[str]) -> None:
+        for col in needed:
+            if col not in names:
+                raise IngestError(
+                    f"{self.path}: line 1: column {col!r} is missing for format "
+                    f"{self.fmt.name!r}. " + choices_message("column", col, names))
+
+    def _csv_batches(self) -> Iterator[tuple[pa.Table, int]]:
+        fmt = self.fmt
+        opener = gzip.open if self.path.name.endswith(".gz") else open
+        with opener(self.path, "rb") as fh:
+            header = fh.readline().decode("utf-8-sig").rstrip("\r\n")
+        if not header:
+            raise IngestError(f"{self.path}: line 1: the file is empty (no header)")
+        raw_names = header.split(fmt.delimiter)
+        names = self._columns(raw_names)
+        needed = [fmt.timestamp] + ([fmt.tag, fmt.value] if fmt.layout == "long" else [])
+        self._require(names, needed)
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise IngestError(f"{self.path}: line 1: duplicate column names {dup}")
+        ncol = len(names)
+
+        def on_invalid(row) -> str:
+            self._skipped_lines.append(row.number)
+            self.reject(row.number, None, row.text,
+                        f"malformed row: expected {ncol} fields ({fmt.delimiter!r}-separated), "
+                        f"got {row.actual_columns}")
+            return "skip"
+
+        types = {n: pa.string() for n in names}
+        if fmt.layout == "long":
+            types[fmt.tag] = pa.dictionary(pa.int32(), pa.string())
+        stream = pa.input_stream(str(self.path),
+                                 compression="gzip" if self.path.name.endswith(".gz") else None)
+        reader = pacsv.open_csv(
+            stream,
+            # one thread: pyarrow only reports line numbers of bad rows then
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False,
+                                           block_size=max(1 << 20, self.batch_rows * 48)),
+            parse_options=pacsv.ParseOptions(delimiter=fmt.delimiter,
+                                             invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                                 quoted_strings_can_be_null=True))
+        row0 = 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                raise IngestError(f"{self.path}: after data row {row0}: cannot parse: {exc}") from None
+            yield pa.Table.from_batches([batch]), row0
+            row0 += batch.num_rows
+
+    def _parquet_batches(self) -> Iterator[tuple[pa.Table, int]]:
+        try:
+            pf = pq.ParquetFile(self.path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise IngestError(f"{self.path}: not a readable Parquet file: {exc}") from None
+        names = self._columns(pf.schema_arrow.names)
+        needed = [self.fmt.timestamp] + ([self.fmt.tag, self.fmt.value]
+                                         if self.fmt.layout == "long" else [])
+        self._require(names, needed)
+        row0 = 0
+        for batch in pf.iter_batches(batch_size=self.batch_rows):
+            t = pa.Table.from_batches([batch]).rename_columns(names)
+            yield t, row0
+            row0 += t.num_rows
+
+    def _lines(self, row0: int, n: int) -> np.ndarray:
+        """Source line numbers of data rows ``row0 … row0+n`` (skipped rows accounted)."""
+        r = np.arange(row0, row0 + n, dtype=np.int64)
+        if self.fmt.container == "parquet":
+            return r + 1  # 1-based row number
+        if not self._skipped_lines:
+            return r + 2  # header is line 1
+        s = np.sort(np.asarray(self._skipped_lines, dtype=np.int64))
+        pos = s - 2 - np.arange(len(s))
+        return r + 2 + np.searchsorted(pos, r, side="right")
+
+    # -- timestamps ---------------------------------------------------------------
+    def _times(self, col: pa.Array, lines: np.ndarray, tags=None) -> tuple[np.ndarray, np.ndarray]:
+        """UTC nanoseconds and a validity mask; invalid rows are rejected."""
+        fmt = self.fmt
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        if pa.types.is_timestamp(col.type):
+            ts = col.cast(pa.timestamp("ns", tz=col.type.tz)) if col.type.tz else col.cast(
+                pa.timestamp("ns"))
+            aware = ts.type.tz is not None
+        elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            ts, aware = self._parse_strings(col, lines)
+        else:
+            raise IngestError(f"{self.path}: column {fmt.timestamp!r} has type {col.type}, "
+                              "expected timestamps or text")
+        if not aware:
+            ts = self._localize(ts, lines, tags)
+        ns = ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        valid = ~np.asarray(ts.is_null().to_numpy(zero_copy_only=False))
+        ns = np.where(valid, ns, 0).astype(np.int64)
+        return ns, valid
+
+    def _parse_strings(self, col: pa.Array, lines: np.ndarray) -> tuple[pa.Array, bool]:
+        fmt = self.fmt
+        if fmt.timestamp_format:
+            ts = pc.strptime(col, format=fmt.timestamp_format, unit="ns", error_is_null=True)
+            self._reject_bad_times(col, ts, lines, f"expected format {fmt.timestamp_format!r}")
+            return ts, "%z" in fmt.timestamp_format
+        for typ, aware in ((pa.timestamp("ns", tz="UTC"), True), (pa.timestamp("ns"), False)):
+            try:
+                return pc.cast(col, typ), aware
+            except pa.ArrowInvalid:
+                continue
+        # slow path: a mix of offsets, naive times and garbage
+        s = pd.Series(col.to_pandas(), dtype=object)
+        has_off = s.str.contains(_OFFSET_RE, na=False)
+        ns = np.full(len(s), np.iinfo(np.int64).min, dtype=np.int64)  # NaT
+        off = has_off.to_numpy()
+        if off.any():
+            t = pd.to_datetime(s[off], format="ISO8601", utc=True, errors="coerce")
+            ns[off] = t.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").to_numpy(
+                dtype="datetime64[ns]").view(np.int64)
+        naive = (~has_off & s.notna()).to_numpy()
+        if naive.any():
+            loc = pd.to_datetime(s[naive], format="ISO8601", errors="coerce")
+            arr = self._localize(pa.array(loc.astype("datetime64[ns]")), lines[naive], None)
+            ns[naive] = arr.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).fill_null(
+                np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
+        nat = ns == np.iinfo(np.int64).min
+        ts = pa.array(ns, type=pa.int64(), mask=nat).cast(pa.timestamp("ns", tz="UTC"))
+        self._reject_bad_times(col, ts, lines, "expected ISO 8601, e.g. 2026-03-09T00:00:00Z")
+        return ts, True
+
+    def _reject_bad_times(self, raw: pa.Array, parsed: pa.Array, lines: np.ndarray, hint: str):
+        bad = np.asarray(pc.and_(parsed.is_null(), raw.is_valid()).to_numpy(zero_copy_only=False))
+        missing = np.asarray(raw.is_null().to_numpy(zero_copy_only=False))
+        for i in np.flatnonzero(bad):
+            self.reject(lines[i], self.fmt.timestamp, raw[i].as_py(),
+                        f"unparseable timestamp {raw[i].as_py()!r}: {hint}")
+        for i in np.flatnonzero(missing):
+            self.reject(lines[i], self.fmt.timestamp, None, "missing timestamp")
+
+    def _localize(self, naive: pa.Array, lines: np.ndarray, tags) -> pa.Array:
+        """Wall times of ``self.timezone`` → UTC, with DST gaps and repeats handled."""
+        tz = self.timezone
+        if tz in ("UTC", "Etc/UTC", "GMT"):
+            return naive.cast(pa.timestamp("ns", tz="UTC"))
+        early = pc.assume_timezone(naive, tz, ambiguous="earliest", nonexistent="earliest")
+        late = pc.assume_timezone(naive, tz, ambiguous="latest", nonexistent="latest")
+        e = early.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        la = late.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        valid = ~np.asarray(naive.is_null().to_numpy(zero_copy_only=False))
+        diff = np.where(valid, la - e, 0)
+        if not diff.any():
+            return early
+        out = e.copy()
+        nonexist = diff > 0
+        nonexist &= diff < 60 * 10**9
+        ambig = diff >= 60 * 10**9
+        keep = valid.copy()
+        if nonexist.any():
+            self.stats.nonexistent += int(nonexist.sum())
+            if self.nonexistent == "shift_forward":
+                out[nonexist] = la[nonexist]
+            else:
+                for i in np.flatnonzero(nonexist):
+                    self.reject(lines[i], self.fmt.timestamp, str(naive[i].as_py()),
+                                f"wall time does not exist in {tz} (clocks went forward)")
+                keep &= ~nonexist
+        if ambig.any():
+            self.stats.ambiguous += int(ambig.sum())
+            idx = np.flatnonzero(ambig)
+            if self.ambiguous == "latest":
+                out[idx] = la[idx]
+            elif self.ambiguous == "quarantine":
+                for i in idx:
+                    self.reject(lines[i], self.fmt.timestamp, str(naive[i].as_py()),
+                                f"ambiguous wall time in {tz} (clocks went back)")
+                keep[idx] = False
+            elif self.ambiguous == "infer":
+                # in file order, the first occurrence of a wall time (per tag) is
+                # summer time, the repeat is winter time
+                wall = naive.cast(pa.int64()).to_numpy(zero_copy_only=False)
+                for i in idx:
+                    k = (wall[i], None if tags is None else tags[i])
+                    if k in self._seen_ambiguous:
+                        out[i] = la[i]
+                    else:
+                        self._seen_ambiguous.add(k)
+        arr = pa.array(out, type=pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
+        return pc.if_else(pa.array(keep), arr, pa.nulls(len(arr), arr.type))
+
+    # -- values -------------------------------------------------------------------
+    def _values(self, col: pa.Array, lines: np.ndarray, column: str, tags=None) -> tuple[
+            np.ndarray, np.ndarray]:
+        """Float values and a mask of rows that are valid (empty cells are NaN, valid)."""
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        if pa.types.is_floating(col.type) or pa.types.is_integer(col.type) or pa.types.is_boolean(
+                col.type):
+            v = col.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        else:
+            try:
+                v = pc.cast(col, pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+            except pa.ArrowInvalid:
+                s = pd.Series(col.to_pandas(), dtype=object)
+                num = pd.to_numeric(s.str.strip(), errors="coerce")
+                v = num.to_numpy(dtype=np.float64, na_value=np.nan)
+                bad = num.isna() & s.notna() & (s.str.strip() != "") & ~s.str.strip().str.lower().isin(
+                    ["nan", "null", "none"])
+                for i in np.flatnonzero(bad.to_numpy()):
+                    self.reject(lines[i], column, s.iloc[i], f"value {s.iloc[i]!r} is not a number",
+                                tag=None if tags is None else tags[i])
+                ok = ~bad.to_numpy()
+                v = np.asarray(v, dtype=np.float64).copy()
+                v = np.ascontiguousarray(v)
+                return v, ok
+        v = np.asarray(v, dtype=np.float64)
+        inf = np.isinf(v)
+        for i in np.flatnonzero(inf):
+            self.reject(lines[i], column, v[i], "value is infinite",
+                        tag=None if tags is None else tags[i])
+        return v, ~inf
+
+    def _quality(self, table: pa.Table, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        q = self.fmt.quality
+        n = table.num_rows
+        if not q or q not in table.column_names:
+            return np.full(n, NO_QUALITY, dtype=np.int16), np.ones(n, dtype=bool)
+        v, ok = self._values(table.column(q), lines, q)
+        bad = ok & ~np.isnan(v) & ((v < 0) | (v > 32767) | (v != np.round(v)))
+        for i in np.flatnonzero(bad):
+            self.reject(lines[i], q, v[i], f"quality code {v[i]!r} is not an integer 0–32767")
+        out = np.where(np.isnan(v) | bad, NO_QUALITY, v).astype(np.int16)
+        return out, ok & ~bad
+
+    # -- layouts --------------------------------------------------------------------
+    def _long(self, table: pa.Table, lines: np.ndarray) -> Records | None:
+        fmt = self.fmt
+        tagcol = table.column(fmt.tag).combine_chunks()
+        if not pa.types.is_dictionary(tagcol.type):
+            tagcol = pc.dictionary_encode(tagcol.cast(pa.string()))
+        dict_keys = np.array([self.key_for_tag(str(t)) for t in tagcol.dictionary.to_pylist()] + [-1],
+                             dtype=np.int32)
+        codes = tagcol.indices.fill_null(len(dict_keys) - 1).to_numpy(zero_copy_only=False)
+        key = dict_keys[codes]
+        tags_np = None
+
+        def tags() -> np.ndarray:
+            nonlocal tags_np
+            if tags_np is None:
+                tags_np = np.asarray(tagcol.dictionary.to_pylist() + [None], dtype=object)[codes]
+            return tags_np
+
+        ns, tvalid = self._times(table.column(fmt.timestamp), lines, key)
+        value, vvalid = self._values(table.column(fmt.value), lines, fmt.value, None)
+        quality, qvalid = self._quality(table, lines)
+        unknown = key < 0
+        if unknown.any():
+            t = tags()
+            known_tags = self.registry.tags if self.registry is not None else {}
+            for i in np.flatnonzero(unknown):
+                self.reject(lines[i], fmt.tag, t[i],
+                            "missing tag" if t[i] is None else
+                            choices_message("tag", t[i], known_tags, limit=5),
+                            timestamp=None, tag=t[i])
+        ok = tvalid & vvalid & qvalid & ~unknown
+        return Records(ns[ok], key[ok], value[ok], quality[ok], lines[ok])
+
+    def _wide(self, table: pa.Table, lines: np.ndarray) -> Records | None:
+        fmt = self.fmt
+        ns, tvalid = self._times(table.column(fmt.timestamp), lines, None)
+        parts = []
+        for name in table.column_names:
+            if name == fmt.timestamp or name in fmt.ignore_columns:
+                continue
+            hit = fmt.map_column(name, self.stem, self.parent) if fmt.columns else None
+            if hit is not None:
+                k = self._key(*hit, tag=name)
+            elif fmt.columns:
+                k = -1
+            else:
+                k = self.key_for_tag(name)
+            value, vvalid = self._values(table.column(name), lines, name)
+            if k < 0:
+                has = ~np.isnan(value)
+                for i in np.flatnonzero(has & tvalid):
+                    self.reject(lines[i], name, value[i], self._unknown_column(name), tag=name)
+                continue
+            ok = tvalid & vvalid & ~np.isnan(value)
+            parts.append((k, ok, value))
+        if not parts:
+            return None
+        n = len(ns)
+        keys = np.concatenate([np.full(n, k, dtype=np.int32) for k, _, _ in parts])
+        ok = np.concatenate([m for _, m, _ in parts])
+        vals = np.concatenate([v for _, _, v in parts])
+        rec = Records(np.tile(ns, len(parts)), keys, vals,
+                      np.full(n * len(parts), NO_QUALITY, dtype=np.int16), np.tile(lines, len(parts)))
+        return rec.take(ok)
+
+    def _unknown_column(self, name: str) -> str:
+        if self.fmt.columns:
+            pats = [r.pattern for r in self.fmt.columns]
+            return f"column {name!r} matches no column rule of format {self.fmt.name!r} ({pats})"
+        known = self.registry.tags if self.registry is not None else {}
+        return choices_message("tag (column)", name, known, limit=5)
+
+
+def _s(x) -> str | None:
+    if x is None:
+        return None
+    if isinstance(x, float) and np.isnan(x):
+        return None
+    return str(x)
+
+
+Progress = Callable[[int], None]

@@ -1,0 +1,537 @@
+"""The raw lake: an Icechunk repository of Zarr v3 groups, one per cadence.
+
+Layout of one store root (local folder, ``s3://bucket/prefix`` or ``memory://``)::
+
+    raw/<cadence>/            xarray Dataset, dims (asset, time)
+        asset  (asset)        asset ids (str)
+        time   (time)         int64 seconds since 1970-01-01 UTC, regular grid
+        <signal> (asset, time)     float64, canonical units, NaN = missing
+        <signal>_sq (asset, time)  int16 source quality code, -1 = none
+    quarantine/<run_id>       rejected rows of one ingest (a Parquet blob) + attrs
+
+Every write goes through :meth:`Lake.transaction`, which is one Icechunk
+commit: readers only ever see committed snapshots, and a process killed
+mid-write leaves the branch at its last commit. The commit metadata names the
+sources and parameters of the write; that is the lineage.
+
+The time grid of a cadence is anchored at the Unix epoch and chunked in spans
+of ``lake.chunk_samples`` steps, so chunk boundaries never move: data later
+than the grid extends it, earlier data prepends whole chunks.
+
+Examples
+--------
+>>> lake = Lake("memory://")
+>>> with lake.transaction("demo", {"kind": "example"}) as tx:
+...     tx.write_block("1min", ["P1"], "flow", 0, np.array([[1.0, 2.0]]))
+>>> lake.open_raw("1min").flow.values.tolist()
+[[1.0, 2.0]]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import os
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import icechunk
+import numpy as np
+import pandas as pd
+import xarray as xr
+import zarr
+
+from . import config
+from . import signals as _signals
+from .errors import LakeError, UnknownNameError, choices_message
+
+BRANCH = "main"
+SQ_FILL = -1
+EPOCH_UNITS = "seconds since 1970-01-01T00:00:00"
+
+with contextlib.suppress(Exception):  # older icechunk builds lack the filter
+    icechunk.set_logs_filter("error")
+
+
+def cadence_seconds(cadence: str) -> int:
+    """Seconds of one step of ``cadence`` (``"1s"``, ``"1min"``, ``"1h"``…)."""
+    allowed = config.get("lake.cadences")
+    if cadence not in allowed:
+        raise UnknownNameError(choices_message("cadence", cadence, allowed))
+    return int(pd.Timedelta(cadence).total_seconds())
+
+
+def snap_cadence(step_seconds: float) -> str:
+    """The allowed cadence nearest (in log scale) to a sampling step."""
+    allowed = config.get("lake.cadences")
+    secs = np.array([pd.Timedelta(c).total_seconds() for c in allowed])
+    step = max(float(step_seconds), 1e-3)
+    return allowed[int(np.argmin(np.abs(np.log(secs) - np.log(step))))]
+
+
+# -- store URLs ---------------------------------------------------------------
+def storage_for(url: str | os.PathLike) -> icechunk.Storage:
+    """Normalise a store URL once, at the boundary, into Icechunk storage.
+
+    ``./path`` or ``file:///path``: a local folder. ``memory://``: in memory
+    (tests). ``s3://bucket/prefix[?endpoint_url=http://host:port]``: S3 or an
+    S3-compatible server; credentials from the ``AWS_*`` variables.
+    """
+    url = os.fspath(url)
+    parsed = urlparse(url)
+    scheme = parsed.scheme.lower()
+    if scheme in ("", "file") or re.match(r"^[A-Za-z]:[\\/]", url):
+        path = parsed.path if scheme == "file" else url
+        return icechunk.local_filesystem_storage(str(Path(path).expanduser().resolve()))
+    if scheme == "memory":
+        return icechunk.in_memory_storage()
+    if scheme == "s3":
+        q = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        endpoint = q.get("endpoint_url") or config.get("store.endpoint_url")
+        allow_http = bool(endpoint and endpoint.startswith("http://")) or bool(
+            config.get("store.allow_http"))
+        return icechunk.s3_storage(
+            bucket=parsed.netloc, prefix=parsed.path.lstrip("/") or None,
+            region=q.get("region") or config.get("store.region"), endpoint_url=endpoint,
+            allow_http=allow_http, force_path_style=bool(endpoint),
+            access_key_id=os.environ.get("AWS_ACCESS_KEY_ID"),
+            secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+            anonymous=False if os.environ.get("AWS_ACCESS_KEY_ID") else None,
+            from_env=None if os.environ.get("AWS_ACCESS_KEY_ID") else True,
+        )
+    raise LakeError(
+        f"store URL {url!r} has an unsupported scheme {scheme!r}. "
+        "Valid choices: a local path, 'file://', 's3://', 'memory://'")
+
+
+_MEMORY_REPOS: dict[str, icechunk.Repository] = {}
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One entry of the lake's history."""
+
+    snapshot: str
+    written_at: dt.datetime
+    message: str
+    metadata: dict
+
+    def as_dict(self) -> dict:
+        return {"snapshot": self.snapshot, "written_at": self.written_at.isoformat(),
+                "message": self.message, "metadata": self.metadata}
+
+
+class Lake:
+    """A versioned store of raw pump-station data.
+
+    Parameters
+    ----------
+    url : str or path, optional
+        Store location; defaults to the ``store.url`` setting.
+    create : bool
+        Create the repository if it does not exist (default True).
+    """
+
+    def __init__(self, url: str | os.PathLike | None = None, *, create: bool = True):
+        self.url = os.fspath(config.get("store.url", override_with=url))
+        storage = storage_for(self.url)
+        try:
+            if self.url.startswith("memory://"):
+                # one in-memory repository per URL within a process
+                if self.url not in _MEMORY_REPOS:
+                    _MEMORY_REPOS[self.url] = icechunk.Repository.create(storage)
+                self.repo = _MEMORY_REPOS[self.url]
+            elif create:
+                self.repo = icechunk.Repository.open_or_create(storage)
+            else:
+                self.repo = icechunk.Repository.open(storage)
+        except icechunk.IcechunkError as exc:
+            raise LakeError(f"cannot open the lake at {self.url!r}: {exc}") from None
+
+    def __repr__(self) -> str:
+        return f"Lake({self.url!r})"
+
+    # -- reading ------------------------------------------------------------
+    def session(self, snapshot: str | None = None, as_of: dt.datetime | None = None):
+        """A read-only Icechunk session at a snapshot, a time, or the branch tip."""
+        try:
+            if snapshot is not None:
+                return self.repo.readonly_session(snapshot_id=snapshot)
+            if as_of is not None:
+                return self.repo.readonly_session(branch=BRANCH, as_of=_utc(as_of))
+            return self.repo.readonly_session(branch=BRANCH)
+        except icechunk.IcechunkError as exc:
+            raise LakeError(f"{self.url}: cannot open snapshot {snapshot or as_of}: {exc}") from None
+
+    def cadences(self, snapshot: str | None = None) -> list[str]:
+        """Cadences that hold raw data."""
+        root = zarr.open_group(store=self.session(snapshot).store, mode="r")
+        if "raw" not in root:
+            return []
+        order = config.get("lake.cadences")
+        names = [n for n, _ in root["raw"].groups()]
+        return sorted(names, key=lambda c: order.index(c) if c in order else len(order))
+
+    def open_raw(self, cadence: str | None = None, *, snapshot: str | None = None,
+                 as_of: dt.datetime | None = None, chunks: Any = None) -> xr.Dataset:
+        """Open one cadence of raw data as a lazy xarray Dataset.
+
+        Parameters
+        ----------
+        cadence : str, optional
+            Which grid (e.g. ``"1min"``); may be omitted when there is one.
+        snapshot, as_of : optional
+            Time travel: a snapshot id or a moment (the snapshot current then).
+        """
+        session = self.session(snapshot, as_of)
+        available = self.cadences(session.snapshot_id)
+        if cadence is None:
+            if len(available) != 1:
+                raise UnknownNameError(
+                    f"{self.url}: choose a cadence. " + choices_message("cadence", None, available))
+            cadence = available[0]
+        if cadence not in available:
+            raise UnknownNameError(f"{self.url}: no raw data at this cadence. "
+                                   + choices_message("cadence", cadence, available))
+        ds = xr.open_zarr(session.store, group=f"raw/{cadence}", consolidated=False,
+                          chunks=chunks if chunks is not None else {})
+        ds = ds.assign_coords(asset=ds.asset.astype(object))
+        ds.attrs.update(snapshot=session.snapshot_id, store=self.url)
+        return ds
+
+    def log(self, limit: int | None = None) -> list[Commit]:
+        """History of the main branch, newest first."""
+        out = []
+        for i, snap in enumerate(self.repo.ancestry(branch=BRANCH)):
+            if limit is not None and i >= limit:
+                break
+            out.append(Commit(snap.id, snap.written_at, snap.message, dict(snap.metadata or {})))
+        return out
+
+    def tip(self) -> str:
+        return self.repo.lookup_branch(BRANCH)
+
+    def source_hashes(self) -> dict[str, dict]:
+        """Content hashes of every source file committed so far → its record."""
+        seen: dict[str, dict] = {}
+        for c in reversed(self.log()):
+            for src in c.metadata.get("sources", []) or []:
+                if src.get("sha256"):
+                    seen[src["sha256"]] = {**src, "snapshot": c.snapshot}
+        return seen
+
+    def quarantine(self, run_id: str | None = None, snapshot: str | None = None) -> pd.DataFrame:
+        """Rows rejected by ingests (all runs, or one), with their reasons."""
+        root = zarr.open_group(store=self.session(snapshot).store, mode="r")
+        if "quarantine" not in root:
+            return _empty_quarantine()
+        frames = []
+        for name, arr in sorted(root["quarantine"].arrays()):
+            if run_id is not None and name != run_id:
+                continue
+            frames.append(pd.read_parquet(io.BytesIO(arr[:].tobytes())))
+        if not frames:
+            return _empty_quarantine()
+        return pd.concat(frames, ignore_index=True)
+
+    def summary(self, snapshot: str | None = None) -> dict:
+        """Assets, signals, time span and sample counts per cadence, and commits."""
+        out: dict[str, Any] = {"store": self.url, "commits": len(self.log()), "cadences": {}}
+        for cad in self.cadences(snapshot):
+            ds = self.open_raw(cad, snapshot=snapshot)
+            sigs = [v for v in ds.data_vars if not v.endswith("_sq")]
+            counts = {s: int(ds[s].notnull().sum().compute()) for s in sigs}
+            out["cadences"][cad] = {
+                "assets": [str(a) for a in ds.asset.values],
+                "signals": sigs,
+                "start": _iso(ds.attrs.get("data_start")),
+                "end": _iso(ds.attrs.get("data_end")),
+                "steps": int(ds.sizes["time"]),
+                "samples": int(sum(counts.values())),
+            }
+        q = self.quarantine(snapshot=snapshot)
+        out["quarantined_rows"] = len(q)
+        return out
+
+    # -- writing ------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self, message: str, metadata: dict | None = None) -> Iterator[Transaction]:
+        """One atomic commit: everything written inside lands together or not at all."""
+        session = self.repo.writable_session(BRANCH)
+        tx = Transaction(self, session)
+        yield tx
+        if not session.has_uncommitted_changes:
+            tx.snapshot = None
+            return
+        meta = {"pumplib_version": _version(), "committed_at": _now().isoformat(),
+                **(metadata or {}), **tx.metadata}
+        try:
+            tx.snapshot = session.commit(message, metadata=_jsonable(meta))
+        except icechunk.ConflictError as exc:
+            raise LakeError(
+                f"{self.url}: another writer committed first ({exc}); nothing was written, "
+                "run the same command again") from None
+
+
+class Transaction:
+    """Writes within one uncommitted Icechunk session (see :meth:`Lake.transaction`)."""
+
+    def __init__(self, lake: Lake, session):
+        self.lake = lake
+        self.session = session
+        self.root = zarr.open_group(store=session.store, mode="a")
+        self.snapshot: str | None = None
+        #: extra commit metadata, merged in at commit time (the lineage)
+        self.metadata: dict = {}
+        self._groups: dict[str, zarr.Group] = {}
+
+    # grid --------------------------------------------------------------------
+    def group(self, cadence: str, create: bool = True) -> zarr.Group | None:
+        if cadence in self._groups:
+            return self._groups[cadence]
+        path = f"raw/{cadence}"
+        step = cadence_seconds(cadence)
+        if path in self.root:
+            g = self.root[path]
+        elif not create:
+            return None
+        else:
+            g = self.root.require_group(path)
+            span = int(config.get("lake.chunk_samples"))
+            g.attrs.update({"cadence": cadence, "step_seconds": step, "chunk_samples": span,
+                            "origin": None, "title": f"pumplib raw lake, {cadence} grid"})
+            g.create_array("asset", shape=(0,), chunks=(4096,), dtype=str,
+                           dimension_names=("asset",))
+            g.create_array("time", shape=(0,), chunks=(span,), dtype="int64",
+                           dimension_names=("time",),
+                           attributes={"units": EPOCH_UNITS, "calendar": "proleptic_gregorian",
+                                       "standard_name": "time", "long_name": "time (UTC)"})
+        self._groups[cadence] = g
+        return g
+
+    def grid(self, cadence: str) -> tuple[int | None, int, int]:
+        """``(origin_seconds, step_seconds, n_steps)`` of a cadence (origin None if empty)."""
+        g = self.group(cadence, create=False)
+        if g is None:
+            return None, cadence_seconds(cadence), 0
+        return g.attrs.get("origin"), int(g.attrs["step_seconds"]), int(g["time"].shape[0])
+
+    def assets(self, cadence: str) -> list[str]:
+        g = self.group(cadence, create=False)
+        return [] if g is None else [str(a) for a in g["asset"][:]]
+
+    def ensure_assets(self, cadence: str, assets: Sequence[str]) -> np.ndarray:
+        """Indices of ``assets`` on the asset axis, appending new ones."""
+        g = self.group(cadence)
+        known = self.assets(cadence)
+        new = [a for a in dict.fromkeys(assets) if a not in known]
+        if new:
+            n = len(known) + len(new)
+            for _, arr in g.arrays():
+                if arr.metadata.dimension_names and arr.metadata.dimension_names[0] == "asset":
+                    arr.resize((n, *arr.shape[1:]))
+            g["asset"][len(known):] = np.array(new, dtype=object)
+            known += new
+        pos = {a: i for i, a in enumerate(known)}
+        return np.array([pos[a] for a in assets], dtype=np.int64)
+
+    def ensure_time(self, cadence: str, start_s: int, end_s: int) -> int:
+        """Extend the grid to cover ``[start_s, end_s]`` (seconds, on the grid); return origin."""
+        g = self.group(cadence)
+        step = int(g.attrs["step_seconds"])
+        span = int(g.attrs["chunk_samples"]) * step
+        origin = g.attrs.get("origin")
+        n = g["time"].shape[0]
+        if origin is None:
+            # anchor at the start of the (UTC) day of the first sample, so a
+            # grid holds at most a day of leading gaps
+            origin = (start_s // 86400) * 86400 if step <= 86400 else start_s
+            g.attrs["origin"] = int(origin)
+        if start_s < origin:
+            shift_chunks = -((start_s - origin) // span)  # whole chunks, rounded up
+            self._prepend(g, shift_chunks)
+            origin -= shift_chunks * span
+            n = g["time"].shape[0]
+        need = (end_s - origin) // step + 1
+        if need > n:
+            new_n = need
+            for _, arr in g.arrays():
+                dims = arr.metadata.dimension_names or ()
+                if dims and dims[-1] == "time":
+                    arr.resize((*arr.shape[:-1], new_n))
+            g["time"][n:new_n] = origin + np.arange(n, new_n, dtype=np.int64) * step
+        lo_attr, hi_attr = g.attrs.get("data_start"), g.attrs.get("data_end")
+        g.attrs["data_start"] = int(start_s if lo_attr is None else min(lo_attr, start_s))
+        g.attrs["data_end"] = int(end_s if hi_attr is None else max(hi_attr, end_s))
+        return int(origin)
+
+    def _prepend(self, g: zarr.Group, n_chunks: int) -> None:
+        """Shift every time-dimensioned array right by whole chunks (rare: old data)."""
+        chunk = int(g.attrs["chunk_samples"])
+        shift = n_chunks * chunk
+        step = int(g.attrs["step_seconds"])
+        for _, arr in g.arrays():
+            dims = arr.metadata.dimension_names or ()
+            if not dims or dims[-1] != "time":
+                continue
+            old_n = arr.shape[-1]
+            arr.resize((*arr.shape[:-1], old_n + shift))
+            for lo in range(((old_n - 1) // chunk) * chunk if old_n else -1, -1, -chunk):
+                hi = min(lo + chunk, old_n)
+                block = arr[..., lo:hi]
+                arr[..., lo + shift:hi + shift] = block
+            fill = arr.metadata.fill_value
+            arr[..., :shift] = fill
+        g.attrs["origin"] = int(g.attrs["origin"]) - shift * step
+        g["time"][:] = g.attrs["origin"] + np.arange(g["time"].shape[0], dtype=np.int64) * step
+
+    def signal_array(self, cadence: str, signal: str, sq: bool = False) -> zarr.Array:
+        g = self.group(cadence)
+        name = f"{signal}_sq" if sq else signal
+        if name in g:
+            return g[name]
+        meta = _signals.get(signal)
+        n_asset, n_time = g["asset"].shape[0], g["time"].shape[0]
+        chunk = (int(config.get("lake.asset_chunk")), int(g.attrs["chunk_samples"]))
+        level = int(config.get("lake.compression_level"))
+        if sq:
+            attrs = {"long_name": f"Source quality code of {signal}",
+                     "flag_meaning": "historian/OPC code: 192 good, 64 uncertain, 0 bad; -1 none",
+                     "signal": signal}
+            return g.create_array(name, shape=(n_asset, n_time), chunks=chunk, dtype="int16",
+                                  fill_value=SQ_FILL, dimension_names=("asset", "time"),
+                                  compressors=zarr.codecs.BloscCodec(cname="zstd", clevel=level,
+                                                                    shuffle="shuffle"),
+                                  attributes=attrs)
+        return g.create_array(name, shape=(n_asset, n_time), chunks=chunk, dtype="float64",
+                              fill_value=np.nan, dimension_names=("asset", "time"),
+                              compressors=zarr.codecs.BloscCodec(cname="zstd", clevel=level,
+                                                                shuffle="shuffle"),
+                              attributes=meta.attrs())
+
+    def write_block(self, cadence: str, assets: Sequence[str], signal: str, start_s: int,
+                    values: np.ndarray, present: np.ndarray | None = None,
+                    sq: np.ndarray | None = None) -> int:
+        """Merge a dense block ``values[asset, step]`` starting at ``start_s`` into the lake.
+
+        Values are written where ``present`` is true and the value is not NaN,
+        source quality codes where ``sq`` is not -1; every other cell keeps
+        what the lake held. Returns the number of cells that carried a value
+        or a quality code.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        vmask = ~np.isnan(values) if present is None else (present & ~np.isnan(values))
+        qmask = None if sq is None else (sq != SQ_FILL)
+        touched = vmask if qmask is None else (vmask | qmask)
+        if not touched.any():
+            return 0
+        step = cadence_seconds(cadence)
+        if start_s % step:
+            raise LakeError(f"block start {start_s} is not on the {cadence} grid")
+        # only the time span that has data is touched
+        cols = np.flatnonzero(touched.any(axis=0))
+        c0, c1 = int(cols[0]), int(cols[-1]) + 1
+        origin = self.ensure_time(cadence, start_s + c0 * step, start_s + (c1 - 1) * step)
+        rows = self.ensure_assets(cadence, list(assets))
+        lo = (start_s - origin) // step
+        arrays = [(self.signal_array(cadence, signal), values, vmask)]
+        if sq is not None:
+            arrays.append((self.signal_array(cadence, signal, sq=True), sq, qmask))
+        for arr, new, mask in arrays:
+            for i, row in enumerate(rows):
+                p = mask[i, c0:c1]
+                if not p.any():
+                    continue
+                if p.all():
+                    arr[row, lo + c0:lo + c1] = new[i, c0:c1]
+                else:
+                    old = arr[row, lo + c0:lo + c1]
+                    arr[row, lo + c0:lo + c1] = np.where(p, new[i, c0:c1], old)
+        return int(touched.sum())
+
+    def origin(self, cadence: str, first_s: int) -> int:
+        """The grid origin of a cadence, fixing it from ``first_s`` for a new grid."""
+        origin, _, _ = self.grid(cadence)
+        if origin is None:
+            origin = self.ensure_time(cadence, first_s, first_s)
+        return int(origin)
+
+    def read_block(self, cadence: str, asset_rows: np.ndarray, signal: str, start_s: int,
+                   n: int) -> np.ndarray | None:
+        """What the (uncommitted) lake holds for a block, or None if nothing there."""
+        g = self.group(cadence, create=False)
+        if g is None or signal not in g:
+            return None
+        origin, step, size = self.grid(cadence)
+        lo = (start_s - origin) // step
+        if lo >= size:
+            return None
+        return g[signal].get_orthogonal_selection((asset_rows, slice(lo, lo + n)))
+
+    def write_quarantine(self, run_id: str, frame: pd.DataFrame, attrs: dict) -> None:
+        """Store rejected rows of one run (kept forever, listed by ``Lake.quarantine``)."""
+        if frame.empty:
+            return
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False, compression="zstd")
+        raw = np.frombuffer(buf.getvalue(), dtype=np.uint8)
+        g = self.root.require_group("quarantine")
+        arr = g.create_array(run_id, shape=raw.shape, chunks=(max(len(raw), 1),),
+                             dtype="uint8", attributes=_jsonable({**attrs, "rows": len(frame)}))
+        arr[:] = raw
+
+
+QUARANTINE_COLUMNS = ["run_id", "source", "line", "column", "timestamp", "tag", "asset", "signal",
+                      "raw", "reason"]
+
+
+def _empty_quarantine() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "line" else object)
+                         for c in QUARANTINE_COLUMNS})
+
+
+def new_run_id(prefix: str = "run") -> str:
+    """A sortable, unique id: ``<prefix>-YYYYmmddTHHMMSS-xxxxxxxx``."""
+    return f"{prefix}-{_now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def _iso(seconds: int | None) -> str | None:
+    return None if seconds is None else pd.Timestamp(seconds, unit="s", tz="UTC").isoformat()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _utc(t) -> dt.datetime:
+    ts = pd.Timestamp(t)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.tz_convert("UTC").to_pydatetime()
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _jsonable(obj: Any) -> Any:
+    """Make metadata JSON-safe (numpy scalars, timestamps, paths)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, pd.Timestamp | dt.datetime | dt.date):
+        return obj.isoformat()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return obj

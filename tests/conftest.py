@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+os.environ.setdefault("PUMPLIB_INGEST__PROGRESS", "False")
+
+
+def small_registry_dict() -> dict:
+    """Two pumps and a tank; some tags in non-canonical units."""
+    pump = {
+        "kind": "pump", "pump_type": "fixed_speed",
+        "rated": {"flow": 200.0, "head": 40.0, "power": 30.0, "speed": 1480.0, "efficiency": 0.8},
+        "curve": {"shutoff_head": 52.0, "bep_flow": 190.0, "bep_efficiency": 0.81},
+    }
+    return {
+        "version": 1,
+        "utility": {"id": "t", "name": "Test", "timezone": "Europe/Amsterdam", "currency": "EUR"},
+        "holidays": ["2026-04-06"],
+        "tariffs": {"tou": {"default_price": 0.10, "periods": [
+            {"name": "peak", "price": 0.30, "start": "07:00", "end": "21:00",
+             "days": ["mon", "tue", "wed", "thu", "fri"]}]}},
+        "stations": [{"id": "north", "name": "North", "tariff": "tou", "assets": [
+            {**pump, "id": "N-P1", "signals": {
+                "flow": {"tag": "N.P1.FLOW", "unit": "L/s"},
+                "discharge_pressure": {"tag": "N.P1.PD", "unit": "psi"},
+                "power": {"tag": "N.P1.KW", "unit": "kW"},
+                "run_state": {"tag": "N.P1.RUN", "unit": "1"}}},
+            {**pump, "id": "N-P2", "pump_type": "variable_speed", "signals": {
+                "flow": {"tag": "N.P2.FLOW", "unit": "m3/h"},
+                "bearing_temperature": {"tag": "N.P2.TB", "unit": "degF"},
+                "power": {"tag": "N.P2.KW", "unit": "kW"}}},
+            {"id": "N-T1", "kind": "tank", "tank": {"area": 300, "min_level": 0.5, "max_level": 5},
+             "signals": {"level": {"tag": "N.T1.LEVEL", "unit": "m"}}},
+        ]}],
+    }
+
+
+@pytest.fixture
+def registry():
+    from pumplib.assets import AssetRegistry
+
+    return AssetRegistry.from_dict(small_registry_dict(), source="test-registry")
+
+
+@pytest.fixture
+def registry_file(tmp_path):
+    import yaml
+
+    p = tmp_path / "assets.yaml"
+    p.write_text(yaml.safe_dump(small_registry_dict(), sort_keys=False))
+    return p
+
+
+@pytest.fixture
+def store(tmp_path):
+    return str(tmp_path / "store")
+
+
+@pytest.fixture
+def shared_data():
+    if not SHARED.exists():
+        pytest.skip(f"real data folder {SHARED} is absent (it is present in CI)")
+    return SHARED
