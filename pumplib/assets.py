@@ -94,7 +94,7 @@ class Tariff:
             idx = idx.tz_localize("UTC")
         local = idx.tz_convert(timezone)
         minutes = local.hour * 60 + local.minute
-        dow = np.asarray(local.dayofweek)
+        dow = np.asarray(local.day_of_week)
         hol = set(pd.to_datetime(list(holidays)).date) if holidays else set()
         if hol:
             is_hol = np.array([d in hol for d in local.date])
@@ -197,6 +197,9 @@ class AssetRegistry:
         from . import config
 
         path = Path(path if path is not None else config.get("assets.registry"))
+        if not path.is_file():
+            raise SchemaError(f"asset registry {path} does not exist; set assets.registry or "
+                              "pass --registry (`pumplib simulate sample` writes one)")
         return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
 
     def to_yaml(self) -> str:

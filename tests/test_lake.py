@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pumplib import LakeError, UnknownNameError
+from pumplib.ingest import ingest
+from pumplib.lake import Lake, cadence_seconds, snap_cadence, storage_for
+
+from .conftest import ROOT
+from .naive import lake_cells
+from .test_ingest import long_rows, write
+
+T0 = int(pd.Timestamp("2026-03-09", tz="UTC").timestamp())
+
+
+def test_write_read_roundtrip_and_merge_only_present_cells(tmp_path):
+    lake = Lake(str(tmp_path / "s"))
+    with lake.transaction("one") as tx:
+        tx.write_block("1min", ["A", "B"], "flow", T0, np.array([[1.0, 2, 3], [4, 5, 6]]))
+    with lake.transaction("two") as tx:
+        tx.write_block("1min", ["B"], "flow", T0 + 60, np.array([[50.0, np.nan, 70]]))
+    ds = lake.open_raw("1min")
+    assert ds.flow.sel(asset="A").values[:3].tolist() == [1, 2, 3]
+    assert np.isnan(ds.flow.sel(asset="A").values[3])
+    assert ds.flow.sel(asset="B").values.tolist() == [4, 50, 6, 70]
+    assert str(ds.time.values[0]) == "2026-03-09T00:00:00.000000000"
+    assert ds.flow.attrs["units"] == "m3/h" and ds.flow.dims == ("asset", "time")
+    assert [c.message for c in lake.log()] == ["two", "one", "Repository initialized"]
+
+
+def test_readers_see_only_committed_data(tmp_path):
+    lake = Lake(str(tmp_path / "s"))
+    with lake.transaction("base") as tx:
+        tx.write_block("1min", ["A"], "power", T0, np.array([[1.0]]))
+    with pytest.raises(RuntimeError, match="boom"), lake.transaction("never") as tx:
+        tx.write_block("1min", ["A"], "power", T0, np.array([[99.0]]))
+        # a reader in the middle of the write sees the last commit
+        assert Lake(str(tmp_path / "s")).open_raw().power.values.tolist() == [[1.0]]
+        raise RuntimeError("boom")
+    assert lake.open_raw().power.values.tolist() == [[1.0]]
+    assert lake.log()[0].message == "base"
+
+
+def test_time_travel_by_snapshot_and_time(tmp_path):
+    lake = Lake(str(tmp_path / "s"))
+    with lake.transaction("v1") as tx:
+        tx.write_block("1h", ["A"], "level", T0, np.array([[1.0, 1.0]]))
+    first = lake.tip()
+    moment = lake.log()[0].written_at
+    with lake.transaction("v2") as tx:
+        tx.write_block("1h", ["A"], "level", T0, np.array([[2.0, 2.0]]))
+    assert lake.open_raw("1h").level.values.tolist() == [[2.0, 2.0]]
+    assert lake.open_raw("1h", snapshot=first).level.values.tolist() == [[1.0, 1.0]]
+    assert lake.open_raw("1h", as_of=moment).level.values.tolist() == [[1.0, 1.0]]
+
+
+def test_errors_name_valid_choices(tmp_path):
+    lake = Lake("memory://errors")
+    with pytest.raises(UnknownNameError, match="unknown cadence '2min'.*'1min'"):
+        cadence_seconds("2min")
+    with lake.transaction("x") as tx:
+        tx.write_block("1h", ["A"], "level", T0, np.array([[1.0]]))
+    with pytest.raises(UnknownNameError, match=r"unknown cadence '1s'.*Valid choices: '1h'"):
+        lake.open_raw("1s")
+    with pytest.raises(UnknownNameError, match="unknown signal 'flw'.*Did you mean 'flow'"), \
+            lake.transaction("y") as tx:
+        tx.write_block("1h", ["A"], "flw", T0, np.array([[1.0]]))
+    with pytest.raises(LakeError, match="unsupported scheme 'ftp'"):
+        storage_for("ftp://host/x")
+    with pytest.raises(LakeError, match="cannot open the lake"):
+        Lake(str(tmp_path / "missing"), create=False)
+
+
+def test_snap_cadence():
+    assert snap_cadence(1.0) == "1s" and snap_cadence(58) == "1min" and snap_cadence(3600) == "1h"
+
+
+def test_summary_counts(tmp_path, registry):
+    f = write(tmp_path / "a.csv", "\n".join(long_rows(4)) + "\n")
+    store = str(tmp_path / "s")
+    ingest(f, "long_csv", store=store, registry=registry)
+    s = Lake(store).summary()
+    c = s["cadences"]["1min"]
+    assert c["assets"] == ["N-P1", "N-P2"] and c["samples"] == 12
+    assert c["start"] == "2026-03-09T00:00:00+00:00" and c["end"] == "2026-03-09T00:03:00+00:00"
+    assert s["commits"] == 2 and s["quarantined_rows"] == 0
+
+
+# -- a process killed mid-write ------------------------------------------------------------
+CHILD = textwrap.dedent("""
+    import sys, time
+    from pumplib.lake import Transaction
+    from pumplib.ingest import ingest
+    from pumplib.assets import AssetRegistry
+    orig = Transaction.write_block
+    def slow(self, *a, **k):
+        n = orig(self, *a, **k)
+        print("WROTE", flush=True)
+        time.sleep(0.2)
+        return n
+    Transaction.write_block = slow
+    ingest(sys.argv[1], "long_csv", store=sys.argv[2], registry=AssetRegistry.load(sys.argv[3]),
+           batch_rows=50)
+    print("COMMITTED", flush=True)
+""")
+
+
+def test_killed_ingest_leaves_lake_at_last_commit(tmp_path, registry_file, registry):
+    store = str(tmp_path / "s")
+    base = write(tmp_path / "base.csv", "\n".join(long_rows(20)) + "\n")
+    ingest(base, "long_csv", store=store, registry=registry)
+    lake = Lake(store)
+    tip, before = lake.tip(), lake_cells(lake.open_raw())
+    # a second file over other days and the same days
+    rows = long_rows(600, "2026-03-08T22:00:00Z")
+    big = write(tmp_path / "big.csv", "\n".join(rows) + "\n")
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(big), store, str(registry_file)],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "WROTE"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    lake = Lake(store)
+    assert lake.tip() == tip
+    assert lake_cells(lake.open_raw()) == before
+    # the file was not recorded: ingesting it again works and lands whole
+    res = ingest(big, "long_csv", store=store, registry=registry)
+    assert res.files[0].status == "ingested" and res.files[0].samples_ingested == 1800
+
+
+# -- object storage ---------------------------------------------------------------------------
+@pytest.fixture
+def s3_server(monkeypatch):
+    pytest.importorskip("moto")
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
+        Bucket="lake")
+    yield endpoint
+    server.stop()
+
+
+@pytest.mark.s3
+def test_same_api_on_s3_compatible_storage(tmp_path, registry, s3_server):
+    url = f"s3://lake/utility-a?endpoint_url={s3_server}"
+    f = write(tmp_path / "a.csv", "\n".join(long_rows(10)) + "\n")
+    res = ingest(f, "long_csv", store=url, registry=registry)
+    assert res.samples_ingested == 30
+    local = str(tmp_path / "local")
+    ingest(f, "long_csv", store=local, registry=registry)
+    assert lake_cells(Lake(url).open_raw()) == lake_cells(Lake(local).open_raw())
+    assert Lake(url).log()[0].metadata["sources"][0]["sha256"] == res.files[0].sha256
+    # re-ingest is a no-op on S3 too
+    assert ingest(f, "long_csv", store=url, registry=registry).files[0].status == "skipped"
