@@ -153,17 +153,12 @@ def lake_summary(store: StoreOpt = None,
 
 def print_summary(summ: dict) -> None:
     out.print(f"[bold]lake[/] {summ['store']}: {summ['commits']} commits, "
-              f"{summ['quarantined_rows']:,} quarantined rows")
-    t = Table()
-    for c in ("cadence", "assets", "signals", "start (UTC)", "end (UTC)", "samples"):
-        t.add_column(c)
+              f"{summ['quarantined_rows']:,} quarantined rows", highlight=False)
     for cad, s in summ["cadences"].items():
-        t.add_row(cad, f"{len(s['assets'])}: " + ", ".join(s["assets"][:6])
-                  + (" …" if len(s["assets"]) > 6 else ""),
-                  f"{len(s['signals'])}: " + ", ".join(s["signals"][:6])
-                  + (" …" if len(s["signals"]) > 6 else ""),
-                  str(s["start"]), str(s["end"]), f"{s['samples']:,}")
-    out.print(t)
+        out.print(f"[bold]{cad}[/]: {s['samples']:,} samples, {s['start']} → {s['end']}",
+                  highlight=False)
+        out.print(f"  {len(s['assets'])} assets: {', '.join(s['assets'])}", highlight=False)
+        out.print(f"  {len(s['signals'])} signals: {', '.join(s['signals'])}", highlight=False)
 
 
 @lake_app.command("quarantine")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -181,7 +182,8 @@ def ingest(paths: Sequence[str | os.PathLike] | str | os.PathLike, format: str |
                 rep.skipped_because = (f"same content as {known[digest].get('path')} "
                                        f"(snapshot {known[digest].get('snapshot')})")
             else:
-                q = _ingest_file(tx, path, fmt, reg, tz, cadence, batch_rows, rep, run_id)
+                q = _ingest_file(tx, path, fmt, reg, tz, cadence, batch_rows, rep, run_id,
+                                 show=show)
                 if len(q):
                     quarantine.append(q)
                 known[digest] = {"path": str(path), "snapshot": "this commit"}
@@ -229,7 +231,7 @@ def _check_tz(tz: str) -> None:
 
 
 def _progress(files, show):
-    if not show or len(files) < 2:
+    if not show or len(files) < 3:
         return files
     from tqdm.auto import tqdm
 
@@ -238,7 +240,8 @@ def _progress(files, show):
 
 # -- one file --------------------------------------------------------------------
 def _ingest_file(tx: Transaction, path: Path, fmt: Format, reg: AssetRegistry | None, tz: str,
-                 cadence: str | None, batch_rows: int, rep: FileReport, run_id: str) -> pd.DataFrame:
+                 cadence: str | None, batch_rows: int, rep: FileReport, run_id: str,
+                 show: bool = False) -> pd.DataFrame:
     reader = Reader(path, fmt, reg, tz, batch_rows=batch_rows,
                     ambiguous=config.get("ingest.ambiguous"),
                     nonexistent=config.get("ingest.nonexistent"))
@@ -248,37 +251,52 @@ def _ingest_file(tx: Transaction, path: Path, fmt: Format, reg: AssetRegistry | 
                  ).value
     conv: dict[int, tuple[float, float]] = {}
     tmin, tmax = None, None
-    for rec in reader:
-        # unit conversion per key, vectorised
-        scale = np.ones(len(reader.keys))
-        offset = np.zeros(len(reader.keys))
-        for k, key in enumerate(reader.keys):
-            if k not in conv:
-                conv[k] = _conversion(path, key)
-            scale[k], offset[k] = conv[k]
-        value = rec.value * scale[rec.key] + offset[rec.key]
-        # timestamps in the future
-        fut = rec.time_ns > future_ns
-        for i in np.flatnonzero(fut):
-            reader.reject(rec.line[i], fmt.timestamp, pd.Timestamp(rec.time_ns[i], tz="UTC"),
-                          "timestamp is in the future", tag=reader.keys[rec.key[i]].tag)
-        keep = ~fut
-        rec = Records(rec.time_ns[keep], rec.key[keep], value[keep], rec.quality[keep],
-                      rec.line[keep])
-        if buf is None:
-            cad = cadence or fmt.cadence or _infer_cadence(rec.time_ns)
-            buf = GridBuffer(tx, cad, reader, rep, run_id)
-            rep.cadence = cad
-        buf.add(rec)
-        if len(rec):
-            lo, hi = int(rec.time_ns.min()), int(rec.time_ns.max())
-            tmin = lo if tmin is None else min(tmin, lo)
-            tmax = hi if tmax is None else max(tmax, hi)
-        rejects.extend(reader.rejects)
-        reader.rejects.clear()
-        buf.flush_before_current()
+    bar = _row_bar(path, fmt, show)
+    try:  # writes run on a thread (see GridBuffer): stop it whatever happens
+        for rec in reader:
+            if bar is not None:
+                bar.update(reader.stats.rows_read - bar.n)
+            # unit conversion per key, vectorised
+            scale = np.ones(len(reader.keys))
+            offset = np.zeros(len(reader.keys))
+            for k, key in enumerate(reader.keys):
+                if k not in conv:
+                    conv[k] = _conversion(path, key)
+                scale[k], offset[k] = conv[k]
+            value = scale[rec.key]
+            value *= rec.value
+            value += offset[rec.key]
+            # timestamps in the future
+            fut = rec.time_ns > future_ns
+            if fut.any():
+                for i in np.flatnonzero(fut):
+                    reader.reject(rec.line[i], fmt.timestamp, pd.Timestamp(rec.time_ns[i], tz="UTC"),
+                                  "timestamp is in the future", tag=reader.keys[rec.key[i]].tag)
+                keep = ~fut
+                rec = Records(rec.time_ns[keep], rec.key[keep], value[keep], rec.quality[keep],
+                              rec.line[keep])
+            else:
+                rec.value = value
+            if buf is None:
+                cad = cadence or fmt.cadence or _infer_cadence(rec.time_ns)
+                buf = GridBuffer(tx, cad, reader, rep, run_id)
+                rep.cadence = cad
+            buf.add(rec)
+            if len(rec):
+                lo, hi = int(rec.time_ns.min()), int(rec.time_ns.max())
+                tmin = lo if tmin is None else min(tmin, lo)
+                tmax = hi if tmax is None else max(tmax, hi)
+            rejects.extend(reader.rejects)
+            reader.rejects.clear()
+            buf.flush_before_current()
+        if bar is not None:
+            bar.close()
+        if buf is not None:
+            buf.flush_all()
+    finally:
+        if buf is not None:
+            buf.close()
     if buf is not None:
-        buf.flush_all()
         rep.samples_ingested = buf.written
         rep.assets = sorted({reader.keys[k].asset for k in buf.keys_seen})
         rep.signals = sorted({reader.keys[k].signal for k in buf.keys_seen})
@@ -298,6 +316,20 @@ def _ingest_file(tx: Transaction, path: Path, fmt: Format, reg: AssetRegistry | 
     q.insert(0, "source", str(path))
     q.insert(0, "run_id", run_id)
     return q[QUARANTINE_COLUMNS]
+
+
+def _row_bar(path: Path, fmt: Format, show: bool):
+    """A rows progress bar for files big enough to take more than a second or two."""
+    if not show or path.stat().st_size < 32 * 2**20:
+        return None
+    from tqdm.auto import tqdm
+
+    total = None
+    if fmt.container == "parquet":
+        import pyarrow.parquet as pq
+
+        total = pq.ParquetFile(path).metadata.num_rows
+    return tqdm(total=total, desc=path.name, unit="row", unit_scale=True, leave=False)
 
 
 def _reason_kind(reason: str) -> str:
@@ -343,35 +375,47 @@ class GridBuffer:
         self.max_bytes = int(config.get("ingest.buffer_mb")) * 2**20
         self.origin_cell: int | None = None
         self._current = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: deque[tuple[Future, int]] = deque()
+        self._pending_bytes = 0
 
     def add(self, rec: Records) -> None:
         if not len(rec):
             return
-        cell = np.rint(rec.time_ns / self.step_ns).astype(np.int64)  # steps since epoch
+        cell = rec.time_ns / self.step_ns
+        np.rint(cell, out=cell)
+        cell = cell.astype(np.int64)  # steps since epoch
+        cmin, cmax = int(cell.min()), int(cell.max())
         if self.origin_cell is None:
             step_s = self.step_ns // 10**9
-            self.origin_cell = self.tx.origin(self.cadence, int(cell.min()) * step_s) // step_s
-        win = (cell - self.origin_cell) // self.span  # aligned with the lake's chunks
-        w0 = int(win.min())
-        self._current = int(win.max())
+            self.origin_cell = self.tx.origin(self.cadence, cmin * step_s) // step_s
+        # windows are aligned with the lake's chunks
+        w0 = (cmin - self.origin_cell) // self.span
+        self._current = (cmax - self.origin_cell) // self.span
         nkeys = len(self.reader.keys)
-        gid = (win - w0) * nkeys + rec.key
+        if w0 == self._current:  # the usual case: the batch lies in one window
+            gid = rec.key
+        else:
+            win = (cell - self.origin_cell) // self.span
+            gid = (win - w0) * nkeys + rec.key
         dtype = np.int16 if gid.max() < 2**15 else np.int64
         order = np.argsort(gid.astype(dtype), kind="stable")  # radix sort for small ints
         g_sorted = gid[order]
         bounds = np.flatnonzero(np.diff(g_sorted)) + 1
         starts = np.r_[0, bounds]
         ends = np.r_[bounds, len(order)]
+        # gather once in group order; each group is then a slice
+        cell, value, quality, line = cell[order], rec.value[order], rec.quality[order], \
+            rec.line[order]
         for s, e in zip(starts, ends, strict=True):
-            idx = order[s:e]
             g = int(g_sorted[s])
             w, k = w0 + g // nkeys, g % nkeys
             self.keys_seen.add(k)
             wb = self.windows.get((w, k))
             if wb is None:
                 wb = self.windows[(w, k)] = _Window(self.span)
-            pos = cell[idx] - self.origin_cell - w * self.span
-            self._scatter(wb, pos, rec.value[idx], rec.quality[idx], rec.line[idx], w, k)
+            pos = cell[s:e] - (self.origin_cell + w * self.span)
+            self._scatter(wb, pos, value[s:e], quality[s:e], line[s:e], w, k)
         if self.nbytes() > self.max_bytes:
             cur = self._current
             self._flush(lambda w: w < cur)
@@ -379,10 +423,13 @@ class GridBuffer:
                 self.flush_all()
 
     def _scatter(self, wb: _Window, pos, value, quality, line, w, k) -> None:
-        counts = np.bincount(pos, minlength=0)
-        dup_in_batch = counts[pos] > 1
-        dup_prev = wb.present[pos]
-        if dup_in_batch.any() or dup_prev.any():
+        # rows of a group keep file order: strictly increasing positions (time
+        # order, the usual case) cannot repeat a cell
+        if len(pos) > 1 and not (pos[1:] > pos[:-1]).all():
+            dup_in_batch = (np.bincount(pos)[pos] > 1).any()
+        else:
+            dup_in_batch = False
+        if dup_in_batch or wb.present[pos].any():
             self._resolve_duplicates(wb, pos, value, quality, line, w, k)
             return
         wb.value[pos] = value
@@ -412,7 +459,8 @@ class GridBuffer:
             wb.value[p], wb.quality[p], wb.line[p], wb.present[p] = v, q, ln, True
 
     def nbytes(self) -> int:
-        return len(self.windows) * self.span * 15
+        """Memory of the open windows and of blocks still waiting for the writer."""
+        return len(self.windows) * self.span * _Window.CELL_BYTES + self._pending_bytes
 
     def flush_before_current(self) -> None:
         """Write windows the (time-ordered) stream has moved past."""
@@ -421,7 +469,9 @@ class GridBuffer:
             self._flush(lambda w: w < cur)
 
     def flush_all(self) -> None:
+        """Write every window and wait until the lake holds them."""
         self._flush(lambda w: True)
+        self.wait()
 
     def _flush(self, which: Callable[[int], bool]) -> None:
         todo = sorted(k for k in self.windows if which(k[0]))
@@ -430,18 +480,61 @@ class GridBuffer:
             key = self.reader.keys[k]
             by_sig.setdefault((w, key.signal), []).append((key.asset, self.windows.pop((w, k))))
         step_s = self.step_ns // 10**9
-        for (w, signal), items in by_sig.items():
+        for w, signal in list(by_sig):
+            items = by_sig.pop((w, signal))  # windows are freed as their block is made
             assets = [a for a, _ in items]
             values = np.stack([b.value for _, b in items])
             present = np.stack([b.present for _, b in items])
             sq = np.stack([b.quality for _, b in items]) if self.has_quality else None
+            del items
             self.written += int(present.sum())
-            self.tx.write_block(self.cadence, assets, signal,
-                                (self.origin_cell + w * self.span) * step_s, values, present, sq)
+            self._submit(self.tx.write_block, self.cadence, assets, signal,
+                         (self.origin_cell + w * self.span) * step_s, values, present, sq)
+
+    # -- the writer thread ------------------------------------------------------------
+    # Blocks are merged into the lake by one thread, in the order they were
+    # made, while the main thread parses the next batches: zarr compression
+    # and Icechunk I/O release the GIL, so parsing and writing overlap. At
+    # most MAX_PENDING blocks wait (their memory counts in nbytes()); errors
+    # of the writer surface at the next submit or wait.
+    MAX_PENDING = 8
+
+    def _submit(self, fn, *args) -> None:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1,
+                                              thread_name_prefix="pumplib-ingest-write")
+        while len(self._pending) >= self.MAX_PENDING:
+            self._wait_one()
+        size = sum(a.nbytes for a in args if isinstance(a, np.ndarray))
+        self._pending.append((self._writer.submit(fn, *args), size))
+        self._pending_bytes += size
+
+    def _wait_one(self) -> None:
+        fut, size = self._pending.popleft()
+        try:
+            fut.result()
+        finally:
+            self._pending_bytes -= size
+
+    def wait(self) -> None:
+        """Block until every submitted block is in the lake (re-raising the writer's error)."""
+        while self._pending:
+            self._wait_one()
+
+    def close(self) -> None:
+        """Stop the writer thread; blocks not yet started are dropped (after an error)."""
+        for fut, _ in self._pending:
+            fut.cancel()
+        self._pending.clear()
+        self._pending_bytes = 0
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
 
 class _Window:
     __slots__ = ("line", "present", "quality", "value")
+    CELL_BYTES = 8 + 2 + 8 + 1  # value, quality, line, present
 
     def __init__(self, span: int):
         self.value = np.full(span, np.nan)
