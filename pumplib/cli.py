@@ -228,6 +228,24 @@ def simulate_sample(
     err.print(f"sample written to {out_dir} and registry to {registry}")
 
 
+@sim_app.command("export", context_settings={"allow_extra_args": True,
+                                             "ignore_unknown_options": True,
+                                             "help_option_names": []})
+def simulate_export(ctx: typer.Context) -> None:
+    """Simulate and write historian exports (any size, streamed day by day).
+
+    Takes the options of `python -m pumplib.simulate export`; run
+    `pumplib simulate export -h` for them, e.g.
+    `pumplib simulate export big.parquet --days 7 --freq 1s --n-stations 4`.
+    """
+    from . import simulate
+
+    try:
+        simulate.main(["export", *ctx.args])
+    except PumplibError as exc:
+        _fail(exc)
+
+
 # -- main job ------------------------------------------------------------------------------------
 @app.command()
 def demo(
