@@ -325,3 +325,31 @@ def test_batadal_hourly_counts(shared_data, store):
     # pressure heads in metres of water become bar
     assert d4.pressure.sel(asset="J280").values[0] == pytest.approx(
         src["P_J280"].iloc[0] * 0.0980665)
+
+
+def test_memory_is_bounded_by_batches_not_file_size(tmp_path, registry):
+    """Twice the days must not need more memory (numpy buffers, traced): windows the
+    time-ordered stream has passed are written and freed."""
+    import tracemalloc
+
+    tags = ["N.P1.KW", "N.P2.KW", "N.P1.FLOW", "N.P2.FLOW"]
+
+    def export(days):
+        t = pd.date_range("2026-03-09", periods=days * 86400, freq="1s", tz="UTC")
+        ts = np.repeat(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(), len(tags))
+        df = pd.DataFrame({"timestamp": ts, "tag": np.tile(tags, len(t)),
+                           "value": np.arange(len(ts)) % 97, "quality": 192})
+        path = tmp_path / f"d{days}.csv"
+        df.to_csv(path, index=False)
+        return path
+
+    peaks = {}
+    for days in (2, 4):
+        f = export(days)
+        tracemalloc.start()
+        res = ingest(f, "long_csv", store=str(tmp_path / f"s{days}"), registry=registry,
+                     batch_rows=20_000)
+        peaks[days] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert res.samples_ingested == days * 86400 * len(tags)
+    assert peaks[4] < 1.25 * peaks[2], peaks
