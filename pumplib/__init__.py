@@ -22,7 +22,8 @@ from .errors import (  # noqa: E402
 )
 
 _LAZY = {"Lake": ("pumplib.lake", "Lake"), "AssetRegistry": ("pumplib.assets", "AssetRegistry")}
-_SUBMODULES = {"assets", "lake", "ingest", "simulate", "signals", "units", "cli"}
+_SUBMODULES = {"accessor", "assets", "lake", "ingest", "pipeline", "quality", "simulate", "signals",
+               "units", "cli"}
 
 
 def __getattr__(name: str):

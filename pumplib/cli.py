@@ -28,6 +28,9 @@ sim_app = typer.Typer(help="Pump-station simulator: sample data with known truth
 app.add_typer(lake_app, name="lake")
 app.add_typer(config_app, name="config")
 app.add_typer(sim_app, name="simulate")
+quality_app = typer.Typer(help="Data quality: reports, overrides, flags, rules.",
+                          no_args_is_help=True)
+app.add_typer(quality_app, name="quality")
 
 out = Console()
 err = Console(stderr=True)
@@ -188,6 +191,176 @@ def lake_quarantine(store: StoreOpt = None,
         t.add_row(Path(str(r.source)).name, str(r.line), str(r.column), str(r.raw)[:40],
                   str(r.reason))
     out.print(t)
+
+
+# -- quality ---------------------------------------------------------------------------------
+CadenceOpt = Annotated[str | None, typer.Option(help="Raw grid, e.g. 1min (default: the only "
+                                                "one).")]
+
+
+@app.command()
+def validate(
+    store: StoreOpt = None,
+    cadence: CadenceOpt = None,
+    rules: Annotated[Path | None, typer.Option(help="Rules YAML (default: setting "
+                                               "quality.rules).")] = None,
+    registry: Annotated[Path | None, typer.Option(help="Asset registry YAML.")] = None,
+    start: Annotated[str | None, typer.Option(help="Only from this time (UTC).")] = None,
+    end: Annotated[str | None, typer.Option(help="Only up to this time (UTC).")] = None,
+    new: Annotated[bool, typer.Option("--new", help="Only what was ingested since the last "
+                                      "validation.")] = False,
+    as_json: JsonOpt = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Evaluate the quality rules and commit per-sample flags to quality/<cadence>."""
+    from tqdm.auto import tqdm
+
+    from .lake import Lake
+    from .quality import validate as _validate
+    from .quality import validate_new as _validate_new
+
+    bar = tqdm(desc="validate", unit="block", disable=not progress or as_json)
+
+    def tick(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        lake = Lake(store, create=False)
+        cads = [cadence] if cadence else lake.cadences()
+        results = []
+        for cad in cads:
+            kw = {"rules": rules, "registry": registry, "progress": tick}
+            res = (_validate_new(lake, cad, **kw) if new else
+                   _validate(lake, cad, start=start, end=end, **kw))
+            results.append(res or {"cadence": cad, "snapshot": None, "note": "nothing new"})
+    except PumplibError as exc:
+        _fail(exc)
+    finally:
+        bar.close()
+    if as_json:
+        _json(results)
+        return
+    for r in results:
+        counts = {k: v for k, v in (r.get("flag_counts") or {}).items() if v}
+        out.print(f"[bold]{r['cadence']}[/]: snapshot {r['snapshot']}  "
+                  f"{r.get('start')} → {r.get('end')}", highlight=False)
+        if counts:
+            out.print("  flags: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()),
+                      highlight=False)
+
+
+@quality_app.command("report")
+def quality_report(
+    store: StoreOpt = None,
+    cadence: CadenceOpt = None,
+    out_json: Annotated[Path | None, typer.Option("--out", help="Write the JSON report here."
+                                                  )] = None,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML page here.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="Zone of the days (default: the "
+                                                 "utility's).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Scores per asset, signal and day, with reasons; JSON and HTML reports."""
+    from .lake import Lake
+    from .quality import open_quality, report, report_html, scores
+
+    try:
+        flags = open_quality(Lake(store, create=False), cadence)
+        rep = report(flags, timezone=timezone, path=out_json)
+        if html:
+            report_html(flags, html, timezone=timezone)
+            err.print(f"wrote {html}")
+        table = scores(flags, timezone=timezone)
+    except PumplibError as exc:
+        _fail(exc)
+    if as_json:
+        _json(rep)
+        return
+    worst = table.sort_values("score").head(20)
+    t = Table(title=f"lowest quality scores ({len(table):,} asset·signal·days)")
+    for c in ["asset", "signal", "day", "score", "reasons"]:
+        t.add_column(c, overflow="fold")
+    for r in worst.reset_index().itertuples():
+        t.add_row(str(r.asset), str(r.signal), str(r.day)[:10], f"{r.score:.0f}",
+                  str(r.reasons))
+    out.print(t)
+
+
+@quality_app.command("override")
+def quality_override(
+    asset: Annotated[str, typer.Argument(help="Asset id.")],
+    start: Annotated[str, typer.Argument(help="Start (UTC unless it has an offset).")],
+    end: Annotated[str, typer.Argument(help="End (inclusive).")],
+    status: Annotated[str, typer.Argument(help="bad or good.")],
+    reason: Annotated[str, typer.Option(help="Why (kept with the override).")],
+    signal: Annotated[str, typer.Option(help="One signal, or * for all.")] = "*",
+    store: StoreOpt = None,
+    cadence: CadenceOpt = None,
+    user: Annotated[str | None, typer.Option(help="Who decided.")] = None,
+) -> None:
+    """Mark a period as bad or good with a reason (a versioned commit)."""
+    from .quality import add_override
+
+    try:
+        rec = add_override(store or _default_store(), asset, start, end,
+                           status, reason, signal=signal, cadence=cadence, user=user)
+    except PumplibError as exc:
+        _fail(exc)
+    _json(rec)
+
+
+@quality_app.command("overrides")
+def quality_overrides(store: StoreOpt = None, cadence: CadenceOpt = None,
+                      as_json: JsonOpt = False) -> None:
+    """List manual overrides."""
+    from .quality import overrides
+
+    try:
+        frame = overrides(store or _default_store(), cadence)
+    except PumplibError as exc:
+        _fail(exc)
+    if as_json:
+        _json(frame.to_dict(orient="records"))
+    else:
+        out.print(frame.to_string(index=False) if len(frame) else "no overrides")
+
+
+@quality_app.command("flags")
+def quality_flags() -> None:
+    """The quality flag bitmask: bit, name, meaning."""
+    import pandas as pd
+
+    from .quality import flag_table
+
+    out.print(pd.DataFrame(flag_table()).to_string(index=False), highlight=False)
+
+
+@quality_app.command("explain")
+def quality_explain(value: Annotated[int, typer.Argument(help="A flag value, e.g. 12.")]
+                    ) -> None:
+    """Say in words what a flag value means."""
+    from .quality import explain
+
+    out.print(explain(value))
+
+
+@quality_app.command("check-rules")
+def quality_check_rules(path: Annotated[Path, typer.Argument(help="Rules YAML.")]) -> None:
+    """Validate a rules file without computing anything."""
+    from .quality import Rules
+
+    try:
+        r = Rules.load(path)
+    except PumplibError as exc:
+        _fail(exc)
+    out.print(f"{path}: valid (sha256 {r.sha256[:12]})")
+
+
+def _default_store() -> str:
+    from . import config
+
+    return config.get("store.url")
 
 
 # -- config ----------------------------------------------------------------------------

@@ -42,6 +42,10 @@ class LakeError(PumplibError, RuntimeError):
     """The raw lake cannot be opened, read or written."""
 
 
+class ConflictError(LakeError):
+    """Another writer committed to the lake first; nothing of this write landed."""
+
+
 class UnitError(PumplibError, ValueError):
     """A unit is unknown or not convertible to the canonical unit."""
 

@@ -49,7 +49,7 @@ import zarr
 
 from . import config
 from . import signals as _signals
-from .errors import LakeError, UnknownNameError, choices_message
+from .errors import ConflictError, LakeError, UnknownNameError, choices_message
 
 BRANCH = "main"
 SQ_FILL = -1
@@ -205,6 +205,19 @@ class Lake:
         ds.attrs.update(snapshot=session.snapshot_id, store=self.url)
         return ds
 
+    def open_group(self, path: str, *, snapshot: str | None = None,
+                   as_of: dt.datetime | None = None, chunks: Any = None) -> xr.Dataset | None:
+        """Open any ``(asset, time)`` group (e.g. ``quality/1min``) lazily; None if absent."""
+        session = self.session(snapshot, as_of)
+        root = zarr.open_group(store=session.store, mode="r")
+        if path not in root:
+            return None
+        ds = xr.open_zarr(session.store, group=path, consolidated=False,
+                          chunks=chunks if chunks is not None else {})
+        ds = ds.assign_coords(asset=ds.asset.astype(object))
+        ds.attrs.update(snapshot=session.snapshot_id, store=self.url)
+        return ds
+
     def log(self, limit: int | None = None) -> list[Commit]:
         """History of the main branch, newest first."""
         out = []
@@ -240,6 +253,14 @@ class Lake:
             return _empty_quarantine()
         return pd.concat(frames, ignore_index=True)
 
+    def tables(self, group: str, snapshot: str | None = None) -> dict[str, pd.DataFrame]:
+        """Tables stored with :meth:`Transaction.write_table` under ``group``, by name."""
+        root = zarr.open_group(store=self.session(snapshot).store, mode="r")
+        if group not in root:
+            return {}
+        return {name: pd.read_parquet(io.BytesIO(arr[:].tobytes()))
+                for name, arr in sorted(root[group].arrays())}
+
     def summary(self, snapshot: str | None = None) -> dict:
         """Assets, signals, time span and sample counts per cadence, and commits."""
         out: dict[str, Any] = {"store": self.url, "commits": len(self.log()), "cadences": {}}
@@ -272,11 +293,35 @@ class Lake:
         meta = {"pumplib_version": _version(), "committed_at": _now().isoformat(),
                 **(metadata or {}), **tx.metadata}
         try:
-            tx.snapshot = session.commit(message, metadata=_jsonable(meta))
+            with self._commit_lock():
+                tx.snapshot = session.commit(message, metadata=_jsonable(meta))
         except icechunk.ConflictError as exc:
-            raise LakeError(
+            raise ConflictError(
                 f"{self.url}: another writer committed first ({exc}); nothing was written, "
                 "run the same command again") from None
+
+    @contextlib.contextmanager
+    def _commit_lock(self):
+        """Serialise commits to a local folder across processes (object stores need none:
+        they have conditional writes; a local file system does not)."""
+        root = self._local_root()
+        if root is None:
+            yield
+            return
+        import fcntl
+
+        with open(root / ".pumplib-commit.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _local_root(self) -> Path | None:
+        parsed = urlparse(self.url)
+        if parsed.scheme in ("", "file") and not self.url.startswith("memory://"):
+            return Path(parsed.path if parsed.scheme == "file" else self.url).expanduser()
+        return None
 
 
 class Transaction:
@@ -443,16 +488,31 @@ class Transaction:
         arrays = [(self.signal_array(cadence, signal), values, vmask)]
         if sq is not None:
             arrays.append((self.signal_array(cadence, signal, sq=True), sq, qmask))
+        unique = len(np.unique(rows)) == len(rows)
         for arr, new, mask in arrays:
-            for i, row in enumerate(rows):
-                p = mask[i, c0:c1]
-                if not p.any():
-                    continue
-                if p.all():
-                    arr[row, lo + c0:lo + c1] = new[i, c0:c1]
-                else:
-                    old = arr[row, lo + c0:lo + c1]
-                    arr[row, lo + c0:lo + c1] = np.where(p, new[i, c0:c1], old)
+            if not unique:  # the same asset twice (two tags): row by row, later wins
+                for i, row in enumerate(rows):
+                    p = mask[i, c0:c1]
+                    if not p.any():
+                        continue
+                    if p.all():
+                        arr[row, lo + c0:lo + c1] = new[i, c0:c1]
+                    else:
+                        old = arr[row, lo + c0:lo + c1]
+                        arr[row, lo + c0:lo + c1] = np.where(p, new[i, c0:c1], old)
+                continue
+            # whole 2-D blocks in one call each, so zarr encodes and stores the
+            # chunks concurrently: rows fully present are written as they are,
+            # rows partly present are merged with what the lake holds
+            m = mask[:, c0:c1]
+            full = m.all(axis=1)
+            part = m.any(axis=1) & ~full
+            if full.any():
+                _set_rows(arr, rows[full], lo + c0, lo + c1, new[full, c0:c1])
+            if part.any():
+                sel = rows[part]
+                old = _get_rows(arr, sel, lo + c0, lo + c1)
+                _set_rows(arr, sel, lo + c0, lo + c1, np.where(m[part], new[part, c0:c1], old))
         return int(touched.sum())
 
     def origin(self, cadence: str, first_s: int) -> int:
@@ -485,6 +545,110 @@ class Transaction:
         arr = g.create_array(run_id, shape=raw.shape, chunks=(max(len(raw), 1),),
                              dtype="uint8", attributes=_jsonable({**attrs, "rows": len(frame)}))
         arr[:] = raw
+
+
+    # derived groups on the raw grid (quality flags) -------------------------------
+    def derived_group(self, kind: str, cadence: str) -> zarr.Group:
+        """``<kind>/<cadence>`` with the same assets and time grid as ``raw/<cadence>``.
+
+        Created on first use; brought in step with the raw grid (new assets,
+        a longer grid, or whole chunks prepended) every time it is asked for.
+        Arrays of derived groups are written by :meth:`derived_array`.
+        """
+        raw = self.group(cadence, create=False)
+        if raw is None:
+            raise LakeError(f"{self.lake.url}: no raw data at cadence {cadence!r}")
+        path = f"{kind}/{cadence}"
+        if path in self.root:
+            g = self.root[path]
+        else:
+            g = self.root.require_group(path)
+            g.attrs.update({k: raw.attrs.get(k) for k in ("cadence", "step_seconds",
+                                                           "chunk_samples", "origin")})
+            g.attrs["title"] = f"pumplib {kind}, {cadence} grid"
+            span = int(raw.attrs["chunk_samples"])
+            g.create_array("asset", shape=(0,), chunks=(4096,), dtype=str,
+                           dimension_names=("asset",))
+            g.create_array("time", shape=(0,), chunks=(span,), dtype="int64",
+                           dimension_names=("time",), attributes=dict(raw["time"].attrs))
+        # same origin: prepend whole chunks when the raw grid grew backwards
+        r_origin, g_origin = raw.attrs.get("origin"), g.attrs.get("origin")
+        if g_origin is None:
+            g.attrs["origin"] = r_origin
+        elif r_origin < g_origin:
+            span = int(raw.attrs["chunk_samples"]) * int(raw.attrs["step_seconds"])
+            self._prepend(g, (g_origin - r_origin) // span)
+        n_raw, n = raw["time"].shape[0], g["time"].shape[0]
+        if n_raw > n:
+            for _, arr in g.arrays():
+                dims = arr.metadata.dimension_names or ()
+                if dims and dims[-1] == "time":
+                    arr.resize((*arr.shape[:-1], n_raw))
+            g["time"][n:n_raw] = raw["time"][n:n_raw]
+        assets = [str(a) for a in raw["asset"][:]]
+        known = [str(a) for a in g["asset"][:]]
+        if len(assets) > len(known):
+            for _, arr in g.arrays():
+                dims = arr.metadata.dimension_names or ()
+                if dims and dims[0] == "asset":
+                    arr.resize((len(assets), *arr.shape[1:]))
+            g["asset"][len(known):] = np.array(assets[len(known):], dtype=object)
+        g.attrs["data_start"] = raw.attrs.get("data_start")
+        g.attrs["data_end"] = raw.attrs.get("data_end")
+        return g
+
+    def derived_array(self, kind: str, cadence: str, name: str, dtype: str, fill_value,
+                      attrs: dict | None = None) -> zarr.Array:
+        """An ``(asset, time)`` array of a derived group, chunked like the raw data."""
+        g = self.derived_group(kind, cadence)
+        if name in g:
+            return g[name]
+        chunk = (int(config.get("lake.asset_chunk")), int(g.attrs["chunk_samples"]))
+        level = int(config.get("lake.compression_level"))
+        return g.create_array(name, shape=(g["asset"].shape[0], g["time"].shape[0]),
+                              chunks=chunk, dtype=dtype, fill_value=fill_value,
+                              dimension_names=("asset", "time"),
+                              compressors=zarr.codecs.BloscCodec(cname="zstd", clevel=level,
+                                                                shuffle="bitshuffle"),
+                              attributes=_jsonable(attrs or {}))
+
+    def write_table(self, group: str, name: str, frame: pd.DataFrame, attrs: dict) -> None:
+        """Store a small table as a Parquet blob at ``<group>/<name>`` (like the quarantine)."""
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False, compression="zstd")
+        raw = np.frombuffer(buf.getvalue(), dtype=np.uint8)
+        g = self.root.require_group(group)
+        arr = g.create_array(name, shape=raw.shape, chunks=(max(len(raw), 1),),
+                             dtype="uint8", attributes=_jsonable({**attrs, "rows": len(frame)}))
+        arr[:] = raw
+
+
+def _row_slice(rows: np.ndarray) -> slice | None:
+    """``rows`` as a slice when they are consecutive and ascending."""
+    if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and (np.diff(rows) == 1).all():
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return None
+
+
+def _set_rows(arr: zarr.Array, rows: np.ndarray, lo: int, hi: int, block: np.ndarray) -> None:
+    """``arr[rows, lo:hi] = block`` in one zarr call (``rows`` unique)."""
+    sl = _row_slice(rows)
+    if sl is not None:
+        arr[sl, lo:hi] = block
+        return
+    order = np.argsort(rows)
+    arr.set_orthogonal_selection((rows[order], slice(lo, hi)), block[order])
+
+
+def _get_rows(arr: zarr.Array, rows: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``arr[rows, lo:hi]`` in one zarr call (``rows`` unique), in the order of ``rows``."""
+    sl = _row_slice(rows)
+    if sl is not None:
+        return arr[sl, lo:hi]
+    order = np.argsort(rows)
+    out = np.empty((len(rows), hi - lo), dtype=arr.dtype)
+    out[order] = arr.get_orthogonal_selection((rows[order], slice(lo, hi)))
+    return out
 
 
 QUARANTINE_COLUMNS = ["run_id", "source", "line", "column", "timestamp", "tag", "asset", "signal",
@@ -535,3 +699,7 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     return obj
+
+
+# register the stateless ``ds.pump`` accessor for Datasets read from the lake
+from . import accessor as _accessor  # noqa: E402,F401

@@ -41,7 +41,8 @@ def run_demo(store: str | os.PathLike | None = None, sample: str | os.PathLike =
     reg = AssetRegistry.load(registry)
     lake = Lake(store)
     reports = []
-    for fmt, files in sample_files(sample).items():
+    # oldest data first (long exports), so the grid grows forward, not backward
+    for fmt, files in sorted(sample_files(sample).items()):
         log(f"ingesting {len(files)} {fmt} file(s) into {lake.url} …")
         res = ingest(files, fmt, store=lake, registry=reg, timezone=reg.utility["timezone"],
                      progress=False)

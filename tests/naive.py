@@ -42,3 +42,233 @@ def lake_cells(ds, variables=None):
             for j in np.flatnonzero(~np.isnan(arr[i])):
                 out[(str(a), var, int(times[j]))] = float(arr[i, j])
     return out
+
+
+# -- quality rules: one sample at a time, with plain loops (pumplib.quality) --------------
+def naive_range(x, lo, hi):
+    """True where a value is below ``lo`` or above ``hi`` (NaN limits switch a side off)."""
+    return np.array([(not np.isnan(lo) and v < lo) or (not np.isnan(hi) and v > hi)
+                     for v in x], dtype=bool)
+
+
+def naive_hampel(x, half, n_sigma, min_dev, min_periods, max_width=2):
+    """Spikes: runs of at most ``max_width`` Hampel outliers (|x - median| > thr =
+    max(n_sigma * 1.4826 * MAD, min_dev) over x[t-half:t+half]) that differ by more
+    than thr from the samples just before and after the run (where present)."""
+    n = len(x)
+    outlier = np.zeros(n, dtype=bool)
+    thr = np.full(n, np.inf)
+    for t in range(n):
+        if np.isnan(x[t]):
+            continue
+        win = [x[j] for j in range(t - half, t + half + 1) if 0 <= j < n and not np.isnan(x[j])]
+        if len(win) < min_periods:
+            continue
+        med = float(np.median(win))
+        mad = float(np.median([abs(v - med) for v in win]))
+        thr[t] = max(n_sigma * 1.4826 * mad, min_dev)
+        outlier[t] = abs(x[t] - med) > thr[t]
+    out = np.zeros(n, dtype=bool)
+    t = 0
+    while t < n:
+        if not outlier[t]:
+            t += 1
+            continue
+        end = t
+        while end + 1 < n and outlier[end + 1]:
+            end += 1
+        if end - t + 1 <= max_width:
+            border = [x[j] for j in (t - 1, end + 1) if 0 <= j < n and not np.isnan(x[j])]
+            for k in range(t, end + 1):
+                out[k] = all(abs(x[k] - b) > thr[k] for b in border)
+        t = end + 1
+    return out
+
+
+def naive_flatline(x, cond, n_min, tol=0.0):
+    """Samples in a run of at least ``n_min`` equal values (within ``tol``) while ``cond``."""
+    n = len(x)
+    out = np.zeros(n, dtype=bool)
+    ok = [not np.isnan(x[t]) and bool(cond[t] > 0) for t in range(n)]
+    t = 0
+    while t < n:
+        if not ok[t]:
+            t += 1
+            continue
+        end = t
+        while end + 1 < n and ok[end + 1] and abs(x[end + 1] - x[end]) <= tol:
+            end += 1
+        if end - t + 1 >= n_min:
+            out[t:end + 1] = True
+        t = end + 1
+    return out
+
+
+def naive_rate(x, limit_per_step):
+    """True on the later of two neighbours that differ by more than the limit."""
+    out = np.zeros(len(x), dtype=bool)
+    for t in range(1, len(x)):
+        if not np.isnan(x[t]) and not np.isnan(x[t - 1]):
+            out[t] = abs(x[t] - x[t - 1]) > limit_per_step
+    return out
+
+
+def naive_gap(x, max_gap, max_hold=0):
+    """Codes: 0 present/held, 1 missing, 2 in a gap longer than ``max_gap`` or stale."""
+    n = len(x)
+    out = np.zeros(n, dtype=np.uint8)
+    for t in range(n):
+        if not np.isnan(x[t]):
+            continue
+        if max_hold > 0:
+            recent = any(not np.isnan(x[j]) for j in range(max(t - max_hold, 0), t))
+            out[t] = 0 if recent else 2
+            continue
+        a = t
+        while a - 1 >= 0 and np.isnan(x[a - 1]):
+            a -= 1
+        b = t
+        while b + 1 < n and np.isnan(x[b + 1]):
+            b += 1
+        out[t] = 2 if (max_gap >= 0 and b - a + 1 > max_gap) else 1
+    return out
+
+
+def naive_source_bad(sq, good_mask=192):
+    """True where a historian code is present (>= 0) and lacks the good bits."""
+    return np.array([c >= 0 and (int(c) & good_mask) != good_mask for c in sq], dtype=bool)
+
+
+def naive_physics(asset, flow, power, run_state, pd_bar, rules):
+    """Per-sample physics checks of one pump: dict check -> bool array.
+
+    ``rules`` holds plain numbers: flow_off_max, dry_power_min, dry_flow_max,
+    eff_max, eff_tol, head_tol, min_flow.
+    """
+    n = len(flow)
+    res = {k: np.zeros(n, dtype=bool) for k in ("flow_off", "dry_run", "efficiency", "head")}
+    h0, hr, qr = asset.curve["shutoff_head"], asset.rated["head"], asset.rated["flow"]
+    for t in range(n):
+        q, p, rs, pdis = flow[t], power[t], run_state[t], pd_bar[t]
+        running = (not np.isnan(rs)) and rs >= 0.5
+        off = (not np.isnan(rs)) and rs < 0.5
+        if off and q > rules["flow_off_max"]:
+            res["flow_off"][t] = True
+        if p > rules["dry_power_min"] and q < rules["dry_flow_max"]:
+            res["dry_run"][t] = True
+        if not running or np.isnan(q) or np.isnan(pdis) or q < rules["min_flow"]:
+            continue
+        head = pdis * 10.19716
+        if p > 0:
+            eta = 9.80665 * q * head / 3600.0 / p
+            qb = asset.curve["bep_flow"]
+            expect = max(asset.curve["bep_efficiency"] * (1 - ((q - qb) / qb) ** 2), 0.0)
+            res["efficiency"][t] = eta > rules["eff_max"] or abs(eta - expect) > rules["eff_tol"]
+        expect_h = h0 - (h0 - hr) / qr**2 * q**2
+        res["head"][t] = abs(head - expect_h) > rules["head_tol"]
+    return res
+
+
+# -- feature aggregations: plain loops over local-time calendar periods (pumplib.features) --
+def naive_level_periods(level, start_s, end_s, tz):
+    """[(start_s, end_s)] of the periods of ``level`` that overlap [start_s, end_s).
+
+    Days, weeks (Monday) and months start at local midnight of ``tz`` (zoneinfo).
+    """
+    fixed = {"1min": 60, "15min": 900, "1h": 3600}
+    out = []
+    if level in fixed:
+        size = fixed[level]
+        t = start_s - start_s % size
+        while t < end_s:
+            out.append((t, t + size))
+            t += size
+        return out
+    zone = ZoneInfo(tz)
+    day = dt.datetime.fromtimestamp(start_s, zone).date()
+    if level == "1W":
+        day -= dt.timedelta(days=day.weekday())
+    elif level == "1M":
+        day = day.replace(day=1)
+
+    def nxt(d):
+        if level == "1D":
+            return d + dt.timedelta(days=1)
+        if level == "1W":
+            return d + dt.timedelta(days=7)
+        return (d.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+    def epoch(d):
+        return int(dt.datetime(d.year, d.month, d.day, tzinfo=zone).timestamp())
+
+    while epoch(day) < end_s:
+        out.append((epoch(day), epoch(nxt(day))))
+        day = nxt(day)
+    return out
+
+
+def naive_aggregate(times, values, step, level, tz, good=None):
+    """Every aggregation of one series per period of ``level``, one sample at a time.
+
+    ``times`` are epoch seconds of a regular grid with ``step``; NaN values are
+    missing. Returns ``{name: [value per period]}`` plus ``coverage``.
+    Linear segments join adjacent good samples and belong to the period of
+    their left sample; starts are 0→1 crossings of 0.5 between consecutive good
+    samples, in the period of the 'on' sample.
+    """
+    import bisect
+    import math
+    import statistics
+
+    n = len(values)
+    if good is None:
+        good = [not math.isnan(v) for v in values]
+    start_of = [False] * n
+    prev = None
+    for i in range(n):
+        v = values[i]
+        if math.isnan(v):
+            continue
+        if prev is not None and prev <= 0.5 < v:
+            start_of[i] = True
+        prev = v
+    names = ("count", "sum", "mean", "min", "max", "var", "std", "first", "last", "twa_step",
+             "twa_linear", "integral_step", "integral_linear", "duration", "duration=2.0",
+             "starts", "median", "quantile=0.9", "coverage")
+    out = {k: [] for k in names}
+    nan = float("nan")
+    for p0, p1 in naive_level_periods(level, times[0], times[-1] + step, tz):
+        idx = range(bisect.bisect_left(times, p0), bisect.bisect_left(times, p1))
+        xs = [values[i] for i in idx if not math.isnan(values[i])]
+        k = len(xs)
+        segs = [(values[i] + values[i + 1]) / 2 for i in idx
+                if i + 1 < n and not math.isnan(values[i]) and not math.isnan(values[i + 1])]
+        mean = math.fsum(xs) / k if k else nan
+        out["count"].append(float(k))
+        out["sum"].append(math.fsum(xs) if k else nan)
+        out["mean"].append(mean)
+        out["min"].append(min(xs) if k else nan)
+        out["max"].append(max(xs) if k else nan)
+        var = math.fsum((x - mean) ** 2 for x in xs) / (k - 1) if k > 1 else nan
+        out["var"].append(var)
+        out["std"].append(math.sqrt(var) if k > 1 else nan)
+        out["first"].append(xs[0] if k else nan)
+        out["last"].append(xs[-1] if k else nan)
+        out["twa_step"].append(mean)
+        out["twa_linear"].append(math.fsum(segs) / len(segs) if segs else nan)
+        out["integral_step"].append(math.fsum(xs) * step / 3600 if k else nan)
+        out["integral_linear"].append(math.fsum(segs) * step / 3600 if segs else nan)
+        out["duration"].append(float(sum(x > 0.5 for x in xs) * step) if k else nan)
+        out["duration=2.0"].append(float(sum(x == 2.0 for x in xs) * step) if k else nan)
+        out["starts"].append(float(sum(start_of[i] for i in idx)) if k else nan)
+        out["median"].append(statistics.median(xs) if k else nan)
+        if k:
+            s = sorted(xs)
+            pos = 0.9 * (k - 1)
+            lo = int(math.floor(pos))
+            hi = min(lo + 1, k - 1)
+            out["quantile=0.9"].append(s[lo] + (s[hi] - s[lo]) * (pos - lo))
+        else:
+            out["quantile=0.9"].append(nan)
+        out["coverage"].append(sum(good[i] for i in idx) / ((p1 - p0) / step))
+    return out

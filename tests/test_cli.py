@@ -74,3 +74,35 @@ def test_formats_and_config():
     fm = json.loads(runner.invoke(app, ["formats", "--json"]).stdout)
     assert fm["skab"]["layout"] == "wide"
     assert json.loads(runner.invoke(app, ["config", "get", "lake.chunk_samples"]).stdout) == 86400
+
+
+def test_validate_and_quality_commands(tmp_path, registry_file):
+    store = str(tmp_path / "store")
+    rows = long_rows(30)
+    rows[10] = rows[10].rsplit(",", 2)[0] + ",-50,192"       # negative flow: RANGE
+    f = write(tmp_path / "a.csv", "\n".join(rows) + "\n")
+    assert runner.invoke(app, ["ingest", str(f), "--store", store, "--registry",
+                               str(registry_file)]).exit_code == 0
+    res = runner.invoke(app, ["validate", "--store", store, "--registry", str(registry_file),
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out[0]["cadence"] == "1min" and out[0]["flag_counts"]["RANGE"] >= 1
+    rep = runner.invoke(app, ["quality", "report", "--store", store, "--json",
+                              "--html", str(tmp_path / "q.html")])
+    assert rep.exit_code == 0, rep.output
+    assert (tmp_path / "q.html").read_text().count("<html") >= 1
+    ov = runner.invoke(app, ["quality", "override", "N-P1", "2026-03-09T00:05:00Z",
+                             "2026-03-09T00:07:00Z", "bad", "--reason", "meter swapped",
+                             "--store", store])
+    assert ov.exit_code == 0, ov.output
+    lst = json.loads(runner.invoke(app, ["quality", "overrides", "--store", store,
+                                         "--json"]).stdout)
+    assert lst[0]["reason"] == "meter swapped"
+    bad = runner.invoke(app, ["quality", "override", "N-P1", "2026-03-09", "2026-03-10", "so-so",
+                              "--reason", "x", "--store", store])
+    assert bad.exit_code == 2 and "'so-so'" in bad.output
+    assert "RANGE" in runner.invoke(app, ["quality", "explain", "4"]).output
+    assert "SPIKE" in runner.invoke(app, ["quality", "flags"]).output
+    ok = runner.invoke(app, ["quality", "check-rules", "catalogs/quality_rules.yaml"])
+    assert ok.exit_code == 0 and "valid" in ok.output

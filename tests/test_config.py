@@ -13,13 +13,13 @@ from pumplib import ConfigError, config
 def test_schema_and_defaults_agree():
     """Every packaged default is documented in the YAML and has a valid type."""
     d = config.defaults()
-    assert set(d) == {"store", "lake", "ingest", "utility", "levels", "assets"}
+    assert set(d) == {"store", "lake", "ingest", "utility", "levels", "quality", "assets"}
     assert d["levels"] == ["1min", "15min", "1h", "1D", "1W", "1M"]
     for key, choices in config.CHOICES.items():
         section, name = key.split(".")
         assert d[section][name] in choices, key
     raw = config._DEFAULTS_FILE.read_text()
-    for section, values in d.items():
+    for values in d.values():
         if isinstance(values, dict):
             for k in values:
                 assert f"  {k}:" in raw

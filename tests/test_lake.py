@@ -175,3 +175,42 @@ def test_same_api_on_s3_compatible_storage(tmp_path, registry, s3_server):
     assert Lake(url).log()[0].metadata["sources"][0]["sha256"] == res.files[0].sha256
     # re-ingest is a no-op on S3 too
     assert ingest(f, "long_csv", store=url, registry=registry).files[0].status == "skipped"
+
+
+CONCURRENT = textwrap.dedent("""
+    import sys, time
+    from pumplib.assets import AssetRegistry
+    from pumplib.ingest import core, ingest
+    from pumplib.lake import Transaction
+    attempts = []
+    once, wq = core._ingest_once, Transaction.write_quarantine
+    def counted(*a, **k):
+        attempts.append(1)
+        return once(*a, **k)
+    def slow(self, *a, **k):   # both writers hold an open session at the same time
+        time.sleep(1.5)
+        return wq(self, *a, **k)
+    core._ingest_once, Transaction.write_quarantine = counted, slow
+    res = ingest(sys.argv[1], "long_csv", store=sys.argv[2],
+                 registry=AssetRegistry.load(sys.argv[3]), batch_rows=7)
+    print(res.files[0].status, res.samples_ingested, len(attempts))
+""")
+
+
+def test_two_concurrent_ingests_both_land(tmp_path, registry_file):
+    """Two processes ingest different files into one local lake at the same time:
+    the later committer starts again on top of the other's snapshot."""
+    store = str(tmp_path / "s")
+    Lake(store)
+    a = write(tmp_path / "a.csv", "\n".join(long_rows(120)) + "\n")
+    b = write(tmp_path / "b.csv", "\n".join(long_rows(120, "2026-03-12T00:00:00Z")) + "\n")
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(f), store,
+                               str(registry_file)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+             for f in (a, b)]
+    outs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sorted(o[:2] for o in outs) == [["ingested", "360"], ["ingested", "360"]]
+    assert sorted(int(o[2]) for o in outs) == [1, 2]   # one of them had to start again
+    lake = Lake(store)
+    assert len(lake.log()) == 3
+    assert lake.summary()["cadences"]["1min"]["samples"] == 720

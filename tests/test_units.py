@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pumplib import UnitError
-from pumplib.units import convert, conversion
+from pumplib.units import conversion, convert
 
 
 @pytest.mark.parametrize(("src", "dst", "value", "expect"), [

@@ -23,7 +23,7 @@ import pandas as pd
 from .. import config
 from .. import signals as _signals
 from ..assets import AssetRegistry
-from ..errors import IngestError, UnitError
+from ..errors import ConflictError, IngestError, UnitError
 from ..lake import QUARANTINE_COLUMNS, Lake, Transaction, cadence_seconds, new_run_id, snap_cadence
 from ..units import conversion
 from .formats import Format, detect_format, get_format
@@ -168,6 +168,22 @@ def ingest(paths: Sequence[str | os.PathLike] | str | os.PathLike, format: str |
         cadence_seconds(cadence)
     batch_rows = int(batch_rows or config.get("ingest.batch_rows"))
     show = config.get("ingest.progress") if progress is None else progress
+    retries = int(config.get("ingest.commit_retries"))
+    for attempt in range(retries + 1):
+        try:
+            return _ingest_once(lake, files, fmt, reg, tz, cadence, batch_rows, show, message,
+                                on_file)
+        except ConflictError:
+            # another writer committed first; nothing of ours landed: start again on
+            # top of its snapshot (files it ingested are then skipped)
+            if attempt == retries:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(lake: Lake, files: list[Path], fmt: Format, reg: AssetRegistry | None, tz: str,
+                 cadence: str | None, batch_rows: int, show: bool, message: str | None,
+                 on_file: Callable[[FileReport], None] | None) -> IngestResult:
     run_id = new_run_id("ingest")
     known = lake.source_hashes()
     reports: list[FileReport] = []
@@ -378,6 +394,7 @@ class GridBuffer:
         self._writer: ThreadPoolExecutor | None = None
         self._pending: deque[tuple[Future, int]] = deque()
         self._pending_bytes = 0
+        self._big_lines = False
 
     def add(self, rec: Records) -> None:
         if not len(rec):
@@ -404,6 +421,7 @@ class GridBuffer:
         bounds = np.flatnonzero(np.diff(g_sorted)) + 1
         starts = np.r_[0, bounds]
         ends = np.r_[bounds, len(order)]
+        self._big_lines = bool(rec.line.max() > _Window.LINE_MAX)
         # gather once in group order; each group is then a slice
         cell, value, quality, line = cell[order], rec.value[order], rec.quality[order], \
             rec.line[order]
@@ -423,12 +441,21 @@ class GridBuffer:
                 self.flush_all()
 
     def _scatter(self, wb: _Window, pos, value, quality, line, w, k) -> None:
+        if self._big_lines and wb.line.dtype != np.int64:
+            wb.line = wb.line.astype(np.int64)  # a file of more than 2**31 lines
         # rows of a group keep file order: strictly increasing positions (time
         # order, the usual case) cannot repeat a cell
-        if len(pos) > 1 and not (pos[1:] > pos[:-1]).all():
-            dup_in_batch = (np.bincount(pos)[pos] > 1).any()
-        else:
-            dup_in_batch = False
+        increasing = len(pos) == 1 or (pos[1:] > pos[:-1]).all()
+        if increasing and pos[-1] - pos[0] == len(pos) - 1:
+            # a gapless run of steps (the usual case): slices, not fancy indexing
+            sl = slice(int(pos[0]), int(pos[-1]) + 1)
+            if not wb.present[sl].any():
+                wb.value[sl] = value
+                wb.quality[sl] = quality
+                wb.line[sl] = line
+                wb.present[sl] = True
+                return
+        dup_in_batch = not increasing and (np.bincount(pos)[pos] > 1).any()
         if dup_in_batch or wb.present[pos].any():
             self._resolve_duplicates(wb, pos, value, quality, line, w, k)
             return
@@ -534,10 +561,11 @@ class GridBuffer:
 
 class _Window:
     __slots__ = ("line", "present", "quality", "value")
-    CELL_BYTES = 8 + 2 + 8 + 1  # value, quality, line, present
+    CELL_BYTES = 8 + 2 + 4 + 1  # value, quality, line, present
+    LINE_MAX = np.iinfo(np.int32).max
 
     def __init__(self, span: int):
         self.value = np.full(span, np.nan)
         self.quality = np.full(span, NO_QUALITY, dtype=np.int16)
-        self.line = np.zeros(span, dtype=np.int64)
+        self.line = np.zeros(span, dtype=np.int32)  # widened to int64 when a line needs it
         self.present = np.zeros(span, dtype=bool)

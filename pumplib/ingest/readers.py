@@ -162,41 +162,66 @@ class Reader:
             raise IngestError(f"{self.path}: line 1: duplicate column names {dup}")
         ncol = len(names)
 
-        def on_invalid(row) -> str:
-            self._skipped_lines.append(row.number)
-            self.reject(row.number, None, row.text,
-                        f"malformed row: expected {ncol} fields ({fmt.delimiter!r}-separated), "
-                        f"got {row.actual_columns}")
-            return "skip"
-
         types = {n: pa.string() for n in names}
         if fmt.layout == "long":
             types[fmt.tag] = pa.dictionary(pa.int32(), pa.string())
-        stream = pa.input_stream(str(self.path),
-                                 compression="gzip" if self.path.name.endswith(".gz") else None)
-        reader = pacsv.open_csv(
-            stream,
-            # one thread: pyarrow only reports line numbers of bad rows then
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False,
-                                           block_size=max(1 << 20, self.batch_rows * 48)),
-            parse_options=pacsv.ParseOptions(delimiter=fmt.delimiter,
-                                             invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
-                                                 quoted_strings_can_be_null=True))
+        convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                       quoted_strings_can_be_null=True)
+        # The file is cut into blocks at line ends by hand and each block is
+        # parsed by all cores (pyarrow's streaming reader reads ahead without
+        # bound, several GB on a big file, and is single-threaded when it must
+        # number bad rows). Only a block that holds a malformed row is parsed
+        # again on one thread, where pyarrow reports line numbers.
+        block = max(1 << 20, self.batch_rows * 48)
+        with _LineBlocks(self.path, block) as blocks:
+            yield from self._csv_tables(blocks, names, convert, ncol)
+
+    def _csv_tables(self, blocks, names, convert, ncol) -> Iterator[tuple[pa.Table, int]]:
+        fmt = self.fmt
         row0 = 0
-        while True:
+        line0 = 1  # lines before the current block (the header)
+        pool = pa.default_memory_pool()
+        for chunk in blocks:
+            if not len(chunk):
+                continue
             try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
+                table, bad = self._parse_block(chunk, names, convert, threads=True)
+                if any(b[0] is None for b in bad):
+                    table, bad = self._parse_block(chunk, names, convert, threads=False)
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
                 raise IngestError(f"{self.path}: after data row {row0}: cannot parse: {exc}") from None
-            yield pa.Table.from_batches([batch]), row0
-            row0 += batch.num_rows
+            for number, text, actual in sorted(bad, key=lambda b: b[0]):
+                self._skipped_lines.append(line0 + number)
+                self.reject(line0 + number, None, text,
+                            f"malformed row: expected {ncol} fields ({fmt.delimiter!r}-separated), "
+                            f"got {actual}")
+            # pyarrow numbers rows as lines without the blank ones; so do we
+            line0 += table.num_rows + len(bad)
+            del chunk  # the raw block is freed here, and so is the parser's scratch memory
+            pool.release_unused()
+            yield table, row0
+            row0 += table.num_rows
+
+    def _parse_block(self, chunk: memoryview, names: list[str], convert, threads: bool):
+        bad: list[tuple] = []
+
+        def on_invalid(row) -> str:
+            bad.append((row.number, row.text, row.actual_columns))
+            return "skip"
+
+        table = pacsv.read_csv(
+            pa.py_buffer(chunk),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=threads,
+                                           block_size=max(1 << 20, len(chunk) // 8 + 1)),
+            parse_options=pacsv.ParseOptions(delimiter=self.fmt.delimiter,
+                                             invalid_row_handler=on_invalid),
+            convert_options=convert)
+        return table, bad
 
     def _parquet_batches(self) -> Iterator[tuple[pa.Table, int]]:
         try:
-            pf = pq.ParquetFile(self.path)
+            # no pre-buffering: it reads the column chunks of the whole file ahead
+            pf = pq.ParquetFile(self.path, pre_buffer=False)
         except (pa.ArrowInvalid, OSError) as exc:
             raise IngestError(f"{self.path}: not a readable Parquet file: {exc}") from None
         names = self._columns(pf.schema_arrow.names)
@@ -237,6 +262,8 @@ class Reader:
         if not aware:
             ts = self._localize(ts, lines, tags)
         ns = ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if ts.null_count == 0:  # the usual case: no copy, no mask to apply
+            return ns, np.ones(len(ns), dtype=bool)
         valid = ~np.asarray(ts.is_null().to_numpy(zero_copy_only=False))
         ns = np.where(valid, ns, 0).astype(np.int64)
         return ns, valid
@@ -338,10 +365,10 @@ class Reader:
         col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
         if pa.types.is_floating(col.type) or pa.types.is_integer(col.type) or pa.types.is_boolean(
                 col.type):
-            v = col.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+            v = _nan_filled(col.cast(pa.float64()))
         else:
             try:
-                v = pc.cast(col, pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+                v = _nan_filled(pc.cast(col, pa.float64()))
             except pa.ArrowInvalid:
                 s = pd.Series(col.to_pandas(), dtype=object)
                 num = pd.to_numeric(s.str.strip(), errors="coerce")
@@ -367,7 +394,17 @@ class Reader:
         n = table.num_rows
         if not q or q not in table.column_names:
             return np.full(n, NO_QUALITY, dtype=np.int16), np.ones(n, dtype=bool)
-        v, ok = self._values(table.column(q), lines, q)
+        col = table.column(q)
+        if col.null_count == 0 and (pa.types.is_integer(col.type) or pa.types.is_string(col.type)):
+            # fast path: integer codes or their text, all in range; anything else
+            # (blanks, decimals, junk, negative codes) takes the general path below
+            try:
+                a = pc.cast(col, pa.int16()).to_numpy()
+            except pa.ArrowInvalid:
+                a = None
+            if a is not None and not (a < 0).any():
+                return a, np.ones(n, dtype=bool)
+        v, ok = self._values(col, lines, q)
         bad = ok & ~np.isnan(v) & ((v < 0) | (v > 32767) | (v != np.round(v)))
         for i in np.flatnonzero(bad):
             self.reject(lines[i], q, v[i], f"quality code {v[i]!r} is not an integer 0–32767")
@@ -382,7 +419,9 @@ class Reader:
             tagcol = pc.dictionary_encode(tagcol.cast(pa.string()))
         dict_keys = np.array([self.key_for_tag(str(t)) for t in tagcol.dictionary.to_pylist()] + [-1],
                              dtype=np.int32)
-        codes = tagcol.indices.fill_null(len(dict_keys) - 1).to_numpy(zero_copy_only=False)
+        idx = tagcol.indices
+        codes = (idx.fill_null(len(dict_keys) - 1) if idx.null_count else idx).to_numpy(
+            zero_copy_only=False)
         key = dict_keys[codes]
         tags_np = None
 
@@ -405,6 +444,8 @@ class Reader:
                             choices_message("tag", t[i], known_tags, limit=5),
                             timestamp=None, tag=t[i])
         ok = tvalid & vvalid & qvalid & ~unknown
+        if ok.all():
+            return Records(ns, key, value, quality, lines)
         return Records(ns[ok], key[ok], value[ok], quality[ok], lines[ok])
 
     def _wide(self, table: pa.Table, lines: np.ndarray) -> Records | None:
@@ -447,6 +488,11 @@ class Reader:
         return choices_message("tag (column)", name, known, limit=5)
 
 
+def _nan_filled(arr: pa.Array) -> np.ndarray:
+    """float64 values with nulls as NaN (no copy when there are no nulls)."""
+    return (arr.fill_null(np.nan) if arr.null_count else arr).to_numpy(zero_copy_only=False)
+
+
 def _s(x) -> str | None:
     if x is None:
         return None
@@ -456,3 +502,54 @@ def _s(x) -> str | None:
 
 
 Progress = Callable[[int], None]
+
+
+class _LineBlocks:
+    """The data lines of a (possibly gzipped) text file after its header, in blocks of
+    about ``size`` bytes that end at a line end (the last one may not).
+
+    Each block is read straight into a fresh buffer and handed out as a memoryview
+    that nothing here keeps, so a block is freed as soon as its reader drops it.
+    """
+
+    def __init__(self, path: Path, size: int):
+        compression = "gzip" if path.name.endswith(".gz") else None
+        self.stream = pa.input_stream(str(path), compression=compression)
+        self.size = size
+        self.carry = b""
+        self.header = True
+
+    def __enter__(self) -> _LineBlocks:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stream.close()
+
+    def __iter__(self) -> _LineBlocks:
+        return self
+
+    def __next__(self) -> memoryview:
+        while True:
+            carry = self.carry
+            buf = bytearray(len(carry) + self.size)
+            buf[:len(carry)] = carry
+            got = self.stream.readinto(memoryview(buf)[len(carry):]) if self.size else 0
+            if not got:
+                self.carry, self.size = b"", 0
+                if carry and not self.header:
+                    return memoryview(carry)
+                raise StopIteration
+            n = len(carry) + got
+            start = 0
+            if self.header:
+                nl = buf.find(b"\n", 0, n)
+                if nl < 0:
+                    self.carry = bytes(buf[:n])
+                    continue
+                start, self.header = nl + 1, False
+            cut = buf.rfind(b"\n", start, n) + 1
+            if cut == 0:
+                self.carry = bytes(buf[start:n])
+                continue
+            self.carry = bytes(buf[cut:n])
+            return memoryview(buf)[start:cut]

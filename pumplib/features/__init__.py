@@ -1,0 +1,60 @@
+"""Features: YAML definitions, a safe expression language, mergeable aggregations, golden tables.
+
+Modules, in data-flow order:
+
+* :mod:`pumplib.features.expr` — the safe, unit-checked expression language;
+* :mod:`pumplib.features.definitions` — YAML definitions (``catalogs/features/``),
+  validated before any compute;
+* :mod:`pumplib.features.aggregations` — mergeable partials (chunk → combine →
+  finalize), calendar levels in the utility's time zone, numpy and dask cores;
+* :mod:`pumplib.features.builder` — golden tables with coverage, stored as
+  ``features/<level>`` groups of the lake.
+
+Examples
+--------
+>>> from pumplib.features import load_catalog, LEVELS
+>>> LEVELS
+('1min', '15min', '1h', '1D', '1W', '1M')
+"""
+
+from __future__ import annotations
+
+from .aggregations import (
+    ENTRY_POINT_GROUP,
+    LEVELS,
+    Aggregation,
+    AggregationError,
+    Grid,
+    aggregate,
+    aggregate_array,
+    available_aggregations,
+    get_aggregation,
+    level_bounds,
+    register_aggregation,
+)
+from .builder import (
+    affected_range,
+    build,
+    evaluate_features,
+    features_frame,
+    materialize,
+    write_tables,
+)
+from .definitions import (
+    FeatureCatalog,
+    FeatureDefinition,
+    catalog_from_dicts,
+    definition_hash,
+    load_catalog,
+)
+from .expr import ATTRIBUTES, FUNCTIONS, compile_expression, parse, register_function
+
+__all__ = [
+    "ATTRIBUTES", "ENTRY_POINT_GROUP", "FUNCTIONS", "LEVELS", "Aggregation", "AggregationError",
+    "FeatureCatalog", "FeatureDefinition", "Grid", "affected_range", "aggregate",
+    "aggregate_array",
+    "available_aggregations", "build", "catalog_from_dicts", "compile_expression",
+    "definition_hash", "evaluate_features", "features_frame", "get_aggregation", "level_bounds",
+    "load_catalog", "materialize", "parse", "register_aggregation", "register_function",
+    "write_tables",
+]

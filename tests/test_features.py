@@ -1,0 +1,505 @@
+"""Tests of pumplib.features: the safe expression language, units, YAML definitions
+and their validation, the built-in catalog, and golden tables built from raw data."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+from pumplib.errors import SchemaError, UnknownNameError
+from pumplib.features import (
+    LEVELS,
+    build,
+    catalog_from_dicts,
+    compile_expression,
+    evaluate_features,
+    features_frame,
+    load_catalog,
+    materialize,
+    parse,
+    write_tables,
+)
+from pumplib.features.definitions import builtin_dir
+
+from .naive import naive_aggregate
+
+TZ = "Europe/Amsterdam"
+UNITS = {"flow": "m3/h", "discharge_pressure": "bar", "suction_pressure": "bar", "power": "kW",
+         "run_state": "1", "speed": "rpm", "bearing_temperature": "degC"}
+
+
+def feat(**kw):
+    base = {"name": "f", "version": 1, "unit": "1", "inputs": ["run_state"],
+            "expression": "run_state", "aggregations": ["mean"]}
+    base.update(kw)
+    return base
+
+
+# -- expression safety ----------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "message"), [
+    ("flow.__class__", "attribute access is not allowed: 'flow.__class__'"),
+    ("().__class__.__bases__", "attribute access is not allowed"),
+    ("__import__('os').system('true')", "calling anything but a registered function"),
+    ("__import__('os')", "names starting with '_' are not allowed"),
+    ("__builtins__", "names starting with '_' are not allowed"),
+    ("lambda: flow", "lambda expressions are not allowed"),
+    ("import os", "Statements such as import or assignments are not allowed"),
+    ("flow = 3", "not a valid expression"),
+    ("open('/etc/passwd')", "unknown function 'open'. Valid choices: 'abs'"),
+    ("getattr(flow, 'x')", "unknown function 'getattr'"),
+    ("power.sum()", "calling anything but a registered function is not allowed"),
+    ("flow[0]", "subscripts are not allowed"),
+    ("[x for x in flow]", "comprehensions are not allowed"),
+    ("flow if run_state else 0", "if-else expressions (use where()) are not allowed"),
+    ("'text'", "constant of type str is not allowed"),
+    ("clip(flow, 0)", "clip() takes 3 argument(s)"),
+    ("clip(flow, lo=0, hi=1)", "keyword arguments are not allowed"),
+    ("rolling_mean(flow, window='1h')", "keyword arguments are not allowed"),
+    ("rolling_mean(flow, 15)", "must be a quoted string"),
+    ("rolling_mean(flow, 'soon')", "'soon' is not a duration"),
+    ("flow ** power", "a non-constant exponent is not allowed"),
+    ("flow // 2", "operator FloorDiv is not allowed"),
+    ("flow is None", "comparison Is is not allowed"),
+    ("rated.__dict__", "attribute access is not allowed"),
+    ("rated.powr", "unknown asset attribute 'rated.powr'. Did you mean 'rated.power'"),
+    ("(flow := 1)", "assignments are not allowed"),
+])
+def test_unsafe_or_unknown_syntax_is_refused(text, message):
+    with pytest.raises(SchemaError) as info:
+        parse(text, source="x.yaml", key="expression")
+    assert str(info.value).startswith("x.yaml: key 'expression': ")
+    assert message in str(info.value)
+
+
+def test_the_evaluator_is_our_own_walker():
+    from pathlib import Path
+
+    import pumplib.features.expr as E
+
+    source = Path(E.__file__).read_text()
+    assert not re.search(r"\b(eval|exec)\s*\(", source)
+    assert "compile(" not in source.replace("compile_expression(", "")
+
+
+@pytest.mark.parametrize(("text", "unit", "target"), [
+    ("power / flow", "kWh/m³", "kWh/m3"),
+    ("flow * (discharge_pressure - suction_pressure)", None, "kW"),
+    ("q(1000, 'kg/m**3') * q(9.80665, 'm/s**2') * flow * q(10, 'm')", None, "kW"),
+    ("discharge_pressure - q(10, 'mH2O')", "bar", "bar"),
+    ("run_state > 0.5 and flow > 10 or not power > 3", "1", "1"),
+    ("(run_state > 0.5) & ~(flow > 3) | (power > 1)", "1", "1"),
+    ("integral(power)", "kWh", "kWh"),
+    ("rolling_mean(flow, '15min') / rated.flow", "1", "1"),
+    ("abs(flow / (curve.bep_flow * speed / rated.speed) - 1) <= 0.1", "1", "1"),
+    ("power * tariff.price", None, "EUR/h"),
+    ("sqrt(flow ** 2)", "m³/h", "L/s"),
+])
+def test_units_are_inferred_before_any_compute(text, unit, target):
+    c = compile_expression(text, UNITS)
+    if unit is not None:
+        assert c.unit_text == unit
+    c.factor_to(target)                # convertible, or SchemaError
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("flow + discharge_pressure",
+     "cannot add 'flow' [m³/h] and 'discharge_pressure' [bar]"),
+    ("power - flow", "cannot subtract 'power' [kW] and 'flow' [m³/h]"),
+    ("flow > discharge_pressure", "cannot compare 'flow' [m³/h] and 'discharge_pressure' [bar]"),
+    ("minimum(flow, power)", "cannot minimum() with"),
+    ("where(run_state > 0.5, flow, power)", "cannot where() with"),
+    ("flow and run_state > 0.5", "'flow' [m³/h] is used as a truth value"),
+    ("bearing_temperature * flow", "offset units"),
+    ("q(1, 'furlongz')", "q(): unknown unit 'furlongz'"),
+    ("flux / 2", "unknown input 'flux'. Did you mean 'flow'?"),
+])
+def test_unit_and_name_errors_name_file_key_and_units(text, message):
+    with pytest.raises(SchemaError) as info:
+        compile_expression(text, UNITS, source="f.yaml", key="expression")
+    assert str(info.value).startswith("f.yaml: key 'expression': ")
+    assert message in str(info.value)
+
+
+def test_evaluation_is_lazy_converts_units_and_propagates_missing_values():
+    import dask.array as da
+
+    raw = {"flow": [[100.0, 200.0, np.nan, 0.0]], "power": [[10.0, 20.0, 5.0, 5.0]],
+           "discharge_pressure": [[1.0, 1.0, 1.0, 1.0]], "run_state": [[1.0, 1.0, 0.0, np.nan]]}
+    env = {k: xr.DataArray(da.from_array(np.array(v), chunks=(1, 2)), dims=("asset", "time"))
+           for k, v in raw.items()}
+    c = compile_expression("power / flow", UNITS)
+    out = c.evaluate(env, 60, to="Wh/m3")
+    assert isinstance(out.data, da.Array)
+    np.testing.assert_allclose(out.values, [[100.0, 100.0, np.nan, np.nan]])   # 5/0 → NaN
+    c = compile_expression("discharge_pressure - q(1, 'mH2O')", UNITS)
+    np.testing.assert_allclose(c.evaluate(env, 60).values[0, 0], 1.0 - 0.0980665)
+    c = compile_expression("run_state > 0.5 and flow > 150", UNITS)
+    np.testing.assert_array_equal(c.evaluate(env, 60).values, [[0.0, 1.0, np.nan, np.nan]])
+    c = compile_expression("where(run_state > 0.5, flow, 0)", UNITS)
+    np.testing.assert_array_equal(c.evaluate(env, 60).values, [[100.0, 200.0, 0.0, np.nan]])
+    c = compile_expression("integral(power)", UNITS)
+    np.testing.assert_allclose(c.evaluate(env, 60).values, [[10 / 60, 30 / 60, 35 / 60, 40 / 60]])
+    c = compile_expression("lag(power, '2min') + diff(power) * 0 + rolling_max(power, '2min')",
+                           UNITS)
+    # lag 2 min [nan, nan, 10, 20] + 0 + trailing 2-min max [10, 20, 20, 5]
+    np.testing.assert_array_equal(c.evaluate(env, 60).values, [[np.nan, np.nan, 30.0, 25.0]])
+
+
+# -- definitions ------------------------------------------------------------------------------
+def test_builtin_catalog_loads_with_physics_units():
+    cat = load_catalog(builtin_dir())
+    want = {"head", "hydraulic_power", "wire_to_water_efficiency", "specific_energy",
+            "normalised_specific_energy", "specific_energy_vs_floor", "bep_flow_ratio",
+            "time_near_bep", "starts", "runtime", "energy", "energy_cost"}
+    assert want <= set(cat)
+    order = list(cat)
+    assert order.index("head") < order.index("hydraulic_power") < \
+        order.index("wire_to_water_efficiency")
+    # rho·g·Q·H in kg/m³ · m/s² · m³/h · m = kg·m²/(h·s²) → kW: 1 / 3.6e6
+    assert cat["hydraulic_power"].compiled.factor_to("kW")[0] == pytest.approx(1 / 3.6e6)
+    assert cat["starts"].interpolation == "step"
+    assert cat["wire_to_water_efficiency"].aggregations["1D"] == ("mean", "median", "min", "max")
+    frame = features_frame(cat)
+    assert frame.loc["energy_cost", "hash"] == cat["energy_cost"].hash
+
+
+@pytest.mark.parametrize(("spec", "key", "message"), [
+    (feat(inputs=["flwo"]), "inputs[0]", "unknown input 'flwo'. Did you mean 'flow'?"),
+    (feat(expression="flow", inputs=["run_state"]), "expression",
+     "name 'flow' is used but not listed in inputs"),
+    (feat(unit="kW", inputs=["flow"], expression="flow"), "expression",
+     "has the unit 'm³/h'"),
+    (feat(expression="speling(run_state)"), "expression", "unknown function 'speling'"),
+    (feat(aggregations=["meen"]), "aggregations[0]",
+     "unknown aggregation 'meen'. Did you mean 'mean'"),
+    (feat(levels=["1d"]), "levels", "unknown level '1d'."),
+    (feat(aggregations={"1D": ["mean"], "2D": ["mean"]}), "aggregations.2D", "unknown level"),
+    (feat(aggregations={"1W": ["median"]}), "aggregations.1W[0]",
+     "'median' is not mergeable and is computed from raw samples only up to level '1D'"),
+    (feat(condition="flow", inputs=["run_state", "flow"]), "condition",
+     "'flow' has the unit 'm³/h'; a condition must be a truth value"),
+    (feat(expression="__import__('os')"), "expression", "names starting with '_'"),
+    (feat(colour="red"), "colour", "unknown key 'colour'"),
+    (feat(name="Flow Rate"), "name", "not a lower-case identifier"),
+    (feat(name="flow"), "name", "is a canonical signal"),
+    (feat(name="rolling_mean"), "name", "is a function or attribute namespace"),
+    (feat(min_coverage=1.5), "min_coverage", "expected a number in [0, 1]"),
+    (feat(unit="furlongs_per_blob"), "unit", "unknown unit 'furlongs_per_blob'"),
+    ({k: v for k, v in feat().items() if k != "expression"}, "expression", "is required"),
+])
+def test_definition_errors_name_file_key_and_choices(tmp_path, spec, key, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SchemaError) as info:
+        load_catalog(path)
+    assert str(info.value).startswith(f"{path}: key {key!r}: "), str(info.value)
+    assert message in str(info.value)
+
+
+def test_dependency_cycles_are_found(tmp_path):
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(feat(name="a", inputs=["b"],
+                                                         expression="b")))
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(feat(name="b", inputs=["c"],
+                                                         expression="c")))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(feat(name="c", inputs=["a", "run_state"],
+                                                         expression="a * run_state")))
+    with pytest.raises(SchemaError, match=r"a.yaml: key 'inputs': dependency cycle between "
+                                          r"features: a -> b -> c -> a"):
+        load_catalog(tmp_path)
+    with pytest.raises(SchemaError, match="cannot use itself"):
+        catalog_from_dicts([feat(name="a", inputs=["a"], expression="a")])
+    (tmp_path / "d.yaml").write_text(yaml.safe_dump({"features": [feat(name="c")]}))
+    with pytest.raises(SchemaError, match=r"d.yaml: key 'features\[0\].name': feature 'c' is "
+                                          r"also defined in"):
+        load_catalog(tmp_path)
+
+
+def test_hash_covers_meaning_not_description():
+    base = feat(inputs=["power", "flow"], unit="kWh/m3", expression="power / flow")
+    h = catalog_from_dicts([base])["f"].hash
+    same = dict(base, description="new words", owner="someone", tags=["x"], version=2,
+                expression="(power)/flow")
+    assert catalog_from_dicts([same])["f"].hash == h
+    for change in ({"expression": "power / flow * 2"}, {"condition": "flow > 1"},
+                   {"aggregations": ["mean", "max"]}, {"unit": "Wh/m3"},
+                   {"inputs": ["power", "flow", "run_state"]}):
+        assert catalog_from_dicts([dict(base, **change)])["f"].hash != h, change
+    # a change upstream changes the hash downstream
+    up = feat(name="up", inputs=["power"], unit="kW", expression="power")
+    down = feat(name="down", inputs=["up"], unit="kW", expression="up")
+    h1 = catalog_from_dicts([up, down])["down"].hash
+    h2 = catalog_from_dicts([dict(up, expression="power * 2"), down])["down"].hash
+    assert h1 != h2
+
+
+# -- golden tables ------------------------------------------------------------------------------
+def _raw(start="2026-03-27T00:00Z", days=3, step="1min", chunks=None):
+    """Two pumps of the test registry: running 06:00–22:00 UTC at a fixed duty point."""
+    t = pd.date_range(start.replace("Z", ""), periods=int(days * 1440), freq=step)
+    hours = t.hour.values
+    run = ((hours >= 6) & (hours < 22)).astype(float)
+    n = len(t)
+    data = {
+        "run_state": np.stack([run, run]),
+        "flow": np.stack([180.0 * run, 150.0 * run]),
+        "discharge_pressure": np.stack([np.full(n, 4.0), np.full(n, 4.5)]),
+        "suction_pressure": np.stack([np.full(n, 0.5), np.full(n, 0.5)]),
+        "power": np.stack([25.0 * run + 0.5, 30.0 * run + 0.5]),
+        "speed": np.stack([1480.0 * run, 1332.0 * run]),
+    }
+    data["flow"][0, 100:160] = np.nan                   # a gap
+    data["power"][1, 2000:2200] = np.nan                # a quality-masked period
+    ds = xr.Dataset({k: (("asset", "time"), v) for k, v in data.items()},
+                    coords={"asset": ["N-P1", "N-P2"], "time": t})
+    return ds.chunk({"time": chunks}) if chunks else ds
+
+
+@pytest.fixture(scope="module")
+def tables():
+    from pumplib.assets import AssetRegistry
+
+    from .conftest import small_registry_dict
+
+    reg = AssetRegistry.from_dict(small_registry_dict())
+    return reg, build(_raw(), load_catalog(builtin_dir()), registry=reg, timezone=TZ)
+
+
+def test_golden_tables_have_physics_values(tables):
+    reg, out = tables
+    assert set(out) == set(LEVELS)
+    h = out["1h"]
+    # 10:00 UTC on 27 Mar: running; P_hyd = Q·Δp = 0.05 m³/s · 3.5e5 Pa = 17.5 kW
+    row = h.sel(time="2026-03-27T10:00")
+    np.testing.assert_allclose(row.hydraulic_power_mean.values, [17.5, 150 / 3600 * 4e5 / 1e3])
+    np.testing.assert_allclose(row.head_mean.values, [3.5e5 / 9806.65, 4e5 / 9806.65])
+    np.testing.assert_allclose(row.wire_to_water_efficiency_mean.values[0], 17.5 / 25.5)
+    np.testing.assert_allclose(row.specific_energy_mean.values, [25.5 / 180, 30.5 / 150])
+    np.testing.assert_allclose(row.specific_energy_vs_floor_mean.values[0],
+                               25.5 / 180 / (3.5e5 / 9806.65) / 0.00272)
+    # affinity: pump 2 at 90 % speed has its BEP at 0.9 × 190 m³/h
+    np.testing.assert_allclose(row.bep_flow_ratio_mean.values, [180 / 190, 150 / (0.9 * 190)])
+    np.testing.assert_allclose(row.time_near_bep_duration.values, [3600.0, 0.0])
+    # night: not running → conditioned features have no value, but full coverage
+    night = h.sel(time="2026-03-27T04:00")
+    assert np.isnan(night.specific_energy_mean.values).all()
+    np.testing.assert_array_equal(night.specific_energy_coverage.values, [1.0, 1.0])
+    assert h.energy_integral.attrs["units"] == "kWh"
+    assert h.energy_cost_integral.attrs["units"] == "EUR"
+    assert h.runtime_duration.attrs["units"] == "s"
+    assert out["1D"].attrs["definition_hashes"]["energy"] == load_catalog(builtin_dir())[
+        "energy"].hash
+
+
+def test_golden_starts_runtime_energy_cost_per_local_day(tables):
+    reg, out = tables
+    ds = _raw()
+    d = out["1D"]
+    days = pd.DatetimeIndex(d.time.values).tz_localize("UTC").tz_convert(TZ)
+    assert [x.strftime("%m-%d") for x in days] == ["03-27", "03-28", "03-29", "03-30"]
+    # starts at 06:00 UTC each day; 27 Mar data start at 01:00 local, so no start before
+    np.testing.assert_array_equal(d.starts_starts.values[0], [1.0, 1.0, 1.0, np.nan])
+    times = ds.time.values.astype("datetime64[s]").astype(np.int64).tolist()
+    for i, asset in enumerate(["N-P1", "N-P2"]):
+        power = ds.power.values[i]
+        price = reg.tariff_of(asset).price(ds.time.values, TZ, reg.holidays)
+        cost = naive_aggregate(times, (power * price).tolist(), 60, "1D", TZ)
+        energy = naive_aggregate(times, power.tolist(), 60, "1D", TZ)
+        runtime = naive_aggregate(times, ds.run_state.values[i].tolist(), 60, "1D", TZ)
+        cov = np.array(energy["coverage"])
+        want_cost = np.where(cov >= 0.8, cost["integral_step"], np.nan)
+        np.testing.assert_allclose(d.energy_cost_integral.values[i], want_cost, rtol=1e-12)
+        np.testing.assert_allclose(d.energy_integral.values[i],
+                                   np.where(cov >= 0.8, energy["integral_step"], np.nan),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(d.energy_coverage.values[i], cov, rtol=1e-15)
+        rcov = np.array(runtime["coverage"])
+        np.testing.assert_array_equal(d.runtime_duration.values[i],
+                                      np.where(rcov >= 0.8, runtime["duration"], np.nan))
+
+
+def test_coverage_masks_values_below_min_coverage(tables):
+    reg, out = tables
+    h = out["1h"]
+    # pump 1 flow gap 01:40–02:40 UTC on 27 Mar: 40 good samples in hour 01:00, 20 in 02:00
+    for hour, cov in (("01:00", 40 / 60), ("02:00", 20 / 60), ("03:00", 1.0)):
+        row = h.sel(time=f"2026-03-27T{hour}", asset="N-P1")
+        assert float(row.hydraulic_power_coverage) == pytest.approx(cov)
+        assert np.isnan(float(row.hydraulic_power_mean)) == (cov < 0.8)
+        # a feature of a feature inherits the gap
+        assert float(row.wire_to_water_efficiency_coverage) == pytest.approx(cov)
+    # pump 2's masked power: energy has no value at the hours it covers
+    masked = h.energy_coverage.sel(asset="N-P2").values
+    assert (masked == 0).sum() == 2
+    assert np.isnan(h.energy_integral.sel(asset="N-P2").values[masked < 0.8]).all()
+
+
+def test_business_user_drops_a_yaml_and_reads_all_levels(tmp_path):
+    folder = tmp_path / "features"
+    shutil.copytree(builtin_dir(), folder)
+    (folder / "pressure_ratio.yaml").write_text(
+        "name: pressure_ratio\nversion: 1\nowner: ops\nunit: '1'\n"
+        "inputs: [discharge_pressure, suction_pressure]\n"
+        "expression: discharge_pressure / suction_pressure\n"
+        "aggregations:\n"
+        "  1min: [mean, max, count]\n  15min: [mean, max, count]\n"
+        "  1h: [mean, max, count, quantile=0.9]\n  1D: [mean, max, count, quantile=0.9]\n"
+        "  1W: [mean, max, count]\n  1M: [mean, max, count]\n"
+        "min_coverage: 0.0\n")
+    out = build(_raw(days=2), str(folder), features=["pressure_ratio"], timezone=TZ)
+    assert set(out) == set(LEVELS)
+    for lv in LEVELS:
+        mean = out[lv].pressure_ratio_mean.values[0]
+        np.testing.assert_allclose(mean, 8.0)
+        assert {"pressure_ratio_max", "pressure_ratio_count", "pressure_ratio_coverage"} <= \
+            set(out[lv].data_vars)
+    np.testing.assert_array_equal(out["1M"].pressure_ratio_count.values, [[2880.0], [2880.0]])
+    np.testing.assert_allclose(out["1D"].pressure_ratio_quantile_0_9.values, [[8.0] * 3, [9.0] * 3])
+    assert "pressure_ratio_quantile_0_9" not in out["1W"]
+
+
+def test_dask_build_is_lazy_and_equals_numpy_build(tables):
+    import dask
+    import dask.array as da
+
+    reg, want = tables
+    lazy = build(_raw(chunks=1000), load_catalog(builtin_dir()), registry=reg, timezone=TZ)
+    assert isinstance(lazy["1M"].energy_cost_integral.data, da.Array)
+    (got,) = dask.compute(lazy)
+    done = materialize(lazy)
+    for lv in LEVELS:
+        xr.testing.assert_identical(got[lv], want[lv])
+        xr.testing.assert_identical(done[lv], want[lv])
+
+
+def test_build_from_a_lake_and_unknown_names(tmp_path):
+    from pumplib.lake import Lake
+
+    ds = _raw(days=1)
+    lake = Lake(str(tmp_path / "store"))
+    t0 = int(ds.time.values[0].astype("datetime64[s]").astype(np.int64))
+    with lake.transaction("seed", {"kind": "test"}) as tx:
+        for var in ("power", "run_state"):
+            tx.write_block("1min", ["N-P1", "N-P2"], var, t0, ds[var].values)
+    out = build(lake, load_catalog(builtin_dir()), ["1h", "1D"], features=["energy", "runtime"],
+                cadence="1min", timezone=TZ)
+    np.testing.assert_allclose(out["1D"].energy_integral.values[:, 0],
+                               [25.0 * 16 + 0.5 * 23, 30.0 * 16 + 0.5 * 23], rtol=1e-12)
+    assert out["1D"].attrs["raw_snapshot"] == lake.tip()
+    raw_tip = lake.tip()
+    snap = write_tables(lake, out)
+    commit = lake.log(1)[0]
+    assert commit.snapshot == snap and commit.metadata["raw_snapshot"] == raw_tip
+    assert commit.metadata["definition_hashes"] == {
+        n: load_catalog(builtin_dir())[n].hash for n in ("energy", "runtime")}
+    assert commit.metadata["levels"] == ["1h", "1D"] and "pumplib_version" in commit.metadata
+    for lv in ("1h", "1D"):
+        back = lake.open_group(f"features/{lv}")
+        xr.testing.assert_allclose(back.reset_coords(drop=True),
+                                   out[lv].reset_coords(drop=True), rtol=0, atol=0)
+        assert (back.time_end.values == out[lv].time_end.values).all()
+        assert back.energy_integral.attrs["units"] == "kWh"
+    assert lake.open_raw("1min").power.shape == (2, 1440)    # the raw lake is untouched
+    # a new definition writes only its own columns next to the others
+    extra = catalog_from_dicts([feat(name="peak_power", inputs=["power"], unit="kW",
+                                     expression="power", aggregations=["max"])])
+    write_tables(lake, build(lake, extra, ["1h", "1D"], cadence="1min", timezone=TZ))
+    back = lake.open_group("features/1D")
+    assert {"energy_integral", "runtime_duration", "peak_power_max"} <= set(back.data_vars)
+    assert set(back.attrs["definition_hashes"]) == {"energy", "runtime", "peak_power"}
+    np.testing.assert_array_equal(back.peak_power_max.values[:, 0], [25.5, 30.5])
+    # other periods (here: half a day) rewrite the level and say what was dropped
+    write_tables(lake, build(ds.isel(time=slice(0, 720)), extra, ["1h"], timezone=TZ))
+    assert lake.log(1)[0].metadata["dropped"] == {
+        "1h": ["energy_coverage", "energy_integral", "energy_max", "energy_mean",
+               "runtime_coverage", "runtime_duration", "runtime_mean"]}
+    assert set(lake.open_group("features/1h").data_vars) == {"peak_power_max",
+                                                               "peak_power_coverage"}
+    with pytest.raises(UnknownNameError, match="unknown feature 'enrgy'. Did you mean 'energy'"):
+        build(ds, load_catalog(builtin_dir()), features=["enrgy"])
+    with pytest.raises(UnknownNameError, match="unknown level '1d'"):
+        build(ds, load_catalog(builtin_dir()), ["1d"])
+    with pytest.raises(SchemaError, match=r"energy_cost.yaml: key 'expression': feature "
+                                          r"'energy_cost' uses asset attributes \['tariff.price'\]"):
+        build(ds, load_catalog(builtin_dir()), features=["energy_cost"])
+
+
+def test_evaluate_features_marks_missing_signals_as_uncovered():
+    cat = catalog_from_dicts([feat(name="vib", inputs=["vibration"], unit="mm/s",
+                                   expression="vibration")])
+    vals = evaluate_features(_raw(days=1), cat, timezone=TZ)
+    assert vals.vib.isnull().all() and not vals.vib__good.any()
+
+
+@pytest.mark.parametrize("module", ["pumplib.features", "pumplib.features.aggregations",
+                                    "pumplib.features.expr", "pumplib.features.definitions",
+                                    "pumplib.features.builder"])
+def test_docstring_examples_run(module, monkeypatch):
+    import doctest
+    import importlib
+
+    from .conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    res = doctest.testmod(importlib.import_module(module),
+                          optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0 and res.attempted > 0
+
+
+def test_incremental_builds_equal_a_full_build(tmp_path):
+    from pumplib.assets import AssetRegistry
+    from pumplib.features import affected_range
+    from pumplib.lake import Lake
+
+    from .conftest import small_registry_dict
+
+    reg = AssetRegistry.from_dict(small_registry_dict())
+    cat = load_catalog(builtin_dir())
+    feats = ["energy", "energy_cost", "runtime", "starts", "wire_to_water_efficiency"]
+    levels = ["15min", "1h", "1D", "1W", "1M"]
+    full = _raw(start="2026-03-25T00:00Z", days=9)       # Wed 25 Mar … Thu 2 Apr (UTC)
+
+    def tables(ds, **kw):
+        return build(ds, cat, levels, features=feats, registry=reg, timezone=TZ, **kw)
+
+    def stored(lake):
+        return {lv: lake.open_group(f"features/{lv}").load() for lv in levels}
+
+    # a new day: build 8 days, then append the 9th incrementally
+    inc, ref = Lake(str(tmp_path / "inc")), Lake(str(tmp_path / "ref"))
+    write_tables(inc, tables(full.isel(time=slice(0, 8 * 1440))))
+    day = ("2026-04-02T00:00Z", "2026-04-03T00:00Z")
+    part = tables(full, changed=day)
+    # the new day touches its minutes, hours, the day, its week (Mon 30 Mar) and its month
+    assert pd.Timestamp(part["1D"].time.values[0]) == pd.Timestamp("2026-03-29T22:00")
+    assert pd.Timestamp(part["1h"].time.values[0]) == pd.Timestamp("2026-03-29T22:00")
+    assert pd.Timestamp(part["1M"].time.values[0]) == pd.Timestamp("2026-03-31T22:00")
+    write_tables(inc, part)
+    write_tables(ref, tables(full))
+    a, b = stored(inc), stored(ref)
+    for lv in levels:
+        xr.testing.assert_equal(a[lv], b[lv])
+
+    # late data in an old month: only that month's (and week's) rows are recomputed
+    late = full.copy(deep=True)
+    hour = (late.time >= np.datetime64("2026-03-26T10:00")) & \
+        (late.time < np.datetime64("2026-03-26T11:00"))
+    late["power"] = late.power.where(~hour, late.power * 1.5)
+    part = tables(late, changed=("2026-03-26T10:00Z", "2026-03-26T11:00Z"))
+    assert pd.Timestamp(part["1h"].time.values[-1]) < pd.Timestamp("2026-03-31T22:00")
+    assert list(part["1M"].time.values) == [np.datetime64("2026-02-28T23:00", "ns")]
+    assert len(part["1h"].time) < len(b["1h"].time)
+    write_tables(inc, part)
+    ref2 = Lake(str(tmp_path / "ref2"))
+    write_tables(ref2, tables(late))
+    a, b = stored(inc), stored(ref2)
+    for lv in levels:
+        xr.testing.assert_equal(a[lv], b[lv])
+    assert not a["1D"].energy_integral.equals(stored(ref)["1D"].energy_integral)
+    s, e = affected_range("2026-03-26T10:00Z", "2026-03-26T11:00Z", ["1h"], TZ)
+    assert (e - s) == 3600
