@@ -363,6 +363,76 @@ def _default_store() -> str:
     return config.get("store.url")
 
 
+# -- features -----------------------------------------------------------------------------------
+features_app = typer.Typer(help="Feature definitions and golden tables.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
+CatalogOpt = Annotated[Path | None, typer.Option("--catalog", help="Folder of feature YAML "
+                                                 "definitions (default: catalogs/features).")]
+
+
+@features_app.command("list")
+def features_list(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    """Feature definitions: unit, levels, aggregations, version and hash."""
+    from .features import features_frame, load_catalog
+
+    try:
+        frame = features_frame(load_catalog(catalog))
+    except PumplibError as exc:
+        _fail(exc)
+    if as_json:
+        _json(frame.reset_index().to_dict(orient="records"))
+        return
+    t = Table(title=f"{len(frame)} features")
+    for c in ("feature", "version", "unit", "levels", "hash"):
+        t.add_column(c, overflow="fold")
+    for r in frame.reset_index().itertuples():
+        t.add_row(r.feature, str(r.version), str(r.unit), r.levels, str(r.hash)[:12])
+    out.print(t)
+
+
+@features_app.command("validate")
+def features_validate(catalog: CatalogOpt = None) -> None:
+    """Check every definition (inputs, units, cycles, syntax) without computing."""
+    from .features import load_catalog
+
+    try:
+        cat = load_catalog(catalog)
+    except PumplibError as exc:
+        _fail(exc)
+    out.print(f"{len(cat)} feature definitions are valid")
+
+
+@features_app.command("build")
+def features_build(
+    store: StoreOpt = None,
+    catalog: CatalogOpt = None,
+    registry: Annotated[Path | None, typer.Option(help="Asset registry YAML.")] = None,
+    cadence: CadenceOpt = None,
+    levels: Annotated[list[str] | None, typer.Option("--level", help="Levels to build "
+                                                     "(repeat; default all six).")] = None,
+    feature: Annotated[list[str] | None, typer.Option("--feature", help="Only these features "
+                                                      "(repeat).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build golden tables from the good samples and store them (one commit)."""
+    from .assets import AssetRegistry
+    from .lake import Lake
+    from .pipeline import build_features
+
+    try:
+        res = build_features(Lake(store, create=False), AssetRegistry.load(registry),
+                             cadence=cadence, catalog=catalog, levels=levels or None,
+                             features=feature or None,
+                             log=(lambda m: None) if as_json else (lambda m: err.print(m)))
+    except PumplibError as exc:
+        _fail(exc)
+    if as_json:
+        _json(res)
+    else:
+        out.print(f"built {', '.join(res['levels'])} → snapshot {res['snapshot']}",
+                  highlight=False)
+
+
 # -- config ----------------------------------------------------------------------------
 @config_app.command("show")
 def config_show() -> None:
@@ -438,8 +508,16 @@ def demo(
         _fail(exc)
     if as_json:
         _json(summ)
-    else:
-        print_summary(summ["lake"])
+        return
+    print_summary(summ["lake"])
+    if summ.get("overview"):
+        import pandas as pd
+
+        frame = pd.DataFrame(summ["overview"]).rename(columns={"period": "week"})
+        out.print("[bold]pumps per week[/] (golden table 1W, weeks from Monday local time; "
+                  "coverage = share of good samples)", highlight=False)
+        with pd.option_context("display.width", 200):
+            out.print(frame.to_string(index=False), highlight=False, soft_wrap=True)
 
 
 def main() -> None:

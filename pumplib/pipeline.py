@@ -11,6 +11,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
+
 from .assets import AssetRegistry
 from .ingest import detect_format, ingest
 from .lake import Lake
@@ -50,4 +52,94 @@ def run_demo(store: str | os.PathLike | None = None, sample: str | os.PathLike =
         for f in res.files:
             log(f"  {Path(f.path).name}: {f.status}, {f.rows_read:,} rows read, "
                 f"{f.samples_ingested:,} samples ingested, {f.rows_quarantined:,} quarantined")
-    return {"lake": lake.summary(), "ingests": reports}
+    quality = validate_lake(lake, reg, log=log)
+    features = build_features(lake, reg, log=log)
+    overview = feature_overview(lake, "1W", reg.utility["timezone"])
+    return {"lake": lake.summary(), "ingests": reports, "quality": quality,
+            "features": features, "overview": overview.reset_index().to_dict(orient="records")}
+
+
+def validate_lake(lake: Lake, registry: AssetRegistry, new_only: bool = True,
+                  log: Callable[[str], None] = print) -> list[dict]:
+    """Quality flags for every cadence (only what is new since the last run)."""
+    from .quality import validate, validate_new
+
+    out = []
+    for cad in lake.cadences():
+        res = (validate_new if new_only else validate)(lake, cad, registry=registry)
+        if res is None:
+            log(f"quality {cad}: nothing new to validate")
+            continue
+        counts = {k: v for k, v in res["flag_counts"].items() if v and k != "NOT_EXPECTED"}
+        log(f"quality {cad}: snapshot {res['snapshot']}, flags {counts}")
+        out.append(res)
+    return out
+
+
+def build_features(lake: Lake, registry: AssetRegistry, *, cadence: str | None = None,
+                   catalog=None, levels=None, features=None,
+                   log: Callable[[str], None] = print) -> dict:
+    """Golden tables from the good samples of one raw cadence, stored as one commit.
+
+    Only samples the quality flags call good enter (``ds.pump.good()``); the
+    commit records the raw and quality snapshots and the definition hashes.
+    """
+    from .features import build, load_catalog, materialize, write_tables
+    from .quality import open_quality
+
+    cads = lake.cadences()
+    if cadence is None:
+        cadence = "1min" if "1min" in cads else (cads[0] if cads else None)
+    if cadence is None:
+        from .errors import LakeError
+
+        raise LakeError(f"{lake.url}: the lake holds no raw data; ingest first")
+    catalog = catalog if catalog is not None and not isinstance(catalog, str | os.PathLike) \
+        else load_catalog(catalog)
+    raw = lake.open_raw(cadence)
+    flags = open_quality(lake, cadence, like=raw)
+    good = raw.pump.good(flags)
+    good.attrs.update(raw.attrs)
+    tables = build(good, catalog, levels, features=features, registry=registry,
+                   timezone=registry.utility["timezone"])
+    tables = materialize(tables)
+    # the snapshot read holds both the raw data and the quality flags used
+    meta = {"kind": "features", "cadence": cadence, "source_snapshot": raw.attrs.get("snapshot"),
+            "definition_hashes": {n: catalog[n].hash for n in (features or list(catalog))}}
+    snapshot = write_tables(lake, tables, message=f"features build from raw/{cadence}",
+                            metadata=meta)
+    log(f"features: {len(features or list(catalog))} definitions at "
+        f"{', '.join(tables)} → snapshot {snapshot}")
+    return {**meta, "levels": list(tables), "snapshot": snapshot}
+
+
+OVERVIEW = {  # column → (feature variable, scale, unit)
+    "energy_kwh": ("energy_integral", 1.0),
+    "cost": ("energy_cost_integral", 1.0),
+    "runtime_h": ("runtime_duration", 1 / 3600),
+    "starts": ("starts_starts", 1.0),
+    "specific_energy_kwh_m3": ("specific_energy_mean", 1.0),
+    "wire_to_water_eff": ("wire_to_water_efficiency_mean", 1.0),
+    "coverage": ("energy_coverage", 1.0),
+}
+
+
+def feature_overview(lake: Lake, level: str = "1W", timezone: str | None = None
+                     ) -> pd.DataFrame:
+    """Per pump and period at one level: energy, cost, runtime, starts, efficiency.
+
+    Periods are labelled by their local start date (``timezone``, default the
+    tables' own).
+    """
+    ds = lake.open_group(f"features/{level}")
+    if ds is None:
+        return pd.DataFrame()
+    tz = timezone or ds.attrs.get("timezone") or "UTC"
+    local = pd.DatetimeIndex(ds.time.values).tz_localize("UTC").tz_convert(tz)
+    ds = ds.assign_coords(time=[str(t.date()) for t in local]).rename(time="period")
+    cols = {}
+    for name, (var, scale) in OVERVIEW.items():
+        if var in ds:
+            cols[name] = ds[var].to_series() * scale
+    frame = pd.DataFrame(cols).dropna(how="all", subset=[c for c in cols if c != "coverage"])
+    return frame.round(3)
