@@ -507,7 +507,9 @@ class Transaction:
             m = mask[:, c0:c1]
             full = m.all(axis=1)
             part = m.any(axis=1) & ~full
-            if full.any():
+            if full.all():  # the usual case: the block as it is, no copy
+                _set_rows(arr, rows, lo + c0, lo + c1, new[:, c0:c1])
+            elif full.any():
                 _set_rows(arr, rows[full], lo + c0, lo + c1, new[full, c0:c1])
             if part.any():
                 sel = rows[part]

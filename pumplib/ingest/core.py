@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -268,51 +267,46 @@ def _ingest_file(tx: Transaction, path: Path, fmt: Format, reg: AssetRegistry | 
     conv: dict[int, tuple[float, float]] = {}
     tmin, tmax = None, None
     bar = _row_bar(path, fmt, show)
-    try:  # writes run on a thread (see GridBuffer): stop it whatever happens
-        for rec in reader:
-            if bar is not None:
-                bar.update(reader.stats.rows_read - bar.n)
-            # unit conversion per key, vectorised
-            scale = np.ones(len(reader.keys))
-            offset = np.zeros(len(reader.keys))
-            for k, key in enumerate(reader.keys):
-                if k not in conv:
-                    conv[k] = _conversion(path, key)
-                scale[k], offset[k] = conv[k]
-            value = scale[rec.key]
-            value *= rec.value
-            value += offset[rec.key]
-            # timestamps in the future
-            fut = rec.time_ns > future_ns
-            if fut.any():
-                for i in np.flatnonzero(fut):
-                    reader.reject(rec.line[i], fmt.timestamp, pd.Timestamp(rec.time_ns[i], tz="UTC"),
-                                  "timestamp is in the future", tag=reader.keys[rec.key[i]].tag)
-                keep = ~fut
-                rec = Records(rec.time_ns[keep], rec.key[keep], value[keep], rec.quality[keep],
-                              rec.line[keep])
-            else:
-                rec.value = value
-            if buf is None:
-                cad = cadence or fmt.cadence or _infer_cadence(rec.time_ns)
-                buf = GridBuffer(tx, cad, reader, rep, run_id)
-                rep.cadence = cad
-            buf.add(rec)
-            if len(rec):
-                lo, hi = int(rec.time_ns.min()), int(rec.time_ns.max())
-                tmin = lo if tmin is None else min(tmin, lo)
-                tmax = hi if tmax is None else max(tmax, hi)
-            rejects.extend(reader.rejects)
-            reader.rejects.clear()
-            buf.flush_before_current()
+    for rec in reader:
         if bar is not None:
-            bar.close()
-        if buf is not None:
-            buf.flush_all()
-    finally:
-        if buf is not None:
-            buf.close()
+            bar.update(reader.stats.rows_read - bar.n)
+        # unit conversion per key, vectorised
+        scale = np.ones(len(reader.keys))
+        offset = np.zeros(len(reader.keys))
+        for k, key in enumerate(reader.keys):
+            if k not in conv:
+                conv[k] = _conversion(path, key)
+            scale[k], offset[k] = conv[k]
+        value = scale[rec.key]
+        value *= rec.value
+        value += offset[rec.key]
+        # timestamps in the future
+        fut = rec.time_ns > future_ns
+        if fut.any():
+            for i in np.flatnonzero(fut):
+                reader.reject(rec.line[i], fmt.timestamp, pd.Timestamp(rec.time_ns[i], tz="UTC"),
+                              "timestamp is in the future", tag=reader.keys[rec.key[i]].tag)
+            keep = ~fut
+            rec = Records(rec.time_ns[keep], rec.key[keep], value[keep], rec.quality[keep],
+                          rec.line[keep])
+        else:
+            rec.value = value
+        if buf is None:
+            cad = cadence or fmt.cadence or _infer_cadence(rec.time_ns)
+            buf = GridBuffer(tx, cad, reader, rep, run_id)
+            rep.cadence = cad
+        buf.add(rec)
+        if len(rec):
+            lo, hi = int(rec.time_ns.min()), int(rec.time_ns.max())
+            tmin = lo if tmin is None else min(tmin, lo)
+            tmax = hi if tmax is None else max(tmax, hi)
+        rejects.extend(reader.rejects)
+        reader.rejects.clear()
+        buf.flush_before_current()
+    if bar is not None:
+        bar.close()
     if buf is not None:
+        buf.flush_all()
         rep.samples_ingested = buf.written
         rep.assets = sorted({reader.keys[k].asset for k in buf.keys_seen})
         rep.signals = sorted({reader.keys[k].signal for k in buf.keys_seen})
@@ -391,9 +385,6 @@ class GridBuffer:
         self.max_bytes = int(config.get("ingest.buffer_mb")) * 2**20
         self.origin_cell: int | None = None
         self._current = None
-        self._writer: ThreadPoolExecutor | None = None
-        self._pending: deque[tuple[Future, int]] = deque()
-        self._pending_bytes = 0
         self._big_lines = False
 
     def add(self, rec: Records) -> None:
@@ -487,7 +478,7 @@ class GridBuffer:
 
     def nbytes(self) -> int:
         """Memory of the open windows and of blocks still waiting for the writer."""
-        return len(self.windows) * self.span * _Window.CELL_BYTES + self._pending_bytes
+        return len(self.windows) * self.span * _Window.CELL_BYTES
 
     def flush_before_current(self) -> None:
         """Write windows the (time-ordered) stream has moved past."""
@@ -496,9 +487,7 @@ class GridBuffer:
             self._flush(lambda w: w < cur)
 
     def flush_all(self) -> None:
-        """Write every window and wait until the lake holds them."""
         self._flush(lambda w: True)
-        self.wait()
 
     def _flush(self, which: Callable[[int], bool]) -> None:
         todo = sorted(k for k in self.windows if which(k[0]))
@@ -515,48 +504,8 @@ class GridBuffer:
             sq = np.stack([b.quality for _, b in items]) if self.has_quality else None
             del items
             self.written += int(present.sum())
-            self._submit(self.tx.write_block, self.cadence, assets, signal,
-                         (self.origin_cell + w * self.span) * step_s, values, present, sq)
-
-    # -- the writer thread ------------------------------------------------------------
-    # Blocks are merged into the lake by one thread, in the order they were
-    # made, while the main thread parses the next batches: zarr compression
-    # and Icechunk I/O release the GIL, so parsing and writing overlap. At
-    # most MAX_PENDING blocks wait (their memory counts in nbytes()); errors
-    # of the writer surface at the next submit or wait.
-    MAX_PENDING = 8
-
-    def _submit(self, fn, *args) -> None:
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1,
-                                              thread_name_prefix="pumplib-ingest-write")
-        while len(self._pending) >= self.MAX_PENDING:
-            self._wait_one()
-        size = sum(a.nbytes for a in args if isinstance(a, np.ndarray))
-        self._pending.append((self._writer.submit(fn, *args), size))
-        self._pending_bytes += size
-
-    def _wait_one(self) -> None:
-        fut, size = self._pending.popleft()
-        try:
-            fut.result()
-        finally:
-            self._pending_bytes -= size
-
-    def wait(self) -> None:
-        """Block until every submitted block is in the lake (re-raising the writer's error)."""
-        while self._pending:
-            self._wait_one()
-
-    def close(self) -> None:
-        """Stop the writer thread; blocks not yet started are dropped (after an error)."""
-        for fut, _ in self._pending:
-            fut.cancel()
-        self._pending.clear()
-        self._pending_bytes = 0
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
+            self.tx.write_block(self.cadence, assets, signal,
+                                (self.origin_cell + w * self.span) * step_s, values, present, sq)
 
 
 class _Window:
