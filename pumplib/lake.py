@@ -261,6 +261,13 @@ class Lake:
         return {name: pd.read_parquet(io.BytesIO(arr[:].tobytes()))
                 for name, arr in sorted(root[group].arrays())}
 
+    def ingest_notes(self, snapshot: str | None = None) -> pd.DataFrame:
+        """Rows ingests took in but noted (out of time order), same columns as the quarantine."""
+        tables = self.tables("ingest_notes", snapshot=snapshot)
+        if not tables:
+            return _empty_quarantine()
+        return pd.concat(tables.values(), ignore_index=True)
+
     def summary(self, snapshot: str | None = None) -> dict:
         """Assets, signals, time span and sample counts per cadence, and commits."""
         out: dict[str, Any] = {"store": self.url, "commits": len(self.log()), "cadences": {}}

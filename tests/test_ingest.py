@@ -70,13 +70,22 @@ def test_detect_format(tmp_path):
 # -- long CSV against the naive reference ----------------------------------------------
 def test_long_csv_matches_naive_reference(tmp_path, registry, store):
     rows = long_rows(30)
-    rows.insert(7, rows[20])        # out of order: a later row early
+    rows.insert(7, rows[20])        # out of order: power at minute 6 early (line 8)
     f = write(tmp_path / "long.csv", "\n".join(rows) + "\n")
     res = ingest(f, "long_csv", store=store, registry=registry)
     fr = res.files[0]
-    assert (fr.rows_read, fr.samples_ingested, fr.rows_quarantined) == (91, 90, 0)
-    assert fr.duplicates_dropped == 1
+    assert (fr.rows_read, fr.samples_ingested, fr.rows_quarantined) == (91, 90, 1)
+    assert fr.duplicates_dropped == 1 and fr.out_of_order_rows == 4
     assert fr.cadence == "1min"
+    # the copy is quarantined (kept, with its reason); the rows that came after a
+    # later time are ingested in their place and noted for the quality rules
+    q = Lake(store).quarantine()
+    assert q["line"].tolist() == [22] and q["reason"][0].startswith("duplicate row: same "
+                                                                    "value as line 8")
+    notes = Lake(store).ingest_notes()
+    assert notes["line"].tolist() == [10, 13, 16, 19]     # power at minutes 2–5
+    assert set(notes["asset"] + "/" + notes["signal"]) == {"N-P1/power"}
+    assert notes["reason"].str.startswith("out-of-order row").all()
     ds = Lake(store).open_raw("1min")
     expect = naive_long_csv(f, registry, lambda i: conversion(i.unit, _canon(i.signal)), 60)
     got = lake_cells(ds)

@@ -63,18 +63,30 @@ def test_demo_ingests_every_row(demo):
 
 
 def test_quarantine_is_explained_by_the_truth(demo):
-    """Conflicting duplicates come only from clock-skew faults; exact duplicates
-    cover every duplicate-row fault of the truth table."""
+    """Every quarantined row lies in a fault window of the truth table: conflicting
+    duplicates come from clock-skew faults, duplicate rows from duplicate-row
+    faults (or skew); out-of-order rows are ingested and noted."""
     store, out = demo
-    q = Lake(store).quarantine()
+    lake = Lake(store)
+    q = lake.quarantine()
     truth = _truth()
-    skew = truth[truth.kind == "clock_skew"]
-    ts = pd.to_datetime(q["timestamp"])
-    for r, t in zip(q.itertuples(), ts, strict=True):
-        w = skew[(skew.asset == r.asset) & (skew.src == Path(r.source).name)]
-        pad = pd.to_timedelta(w.params.str.extract(r'"offset_s":(\d+)')[0].astype(int), unit="s")
-        assert ((w.start - pad <= t) & (t <= w.end + pad)).any(), r
-    assert set(q["reason"].str.split(":").str[0]) == {"conflicting duplicate"}
+
+    def explained(rows, kinds):
+        w_all = truth[truth.kind.isin(kinds)]
+        for r, t in zip(rows.itertuples(), pd.to_datetime(rows["timestamp"]), strict=True):
+            w = w_all[(w_all.asset == r.asset) & (w_all.src == Path(r.source).name)]
+            pad = pd.to_timedelta(w.params.str.extract(r'"offset_s":(\d+)')[0].fillna("0")
+                                  .astype(int), unit="s")
+            assert ((w.start - pad <= t) & (t <= w.end + pad)).any(), r
+
+    kind = q["reason"].str.split(":").str[0]
+    assert set(kind) == {"conflicting duplicate", "duplicate row"}
+    explained(q[kind == "conflicting duplicate"], ["clock_skew"])
+    explained(q[kind == "duplicate row"], ["duplicate", "clock_skew"])
+    notes = lake.ingest_notes()
+    assert len(notes) and notes["reason"].str.startswith("out-of-order row").all()
+    explained(notes, ["out_of_order", "clock_skew"])
+    # every row of every duplicate-row fault window is quarantined as a copy
     files = {Path(f["path"]).name: f for i in out["ingests"] for f in i["files"]}
     dup = truth[(truth.kind == "duplicate") & (truth.src == "pumps_1min_4w.parquet")]
     minutes = int(((dup.end - dup.start) / pd.Timedelta("1min") + 1).sum())

@@ -28,6 +28,9 @@ from ..units import conversion
 from .formats import Format, detect_format, get_format
 from .readers import NO_QUALITY, Reader, Records
 
+#: lake group of the ingest notes (rows ingested out of time order), one table a run
+NOTES_GROUP = "ingest_notes"
+
 _AUTO = Format(name="auto", patterns=("*.csv", "*.csv.gz", "*.parquet"))
 
 
@@ -43,6 +46,7 @@ class FileReport:
     samples_ingested: int = 0
     rows_quarantined: int = 0
     duplicates_dropped: int = 0
+    out_of_order_rows: int = 0
     conflicts_quarantined: int = 0
     ambiguous_times: int = 0
     nonexistent_times: int = 0
@@ -187,6 +191,7 @@ def _ingest_once(lake: Lake, files: list[Path], fmt: Format, reg: AssetRegistry 
     known = lake.source_hashes()
     reports: list[FileReport] = []
     quarantine: list[pd.DataFrame] = []
+    notes: list[pd.DataFrame] = []
     with lake.transaction(message or _message(fmt, files),
                           {"kind": "ingest", "run_id": run_id}) as tx:
         for path in _progress(files, show):
@@ -197,10 +202,12 @@ def _ingest_once(lake: Lake, files: list[Path], fmt: Format, reg: AssetRegistry 
                 rep.skipped_because = (f"same content as {known[digest].get('path')} "
                                        f"(snapshot {known[digest].get('snapshot')})")
             else:
-                q = _ingest_file(tx, path, fmt, reg, tz, cadence, batch_rows, rep, run_id,
+                q, n = _ingest_file(tx, path, fmt, reg, tz, cadence, batch_rows, rep, run_id,
                                  show=show)
                 if len(q):
                     quarantine.append(q)
+                if len(n):
+                    notes.append(n)
                 known[digest] = {"path": str(path), "snapshot": "this commit"}
             reports.append(rep)
             if on_file:
@@ -208,6 +215,9 @@ def _ingest_once(lake: Lake, files: list[Path], fmt: Format, reg: AssetRegistry 
         qframe = (pd.concat(quarantine, ignore_index=True) if quarantine
                   else pd.DataFrame(columns=QUARANTINE_COLUMNS))
         tx.write_quarantine(run_id, qframe, {"run_id": run_id, "format": fmt.name})
+        if notes:
+            tx.write_table(NOTES_GROUP, run_id, pd.concat(notes, ignore_index=True),
+                           {"run_id": run_id, "format": fmt.name})
         # the lineage of this commit: what it was made from
         tx.metadata.update({
             "sources": [_source_meta(r) for r in reports if r.status != "skipped"],
@@ -261,6 +271,7 @@ def _ingest_file(tx: Transaction, path: Path, fmt: Format, reg: AssetRegistry | 
                     ambiguous=config.get("ingest.ambiguous"),
                     nonexistent=config.get("ingest.nonexistent"))
     rejects: list[dict] = []
+    notes: list[dict] = []
     buf: GridBuffer | None = None
     future_ns = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(config.get("ingest.future_tolerance"))
                  ).value
@@ -311,6 +322,7 @@ def _ingest_file(tx: Transaction, path: Path, fmt: Format, reg: AssetRegistry | 
         rep.assets = sorted({reader.keys[k].asset for k in buf.keys_seen})
         rep.signals = sorted({reader.keys[k].signal for k in buf.keys_seen})
         rejects.extend(buf.rejects)
+        notes = buf.notes
     else:
         rep.status = "empty"
     rejects.extend(reader.rejects)
@@ -325,7 +337,11 @@ def _ingest_file(tx: Transaction, path: Path, fmt: Format, reg: AssetRegistry | 
     rep.reasons = dict(Counter(_reason_kind(r) for r in q["reason"])) if len(q) else {}
     q.insert(0, "source", str(path))
     q.insert(0, "run_id", run_id)
-    return q[QUARANTINE_COLUMNS]
+    nf = pd.DataFrame(notes, columns=[
+        "line", "column", "raw", "reason", "timestamp", "tag", "asset", "signal"])
+    nf.insert(0, "source", str(path))
+    nf.insert(0, "run_id", run_id)
+    return q[QUARANTINE_COLUMNS], nf[QUARANTINE_COLUMNS]
 
 
 def _row_bar(path: Path, fmt: Format, show: bool):
@@ -381,11 +397,34 @@ class GridBuffer:
         self.written = 0
         self.keys_seen: set[int] = set()
         self.rejects: list[dict] = []
+        #: rows ingested but worth knowing about (out of time order), for quality
+        self.notes: list[dict] = []
+        self._last_cell: dict[int, int] = {}
         self.has_quality = bool(reader.fmt.quality)
         self.max_bytes = int(config.get("ingest.buffer_mb")) * 2**20
         self.origin_cell: int | None = None
         self._current = None
         self._big_lines = False
+
+    def _out_of_order(self, k: int, cells: np.ndarray, lines: np.ndarray) -> None:
+        """Note rows (in file order, one key) that come after a later time of the same key."""
+        prev = self._last_cell.get(k, np.iinfo(np.int64).min)
+        if cells[0] > prev and (len(cells) == 1 or (cells[1:] > cells[:-1]).all()):
+            self._last_cell[k] = int(cells[-1])
+            return
+        run = np.maximum.accumulate(np.r_[prev, cells])
+        late = np.flatnonzero(cells < run[:-1])
+        self._last_cell[k] = int(run[-1])
+        key = self.reader.keys[k]
+        for i in late:
+            t = pd.Timestamp(int(cells[i]) * self.step_ns, tz="UTC")
+            self.notes.append({
+                "line": int(lines[i]), "column": self.reader.fmt.timestamp, "raw": t.isoformat(),
+                "reason": f"out-of-order row: {key.asset}/{key.signal} at {t.isoformat()} comes "
+                          f"after a later time; ingested in its place",
+                "timestamp": t.isoformat(), "tag": key.tag, "asset": key.asset,
+                "signal": key.signal})
+        self.rep.out_of_order_rows += len(late)
 
     def add(self, rec: Records) -> None:
         if not len(rec):
@@ -414,6 +453,12 @@ class GridBuffer:
         ends = np.r_[bounds, len(order)]
         self._big_lines = bool(rec.line.max() > _Window.LINE_MAX)
         # gather once in group order; each group is then a slice
+        if w0 != self._current:  # groups split by window: check time order per key first
+            korder = np.argsort(rec.key.astype(dtype), kind="stable")
+            kk = rec.key[korder]
+            kb = np.r_[0, np.flatnonzero(np.diff(kk)) + 1, len(kk)]
+            for a, b in zip(kb[:-1], kb[1:], strict=True):
+                self._out_of_order(int(kk[a]), cell[korder[a:b]], rec.line[korder[a:b]])
         cell, value, quality, line = cell[order], rec.value[order], rec.quality[order], \
             rec.line[order]
         for s, e in zip(starts, ends, strict=True):
@@ -423,6 +468,8 @@ class GridBuffer:
             wb = self.windows.get((w, k))
             if wb is None:
                 wb = self.windows[(w, k)] = _Window(self.span)
+            if w0 == self._current:  # one group per key, in file order
+                self._out_of_order(k, cell[s:e], line[s:e])
             pos = cell[s:e] - (self.origin_cell + w * self.span)
             self._scatter(wb, pos, value[s:e], quality[s:e], line[s:e], w, k)
         if self.nbytes() > self.max_bytes:
@@ -461,11 +508,19 @@ class GridBuffer:
             if wb.present[p]:
                 old_v = wb.value[p]
                 same = (old_v == v) or (np.isnan(old_v) and np.isnan(v))
+                t = pd.Timestamp((self.origin_cell + w * self.span + int(p)) * self.step_ns,
+                                 tz="UTC")
                 if same:
+                    # the copy is kept in the quarantine, the first row in the lake
                     self.rep.duplicates_dropped += 1
+                    self.rejects.append({
+                        "line": int(ln), "column": self.reader.fmt.value, "raw": str(v),
+                        "reason": f"duplicate row: same value as line {int(wb.line[p])} for "
+                                  f"{key.asset}/{key.signal} at {t.isoformat()}",
+                        "timestamp": t.isoformat(), "tag": key.tag, "asset": key.asset,
+                        "signal": key.signal})
+                    continue
                 else:
-                    t = pd.Timestamp((self.origin_cell + w * self.span + int(p)) * self.step_ns,
-                                     tz="UTC")
                     self.rejects.append({
                         "line": int(wb.line[p]), "column": self.reader.fmt.value, "raw": str(old_v),
                         "reason": f"conflicting duplicate: line {ln} has {float(v)!r} for the same "
