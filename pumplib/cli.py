@@ -423,7 +423,8 @@ def features_build(
         res = build_features(Lake(store, create=False), AssetRegistry.load(registry),
                              cadence=cadence, catalog=catalog, levels=levels or None,
                              features=feature or None,
-                             log=(lambda m: None) if as_json else (lambda m: err.print(m)))
+                             log=(lambda m: None) if as_json else (lambda m: err.print(m)),
+                             progress=not as_json)
     except PumplibError as exc:
         _fail(exc)
     if as_json:
@@ -503,7 +504,8 @@ def demo(
 
     try:
         summ = run_demo(store=store, sample=sample, registry=registry, regenerate=regenerate,
-                        log=(lambda m: err.print(m)) if not as_json else (lambda m: None))
+                        log=(lambda m: err.print(m)) if not as_json else (lambda m: None),
+                        progress=not as_json)
     except PumplibError as exc:
         _fail(exc)
     if as_json:

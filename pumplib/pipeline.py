@@ -7,7 +7,9 @@ the lake.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +34,7 @@ def sample_files(sample: str | os.PathLike) -> dict[str, list[Path]]:
 
 def run_demo(store: str | os.PathLike | None = None, sample: str | os.PathLike = "data_samples",
              registry: str | os.PathLike = "catalogs/assets.yaml", regenerate: bool = False,
-             log: Callable[[str], None] = print) -> dict:
+             log: Callable[[str], None] = print, progress: bool = True) -> dict:
     """Simulate (if asked or missing) and ingest the sample; return the lake summary."""
     sample, registry = Path(sample), Path(registry)
     if regenerate or not registry.exists() or not any(sample.glob("*.parquet")):
@@ -47,26 +49,28 @@ def run_demo(store: str | os.PathLike | None = None, sample: str | os.PathLike =
     for fmt, files in sorted(sample_files(sample).items()):
         log(f"ingesting {len(files)} {fmt} file(s) into {lake.url} …")
         res = ingest(files, fmt, store=lake, registry=reg, timezone=reg.utility["timezone"],
-                     progress=False)
+                     progress=progress)
         reports.append(res.to_dict())
         for f in res.files:
             log(f"  {Path(f.path).name}: {f.status}, {f.rows_read:,} rows read, "
                 f"{f.samples_ingested:,} samples ingested, {f.rows_quarantined:,} quarantined")
-    quality = validate_lake(lake, reg, log=log)
-    features = build_features(lake, reg, log=log)
+    quality = validate_lake(lake, reg, log=log, progress=progress)
+    features = build_features(lake, reg, log=log, progress=progress)
     overview = feature_overview(lake, "1W", reg.utility["timezone"])
     return {"lake": lake.summary(), "ingests": reports, "quality": quality,
             "features": features, "overview": overview.reset_index().to_dict(orient="records")}
 
 
 def validate_lake(lake: Lake, registry: AssetRegistry, new_only: bool = True,
-                  log: Callable[[str], None] = print) -> list[dict]:
+                  log: Callable[[str], None] = print, progress: bool = True) -> list[dict]:
     """Quality flags for every cadence (only what is new since the last run)."""
     from .quality import validate, validate_new
 
     out = []
     for cad in lake.cadences():
-        res = (validate_new if new_only else validate)(lake, cad, registry=registry)
+        with _bar(f"validate {cad}", progress) as tick:
+            res = (validate_new if new_only else validate)(lake, cad, registry=registry,
+                                                             progress=tick)
         if res is None:
             log(f"quality {cad}: nothing new to validate")
             continue
@@ -78,7 +82,7 @@ def validate_lake(lake: Lake, registry: AssetRegistry, new_only: bool = True,
 
 def build_features(lake: Lake, registry: AssetRegistry, *, cadence: str | None = None,
                    catalog=None, levels=None, features=None,
-                   log: Callable[[str], None] = print) -> dict:
+                   log: Callable[[str], None] = print, progress: bool = True) -> dict:
     """Golden tables from the good samples of one raw cadence, stored as one commit.
 
     Only samples the quality flags call good enter (``ds.pump.good()``); the
@@ -102,7 +106,13 @@ def build_features(lake: Lake, registry: AssetRegistry, *, cadence: str | None =
     good.attrs.update(raw.attrs)
     tables = build(good, catalog, levels, features=features, registry=registry,
                    timezone=registry.utility["timezone"])
-    tables = materialize(tables)
+    if progress:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar(out=sys.stderr, minimum=2):
+            tables = materialize(tables)
+    else:
+        tables = materialize(tables)
     # the snapshot read holds both the raw data and the quality flags used
     meta = {"kind": "features", "cadence": cadence, "source_snapshot": raw.attrs.get("snapshot"),
             "definition_hashes": {n: catalog[n].hash for n in (features or list(catalog))}}
@@ -143,3 +153,20 @@ def feature_overview(lake: Lake, level: str = "1W", timezone: str | None = None
             cols[name] = ds[var].to_series() * scale
     frame = pd.DataFrame(cols).dropna(how="all", subset=[c for c in cols if c != "coverage"])
     return frame.round(3)
+
+
+@contextlib.contextmanager
+def _bar(desc: str, show: bool):
+    """A tqdm bar on stderr fed by ``progress(done, total)`` callbacks."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=desc, unit="block", leave=False, file=sys.stderr, disable=not show)
+
+    def tick(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield tick
+    finally:
+        bar.close()

@@ -23,7 +23,8 @@ REGISTRY = ROOT / "catalogs" / "assets.yaml"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     store = str(tmp_path_factory.mktemp("demo") / "store")
-    return store, run_demo(store=store, sample=SAMPLE, registry=REGISTRY, log=lambda m: None)
+    return store, run_demo(store=store, sample=SAMPLE, registry=REGISTRY, log=lambda m: None,
+                           progress=False)
 
 
 def _truth():
