@@ -7,6 +7,7 @@ progress bars to stderr, so the two never mix.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -45,6 +46,15 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
+@contextlib.contextmanager
+def _exit_on_error():
+    """A pumplib error becomes one clear line on stderr and exit status 2."""
+    try:
+        yield
+    except PumplibError as exc:
+        _fail(exc)
+
+
 def _json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
@@ -75,13 +85,11 @@ def ingest(
     from .ingest import ingest as _ingest
     from .ingest import load_formats
 
-    try:
+    with _exit_on_error():
         if formats_file:
             load_formats(formats_file)
         res = _ingest(paths, format, store=store, registry=registry, cadence=cadence,
                       timezone=timezone, progress=progress and not as_json)
-    except PumplibError as exc:
-        _fail(exc)
     if as_json:
         _json(res.to_dict())
         return
@@ -119,10 +127,8 @@ def lake_log(store: StoreOpt = None, limit: Annotated[int | None, typer.Option("
     """History of the lake, newest first: snapshot, time, message, sources."""
     from .lake import Lake
 
-    try:
+    with _exit_on_error():
         commits = Lake(store, create=False).log(limit)
-    except PumplibError as exc:
-        _fail(exc)
     if as_json:
         _json([c.as_dict() for c in commits])
         return
@@ -144,10 +150,8 @@ def lake_summary(store: StoreOpt = None,
     """Assets, signals, time span and samples per cadence; commits."""
     from .lake import Lake
 
-    try:
+    with _exit_on_error():
         summ = Lake(store, create=False).summary(snapshot)
-    except PumplibError as exc:
-        _fail(exc)
     if as_json:
         _json(summ)
         return
@@ -174,10 +178,8 @@ def lake_quarantine(store: StoreOpt = None,
     """Rows rejected by ingests, with file, line, column and reason."""
     from .lake import Lake
 
-    try:
+    with _exit_on_error():
         q = Lake(store, create=False).quarantine(run)
-    except PumplibError as exc:
-        _fail(exc)
     if csv:
         q.to_csv(csv, index=False)
         err.print(f"wrote {len(q):,} rows to {csv}")
@@ -265,15 +267,13 @@ def quality_report(
     from .lake import Lake
     from .quality import open_quality, report, report_html, scores
 
-    try:
+    with _exit_on_error():
         flags = open_quality(Lake(store, create=False), cadence)
         rep = report(flags, timezone=timezone, path=out_json)
         if html:
             report_html(flags, html, timezone=timezone)
             err.print(f"wrote {html}")
         table = scores(flags, timezone=timezone)
-    except PumplibError as exc:
-        _fail(exc)
     if as_json:
         _json(rep)
         return
@@ -302,11 +302,9 @@ def quality_override(
     """Mark a period as bad or good with a reason (a versioned commit)."""
     from .quality import add_override
 
-    try:
+    with _exit_on_error():
         rec = add_override(store or _default_store(), asset, start, end,
                            status, reason, signal=signal, cadence=cadence, user=user)
-    except PumplibError as exc:
-        _fail(exc)
     _json(rec)
 
 
@@ -316,10 +314,8 @@ def quality_overrides(store: StoreOpt = None, cadence: CadenceOpt = None,
     """List manual overrides."""
     from .quality import overrides
 
-    try:
+    with _exit_on_error():
         frame = overrides(store or _default_store(), cadence)
-    except PumplibError as exc:
-        _fail(exc)
     if as_json:
         _json(frame.to_dict(orient="records"))
     else:
@@ -350,10 +346,8 @@ def quality_check_rules(path: Annotated[Path, typer.Argument(help="Rules YAML.")
     """Validate a rules file without computing anything."""
     from .quality import Rules
 
-    try:
+    with _exit_on_error():
         r = Rules.load(path)
-    except PumplibError as exc:
-        _fail(exc)
     out.print(f"{path}: valid (sha256 {r.sha256[:12]})")
 
 
@@ -375,10 +369,8 @@ def features_list(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     """Feature definitions: unit, levels, aggregations, version and hash."""
     from .features import features_frame, load_catalog
 
-    try:
+    with _exit_on_error():
         frame = features_frame(load_catalog(catalog))
-    except PumplibError as exc:
-        _fail(exc)
     if as_json:
         _json(frame.reset_index().to_dict(orient="records"))
         return
@@ -395,10 +387,8 @@ def features_validate(catalog: CatalogOpt = None) -> None:
     """Check every definition (inputs, units, cycles, syntax) without computing."""
     from .features import load_catalog
 
-    try:
+    with _exit_on_error():
         cat = load_catalog(catalog)
-    except PumplibError as exc:
-        _fail(exc)
     out.print(f"{len(cat)} feature definitions are valid")
 
 
@@ -419,14 +409,12 @@ def features_build(
     from .lake import Lake
     from .pipeline import build_features
 
-    try:
+    with _exit_on_error():
         res = build_features(Lake(store, create=False), AssetRegistry.load(registry),
                              cadence=cadence, catalog=catalog, levels=levels or None,
                              features=feature or None,
                              log=(lambda m: None) if as_json else (lambda m: err.print(m)),
                              progress=not as_json)
-    except PumplibError as exc:
-        _fail(exc)
     if as_json:
         _json(res)
     else:
@@ -448,10 +436,8 @@ def config_get(key: str) -> None:
     """One setting, e.g. `pumplib config get store.url`."""
     from . import config
 
-    try:
+    with _exit_on_error():
         _json(config.get(key))
-    except PumplibError as exc:
-        _fail(exc)
 
 
 # -- simulator ------------------------------------------------------------------------------
@@ -465,10 +451,8 @@ def simulate_sample(
     """Regenerate the bundled sample (byte for byte) and its asset registry."""
     from . import simulate
 
-    try:
+    with _exit_on_error():
         simulate.make_sample(out_dir=out_dir, registry_path=registry)
-    except PumplibError as exc:
-        _fail(exc)
     err.print(f"sample written to {out_dir} and registry to {registry}")
 
 
@@ -484,10 +468,8 @@ def simulate_export(ctx: typer.Context) -> None:
     """
     from . import simulate
 
-    try:
+    with _exit_on_error():
         simulate.main(["export", *ctx.args])
-    except PumplibError as exc:
-        _fail(exc)
 
 
 # -- main job ------------------------------------------------------------------------------------
@@ -502,12 +484,10 @@ def demo(
     """The main job: (re)build the sample, ingest it, summarise the lake."""
     from .pipeline import run_demo
 
-    try:
+    with _exit_on_error():
         summ = run_demo(store=store, sample=sample, registry=registry, regenerate=regenerate,
                         log=(lambda m: err.print(m)) if not as_json else (lambda m: None),
                         progress=not as_json)
-    except PumplibError as exc:
-        _fail(exc)
     if as_json:
         _json(summ)
         return
