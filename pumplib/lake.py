@@ -241,17 +241,9 @@ class Lake:
 
     def quarantine(self, run_id: str | None = None, snapshot: str | None = None) -> pd.DataFrame:
         """Rows rejected by ingests (all runs, or one), with their reasons."""
-        root = zarr.open_group(store=self.session(snapshot).store, mode="r")
-        if "quarantine" not in root:
-            return _empty_quarantine()
-        frames = []
-        for name, arr in sorted(root["quarantine"].arrays()):
-            if run_id is not None and name != run_id:
-                continue
-            frames.append(pd.read_parquet(io.BytesIO(arr[:].tobytes())))
-        if not frames:
-            return _empty_quarantine()
-        return pd.concat(frames, ignore_index=True)
+        tables = self.tables("quarantine", snapshot=snapshot)
+        frames = [t for name, t in tables.items() if run_id is None or name == run_id]
+        return pd.concat(frames, ignore_index=True) if frames else _empty_quarantine()
 
     def tables(self, group: str, snapshot: str | None = None) -> dict[str, pd.DataFrame]:
         """Tables stored with :meth:`Transaction.write_table` under ``group``, by name."""
@@ -545,15 +537,8 @@ class Transaction:
 
     def write_quarantine(self, run_id: str, frame: pd.DataFrame, attrs: dict) -> None:
         """Store rejected rows of one run (kept forever, listed by ``Lake.quarantine``)."""
-        if frame.empty:
-            return
-        buf = io.BytesIO()
-        frame.to_parquet(buf, index=False, compression="zstd")
-        raw = np.frombuffer(buf.getvalue(), dtype=np.uint8)
-        g = self.root.require_group("quarantine")
-        arr = g.create_array(run_id, shape=raw.shape, chunks=(max(len(raw), 1),),
-                             dtype="uint8", attributes=_jsonable({**attrs, "rows": len(frame)}))
-        arr[:] = raw
+        if not frame.empty:
+            self.write_table("quarantine", run_id, frame, attrs)
 
 
     # derived groups on the raw grid (quality flags) -------------------------------
