@@ -402,6 +402,11 @@ def features_build(
                                                      "(repeat; default all six).")] = None,
     feature: Annotated[list[str] | None, typer.Option("--feature", help="Only these features "
                                                       "(repeat).")] = None,
+    since: Annotated[str | None, typer.Option(help="Incremental: raw data changed from this "
+                                              "time (UTC) …")] = None,
+    until: Annotated[str | None, typer.Option(help="… up to this time (default: now).")] = None,
+    no_quality: Annotated[bool, typer.Option("--no-quality", help="Take every raw sample, not "
+                                             "only good ones.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Build golden tables from the good samples and store them (one commit)."""
@@ -410,15 +415,38 @@ def features_build(
     from .pipeline import build_features
 
     with _exit_on_error():
+        changed = None
+        if since:
+            import pandas as pd
+
+            changed = (since, until or pd.Timestamp.now(tz="UTC").isoformat())
         res = build_features(Lake(store, create=False), AssetRegistry.load(registry),
                              cadence=cadence, catalog=catalog, levels=levels or None,
-                             features=feature or None,
+                             features=feature or None, changed=changed,
+                             quality=not no_quality,
                              log=(lambda m: None) if as_json else (lambda m: err.print(m)),
                              progress=not as_json)
     if as_json:
         _json(res)
     else:
-        out.print(f"built {', '.join(res['levels'])} → snapshot {res['snapshot']}",
+        out.print(f"built {', '.join(res['levels']) or 'nothing new'} → snapshot "
+                  f"{res['snapshot']}", highlight=False)
+
+
+@features_app.command("history")
+def features_history(store: StoreOpt = None,
+                     limit: Annotated[int | None, typer.Option("-n")] = None,
+                     as_json: JsonOpt = False) -> None:
+    """Feature builds, newest first: snapshot, levels, changed range, definition hashes."""
+    from .features import history
+    from .lake import Lake
+
+    with _exit_on_error():
+        frame = history(Lake(store, create=False), limit)
+    if as_json:
+        _json(frame.astype(str).to_dict(orient="records"))
+    else:
+        out.print(frame.to_string(index=False) if len(frame) else "no feature builds",
                   highlight=False)
 
 

@@ -81,15 +81,16 @@ def validate_lake(lake: Lake, registry: AssetRegistry, new_only: bool = True,
 
 
 def build_features(lake: Lake, registry: AssetRegistry, *, cadence: str | None = None,
-                   catalog=None, levels=None, features=None,
+                   catalog=None, levels=None, features=None, changed=None, quality: bool = True,
                    log: Callable[[str], None] = print, progress: bool = True) -> dict:
     """Golden tables from the good samples of one raw cadence, stored as one commit.
 
-    Only samples the quality flags call good enter (``ds.pump.good()``); the
-    commit records the raw and quality snapshots and the definition hashes.
+    Only samples the quality flags call good enter; the tables and the day
+    partials land in one commit whose metadata records the raw snapshot and
+    the definition hashes. ``changed=(start, end)`` rebuilds only the periods
+    that new or late raw data touched.
     """
-    from .features import build, load_catalog, materialize, write_tables
-    from .quality import open_quality
+    from .features import build_lake, load_catalog
 
     cads = lake.cadences()
     if cadence is None:
@@ -98,30 +99,20 @@ def build_features(lake: Lake, registry: AssetRegistry, *, cadence: str | None =
         from .errors import LakeError
 
         raise LakeError(f"{lake.url}: the lake holds no raw data; ingest first")
-    catalog = catalog if catalog is not None and not isinstance(catalog, str | os.PathLike) \
-        else load_catalog(catalog)
-    raw = lake.open_raw(cadence)
-    flags = open_quality(lake, cadence, like=raw)
-    good = raw.pump.good(flags)
-    good.attrs.update(raw.attrs)
-    tables = build(good, catalog, levels, features=features, registry=registry,
-                   timezone=registry.utility["timezone"])
-    if progress:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar(out=sys.stderr, minimum=2):
-            tables = materialize(tables)
-    else:
-        tables = materialize(tables)
-    # the snapshot read holds both the raw data and the quality flags used
-    meta = {"kind": "features", "cadence": cadence, "source_snapshot": raw.attrs.get("snapshot"),
-            "definition_hashes": {n: catalog[n].hash for n in (features or list(catalog))}}
-    snapshot = write_tables(lake, tables, message=f"features build from raw/{cadence}",
-                            metadata=meta)
-    log(f"features: {len(features or list(catalog))} definitions at "
-        f"{', '.join(tables)} → snapshot {snapshot}")
-    return {**meta, "levels": list(tables), "snapshot": snapshot}
-
+    if catalog is None or isinstance(catalog, str | os.PathLike):
+        catalog = load_catalog(catalog)
+    names = list(features) if features else list(catalog)
+    with _bar("features", progress):
+        snapshot = build_lake(lake, catalog, levels, features=features, registry=registry,
+                              timezone=registry.utility["timezone"], cadence=cadence,
+                              changed=changed, quality=quality,
+                              message=f"features build from raw/{cadence}")
+    meta = lake.log(1)[0].metadata if snapshot else {}
+    log(f"features: {len(names)} definitions at {', '.join(meta.get('levels', []))} "
+        f"→ snapshot {snapshot}")
+    return {"kind": "features", "cadence": cadence, "snapshot": snapshot,
+            "levels": list(meta.get("levels", [])),
+            "definition_hashes": {n: catalog[n].hash for n in names}}
 
 OVERVIEW = {  # column → (feature variable, scale, unit)
     "energy_kwh": ("energy_integral", 1.0),

@@ -82,6 +82,7 @@ __all__ = [
     "DEFAULT_FAULT_RATES",
     "FAULT_KINDS",
     "FORMATS",
+    "OPT_IN_FAULT_KINDS",
     "PUMP_SIGNALS",
     "ROW_ORDERS",
     "TANK_SIGNALS",
@@ -127,13 +128,19 @@ DEFAULT_FAULT_RATES: dict[str, float] = {
     "clock_skew": 0.5, "duplicate": 1.0, "out_of_order": 1.0, "impeller_wear": 0.2,
     "cavitation": 1.0, "dry_running": 0.5}
 _PHYSICAL = ("impeller_wear", "cavitation", "dry_running")
+#: kinds drawn only when asked for by name in ``faults=`` (never by default), after
+#: the kinds of FAULT_KINDS, so that asking for them leaves the others' draws alone:
+#: ``out_of_range`` replaces a tag's values by a physically impossible reading
+#: (a negative flow, power, current, speed, vibration or level; -5 bar; 250 °C)
+OPT_IN_FAULT_KINDS = ("out_of_range",)
+_ALL_FAULT_KINDS = FAULT_KINDS + OPT_IN_FAULT_KINDS
 #: duration range of an episode in seconds (log-uniform); spikes last one sample
 _DURATION_S = {"stuck": (1800, 8 * 3600), "spike": (0, 0), "dropout": (60, 1800),
                "gap": (600, 4 * 3600), "drift": (12 * 3600, 4 * DAY_S),
                "wrong_unit": (2 * 3600, 2 * DAY_S), "clock_skew": (4 * 3600, 3 * DAY_S),
                "duplicate": (300, 3600), "out_of_order": (300, 1800),
                "impeller_wear": (10 * DAY_S, 28 * DAY_S), "cavitation": (1200, 7200),
-               "dry_running": (300, 1800)}
+               "dry_running": (300, 1800), "out_of_range": (60, 900)}
 _SKEW_OFFSETS_S = (-300, -120, -60, -30, 30, 60, 90, 120, 300, 3600)
 
 TRUTH_COLUMNS = ("fault_id", "kind", "asset", "signal", "start", "end", "params")
@@ -393,10 +400,10 @@ def _fault_rates(faults: Any) -> dict[str, float]:
     if isinstance(faults, str):
         faults = (faults,)
     rates = dict(faults) if isinstance(faults, Mapping) else \
-        {k: DEFAULT_FAULT_RATES.get(k, 0.0) for k in faults}
+        {k: DEFAULT_FAULT_RATES.get(k, 1.0 if k in OPT_IN_FAULT_KINDS else 0.0) for k in faults}
     for kind, rate in rates.items():
-        if kind not in FAULT_KINDS:
-            raise UnknownNameError(choices_message("fault kind", kind, FAULT_KINDS))
+        if kind not in _ALL_FAULT_KINDS:
+            raise UnknownNameError(choices_message("fault kind", kind, _ALL_FAULT_KINDS))
         if not float(rate) >= 0:
             raise ConfigError(f"option 'faults' given an invalid rate for {kind!r}: {rate!r}. "
                               "Expected a number ≥ 0 (episodes per asset per 30 days)")
@@ -620,7 +627,7 @@ def _draw_faults(plant: _Plant, specs: Sequence[TagSpec], rates: Mapping[str, fl
     station_of = {s.asset: s.station for s in specs}
     busy: dict[tuple[str, bool], list[tuple[int, int]]] = {}
     drawn: list[_Fault] = []
-    for kind in FAULT_KINDS:
+    for kind in _ALL_FAULT_KINDS:
         if kind not in rates:
             continue
         cands = _eligible(kind, plant, specs)
@@ -649,7 +656,7 @@ def _draw_faults(plant: _Plant, specs: Sequence[TagSpec], rates: Mapping[str, fl
                 drawn.append(_Fault("", kind, asset, signal, start, end, params,
                                     station_of[asset]))
                 break
-    drawn.sort(key=lambda f: (f.start, FAULT_KINDS.index(f.kind), f.asset, f.signal))
+    drawn.sort(key=lambda f: (f.start, _ALL_FAULT_KINDS.index(f.kind), f.asset, f.signal))
     for i, f in enumerate(drawn):
         f.fid = f"F{i + 1:04d}"
     return drawn
@@ -684,6 +691,11 @@ def _fault_params(kind: str, plant: _Plant, spec: TagSpec | None, asset: str, fr
         return {"offset_s": int(k * freq_s)}
     if kind == "duplicate":
         return {"copies": 2}
+    if kind == "out_of_range":
+        canonical = _signals.get(spec.signal).unit
+        value = {"degC": 250.0, "bar": -5.0}.get(canonical, -0.5 * _full_scale(plant, spec))
+        sc, off = _units.conversion(canonical, spec.unit)
+        return {"value": round(value * sc + off, dec), "unit": spec.unit}
     if kind == "out_of_order":
         return {"order": "reversed"}
     sigs = [s for s in ("flow", "discharge_pressure", "power", "current", "vibration",
@@ -1242,6 +1254,8 @@ def _value_fault(f: _Fault, row: int, lay: dict, times: np.ndarray, i0: int, i1:
     elif f.kind == "dropout":
         values[row, sl] = np.nan
         quality[row, sl] = QUALITY_BAD
+    elif f.kind == "out_of_range":
+        values[row, sl] = f.params["value"]
 
 
 def _state_frame(plant: _Plant, ctl: _ControlDay, si: int, pidx: np.ndarray) -> pd.DataFrame:
@@ -1396,7 +1410,8 @@ def simulate(registry: AssetRegistry | Mapping | str | Path | None = None, *,
         ``None``: every kind of :data:`FAULT_KINDS` at :data:`DEFAULT_FAULT_RATES`;
         a sequence of kinds at their default rates; a mapping ``{kind: rate}``
         (episodes per eligible asset per 30 days; at least one per kind);
-        ``()`` for clean data.
+        ``()`` for clean data. The opt-in kinds of :data:`OPT_IN_FAULT_KINDS`
+        (``out_of_range``) are drawn only when named here (default rate 1).
     stations : sequence of str, optional
         Simulate only these stations.
     signals : sequence of str, optional

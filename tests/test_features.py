@@ -503,3 +503,138 @@ def test_incremental_builds_equal_a_full_build(tmp_path):
     assert not a["1D"].energy_integral.equals(stored(ref)["1D"].energy_integral)
     s, e = affected_range("2026-03-26T10:00Z", "2026-03-26T11:00Z", ["1h"], TZ)
     assert (e - s) == 3600
+
+
+def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(tmp_path,
+                                                                               monkeypatch):
+    """Day partials stored beside the golden tables: an appended day reads its own raw
+    day (plus a 1-h context), week and month roll up from stored day partials; late
+    data reads only its day. Both equal a full rebuild bit for bit."""
+    from pumplib.assets import AssetRegistry
+    from pumplib.features import builder
+    from pumplib.lake import Lake
+
+    from .conftest import small_registry_dict
+
+    reg = AssetRegistry.from_dict(small_registry_dict())
+    cat = load_catalog(builtin_dir())
+    feats = ["energy_cost", "runtime", "starts", "wire_to_water_efficiency", "hydraulic_power"]
+    full = _raw(start="2026-03-25T00:00Z", days=9)
+    read = []
+    evaluate = builder.evaluate_features
+
+    def spy(ds, *a, **kw):
+        read.append((pd.Timestamp(ds.time.values[0]), pd.Timestamp(ds.time.values[-1])))
+        return evaluate(ds, *a, **kw)
+
+    def tables(ds, **kw):
+        return build(ds, cat, LEVELS, features=feats, registry=reg, timezone=TZ, partials=True,
+                     **kw)
+
+    def stored(lake):
+        return {lv: lake.open_group(f"features/{lv}").load()
+                for lv in [*LEVELS, builder.PARTIALS_GROUP]}
+
+    inc = Lake(str(tmp_path / "inc"))
+    write_tables(inc, tables(full.isel(time=slice(0, 8 * 1440))))
+    assert inc.open_group("features/_partials/1D").sizes["time"] == 9   # local days
+    monkeypatch.setattr(builder, "evaluate_features", spy)
+    part = tables(full, changed=("2026-04-02T00:00Z", "2026-04-03T00:00Z"), store=inc)
+    # raw read: local day 2 Apr (from 1 Apr 22:00 UTC) less a 1-h context, to the data end
+    assert read == [(pd.Timestamp("2026-04-01T21:00"), pd.Timestamp("2026-04-02T23:59"))]
+    assert pd.Timestamp(part["1M"].time.values[0]) == pd.Timestamp("2026-03-31T22:00")
+    assert pd.Timestamp(part["1W"].time.values[0]) == pd.Timestamp("2026-03-29T22:00")
+    write_tables(inc, part)
+    ref = Lake(str(tmp_path / "ref"))
+    monkeypatch.setattr(builder, "evaluate_features", evaluate)
+    write_tables(ref, tables(full))
+    a, b = stored(inc), stored(ref)
+    for lv in a:
+        xr.testing.assert_equal(a[lv], b[lv])
+
+    # late data in March: reads that local day only, rewrites its rows, week and month
+    late = full.copy(deep=True)
+    hour = (late.time >= np.datetime64("2026-03-26T10:00")) & \
+        (late.time < np.datetime64("2026-03-26T11:00"))
+    late["power"] = late.power.where(~hour, late.power * 1.5)
+    late["run_state"] = late.run_state.where(~hour, 0.0)
+    read.clear()
+    monkeypatch.setattr(builder, "evaluate_features", spy)
+    part = tables(late, changed=("2026-03-26T10:00Z", "2026-03-26T11:00Z"), store=inc)
+    assert read == [(pd.Timestamp("2026-03-25T22:00"), pd.Timestamp("2026-03-26T23:00"))]
+    assert {lv: len(t.time) for lv, t in part.items()} == {
+        "1min": 120, "15min": 8, "1h": 2, "1D": 1, "1W": 1, "1M": 1, "_partials/1D": 1}
+    write_tables(inc, part)
+    monkeypatch.setattr(builder, "evaluate_features", evaluate)
+    ref2 = Lake(str(tmp_path / "ref2"))
+    write_tables(ref2, tables(late))
+    a, b = stored(inc), stored(ref2)
+    for lv in a:
+        xr.testing.assert_equal(a[lv], b[lv])
+    assert not a["1D"].starts_starts.equals(stored(ref)["1D"].starts_starts)
+
+
+def test_blocks_engine_equals_the_dask_engine_bit_for_bit(monkeypatch):
+    """The eager engine (day blocks on a thread pool) gives the lazy build's tables."""
+    from pumplib.assets import AssetRegistry
+    from pumplib.features import builder, materialize
+
+    from .conftest import small_registry_dict
+
+    reg = AssetRegistry.from_dict(small_registry_dict())
+    cat = load_catalog(builtin_dir())
+    ds = _raw(start="2026-03-28T07:13Z", days=3, chunks=1000)    # over the DST night
+    lazy = materialize(build(ds, cat, registry=reg, timezone=TZ, partials=True))
+    monkeypatch.setattr(builder, "BLOCK_VALUES", 1)             # one local day per block
+    eager = build(ds, cat, registry=reg, timezone=TZ, partials=True, engine="blocks")
+    assert set(eager) == set(lazy) == {*LEVELS, builder.PARTIALS_GROUP}
+    for lv in lazy:
+        assert not hasattr(eager[lv]["starts_starts" if lv != builder.PARTIALS_GROUP
+                                     else "starts__n"].data, "dask")
+        xr.testing.assert_identical(eager[lv], lazy[lv])
+
+
+def test_raw_only_max_level_is_a_setting():
+    from pumplib import config
+
+    spec = {"name": "m", "version": 1, "unit": "kW", "inputs": ["power"],
+            "expression": "power", "aggregations": {"1W": ["median"]}, "levels": ["1W"]}
+    with pytest.raises(SchemaError, match="features.raw_only_max_level"):
+        catalog_from_dicts([spec])
+    with config.set({"features.raw_only_max_level": "1W"}):
+        assert catalog_from_dicts([spec])["m"].aggregations["1W"] == ("median",)
+
+
+def test_build_lake_takes_only_good_samples_and_stores_partials(tmp_path):
+    """``build_lake`` reads the stored quality flags (unvalidated cells are not good)."""
+    from pumplib.features import build_lake, history
+    from pumplib.lake import Lake
+    from pumplib.quality import open_quality
+
+    lake = Lake(str(tmp_path / "lake"))
+    with lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1"], "power", 0, np.full((1, 2880), 2.0))
+    cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
+                               "expression": "power", "aggregations": ["mean", "count"]}])
+    build_lake(lake, cat, ["1h", "1D"], timezone="UTC")          # no quality run: not good
+    assert lake.open_group("features/1D").p_count.values.tolist() == [[0.0, 0.0]]
+    raw = lake.open_raw("1min")
+    flags = open_quality(lake, "1min", like=raw)
+    good = xr.zeros_like(flags)                                   # every sample validated good
+    bad = good["power"].copy(data=np.r_[np.zeros(1440), np.full(1440, 2)][None].astype(
+        good["power"].dtype))                                     # 2nd day flagged
+    t = build(raw, cat, ["1h", "1D"], timezone="UTC", flags=good.assign(power=bad),
+              engine="blocks")
+    assert t["1D"].p_count.values.tolist() == [[1440.0, 0.0]]
+    build_lake(lake, cat, ["1h", "1D"], timezone="UTC", quality=False)
+    assert lake.open_group("features/1D").p_count.values.tolist() == [[1440.0, 1440.0]]
+    assert lake.open_group("features/_partials/1D").sizes["time"] == 2
+    with lake.transaction("raw") as tx:                           # one more day, incremental
+        tx.write_block("1min", ["P1"], "power", 2880 * 60, np.full((1, 1440), 4.0))
+    build_lake(lake, cat, ["1h", "1D"], timezone="UTC", quality=False,
+               changed=("1970-01-03", "1970-01-04"))
+    assert lake.open_group("features/1D").p_mean.values.tolist() == [[2.0, 2.0, 4.0]]
+    hist = history(lake)
+    assert hist.levels.tolist() == ["1h,1D"] * 3 and hist.features.tolist() == [1, 1, 1]
+    assert hist.changed.iloc[0].startswith("1970-01-03T00:00:00+00:00") and \
+        hist.changed.iloc[1] == ""

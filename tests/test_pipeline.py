@@ -56,7 +56,9 @@ def test_demo_ingests_every_row(demo):
     assert lake["commits"] == 7
     kinds = [c.metadata.get("kind") for c in Lake(store).log()]
     assert kinds[:4] == ["features", "quality", "quality", "ingest"]
-    assert set(out["features"]["levels"]) == {"1min", "15min", "1h", "1D", "1W", "1M"}
+    # the six golden levels, plus the day partials that incremental builds roll up
+    assert set(out["features"]["levels"]) == {"1min", "15min", "1h", "1D", "1W", "1M",
+                                              "_partials/1D"}
     assert sorted(lake["cadences"]["1min"]["assets"]) == ["N-P1", "N-P2", "N-P3", "N-T1", "S-P1",
                                                           "S-P2", "S-T1"]
     assert lake["cadences"]["1s"]["assets"] == ["S-P1", "S-P2", "S-T1"]

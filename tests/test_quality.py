@@ -714,13 +714,136 @@ def test_quality_grid_follows_raw_grid_prepended(registry):
     assert (after.flow.sel(asset="N-P1").values[0] == Flag.NOT_EXPECTED)
 
 
+# -- numba kernels, time stamps and clock skew ---------------------------------------------
+def test_numba_window_kernel_equals_numpy_kernels():
+    """kernels.window_flags (numba) gives exactly checks.window_flags_block (numpy, itself
+    tested against tests/naive.py) on random blocks with spikes, plateaus, NaN runs."""
+    from pumplib.quality import checks, kernels
+
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        r, n = 5, int(rng.integers(1, 400)) if seed else 1
+        x = np.round(100 + 2 * rng.standard_normal((r, n)), int(rng.integers(0, 3)))
+        m = rng.random((r, n)) < 0.04
+        x[m] += rng.choice([-50.0, 50.0, 8.0, 3.0], size=int(m.sum()))
+        x[rng.random((r, n)) < 0.05] = np.nan
+        for i in range(r):
+            a = int(rng.integers(0, n))
+            x[i, a:a + int(rng.integers(1, 30))] = x[i, a] if i % 2 else np.nan
+        x[r - 1] = np.nan if seed % 3 == 0 else x[r - 1]
+        cond = (rng.random((r, n)) < 0.9).astype(float)
+        cond[rng.random((r, n)) < 0.02] = np.nan
+        sp = dict(half=rng.integers(0, 6, r), n_sigma=rng.uniform(1, 6, r),
+                  min_dev=np.where(rng.random(r) < 0.3, np.nan, rng.uniform(0, 5, r)),
+                  min_periods=rng.integers(1, 8, r), max_width=rng.integers(1, 4, r))
+        fl = dict(n_min=rng.integers(0, 10, r), tol=np.where(rng.random(r) < 0.5, 0.0,
+                                                             rng.uniform(0, 1, r)))
+        rate = np.where(rng.random(r) < 0.3, np.nan, rng.uniform(1, 30, r))
+        gp = dict(max_gap=rng.integers(-1, 5, r),
+                  max_hold=np.where(rng.random(r) < 0.3, rng.integers(1, 30, r), 0))
+        for c in (cond, None):
+            want = checks.window_flags_block(x, c, spike=sp, flatline=fl, rate=rate, gap=gp,
+                                             bits=kernels.BITS)
+            got = kernels.window_flags(x, c, kernels.params(r, sp, fl, rate, gp), kernels.BITS)
+            assert got.dtype == np.uint16 and (got == want).all(), seed
+
+
+def test_import_pumplib_does_not_import_numba():
+    import subprocess
+    import sys
+
+    code = "import pumplib, pumplib.quality, sys; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_duplicate_and_out_of_order_quarantine_rows_set_timestamp():
+    """Ingest records duplicate and out-of-order rows in the quarantine (reasons starting
+    'duplicate row' / 'out-of-order row', with asset, signal and timestamp): the TIMESTAMP
+    rule flags exactly the cells they name, and nothing for other reasons."""
+    ds = dataset({"flow": noisy(20), "power": noisy(21)})
+    t = ds.time.values
+    q = pd.DataFrame({
+        "asset": ["A", "A", "B", "B", "A", "C", "B"],
+        "signal": ["flow", "flow", "power", "flow", "power", "flow", "power"],
+        "timestamp": [f"{pd.Timestamp(t[5]).isoformat()}Z",
+                      pd.Timestamp(t[70]).tz_localize("UTC"),
+                      pd.Timestamp(t[63]).tz_localize("UTC").tz_convert("Europe/Amsterdam"),
+                      str(pd.Timestamp(t[599])),
+                      str(pd.Timestamp(t[9])),      # unrelated reason: not flagged
+                      str(pd.Timestamp(t[9])),      # unknown asset: ignored
+                      None],                         # no time stamp: ignored
+        "reason": ["duplicate row: line 7 repeats line 6", "duplicate row: line 90",
+                   "out-of-order row: line 12 is earlier than line 11",
+                   "out-of-order row: line 700", "unknown tag 'X'", "duplicate row",
+                   "duplicate row"]})
+    fl = evaluate(ds, None, quarantine=q).compute()
+    hits = {s: np.argwhere((fl[s].values & Flag.TIMESTAMP) != 0).tolist() for s in fl.data_vars}
+    assert hits == {"flow": [[0, 5], [0, 70], [1, 599]], "power": [[1, 63]]}
+    off = evaluate(ds, one_rule("flow", "timestamp", {"quarantine": False}), quarantine=q)
+    assert not (off.flow.values & Flag.TIMESTAMP).any()
+
+
+def pump_cycles(days: int = 3, seed: int = 0):
+    """run_state, power and flow of two pumps at 1 min that start and stop together."""
+    rng = np.random.default_rng(seed)
+    n = days * 1440
+    run = np.zeros((2, n))
+    for i in range(2):
+        sw = np.cumsum(rng.integers(40, 150, size=n // 40))
+        run[i] = (np.searchsorted(sw[sw < n], np.arange(n), side="right") + i) % 2
+    power = np.where(run > 0, 50 + rng.standard_normal((2, n)), 0.2)
+    flow = np.where(run > 0, 200 + 3 * rng.standard_normal((2, n)), 0.0)
+    return run, power, flow
+
+
+def test_clock_skew_between_signals_of_a_pump_is_flagged():
+    from pumplib.quality.skew import clock_skew
+
+    run, power, flow = pump_cycles()
+    skewed = flow.copy()
+    day2 = slice(1440, 2880)
+    skewed[0, day2] = flow[0, 1440 - 3:2880 - 3]   # pump A's flow stamped 3 min late on day 2
+    ds = dataset({"run_state": run, "power": power, "flow": skewed}, chunk=500)
+    sk = clock_skew(ds)
+    assert sk[["asset", "signal", "reference", "lag_s"]].to_dict("records") == [
+        {"asset": "A", "signal": "flow", "reference": "run_state", "lag_s": 180.0}]
+    assert sk.start[0] == T0 + pd.Timedelta("1D") and sk.transitions[0] >= 5
+    fl = evaluate(ds, None, skew=sk).compute()
+    ts = {s: (fl[s].values & Flag.TIMESTAMP) != 0 for s in fl.data_vars}
+    assert ts["flow"][0, day2].all() and ts["flow"].sum() == 1440
+    assert not ts["power"].any() and not ts["run_state"].any()
+    # the same data without skew: nothing found; a 20 s physical delay is not skew
+    assert clock_skew(dataset({"run_state": run, "power": power, "flow": flow})).empty
+    ds_s = dataset({"run_state": run, "flow": np.roll(flow, 1, axis=1)}, step="10s")
+    assert clock_skew(ds_s, tolerance="30s").empty
+    assert clock_skew(ds_s, tolerance="5s").lag_s.unique().tolist() == [10.0]
+    off = evaluate(ds, one_rule("flow", "timestamp", {"skew": False}), skew=sk)
+    assert not (off.flow.values & Flag.TIMESTAMP).any()
+
+
+def test_validate_finds_clock_skew(registry):
+    run, power, flow = pump_cycles(days=2, seed=4)
+    flow[1, 1440:] = np.roll(flow[1], -2)[1440:]        # N-P2's flow 2 min early on day 2
+    lake = Lake("memory://quality-skew")
+    start = int(pd.Timestamp(T0).tz_localize("UTC").timestamp())
+    with lake.transaction("pumps") as tx:
+        for sig, v in (("run_state", run), ("power", power), ("flow", flow)):
+            tx.write_block("1min", ["N-P1", "N-P2"], sig, start, v)
+    info = validate(lake, "1min", registry=registry, use_quarantine=False)
+    assert info["flag_counts"]["TIMESTAMP"] == 1440
+    q = open_quality(lake).compute()
+    assert ((q.flow.values[1, 1440:] & Flag.TIMESTAMP) != 0).all()
+
+
 # -- simulator ground truth ---------------------------------------------------------------
-SIM_KINDS = ("stuck", "spike", "gap", "dropout", "wrong_unit", "dry_running")
+SIM_KINDS = ("stuck", "spike", "gap", "dropout", "wrong_unit", "dry_running", "out_of_range")
 #: the flags that reveal each fault kind
 KIND_FLAGS = {"stuck": Flag.FLATLINE, "spike": Flag.SPIKE, "gap": Flag.MISSING | Flag.GAP,
               "dropout": Flag.MISSING | Flag.SOURCE_BAD,
               "wrong_unit": Flag.RANGE | Flag.RATE | Flag.PHYSICS_EFFICIENCY | Flag.PHYSICS_HEAD,
-              "dry_running": Flag.PHYSICS_DRY_RUN}
+              "dry_running": Flag.PHYSICS_DRY_RUN, "out_of_range": Flag.RANGE}
 #: signals whose wrong unit the rules can see while the pump runs (range, running
 #: minimum or pump physics); suction pressure in bar for psi and °C/°F swaps
 #: stay within plausible values and are not claimed
@@ -792,18 +915,76 @@ def test_simulator_ground_truth_precision_recall(tmp_path):
         assert r["episodes"] >= 5, (kind, r)
         assert r["recall"] >= 0.9, (kind, r)
         assert r["precision"] >= 0.9, (kind, r)
-    # seeds 1, 2, 3 and 5 give recall 1.0 and precision ≥ 0.998 for every kind too.
-    # Not claimed: duplicates and out-of-order rows (ingest resolves them
-    # without a trace in the lake; conflicting duplicates are flagged, see
-    # test_timestamp_flag_from_ingest_quarantine), clock skew, drift, cavitation.
+    # seeds 1, 2, 3 and 5 give recall 1.0 and precision ≥ 0.998 for every kind too
+    # (out_of_range: the simulator's opt-in fault). Duplicates, out-of-order rows and
+    # clock skew: test_simulator_ground_truth_timestamps. Not claimed: drift, cavitation.
     assert {k: r["episodes"] for k, r in res.items()} == {
-        "stuck": 15, "spike": 13, "gap": 13, "dropout": 12, "wrong_unit": 10, "dry_running": 14}
+        "stuck": 15, "spike": 13, "gap": 13, "dropout": 12, "wrong_unit": 10, "dry_running": 14,
+        "out_of_range": 17}
+
+
+TIME_KINDS = ("duplicate", "out_of_order", "clock_skew")
+
+
+def test_simulator_ground_truth_timestamps(tmp_path):
+    """Duplicate, out-of-order rows and clock skew against the simulator's truth.
+
+    Ingest keeps duplicate rows in the lake quarantine ("duplicate row …",
+    "conflicting duplicate …") and notes out-of-order rows ("out-of-order row
+    …"), each with asset, signal and time stamp; validate() hands both to the
+    TIMESTAMP rule (store.time_rows). A clock skew moves every signal of an
+    asset, so its signals stay aligned (clock_skew() finds nothing), but the
+    moved rows come out of order and collide with the rows after (or before)
+    the episode: TIMESTAMP marks them.
+    """
+    from pumplib.assets import AssetRegistry
+    from pumplib.ingest import ingest
+    from pumplib.quality.skew import clock_skew
+    from pumplib.quality.store import time_rows
+    from pumplib.simulate import make_registry, read_truth, simulate, write_exports
+
+    reg = AssetRegistry.from_dict(make_registry())
+    sim = simulate(reg, start="2026-03-09", days=3, freq="1min", seed=8,
+                   faults=dict.fromkeys(TIME_KINDS, 20.0))
+    write_exports(sim, tmp_path / "sim.parquet", truth=tmp_path / "truth.csv")
+    ingest(tmp_path / "sim.parquet", "long_parquet", store=str(tmp_path / "lake"), registry=reg)
+    lake = Lake(str(tmp_path / "lake"))
+    truth = read_truth(tmp_path / "truth.csv")
+    ds = lake.open_raw("1min").compute()
+    q = time_rows(lake)
+    assert set(q.reason.str.split(":").str[0]) == {"duplicate row", "conflicting duplicate",
+                                                   "out-of-order row"}
+    assert clock_skew(ds).empty
+    fl = evaluate(ds, None, reg, quarantine=q).compute()
+    assets, times, sigs = [str(a) for a in fl.asset.values], fl.time.values, list(fl.data_vars)
+    ts = np.stack([(fl[s].values & Flag.TIMESTAMP) != 0 for s in sigs])  # signal, asset, time
+    windows = {k: np.zeros(ts.shape, bool) for k in TIME_KINDS}
+    found = dict.fromkeys(TIME_KINDS, 0)
+    count = dict.fromkeys(TIME_KINDS, 0)
+    for r in truth.itertuples():
+        pad = pd.Timedelta(seconds=abs(r.params.get("offset_s", 0)) + 60)
+        lo = np.searchsorted(times, (r.start - pad).tz_localize(None).to_datetime64())
+        hi = np.searchsorted(times, (r.end + pad).tz_localize(None).to_datetime64(), "right")
+        rows_ = [sigs.index(r.signal)] if r.signal in sigs else slice(None)
+        windows[r.kind][rows_, assets.index(r.asset), lo:hi] = True
+        count[r.kind] += 1
+        found[r.kind] += bool(ts[rows_, assets.index(r.asset), lo:hi].any())
+    for k in TIME_KINDS:
+        others = np.any([windows[o] for o in TIME_KINDS if o != k], axis=0) & ~windows[k]
+        flagged = ts & ~others
+        precision = (flagged & windows[k]).sum() / flagged.sum()
+        assert count[k] >= 5, (k, count[k])
+        assert found[k] / count[k] >= 0.9, (k, found[k], count[k])
+        assert precision >= 0.9, (k, precision)
+    assert count == {"duplicate": 8, "out_of_order": 12, "clock_skew": 23}
+    assert found == count
 
 
 @pytest.mark.parametrize("module", ["pumplib.quality.flags", "pumplib.quality.rules",
                                     "pumplib.quality.checks", "pumplib.quality.engine",
                                     "pumplib.quality.store", "pumplib.quality.scores",
                                     "pumplib.quality.overrides", "pumplib.quality.report",
+                                    "pumplib.quality.kernels", "pumplib.quality.skew",
                                     "pumplib.accessor"])
 def test_docstring_examples_run(module):
     import doctest

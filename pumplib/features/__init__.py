@@ -33,10 +33,14 @@ from .aggregations import (
     register_aggregation,
 )
 from .builder import (
+    PARTIALS_GROUP,
     affected_range,
     build,
+    build_lake,
     evaluate_features,
     features_frame,
+    history,
+    incremental_context,
     materialize,
     write_tables,
 )
@@ -51,7 +55,8 @@ from .expr import ATTRIBUTES, FUNCTIONS, compile_expression, parse, register_fun
 
 __all__ = [
     "ATTRIBUTES", "ENTRY_POINT_GROUP", "FUNCTIONS", "LEVELS", "Aggregation", "AggregationError",
-    "FeatureCatalog", "FeatureDefinition", "Grid", "affected_range", "aggregate",
+    "FeatureCatalog", "FeatureDefinition", "Grid", "PARTIALS_GROUP", "affected_range",
+    "aggregate", "build_lake", "history", "incremental_context",
     "aggregate_array",
     "available_aggregations", "build", "catalog_from_dicts", "compile_expression",
     "definition_hash", "evaluate_features", "features_frame", "get_aggregation", "level_bounds",

@@ -713,6 +713,70 @@ def _blockwise(x, edges: np.ndarray, kernel: Callable, nout: int | None, extra=(
                          dtype=np.float64, meta=np.array((), dtype=np.float64))
 
 
+#: partial fields the fused one-pass kernel computes (:func:`_fused_partials`)
+_FUSED = ("n", "n_good", "sum", "min", "max")
+
+
+@functools.lru_cache(maxsize=1)
+def _fused_kernel():
+    """The numba kernel behind :func:`_fused_partials`, or None without numba."""
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return None
+
+    @numba.njit(nogil=True, cache=True)
+    def kernel(x, g, k, out):  # pragma: no cover - compiled
+        rows, t = x.shape
+        nb = t // k
+        for r in range(rows):
+            for b in range(nb):
+                n = 0.0
+                ng = 0.0
+                s = 0.0
+                lo = np.inf
+                hi = -np.inf
+                for j in range(b * k, b * k + k):
+                    v = x[r, j]
+                    if np.isfinite(v):
+                        n += 1.0
+                        s += v
+                        if v < lo:
+                            lo = v
+                        if v > hi:
+                            hi = v
+                    if g[r, j]:
+                        ng += 1.0
+                out[0, r, b] = n
+                out[1, r, b] = ng
+                out[2, r, b] = s
+                out[3, r, b] = lo if n > 0 else np.nan
+                out[4, r, b] = hi if n > 0 else np.nan
+    return kernel
+
+
+def _fused_partials(x: np.ndarray, k: int, good: np.ndarray | None) -> np.ndarray | None:
+    """``n, n_good, sum, min, max`` of consecutive ``k``-sample periods in one pass
+    (numba, no temporaries); shape ``(5, ..., periods)``. None without numba.
+
+    Sums run sample by sample in time order, like :func:`combine_partials`
+    (``np.add.reduceat``), so every path of a period's sum adds in one order.
+    """
+    kernel = _fused_kernel()
+    if kernel is None:
+        return None
+    lead = x.shape[:-1]
+    x2 = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1])    # strided views are fine
+    if good is None:
+        g2 = np.isfinite(x2)
+    else:
+        g2 = np.broadcast_to(good, x.shape).reshape(x2.shape)
+        g2 = g2 if g2.dtype == np.bool_ else g2 > 0
+    out = np.empty((5, x2.shape[0], x2.shape[1] // k))
+    kernel(x2, g2, k, out)
+    return out.reshape((5, *lead, x2.shape[1] // k))
+
+
 def _block_partials(x: np.ndarray, k: int, fields, good: np.ndarray | None
                     ) -> dict[str, np.ndarray]:
     """Partials of consecutive periods of exactly ``k`` samples (the fast path).
@@ -722,12 +786,20 @@ def _block_partials(x: np.ndarray, k: int, fields, good: np.ndarray | None
     level, so a period's partials never depend on how the data were chunked.
     """
     nb = x.shape[-1] // k
+    out: dict[str, np.ndarray] = {}
+    fused = [f for f in fields if f in _FUSED]
+    if fused:
+        res = _fused_partials(x[..., :nb * k], k, good)
+        if res is not None:
+            out = {f: res[_FUSED.index(f)] for f in fused}
+            fields = [f for f in fields if f not in out]
+            if not fields:
+                return out
     X = x.reshape(x.shape[:-1] + (nb, k))
     V = np.isfinite(X)
     if not V.all() and np.isinf(X).any():
         X = np.where(V, X, np.nan)
     G = V if good is None else good.reshape(X.shape)
-    out: dict[str, np.ndarray] = {}
     pos = np.arange(k)
     for f in fields:
         if f == "n":
@@ -794,20 +866,16 @@ def _raw_kernel(fields, k: int | None = None):
         sizes = np.diff(e)
         full = sizes == k
         parts = []
-        i = 0
-        while i < len(sizes):
-            j = i
-            while j < len(sizes) and full[j] == full[i]:
-                j += 1
+        cuts = np.r_[0, np.flatnonzero(full[1:] != full[:-1]) + 1, len(sizes)]
+        for i, j in zip(cuts[:-1], cuts[1:], strict=True):   # runs of full / other periods
             lo, hi = e[i], e[j]
             sub = xb[..., lo:hi]
             gsub = None if gb is None else gb[..., lo:hi]
             if full[i]:
-                parts.append(_block_partials(sub, k, fields,
-                                             None if gsub is None else gsub > 0))
+                parts.append(_block_partials(sub, k, fields, None if gsub is None else
+                                             gsub if gsub.dtype == np.bool_ else gsub > 0))
             else:
                 parts.append(generic(sub, e[i:j + 1] - lo, gsub))
-            i = j
         return np.concatenate([_stack(p, fields) for p in parts], axis=-1)
     return kernel
 
@@ -843,7 +911,9 @@ def level_partials(x, grid: Grid, level: str, fields: Iterable[str], timezone: s
         extra = () if good is None else (da.asarray(good).astype(np.float64),)
         data = _blockwise(x, edges, _raw_kernel(fields, k), len(fields), extra)
     else:
-        g = None if good is None else np.asarray(good, dtype=np.float64)
+        g = None if good is None else np.asarray(good)
+        if g is not None and g.dtype != np.bool_:
+            g = g.astype(np.float64)
         data = _raw_kernel(fields, k)(np.asarray(x, dtype=np.float64), edges, g)
     return Partials(level, fields, data, bounds, grid)
 
@@ -993,8 +1063,8 @@ def plan(levels: Sequence[str], grid: Grid, timezone: str) -> dict[str, str | No
 
 
 def aggregate_array(x, grid: Grid, levels: Sequence[str], aggregations: Sequence[str],
-                    timezone: str = "UTC", good=None, interpolation: str = "linear"
-                    ) -> dict[str, dict[str, object]]:
+                    timezone: str = "UTC", good=None, interpolation: str = "linear",
+                    keep_partials: Sequence[str] = ()) -> dict[str, dict[str, object]]:
     """Every aggregation at every level, coarser levels rolled up from finer partials.
 
     Parameters
@@ -1013,6 +1083,10 @@ def aggregate_array(x, grid: Grid, levels: Sequence[str], aggregations: Sequence
         Samples that count toward coverage (default: finite ``x``).
     interpolation : {"linear", "step"}
         Resolves ``twa`` and ``integral``.
+
+    keep_partials : sequence of str
+        Levels whose :class:`Partials` are returned too, under ``"_partials"``
+        (the builder stores the day partials for incremental builds).
 
     Returns
     -------
@@ -1034,6 +1108,8 @@ def aggregate_array(x, grid: Grid, levels: Sequence[str], aggregations: Sequence
             vals[name] = raw_aggregate(x, grid, lv, name, timezone)
         vals["time"] = parts[lv].times
         vals["time_end"] = pd.to_datetime(parts[lv].bounds[1:], unit="s").as_unit("ns")
+        if lv in keep_partials:
+            vals["_partials"] = parts[lv]
         out[lv] = vals
     return out
 

@@ -61,16 +61,32 @@ from typing import Any
 
 import yaml
 
+from .. import config as _config
 from .. import signals as _signals
 from ..errors import SchemaError, UnitError, UnknownNameError, choices_message
 from . import aggregations as _agg
 from .expr import ATTRIBUTES, FUNCTIONS, Compiled, compile_expression, parse, unit_of
 
-#: where the built-in definitions live (relative to the repository root / working directory)
+#: where the definitions live by default (relative to the working directory); the
+#: ``features.catalog`` setting overrides it
 DEFAULT_DIR = Path("catalogs") / "features"
-#: the finest level at which non-mergeable aggregations (median, quantiles)
-#: are no longer computed from raw samples
+#: the coarsest level at which non-mergeable aggregations (median, quantiles) are
+#: computed from raw samples; the ``features.raw_only_max_level`` setting overrides it
 RAW_ONLY_MAX_LEVEL = "1D"
+
+
+def default_dir() -> Path:
+    """The ``features.catalog`` setting (default ``catalogs/features``)."""
+    return Path(_config.get("features.catalog", str(DEFAULT_DIR)))
+
+
+def raw_only_max_level() -> str:
+    """The ``features.raw_only_max_level`` setting (default ``1D``), checked."""
+    lv = str(_config.get("features.raw_only_max_level", RAW_ONLY_MAX_LEVEL))
+    if lv not in _agg.LEVELS:
+        raise UnknownNameError(choices_message("features.raw_only_max_level", lv,
+                                               _agg.LEVELS))
+    return lv
 DEFAULT_MIN_COVERAGE = 0.0
 
 _KEYS = {"name", "version", "owner", "description", "unit", "inputs", "expression", "condition",
@@ -157,7 +173,7 @@ def load_catalog(paths: str | Path | Sequence[str | Path] | None = None) -> Feat
     'kWh/m3'
     """
     if paths is None:
-        paths = [DEFAULT_DIR if DEFAULT_DIR.is_dir() else builtin_dir()]
+        paths = [default_dir() if default_dir().is_dir() else builtin_dir()]
     elif isinstance(paths, str | Path):
         paths = [paths]
     specs: list[tuple[str, str, Any]] = []
@@ -341,10 +357,11 @@ def _validate_all(specs: Sequence[tuple[str, str, Any]]) -> FeatureCatalog:
                 except UnknownNameError as exc:
                     _fail(source, f"{key}[{j}]", str(exc))
                 if not agg.mergeable and _agg.LEVELS.index(lv) > \
-                        _agg.LEVELS.index(RAW_ONLY_MAX_LEVEL):
+                        _agg.LEVELS.index(raw_only_max_level()):
                     _fail(source, f"{key}[{j}]",
                           f"{a!r} is not mergeable and is computed from raw samples only up to "
-                          f"level {RAW_ONLY_MAX_LEVEL!r}; drop it at level {lv!r}")
+                          f"level {raw_only_max_level()!r} (setting "
+                          f"features.raw_only_max_level); drop it at level {lv!r}")
         d = FeatureDefinition(
             name=name, version=s["version"], unit=s["unit"], inputs=s["inputs"],
             expression=s["expression"], aggregations=s["aggregations"], levels=s["levels"],

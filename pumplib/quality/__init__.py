@@ -11,6 +11,7 @@ The engine between the raw lake and the features::
     add_override(lake, "P1", start, end, "bad", "meter swapped")  # a versioned commit
     report(flags, path="quality.json")            # machine-readable report
     report_html(flags, path="quality.html")       # plots and tables (hvplot, inline)
+    clock_skew(ds)                                # skew between signals of a pump
 
 See :mod:`pumplib.quality.flags` for the bitmask and
 :mod:`pumplib.quality.rules` for the rules schema.
@@ -27,9 +28,19 @@ from .overrides import add_override, overrides
 from .report import report
 from .rules import Rules
 from .scores import scores
-from .store import good, open_quality, pending_range, validate, validate_new
+from .skew import clock_skew
+from .store import (
+    good,
+    open_for_rules,
+    open_quality,
+    pending_range,
+    skew_table,
+    time_rows,
+    validate,
+    validate_new,
+)
 
-__all__ = ["Flag", "Rules", "add_override", "context_steps", "evaluate", "evaluate_range",
-           "expected_mask", "explain", "flag_table", "good", "is_good", "names", "open_quality",
-           "overrides", "pending_range", "report", "report_html", "scores", "validate",
-           "validate_new"]
+__all__ = ["Flag", "Rules", "add_override", "clock_skew", "context_steps", "evaluate",
+           "evaluate_range", "expected_mask", "explain", "flag_table", "good", "is_good",
+           "names", "open_for_rules", "open_quality", "overrides", "pending_range", "report",
+           "report_html", "scores", "skew_table", "time_rows", "validate", "validate_new"]

@@ -1,5 +1,9 @@
 """Vectorised numpy kernels of the quality rules, and their Dask wrappers.
 
+The engine runs the numba kernels of :mod:`pumplib.quality.kernels`, which
+give exactly :func:`window_flags_block` (tested); these numpy kernels are the
+fallback without numba and the readable statement of each rule.
+
 Each kernel takes a 2-D block ``(asset, time)`` of float64 values and per-row
 parameters (one entry per asset of the whole array; the block's rows are
 found from Dask's ``block_info``) and returns a boolean block of the same

@@ -2,10 +2,18 @@
 
 :func:`evaluate` returns one ``uint16`` flag variable per signal on the same
 ``(asset, time)`` grid as the raw data, as a lazy Dask-backed Dataset:
-nothing is computed until the caller asks. Window rules (spike, flat-line,
-rate, gaps) run with ``map_overlap`` and the context they need; everything
-else is element-wise xarray arithmetic. :func:`evaluate_range` validates only
-a time range plus that context and gives the same flags there as a full run.
+nothing is computed until the caller asks. The work is blockwise: the raw
+variables are cut into blocks of many assets × a whole chunk span
+(:data:`BLOCK_CELLS`), each block gets the context (halo) the window rules
+need on both sides (``dask.array.overlap``, NaN beyond the data), and one
+task per block (:func:`_fused_block`) runs every rule of every signal on it:
+range, running minimum, source quality codes and the cross-signal physics as
+numpy arithmetic, and spike, flat-line, rate and gaps in one compiled pass
+per row (:mod:`pumplib.quality.kernels`, numba; the numpy kernels of
+:mod:`~pumplib.quality.checks` when numba is missing). Time stamps
+(quarantine, skew, future), expectations and overrides are applied lazily
+after. :func:`evaluate_range` validates only a time range plus that context
+and gives the same flags there as a full run.
 
 Examples
 --------
@@ -21,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Sequence
@@ -33,7 +42,7 @@ import xarray as xr
 
 from .. import signals as _signals
 from ..errors import SchemaError, UnknownNameError, choices_message
-from . import checks
+from . import checks, kernels
 from .flags import DTYPE, Flag, explain  # noqa: F401 (doctest)
 from .rules import Rules, limit_value, seconds, steps
 
@@ -95,6 +104,13 @@ class _Plan:
         self.resolved = [rules.resolve(a, registry) for a in self.assets]
         self.objs = [registry.assets.get(a) if registry is not None else None
                      for a in self.assets]
+
+    def subset(self, lo: int, hi: int) -> _Plan:
+        """The plan of asset rows ``lo:hi`` (one block of the evaluation)."""
+        p = copy.copy(self)
+        p.assets, p.resolved, p.objs = (self.assets[lo:hi], self.resolved[lo:hi],
+                                        self.objs[lo:hi])
+        return p
 
     def rule(self, sig: str, kind: str) -> list[dict | None]:
         return [r["signals"].get(sig, {}).get(kind) for r in self.resolved]
@@ -181,9 +197,34 @@ def _wrap(data, like: xr.DataArray) -> xr.DataArray:
     return xr.DataArray(data, dims=like.dims, coords=like.coords)
 
 
+#: cells per block of the evaluation: many assets × a whole chunk span of time per task
+BLOCK_CELLS = 4_000_000
+
+
 def _dask(x: xr.DataArray):
     d = x.data
-    return d if isinstance(d, da.Array) else da.from_array(d, chunks=(1, max(x.shape[1], 1)))
+    if isinstance(d, da.Array):
+        return d
+    n = max(x.shape[1], 1)
+    return da.from_array(d, chunks=(max(1, min(x.shape[0], BLOCK_CELLS // n)), n))
+
+
+def _big_blocks(ds: xr.Dataset, sigs: Sequence[str], block_cells: int = BLOCK_CELLS
+                ) -> xr.Dataset:
+    """The Dataset with many assets per block (the time chunks kept).
+
+    The lake stores one asset per chunk; the rules are vectorised over
+    assets, so evaluating blocks of many assets × a whole chunk span cuts
+    the number of Dask tasks (and their overhead) by the number of assets.
+    """
+    names = [v for v in ds.data_vars if isinstance(ds[v].data, da.Array)]
+    if not names or "asset" not in ds.dims:
+        return ds
+    tmax = max(max(ds[v].chunksizes.get("time", (1,))) for v in names)
+    rows = max(1, min(ds.sizes["asset"], block_cells // max(tmax, 1)))
+    if all(max(ds[v].chunksizes.get("asset", (1,))) >= rows for v in names):
+        return ds
+    return ds.chunk({"asset": rows})
 
 
 def _running(ds: xr.Dataset, plan: _Plan) -> xr.DataArray | None:
@@ -217,13 +258,26 @@ def _others_move(ds: xr.Dataset, sig: str, sigs: list[str]) -> xr.DataArray:
     return moved.astype(float)
 
 
-def _signal_flags(ds: xr.Dataset, sig: str, plan: _Plan, running, sigs) -> xr.DataArray:
-    x = ds[sig].astype(np.float64)
-    bits = xr.zeros_like(x, dtype=DTYPE)
+WINDOW_BITS = {"spike": Flag.SPIKE, "flatline": Flag.FLATLINE, "rate": Flag.RATE,
+               "missing": Flag.MISSING, "gap": Flag.GAP}
+#: the window rules run as numba kernels (False: the numpy kernels of checks.py)
+_USE_NUMBA = kernels.available()
+
+
+def _or_into(bits: np.ndarray, mask, flag) -> None:
+    """``bits |= flag`` where ``mask`` (a boolean DataArray on the block), in place."""
+    m = np.asarray(mask.transpose("asset", "time").values if isinstance(mask, xr.DataArray)
+                   else mask)
+    np.bitwise_or(bits, DTYPE(flag), out=bits, where=np.broadcast_to(m, bits.shape))
+
+
+def _signal_flags(ds: xr.Dataset, sig: str, plan: _Plan, running, sigs) -> np.ndarray:
+    """``uint16`` flags ``(asset, time)`` of one signal on one (numpy) block."""
+    x = ds[sig] if ds[sig].dtype == np.float64 else ds[sig].astype(np.float64)
+    bits = np.zeros(x.shape, dtype=DTYPE)
 
     def add(mask: xr.DataArray, flag: Flag):
-        nonlocal bits
-        bits = bits | xr.where(mask, np.uint16(flag), np.uint16(0)).astype(DTYPE)
+        _or_into(bits, mask, flag)
 
     # range
     rng = plan.rule(sig, "range")
@@ -246,14 +300,18 @@ def _signal_flags(ds: xr.Dataset, sig: str, plan: _Plan, running, sigs) -> xr.Da
     if fl["n_min"].max(initial=0) > 0 and "others_move" in when:
         cond = xr.where(_per_asset([w == "others_move" for w in when], ds),
                         _others_move(ds, sig, sigs), cond)
-    halo = plan.halo(sig)
-    wbits = {"spike": Flag.SPIKE, "flatline": Flag.FLATLINE, "rate": Flag.RATE,
-             "missing": Flag.MISSING, "gap": Flag.GAP}
-    inputs = [_dask(x)] if cond is None else [_dask(x), _dask(cond.transpose(*x.dims))]
-    win = checks.run_overlap(checks.window_flags_block, inputs,
-                             halo, dtype=DTYPE, spike=sp, flatline=fl, rate=lim, gap=gp,
-                             bits={k: int(v) for k, v in wbits.items()})
-    bits = bits | _wrap(win, x)
+    # window rules (spike, flat-line, rate, missing/gaps) on the whole block: it
+    # carries the context they need (see _fused_block)
+    wbits = {k: int(v) for k, v in WINDOW_BITS.items()}
+    xv = np.asarray(x.values)
+    cv = None if cond is None else np.asarray(cond.transpose(*x.dims).values)
+    if _USE_NUMBA:
+        win = kernels.window_flags(xv, cv, kernels.params(len(plan.assets), sp, fl, lim, gp),
+                                   wbits)
+    else:
+        win = checks.window_flags_block(xv, cv, spike=sp, flatline=fl, rate=lim, gap=gp,
+                                        bits=wbits)
+    bits |= win
     # source quality codes
     sq = _arr(ds, f"{sig}_sq")
     sqr = plan.rule(sig, "source_quality")
@@ -262,6 +320,59 @@ def _signal_flags(ds: xr.Dataset, sig: str, plan: _Plan, running, sigs) -> xr.Da
         m = _per_asset(mask, ds)
         add((sq >= 0) & (m > 0) & ((sq & m) != m), Flag.SOURCE_BAD)
     return bits
+
+
+def _fused_block(*blocks, names: list[str], plan: _Plan, sigs: list[str],
+                 all_sigs: list[str], halo: int, block_info=None) -> np.ndarray:
+    """Every rule but the time-stamp, override and expectation ones, on one block.
+
+    ``blocks`` are the overlapped numpy blocks (``halo`` steps of context on
+    each side, NaN beyond the data; ``-1`` for source quality codes) of the
+    variables ``names``. The rules run eagerly with plain xarray/numpy and
+    the numba kernels on the block, so one Dask task does the work of all
+    the rules of all the signals for many assets and a whole chunk span.
+    Returns ``uint16`` flags ``(signal, asset, time)`` without the context.
+    """
+    r0, r1 = block_info[0]["array-location"][0] if block_info else (0, blocks[0].shape[0])
+    sub = plan.subset(r0, r1)
+    ds = xr.Dataset({n: (("asset", "time"), b) for n, b in zip(names, blocks, strict=True)},
+                    coords={"asset": np.array(sub.assets, dtype=object)})
+    running = _running(ds, sub)
+    phys = _physics(ds, sub, running)
+    n = blocks[0].shape[1]
+    out = np.empty((len(sigs), r1 - r0, n - 2 * halo), dtype=DTYPE)
+    for k, sig in enumerate(sigs):
+        bits = _signal_flags(ds, sig, sub, running, all_sigs)
+        for mask, flag in phys.get(sig, []):
+            _or_into(bits, mask, flag)
+        out[k] = bits[:, halo:n - halo]
+    return out
+
+
+def _all_flags(ds: xr.Dataset, plan: _Plan, sigs: list[str], all_sigs: list[str]):
+    """Lazy ``uint16`` dask array ``(signal, asset, time)`` of :func:`_fused_block`."""
+    names = [v for v in (*all_sigs, *(f"{s}_sq" for s in all_sigs)) if v in ds.data_vars]
+    halo = max((plan.halo(s) for s in sigs), default=1)
+    arrays = [_dask(ds[v].transpose("asset", "time")) for v in names]
+    n_time = ds.sizes["time"]
+    rows = arrays[0].chunks[0]
+    if halo >= n_time:  # the context spans the whole series: one block holds it all
+        arrays = [a.rechunk({0: rows, 1: -1}) for a in arrays]
+        halo = 0
+    else:
+        from dask.array.overlap import ensure_minimum_chunksize
+
+        tch = ensure_minimum_chunksize(halo, arrays[0].chunks[1])
+        arrays = [a if a.chunks == (rows, tch) else a.rechunk((rows, tch)) for a in arrays]
+    tchunks = arrays[0].chunks[1]
+    ov = arrays if halo == 0 else [da.overlap.overlap(a, depth={0: 0, 1: halo},
+                             boundary={0: "none", 1: -1 if np.issubdtype(a.dtype, np.integer)
+                                       else np.nan})
+          for a in arrays]
+    return da.map_blocks(_fused_block, *ov, names=names, plan=plan, sigs=sigs,
+                         all_sigs=all_sigs, halo=halo, dtype=DTYPE, new_axis=0,
+                         chunks=((len(sigs),), rows, tchunks),
+                         meta=np.empty((0, 0, 0), dtype=DTYPE))
 
 
 def _physics(ds: xr.Dataset, plan: _Plan, running) -> dict[str, list[tuple]]:
@@ -331,14 +442,14 @@ def _physics(ds: xr.Dataset, plan: _Plan, running) -> dict[str, list[tuple]]:
 def _cells_mask(like: xr.DataArray, ranges: list[tuple[int, int, int]]) -> xr.DataArray:
     """Boolean array like ``like`` that is true on ``(row, lo, hi)`` index ranges."""
     d = _dask(like)
-    ranges = list(ranges)
+    rr = np.array(list(ranges), dtype=np.int64).reshape(-1, 3)
 
     def block(b, block_info=None):
         (r0, r1), (c0, c1) = block_info[0]["array-location"]
         out = np.zeros(b.shape, dtype=bool)
-        for row, lo, hi in ranges:
-            if r0 <= row < r1 and lo < c1 and hi > c0:
-                out[row - r0, max(lo, c0) - c0:min(hi, c1) - c0] = True
+        hit = rr[(rr[:, 0] >= r0) & (rr[:, 0] < r1) & (rr[:, 1] < c1) & (rr[:, 2] > c0)]
+        for row, lo, hi in hit.tolist():
+            out[row - r0, max(lo, c0) - c0:min(hi, c1) - c0] = True
         return out
 
     return _wrap(da.map_blocks(block, d, dtype=bool), like)
@@ -362,15 +473,39 @@ def _quarantine_ranges(ds, q: pd.DataFrame, sig: str, plan: _Plan) -> list[tuple
     rows = {a: i for i, a in enumerate(plan.assets)}
     about_time = q["reason"].astype(str).str.contains(TIME_REASONS, case=False, regex=True)
     sel = q[(q["signal"] == sig) & q["asset"].isin(rows) & q["timestamp"].notna() & about_time]
-    out = []
+    if not len(sel):
+        return []
+    # vectorised: ingest may quarantine many duplicate or out-of-order rows
     step = np.timedelta64(int(plan.step * 1e9), "ns")
-    for a, t in zip(sel["asset"], sel["timestamp"], strict=True):
-        row = rows[a]
-        if not use[row]:
+    row = sel["asset"].map(rows).to_numpy(dtype=np.int64)
+    try:  # ingest writes ISO 8601 strings; other callers may mix types and zones
+        tt = pd.to_datetime(sel["timestamp"], utc=True, format="ISO8601") \
+            .dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    except (ValueError, TypeError):
+        tt = np.array([_naive_utc(t) for t in sel["timestamp"]], dtype="datetime64[ns]")
+    times = ds.time.values.astype("datetime64[ns]")
+    n = len(times)
+    i = np.searchsorted(times, tt)
+    near = np.abs(times[np.minimum(i, n - 1)] - tt) < step if n else np.zeros(len(i), bool)
+    ok = np.asarray(use, dtype=bool)[row] & (i < n) & near
+    cells = sorted(set(zip(row[ok].tolist(), i[ok].tolist(), strict=True)))
+    return [(r, j, j + 1) for r, j in cells]
+
+
+def _skew_ranges(ds, skew: pd.DataFrame | None, sig: str, plan: _Plan) -> list[tuple]:
+    if skew is None or len(skew) == 0:
+        return []
+    use = [bool((r or {}).get("skew", False)) for r in plan.rule(sig, "timestamp")]
+    rows = {a: i for i, a in enumerate(plan.assets)}
+    out = []
+    for r in skew[skew["signal"] == sig].itertuples(index=False):
+        row = rows.get(str(r.asset))
+        if row is None or not use[row]:
             continue
-        i = _time_index(ds, t)
-        if i < ds.sizes["time"] and abs(ds.time.values[i] - _naive_utc(t)) < step:
-            out.append((row, i, i + 1))
+        lo = _time_index(ds, r.start)
+        hi = int(np.searchsorted(ds.time.values, _naive_utc(r.end), side="right"))
+        if hi > lo:
+            out.append((row, lo, hi))
     return out
 
 
@@ -432,7 +567,8 @@ def expected_mask(ds: xr.Dataset, registry=None, sigs: Sequence[str] | None = No
 def evaluate(ds: xr.Dataset, rules: Rules | dict | str | os.PathLike | None = None,
              registry=None, *, signals: Sequence[str] | None = None,
              quarantine: pd.DataFrame | None = None, overrides: pd.DataFrame | None = None,
-             future_after=None, expected: xr.Dataset | None = None) -> xr.Dataset:
+             future_after=None, expected: xr.Dataset | None = None,
+             skew: pd.DataFrame | None = None) -> xr.Dataset:
     """Quality flags of every sample of a raw Dataset, lazily.
 
     Parameters
@@ -450,7 +586,10 @@ def evaluate(ds: xr.Dataset, rules: Rules | dict | str | os.PathLike | None = No
     signals : list of str, optional
         Only these signals (default all).
     quarantine : DataFrame, optional
-        Rows of :meth:`Lake.quarantine`; conflicting duplicates set TIMESTAMP.
+        Rows of the ingest quarantine and notes (:func:`~pumplib.quality.time_rows`:
+        duplicate, conflicting duplicate and out-of-order rows, columns
+        ``asset, signal, timestamp, reason``); the cells they name get
+        TIMESTAMP where the ``timestamp`` rule has ``quarantine: true``.
     overrides : DataFrame, optional
         Manual overrides (see :mod:`pumplib.quality.overrides`).
     future_after : time-like, optional
@@ -459,6 +598,11 @@ def evaluate(ds: xr.Dataset, rules: Rules | dict | str | os.PathLike | None = No
         plus ``ingest.future_tolerance``.
     expected : Dataset, optional
         Precomputed :func:`expected_mask` (used by :func:`evaluate_range`).
+    skew : DataFrame, optional
+        Windows of clock skew between the signals of a pump (columns
+        ``asset, signal, start, end``, as from
+        :func:`pumplib.quality.skew.clock_skew`); their cells get TIMESTAMP
+        where the ``timestamp`` rule has ``skew: true``.
 
     Returns
     -------
@@ -482,20 +626,20 @@ def evaluate(ds: xr.Dataset, rules: Rules | dict | str | os.PathLike | None = No
     sigs = signal_names(ds, signals)
     all_sigs = signal_names(ds)
     plan = _Plan(ds, rules, registry, sigs)
-    running = _running(ds, plan)
-    phys = _physics(ds, plan, running)
+    chunks = {s: ds[s].chunks for s in sigs if isinstance(ds[s].data, da.Array)}
+    ds = _big_blocks(ds, all_sigs)
     if expected is None:
         expected = expected_mask(ds, registry, sigs)
+    stack = _all_flags(ds, plan, sigs, all_sigs)
     out = {}
-    for sig in sigs:
-        bits = _signal_flags(ds, sig, plan, running, all_sigs)
-        for mask, flag in phys.get(sig, []):
-            bits = bits | xr.where(mask, np.uint16(flag), np.uint16(0)).astype(DTYPE)
+    for k, sig in enumerate(sigs):
+        bits = xr.DataArray(stack[k], dims=("asset", "time"),
+                            coords={"asset": ds.asset, "time": ds.time})
         if future_after is not None:
             late = ds.time > _naive_utc(future_after)
             bits = bits | xr.where(late & ds[sig].notnull(), np.uint16(Flag.TIMESTAMP),
                                    np.uint16(0)).astype(DTYPE)
-        ts = _quarantine_ranges(ds, quarantine, sig, plan)
+        ts = _quarantine_ranges(ds, quarantine, sig, plan) + _skew_ranges(ds, skew, sig, plan)
         if ts:
             bits = bits | xr.where(_cells_mask(bits, ts), np.uint16(Flag.TIMESTAMP),
                                    np.uint16(0)).astype(DTYPE)
@@ -506,8 +650,8 @@ def evaluate(ds: xr.Dataset, rules: Rules | dict | str | os.PathLike | None = No
                 bits = bits | xr.where(_cells_mask(bits, rr), np.uint16(flag),
                                        np.uint16(0)).astype(DTYPE)
         bits = bits.transpose("asset", "time")
-        if isinstance(ds[sig].data, da.Array):
-            bits = bits.chunk(dict(zip(ds[sig].dims, ds[sig].chunks, strict=True)))
+        if sig in chunks:  # the caller's chunks
+            bits = bits.chunk(dict(zip(ds[sig].dims, chunks[sig], strict=True)))
         bits.attrs = _flag_attrs(sig)
         out[sig] = bits.drop_vars([c for c in bits.coords if c not in ("asset", "time")])
     res = xr.Dataset(out, coords={"asset": ds.asset, "time": ds.time})

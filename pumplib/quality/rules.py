@@ -39,8 +39,11 @@ rate            ``max_change`` (limit) ``per`` (duration, default 1min)
 gap             ``max_gap`` (a longer run of missing samples is a GAP),
                 ``max_hold`` (report-by-exception signals: how long a value holds)
 source_quality  ``good_mask`` (a code is good when ``code & mask == mask``; 192 = OPC)
-timestamp       ``quarantine`` (flag cells with conflicting duplicates in the ingest
-                quarantine)
+timestamp       ``quarantine`` (flag cells named by the ingest quarantine: conflicting
+                duplicates, duplicate and out-of-order rows), ``skew`` (flag windows in
+                which a signal's transitions are offset from its pump's reference
+                signal, see :mod:`pumplib.quality.skew`), ``skew_window`` (default
+                1D), ``max_lag`` (default 1h), ``skew_tolerance`` (default 30s)
 ==============  ==================================================================
 
 Durations are an integer number of samples or a string such as ``"15min"``.
@@ -96,7 +99,8 @@ RULE_PARAMS: dict[str, dict[str, Any]] = {
     "rate": {"max_change": "limit", "per": "dur"},
     "gap": {"max_gap": "dur", "max_hold": "dur"},
     "source_quality": {"good_mask": "int"},
-    "timestamp": {"quarantine": "bool"},
+    "timestamp": {"quarantine": "bool", "skew": "bool", "skew_window": "dur",
+                  "max_lag": "dur", "skew_tolerance": "dur"},
 }
 PHYSICS_PARAMS: dict[str, dict[str, Any]] = {
     "flow_off": {"flow_max": "limit"},

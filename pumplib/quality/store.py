@@ -40,6 +40,24 @@ def _lake(lake) -> Lake:
     return lake if isinstance(lake, Lake) else Lake(lake)
 
 
+def open_for_rules(lake: Lake | str | os.PathLike, cadence: str | None = None, *,
+                   snapshot: str | None = None) -> xr.Dataset:
+    """The raw Dataset of a cadence, chunked for :func:`~pumplib.quality.evaluate`.
+
+    Blocks of many assets × one lake chunk span (about
+    ``engine.BLOCK_CELLS`` cells), read straight from the lake's chunks, so
+    that evaluating needs no rechunking copy.
+    """
+    from .engine import BLOCK_CELLS
+
+    lake = _lake(lake)
+    ds = lake.open_raw(cadence, snapshot=snapshot)
+    span = int(ds.attrs.get("chunk_samples", ds.sizes["time"]))
+    rows = max(1, min(ds.sizes["asset"], BLOCK_CELLS // max(span, 1)))
+    return lake.open_raw(ds.attrs["cadence"], snapshot=ds.attrs["snapshot"],
+                         chunks={"asset": rows, "time": span})
+
+
 def validate(lake: Lake | str | os.PathLike, cadence: str | None = None, rules=None,
              registry=None, *, start=None, end=None, signals: Sequence[str] | None = None,
              use_quarantine: bool = True, use_overrides: bool = True,
@@ -71,16 +89,18 @@ def validate(lake: Lake | str | os.PathLike, cadence: str | None = None, rules=N
 
     lake = _lake(lake)
     rules, registry = as_rules(rules), as_registry(registry)
-    ds = lake.open_raw(cadence)
+    ds = open_for_rules(lake, cadence)
     cadence = ds.attrs["cadence"]
-    kw = {"quarantine": lake.quarantine() if use_quarantine else None,
+    kw = {"quarantine": time_rows(lake) if use_quarantine else None,
           "overrides": _overrides(lake, cadence) if use_overrides else None,
           "future_after": _future_after(lake)}
     if start is None and end is None:
+        kw["skew"] = skew_table(ds, rules, registry)
         flags = evaluate(ds, rules, registry, signals=signals, **kw)
     else:
         start = ds.time.values[0] if start is None else start
         end = ds.time.values[-1] if end is None else end
+        kw["skew"] = skew_table(ds, rules, registry, start, end)
         flags = evaluate_range(ds, start, end, rules, registry, signals=signals, **kw)
     run_id = new_run_id("validate")
     n = flags.sizes["time"]
@@ -122,6 +142,61 @@ def validate(lake: Lake | str | os.PathLike, cadence: str | None = None, rules=N
                     progress(b + 1, total)
         tx.metadata["flag_counts"] = counts
     return {**meta, "flag_counts": counts, "snapshot": tx.snapshot}
+
+
+def time_rows(lake: Lake | str | os.PathLike, snapshot: str | None = None) -> pd.DataFrame:
+    """Rows of the ingest quarantine and notes (duplicate, conflicting, out-of-order rows).
+
+    The TIMESTAMP rule flags the cells they name (see ``evaluate(quarantine=...)``).
+    """
+    lake = _lake(lake)
+    frames = [lake.quarantine(snapshot=snapshot)]
+    notes = getattr(lake, "ingest_notes", None)
+    if notes is not None:
+        frames.append(notes(snapshot=snapshot))
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else lake.quarantine(snapshot=snapshot)
+
+
+def skew_table(ds: xr.Dataset, rules=None, registry=None, start=None, end=None
+               ) -> pd.DataFrame | None:
+    """Clock skew between the signals of each pump (:func:`~pumplib.quality.skew.clock_skew`).
+
+    Judged in windows of the ``timestamp`` rule's ``skew_window`` (aligned to
+    the grid's start) that overlap ``[start, end]``, reading one window at a
+    time. None when no asset's rules ask for it.
+    """
+    from .engine import _naive_utc, step_seconds
+    from .rules import steps
+    from .skew import STATE_SIGNALS, clock_skew
+
+    rules, registry = as_rules(rules), as_registry(registry)
+    sigs = [s for s in STATE_SIGNALS if s in ds.data_vars]
+    if len(sigs) < 2 or ds.sizes["time"] < 2:
+        return None
+    spec = None
+    for a in ds.asset.values:
+        res = rules.resolve(str(a), registry)["signals"]
+        spec = next((res[s]["timestamp"] for s in sigs
+                     if (res[s].get("timestamp") or {}).get("skew")), None)
+        if spec is not None:
+            break
+    if spec is None:
+        return None
+    step = step_seconds(ds)
+    w = max(steps(spec.get("skew_window", "1D"), step), 1)
+    n = ds.sizes["time"]
+    times = ds.time.values
+    i0 = 0 if start is None else int(np.searchsorted(times, _naive_utc(start)))
+    i1 = n if end is None else int(np.searchsorted(times, _naive_utc(end), side="right"))
+    frames = []
+    for w0 in range((i0 // w) * w, i1, w):
+        sub = ds[sigs].isel(time=slice(w0, min(w0 + w, n))).compute()
+        sub.attrs["step_seconds"] = step
+        frames.append(clock_skew(sub, window=w, max_lag=spec.get("max_lag", "1h"),
+                                 tolerance=spec.get("skew_tolerance", "30s")))
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def pending_range(lake: Lake | str | os.PathLike, cadence: str) -> tuple | None:

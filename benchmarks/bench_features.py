@@ -1,0 +1,398 @@
+"""Golden-table build rate, incremental cost and peak memory of ``pumplib.features``.
+
+Scenario (issue 4): ``--pumps`` pumps × 8 signals × ``--days`` local days at
+1 Hz (20 × 8 × 14 = 193.5 M samples) in the raw lake, written once with
+vectorised numpy through ``Lake(url).transaction()`` + ``tx.write_block``
+into ``benchmarks/_work/features-<pumps>x<days>/lake`` (reused by later runs;
+the branch is reset to the raw-only snapshot before each run). The same data
+are exported once to wide Parquet (``time``, ``asset``, 8 signals) for the
+peers.
+
+Contenders, each in its own child process (peak memory is the child's
+``ru_maxrss`` from ``getrusage(RUSAGE_CHILDREN)``):
+
+* ``pumplib``: ``build_lake`` of the six levels (1min, 15min, 1h, 1D, 1W,
+  1M) with mean, min, max, count and coverage for the 8 signals, read from
+  the lake, computed and committed as ``features/<level>`` (and the day
+  partials) in one Icechunk commit — the headline ``seconds``;
+* ``pumplib_all``: the same plus the pump-physics features (the peers do not
+  compute these);
+* ``pumplib_incremental``: one more local day appended to the raw lake (not
+  timed), then ``build_lake(..., changed=<that day>)``;
+* ``pandas``: the same basic outputs (mean, min, max, count, coverage of the
+  8 signals at the six levels) from the wide Parquet file: ``read_parquet``,
+  1-minute partials with one ``groupby``, coarser levels rolled up from those
+  partials (sum / count / min / max, never averages of averages), local-time
+  day, Monday week and month. It does not compute the physics features, so
+  it does less work than pumplib.
+* ``polars`` and ``duckdb`` when importable (they are not in this venv;
+  the JSON line lists them under ``peers_missing``).
+
+Usage::
+
+    python benchmarks/bench_features.py             # 20 pumps × 14 days
+    python benchmarks/bench_features.py --quick     # 4 pumps × 3 days smoke run
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+TZ = "Europe/Amsterdam"
+#: first local day of the data (a Monday): 2026-03-02 00:00 CET = 2026-03-01T23:00Z
+START_S = int(pd.Timestamp("2026-03-02", tz=TZ).tz_convert("UTC").timestamp())
+DAY = 86400
+SIGNALS = ("flow", "suction_pressure", "discharge_pressure", "power", "current", "speed",
+           "run_state", "bearing_temperature")
+BASIC_AGGS = ["mean", "min", "max", "count"]
+LEVELS = ["1min", "15min", "1h", "1D", "1W", "1M"]
+
+
+# -- data ----------------------------------------------------------------------------------------
+def assets(pumps: int) -> list[str]:
+    return [f"S{i // 5 + 1:02d}-P{i % 5 + 1}" for i in range(pumps)]
+
+
+def registry_dict(pumps: int) -> dict:
+    pump = {"kind": "pump", "pump_type": "variable_speed",
+            "rated": {"flow": 200.0, "head": 40.0, "power": 30.0, "speed": 1480.0,
+                      "efficiency": 0.8},
+            "curve": {"shutoff_head": 52.0, "bep_flow": 190.0, "bep_efficiency": 0.81}}
+    ids = assets(pumps)
+    stations: dict[str, list] = {}
+    for a in ids:
+        st = a.split("-")[0]
+        stations.setdefault(st, []).append(
+            {**pump, "id": a, "signals": {"flow": {"tag": f"{a}.FLOW", "unit": "m3/h"}}})
+    return {"version": 1,
+            "utility": {"id": "b", "name": "Bench", "timezone": TZ, "currency": "EUR"},
+            "holidays": [],
+            "tariffs": {"tou": {"default_price": 0.10, "periods": [
+                {"name": "peak", "price": 0.30, "start": "07:00", "end": "21:00",
+                 "days": ["mon", "tue", "wed", "thu", "fri"]}]}},
+            "stations": [{"id": st, "name": st, "tariff": "tou", "assets": a}
+                         for st, a in stations.items()]}
+
+
+def day_block(pumps: int, day: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """One local day of 1 Hz data for every pump: dict signal -> (pumps, 86400) float64."""
+    rng = np.random.default_rng(seed * 1000 + day)
+    t = np.arange(DAY)
+    p = np.arange(pumps)[:, None]
+    # duty cycles: each pump runs in blocks of ~40 min with pump-specific phase
+    phase = (t[None, :] // 2400 + p + day) % 4
+    run = (phase != 0).astype(np.float64)
+    noise = rng.standard_normal((pumps, DAY)).astype(np.float32)
+    load = 0.85 + 0.1 * np.sin(2 * np.pi * (t[None, :] / DAY + p / pumps))
+    flow = run * (190.0 * load + 3.0 * noise)
+    ps = np.full((pumps, DAY), 0.6) + 0.01 * noise
+    pd_ = 0.6 + run * 3.6 * load + 0.02 * noise
+    power = 0.4 + run * (27.0 * load + 0.5 * noise)
+    out = {"flow": flow, "suction_pressure": ps, "discharge_pressure": pd_, "power": power,
+           "current": power * 1.7, "speed": run * 1480.0 * load, "run_state": run,
+           "bearing_temperature": 45.0 + 10 * load + 0.2 * noise}
+    # a sensor gap (10 min) per pump and day in the flow
+    for i in range(pumps):
+        g = int(rng.integers(0, DAY - 600))
+        out["flow"][i, g:g + 600] = np.nan
+    return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in out.items()}
+
+
+def write_days(url: str, pumps: int, days: range, message: str) -> str:
+    from pumplib.lake import Lake
+
+    lake = Lake(url)
+    ids = assets(pumps)
+    with lake.transaction(message, {"kind": "bench"}) as tx:
+        for d in days:
+            for sig, vals in day_block(pumps, d).items():
+                tx.write_block("1s", ids, sig, START_S + d * DAY, vals)
+    return tx.snapshot
+
+
+def write_parquet(path: Path, pumps: int, days: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = np.array(assets(pumps))
+    writer = None
+    for d in range(days):
+        blk = day_block(pumps, d)
+        t = (START_S + d * DAY + np.arange(DAY, dtype=np.int64))
+        cols = {"time": pa.array(np.tile(t, pumps).astype("datetime64[s]"),
+                                 pa.timestamp("s", tz="UTC")),
+                "asset": pa.DictionaryArray.from_arrays(
+                    pa.array(np.repeat(np.arange(pumps, dtype=np.int32), DAY)), pa.array(ids))}
+        for s in SIGNALS:
+            cols[s] = pa.array(blk[s].ravel())
+        table = pa.table(cols)
+        if writer is None:
+            writer = pq.ParquetWriter(str(path), table.schema, compression="zstd")
+        writer.write_table(table, row_group_size=DAY * pumps)
+    writer.close()
+
+
+def prepare(work: Path, pumps: int, days: int) -> dict:
+    """The raw lake (``days`` local days) and the Parquet export, made once."""
+    work.mkdir(parents=True, exist_ok=True)
+    meta_path = work / "meta.json"
+    if meta_path.exists():
+        return json.loads(meta_path.read_text())
+    t = time.perf_counter()
+    url = str(work / "lake")
+    snap = write_days(url, pumps, range(days), f"bench raw {days} days")
+    write_parquet(work / "wide.parquet", pumps, days)
+    meta = {"url": url, "raw_snapshot": snap, "pumps": pumps, "days": days,
+            "parquet": str(work / "wide.parquet"), "prepare_s": round(time.perf_counter() - t, 1)}
+    meta_path.write_text(json.dumps(meta))
+    return meta
+
+
+# -- contenders (run in child processes) ---------------------------------------------------------
+def basic_definitions() -> list[dict]:
+    return [{"name": f"{s}_signal", "version": 1, "unit": _unit(s), "inputs": [s], "expression": s,
+             "aggregations": BASIC_AGGS, "levels": LEVELS, "min_coverage": 0.0}
+            for s in SIGNALS]
+
+
+def _unit(signal: str) -> str:
+    from pumplib import signals
+
+    return signals.get(signal).unit
+
+
+def bench_catalog(physics: bool = True):
+    import yaml
+
+    from pumplib.features import catalog_from_dicts, load_catalog
+
+    defs = basic_definitions()
+    if physics:
+        load_catalog(str(REPO / "catalogs" / "features"))      # validated as shipped
+        for path in sorted((REPO / "catalogs" / "features").glob("*.yaml")):
+            doc = yaml.safe_load(path.read_text())
+            defs += doc.get("features", [doc])
+    return catalog_from_dicts(defs)
+
+
+def run_pumplib(meta: dict, changed=None, physics: bool = True) -> dict:
+    from pumplib.assets import AssetRegistry
+    from pumplib.features import build_lake
+    from pumplib.lake import Lake
+
+    reg = AssetRegistry.from_dict(registry_dict(meta["pumps"]))
+    cat = bench_catalog(physics)
+    lake = Lake(meta["url"])
+    t = time.perf_counter()
+    snap = build_lake(lake, cat, LEVELS, registry=reg, timezone=TZ, cadence="1s",
+                      changed=changed, quality=False)   # no quality run on this lake
+    return {"seconds": time.perf_counter() - t, "snapshot": snap}
+
+
+def run_before(meta: dict, physics: bool = False) -> dict:
+    """The lazy dask path of the same build (``build`` + ``write_tables``), e.g. run
+    with ``PYTHONPATH`` pointing at an older pumplib for before/after figures."""
+    from pumplib.assets import AssetRegistry
+    from pumplib.features import build, write_tables
+    from pumplib.lake import Lake
+
+    reg = AssetRegistry.from_dict(registry_dict(meta["pumps"]))
+    cat = bench_catalog(physics)
+    lake = Lake(meta["url"])
+    t = time.perf_counter()
+    write_tables(lake, build(lake, cat, LEVELS, registry=reg, timezone=TZ, cadence="1s"))
+    return {"seconds": time.perf_counter() - t}
+
+
+def run_pandas(meta: dict) -> dict:
+    t = time.perf_counter()
+    df = pd.read_parquet(meta["parquet"])
+    out = pandas_levels(df)
+    n = sum(v.size for v in out.values())
+    return {"seconds": time.perf_counter() - t, "cells": int(n)}
+
+
+def pandas_levels(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Mean/min/max/count/coverage of SIGNALS at LEVELS: 1-min partials, then roll-ups."""
+    sig = list(SIGNALS)
+    minute = df["time"].dt.floor("min")
+    g = df[sig].groupby([df["asset"], minute], observed=True, sort=True)
+    parts = {"sum": g.sum(), "n": g.count(), "min": g.min(), "max": g.max()}
+    del g, minute
+    expected = {"1min": 60.0, "15min": 900.0, "1h": 3600.0}
+
+    def finish(p, exp):
+        res = {}
+        for s in sig:
+            n = p["n"][s]
+            res[f"{s}_mean"] = p["sum"][s] / n.where(n > 0)
+            res[f"{s}_min"], res[f"{s}_max"], res[f"{s}_count"] = p["min"][s], p["max"][s], n
+            res[f"{s}_coverage"] = n / exp
+        return pd.DataFrame(res)
+
+    def roll(p, key):
+        return {"sum": p["sum"].groupby(key).sum(), "n": p["n"].groupby(key).sum(),
+                "min": p["min"].groupby(key).min(), "max": p["max"].groupby(key).max()}
+
+    out = {"1min": finish(parts, 60.0)}
+    cur = parts
+    for lv in ("15min", "1h"):
+        idx = cur["n"].index
+        key = [idx.get_level_values(0), idx.get_level_values(1).floor(lv)]
+        cur = roll(cur, key)
+        out[lv] = finish(cur, expected[lv])
+    idx = cur["n"].index
+    local = idx.get_level_values(1).tz_convert(TZ)
+    day = local.floor("D", ambiguous=True, nonexistent="shift_forward")
+    days = roll(cur, [idx.get_level_values(0), day])
+    dstart = days["n"].index.get_level_values(1)
+    dexp = ((dstart + pd.DateOffset(days=1)) - dstart).total_seconds().values
+    out["1D"] = finish(days, dexp)
+    didx = days["n"].index
+    dl = didx.get_level_values(1)
+    week = (dl - pd.to_timedelta(dl.dayofweek, unit="D"))
+    wk = roll(days, [didx.get_level_values(0), week])
+    w = wk["n"].index.get_level_values(1)
+    out["1W"] = finish(wk, ((w + pd.DateOffset(days=7)) - w).total_seconds().values)
+    month = dl.tz_localize(None).to_period("M").to_timestamp().tz_localize(TZ)
+    mo = roll(days, [didx.get_level_values(0), month])
+    m = mo["n"].index.get_level_values(1)
+    out["1M"] = finish(mo, ((m + pd.DateOffset(months=1)) - m).total_seconds().values)
+    return out
+
+
+def child(kind: str, meta_json: str) -> None:
+    meta = json.loads(meta_json)
+    if kind == "pumplib":
+        res = run_pumplib(meta, physics=False)
+    elif kind == "pumplib_all":
+        res = run_pumplib(meta)
+    elif kind == "pumplib_incremental":
+        res = run_pumplib(meta, changed=tuple(meta["changed"]))
+    elif kind == "pumplib_before":
+        res = run_before(meta, physics="all" in os.environ.get("BENCH_BEFORE_SET", ""))
+    elif kind == "pandas":
+        res = run_pandas(meta)
+    else:
+        raise SystemExit(f"unknown contender {kind!r}")
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    res["self_rss_gb"] = round(ru.ru_maxrss * 1024 / 1e9, 3)
+    res["cpu_s_total"] = round(ru.ru_utime + ru.ru_stime, 2)     # imports included
+    print("RESULT " + json.dumps(res), flush=True)
+
+
+def spawn(kind: str, meta: dict) -> dict:
+    """Run one contender in a child process; it reports its time and its own peak RSS
+    (``RUSAGE_SELF`` in the child; the parent's ``RUSAGE_CHILDREN`` is the maximum
+    over all children, reported as ``peak_rss_children_gb``)."""
+    cmd = [sys.executable, __file__, "--child", kind, json.dumps(meta)]
+    env = dict(os.environ)
+    if kind == "pumplib_before" and meta.get("before_path"):
+        env["PYTHONPATH"] = meta["before_path"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO), env=env)
+    if proc.returncode != 0:
+        print(proc.stdout[-3000:], proc.stderr[-5000:], file=sys.stderr)
+        raise SystemExit(f"{kind} failed with exit code {proc.returncode}")
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    res = json.loads(line[7:])
+    print(f"{kind}: {res['seconds']:.2f} s, peak {res['self_rss_gb']:.2f} GB", flush=True)
+    return res
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pumps", type=int, default=20)
+    ap.add_argument("--days", type=int, default=14)
+    ap.add_argument("--quick", action="store_true", help="4 pumps × 3 days (smoke run)")
+    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--before-path", default=None,
+                    help="also time the lazy dask path of the basic build with this folder "
+                         "first on PYTHONPATH (a copy of an older pumplib), as pumplib_before")
+    ap.add_argument("--child", nargs=2, metavar=("KIND", "META"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        child(*args.child)
+        return {}
+    if args.quick:
+        args.pumps, args.days = 4, 3
+    work = Path(args.workdir or REPO / "benchmarks" / "_work" /
+                f"features-{args.pumps}x{args.days}")
+    meta = prepare(work, args.pumps, args.days)
+    if args.prepare_only:
+        print(json.dumps(meta))
+        return meta
+    samples = args.pumps * len(SIGNALS) * args.days * DAY
+    from pumplib.lake import Lake
+
+    lake = Lake(meta["url"])
+    lake.repo.reset_branch("main", meta["raw_snapshot"])   # raw only, as prepared
+    load0 = os.getloadavg()[0]
+    # the basic outputs (what the peers compute), then basic + pump physics
+    results = {"pumplib": spawn("pumplib", meta)}
+    lake.repo.reset_branch("main", meta["raw_snapshot"])
+    results["pumplib_all"] = spawn("pumplib_all", meta)
+    # one more local day appended (not timed), then the incremental build of everything
+    write_days(meta["url"], args.pumps, range(args.days, args.days + 1), "bench: one more day")
+    day0 = START_S + args.days * DAY
+    inc_meta = {**meta, "changed": [day0, day0 + DAY]}
+    results["pumplib_incremental"] = spawn("pumplib_incremental", inc_meta)
+    if args.before_path:
+        lake.repo.reset_branch("main", meta["raw_snapshot"])
+        results["pumplib_before"] = spawn("pumplib_before",
+                                          {**meta, "before_path": args.before_path})
+    peers_missing = []
+    if not args.skip_peers:
+        results["pandas"] = spawn("pandas", meta)
+    for name in ("polars", "duckdb"):
+        try:
+            __import__(name)
+        except ImportError:
+            peers_missing.append(name)
+    lake.repo.reset_branch("main", meta["raw_snapshot"])
+    full = results["pumplib"]["seconds"]
+    full_all = results["pumplib_all"]["seconds"]
+    peers = {k: v["seconds"] for k, v in results.items() if not k.startswith("pumplib")}
+    best = min(peers, key=peers.get) if peers else None
+    out = {
+        "seconds": round(full, 2),
+        "samples": samples,
+        "samples_per_s": round(samples / full),
+        "best_peer": best,
+        "best_peer_seconds": round(peers[best], 2) if best else None,
+        "speedup_vs_best_peer": round(peers[best] / full, 2) if best else None,
+        "seconds_with_physics": round(full_all, 2),
+        "samples_per_s_with_physics": round(samples / full_all),
+        "incremental_seconds": round(results["pumplib_incremental"]["seconds"], 2),
+        "incremental_fraction": round(results["pumplib_incremental"]["seconds"] / full_all, 3),
+        "peak_rss_gb": max(results[k]["self_rss_gb"] for k in results if k.startswith("pumplib")),
+        "peak_rss_gb_by_run": {k: v["self_rss_gb"] for k, v in results.items()},
+        "peak_rss_children_gb": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9, 3),
+        "seconds_by_run": {k: round(v["seconds"], 2) for k, v in results.items()},
+        "cpu_s_by_run": {k: v["cpu_s_total"] for k, v in results.items()},
+        "peers_missing": peers_missing,
+        "pumps": args.pumps, "days": args.days, "signals": len(SIGNALS),
+        "cpus": os.cpu_count(), "load_avg_before_after": [round(load0, 2),
+                                                          round(os.getloadavg()[0], 2)],
+    }
+    print(json.dumps(out), flush=True)
+    return out
+
+
+if __name__ == "__main__":
+    main()
