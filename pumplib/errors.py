@@ -19,6 +19,10 @@ class PumplibError(Exception):
     """Root of every pumplib error."""
 
 
+class ArgumentError(PumplibError, ValueError):
+    """A function was called with a missing or invalid argument."""
+
+
 class ConfigError(PumplibError, ValueError):
     """A configuration key or value is invalid."""
 

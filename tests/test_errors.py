@@ -6,7 +6,8 @@ from pumplib import errors
 
 
 @pytest.mark.parametrize(("cls", "builtin"), [
-    (errors.ConfigError, ValueError), (errors.SchemaError, ValueError),
+    (errors.ArgumentError, ValueError), (errors.ConfigError, ValueError),
+    (errors.SchemaError, ValueError), (errors.ConflictError, RuntimeError),
     (errors.UnknownNameError, KeyError), (errors.IngestError, ValueError),
     (errors.LakeError, RuntimeError), (errors.UnitError, ValueError)])
 def test_every_error_is_a_pumplib_error_and_a_builtin(cls, builtin):

@@ -37,7 +37,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import config
-from ..errors import SchemaError, UnknownNameError, choices_message
+from ..errors import PumplibError, SchemaError, UnknownNameError, choices_message
 from . import aggregations as A
 from .definitions import FeatureCatalog, FeatureDefinition, catalog_from_dicts, load_catalog
 from .expr import ATTRIBUTES
@@ -590,8 +590,8 @@ def _window_reader(data: xr.Dataset, names: Sequence[str], flags: xr.Dataset | N
             off = (t0 - int(g.attrs["origin"])) // step
             if [str(a) for a in g["asset"][:]] == [str(a) for a in data["asset"].values]:
                 direct = (g, off)
-        except Exception:  # noqa: BLE001 - any trouble: read through xarray instead
-            direct = None
+        except (KeyError, ValueError, OSError, PumplibError):
+            direct = None  # not a plain lake layout: read through xarray instead
 
     def read_raw(i0: int, i1: int) -> xr.Dataset:
         sub = data[list(names)].isel(time=slice(int(i0), int(i1)))

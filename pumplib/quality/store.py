@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import ArgumentError
 from ..lake import Lake, new_run_id
 from .engine import as_registry, as_rules, evaluate, evaluate_range
 from .flags import DTYPE, UNCHECKED, Flag, is_good
@@ -318,7 +319,7 @@ def good(ds: xr.Dataset, flags: xr.Dataset | None = None) -> xr.Dataset:
     """
     if flags is None:
         if "store" not in ds.attrs:
-            raise ValueError("good() needs flags: pass them, or a Dataset opened from a lake "
+            raise ArgumentError("good() needs flags: pass them, or a Dataset opened from a lake "
                              "(with attrs['store'])")
         flags = open_quality(ds.attrs["store"], ds.attrs.get("cadence"), like=ds)
     else:
