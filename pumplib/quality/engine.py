@@ -198,7 +198,18 @@ def _wrap(data, like: xr.DataArray) -> xr.DataArray:
 
 
 #: cells per block of the evaluation: many assets × a whole chunk span of time per task
-BLOCK_CELLS = 4_000_000
+BLOCK_CELLS = 1_000_000
+
+
+def block_rows(n_assets: int, span: int, block_cells: int = BLOCK_CELLS) -> int:
+    """Assets per block: at most ``block_cells // span``, split evenly over the assets.
+
+    Blocks of equal size keep Dask's threads equally busy (20 assets in
+    blocks of at most 11 give 10 + 10, not 11 + 9).
+    """
+    n = max(n_assets, 1)
+    most = max(1, min(n, block_cells // max(span, 1)))
+    return -(-n // -(-n // most))
 
 
 def _dask(x: xr.DataArray):
@@ -221,7 +232,7 @@ def _big_blocks(ds: xr.Dataset, sigs: Sequence[str], block_cells: int = BLOCK_CE
     if not names or "asset" not in ds.dims:
         return ds
     tmax = max(max(ds[v].chunksizes.get("time", (1,))) for v in names)
-    rows = max(1, min(ds.sizes["asset"], block_cells // max(tmax, 1)))
+    rows = block_rows(ds.sizes["asset"], tmax, block_cells)
     if all(max(ds[v].chunksizes.get("asset", (1,))) >= rows for v in names):
         return ds
     return ds.chunk({"asset": rows})
@@ -272,39 +283,40 @@ def _or_into(bits: np.ndarray, mask, flag) -> None:
 
 
 def _signal_flags(ds: xr.Dataset, sig: str, plan: _Plan, running, sigs) -> np.ndarray:
-    """``uint16`` flags ``(asset, time)`` of one signal on one (numpy) block."""
-    x = ds[sig] if ds[sig].dtype == np.float64 else ds[sig].astype(np.float64)
-    bits = np.zeros(x.shape, dtype=DTYPE)
+    """``uint16`` flags ``(asset, time)`` of one signal on one (numpy) block.
 
-    def add(mask: xr.DataArray, flag: Flag):
-        _or_into(bits, mask, flag)
+    Plain numpy on the block's arrays (the same elementwise operations as
+    xarray would do, without its per-operation overhead).
+    """
+    x = ds[sig].transpose("asset", "time")
+    xv = np.asarray(x.values, dtype=np.float64)
+    bits = np.zeros(xv.shape, dtype=DTYPE)
+    rv = None if running is None else np.asarray(running.transpose("asset", "time").values)
 
     # range
     rng = plan.rule(sig, "range")
-    lo, hi = _per_asset(plan.limit(rng, "min"), ds), _per_asset(plan.limit(rng, "max"), ds)
-    add((x < lo) | (x > hi), Flag.RANGE)
+    lo, hi = plan.limit(rng, "min")[:, None], plan.limit(rng, "max")[:, None]
+    _or_into(bits, (xv < lo) | (xv > hi), Flag.RANGE)
     run_min = plan.limit(rng, "running_min")
-    if np.isfinite(run_min).any() and running is not None:
-        add((running == 1) & (x < _per_asset(run_min, ds)), Flag.RANGE)
+    if np.isfinite(run_min).any() and rv is not None:
+        _or_into(bits, (rv == 1) & (xv < run_min[:, None]), Flag.RANGE)
     # window rules (spike, flat-line, rate, missing/gaps): one overlapped kernel
     sp = plan.spike(sig)
     fl, when = plan.flatline(sig)
     lim = plan.rate(sig)
     gp = plan.gap(sig)
-    cond = None
+    cv = None
     if fl["n_min"].max(initial=0) > 0 and {"running", "others_move"} & set(when):
-        cond = xr.ones_like(x)
+        cv = np.ones(xv.shape)
     if fl["n_min"].max(initial=0) > 0 and "running" in when:
-        run = running if running is not None else xr.zeros_like(x)
-        cond = xr.where(_per_asset([w == "running" for w in when], ds), run.fillna(0), cond)
+        run = np.zeros(xv.shape) if rv is None else np.where(np.isnan(rv), 0.0, rv)
+        cv = np.where(np.array([w == "running" for w in when])[:, None], run, cv)
     if fl["n_min"].max(initial=0) > 0 and "others_move" in when:
-        cond = xr.where(_per_asset([w == "others_move" for w in when], ds),
-                        _others_move(ds, sig, sigs), cond)
+        om = np.asarray(_others_move(ds, sig, sigs).transpose("asset", "time").values)
+        cv = np.where(np.array([w == "others_move" for w in when])[:, None], om, cv)
     # window rules (spike, flat-line, rate, missing/gaps) on the whole block: it
     # carries the context they need (see _fused_block)
     wbits = {k: int(v) for k, v in WINDOW_BITS.items()}
-    xv = np.asarray(x.values)
-    cv = None if cond is None else np.asarray(cond.transpose(*x.dims).values)
     if _USE_NUMBA:
         win = kernels.window_flags(xv, cv, kernels.params(len(plan.assets), sp, fl, lim, gp),
                                    wbits)
@@ -316,9 +328,10 @@ def _signal_flags(ds: xr.Dataset, sig: str, plan: _Plan, running, sigs) -> np.nd
     sq = _arr(ds, f"{sig}_sq")
     sqr = plan.rule(sig, "source_quality")
     if sq is not None and any(sqr):
-        mask = np.array([int(s.get("good_mask", 192)) if s else 0 for s in sqr], dtype=np.int16)
-        m = _per_asset(mask, ds)
-        add((sq >= 0) & (m > 0) & ((sq & m) != m), Flag.SOURCE_BAD)
+        m = np.array([int(s.get("good_mask", 192)) if s else 0 for s in sqr],
+                     dtype=np.int16)[:, None]
+        q = np.asarray(sq.transpose("asset", "time").values)
+        _or_into(bits, (q >= 0) & (m > 0) & ((q & m) != m), Flag.SOURCE_BAD)
     return bits
 
 
@@ -551,7 +564,15 @@ def expected_mask(ds: xr.Dataset, registry=None, sigs: Sequence[str] | None = No
         declared = np.array([registry is not None and a in registry.assets
                              and s in registry.assets[a].signals
                              for a in (str(v) for v in ds.asset.values)], dtype=bool)
-        span = lake_span.expand_dims(asset=ds.asset) if declared.all() else None
+        span = None
+        if declared.all():
+            span = lake_span.expand_dims(asset=ds.asset)
+            ach = ds[s].chunksizes.get("asset") if ds[s].chunks is not None else None
+            if ach is not None and isinstance(lake_span.data, da.Array):
+                # blocks on the signal's asset chunks: no rechunk where it meets the flags
+                data = da.broadcast_to(lake_span.data[None, :], span.shape,
+                                       chunks=(tuple(ach), lake_span.data.chunks[0]))
+                span = span.copy(data=data)
         if span is None:
             # the own span of undeclared rows only: a reduction over their history
             rows = np.flatnonzero(~declared)

@@ -97,12 +97,15 @@ def _build():
         for j in range(-h, h + 1):
             t0 = -j if j < 0 else 0
             t1 = n - j if j > 0 else n
-            for t in range(t0, t1):  # branch-free: NaN compares false
-                v = x[t + j]
-                xt = x[t]
-                cnt[t] += v == v
-                c_le[t] += v - xt <= floor
-                c_ge[t] += xt - v <= floor
+            # slices and int32 increments: the loop vectorises (SIMD), several times faster
+            a, b, c = cnt[t0:t1], c_le[t0:t1], c_ge[t0:t1]
+            xs, xx = x[t0 + j:t1 + j], x[t0:t1]
+            for i in range(t1 - t0):  # branch-free: NaN compares false
+                v = xs[i]
+                xt = xx[i]
+                a[i] += np.int32(v == v)
+                b[i] += np.int32(v - xt <= floor)
+                c[i] += np.int32(xt - v <= floor)
         # pass 2: the exact median and MAD only where pass 1 cannot rule x[t] out
         for t in range(n):
             xt = x[t]

@@ -49,12 +49,12 @@ def open_for_rules(lake: Lake | str | os.PathLike, cadence: str | None = None, *
     ``engine.BLOCK_CELLS`` cells), read straight from the lake's chunks, so
     that evaluating needs no rechunking copy.
     """
-    from .engine import BLOCK_CELLS
+    from .engine import block_rows
 
     lake = _lake(lake)
     ds = lake.open_raw(cadence, snapshot=snapshot)
     span = int(ds.attrs.get("chunk_samples", ds.sizes["time"]))
-    rows = max(1, min(ds.sizes["asset"], BLOCK_CELLS // max(span, 1)))
+    rows = block_rows(ds.sizes["asset"], span)
     return lake.open_raw(ds.attrs["cadence"], snapshot=ds.attrs["snapshot"],
                          chunks={"asset": rows, "time": span})
 
