@@ -274,6 +274,91 @@ def pandas_levels(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
+def run_polars(meta: dict) -> dict:
+    """The basic outputs with Polars: 1-min partials, then roll-ups (local days, Monday
+    weeks, calendar months), coverage from each period's real length."""
+    import polars as pl
+
+    t0 = time.perf_counter()
+    sig = list(SIGNALS)
+    df = pl.read_parquet(meta["parquet"]).with_columns(pl.col(sig).fill_nan(None))
+    first = [e for s in sig for e in (pl.col(s).sum().alias(f"{s}_sum"),
+                                      pl.col(s).count().alias(f"{s}_n"),
+                                      pl.col(s).min().alias(f"{s}_min"),
+                                      pl.col(s).max().alias(f"{s}_max"))]
+    roll = [e for s in sig for e in (pl.col(f"{s}_sum").sum(), pl.col(f"{s}_n").sum(),
+                                     pl.col(f"{s}_min").min(), pl.col(f"{s}_max").max())]
+
+    def finish(p: pl.DataFrame, expected) -> pl.DataFrame:
+        exp = pl.lit(expected) if isinstance(expected, float) else expected
+        cols = []
+        for s in sig:
+            n = pl.col(f"{s}_n")
+            cols += [(pl.col(f"{s}_sum") / n).alias(f"{s}_mean"), pl.col(f"{s}_min"),
+                     pl.col(f"{s}_max"), n.alias(f"{s}_count"), (n / exp).alias(f"{s}_coverage")]
+        return p.select("asset", "t", *cols)
+
+    cur = df.group_by("asset", pl.col("time").dt.truncate("1m").alias("t")).agg(first)
+    out = {"1min": finish(cur, 60.0)}
+    for lv, every, secs in (("15min", "15m", 900.0), ("1h", "1h", 3600.0)):
+        cur = cur.group_by("asset", pl.col("t").dt.truncate(every)).agg(roll)
+        out[lv] = finish(cur, secs)
+    local = cur.with_columns(pl.col("t").dt.convert_time_zone(TZ))
+    days = local.group_by("asset", pl.col("t").dt.truncate("1d")).agg(roll)
+    length = (pl.col("t").dt.offset_by("1d") - pl.col("t")).dt.total_seconds().cast(pl.Float64)
+    out["1D"] = finish(days, length)
+    for lv, every in (("1W", "1w"), ("1M", "1mo")):
+        per = days.group_by("asset", pl.col("t").dt.truncate(every)).agg(roll)
+        length = (pl.col("t").dt.offset_by(every) - pl.col("t")).dt.total_seconds().cast(
+            pl.Float64)
+        out[lv] = finish(per, length)
+    n = sum(v.height * (v.width - 2) for v in out.values())
+    return {"seconds": time.perf_counter() - t0, "cells": int(n)}
+
+
+def run_duckdb(meta: dict) -> dict:
+    """The basic outputs with DuckDB SQL over the Parquet file, the same partials."""
+    import duckdb
+
+    t0 = time.perf_counter()
+    sig = list(SIGNALS)
+    con = duckdb.connect()
+    con.execute(f"SET TimeZone = '{TZ}'")
+    clean = ", ".join(f"CASE WHEN isnan({s}) THEN NULL ELSE {s} END AS {s}" for s in sig)
+    first = ", ".join(f"sum({s}) AS {s}_sum, count({s}) AS {s}_n, min({s}) AS {s}_min, "
+                      f"max({s}) AS {s}_max" for s in sig)
+    roll = ", ".join(f"sum({s}_sum) AS {s}_sum, sum({s}_n) AS {s}_n, min({s}_min) AS {s}_min, "
+                     f"max({s}_max) AS {s}_max" for s in sig)
+
+    def finish(table: str, expected: str) -> int:
+        cols = ", ".join(f"{s}_sum / {s}_n AS {s}_mean, {s}_min, {s}_max, {s}_n AS {s}_count, "
+                         f"{s}_n / ({expected}) AS {s}_coverage" for s in sig)
+        res = con.execute(f"SELECT asset, t, {cols} FROM {table}").to_arrow_table()
+        return res.num_rows * (res.num_columns - 2)
+
+    con.execute(f"CREATE TEMP TABLE m AS SELECT asset, time_bucket(INTERVAL 1 minute, time) "
+                f"AS t, {first} FROM (SELECT asset, time, {clean} FROM "
+                f"read_parquet('{meta['parquet']}')) GROUP BY ALL")
+    n = finish("m", "60.0")
+    con.execute(f"CREATE TEMP TABLE q AS SELECT asset, time_bucket(INTERVAL 15 minute, t) AS t, "
+                f"{roll} FROM m GROUP BY ALL")
+    n += finish("q", "900.0")
+    con.execute(f"CREATE TEMP TABLE h AS SELECT asset, time_bucket(INTERVAL 1 hour, t) AS t, "
+                f"{roll} FROM q GROUP BY ALL")
+    n += finish("h", "3600.0")
+    # local calendar: date_trunc on timestamptz follows the session time zone
+    length = "epoch(t + {step}) - epoch(t)"
+    con.execute(f"CREATE TEMP TABLE d AS SELECT asset, date_trunc('day', t) AS t, {roll} "
+                f"FROM h GROUP BY ALL")
+    n += finish("d", length.format(step="INTERVAL 1 day"))
+    for name, unit, step in (("w", "week", "INTERVAL 7 day"), ("mo", "month",
+                                                                "INTERVAL 1 month")):
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT asset, date_trunc('{unit}', t) AS t, "
+                    f"{roll} FROM d GROUP BY ALL")
+        n += finish(name, length.format(step=step))
+    return {"seconds": time.perf_counter() - t0, "cells": int(n)}
+
+
 def child(kind: str, meta_json: str) -> None:
     meta = json.loads(meta_json)
     if kind == "pumplib":
@@ -286,6 +371,10 @@ def child(kind: str, meta_json: str) -> None:
         res = run_before(meta, physics="all" in os.environ.get("BENCH_BEFORE_SET", ""))
     elif kind == "pandas":
         res = run_pandas(meta)
+    elif kind == "polars":
+        res = run_polars(meta)
+    elif kind == "duckdb":
+        res = run_duckdb(meta)
     else:
         raise SystemExit(f"unknown contender {kind!r}")
     ru = resource.getrusage(resource.RUSAGE_SELF)
@@ -358,11 +447,13 @@ def main(argv: list[str] | None = None) -> dict:
     peers_missing = []
     if not args.skip_peers:
         results["pandas"] = spawn("pandas", meta)
-    for name in ("polars", "duckdb"):
-        try:
-            __import__(name)
-        except ImportError:
-            peers_missing.append(name)
+        for name in ("polars", "duckdb"):
+            try:
+                __import__(name)
+            except ImportError:
+                peers_missing.append(name)
+                continue
+            results[name] = spawn(name, meta)
     lake.repo.reset_branch("main", meta["raw_snapshot"])
     full = results["pumplib"]["seconds"]
     full_all = results["pumplib_all"]["seconds"]
