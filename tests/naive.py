@@ -104,12 +104,13 @@ def naive_flatline(x, cond, n_min, tol=0.0):
     return out
 
 
-def naive_rate(x, limit_per_step):
-    """True on the later of two neighbours that differ by more than the limit."""
+def naive_rate(x, limit, lag=1):
+    """True on the later of two samples ``lag`` steps apart that differ by more than
+    the limit."""
     out = np.zeros(len(x), dtype=bool)
-    for t in range(1, len(x)):
-        if not np.isnan(x[t]) and not np.isnan(x[t - 1]):
-            out[t] = abs(x[t] - x[t - 1]) > limit_per_step
+    for t in range(lag, len(x)):
+        if not np.isnan(x[t]) and not np.isnan(x[t - lag]):
+            out[t] = abs(x[t] - x[t - lag]) > limit
     return out
 
 

@@ -187,9 +187,13 @@ def test_rate_matches_naive():
     for i in range(2):
         assert (got[i] == naive_rate(x[i], 10.0)).all()
     assert got[0, 100] and got[1, 64] and got[1, 65] and got.sum() == 3
-    # per 1h: the limit per one-minute step is 10/60
+    # per 1h: the change over 60 one-minute steps, so noise does not add up
     fl = evaluate(ds, one_rule("bearing_temperature", "rate", {"max_change": 10, "per": "1h"}))
-    assert (bit(fl, "bearing_temperature", Flag.RATE)[0] == naive_rate(x[0], 10 / 60)).all()
+    for i in range(2):
+        assert (bit(fl, "bearing_temperature", Flag.RATE)[i] == naive_rate(x[i], 10, 60)).all()
+    # per 30 s on one-minute data: 20 allowed over one step
+    fl = evaluate(ds, one_rule("bearing_temperature", "rate", {"max_change": 10, "per": "30s"}))
+    assert (bit(fl, "bearing_temperature", Flag.RATE)[1] == naive_rate(x[1], 20.0)).all()
 
 
 def test_missing_gaps_and_max_hold_match_naive():

@@ -135,12 +135,17 @@ def flatline_block(x: np.ndarray, cond: np.ndarray, n_min: np.ndarray, tol: np.n
     return valid & (lengths[seg] >= n_min[:, None]) & (n_min[:, None] > 0)
 
 
-def rate_block(x: np.ndarray, limit: np.ndarray, block_info=None) -> np.ndarray:
-    """``|x[t] - x[t-1]| > limit`` (per step), flagged on the later sample."""
+def rate_block(x: np.ndarray, limit: np.ndarray, lag: np.ndarray | None = None,
+               block_info=None) -> np.ndarray:
+    """``|x[t] - x[t-lag]| > limit`` (``lag`` steps, default 1), flagged on the later sample."""
     rows = _rows(block_info, x.shape[0])
+    limit = limit[rows]
+    lag = np.ones(len(limit), np.int64) if lag is None else np.asarray(lag)[rows]
     out = np.zeros(x.shape, dtype=bool)
-    with np.errstate(invalid="ignore"):
-        out[:, 1:] = np.abs(np.diff(x, axis=1)) > limit[rows, None]
+    for k in np.unique(lag):
+        sel = lag == k
+        with np.errstate(invalid="ignore"):
+            out[sel, k:] = np.abs(x[sel, k:] - x[sel, :-k]) > limit[sel, None]
     return out
 
 
@@ -177,7 +182,8 @@ def gap_block(x: np.ndarray, max_gap: np.ndarray, max_hold: np.ndarray,
 
 def window_flags_block(x: np.ndarray, cond: np.ndarray | None = None, *, spike: dict,
                        flatline: dict,
-                       rate: np.ndarray, gap: dict, bits: dict, block_info=None) -> np.ndarray:
+                       rate: np.ndarray, gap: dict, bits: dict, block_info=None,
+                       rate_lag: np.ndarray | None = None) -> np.ndarray:
     """All window rules of one signal on one block, as ``uint16`` flag bits.
 
     One task per block instead of one per rule: the spike, flat-line, rate and
@@ -192,7 +198,7 @@ def window_flags_block(x: np.ndarray, cond: np.ndarray | None = None, *, spike: 
         cond = np.ones_like(x) if cond is None else cond
         out[flatline_block(x, cond, **flatline, **kw)] |= bits["flatline"]
     if np.isfinite(rate).any():
-        out[rate_block(x, rate, **kw)] |= bits["rate"]
+        out[rate_block(x, rate, rate_lag, **kw)] |= bits["rate"]
     code = gap_block(x, **gap, **kw)
     out[code >= 1] |= bits["missing"]
     out[code >= 2] |= bits["gap"]

@@ -157,11 +157,20 @@ class _Plan:
         return dict(n_min=n_min, tol=np.nan_to_num(self.num(specs, "tolerance", 0.0))), when
 
     def rate(self, sig):
+        """Limit on ``|x[t] - x[t-lag]|`` and the lag in steps, per row.
+
+        The change is measured over ``per`` (so 1 Hz noise does not add up to a
+        fault); a ``per`` shorter than one step scales the limit up to a step.
+        """
         specs = self.rule(sig, "rate")
         per = self.dur(specs, "per", "1min", mode="seconds")
         lim = self.limit(specs, "max_change")
         with np.errstate(invalid="ignore", divide="ignore"):
-            return lim * self.step / np.where(per > 0, per, np.nan)
+            steps = per / self.step
+            short = np.isfinite(steps) & (steps > 0) & (steps < 1)
+            lim = np.where(short, lim / np.where(short, steps, 1.0), lim)
+        lag = np.where(np.isfinite(steps) & (steps >= 1), np.rint(steps), 1).astype(np.int64)
+        return lim, lag
 
     def gap(self, sig):
         specs = self.rule(sig, "gap")
@@ -176,7 +185,8 @@ class _Plan:
         sp = spk["half"] + spk["max_width"] + 1
         fl = self.flatline(sig)[0]["n_min"]
         gp = self.gap(sig)
-        return int(max(sp.max(initial=0), fl.max(initial=0) + 1,
+        lag = self.rate(sig)[1]
+        return int(max(sp.max(initial=0), fl.max(initial=0) + 1, lag.max(initial=0) + 1,
                        gp["max_gap"].max(initial=0) + 1, gp["max_hold"].max(initial=0), 1))
 
     def context(self) -> int:
@@ -303,7 +313,7 @@ def _signal_flags(ds: xr.Dataset, sig: str, plan: _Plan, running, sigs) -> np.nd
     # window rules (spike, flat-line, rate, missing/gaps): one overlapped kernel
     sp = plan.spike(sig)
     fl, when = plan.flatline(sig)
-    lim = plan.rate(sig)
+    lim, lag = plan.rate(sig)
     gp = plan.gap(sig)
     cv = None
     if fl["n_min"].max(initial=0) > 0 and {"running", "others_move"} & set(when):
@@ -318,11 +328,11 @@ def _signal_flags(ds: xr.Dataset, sig: str, plan: _Plan, running, sigs) -> np.nd
     # carries the context they need (see _fused_block)
     wbits = {k: int(v) for k, v in WINDOW_BITS.items()}
     if _USE_NUMBA:
-        win = kernels.window_flags(xv, cv, kernels.params(len(plan.assets), sp, fl, lim, gp),
-                                   wbits)
+        win = kernels.window_flags(xv, cv, kernels.params(len(plan.assets), sp, fl, lim, gp,
+                                                          rate_lag=lag), wbits)
     else:
         win = checks.window_flags_block(xv, cv, spike=sp, flatline=fl, rate=lim, gap=gp,
-                                        bits=wbits)
+                                        bits=wbits, rate_lag=lag)
     bits |= win
     # source quality codes
     sq = _arr(ds, f"{sig}_sq")

@@ -43,7 +43,8 @@ _compiled: dict = {}
 
 
 def params(n_rows: int, spike: dict | None = None, flatline: dict | None = None,
-           rate: np.ndarray | None = None, gap: dict | None = None) -> dict:
+           rate: np.ndarray | None = None, gap: dict | None = None,
+           rate_lag: np.ndarray | None = None) -> dict:
     """Per-row parameter arrays (the engine's plan), with the rules switched off by default."""
     def arr(d, key, default, dtype):
         v = (d or {}).get(key)
@@ -59,6 +60,8 @@ def params(n_rows: int, spike: dict | None = None, flatline: dict | None = None,
         "tol": np.nan_to_num(arr(flatline, "tol", 0.0, np.float64)),
         "rate": (np.full(n_rows, np.nan) if rate is None
                  else np.asarray(rate, np.float64)),
+        "rate_lag": (np.ones(n_rows, np.int64) if rate_lag is None
+                     else np.asarray(rate_lag, np.int64)),
         "max_gap": arr(gap, "max_gap", -1, np.int64),
         "max_hold": arr(gap, "max_hold", 0, np.int64),
     }
@@ -184,9 +187,9 @@ def _build():
             t = e + 1
 
     @jit
-    def rate_row(x, limit, out, bit):
-        for t in range(1, x.shape[0]):
-            if abs(x[t] - x[t - 1]) > limit:
+    def rate_row(x, limit, lag, out, bit):
+        for t in range(lag, x.shape[0]):
+            if abs(x[t] - x[t - lag]) > limit:
                 out[t] |= bit
 
     @jit
@@ -215,7 +218,8 @@ def _build():
 
     @jit
     def window_flags(x, cond, has_cond, half, n_sigma, floor, min_periods, max_width, n_min,
-                     tol, rate, max_gap, max_hold, b_spike, b_flat, b_rate, b_missing, b_gap):
+                     tol, rate, rate_lag, max_gap, max_hold, b_spike, b_flat, b_rate, b_missing,
+                     b_gap):
         r, n = x.shape
         out = np.zeros((r, n), np.uint16)
         for i in range(r):
@@ -226,7 +230,7 @@ def _build():
             if n_min[i] > 0:
                 flatline_row(x[i], cond[i], has_cond, n_min[i], tol[i], row, b_flat)
             if rate[i] == rate[i]:
-                rate_row(x[i], rate[i], row, b_rate)
+                rate_row(x[i], rate[i], rate_lag[i], row, b_rate)
             gap_row(x[i], max_gap[i], max_hold[i], row, b_missing, b_gap)
         return out
 
@@ -271,6 +275,7 @@ def window_flags(x: np.ndarray, cond: np.ndarray | None, p: dict, bits: dict,
     f = _kernel()
     q = {k: np.ascontiguousarray(v[rows]) for k, v in p.items()}
     return f(x, c, has_cond, q["half"], q["n_sigma"], q["floor"], q["min_periods"],
-             q["max_width"], q["n_min"], q["tol"], q["rate"], q["max_gap"], q["max_hold"],
+             q["max_width"], q["n_min"], q["tol"], q["rate"], q["rate_lag"], q["max_gap"],
+             q["max_hold"],
              np.uint16(bits["spike"]), np.uint16(bits["flatline"]), np.uint16(bits["rate"]),
              np.uint16(bits["missing"]), np.uint16(bits["gap"]))
