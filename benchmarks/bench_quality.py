@@ -366,8 +366,9 @@ def child_baseline(spec: dict) -> dict:
             add(valid & (length >= pd.Series(n_min)), Flag.FLATLINE)
         rt = res[0]["signals"][sig].get("rate")
         if rt:
-            per = pd.Timedelta(rt.get("per", "1min")).total_seconds()
-            add(x.diff().abs() > lim(sig, "rate", "max_change") / per, Flag.RATE)
+            # the change over `per` (1 Hz data: `per` seconds apart)
+            per = max(1, round(pd.Timedelta(rt.get("per", "1min")).total_seconds()))
+            add(x.diff(per).abs() > lim(sig, "rate", "max_change"), Flag.RATE)
         gp = res[0]["signals"][sig].get("gap")
         miss = x.isna()
         add(miss, Flag.MISSING)
