@@ -396,20 +396,9 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
         return {}
     fine = [lv for lv in levels if lv in A.FIXED_LEVELS]
     cal = [lv for lv in levels if lv in A.CALENDAR_LEVELS]
-    specs: dict[str, tuple] = {}
-    for name in wanted:
-        d = catalog[name]
-        lvs = [lv for lv in levels if lv in d.levels]
-        if not lvs:
-            continue
-        if any("integral(" in catalog[n].expression.replace(" ", "")
-               for n in catalog.closure([name])):
-            return None                      # cumulative from the first sample
-        if any(not A.get_aggregation(a, d.interpolation).mergeable
-               for lv in lvs if lv in ("1W", "1M") for a in d.aggregations[lv]):
-            return None
-        specs[name] = (d, lvs, _mergeable(d, lvs), A.fields_for(_mergeable(d, lvs),
-                                                                 d.interpolation))
+    specs = _block_specs(catalog, wanted, levels)  # None: integral() or unmergeable
+    if specs is None:
+        return None
     if not specs:
         return {}
     with_days = [n for n, sp in specs.items() if any(lv in cal for lv in sp[1])]
@@ -624,6 +613,9 @@ def _window_reader(data: xr.Dataset, names: Sequence[str], flags: xr.Dataset | N
 
 
 def _block_specs(catalog, wanted, levels):
+    """Per feature: (definition, levels, mergeable aggregations, partial fields); None
+    when a feature is cumulative from the first sample (``integral()``) or asks a
+    week or month for an aggregation that does not merge."""
     specs = {}
     for name in wanted:
         d = catalog[name]
