@@ -7,6 +7,7 @@ imported lazily by the modules that need them, never here.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 __version__ = "0.1.0"
 
@@ -21,17 +22,16 @@ from .errors import (  # noqa: E402
     UnknownNameError,
 )
 
-_LAZY = {"Lake": ("pumplib.lake", "Lake"), "AssetRegistry": ("pumplib.assets", "AssetRegistry")}
-_SUBMODULES = {"accessor", "assets", "lake", "ingest", "pipeline", "quality", "simulate", "signals",
-               "units", "cli"}
+_LAZY = {"Lake": ("pumplib.lake", "Lake"), "AssetRegistry": ("pumplib.assets", "AssetRegistry"),
+         "get_features": ("pumplib.store", "get_features")}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         mod, attr = _LAZY[name]
         return getattr(importlib.import_module(mod), attr)
-    if name in _SUBMODULES:
-        return importlib.import_module(f"pumplib.{name}")
+    if not name.startswith("_") and importlib.util.find_spec(f"pumplib.{name}") is not None:
+        return importlib.import_module(f"pumplib.{name}")   # any submodule, imported lazily
     raise AttributeError(f"module 'pumplib' has no attribute {name!r}")
 
 

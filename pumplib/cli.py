@@ -530,6 +530,11 @@ def demo(
             out.print(frame.to_string(index=False), highlight=False, soft_wrap=True)
 
 
+from .commands import register_all  # noqa: E402  (plug-ins extend the groups above)
+
+register_all(app)
+
+
 def main() -> None:
     app()
 

@@ -67,3 +67,35 @@ def shared_data():
     if not SHARED.exists():
         pytest.skip(f"real data folder {SHARED} is absent (it is present in CI)")
     return SHARED
+
+
+# --- the sample lake, built once per test process --------------------------------------
+# ``demo_store`` is the main job (ingest → validate → golden tables) run on the bundled
+# sample: read it, never write to it. Tests that write take ``demo_store_copy``.
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory) -> str:
+    """Folder of a lake holding the whole sample with quality flags and golden tables."""
+    from pumplib.pipeline import run_demo
+
+    path = tmp_path_factory.mktemp("demo") / "store"
+    run_demo(store=str(path), sample=ROOT / "data_samples",
+             registry=ROOT / "catalogs" / "assets.yaml", log=lambda _m: None, progress=False)
+    return str(path)
+
+
+@pytest.fixture
+def demo_store_copy(demo_store, tmp_path) -> str:
+    """A private, writable copy of :func:`demo_store`."""
+    import shutil
+
+    dst = tmp_path / "store"
+    shutil.copytree(demo_store, dst)
+    return str(dst)
+
+
+@pytest.fixture(scope="session")
+def demo_registry():
+    from pumplib.assets import AssetRegistry
+
+    return AssetRegistry.load(ROOT / "catalogs" / "assets.yaml")
