@@ -10,9 +10,19 @@ LOCK   := env/requirements.lock
 STAMP  := $(VENV)/.pumplib-env-$(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 
-.PHONY: env demo test lint bench sample lock clean-store
+.PHONY: env demo test lint bench sample lock clean-store browser
 
-env: $(STAMP)
+env: $(STAMP) browser
+
+# headless browser tests drive Debian's chromium (never a Playwright browser download)
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian chromium for the browser tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "warning: $(CHROMIUM) missing and apt-get unavailable: browser tests will be skipped"; fi; }
 
 $(STAMP): $(LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

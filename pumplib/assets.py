@@ -17,7 +17,7 @@ Schema (keys marked ``?`` are optional)::
         periods:                         # local time of the utility
           - {name, price, start: "HH:MM", end: "HH:MM", days: [mon, …]}
     stations:
-      - id, name, tariff, tags?: [..], static_head?: m
+      - id, name, tariff, tags?: [..], static_head?: m, control?: tariff|level
         assets:
           - id                          # unique across the utility
             kind: pump | tank | valve | junction | rig
@@ -65,7 +65,10 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _ASSET_KEYS = {"id", "kind", "name", "pump_type", "tags", "rated", "curve", "motor", "tank",
                "signals", "description"}
-_STATION_KEYS = {"id", "name", "tariff", "tags", "assets", "static_head", "description"}
+_STATION_KEYS = {"id", "name", "tariff", "tags", "assets", "static_head", "description", "control"}
+#: how a station schedules its pumps: ``tariff`` (fill in cheap hours, drain in the peak) or
+#: ``level`` (fixed tank set-points, blind to the tariff)
+CONTROL_MODES = ("tariff", "level")
 _TOP_KEYS = {"version", "utility", "holidays", "tariffs", "stations", "description"}
 
 
@@ -307,6 +310,9 @@ def _validate(spec: Any, source: str) -> None:
         _check_keys(source, where, st, _STATION_KEYS, ("id", "tariff", "assets"))
         if st["tariff"] not in spec["tariffs"]:
             _fail(source, f"{where}.tariff", choices_message("tariff", st["tariff"], spec["tariffs"]))
+        if st.get("control", "tariff") not in CONTROL_MODES:
+            _fail(source, f"{where}.control", choices_message("control", st["control"],
+                                                              CONTROL_MODES))
         for j, a in enumerate(st["assets"]):
             aw = f"{where}.assets[{j}]"
             _check_keys(source, aw, a, _ASSET_KEYS, ("id", "kind"))

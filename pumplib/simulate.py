@@ -294,6 +294,9 @@ def _make_station(i: int, n_pumps: int, rng: np.random.Generator) -> dict:
             "signals": {"level": {"tag": f"{name}.T1.LEVEL", "unit": units.get("level", "m")}}}
     return {"id": name, "name": f"{name.title()} booster station",
             "tariff": "tou_standard" if i % 2 == 0 else "tou_large", "static_head": static,
+            # every second station runs on fixed level set-points, blind to the tariff: its
+            # peak-hour pumping is avoidable (the truth behind the load-shift recommendation)
+            "control": "tariff" if i % 2 == 0 else "level",
             "assets": [*pumps, tank]}
 
 
@@ -462,6 +465,7 @@ class _Plant:
     motor_rated: np.ndarray
     volt_pf: np.ndarray  # √3·V·pf per pump
     tariffs: list[Tariff]
+    tariff_control: np.ndarray  # per station: set-points follow the tariff (else level only)
     timezone: str
     holidays: np.ndarray  # datetime64[D]
 
@@ -541,6 +545,8 @@ class _Plant:
             shaft_rated=shaft_rated, motor_eff=motor_eff,
             motor_rated=np.array([float(p.motor["rated_power"]) for p in pumps]), volt_pf=volt_pf,
             tariffs=[reg.tariff_of(st) for st in chosen],
+            tariff_control=np.array([reg.stations[st].get("control", "tariff") == "tariff"
+                                     for st in chosen]),
             timezone=str(reg.utility["timezone"]), holidays=hol)
 
     @property
@@ -828,6 +834,8 @@ def _prices(plant: _Plant, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             peak, cheap = rel >= 0.7, (rel <= 0.3) | (rel_later >= 0.7)
             cache[tariff.name] = (now, np.where(peak, 2, np.where(cheap, 0, 1)))
         price[:, si], mode[:, si] = cache[tariff.name]
+        if not plant.tariff_control[si]:
+            mode[:, si] = 1              # level control: normal set-points round the clock
     return price, mode
 
 

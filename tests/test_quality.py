@@ -923,7 +923,7 @@ def test_simulator_ground_truth_precision_recall(tmp_path):
     # (out_of_range: the simulator's opt-in fault). Duplicates, out-of-order rows and
     # clock skew: test_simulator_ground_truth_timestamps. Not claimed: drift, cavitation.
     assert {k: r["episodes"] for k, r in res.items()} == {
-        "stuck": 15, "spike": 13, "gap": 13, "dropout": 12, "wrong_unit": 10, "dry_running": 14,
+        "stuck": 13, "spike": 13, "gap": 13, "dropout": 12, "wrong_unit": 10, "dry_running": 14,
         "out_of_range": 17}
 
 
