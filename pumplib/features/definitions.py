@@ -442,3 +442,119 @@ def _with_hash(d: FeatureDefinition, defs: Mapping[str, FeatureDefinition]) -> F
 
     upstream = {i: defs[i].hash for i in d.inputs if i in defs}
     return replace(d, hash=definition_hash(d, upstream))
+
+
+# ---------------------------------------------------------------------------
+# versions: what a definition is, and what kind of change separates two of them
+# ---------------------------------------------------------------------------
+#: fields whose change alters the values of a feature: a new version and a rebuild
+MEANING_FIELDS = ("unit", "inputs", "expression", "condition", "interpolation", "aggregations",
+                  "upstream")
+#: fields whose change only updates the metadata (catalog entry), no rebuild
+METADATA_FIELDS = ("description", "owner", "tags", "levels", "min_coverage")
+
+
+def definition_spec(d: FeatureDefinition, catalog: Mapping[str, FeatureDefinition] | None = None
+                    ) -> dict:
+    """A plain, JSON-safe record of a definition: every YAML field plus its hash.
+
+    ``upstream`` maps the features it uses to their hashes (taken from
+    ``catalog`` when given), so a recorded spec pins its inputs' meaning too.
+    :func:`catalog_from_specs` turns specs back into a catalog.
+
+    Examples
+    --------
+    >>> cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW",
+    ...     "inputs": ["power"], "expression": "power", "aggregations": ["mean"]}])
+    >>> spec = definition_spec(cat["p"])
+    >>> spec["expression"], spec["version"], spec["hash"] == cat["p"].hash
+    ('power', 1, True)
+    """
+    upstream = {}
+    if catalog is not None:
+        upstream = {i: catalog[i].hash for i in d.inputs if i in catalog}
+    return {
+        "name": d.name, "version": int(d.version), "owner": d.owner,
+        "description": d.description, "unit": d.unit, "inputs": list(d.inputs),
+        "expression": d.expression, "condition": d.condition,
+        "interpolation": d.interpolation,
+        "aggregations": {lv: list(v) for lv, v in d.aggregations.items()},
+        "levels": list(d.levels), "min_coverage": float(d.min_coverage),
+        "tags": list(d.tags), "upstream": upstream, "hash": d.hash,
+    }
+
+
+def classify_change(old: Mapping | None, new: Mapping) -> str:
+    """What separates two specs (see :func:`definition_spec`).
+
+    Returns ``"created"`` (no ``old``), ``"meaning"`` (the hash differs: a new
+    version and a rebuild), ``"metadata"`` (description, owner, tags, levels
+    or minimum coverage differ: the catalog entry is updated, the values are
+    not rebuilt) or ``"none"``.
+
+    Examples
+    --------
+    >>> a = {"hash": "h1", "description": "x"}
+    >>> classify_change(a, {"hash": "h1", "description": "y"})
+    'metadata'
+    >>> classify_change(a, {"hash": "h2", "description": "x"})
+    'meaning'
+    """
+    if old is None:
+        return "created"
+    if old.get("hash") != new.get("hash"):
+        return "meaning"
+    if any(_norm(old.get(k)) != _norm(new.get(k)) for k in METADATA_FIELDS):
+        return "metadata"
+    return "none"
+
+
+def _norm(v: Any) -> Any:
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def diff_specs(old: Mapping | None, new: Mapping) -> list[str]:
+    """A readable field-by-field diff of two specs: ``- key: old`` / ``+ key: new`` lines.
+
+    Examples
+    --------
+    >>> diff_specs({"expression": "power", "version": 1}, {"expression": "power * 2",
+    ...                                                    "version": 2})
+    ['- expression: power', '+ expression: power * 2', '- version: 1', '+ version: 2']
+    """
+    old = old or {}
+    keys = [k for k in ("version", *MEANING_FIELDS, *METADATA_FIELDS) if k in old or k in new]
+    keys = sorted(set(keys), key=lambda k: (k != "expression", k not in MEANING_FIELDS, k))
+    lines: list[str] = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        if _norm(a) == _norm(b):
+            continue
+        if k in old:
+            lines.append(f"- {k}: {_show(a)}")
+        if k in new:
+            lines.append(f"+ {k}: {_show(b)}")
+    return lines
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, str) or v is None:
+        return str(v)
+    return json.dumps(v, sort_keys=True, separators=(", ", ": "))
+
+
+def catalog_from_specs(specs: Sequence[Mapping], source: str = "<recorded>") -> FeatureCatalog:
+    """A catalog from recorded specs (:func:`definition_spec`), validated like YAML.
+
+    The recorded ``hash`` is checked against the one recomputed, so a spec
+    that no longer means what it meant (e.g. a changed function) is an error.
+    """
+    clean = [{k: v for k, v in s.items() if k in _KEYS and v is not None} for s in specs]
+    cat = catalog_from_dicts(clean, source)
+    for s in specs:
+        got = cat[s["name"]].hash
+        if s.get("hash") and got != s["hash"]:
+            raise SchemaError(f"{source}: feature {s['name']!r}: the recorded definition hash "
+                              f"{s['hash']!r} differs from the one recomputed now ({got!r}); "
+                              "the expression language changed since it was recorded")
+    return cat
