@@ -163,8 +163,9 @@ def stamp(kind: str, *, inputs: Iterable[Any] | None = None, params: Mapping | N
 def record(tx, kind: str, **kwargs) -> dict:
     """Merge :func:`stamp` into an open lake transaction's commit metadata.
 
-    Keys the transaction already holds win (an ingest's own ``sources`` are
-    not replaced). Returns the stamp.
+    Keys already in ``tx.metadata`` win (an ingest's own ``sources`` are not
+    replaced); the stamp's keys win over the ``metadata`` argument of
+    ``lake.transaction`` (the lake merges ``tx.metadata`` last). Returns the stamp.
 
     Examples
     --------
