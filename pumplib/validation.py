@@ -169,8 +169,10 @@ def psi(values: xr.DataArray, *, bins: int = 10, by: str = "1M", timezone: str |
         ) -> pd.Series:
     """Population stability index of each month (or ``by`` period) against the first.
 
-    Bins are deciles of the reference period (all assets pooled); PSI < 0.1 is
-    stable, 0.1–0.25 a shift, > 0.25 a large shift.
+    Bins are quantiles of the reference period (all assets pooled; at most
+    ``bins``, at least ten reference values each; one bin per value for
+    states), counts smoothed by half a sample; PSI < 0.1 is stable, 0.1–0.25
+    a shift, > 0.25 a large shift.
 
     Examples
     --------
@@ -199,6 +201,7 @@ def psi(values: xr.DataArray, *, bins: int = 10, by: str = "1M", timezone: str |
     ref = ref[np.isfinite(ref)]
     if len(ref) < 2:
         return pd.Series(np.nan, index=labels.astype(str), name="psi")
+    bins = int(min(bins, max(2, len(ref) // 10)))   # ~10 reference values per bin at least
     uniq = np.unique(ref)
     if len(uniq) <= bins:                      # few distinct values (states): one bin each
         edges = np.r_[-np.inf, (uniq[:-1] + uniq[1:]) / 2, np.inf]
@@ -210,8 +213,8 @@ def psi(values: xr.DataArray, *, bins: int = 10, by: str = "1M", timezone: str |
         x = x[np.isfinite(x)]
         if len(x) == 0:
             return None
-        h = np.histogram(x, edges)[0].astype(float)
-        return np.clip(h / h.sum(), 1e-4, None)
+        h = np.histogram(x, edges)[0].astype(float) + 0.5      # Laplace smoothing
+        return h / h.sum()
 
     p0 = dist(ref)
     out = {}
