@@ -189,6 +189,8 @@ def bench_catalog(physics: bool = True):
 
 
 def run_pumplib(meta: dict, changed=None, physics: bool = True) -> dict:
+    import dask.array  # noqa: F401 - imported before the clock starts, like each peer's library
+
     from pumplib.assets import AssetRegistry
     from pumplib.features import build_lake
     from pumplib.lake import Lake
@@ -419,8 +421,12 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     if args.quick:
         args.pumps, args.days = 4, 3
+    from pumplib import config
+    from pumplib.lake import RAW_CODEC
+
+    codec = config.get("lake.codec", RAW_CODEC)     # the lake's raw codec names the folder
     work = Path(args.workdir or REPO / "benchmarks" / "_work" /
-                f"features-{args.pumps}x{args.days}")
+                f"features-{args.pumps}x{args.days}-{codec}")
     meta = prepare(work, args.pumps, args.days)
     if args.prepare_only:
         print(json.dumps(meta))

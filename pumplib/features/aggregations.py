@@ -939,7 +939,13 @@ def _merge_leading_chunks(x):
 def nests(fine_bounds: np.ndarray, coarse_bounds: np.ndarray, grid: Grid) -> bool:
     """Whether every coarse boundary inside the grid is also a fine boundary."""
     inner = coarse_bounds[(coarse_bounds > grid.t0) & (coarse_bounds < grid.end)]
-    return bool(np.all(np.isin(inner, fine_bounds)))
+    fine = np.asarray(fine_bounds)
+    if len(fine) == 0:
+        return len(inner) == 0
+    if np.all(fine[1:] > fine[:-1]):         # sorted (level bounds): a binary search each
+        idx = np.minimum(np.searchsorted(fine, inner), len(fine) - 1)
+        return bool(np.all(fine[idx] == inner))
+    return bool(np.all(np.isin(inner, fine)))
 
 
 def rollup(fine: Partials, level: str, timezone: str = "UTC",

@@ -378,7 +378,10 @@ def _stored_partials(store, names: Iterable[str]) -> xr.Dataset | None:
     arrays = {k: a for k, a in g.arrays() if a.attrs.get("feature") in names}
     times = {n: pd.to_datetime(np.asarray(g[n][:]), unit="s").as_unit("ns")
              for n in ("time", "time_end")}
-    return xr.Dataset({k: (("asset", "time"), a[:], dict(a.attrs)) for k, a in arrays.items()},
+    with ThreadPoolExecutor(_WRITE_THREADS) as ex:      # many small arrays: overlap latency
+        values = dict(zip(arrays, ex.map(lambda a: a[:], arrays.values()), strict=True))
+    return xr.Dataset({k: (("asset", "time"), values[k], dict(a.attrs))
+                       for k, a in arrays.items()},
                       coords={"asset": np.asarray(g["asset"][:]).astype(object),
                               "time": times["time"], "time_end": ("time", times["time_end"])})
 
@@ -407,10 +410,14 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
         if stored is None or [str(a) for a in stored["asset"].values] != \
                 [str(a) for a in data["asset"].values]:
             return None
+        by_feature: dict[str, dict] = {}
+        for v in stored.variables.values():
+            if "feature" in v.attrs:
+                by_feature.setdefault(v.attrs["feature"], {})[v.attrs.get("field")] = \
+                    v.attrs.get("definition_hash")
         for n in with_days:
             d, _, _, fields = specs[n]
-            have = {v.attrs.get("field"): v.attrs.get("definition_hash")
-                    for v in stored.data_vars.values() if v.attrs.get("feature") == n}
+            have = by_feature.get(n, {})
             if set(have) != set(fields) or set(have.values()) != {d.hash}:
                 return None
     lin = any("lin_sum" in sp[3] for sp in specs.values())
@@ -554,6 +561,33 @@ def _needed_signals(catalog: FeatureCatalog, names: Iterable[str], ds: xr.Datase
     return sorted(v for v in used if v in ds.data_vars)
 
 
+def _direct_group(data: xr.Dataset, names: Sequence[str]):
+    """``(zarr group raw/<cadence>, offset of data's first step)`` when the variables
+    ``names`` of ``data`` were opened straight from a lake (``Lake.open_raw``) with the
+    same assets; None otherwise."""
+    store, snap = data.attrs.get("store"), data.attrs.get("snapshot")
+    cad, origin = data.attrs.get("cadence"), data.attrs.get("origin")
+    if not (store and snap and cad and origin is not None and all(
+            getattr(getattr(data[n].data, "name", ""), "startswith", lambda _: False)(
+                "open_dataset-") for n in names)):
+        return None
+    try:
+        import zarr
+
+        from ..lake import Lake
+
+        g = zarr.open_group(store=Lake(store, create=False).session(snap).store,
+                            mode="r")[f"raw/{cad}"]
+        step = int(g.attrs["step_seconds"])
+        t0 = int(np.datetime64(data["time"].values[0], "s").astype(np.int64))
+        off = (t0 - int(g.attrs["origin"])) // step
+        if [str(a) for a in g["asset"][:]] == [str(a) for a in data["asset"].values]:
+            return g, off
+    except (KeyError, ValueError, OSError, PumplibError):
+        pass  # not a plain lake layout: read through xarray instead
+    return None
+
+
 def _window_reader(data: xr.Dataset, names: Sequence[str], flags: xr.Dataset | None = None):
     """``read(i0, i1)``: the numpy-backed Dataset of ``names`` over time steps ``[i0, i1)``.
 
@@ -561,26 +595,7 @@ def _window_reader(data: xr.Dataset, names: Sequence[str], flags: xr.Dataset | N
     zarr call per signal over all assets (zarr fetches and decodes the chunks
     concurrently); anything else goes through xarray.
     """
-    direct = None
-    store, snap = data.attrs.get("store"), data.attrs.get("snapshot")
-    cad, origin = data.attrs.get("cadence"), data.attrs.get("origin")
-    if store and snap and cad and origin is not None and all(
-            getattr(getattr(data[n].data, "name", ""), "startswith", lambda _: False)(
-                "open_dataset-") for n in names):
-        try:
-            import zarr
-
-            from ..lake import Lake
-
-            g = zarr.open_group(store=Lake(store, create=False).session(snap).store,
-                                mode="r")[f"raw/{cad}"]
-            step = int(g.attrs["step_seconds"])
-            t0 = int(np.datetime64(data["time"].values[0], "s").astype(np.int64))
-            off = (t0 - int(g.attrs["origin"])) // step
-            if [str(a) for a in g["asset"][:]] == [str(a) for a in data["asset"].values]:
-                direct = (g, off)
-        except (KeyError, ValueError, OSError, PumplibError):
-            direct = None  # not a plain lake layout: read through xarray instead
+    direct = _direct_group(data, names)
 
     def read_raw(i0: int, i1: int) -> xr.Dataset:
         sub = data[list(names)].isel(time=slice(int(i0), int(i1)))
@@ -692,6 +707,74 @@ def _run_blocks(data, catalog, specs, edges, grid, timezone, registry, workers=N
     return merged
 
 
+def _chunk_features(catalog, specs, data: xr.Dataset, grid: A.Grid, timezone: str,
+                    flags=None) -> dict[str, tuple[str, str]]:
+    """Features of ``specs`` the fused read-and-reduce path can build: name -> (raw
+    signal, raw level). Such a feature is one raw signal read straight from the lake
+    (no condition, no unit conversion, no quality flags to apply), its partial fields
+    are those of :data:`~pumplib.features.kernels.FIELDS`, and its finest level is a
+    fixed one from which the others roll up."""
+    from .kernels import FIELDS
+
+    if flags is not None:
+        return {}
+    out: dict[str, tuple[str, str]] = {}
+    plans: dict[tuple, dict] = {}
+    for name, (d, lvs, mergeable, fields) in specs.items():
+        sig = d.expression.strip()
+        if (d.compiled_condition is not None or sig not in data.data_vars or sig in catalog
+                or set(d.compiled.names) != {sig} or not set(fields) <= set(FIELDS)):
+            continue
+        if any(a not in mergeable for lv in lvs for a in d.aggregations.get(lv, ())):
+            continue                           # a raw-only aggregation (median, quantile)
+        try:
+            if d.compiled.factor_to(d.unit) != (1.0, 0.0):
+                continue
+        except PumplibError:
+            continue
+        key = tuple(_plan_levels(lvs))
+        if key not in plans:
+            plans[key] = A.plan(key, grid, timezone)
+        raw = [lv for lv, src in plans[key].items() if src is None]
+        if len(raw) == 1 and raw[0] in A.FIXED_LEVELS:
+            out[name] = (sig, raw[0])
+    if out and _direct_group(data, sorted({v[0] for v in out.values()})) is None:
+        return {}
+    return out
+
+
+def _run_chunks(data, specs, chunk, grid, timezone):
+    """Partials (per feature, raw levels) of the features ``chunk`` (see
+    :func:`_chunk_features`) from :func:`~pumplib.features.kernels.chunk_partials_from_lake`,
+    in the layout of :func:`_run_blocks`; None when the lake's chunks do not
+    nest in the raw level's periods."""
+    from .kernels import chunk_partials_from_lake, stack_fields
+
+    g, off = _direct_group(data, sorted({v[0] for v in chunk.values()}))
+    merged = {}
+    plans: dict[tuple, dict] = {}
+    for lv in sorted({v[1] for v in chunk.values()}, key=A.LEVELS.index):
+        names = [n for n, v in chunk.items() if v[1] == lv]
+        bounds = A.level_bounds(lv, grid.t0, grid.end, timezone)
+        edges = A.grid_edges(bounds, grid)
+        got = chunk_partials_from_lake(g, sorted({chunk[n][0] for n in names}), off, grid.n,
+                                       edges, A.FIXED_LEVELS[lv] // grid.dt)
+        if got is None:
+            return None
+        for name in names:
+            d, lvs, _mergeable, fields = specs[name]
+            parts = {lv: A.Partials(lv, fields, stack_fields(got[chunk[name][0]], fields),
+                                    bounds, grid)}
+            want = tuple(x for x in _plan_levels(lvs) if x in A.FIXED_LEVELS or x == "1D")
+            if want not in plans:
+                plans[want] = A.plan(want, grid, timezone)
+            for lv2, src in plans[want].items():
+                if src is not None:
+                    parts[lv2] = A.rollup(parts[src], lv2, timezone)
+            merged[name] = (parts, {})
+    return merged
+
+
 def _day_edges(grid: A.Grid, timezone: str, n_assets: int, n_signals: int,
                fine: Sequence[str]) -> np.ndarray | None:
     """Block edges at local midnights, about :data:`BLOCK_VALUES` values per block;
@@ -706,9 +789,10 @@ def _day_edges(grid: A.Grid, timezone: str, n_assets: int, n_signals: int,
     return np.unique(np.r_[e[::step], e[-1]])
 
 
-def _build_blocks(data, catalog, wanted, levels, registry, timezone, partials, flags=None
-                  ) -> dict[str, xr.Dataset] | None:
-    """Eager full build over day blocks (:func:`build` with ``engine="blocks"``)."""
+def _build_blocks(data, catalog, wanted, levels, registry, timezone, partials, flags=None,
+                  fast: bool = True) -> dict[str, xr.Dataset] | None:
+    """Eager full build over day blocks (:func:`build` with ``engine="blocks"``); with
+    ``fast``, bare raw signals are reduced chunk by chunk instead (:func:`_run_chunks`)."""
     specs = _block_specs(catalog, wanted, levels)
     if specs is None:
         return None
@@ -716,11 +800,18 @@ def _build_blocks(data, catalog, wanted, levels, registry, timezone, partials, f
         return {}
     grid = A.Grid.from_times(data["time"].values)
     fine = [lv for lv in levels if lv in A.FIXED_LEVELS]
-    edges = _day_edges(grid, timezone, data.sizes["asset"],
-                       len(_needed_signals(catalog, list(specs), data)), fine)
-    if edges is None:
-        return None
-    merged = _run_blocks(data, catalog, specs, edges, grid, timezone, registry, flags=flags)
+    chunk = _chunk_features(catalog, specs, data, grid, timezone, flags) if fast else {}
+    merged = _run_chunks(data, specs, chunk, grid, timezone) if chunk else {}
+    if merged is None:
+        merged, chunk = {}, {}
+    rest = {n: sp for n, sp in specs.items() if n not in chunk}
+    if rest:
+        edges = _day_edges(grid, timezone, data.sizes["asset"],
+                           len(_needed_signals(catalog, list(rest), data)), fine)
+        if edges is None:
+            return None
+        merged.update(_run_blocks(data, catalog, rest, edges, grid, timezone, registry,
+                                  flags=flags))
     tables: dict[str, dict] = {}
     coords: dict[str, dict] = {}
     for name, (d, lvs, mergeable, _fields) in specs.items():
@@ -989,7 +1080,10 @@ def write_tables(lake, tables: Mapping[str, xr.Dataset], message: str = "feature
 
     Returns the snapshot id of the commit.
     """
+    from ..lake import raw_compressor
+
     tables = materialize(tables)
+    comp = raw_compressor()          # LZ4: half the CPU of zarr's default zstd, same size
     hashes: dict[str, str] = {}
     raw_snapshot = None
     for ds in tables.values():
@@ -1037,14 +1131,14 @@ def write_tables(lake, tables: Mapping[str, xr.Dataset], message: str = "feature
                 chunks = (max(len(assets), 1), max(min(len(stored), tchunk), 1))
                 if vals.shape[1] == len(stored):
                     arr = g.create_array(k, shape=vals.shape, chunks=chunks,
-                                         dtype="float64", fill_value=np.nan,
+                                         dtype="float64", fill_value=np.nan, compressors=comp,
                                          dimension_names=("asset", "time"), overwrite=True,
                                          attributes=attrs)
                     arr[:] = vals
                 else:                        # merged periods: write only their region
                     if k not in g:
                         g.create_array(k, shape=(len(assets), len(stored)), chunks=chunks,
-                                       dtype="float64", fill_value=np.nan,
+                                       dtype="float64", fill_value=np.nan, compressors=comp,
                                        dimension_names=("asset", "time"), attributes=attrs)
                     arr = g[k]
                     _update_attrs(arr, attrs)

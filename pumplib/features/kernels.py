@@ -1,0 +1,172 @@
+"""Compiled kernels of the feature build: fused read-and-reduce of raw lake chunks.
+
+A feature whose expression is one raw signal (no condition, no unit
+conversion) needs no evaluation: its values are the stored samples. For such
+features the builder skips the ``(assets × time)`` blocks of the eager engine
+and reduces every raw Zarr chunk straight to the partials of the finest fixed
+level (usually 1 minute): a thread takes one signal over one chunk column
+(all assets, one chunk of time), lets zarr decode it, and a ``nogil`` numba
+kernel computes ``n``, ``n_good``, ``sum``, ``min`` and ``max`` of every period
+in one pass. Each chunk is decoded once (a block of whole local days reads
+two UTC-day chunks per asset), and nothing larger than one chunk column is
+held in memory. Coarser levels roll up from these partials exactly as in the
+other engines (:func:`pumplib.features.aggregations.rollup`), so the results
+are bit-for-bit the same.
+
+Examples
+--------
+>>> import numpy as np
+>>> x = np.array([[1.0, np.nan, 3.0, 4.0, np.inf]])
+>>> out = np.zeros((5, 1, 2))
+>>> segment_partials(x, np.array([0, 3, 5]), out, 0)
+>>> out[:, 0].tolist()    # max, min, n, n_good, sum of [1, nan, 3] and [4, inf]
+[[3.0, 4.0], [1.0, 4.0], [2.0, 1.0], [2.0, 2.0], [4.0, 4.0]]
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+__all__ = ["FIELDS", "chunk_partials_from_lake", "segment_partials"]
+
+#: partial fields the chunk kernel computes, in the order of its output (sorted, as
+#: :class:`~pumplib.features.aggregations.Partials` of these fields hold them)
+FIELDS = ("max", "min", "n", "n_good", "sum")
+
+
+@functools.lru_cache(maxsize=1)
+def _segment_kernel():
+    import numba
+
+    @numba.njit(nogil=True, cache=True)
+    def kernel(x, edges, out, o0):  # pragma: no cover - compiled
+        rows = x.shape[0]
+        nper = edges.shape[0] - 1
+        for r in range(rows):
+            for i in range(nper):
+                n = 0.0
+                ng = 0.0
+                s = 0.0
+                lo = np.inf
+                hi = -np.inf
+                for j in range(edges[i], edges[i + 1]):
+                    v = x[r, j]
+                    if np.isfinite(v):
+                        n += 1.0
+                        s += v
+                        if v < lo:
+                            lo = v
+                        if v > hi:
+                            hi = v
+                    if not np.isnan(v):
+                        ng += 1.0
+                out[0, r, o0 + i] = hi if n > 0 else np.nan
+                out[1, r, o0 + i] = lo if n > 0 else np.nan
+                out[2, r, o0 + i] = n
+                out[3, r, o0 + i] = ng
+                out[4, r, o0 + i] = s
+    return kernel
+
+
+def segment_partials(x: np.ndarray, edges: np.ndarray, out: np.ndarray, o0: int) -> None:
+    """``max, min, n, n_good, sum`` of the periods ``x[:, edges[i]:edges[i+1]]`` into
+    ``out[:, :, o0 + i]`` (one pass, no temporaries; releases the GIL).
+
+    ``n`` counts finite samples (they enter ``sum``, ``min`` and ``max``, added
+    in time order like every other path), ``n_good`` samples that are not NaN
+    (the coverage of a bare signal: its not-null mask).
+    """
+    _segment_kernel()(np.ascontiguousarray(x, dtype=np.float64),
+                      np.ascontiguousarray(edges, dtype=np.int64), out, int(o0))
+
+
+def chunk_partials_from_lake(group, names: Sequence[str], offset: int, n: int,
+                             edges: np.ndarray, k: int, workers: int | None = None
+                             ) -> dict[str, np.ndarray] | None:
+    """Partials of fixed-length periods of raw signals, reduced chunk by chunk.
+
+    Parameters
+    ----------
+    group : zarr.Group
+        A raw group of the lake (``raw/<cadence>``), arrays ``(asset, time)``.
+    names : sequence of str
+        Signals (arrays of ``group``).
+    offset : int
+        Index on the lake's time axis of the first step of the grid.
+    n : int
+        Steps of the grid.
+    edges : ndarray of int
+        Period edges into the grid (``grid_edges`` of the level's bounds).
+        Every chunk boundary inside the grid must be one of them.
+    k : int
+        Samples of a full period. Periods clipped by the grid's ends are
+        reduced like the other engines reduce them
+        (:func:`~pumplib.features.aggregations.combine_partials`), so every path
+        sums a period's samples in one order.
+    workers : int, optional
+        Threads (default: the CPU count).
+
+    Returns
+    -------
+    dict name -> ndarray ``(5, assets, periods)`` of :data:`FIELDS`, or None
+    when the chunk boundaries are not period edges.
+    """
+    edges = np.asarray(edges, dtype=np.int64)
+    if not names:
+        return {}
+    arrs = {s: group[s] for s in names}
+    cs = {int(a.chunks[-1]) for a in arrs.values()}
+    if len(cs) != 1:
+        return None
+    cs = cs.pop()
+    first = offset // cs
+    last = -(-(offset + n) // cs)
+    cuts = np.clip(np.arange(first, last + 1, dtype=np.int64) * cs - offset, 0, n)
+    if not np.all(np.isin(cuts, edges)):
+        return None
+    n_assets = next(iter(arrs.values())).shape[0]
+    nper = len(edges) - 1
+    out = {s: np.empty((len(FIELDS), n_assets, nper)) for s in names}
+    _segment_kernel()                   # compile (or load from cache) before the threads
+    jobs = [(s, int(a), int(b)) for s in names for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+            if b > a]
+
+    def job(item):
+        s, a, b = item
+        x = arrs[s][:, offset + a:offset + b]
+        p0 = int(np.searchsorted(edges, a))
+        p1 = int(np.searchsorted(edges, b))
+        segment_partials(x, edges[p0:p1 + 1] - a, out[s], p0)
+
+    workers = workers or max(1, os.cpu_count() or 1)
+    if workers > 1 and len(jobs) > 1:
+        with ThreadPoolExecutor(workers) as ex:
+            list(ex.map(job, jobs))
+    else:
+        for item in jobs:
+            job(item)
+    clipped = np.flatnonzero(np.diff(edges) != k)      # at most the first and the last
+    if len(clipped):
+        from .aggregations import chunk_partials, combine_partials
+
+        for s in names:
+            for i in clipped:
+                a, b = int(edges[i]), int(edges[i + 1])
+                x = arrs[s][:, offset + a:offset + b]
+                p = combine_partials(chunk_partials(x, FIELDS, ~np.isnan(x)),
+                                     np.array([0, b - a]))
+                out[s][:, :, i] = np.stack([p[f] for f in FIELDS])[..., 0]
+    return out
+
+
+def stack_fields(parts: np.ndarray, fields: Sequence[str]) -> np.ndarray:
+    """The ``fields`` (a subset of :data:`FIELDS`) of one kernel output, in that order
+    (the output itself, no copy, when they are all of them)."""
+    if tuple(fields) == FIELDS:
+        return parts
+    return parts[[FIELDS.index(f) for f in fields]]

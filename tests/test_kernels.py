@@ -1,0 +1,172 @@
+"""Tests of pumplib.features.kernels (fused read-and-reduce of raw lake chunks), the
+chunk path of the eager engine, and the raw codec of the lake it reads fast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import zarr
+
+from pumplib import config
+from pumplib.errors import UnknownNameError
+from pumplib.features import aggregations as A
+from pumplib.features import builder, build, catalog_from_dicts, materialize
+from pumplib.features import kernels as K
+from pumplib.lake import Lake, raw_compressor
+
+from .naive import naive_aggregate
+
+TZ = "Europe/Amsterdam"
+
+
+def _naive_fields(x, edges):
+    """max, min, n, n_good, sum of each segment, the slow obvious way."""
+    out = np.full((5, x.shape[0], len(edges) - 1), np.nan)
+    for r in range(x.shape[0]):
+        for i in range(len(edges) - 1):
+            seg = x[r, edges[i]:edges[i + 1]]
+            fin = seg[np.isfinite(seg)]
+            out[2, r, i] = len(fin)
+            out[3, r, i] = np.count_nonzero(~np.isnan(seg))
+            out[4, r, i] = sum(fin.tolist(), 0.0)          # in time order
+            if len(fin):
+                out[0, r, i], out[1, r, i] = fin.max(), fin.min()
+    return out
+
+
+def test_segment_partials_equal_a_naive_loop():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 500))
+    x[0, 50:130] = np.nan                                # a gap over a whole segment
+    x[1, ::7] = np.nan
+    x[2, 5], x[2, 6] = np.inf, -np.inf                   # not finite, but not missing
+    edges = np.r_[0, 3, np.arange(60, 481, 60), 500]     # clipped first and last segments
+    out = np.full((5, 3, len(edges) - 1), -1.0)
+    K.segment_partials(x, edges, out, 0)
+    ref = _naive_fields(x, edges)
+    np.testing.assert_array_equal(out, ref)
+    assert out[3, 2, 1] == 57 and out[2, 2, 1] == 55     # inf counts for coverage only
+    assert np.isnan(out[0, 0, 2]) and out[2, 0, 2] == 0   # an empty minute
+
+
+def test_kernel_partials_are_the_aggregation_module_partials():
+    """The same fields as level_partials (the other engines), bit for bit."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 3 * 3600)) * 1e3
+    x[1, 100:250] = np.nan
+    grid = A.Grid(1_774_000_800 + 37 * 60, 1, x.shape[1])   # starts mid-hour, ends mid-minute
+    bounds = A.level_bounds("1min", grid.t0, grid.end, TZ)
+    edges = A.grid_edges(bounds, grid)
+    out = np.empty((5, 2, len(edges) - 1))
+    K.segment_partials(x, edges, out, 0)
+    ref = A.level_partials(x, grid, "1min", K.FIELDS, TZ, ~np.isnan(x))
+    assert ref.fields == K.FIELDS
+    np.testing.assert_array_equal(out, ref.data)
+
+
+def _lake_with_signals(path, step="1min", start="2026-03-28T07:13Z", steps=3 * 1440):
+    rng = np.random.default_rng(5)
+    lake = Lake(str(path))
+    t0 = int(pd.Timestamp(start).timestamp())
+    power = 20 + rng.normal(size=(2, steps))
+    power[0, 50:400] = np.nan                           # a gap over a chunk boundary
+    power[1, 1000] = np.inf
+    flow = 150 + 10 * rng.normal(size=(2, steps))
+    with lake.transaction("raw") as tx:
+        tx.write_block(step, ["P1", "P2"], "power", t0, power)
+        tx.write_block(step, ["P1", "P2"], "flow", t0, flow)
+    return lake
+
+
+def _bare_catalog():
+    return catalog_from_dicts([
+        {"name": "p", "version": 1, "unit": "kW", "inputs": ["power"], "expression": "power",
+         "aggregations": ["mean", "min", "max", "count", "sum"]},
+        {"name": "fl", "version": 1, "unit": "m3/h", "inputs": ["flow"], "expression": "flow",
+         "aggregations": ["mean", "count"], "levels": ["15min", "1h", "1D", "1M"]},
+        # not for the chunk path: a unit conversion, a condition, a median
+        {"name": "q_ls", "version": 1, "unit": "L/s", "inputs": ["flow"],
+         "expression": "flow", "aggregations": ["mean"]},
+        {"name": "p_run", "version": 1, "unit": "kW", "inputs": ["power", "flow"],
+         "expression": "power", "condition": "flow > 150", "aggregations": ["mean"]},
+        {"name": "p_med", "version": 1, "unit": "kW", "inputs": ["power"],
+         "expression": "power", "aggregations": ["median"], "levels": ["1h", "1D"]},
+    ])
+
+
+@pytest.mark.parametrize("chunk_samples", [720, 86400])
+def test_chunk_path_equals_the_dask_engine_bit_for_bit(tmp_path, monkeypatch, chunk_samples):
+    """Bare signals read chunk by chunk (12-h chunks: several per local day, over the DST
+    night) give the lazy build's tables; the other features take the block path."""
+    with config.set({"lake.chunk_samples": chunk_samples}):
+        lake = _lake_with_signals(tmp_path / "lake")
+    cat = _bare_catalog()
+    raw = lake.open_raw("1min")
+    grid = A.Grid.from_times(raw["time"].values)
+    specs = builder._block_specs(cat, list(cat), list(A.LEVELS))
+    assert set(builder._chunk_features(cat, specs, raw, grid, TZ)) == {"p", "fl"}
+    calls = []
+    orig = K.chunk_partials_from_lake
+
+    def spy(*a, **kw):
+        calls.append(a[1])
+        return orig(*a, **kw)
+
+    monkeypatch.setattr(K, "chunk_partials_from_lake", spy)
+    eager = build(raw, cat, registry=None, timezone=TZ, partials=True, engine="blocks")
+    assert sorted(calls) == [["flow"], ["power"]] or sorted(calls) == [["flow", "power"]]
+    lazy = materialize(build(lake.open_raw("1min"), cat, timezone=TZ, partials=True))
+    assert set(eager) == set(lazy)
+    for lv in lazy:
+        xr.testing.assert_identical(eager[lv], lazy[lv])
+    # and against the slow reference from raw samples
+    secs = pd.DatetimeIndex(raw.time.values).as_unit("s").asi8.tolist()
+    for i in range(1):                    # the naive loop takes inf (row 1) as a value
+        ref = naive_aggregate(secs, raw.power.values[i].tolist(), 60, "1D", TZ)
+        np.testing.assert_allclose(eager["1D"].p_mean.values[i], ref["mean"], rtol=1e-12)
+        np.testing.assert_array_equal(eager["1D"].p_count.values[i], ref["count"])
+        np.testing.assert_allclose(eager["1D"].p_coverage.values[i], ref["coverage"])
+
+
+def test_chunks_that_do_not_nest_fall_back_to_blocks(tmp_path):
+    """1-s data in 90-s chunks: chunk edges are not minute edges, the block path runs."""
+    with config.set({"lake.chunk_samples": 90}):
+        lake = _lake_with_signals(tmp_path / "lake", step="1s", start="2026-03-29T00:59:00Z",
+                                  steps=3 * 3600)
+    raw = lake.open_raw("1s")
+    g, off = builder._direct_group(raw, ["power"])
+    grid = A.Grid.from_times(raw["time"].values)
+    edges = A.grid_edges(A.level_bounds("1min", grid.t0, grid.end, TZ), grid)
+    assert K.chunk_partials_from_lake(g, ["power"], off, grid.n, edges, 60) is None
+    cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
+                               "expression": "power", "aggregations": ["mean", "max"],
+                               "levels": ["1min", "1h", "1D"]}])
+    eager = build(raw, cat, timezone=TZ, engine="blocks")
+    lazy = materialize(build(lake.open_raw("1s"), cat, timezone=TZ))
+    for lv in lazy:
+        xr.testing.assert_identical(eager[lv], lazy[lv])
+
+
+def test_new_raw_arrays_use_lz4_and_old_zstd_arrays_still_read(tmp_path):
+    lake = _lake_with_signals(tmp_path / "lake", steps=1440)
+    root = zarr.open_group(store=lake.session().store, mode="r")
+    codec = root["raw/1min/power"].metadata.codecs[-1]
+    assert codec.cname.value == "lz4" and codec.shuffle.value == "shuffle"
+    # an array written with the codec of older lakes (Blosc zstd) reads as before
+    with lake.transaction("old codec") as tx:
+        g = tx.root["raw/1min"]
+        old = g.create_array("current", shape=g["power"].shape, chunks=g["power"].chunks,
+                             dtype="float64", fill_value=np.nan,
+                             dimension_names=("asset", "time"),
+                             compressors=zarr.codecs.BloscCodec(cname="zstd", clevel=1,
+                                                               shuffle="shuffle"),
+                             attributes={"units": "A"})
+        old[:] = np.arange(old.size, dtype=float).reshape(old.shape)
+    ds = lake.open_raw("1min")
+    assert ds.current.values[1, -1] == ds.current.size - 1
+    with config.set({"lake.codec": "zstd"}):
+        assert raw_compressor(3).cname.value == "zstd"
+    with config.set({"lake.codec": "snappy"}), pytest.raises(UnknownNameError, match="lz4"):
+        raw_compressor()
