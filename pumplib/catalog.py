@@ -307,7 +307,8 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def generate(store=None, out_dir: str | os.PathLike = DEFAULT_DIR, catalog=None) -> list[Path]:
+def generate(store=None, out_dir: str | os.PathLike = DEFAULT_DIR, catalog=None, *,
+             url: str | None = None) -> list[Path]:
     """Write ``lake.yaml`` and ``features.yaml`` Intake catalogs for ``store``.
 
     Parameters
@@ -318,6 +319,10 @@ def generate(store=None, out_dir: str | os.PathLike = DEFAULT_DIR, catalog=None)
         Where the catalogs go (default ``catalogs``).
     catalog : FeatureCatalog or path, optional
         Feature definitions (default: ``catalogs/features``).
+    url : str, optional
+        The store URL the entries open (default: the store's own; a local
+        folder relative to ``out_dir``, as ``{CATALOG_DIR}/../store``). Give
+        it when the catalogs describe a copy of the store they will open.
 
     Returns
     -------
@@ -329,15 +334,15 @@ def generate(store=None, out_dir: str | os.PathLike = DEFAULT_DIR, catalog=None)
     lake = _lake(store)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ref = _store_ref(lake.url, out)
+    ref = url if url is not None else _store_ref(lake.url, out)
     snap = lake.tip()
     lake_e = lake_entries(lake)
     feat_e = feature_entries(lake, catalog)
     files = [
         _write(out / FILES["lake"], "pumplib lake: raw data, quality flags, golden tables",
-               lake_e, ref, lake.url, snap, {"entries": len(lake_e)}),
+               lake_e, ref, url or lake.url, snap, {"entries": len(lake_e)}),
         _write(out / FILES["features"], "pumplib features: one entry per feature", feat_e,
-               ref, lake.url, snap, {"entries": len(feat_e)}),
+               ref, url or lake.url, snap, {"entries": len(feat_e)}),
     ]
     return files
 
