@@ -180,3 +180,24 @@ def test_invalid_options(demo_store, demo_registry):
         rc.recommend(demo_store, demo_registry, reserve=0.7)
     with pytest.raises(UnknownNameError, match="WEST"):
         rc.station_peak_days(demo_store, demo_registry, "WEST")
+
+
+def test_cli_recommend_json(demo_store_copy):
+    import json
+
+    from typer.testing import CliRunner
+
+    from pumplib.cli import app
+
+    reg = str(ROOT / "catalogs" / "assets.yaml")
+    res = CliRunner().invoke(app, ["recommend", "--store", demo_store_copy, "--registry", reg,
+                                   "--kind", "load_shift", "--kind", "efficiency_loss",
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert {(r["kind"], r["station"]) for r in rows} == {("load_shift", "SOUTH"),
+                                                        ("efficiency_loss", "SOUTH")}
+    assert Lake(demo_store_copy).log()[0].metadata["kind"] == "recommendations"
+    bad = CliRunner().invoke(app, ["recommend", "--store", demo_store_copy, "--registry", reg,
+                                   "--kind", "magic", "--no-write"])
+    assert bad.exit_code == 2 and "magic" in bad.output
