@@ -283,8 +283,17 @@ def graph(store=None, catalog=None) -> nx.DiGraph:
                     g.add_edge(f"feature:{name}", node, relation="used")
             for out in m.get("outputs", []) or []:
                 _link(g, f"table:{out}", node, str(out), writer=True)
-    _add_signals(g, catalog)
+    _add_signals(g, catalog, _recorded_inputs(lake))
     return g
+
+
+def _recorded_inputs(lake) -> dict[tuple[str, str], list[str]]:
+    """(feature, hash) → inputs, from the definitions recorded in the lake."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for frame in lake.tables("definitions").values():
+        for r in frame.itertuples():
+            out[(r.feature, r.hash)] = list(json.loads(r.spec).get("inputs", []))
+    return out
 
 
 def _cadence(m: Mapping) -> str | None:
@@ -328,15 +337,24 @@ def _definitions(catalog) -> Mapping:
         return {}
 
 
-def _add_signals(g: nx.DiGraph, catalog) -> None:
-    """Link each feature to the signals and features it uses (per its definition)."""
+def _add_signals(g: nx.DiGraph, catalog, recorded: Mapping | None = None) -> None:
+    """Link each feature to the signals and features it uses: per the definition
+    recorded for the hash of its last build, else the current definition."""
     defs = _definitions(catalog)
+    recorded = recorded or {}
     for n in [n for n, a in g.nodes(data=True) if a.get("kind") == "feature"]:
         name = g.nodes[n]["feature"]
-        if name not in defs:
+        builds = [p for p in g.predecessors(n) if g.nodes[p]["kind"] == "commit"]
+        last = max(builds, key=lambda b: g.nodes[b]["written_at"]) if builds else None
+        h = g.nodes[last]["metadata"].get("definition_hashes", {}).get(name) if last else None
+        if (name, h) in recorded:
+            inputs = recorded[(name, h)]
+        elif name in defs:
+            inputs = list(defs[name].inputs)
+        else:
             continue
-        for inp in defs[name].inputs:
-            if inp in defs:
+        for inp in inputs:
+            if inp in defs or any(k[0] == inp for k in recorded):
                 src = f"feature:{inp}"
                 g.add_node(src, kind="feature", label=inp, feature=inp)
             elif "." in inp:

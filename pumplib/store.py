@@ -107,6 +107,7 @@ def clear_cache() -> None:
     with _LOCK:
         _LAKES.clear()
         _OPEN.clear()
+        _HISTORY.clear()
 
 
 def _table(lake, snapshot: str, level: str) -> _Table | None:
@@ -183,14 +184,29 @@ def _utc(t) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+_HISTORY: dict[str, tuple[str, np.ndarray, list[str]]] = {}
+
+
+def _commit_times(lake) -> tuple[np.ndarray, list[str]]:
+    """Commit times (ns, ascending) and snapshot ids of the branch, cached per tip."""
+    tip = lake.tip()
+    with _LOCK:
+        hit = _HISTORY.get(lake.url)
+    if hit is not None and hit[0] == tip:
+        return hit[1], hit[2]
+    log = lake.log()[::-1]                    # oldest first
+    times = np.array([pd.Timestamp(c.written_at).value for c in log], dtype=np.int64)
+    ids = [c.snapshot for c in log]
+    with _LOCK:
+        _HISTORY[lake.url] = (tip, times, ids)
+    return times, ids
+
+
 def snapshot_at(as_of, store=None) -> str | None:
     """The snapshot that was the tip of the lake's branch at ``as_of`` (None before any)."""
-    lake = _lake(store)
-    t = _utc(as_of)
-    for c in lake.log():                      # newest first
-        if pd.Timestamp(c.written_at) <= t:
-            return c.snapshot
-    return None
+    times, ids = _commit_times(_lake(store))
+    k = int(np.searchsorted(times, _utc(as_of).value, "right")) - 1
+    return ids[k] if k >= 0 else None
 
 
 def _resolve(lake, snapshot, as_of) -> str | None:
@@ -378,9 +394,7 @@ def training_set(events: pd.DataFrame, features: str | Sequence[str], level: str
     ev = events.reset_index(drop=True)
     times = pd.to_datetime(ev[time], utc=True)
     ev_ns = times.dt.tz_convert(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
-    log = lake.log()                                     # newest first
-    commit_t = np.array([pd.Timestamp(c.written_at).value for c in log][::-1])
-    commit_id = [c.snapshot for c in log][::-1]
+    commit_t, commit_id = _commit_times(lake)
     if point_in_time:
         pos = np.searchsorted(commit_t, ev_ns, "right") - 1
         snaps = [commit_id[p] if p >= 0 else None for p in pos]

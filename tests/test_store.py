@@ -198,6 +198,7 @@ def test_edit_definition_rebuild_new_version_old_readable_lineage(demo_store_cop
         "quality", "ingest")
     up = lineage.upstream("energy", "1D", lake, catalog=None)
     assert new_hash in up.title and f"definition:energy@{new_hash}" in up.graph
+    assert "signal:power" in up.graph          # inputs of the recorded definition
     assert f"commit:{raw_old}" in up.graph
 
     # a description-only change: metadata, same version, no rebuild
@@ -230,3 +231,28 @@ def test_versions_of_unrecorded_builds_come_from_the_stored_attributes(demo_stor
     assert "not recorded" in text
     with pytest.raises(UnknownNameError):
         fs.versions("no_such_feature", demo_store)
+
+
+def test_cli_features_sync_and_versions(demo_store_copy, tmp_path):
+    from typer.testing import CliRunner
+
+    from pumplib.cli import app
+
+    defs = tmp_path / "features"
+    shutil.copytree(ROOT / "catalogs" / "features", defs)
+    r = CliRunner()
+    args = ["--store", demo_store_copy, "--catalog", str(defs), "--registry",
+            str(ROOT / "catalogs" / "assets.yaml")]
+    res = r.invoke(app, ["features", "sync", *args, "--no-rebuild"])
+    assert res.exit_code == 0, res.output
+    assert "energy: v1" in res.stdout and "(created)" in res.stdout
+    res = r.invoke(app, ["features", "sync", *args])
+    assert res.exit_code == 0 and "no definition changed" in res.stdout
+    f = defs / "starts.yaml"
+    f.write_text(f.read_text().replace("tags: [", "tags: [counting, "))
+    res = r.invoke(app, ["features", "sync", *args])
+    assert res.exit_code == 0 and "starts: v1" in res.stdout and "(metadata)" in res.stdout
+    res = r.invoke(app, ["features", "versions", "starts", "--store", demo_store_copy])
+    assert res.exit_code == 0 and "+ tags:" in res.stdout and "counting" in res.stdout
+    res = r.invoke(app, ["features", "versions", "nope", "--store", demo_store_copy])
+    assert res.exit_code == 2 and "nope" in res.output
