@@ -435,6 +435,10 @@ class LineageGraph:
     def _repr_svg_(self) -> str:
         return self.to_svg()
 
+    def to_png(self, path: str | os.PathLike, dpi: int = 110) -> Path:
+        """Draw the graph as PNG with matplotlib (same layered layout as :meth:`to_svg`)."""
+        return draw_png(self.graph, path, title=self.title, dpi=dpi)
+
     def to_openlineage(self, namespace: str | None = None) -> list[dict]:
         """OpenLineage RunEvents of the commits in this graph (see :func:`openlineage_events`)."""
         return openlineage_events(self.graph, namespace=namespace)
@@ -646,24 +650,36 @@ def downstream(signal: str, asset: str, start, end, store=None, *, catalog=None)
                              "reason": f"rows for {asset} overlapping the span"})
     artefacts = pd.DataFrame(arts, columns=["kind", "snapshot", "written_at", "message",
                                             "reason"])
-    # the graph: signal → features → builds/tables → artefacts
+    # the graph: signal → features (→ features using them) → levels → artefacts
+    sub = nx.DiGraph()
     sig = f"signal:{signal}"
-    keep = {sig} if sig in g else set()
-    for n in names:
-        keep |= {f"feature:{n}"} | nx.descendants(g, f"feature:{n}")
-    keep |= {f"table:features/{lv}" for lv in set(features.level)}
-    sub = g.subgraph(keep).copy()
-    for n in names:
-        for b in [p for p in g.predecessors(f"feature:{n}") if g.nodes[p]["kind"] == "commit"]:
-            if b == _latest_build(g, n, None):
-                sub.add_node(b, **g.nodes[b])
-                sub.add_edge(b, f"feature:{n}")
-                for t in g.successors(b):
-                    if t in sub:
-                        sub.add_edge(b, t)
+    sub.add_node(sig, kind="signal", label=f"{signal} of {asset}", signal=signal)
+    hit = [n for n in names if n in hit_feats]
+    for n in hit:
+        fnode = f"feature:{n}"
+        sub.add_node(fnode, **g.nodes[fnode])
+    for n in hit:
+        ups = [p for p in g.predecessors(f"feature:{n}") if p in sub and p != sig]
+        if signal in defs[n].inputs or not ups:
+            sub.add_edge(sig, f"feature:{n}", relation="input")
+        for p in ups:
+            sub.add_edge(p, f"feature:{n}", relation="input")
+    for lv, rows in features.groupby("level", sort=False):
+        t = f"table:{LEVELS.index(lv)}:features/{lv}"                 # sorts by level
+        sub.add_node(t, kind="table", level=lv, periods=int(rows.periods.iloc[0]),
+                     label=f"features/{lv}: {int(rows.periods.iloc[0])} period(s)")
+        for f in rows.feature:
+            sub.add_edge(f"feature:{f}", t, relation="periods")
+    for r in artefacts.itertuples():
+        node = f"artefact:{r.kind}:{r.snapshot}"
+        sub.add_node(node, kind="commit", commit_kind=r.kind, label=f"{r.kind} {r.snapshot[:8]}",
+                     snapshot=r.snapshot, message=r.message, written_at=r.written_at,
+                     metadata={})
+        named = [f for f in hit if f in r.reason] or hit
+        for f in named:
+            sub.add_edge(f"feature:{f}", node, relation="affects")
     title = f"downstream of {signal} of {asset}, {t0} → {t1}"
-    return Impact(asset, signal, t0, t1, features, artefacts,
-                  LineageGraph(sub, title, [sig] if sig in sub else []))
+    return Impact(asset, signal, t0, t1, features, artefacts, LineageGraph(sub, title, [sig]))
 
 
 def _ts(t) -> pd.Timestamp:
@@ -676,6 +692,66 @@ def _ts(t) -> pd.Timestamp:
 # ---------------------------------------------------------------------------
 _COLOURS = {"file": "#fde2b3", "commit": "#d6e4f5", "definition": "#e8d7f1",
             "feature": "#c9ebc9", "signal": "#f6d1d1", "table": "#eeeeee"}
+
+
+def _layout(g: nx.DiGraph, width_per_layer: int, row_height: int
+            ) -> tuple[dict[str, tuple[float, float]], int, int]:
+    """Left-to-right layers (topological generations) → box positions, width, height."""
+    if not nx.is_directed_acyclic_graph(g):
+        raise ArgumentError("the lineage graph has a cycle; it cannot be drawn in layers")
+    # each node as far right as its longest path to a sink allows, so inputs sit
+    # just before what uses them
+    depth: dict[str, int] = {}
+    for n in reversed(list(nx.topological_sort(g))):
+        depth[n] = max((depth[m] + 1 for m in g.successors(n)), default=0)
+    top = max(depth.values(), default=0)
+    layers: list[list[str]] = [[] for _ in range(top + 1)] if len(g) else []
+    for n, d in depth.items():
+        layers[top - d].append(n)
+    pos: dict[str, tuple[float, float]] = {}
+    for i, layer in enumerate(layers):
+        for j, n in enumerate(sorted(layer, key=lambda x: (g.nodes[x].get("kind", ""), x))):
+            pos[n] = (20 + i * width_per_layer, 40 + j * row_height)
+    width = 40 + max(len(layers), 1) * width_per_layer
+    height = 60 + max((len(layer) for layer in layers), default=1) * row_height
+    return pos, width, height
+
+
+def draw_png(g: nx.DiGraph, path: str | os.PathLike, title: str = "", dpi: int = 110,
+             width_per_layer: int = 230, row_height: int = 46) -> Path:
+    """A PNG of the layered drawing of :func:`draw_svg`, made with matplotlib (Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    pos, width, height = _layout(g, width_per_layer, row_height)
+    box_w, box_h = width_per_layer - 40, row_height - 14
+    fig = plt.figure(figsize=(width / 100, height / 100), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    ax.axis("off")
+    if title:
+        ax.text(20, 20, title, fontsize=9, fontweight="bold", va="center")
+    for u, v in g.edges():
+        (x0, y0), (x1, y1) = pos[u], pos[v]
+        ax.annotate("", xy=(x1, y1 + box_h / 2), xytext=(x0 + box_w, y0 + box_h / 2),
+                    arrowprops={"arrowstyle": "->", "color": "#555", "lw": 0.8})
+    for n, (x, y) in pos.items():
+        a = g.nodes[n]
+        label = str(a.get("label", n))
+        ax.add_patch(FancyBboxPatch((x, y), box_w, box_h, boxstyle="round,pad=0,rounding_size=5",
+                                    facecolor=_COLOURS.get(a.get("kind", ""), "#ffffff"),
+                                    edgecolor="#333", lw=0.8))
+        ax.text(x + 6, y + 10, a.get("kind", ""), fontsize=6, color="#555", va="center")
+        ax.text(x + 6, y + 23, label if len(label) <= 30 else label[:29] + "…", fontsize=7,
+                va="center")
+    p = Path(path)
+    fig.savefig(p, dpi=dpi)
+    plt.close(fig)
+    return p
 
 
 def draw_svg(g: nx.DiGraph, title: str = "", width_per_layer: int = 230,
@@ -691,16 +767,8 @@ def draw_svg(g: nx.DiGraph, title: str = "", width_per_layer: int = 230,
     >>> svg.startswith("<svg") and "x.csv" in svg
     True
     """
-    if not nx.is_directed_acyclic_graph(g):
-        raise ArgumentError("draw_svg(): the lineage graph has a cycle")
-    layers = list(nx.topological_generations(g)) if len(g) else []
+    pos, width, height = _layout(g, width_per_layer, row_height)
     box_w, box_h, pad = width_per_layer - 40, row_height - 14, 20
-    pos: dict[str, tuple[float, float]] = {}
-    for i, layer in enumerate(layers):
-        for j, n in enumerate(sorted(layer, key=lambda x: (g.nodes[x].get("kind", ""), x))):
-            pos[n] = (pad + i * width_per_layer, 40 + j * row_height)
-    width = pad * 2 + max(len(layers), 1) * width_per_layer
-    height = 60 + max((len(layer) for layer in layers), default=1) * row_height
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
              '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" '

@@ -148,11 +148,12 @@ def test_cli_lineage(demo_store, tmp_path):
     from pumplib.cli import app
 
     r = CliRunner()
-    svg, ol = tmp_path / "e.svg", tmp_path / "e.jsonl"
+    svg, ol, png = tmp_path / "e.svg", tmp_path / "e.jsonl", tmp_path / "e.png"
     res = r.invoke(app, ["lineage", "energy", "--level", "1D", "--store", demo_store,
-                         "--svg", str(svg), "--openlineage", str(ol)])
+                         "--svg", str(svg), "--png", str(png), "--openlineage", str(ol)])
     assert res.exit_code == 0, res.output
     assert "upstream of energy" in res.stdout and svg.read_text().startswith("<svg")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for line in ol.read_text().splitlines():
         lineage.validate_openlineage(json.loads(line))
     res = r.invoke(app, ["lineage", "--downstream", "flow", "--asset", "S-P1", "--start",

@@ -110,6 +110,8 @@ def lineage_cmd(
     end: Annotated[str | None, typer.Option("--end", help="End (UTC) of --downstream.")] = None,
     svg: Annotated[Path | None, typer.Option("--svg", help="Also draw the graph here (SVG).")]
     = None,
+    png: Annotated[Path | None, typer.Option("--png", help="Also draw the graph here (PNG).")]
+    = None,
     openlineage: Annotated[Path | None, typer.Option(
         "--openlineage", help="Write OpenLineage run events (JSON lines) here.")] = None,
     store: StoreOpt = None,
@@ -143,6 +145,9 @@ def lineage_cmd(
         if svg is not None:
             lg.to_svg(svg)
             out.print(f"drew {svg}", highlight=False)
+        if png is not None:
+            lg.to_png(png)
+            out.print(f"drew {png}", highlight=False)
         if openlineage is not None:
             events = lg.to_openlineage()
             for e in events:
