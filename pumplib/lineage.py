@@ -867,7 +867,7 @@ def openlineage_events(source=None, *, namespace: str | None = None, catalog=Non
         lake = _lake(source)
         g, ns = graph(lake, catalog), namespace or f"pumplib://{lake.url}"
     commits = sorted((n for n, a in g.nodes(data=True) if a["kind"] == "commit"
-                      and a["commit_kind"] != "root"),
+                      and a["commit_kind"] != "root" and a.get("written_at") is not None),
                      key=lambda n: g.nodes[n]["written_at"])
     events = []
     for n in commits:

@@ -90,7 +90,12 @@ def test_downstream_names_features_periods_and_artefacts(demo_store_copy):
     assert "energy" in imp.artefacts.reason.iloc[0]
     assert "forecast" in imp.text() and "energy at 1D" in imp.text()
     assert "signal:power" in imp.lineage.graph
+    labels = {a["label"] for _, a in imp.lineage.graph.nodes(data=True)}
+    assert {"features/1D: 8 period(s)", "features/1h: 168 period(s)"} <= labels
     ET.fromstring(imp.lineage.to_svg())
+    events = imp.lineage.to_openlineage()
+    assert [e["job"]["name"] for e in events] == ["pumplib.forecast"]
+    lineage.validate_openlineage(events[0])
     with pytest.raises(UnknownNameError, match="power"):
         lineage.downstream("powr", "N-P1", "2026-03-23", "2026-03-30", lake)
     with pytest.raises(ArgumentError, match="not after"):
