@@ -124,30 +124,29 @@ def _local_days(index: pd.DatetimeIndex, tz: str) -> np.ndarray:
     return np.asarray(idx.tz_convert(tz).tz_localize(None).normalize())
 
 
-def _lineage(lake: Lake, frame: pd.DataFrame, registry: AssetRegistry, params: Mapping) -> dict:
-    """Lineage of a run: use pumplib.lineage.stamp when it exists, else the same fields."""
+def _lineage(lake: Lake, frame: pd.DataFrame, registry: AssetRegistry, params: Mapping,
+             run_id: str) -> dict:
+    """Lineage of a run: :func:`pumplib.lineage.stamp` plus the snapshots read and the registry."""
+    snaps = [x for x in (frame.attrs.get("snapshot"), frame.attrs.get("raw_snapshot")) if x]
     base = {"store": lake.url, "features_snapshot": frame.attrs.get("snapshot"),
             "raw_snapshot": frame.attrs.get("raw_snapshot"),
-            "definition_hashes": frame.attrs.get("definition_hashes", {}),
+            "definition_hashes": dict(frame.attrs.get("definition_hashes", {})),
             "registry": str(registry.source),
             "registry_sha256": hashlib.sha256(registry.to_yaml().encode()).hexdigest()[:16],
             "params": dict(params)}
     try:
-        from . import lineage as _lin  # engineer A's module, when it has landed
-    except ImportError:
-        _lin = None
-    stamp = getattr(_lin, "stamp", None)
-    if callable(stamp):
-        try:
-            extra = stamp(lake=lake, inputs=["features/1h", "raw/1min"], kind="recommendations")
-        except TypeError:  # a different signature: keep our own fields
-            extra = None
-        if isinstance(extra, Mapping):
-            base = {**dict(extra), **base}
-    from .lake import _version
+        from .lineage import stamp
+    except ImportError:  # a build without engineer A's lineage module: the same fields
+        from .lake import _jsonable, _version
 
-    base.setdefault("pumplib_version", _version())
-    return base
+        return _jsonable({"kind": "recommendations", "run_id": run_id,
+                          "run_time": dt.datetime.now(dt.UTC).isoformat(),
+                          "versions": {"pumplib": _version()}, "inputs": {"snapshots": snaps},
+                          "outputs": [f"{GROUP}/{run_id}"], **base})
+    st = stamp("recommendations", inputs=snaps, params=dict(params),
+               definitions=base["definition_hashes"], run_id=run_id,
+               outputs=[f"{GROUP}/{run_id}"])
+    return {**st, **base}
 
 
 def _rec_id(kind: str, key: str, period_start: Any) -> str:
@@ -829,10 +828,11 @@ def recommend(lake: Lake | str | os.PathLike | None = None,
     frame = _hourly(lk, start, end, snapshot)
     params = {"kinds": chosen, "start": _iso(start), "end": _iso(end),
               "horizon_days": horizon_days, "reserve": reserve, "snapshot": snapshot}
-    ctx = {"currency": _currency(reg), "lineage": _lineage(lk, frame, reg, params),
+    run_id = new_run_id("rec")
+    ctx = {"currency": _currency(reg), "lineage": _lineage(lk, frame, reg, params, run_id),
            "horizon_days": float(horizon_days),
            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-           "run_id": new_run_id("rec")}
+           "run_id": run_id}
     rows: list[dict] = []
     if "load_shift" in chosen:
         rows += _load_shift_recs(lk, frame, reg, horizon_days, ctx, reserve=reserve)
@@ -900,7 +900,10 @@ def store_recommendations(lake: Lake | str | os.PathLike, recs: pd.DataFrame,
     for c in _JSON_COLUMNS:
         table[c] = table[c].map(lambda v: json.dumps(v, default=str, sort_keys=True))
     lineage = recs["lineage"].iloc[0] if isinstance(recs["lineage"].iloc[0], Mapping) else {}
-    meta = {"kind": "recommendations", "run_id": run_id, "rows": len(recs),
+    # the stamp's keys at the top (kind, run_id, inputs, outputs, definition_hashes …, as
+    # every artefact commit has them) and the whole lineage once more under "lineage"
+    meta = {**{k: v for k, v in dict(lineage).items() if k != "params"},
+            "kind": "recommendations", "run_id": run_id, "rows": len(recs),
             "kinds": sorted(set(recs.kind)), "lineage": dict(lineage)}
     with lk.transaction(f"recommendations {run_id}: {len(recs)} action(s)", meta) as tx:
         tx.write_table(GROUP, run_id, table, {"run_id": run_id, "lineage": dict(lineage)})
