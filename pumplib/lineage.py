@@ -36,6 +36,7 @@ import html
 import importlib.metadata
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -273,9 +274,12 @@ def graph(store=None, catalog=None) -> nx.DiGraph:
                 g.add_node(d, kind="definition", label=f"{name} #{h[:8]}", feature=name, hash=h)
                 g.add_edge(node, d, relation="recorded")
         else:
-            # any other artefact that stamped its lineage
-            for s in (m.get("inputs") or {}).get("snapshots", []) if isinstance(
-                    m.get("inputs"), Mapping) else []:
+            # any other artefact that stamped its lineage (or names its sources)
+            ins = (m.get("inputs") or {}).get("snapshots", []) if isinstance(
+                m.get("inputs"), Mapping) else []
+            ins = [*ins, *(m.get(k) for k in ("source_snapshot", "features_snapshot")
+                           if isinstance(m.get(k), str))]
+            for s in dict.fromkeys(ins):
                 if _commit_node(s) in g:
                     g.add_edge(_commit_node(s), node, relation="read")
             for name in (m.get("definition_hashes") or {}):
@@ -626,13 +630,16 @@ def downstream(signal: str, asset: str, start, end, store=None, *, catalog=None)
         m = a["metadata"]
         used = set(m.get("definition_hashes") or {}) | set(m.get("features", []) or [])
         blob = json.dumps(m, default=str)
-        why = sorted(used & hit_feats)
-        if why:
-            reason = f"its lineage names feature(s) {', '.join(why)}"
-        elif any(f'"{f}' in blob for f in hit_feats) and asset in blob:
-            reason = f"its metadata names {asset} and an affected feature"
-        else:
+        why = sorted(used & hit_feats) or sorted(
+            f for f in hit_feats if re.search(rf'"{re.escape(f)}(_[a-z0-9_]+)?"', blob))
+        if not why:
             continue
+        named = m.get("assets") or (m.get("params") or {}).get("assets")
+        if isinstance(named, str):
+            named = [named]
+        if named and asset not in named:
+            continue                                   # made for other assets only
+        reason = f"its lineage names feature(s) {', '.join(why)}"
         arts.append({"kind": a["commit_kind"], "snapshot": a["snapshot"],
                      "written_at": a["written_at"], "message": a["message"], "reason": reason})
     for table_kind in ("outliers", "recommendations"):
@@ -640,14 +647,16 @@ def downstream(signal: str, asset: str, start, end, store=None, *, catalog=None)
             if "asset" not in frame.columns:
                 continue
             sel = frame[frame["asset"].astype(str) == asset]
+            why = f"rows for {asset} (no period recorded)"
             if {"start", "end"} <= set(sel.columns):
                 st = pd.to_datetime(sel["start"], utc=True)
                 en = pd.to_datetime(sel["end"], utc=True)
                 sel = sel[(st < t1) & (en > t0)]
+                why = f"rows for {asset} overlapping the span"
             if len(sel):
                 arts.append({"kind": table_kind, "snapshot": tname, "written_at": None,
                              "message": f"{len(sel)} row(s) of {table_kind}/{tname}",
-                             "reason": f"rows for {asset} overlapping the span"})
+                             "reason": why})
     artefacts = pd.DataFrame(arts, columns=["kind", "snapshot", "written_at", "message",
                                             "reason"])
     # the graph: signal → features (→ features using them) → levels → artefacts

@@ -77,6 +77,14 @@ def test_downstream_names_features_periods_and_artefacts(demo_store_copy):
         tx.write_table("forecasts_meta", "f1", pd.DataFrame({"asset": ["N-P1"]}), {})
     with lake.transaction("unrelated", lineage.stamp("report", params={"x": 1})) as tx:
         tx.write_table("reports", "r1", pd.DataFrame({"x": [1]}), {})
+    # made for another pump only: not affected
+    with lake.transaction("outliers S-P2", lineage.stamp(
+            "outliers", definitions={"energy": h}, params={"assets": ["S-P2"]})) as tx:
+        tx.write_table("outliers_meta", "o1", pd.DataFrame({"x": [1]}), {})
+    # names a column of an affected feature in its own words (no stamp)
+    with lake.transaction("forecast 2", {"kind": "forecast", "target": "specific_energy_mean",
+                                         "source_snapshot": lake.tip()}) as tx:
+        tx.write_table("forecasts_meta", "f2", pd.DataFrame({"x": [1]}), {})
     imp = lineage.downstream("power", "N-P1", "2026-03-23", "2026-03-30", lake)
     feats = set(imp.features.feature)
     assert {"energy", "energy_cost", "specific_energy", "wire_to_water_efficiency"} <= feats
@@ -86,15 +94,16 @@ def test_downstream_names_features_periods_and_artefacts(demo_store_copy):
     assert day.periods.iloc[0] == 8
     hour = imp.features[(imp.features.feature == "energy") & (imp.features.level == "1h")]
     assert hour.periods.iloc[0] == 7 * 24
-    assert imp.artefacts.kind.tolist() == ["forecast"]
-    assert "energy" in imp.artefacts.reason.iloc[0]
+    assert imp.artefacts.message.tolist() == ["forecast N-P1", "forecast 2"]
+    assert imp.artefacts.reason.tolist() == ["its lineage names feature(s) energy",
+                                             "its lineage names feature(s) specific_energy"]
     assert "forecast" in imp.text() and "energy at 1D" in imp.text()
     assert "signal:power" in imp.lineage.graph
     labels = {a["label"] for _, a in imp.lineage.graph.nodes(data=True)}
     assert {"features/1D: 8 period(s)", "features/1h: 168 period(s)"} <= labels
     ET.fromstring(imp.lineage.to_svg())
     events = imp.lineage.to_openlineage()
-    assert [e["job"]["name"] for e in events] == ["pumplib.forecast"]
+    assert [e["job"]["name"] for e in events] == ["pumplib.forecast"] * 2
     lineage.validate_openlineage(events[0])
     with pytest.raises(UnknownNameError, match="power"):
         lineage.downstream("powr", "N-P1", "2026-03-23", "2026-03-30", lake)
