@@ -214,6 +214,7 @@ class Lake:
             return None
         ds = xr.open_zarr(session.store, group=path, consolidated=False,
                           chunks=chunks if chunks is not None else {})
+        ds = _unstack_columns(ds)
         ds = ds.assign_coords(asset=ds.asset.astype(object))
         ds.attrs.update(snapshot=session.snapshot_id, store=self.url)
         return ds
@@ -637,6 +638,21 @@ class Transaction:
         arr = g.create_array(name, shape=raw.shape, chunks=(max(len(raw), 1),),
                              dtype="uint8", attributes=_jsonable({**attrs, "rows": len(frame)}))
         arr[:] = raw
+
+
+def _unstack_columns(ds: xr.Dataset) -> xr.Dataset:
+    """A group written as one ``(column, asset, time)`` array ``_values`` (golden tables,
+    ``pumplib.features.builder.STACKED``) as one variable per column, with its attributes."""
+    if "_values" not in ds.variables or "columns" not in ds["_values"].attrs:
+        return ds
+    v = ds["_values"]
+    cattrs = v.attrs.get("column_attrs", {}) or {}
+    cols = {c: xr.Variable(v.dims[1:], v.data[i], dict(cattrs.get(c, {})))
+            for i, c in enumerate(v.attrs["columns"])}
+    out = ds.drop_vars("_values").assign(cols)
+    if "time_end" in out.data_vars:
+        out = out.set_coords("time_end")
+    return out
 
 
 def _row_slice(rows: np.ndarray) -> slice | None:

@@ -170,3 +170,44 @@ def test_new_raw_arrays_use_lz4_and_old_zstd_arrays_still_read(tmp_path):
         assert raw_compressor(3).cname.value == "zstd"
     with config.set({"lake.codec": "snappy"}), pytest.raises(UnknownNameError, match="lz4"):
         raw_compressor()
+
+
+def test_stacked_levels_read_as_variables_and_legacy_levels_still_merge(tmp_path,
+                                                                       monkeypatch):
+    """A level is one (column, asset, time) array; ``open_group`` shows its columns as
+    variables, identical to the one-array-per-variable layout of older lakes, and an
+    incremental build still merges into a level stored the old way."""
+    lake = _lake_with_signals(tmp_path / "lake")
+    cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
+                               "expression": "power", "aggregations": ["mean", "max"],
+                               "levels": ["1h", "1D"]}])
+    raw = lake.open_raw("1min")
+    full = build(raw, cat, timezone=TZ, engine="blocks", partials=True)
+    first = build(raw.isel(time=slice(0, 1440)), cat, timezone=TZ, engine="blocks",
+                  partials=True)
+    end = pd.Timestamp(raw.time.values[-1]) + pd.Timedelta("1min")
+    part = build(raw, cat, timezone=TZ, changed=(pd.Timestamp(raw.time.values[1440]), end),
+                 store=None)
+    stores = {}
+    for stacked in (True, False):
+        monkeypatch.setattr(builder, "STACKED", stacked)
+        out = Lake(str(tmp_path / f"s{stacked}"))
+        builder.write_tables(out, full)
+        stores[stacked] = out
+        root = zarr.open_group(store=out.session().store, mode="r")
+        assert (builder.VALUES in root["features/1D"]) is stacked
+    for lv in full:
+        a, b = (stores[s].open_group(f"features/{lv}").load() for s in (True, False))
+        for ds in (a, b):
+            del ds.attrs["snapshot"], ds.attrs["store"]
+        xr.testing.assert_identical(a, b)
+        assert list(a.data_vars) == list(full[lv].data_vars)
+    # an older lake (one array per variable) takes an appended day the old way
+    legacy = Lake(str(tmp_path / "legacy"))
+    monkeypatch.setattr(builder, "STACKED", False)
+    builder.write_tables(legacy, first)
+    monkeypatch.setattr(builder, "STACKED", True)
+    builder.write_tables(legacy, part)
+    for lv in ("1h", "1D"):
+        xr.testing.assert_identical(legacy.open_group(f"features/{lv}").p_mean.load(),
+                                    stores[True].open_group(f"features/{lv}").p_mean.load())

@@ -375,9 +375,22 @@ def _stored_partials(store, names: Iterable[str]) -> xr.Dataset | None:
         return None
     g = root[path]
     names = set(names)
-    arrays = {k: a for k, a in g.arrays() if a.attrs.get("feature") in names}
     times = {n: pd.to_datetime(np.asarray(g[n][:]), unit="s").as_unit("ns")
              for n in ("time", "time_end")}
+    coords = {"asset": np.asarray(g["asset"][:]).astype(object), "time": times["time"],
+              "time_end": ("time", times["time_end"])}
+    if VALUES in g:
+        arr = g[VALUES]
+        cattrs = arr.attrs.get("column_attrs", {}) or {}
+        cols = [(i, c) for i, c in enumerate(arr.attrs.get("columns", []))
+                if cattrs.get(c, {}).get("feature") in names]
+        if not cols:
+            return xr.Dataset(coords=coords)
+        block = arr.get_orthogonal_selection((np.array([i for i, _ in cols]), slice(None),
+                                              slice(None)))
+        return xr.Dataset({c: (("asset", "time"), block[j], dict(cattrs[c]))
+                           for j, (_, c) in enumerate(cols)}, coords=coords)
+    arrays = {k: a for k, a in g.arrays() if a.attrs.get("feature") in names}
     with ThreadPoolExecutor(_WRITE_THREADS) as ex:      # many small arrays: overlap latency
         values = dict(zip(arrays, ex.map(lambda a: a[:], arrays.values()), strict=True))
     return xr.Dataset({k: (("asset", "time"), values[k], dict(a.attrs))
@@ -855,6 +868,23 @@ def _distributed_client():
         return None
 
 
+def _warm_kernels():
+    """Load the compiled kernels (numba's first call in a process takes about a second,
+    mostly imports and reading its cache) on a background thread; returns the thread."""
+    import threading
+
+    def warm():
+        from . import kernels
+
+        x = np.zeros((1, 2))
+        A._fused_partials(x, 2, None)
+        kernels.segment_partials(x, np.array([0, 2]), np.empty((5, 1, 1)), 0)
+
+    t = threading.Thread(target=warm, name="pumplib-warm-kernels", daemon=True)
+    t.start()
+    return t
+
+
 def build_lake(lake, catalog: FeatureCatalog | str | None = None,
                levels: Sequence[str] | None = None, *, features: Iterable[str] | None = None,
                changed: tuple | None = None, registry=None, timezone: str | None = None,
@@ -889,6 +919,7 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
     >>> lake.open_group("features/1D").p_mean.values.tolist()
     [[2.0, 2.0]]
     """
+    warm = _warm_kernels()                   # numba loads its kernels while the lake opens
     data = lake.open_raw(cadence)
     flags = None
     if quality:
@@ -899,6 +930,7 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
                    timezone=timezone, changed=changed, partials=True, store=lake,
                    flags=flags,
                    engine=engine or ("dask" if _distributed_client() else "blocks"))
+    warm.join()
     if not tables:
         return None
     meta = {"cadence": data.attrs.get("cadence"), "quality": bool(quality),
@@ -1103,9 +1135,7 @@ def write_tables(lake, tables: Mapping[str, xr.Dataset], message: str = "feature
                 g = _merge_periods(root[lv], assets, secs)
             if g is None:                    # new level, or the axes changed: rewrite it
                 if lv in root:
-                    old = [k for k, _ in root[lv].arrays()
-                           if k not in ("asset", "time", "time_end")]
-                    dropped[lv] = sorted(set(old) - set(ds.data_vars))
+                    dropped[lv] = sorted(set(_stored_columns(root[lv])) - set(ds.data_vars))
                 g = root.create_group(lv, overwrite=True)
                 a = g.create_array("asset", shape=assets.shape, chunks=(max(len(assets), 1),),
                                    dtype=str, dimension_names=("asset",))
@@ -1144,12 +1174,72 @@ def write_tables(lake, tables: Mapping[str, xr.Dataset], message: str = "feature
                     _update_attrs(arr, attrs)
                     arr[:, lo:lo + vals.shape[1]] = vals
 
+            if STACKED and (VALUES in g or not _stored_columns(g)):
+                _put_stacked(g, ds, len(stored), lo, tchunk, comp)
+                continue
             # many small arrays: their encode-and-store latencies overlap on threads
             with ThreadPoolExecutor(_WRITE_THREADS) as ex:
                 list(ex.map(lambda kv: put(*kv), list(ds.data_vars.items())))
         if any(dropped.values()):
             tx.metadata["dropped"] = {lv: v for lv, v in dropped.items() if v}
     return tx.snapshot
+
+
+#: write levels as one ``(column, asset, time)`` array (:data:`VALUES`) instead of one
+#: array per variable: ~600 arrays of a build become ~7, so an appended day resizes
+#: and writes a handful of arrays; ``Lake.open_group`` shows the columns as variables
+STACKED = True
+#: the array of a stacked level (its attributes name the columns and hold theirs)
+VALUES = "_values"
+
+
+def _stored_columns(g) -> list[str]:
+    """The variables of a stored level, in either layout."""
+    if VALUES in g:
+        return list(g[VALUES].attrs.get("columns", []))
+    return [k for k, _ in g.arrays() if k not in ("asset", "time", "time_end")]
+
+
+def _put_stacked(g, ds: xr.Dataset, n_time: int, lo: int, tchunk: int, comp) -> None:
+    """Write the variables of ``ds`` into the stacked array of level group ``g`` (created
+    when absent; new columns appended), whole or at periods ``[lo, lo + len)``."""
+    names = list(ds.data_vars)
+    n_assets = ds.sizes["asset"]
+    chunks = (1, max(n_assets, 1), max(min(n_time, tchunk), 1))
+    if VALUES not in g:
+        arr = g.create_array(VALUES, shape=(len(names), n_assets, n_time), chunks=chunks,
+                             dtype="float64", fill_value=np.nan, compressors=comp,
+                             dimension_names=("column", "asset", "time"),
+                             attributes={"columns": names, "column_attrs": {},
+                                         "coordinates": "time_end"})
+        columns: list[str] = list(names)
+    else:
+        arr = g[VALUES]
+        columns = list(arr.attrs.get("columns", []))
+        new = [n for n in names if n not in columns]
+        if new:
+            columns += new
+            arr.resize((len(columns), *arr.shape[1:]))
+    pos = [columns.index(n) for n in names]
+    width = ds.sizes["time"]
+    if width == n_time:                      # whole columns: one zarr call each, on threads
+        def put(item):
+            i, name = item
+            arr[i] = np.asarray(ds[name].values, dtype=np.float64)
+        with ThreadPoolExecutor(_WRITE_THREADS) as ex:
+            list(ex.map(put, zip(pos, names, strict=True)))
+    elif names:                              # merged periods: one call for their region
+        block = np.stack([np.asarray(ds[n].values, dtype=np.float64) for n in names])
+        if pos == list(range(pos[0], pos[0] + len(pos))):
+            arr[pos[0]:pos[0] + len(pos), :, lo:lo + width] = block
+        else:
+            order = np.argsort(pos)
+            arr.set_orthogonal_selection((np.asarray(pos)[order], slice(None),
+                                          slice(lo, lo + width)), block[order])
+    cattrs = dict(arr.attrs.get("column_attrs", {}) or {})
+    for n in names:
+        cattrs[n] = _jsonable_attrs(ds[n].attrs)
+    _update_attrs(arr, {"columns": columns, "column_attrs": cattrs})
 
 
 _LONG_NAMES = {"time": "period start (UTC)", "time_end": "period end (UTC)"}

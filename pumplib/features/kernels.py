@@ -56,15 +56,13 @@ def _segment_kernel():
                 hi = -np.inf
                 for j in range(edges[i], edges[i + 1]):
                     v = x[r, j]
-                    if np.isfinite(v):
-                        n += 1.0
-                        s += v
-                        if v < lo:
-                            lo = v
-                        if v > hi:
-                            hi = v
-                    if not np.isnan(v):
+                    if v == v:                   # not NaN: good
                         ng += 1.0
+                        if abs(v) < np.inf:      # finite: a value
+                            n += 1.0
+                            s += v
+                            lo = min(lo, v)
+                            hi = max(hi, v)
                 out[0, r, o0 + i] = hi if n > 0 else np.nan
                 out[1, r, o0 + i] = lo if n > 0 else np.nan
                 out[2, r, o0 + i] = n
