@@ -51,7 +51,7 @@ import pandas as pd
 import xarray as xr
 
 from . import config
-from .errors import ArgumentError, UnknownNameError, choices_message, close_matches
+from .errors import ArgumentError, PumplibError, UnknownNameError, choices_message, close_matches
 
 __all__ = ["LEVELS", "LEVEL_SECONDS", "MAX_POINTS", "available_columns", "choose_level",
            "clear_cache", "feature_columns", "query", "query_raw", "select_assets", "to_frame",
@@ -541,9 +541,17 @@ def _all_ids(assets, table) -> bool:
 def _read(cols, ids, level, t0, t1, store, as_of, snapshot, table) -> xr.Dataset:
     get = _store_reader()
     if get is not None:
-        ds = get(cols, assets=ids, start=t0, end=t1, level=level, as_of=as_of,
-                 snapshot=snapshot, store=store)
-        return ds[[c for c in cols if c in ds.data_vars]]
+        try:
+            ds = get(cols, assets=ids, start=t0, end=t1, level=level, as_of=as_of,
+                     snapshot=snapshot, store=store)
+        except KeyError as exc:
+            if isinstance(exc, PumplibError):
+                raise
+            # an internal look-up of the store module failed (seen in the marimo app's
+            # thread with its one-task read path): read the same table directly
+            ds = None
+        if ds is not None:
+            return ds[[c for c in cols if c in ds.data_vars]]
     ds = table[cols]
     if ids is not None:
         ds = ds.sel(asset=ids)

@@ -592,7 +592,8 @@ def _clean(d: Mapping) -> dict:
 def scorecard(feature: str | xr.DataArray, target: str | xr.DataArray | None = "energy_integral",
               level: str = "1h", assets=None, start=None, end=None, *, horizon: int = 1,
               store=None, registry=None, definition=None, coverage_values=None,
-              backtest: bool = True, flags: bool = True) -> Scorecard:
+              backtest: bool = True, flags: bool = True, timezone: str | None = None
+              ) -> Scorecard:
     """Score one feature column (stored or previewed) against a target.
 
     Parameters
@@ -611,6 +612,8 @@ def scorecard(feature: str | xr.DataArray, target: str | xr.DataArray | None = "
         up in the catalog for a stored feature.
     coverage_values : DataArray, optional
         Raw-sample coverage of ``feature`` when given as values.
+    timezone : str, optional
+        Zone of naive ``start``/``end`` (default the utility's; ``"UTC"``).
 
     Raises
     ------
@@ -628,14 +631,14 @@ def scorecard(feature: str | xr.DataArray, target: str | xr.DataArray | None = "
         assets = [a.id for a in reg.pumps()]
     if isinstance(feature, str):
         ds = _q.query(feature, assets=assets, level=level, start=start, end=end, store=store,
-                      registry=reg)
+                      registry=reg, timezone=timezone)
         cols = [c for c in ds.data_vars if not str(c).endswith("_coverage")]
         column = str(cols[0])
         values = ds[column]
         fname = str(values.attrs.get("feature") or _q._feature_of(column))
         covname = f"{fname}_coverage"
         cov = _q.query(covname, assets=assets, level=level, start=start, end=end, store=store,
-                       registry=reg)[covname] if covname in _q._open_level(
+                       registry=reg, timezone=timezone)[covname] if covname in _q._open_level(
                            level, store) else None
         if definition is None:
             definition = _catalog_definition(fname)
@@ -685,7 +688,7 @@ def scorecard(feature: str | xr.DataArray, target: str | xr.DataArray | None = "
     if target is not None:
         if isinstance(target, str):
             tds = _q.query(target, assets=card.assets, level=level, start=start, end=end,
-                           store=store, registry=reg, coverage=False)
+                           store=store, registry=reg, coverage=False, timezone=timezone)
             tcol = next(c for c in tds.data_vars if not str(c).endswith("_coverage"))
             tvals = tds[tcol].load()
         else:

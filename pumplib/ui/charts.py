@@ -33,7 +33,7 @@ import xarray as xr
 
 from ..errors import UnknownNameError, choices_message
 
-__all__ = ["ENGINES", "line_chart", "raw_chart", "save_html"]
+__all__ = ["ENGINES", "line_chart", "raw_chart", "save_html", "to_html"]
 
 ENGINES = ("holoviews", "hvplot")
 
@@ -118,6 +118,17 @@ def save_html(obj, path: str | os.PathLike, *, title: str | None = None) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     hvplot.save(obj, str(path), resources=INLINE, title=title or path.stem)
     return path
+
+
+def to_html(obj, *, title: str = "chart") -> str:
+    """A chart as one standalone HTML page with inline Bokeh JS/CSS (no network needed);
+    apps embed it, e.g. ``mo.iframe(to_html(chart))`` in marimo."""
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # noqa: F401
+    from bokeh.embed import file_html
+    from bokeh.resources import INLINE
+
+    return file_html(hv.render(obj, backend="bokeh"), INLINE, title=title)
 
 
 def _finite_share(ds: xr.Dataset) -> float:
