@@ -1,0 +1,850 @@
+"""Answers with citations: retrieved documents, or numbers read from the golden tables.
+
+A question is first parsed (:func:`parse_question`): a metric from a synonym
+table tied to golden-table columns (:data:`METRICS`), assets and stations
+from the registry (ids, names, ``P3``-style short names, fuzzy station
+names), a relative or absolute period ("yesterday", "last week", "in March",
+"on 2026-03-20", "last 7 days") resolved in the utility's time zone against
+the end of the data (or a given ``now``), and a ranking word ("worst",
+"highest", "which pump"). When it names a metric and something to answer it
+for, it is a *data question*: the value is read from ``features/<level>``
+(the exact level of the period when there is one; otherwise a roll-up of the
+day table: sums of daily values, or ``sum/n`` of the stored day partials for
+means) and quoted with its lineage (snapshot, feature version and definition
+hash, level, period, coverage). Values masked for low coverage are reported
+as masked, never filled in.
+
+Anything else is a *document question*: the index is searched (BM25 +
+embeddings) and the best sentences of the best chunks are quoted with
+numbered citations. When the best chunk is not similar enough
+(``min_score``), the answer says that nothing relevant was found.
+
+Examples
+--------
+>>> a = ask("how many starts did N-P3 have yesterday?", store="./store")  # doctest: +SKIP
+>>> print(a.text)                                                          # doctest: +SKIP
+N-P3: 14 starts on 2026-04-05 (Europe/Amsterdam) [1].
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import html
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ArgumentError
+from .index import Hit, QAIndex, tokenize
+
+#: cosine similarity below which a document question finds "nothing relevant"
+MIN_SCORE = 0.3
+
+
+# -- result objects -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source of an answer: a chunk of the index or a golden-table read."""
+
+    n: int
+    id: str
+    kind: str
+    ref: str
+    title: str
+
+    def label(self) -> str:
+        return f"[{self.n}] {self.kind}: {self.ref}"
+
+
+@dataclass
+class Answer:
+    """The answer to one question.
+
+    Attributes
+    ----------
+    question : str
+    text : str
+        The answer, with citation markers ``[n]``.
+    citations : list of Citation
+        ``citations[i].n == i + 1``.
+    facts : list of dict
+        For data questions: one dict per number quoted (asset or station, metric,
+        column, value, unit, period, coverage and lineage).
+    hits : list of Hit
+        What retrieval returned.
+    intent : {"data", "document", "none"}
+        ``"none"``: nothing relevant was found.
+    generator : str or None
+        The generator that wrote ``text`` (None: composed from the sources).
+    notes : list of str
+        Why a generator answer was rejected, ambiguities, masked values.
+    """
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    facts: list[dict] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    intent: str = "document"
+    generator: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return self.intent != "none"
+
+    def sources_text(self) -> str:
+        return "\n".join(c.label() for c in self.citations)
+
+    def __str__(self) -> str:
+        return self.text + (f"\n\nSources:\n{self.sources_text()}" if self.citations else "")
+
+    def to_dict(self) -> dict:
+        return {"question": self.question, "text": self.text, "intent": self.intent,
+                "generator": self.generator, "notes": list(self.notes),
+                "citations": [c.__dict__ for c in self.citations], "facts": self.facts,
+                "hits": [{"id": h.chunk.id, "kind": h.chunk.kind, "ref": h.chunk.ref,
+                          "score": h.score, "dense": h.dense, "bm25": h.bm25}
+                         for h in self.hits]}
+
+    def html(self) -> str:
+        """The answer as HTML: text with linked markers, then the numbered sources."""
+        body = html.escape(self.text).replace("\n", "<br>")
+        body = re.sub(r"\[(\d+)\]", r'<sup><a href="#qa-src-\1">[\1]</a></sup>', body)
+        srcs = "".join(f'<li id="qa-src-{c.n}"><b>{html.escape(c.kind)}</b>: '
+                       f"{html.escape(c.ref)}</li>" for c in self.citations)
+        out = f'<div class="pumplib-qa"><p>{body}</p>'
+        if srcs:
+            out += f'<ol class="pumplib-qa-sources">{srcs}</ol>'
+        return out + "</div>"
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+
+# -- metrics --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Metric:
+    """A quantity users ask about, tied to one golden-table column."""
+
+    key: str
+    column: str
+    feature: str
+    label: str
+    additive: bool          # sums over time and assets (energy, cost, runtime, starts)
+    worse: str              # "high" or "low": which end is "worst"
+    synonyms: tuple[str, ...]
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("normalised_specific_energy", "normalised_specific_energy_mean",
+           "normalised_specific_energy", "normalised specific energy", False, "high",
+           ("normalised specific energy", "normalized specific energy")),
+    Metric("specific_energy", "specific_energy_mean", "specific_energy", "specific energy",
+           False, "high", ("specific energy", "kwh/m3", "kwh per m3", "kwh/m³",
+                           "energy per cubic metre", "energy per cubic meter",
+                           "energy intensity", "energy per volume")),
+    Metric("efficiency", "wire_to_water_efficiency_mean", "wire_to_water_efficiency",
+           "wire-to-water efficiency", False, "low",
+           ("wire-to-water efficiency", "wire to water efficiency", "wire-to-water",
+            "wire to water", "efficiency", "efficient")),
+    Metric("hydraulic_power", "hydraulic_power_mean", "hydraulic_power", "hydraulic power",
+           False, "low", ("hydraulic power",)),
+    Metric("time_near_bep", "time_near_bep_duration", "time_near_bep",
+           "time near the best efficiency point", True, "low",
+           ("time near bep", "time near the bep", "near bep", "near the best efficiency point",
+            "near best efficiency point", "time near the best efficiency point")),
+    Metric("bep_flow_ratio", "bep_flow_ratio_mean", "bep_flow_ratio", "BEP flow ratio",
+           False, "high", ("bep flow ratio", "flow ratio")),
+    Metric("cost", "energy_cost_integral", "energy_cost", "energy cost", True, "high",
+           ("energy cost", "electricity cost", "costs", "cost", "spend", "spent", "money",
+            "bill", "expensive", "euros", "eur")),
+    Metric("energy", "energy_integral", "energy", "energy", True, "high",
+           ("energy consumption", "energy use", "energy used", "electricity", "energy", "kwh",
+            "consumed", "consume", "consumption")),
+    Metric("runtime", "runtime_duration", "runtime", "runtime", True, "high",
+           ("run time", "runtime", "running time", "run hours", "running hours",
+            "operating hours", "hours run", "hours of operation", "ran", "run for",
+            "how long", "run", "running", "hours")),
+    Metric("starts", "starts_starts", "starts", "starts", True, "high",
+           ("starts", "start-ups", "startups", "switch-ons", "switched on", "started",
+            "start")),
+    Metric("head", "head_mean", "head", "head", False, "high", ("pumping head", "head")),
+)
+
+
+def find_metric(question: str) -> Metric | None:
+    """The metric a question asks about: the longest synonym found (word boundaries)."""
+    q = question.lower()
+    best: tuple[int, int, Metric] | None = None
+    for m in METRICS:
+        for s in m.synonyms:
+            hit = re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", q)
+            if hit and (best is None or len(s) > best[0]):
+                best = (len(s), hit.start(), m)
+    return best[2] if best else None
+
+
+# -- entities ---------------------------------------------------------------------------
+def _station_aliases(registry) -> dict[str, str]:
+    out = {}
+    for sid, st in registry.stations.items():
+        out[sid.lower()] = sid
+        name = str(st.get("name", "")).lower()
+        if name:
+            out[name] = sid
+            out[name.split()[0]] = sid
+    return out
+
+
+def find_entities(question: str, registry) -> tuple[list[str], list[str], list[str]]:
+    """``(assets, stations, notes)`` named in a question.
+
+    Assets by id (``N-P1``, ``np1``), name (``North pump 1``) or short name
+    (``P1``, ``pump 1``; restricted to the named station, all matches otherwise);
+    stations by id, name or first word of the name, with typo-tolerant matching.
+    """
+    q = question.lower()
+    notes: list[str] = []
+    stations: list[str] = []
+    aliases = _station_aliases(registry)
+    for alias in sorted(aliases, key=len, reverse=True):
+        if re.search(rf"(?<![\w-]){re.escape(alias)}(?![\w-])", q) and aliases[alias] not in \
+                stations:
+            stations.append(aliases[alias])
+    if not stations:
+        words = re.findall(r"[a-z]{4,}", q)
+        singles = {a: s for a, s in aliases.items() if " " not in a and "-" not in a}
+        for w in words:
+            near = difflib.get_close_matches(w, singles, n=1, cutoff=0.8)
+            if near and singles[near[0]] not in stations:
+                stations.append(singles[near[0]])
+                notes.append(f"read {w!r} as station {singles[near[0]]}")
+    assets: list[str] = []
+    rest = q
+    for a in sorted(registry.assets.values(), key=lambda a: -len(a.id)):
+        pats = [re.escape(a.id.lower()).replace(r"\-", r"[-\s]?")]
+        if a.name:
+            pats.append(re.escape(a.name.lower()))
+        for p in pats:
+            if re.search(rf"(?<![\w-]){p}(?![\w-])", rest):
+                if a.id not in assets:
+                    assets.append(a.id)
+                rest = re.sub(rf"(?<![\w-]){p}(?![\w-])", " ", rest)
+    for m in re.finditer(r"(?<![\w-])(?:p|pump)\s*#?\s*(\d+)(?![\w-])", rest):
+        num = m.group(1)
+        cands = [a.id for a in registry.pumps()
+                 if re.search(rf"(?:^|[^0-9])P{num}$", a.id, re.IGNORECASE)
+                 and (not stations or a.station in stations)]
+        if len(cands) > 1:
+            notes.append(f"{m.group(0).strip()!r} is ambiguous: {', '.join(cands)}; "
+                         "name the station to choose one")
+        assets.extend(c for c in cands if c not in assets)
+        if not cands:
+            notes.append(f"no pump matches {m.group(0).strip()!r}")
+    return assets, stations, notes
+
+
+# -- periods ----------------------------------------------------------------------------
+MONTHS = {m.lower(): i for i, m in enumerate(
+    ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+     "October", "November", "December"], start=1)}
+MONTHS.update({k[:3]: v for k, v in list(MONTHS.items()) if k != "may"})
+_MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
+_DATE_RE = (rf"(\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTH_RE})(?:\s+\d{{4}})?"
+            rf"|(?:{_MONTH_RE})\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?)")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A local-time period ``[start, end)`` and the golden-table level that holds it whole."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    label: str
+    level: str | None       # "1D", "1W", "1M" when the period is one period of that level
+
+    def describe(self) -> str:
+        last = (self.end - pd.Timedelta(days=1)).date()
+        span = str(self.start.date()) if last == self.start.date() else \
+            f"{self.start.date()} → {last}"
+        return f"{self.label} ({span}, {self.start.tz})" if self.label else \
+            f"{span} ({self.start.tz})"
+
+
+def _date(text: str, now: pd.Timestamp) -> pd.Timestamp:
+    text = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", text.strip().lower()).replace(",", "")
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        d = pd.Timestamp(text)
+    else:
+        parts = text.split()
+        if parts[0].isdigit():
+            day, month = int(parts[0]), MONTHS[parts[1]]
+        else:
+            month, day = MONTHS[parts[0]], int(parts[1])
+        year = int(parts[2]) if len(parts) > 2 else now.year
+        d = pd.Timestamp(year=year, month=month, day=day)
+        if len(parts) <= 2 and d.tz_localize(now.tz) > now:
+            d = d.replace(year=year - 1)
+    return d.tz_localize(now.tz)
+
+
+def resolve_period(question: str, now: pd.Timestamp) -> Period | None:
+    """The period a question names, in ``now``'s time zone; None when it names none.
+
+    ``now`` is a tz-aware local time (the end of the data by default). Days,
+    weeks (Monday) and months follow local midnight.
+    """
+    q = question.lower()
+    today = now.normalize()
+    day = pd.Timedelta(days=1)
+
+    def days(start, n, label, level=None):
+        end = (start.tz_localize(None) + n * day).tz_localize(now.tz)
+        return Period(start, end, label, level)
+
+    def local(ts):  # wall-clock day arithmetic across DST
+        return ts.tz_localize(None)
+
+    def at(naive):
+        return naive.tz_localize(now.tz)
+
+    if re.search(r"\bday before yesterday\b", q):
+        return days(at(local(today) - 2 * day), 1, "the day before yesterday", "1D")
+    if re.search(r"\byesterday\b", q):
+        return days(at(local(today) - day), 1, "yesterday", "1D")
+    if re.search(r"\btoday\b", q):
+        return days(today, 1, "today", "1D")
+    monday = at(local(today) - today.day_of_week * day)
+    m = re.search(r"\b(?:last|past|previous)\s+(\d+)\s+(day|week)s?\b", q)
+    if m:
+        n = int(m.group(1)) * (7 if m.group(2) == "week" else 1)
+        return days(at(local(today) - n * day), n, f"the last {m.group(1)} {m.group(2)}s")
+    if re.search(r"\b(?:last|previous|past)\s+week\b", q):
+        return days(at(local(monday) - 7 * day), 7, "last week", "1W")
+    if re.search(r"\bthis week\b", q):
+        return days(monday, 7, "this week", "1W")
+    first = at(local(today).replace(day=1))
+    if re.search(r"\b(?:last|previous|past)\s+month\b", q):
+        start = at((local(first) - day).replace(day=1))
+        return Period(start, first, "last month", "1M")
+    if re.search(r"\bthis month\b", q):
+        return Period(first, at(local(first) + pd.offsets.MonthBegin(1)), "this month", "1M")
+    m = re.search(rf"\b(?:between|from)\s+{_DATE_RE}\s+(?:and|to|until|till)\s+{_DATE_RE}", q)
+    if m:
+        a, b = _date(m.group(1), now), _date(m.group(2), now)
+        if b < a:
+            a, b = b, a
+        n = (local(b) - local(a)).days + 1
+        return days(a, n, "")
+    m = re.search(rf"\bweek\s+(?:of|starting|beginning)\s+(?:on\s+)?{_DATE_RE}", q)
+    if m:
+        d = _date(m.group(1), now)
+        start = at(local(d) - d.day_of_week * day)
+        return days(start, 7, f"the week of {start.date()}", "1W")
+    m = re.search(_DATE_RE, q)
+    if m:
+        return days(_date(m.group(1), now), 1, "", "1D")
+    m = re.search(rf"\b(?:in|during|for|of)\s+(may|{_MONTH_RE})(?:\s+(\d{{4}}))?\b", q) or \
+        re.search(rf"\b({_MONTH_RE})(?:\s+(\d{{4}}))\b", q)
+    if m:
+        month = MONTHS[m.group(1)] if m.group(1) != "may" else 5
+        year = int(m.group(2)) if m.group(2) else now.year
+        start = pd.Timestamp(year=year, month=month, day=1).tz_localize(now.tz)
+        if not m.group(2) and start > now:
+            start = pd.Timestamp(year=year - 1, month=month, day=1).tz_localize(now.tz)
+        end = at(local(start) + pd.offsets.MonthBegin(1))
+        return Period(start, end, f"in {start.strftime('%B %Y')}", "1M")
+    return None
+
+
+# -- parsing --------------------------------------------------------------------------------
+_RANK_MAX = ("highest", "most", "maximum", "largest", "biggest", "top", "max")
+_RANK_MIN = ("lowest", "least", "fewest", "minimum", "smallest", "min")
+
+
+@dataclass(frozen=True)
+class DataQuery:
+    """What a data question asks: metric, assets/stations, period and ranking."""
+
+    metric: Metric
+    assets: tuple[str, ...]
+    stations: tuple[str, ...]
+    period: Period | None
+    rank: str | None          # "max", "min" or None
+    group: str                # "pump" or "station": what is ranked or listed
+    notes: tuple[str, ...] = ()
+
+
+def parse_question(question: str, registry, now: pd.Timestamp | None = None
+                   ) -> DataQuery | None:
+    """A :class:`DataQuery` when ``question`` asks for numbers, else None.
+
+    Parameters
+    ----------
+    question : str
+    registry : AssetRegistry
+    now : pandas.Timestamp, optional
+        The reference time for relative periods (tz-aware; default: the current time
+        in the utility's zone — :func:`ask` passes the end of the data).
+
+    Examples
+    --------
+    >>> from pumplib.assets import AssetRegistry                      # doctest: +SKIP
+    >>> dq = parse_question("how many starts did P3 have yesterday?", AssetRegistry.load(),
+    ...                     now=pd.Timestamp("2026-04-06 02:00", tz="Europe/Amsterdam"))
+    >>> dq.metric.column, dq.assets, dq.period.level                  # doctest: +SKIP
+    ('starts_starts', ('N-P3',), '1D')
+    """
+    metric = find_metric(question)
+    if metric is None:
+        return None
+    tz = registry.utility.get("timezone", "UTC")
+    if now is None:
+        now = pd.Timestamp.now(tz=tz)
+    elif now.tzinfo is None:
+        now = now.tz_localize("UTC").tz_convert(tz)
+    else:
+        now = now.tz_convert(tz)
+    q = question.lower()
+    assets, stations, notes = find_entities(question, registry)
+    period = resolve_period(question, now)
+    words = set(re.findall(r"[a-z]+", q))
+    rank = None
+    if "worst" in words:
+        rank = "max" if metric.worse == "high" else "min"
+    elif "best" in words:
+        rank = "min" if metric.worse == "high" else "max"
+    elif words & set(_RANK_MAX) or "most efficient" in q:
+        rank = "max"
+    elif words & set(_RANK_MIN) or "least efficient" in q:
+        rank = "min"
+    which = re.search(r"\bwhich\s+(pump|station|asset)s?\b", q)
+    group = "station" if (which and which.group(1) == "station") else "pump"
+    if which and rank is None:
+        rank = "max" if metric.worse == "high" else "min"
+    asks_number = bool(re.search(r"\b(how many|how much|how long|what was|what were|what is the "
+                                 r"total|total|sum|average|mean)\b", q))
+    if not (assets or stations or period or rank or (asks_number and not
+                                                      re.search(r"\bwhat is (a |an |the )?"
+                                                                + re.escape(metric.label), q))):
+        return None
+    if re.search(r"\b(what does|define|definition|how is|how are|computed|calculated|formula|"
+                 r"expression|defined)\b", q) and not (assets or stations or period):
+        return None
+    return DataQuery(metric, tuple(assets), tuple(stations), period, rank, group, tuple(notes))
+
+
+# -- reading the golden tables ----------------------------------------------------------------
+class _Tables:
+    """The golden tables of one lake snapshot (opened once, small frames cached)."""
+
+    def __init__(self, lake, snapshot: str | None = None):
+        self.lake = lake
+        self.snapshot = snapshot
+        self._ds: dict[str, Any] = {}
+        self._frames: dict[tuple[str, str], pd.DataFrame] = {}
+
+    def ds(self, level: str):
+        if level not in self._ds:
+            ds = self.lake.open_group(f"features/{level}", snapshot=self.snapshot)
+            if ds is None:
+                from ..errors import LakeError
+
+                raise LakeError(f"{self.lake.url}: no golden table features/{level}; "
+                                "build it with `pumplib features build`")
+            self._ds[level] = ds
+        return self._ds[level]
+
+    def frame(self, level: str, column: str) -> pd.DataFrame:
+        """``asset × period start (UTC)`` values of one column (computed, it is small)."""
+        key = (level, column)
+        if key not in self._frames:
+            ds = self.ds(level)
+            if column not in ds:
+                self._frames[key] = pd.DataFrame()
+            else:
+                da = ds[column].compute()
+                self._frames[key] = pd.DataFrame(da.values, index=[str(a) for a in da.asset.values],
+                                                 columns=pd.DatetimeIndex(da.time.values))
+        return self._frames[key]
+
+    def data_end(self) -> pd.Timestamp:
+        """End of the data: the latest raw sample time plus one step (UTC)."""
+        if "_end" not in self._ds:
+            self._ds["_end"] = self._data_end()
+        return self._ds["_end"]
+
+    def _data_end(self) -> pd.Timestamp:
+        ends = []
+        for cad in self.lake.cadences(self.snapshot):
+            raw = self.lake.open_raw(cad, snapshot=self.snapshot)
+            if raw.attrs.get("data_end") is not None:
+                ends.append(int(raw.attrs["data_end"]) + int(raw.attrs.get("step_seconds", 0)))
+        if not ends:
+            t = self.ds("1D").time_end.values[-1]
+            return pd.Timestamp(t).tz_localize("UTC")
+        return pd.Timestamp(max(ends), unit="s", tz="UTC")
+
+    def data_start(self) -> pd.Timestamp:
+        """Start of the data: the earliest raw sample time (UTC)."""
+        if "_start" not in self._ds:
+            starts = [int(self.lake.open_raw(c, snapshot=self.snapshot).attrs["data_start"])
+                      for c in self.lake.cadences(self.snapshot)]
+            self._ds["_start"] = pd.Timestamp(min(starts), unit="s", tz="UTC")
+        return self._ds["_start"]
+
+
+_TABLES: dict[tuple[str, str], _Tables] = {}
+
+
+def _tables(lake, snapshot: str | None) -> _Tables:
+    """The tables of a snapshot (the tip by default), cached: snapshots never change."""
+    snap = snapshot or lake.tip()
+    key = (lake.url, snap)
+    if key not in _TABLES:
+        if len(_TABLES) > 8:
+            _TABLES.pop(next(iter(_TABLES)))
+        _TABLES[key] = _Tables(lake, snap)
+    return _TABLES[key]
+
+
+def _utc_naive(ts: pd.Timestamp) -> pd.Timestamp:
+    return ts.tz_convert("UTC").tz_localize(None)
+
+
+def _value(tables: _Tables, metric: Metric, assets: Sequence[str], period: Period,
+           span: tuple[pd.Timestamp, pd.Timestamp]) -> dict:
+    """The metric over ``period`` for the union of ``assets`` (one value), with its lineage."""
+    col, feat = metric.column, metric.feature
+    t0, t1 = _utc_naive(period.start), _utc_naive(period.end)
+    d0, d1 = _utc_naive(span[0]), _utc_naive(span[1])
+    lineage: dict[str, Any] = {}
+    if period.level is not None and len(assets) == 1 or (period.level and metric.additive):
+        ds = tables.ds(period.level)
+        vals = tables.frame(period.level, col)
+        covs = tables.frame(period.level, f"{feat}_coverage")
+        if t0 in vals.columns and all(a in vals.index for a in assets):
+            v = vals.loc[list(assets), t0]
+            c = covs.loc[list(assets), t0] if len(covs) else pd.Series(np.nan, index=v.index)
+            beyond = t0 < d0 or t1 > d1
+            if v.notna().all():
+                value = float(v.sum()) if metric.additive else float(v.iloc[0])
+                return _fact(ds, col, period.level, value, float(c.mean()), "table value",
+                             lineage)
+            if not beyond:
+                return _fact(ds, col, period.level, None, float(c.mean()), "masked", lineage,
+                             note=f"masked in features/{period.level}: coverage "
+                                  f"{float(c.min()):.2f} below the definition's minimum "
+                                  f"{ds[col].attrs.get('min_coverage')}")
+    # roll-up from the day table over the days of the period that hold data
+    ds = tables.ds("1D")
+    vals = tables.frame("1D", col)
+    covs = tables.frame("1D", f"{feat}_coverage")
+    lo, hi = max(t0, d0 - pd.Timedelta(days=1)), min(t1, d1)
+    days = [t for t in vals.columns if lo <= t < hi and t >= t0]
+    if not days:
+        return _fact(ds, col, "1D", None, 0.0, "no data", lineage,
+                     note=f"the lake holds no data in {period.describe()}")
+    v = vals.loc[list(assets), days]
+    cov = float(covs.loc[list(assets), days].to_numpy().mean()) if len(covs) else float("nan")
+    masked = int(v.isna().to_numpy().sum())
+    note = None
+    first, last = pd.Timestamp(days[0]), pd.Timestamp(days[-1])
+    lineage["days"] = [str(first), str(last)]
+    if metric.additive:
+        value = float(np.nansum(v.to_numpy())) if masked < v.size else None
+        method = "sum of 1D values"
+    else:
+        parts = tables.ds("_partials/1D")
+        s = parts[f"{feat}__sum"].sel(asset=list(assets), time=days).values
+        n = parts[f"{feat}__n"].sel(asset=list(assets), time=days).values
+        value = float(np.nansum(s) / np.nansum(n)) if np.nansum(n) > 0 else None
+        method = "sum/n of 1D partials"
+        min_cov = ds[col].attrs.get("min_coverage")
+        if value is not None and min_cov is not None and cov < float(min_cov):
+            note = f"coverage {cov:.2f} below the definition's minimum {min_cov}: masked"
+            value = None
+    if masked and metric.additive:
+        note = f"{masked} of {v.size} day values masked (low coverage) and left out"
+    if t0 < d0 - pd.Timedelta(days=1) or t1 > d1:
+        note = ((note + "; ") if note else "") + "the data cover only part of this period"
+    return _fact(ds, col, "1D", value, cov, method, lineage, note=note)
+
+
+def _fact(ds, col: str, level: str, value, coverage: float, method: str, lineage: dict,
+          note: str | None = None) -> dict:
+    a = ds[col].attrs
+    return {"value": value, "coverage": None if np.isnan(coverage) else round(coverage, 4),
+            "level": level, "method": method, "note": note,
+            "lineage": {**lineage, "table": f"features/{level}", "column": col,
+                        "feature": a.get("feature"), "version": a.get("version"),
+                        "definition_hash": a.get("definition_hash"),
+                        "snapshot": ds.attrs.get("snapshot"),
+                        "raw_snapshot": ds.attrs.get("raw_snapshot")}}
+
+
+def _display(metric: Metric, value: float | None, units: str, currency: str) -> tuple[str, str]:
+    """Formatted value and display unit (seconds shown as hours, shares as %)."""
+    if value is None:
+        return "no value", ""
+    if units == "s":
+        return f"{value / 3600:.2f}", "h"
+    if metric.key == "efficiency":
+        return f"{100 * value:.1f}", "%"
+    if metric.key == "starts":
+        return f"{value:.0f}", "starts"
+    if units == currency or metric.key == "cost":
+        return f"{value:.2f}", currency
+    if units in ("1", ""):
+        return f"{value:.3f}", ""
+    return f"{value:.3f}" if abs(value) < 100 else f"{value:,.1f}", units.replace("m3", "m³")
+
+
+def answer_data(dq: DataQuery, tables: _Tables, registry, question: str = "") -> tuple[str, list]:
+    """Text (with ``[1]`` citing the table read) and facts of a data question."""
+    tz = registry.utility.get("timezone", "UTC")
+    currency = registry.utility.get("currency", "EUR")
+    span = (tables.data_start().tz_convert(tz), tables.data_end().tz_convert(tz))
+    period = dq.period or Period(span[0].normalize(), (span[1] - pd.Timedelta("1ns")).normalize()
+                                 + pd.Timedelta(days=1), "over all the data", None)
+    units = str(tables.ds("1D")[dq.metric.column].attrs.get("units", "")) \
+        if dq.metric.column in tables.ds("1D") else ""
+    pumps = [a.id for a in registry.pumps()]
+    if dq.group == "station" and dq.rank:
+        groups = {s: [a.id for a in registry.station_assets(s) if a.kind == "pump"]
+                  for s in (dq.stations or registry.stations)}
+    elif dq.assets:
+        groups = {a: [a] for a in dq.assets}
+    elif dq.stations and not dq.rank:
+        groups = {s: [a.id for a in registry.station_assets(s) if a.kind == "pump"]
+                  for s in dq.stations}
+    else:
+        scope = [a for a in pumps if not dq.stations or registry.assets[a].station in dq.stations]
+        groups = {a: [a] for a in scope}
+    facts = []
+    for name, members in groups.items():
+        members = [m for m in members if m in tables.frame("1D", dq.metric.column).index]
+        if not members:
+            continue
+        f = _value(tables, dq.metric, members, period, span)
+        shown, unit = _display(dq.metric, f["value"], units, currency)
+        facts.append({"name": name, "assets": members, "metric": dq.metric.key,
+                      "label": dq.metric.label, "column": dq.metric.column, "units": units,
+                      "display": f"{shown} {unit}".strip(),
+                      "period": [period.start.isoformat(), period.end.isoformat()],
+                      "period_label": period.describe(), **f})
+    what = dq.metric.label
+    lines = []
+    if dq.rank and len(facts) > 1:
+        valued = [f for f in facts if f["value"] is not None]
+        if not valued:
+            lines.append(f"No {what} values for {', '.join(groups)} {period.describe()}: "
+                         + "; ".join(f"{f['name']}: {f['note']}" for f in facts) + " [1].")
+        else:
+            pick = (max if dq.rank == "max" else min)(valued, key=lambda f: f["value"])
+            word = {"max": "highest", "min": "lowest"}[dq.rank]
+            if re.search(r"\bworst\b", question.lower()):
+                word = f"worst ({word})"
+            elif re.search(r"\bbest\b", question.lower()):
+                word = f"best ({word})"
+            pick["selected"] = True
+            others = "; ".join(f"{f['name']} {f['display']}" for f in facts if f is not pick)
+            lines.append(f"{pick['name']} had the {word} {what} {period.describe()}: "
+                         f"{pick['display']} [1]. Others: {others}.")
+    else:
+        for f in facts:
+            members = "" if f["assets"] == [f["name"]] else f" (pumps {', '.join(f['assets'])})"
+            if f["value"] is None:
+                lines.append(f"{f['name']}{members}: no {what} value {period.describe()} — "
+                             f"{f['note']} [1].")
+            else:
+                lines.append(f"{f['name']}{members}: {what} = {f['display']} "
+                             f"{period.describe()} [1].")
+    for f in facts:
+        if f["value"] is not None and f["note"]:
+            lines.append(f"Note for {f['name']}: {f['note']}.")
+    if facts:
+        lin = facts[0]["lineage"]
+        lines.append(f"Read from {lin['table']} column {lin['column']} ({facts[0]['method']}), "
+                     f"feature {lin['feature']} v{lin['version']} (definition "
+                     f"{lin['definition_hash']}), lake snapshot {lin['snapshot']}; coverage "
+                     + ", ".join(f"{f['name']} {f['coverage']}" for f in facts) + ".")
+    lines.extend(f"Note: {n}." for n in dq.notes)
+    return "\n".join(lines), facts
+
+
+# -- composing document answers ----------------------------------------------------------
+def _sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z`*(\[])|\n(?=[-*|#]|\S)", text)
+    return [p.strip() for p in parts if len(p.strip()) > 2]
+
+
+def _best_sentences(text: str, query_tokens: set[str], idf: dict[str, float], n: int = 2,
+                    max_words: int = 60) -> str:
+    sents = _sentences(text)
+    if not sents:
+        return ""
+    scored = []
+    for i, s in enumerate(sents):
+        toks = set(tokenize(s))
+        scored.append((sum(idf.get(t, 0.5) for t in toks & query_tokens), -i, s))
+    top = sorted(scored, reverse=True)[:n]
+    top = [t for t in top if t[0] > 0] or [max(scored, key=lambda t: t[1])]
+    out = " ".join(s for _, _, s in sorted(top, key=lambda t: -t[1]))
+    words = out.split()
+    return " ".join(words[:max_words]) + (" …" if len(words) > max_words else "")
+
+
+def compose(question: str, hits: Sequence[Hit], index: QAIndex, start: int = 1,
+            n: int = 3) -> tuple[str, list[Citation]]:
+    """Quote the best sentences of the best ``n`` hits, numbered from ``start``."""
+    qt = set(tokenize(question))
+    idf = {t: float(index.bm25.idf[j]) for t, j in index.bm25.vocab.items() if t in qt}
+    lines, cites = [], []
+    best = hits[0].dense if hits else 0.0
+    for h in hits[:n]:
+        if cites and h.dense < best - 0.25:
+            continue
+        k = start + len(cites)
+        cites.append(Citation(k, h.chunk.id, h.chunk.kind, h.chunk.ref, h.chunk.title))
+        text = h.chunk.text
+        if h.chunk.kind == "doc" and "\n" in text:  # the first line repeats the headings
+            text = text.split("\n", 1)[1]
+        lines.append(f"- {_best_sentences(text, qt, idf)} [{k}]")
+    return "\n".join(lines), cites
+
+
+# -- the entry point ---------------------------------------------------------------------
+def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex | None = None,
+        index_dir: str | os.PathLike | None = None, registry=None, now=None, k: int = 5,
+        min_score: float = MIN_SCORE, generator=None, snapshot: str | None = None) -> Answer:
+    """Answer ``question`` from the index and the golden tables, citing every source.
+
+    Parameters
+    ----------
+    question : str
+    store : str or path, optional
+        The lake (default: setting ``store.url``).
+    index : QAIndex, optional
+        Default: the persisted index of ``store`` (:func:`~pumplib.qa.build_index`
+        builds or refreshes it).
+    index_dir : path, optional
+        Where the persisted index lives.
+    registry : AssetRegistry or path, optional
+        Default: setting ``assets.registry``.
+    now : str or Timestamp, optional
+        Reference time of relative periods ("yesterday"); default: the end of the
+        data in the lake. Naive times are UTC.
+    k : int
+        Chunks retrieved.
+    min_score : float
+        Cosine similarity under which a document question finds nothing relevant.
+    generator : Generator or str, optional
+        An OpenAI-compatible endpoint (:class:`~pumplib.qa.generator.Generator` or
+        its base URL) that rewrites the composed answer; kept only if it keeps the
+        citations (and, for data questions, the numbers).
+    snapshot : str, optional
+        Read the golden tables at this lake snapshot.
+
+    Returns
+    -------
+    Answer
+
+    Examples
+    --------
+    >>> a = ask("which pump at station North had the worst specific energy last week?",
+    ...         store="./store")                                       # doctest: +SKIP
+    >>> a.facts[0]["lineage"]["snapshot"]                              # doctest: +SKIP
+    """
+    from ..assets import AssetRegistry
+    from ..lake import Lake
+    from .index import build_index
+
+    if not isinstance(question, str) or not question.strip():
+        raise ArgumentError(f"ask: the question must be a non-empty string, got {question!r}")
+    if k < 1:
+        raise ArgumentError(f"ask: k must be at least 1, got {k!r}")
+    if isinstance(registry, str | os.PathLike) or registry is None:
+        registry = AssetRegistry.load(registry)
+    if index is None:
+        index = build_index(store, index_dir=index_dir, registry=registry)
+    if store is None and index.manifest.get("store"):
+        store = index.manifest["store"]
+    tz = registry.utility.get("timezone", "UTC")
+    tables = None
+    dq = None
+    parsed_now = None if now is None else pd.Timestamp(now)
+    if parsed_now is not None and parsed_now.tzinfo is None:
+        parsed_now = parsed_now.tz_localize("UTC")
+    if _could_be_data(question):
+        tables = _tables(Lake(store, create=False), snapshot)
+        ref_now = parsed_now if parsed_now is not None else tables.data_end()
+        dq = parse_question(question, registry, ref_now.tz_convert(tz))
+    hits = index.search(question, k)
+    if dq is not None:
+        text, facts = answer_data(dq, tables, registry, question)
+        if facts:
+            f0 = facts[0]
+            lin = f0["lineage"]
+            ref = (f"{lin['table']}:{lin['column']} v{lin['version']} ({lin['definition_hash']}) "
+                   f"@ {lin['snapshot']}, {f0['period_label']}")
+            cites = [Citation(1, hashlib.sha1(ref.encode()).hexdigest()[:16], "data", ref,
+                              f"{dq.metric.label} from features/{f0['level']}")]
+            feat_hits = index.search(f"feature {dq.metric.feature} {dq.metric.label}", 1,
+                                     kinds=["feature"])
+            if feat_hits:
+                c = feat_hits[0].chunk
+                cites.append(Citation(2, c.id, c.kind, c.ref, c.title))
+                desc = c.text.split(": ", 1)[-1].split(" Unit:")[0].strip()
+                text += f"\nDefinition of {dq.metric.feature}: {desc} [2]"
+            ans = Answer(question, text, cites, facts, hits, "data", notes=list(dq.notes))
+            return _generate(ans, generator, index)
+    relevant = [h for h in hits if h.dense >= min_score]
+    if not relevant:
+        best = max((h.dense for h in hits), default=0.0)
+        return Answer(question, "I found nothing relevant to this question in the indexed "
+                      f"sources ({len(index)} chunks; best similarity {best:.2f} < "
+                      f"{min_score}). Try naming a feature, pump, station or document.",
+                      [], [], hits, "none")
+    body, cites = compose(question, relevant, index)
+    ans = Answer(question, "From the indexed sources:\n" + body, cites, [], hits, "document")
+    return _generate(ans, generator, index)
+
+
+def _could_be_data(question: str) -> bool:
+    return find_metric(question) is not None
+
+
+def _generate(ans: Answer, generator, index: QAIndex) -> Answer:
+    if generator is None:
+        return ans
+    from .generator import Generator, verify
+
+    gen = generator if isinstance(generator, Generator) else Generator(str(generator))
+    sources = [{"n": c.n, "kind": c.kind, "ref": c.ref,
+                "text": index.get(c.id).text if c.id in index else _fact_text(ans, c)}
+               for c in ans.citations]
+    try:
+        text = gen.generate(ans.question, sources, ans.text)
+    except OSError as exc:  # network errors, timeouts (urllib raises OSError subclasses)
+        ans.notes.append(f"generator {gen.url} failed ({exc}); composed answer kept")
+        return ans
+    ok, why = verify(text, ans)
+    if ok:
+        ans.text, ans.generator = text, gen.url
+    else:
+        ans.notes.append(f"generator answer rejected ({why}); composed answer kept")
+    return ans
+
+
+def _fact_text(ans: Answer, c: Citation) -> str:
+    return "; ".join(f"{f['name']}: {f['label']} {f['display']} {f['period_label']}"
+                     for f in ans.facts) + f" (source {c.ref})"
+

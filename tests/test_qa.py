@@ -1,0 +1,306 @@
+"""pumplib.qa: index, retrieval, data questions, generator, panels, CLI, evaluation set."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pumplib.errors import ArgumentError, SchemaError
+from pumplib.qa import index as qi
+from pumplib.qa.answer import find_entities, find_metric, parse_question, resolve_period
+from pumplib.qa.evaluation import load_questions, ref_matches, run_eval
+
+from .naive_qa import expected_value
+
+ROOT = Path(__file__).resolve().parents[1]
+REGISTRY = ROOT / "catalogs" / "assets.yaml"
+TZ = "Europe/Amsterdam"
+NOW = pd.Timestamp("2026-04-06 02:00", tz=TZ)   # end of the sample data, local time
+
+
+# -- pure parts (no model) ---------------------------------------------------------------
+def test_bm25_matches_rank_bm25():
+    from rank_bm25 import BM25Okapi
+
+    rng = np.random.default_rng(1)
+    vocab = [f"w{i}" for i in range(40)]
+    docs = [list(rng.choice(vocab, size=rng.integers(1, 30))) for _ in range(60)]
+    ours, ref = qi.BM25(docs), BM25Okapi(docs)
+    for q in (["w1"], ["w2", "w3", "w2"], ["w39", "nope"], vocab[:10]):
+        np.testing.assert_allclose(ours.scores(q), ref.get_scores(q), rtol=1e-12, atol=1e-12)
+
+
+def test_tokenize_keeps_compound_names():
+    toks = qi.tokenize("How many starts did N-P3 have? energy_integral")
+    assert "n-p3" in toks and "p3" in toks and "start" in toks
+    assert "energy-integral" in toks and "integral" in toks
+    assert "how" not in toks and "did" not in toks
+
+
+def test_markdown_chunks_sections_and_stable_ids(tmp_path):
+    md = tmp_path / "guide.md"
+    md.write_text("# Guide\nintro text\n\n## Pumps\nN-P1 runs.\n```\n# not a heading\n```\n"
+                  "## Tanks\nN-T1 holds water.\n")
+    a = qi.markdown_chunks(md, tmp_path)
+    assert [c.ref for c in a] == ["guide.md#guide", "guide.md#pumps", "guide.md#tanks"]
+    assert "# not a heading" in a[1].text
+    assert [c.id for c in qi.markdown_chunks(md, tmp_path)] == [c.id for c in a]
+    with pytest.raises(ArgumentError, match="Valid choices"):
+        qi.Chunk.make("nonsense", "r", "t", "x")
+
+
+def test_metric_entity_and_period_parsing(demo_registry):
+    assert find_metric("worst specific energy").column == "specific_energy_mean"
+    assert find_metric("energy cost of N-P1").column == "energy_cost_integral"
+    assert find_metric("how many hours did it run").column == "runtime_duration"
+    assert find_metric("the weather in Paris") is None
+    assets, stations, notes = find_entities("starts of P1 yesterday", demo_registry)
+    assert assets == ["N-P1", "S-P1"] and "ambiguous" in notes[0]
+    assets, stations, _ = find_entities("pump 1 at station South", demo_registry)
+    assert assets == ["S-P1"] and stations == ["SOUTH"]
+    assets, stations, notes = find_entities("which pump at Nroth", demo_registry)
+    assert stations == ["NORTH"] and "nroth" in notes[0]
+    p = resolve_period("last week", NOW)
+    assert (str(p.start.date()), str(p.end.date()), p.level) == ("2026-03-30", "2026-04-06", "1W")
+    dst = resolve_period("in the week of 2026-03-25", NOW)   # holds the spring-forward day
+    assert dst.end - dst.start == pd.Timedelta(hours=167) and dst.level == "1W"
+    assert resolve_period("in March", NOW).level == "1M"
+    assert str(resolve_period("on 20 March", NOW).start.date()) == "2026-03-20"
+    assert resolve_period("between 2026-03-23 and 2026-03-25", NOW).end.day == 26
+    assert resolve_period("what is specific energy", NOW) is None
+    dq = parse_question("how many starts did P3 have yesterday?", demo_registry, NOW)
+    assert dq.assets == ("N-P3",) and dq.period.level == "1D"
+    assert parse_question("how is specific energy computed?", demo_registry, NOW) is None
+
+
+def test_eval_set_is_valid_and_large_enough(tmp_path):
+    items = load_questions()
+    kinds = pd.Series([q.get("kind", "doc") for q in items]).value_counts()
+    assert len(items) >= 40 and kinds["doc"] >= 20 and kinds["data"] >= 12 and kinds["none"] >= 2
+    bad = tmp_path / "q.yaml"
+    bad.write_text("- {id: a, question: x, kind: data}\n")
+    with pytest.raises(SchemaError, match="needs 'expect'"):
+        load_questions(bad)
+    assert ref_matches("README.md#ingestion (part 2)", "README.md#ingestion")
+    assert not ref_matches("README.md#ingestion-x", "README.md#ingestion")
+
+
+# -- with the sample lake and the model ---------------------------------------------------
+@pytest.fixture(scope="module")
+def qa_index(demo_store, tmp_path_factory):
+    return qi.build_index(demo_store, index_dir=tmp_path_factory.mktemp("qa") / "index",
+                          registry=REGISTRY)
+
+
+def test_index_covers_every_source_and_reloads(qa_index, demo_store):
+    kinds = {c.kind for c in qa_index.chunks}
+    assert {"doc", "module", "feature", "asset", "lineage", "quality", "table"} <= kinds
+    assert qa_index.embeddings.shape == (len(qa_index), 384)
+    np.testing.assert_allclose(np.linalg.norm(qa_index.embeddings, axis=1), 1, atol=1e-5)
+    again = qi.QAIndex.load(qa_index.path)     # (up-to-date rebuilds: test_incremental_reindex)
+    assert [c.id for c in again.chunks] == [c.id for c in qa_index.chunks]
+    np.testing.assert_array_equal(again.embeddings, qa_index.embeddings)
+    assert again.manifest["tip"] == qa_index.manifest["tip"]
+    hits = qa_index.search("tariff of station SOUTH", 3, kinds=["asset"])
+    assert hits and all(h.chunk.kind == "asset" for h in hits)
+    with pytest.raises(ArgumentError, match="Valid choices"):
+        qa_index.search("x", kinds=["nope"])
+    with pytest.raises(ArgumentError, match="'hybrid'"):
+        qa_index.search("x", method="magic")
+
+
+def test_evaluation_set(qa_index, demo_store):
+    """recall@5 ≥ 0.9 on document questions, exact numbers for data questions, and
+    nothing found for unrelated ones; expected numbers recomputed independently."""
+    from pumplib.lake import Lake
+
+    lake = Lake(demo_store)
+    items = load_questions()
+    for q in items:
+        for e in q.get("expect", []):
+            assert math.isclose(expected_value(lake, e), e["value"], rel_tol=1e-9,
+                                abs_tol=1e-12), (q["id"], e["name"])
+    res = run_eval(qa_index, store=demo_store, registry=REGISTRY, k=5)
+    s = res["summary"]
+    misses = [(r["id"], r["detail"][:300]) for r in res["questions"] if not r["ok"]]
+    assert s["recall_at_k"] >= 0.9, misses
+    assert s["data_exact"] == s["data"], misses
+    assert s["none_correct"] == s["none"], misses
+
+
+def test_data_answer_quotes_lineage(qa_index, demo_store):
+    from pumplib.lake import Lake
+    from pumplib.qa import ask
+
+    a = ask("How many starts did P3 have yesterday?", demo_store, index=qa_index,
+            registry=REGISTRY)
+    assert a.intent == "data" and a.citations[0].kind == "data"
+    f = a.facts[0]
+    assert f["name"] == "N-P3" and f["level"] == "1D"
+    lin = f["lineage"]
+    feat_commit = next(c for c in Lake(demo_store).log() if c.metadata.get("kind") == "features")
+    assert lin["snapshot"] == feat_commit.snapshot
+    assert lin["definition_hash"] == feat_commit.metadata["definition_hashes"]["starts"]
+    assert lin["version"] == 1 and lin["column"] == "starts_starts"
+    assert "[1]" in a.text and f"{f['value']:.0f}" in a.text and "2026-04-05" in a.text
+    assert a.citations[1].kind == "feature" and "starts.yaml" in a.citations[1].ref
+    # an ambiguous short name answers for every match and says so
+    b = ask("how many starts did P1 have yesterday?", demo_store, index=qa_index,
+            registry=REGISTRY)
+    assert [x["name"] for x in b.facts] == ["N-P1", "S-P1"] and "ambiguous" in b.text
+    # no data in the period: no number, said so
+    c = ask("How much energy did N-P1 use on 2026-02-01?", demo_store, index=qa_index,
+            registry=REGISTRY)
+    assert c.facts[0]["value"] is None and "no data" in c.text
+
+
+def test_incremental_reindex(demo_store_copy, tmp_path):
+    from pumplib.lake import Lake
+
+    docs = tmp_path / "root"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Alpha\nThe alpha section.\n\n# Beta\nThe beta section.\n")
+    kw = dict(index_dir=tmp_path / "idx", registry=REGISTRY, root=docs, docs=["a.md"],
+              sources=["doc", "lineage", "recommendation"])
+    first = qi.build_index(demo_store_copy, **kw)
+    assert first.stats["embedded"] == len(first) and not first.stats["up_to_date"]
+    assert qi.build_index(demo_store_copy, **kw).stats["up_to_date"]
+    (docs / "a.md").write_text("# Alpha\nThe alpha section.\n\n# Beta\nBeta changed.\n")
+    second = qi.build_index(demo_store_copy, **kw)
+    assert (second.stats["embedded"], second.stats["removed"]) == (1, 1)
+    recs = pd.DataFrame({"rec_id": ["R1"], "kind": ["tariff_shift"], "asset": [None],
+                         "station": ["SOUTH"], "title": ["Shift SOUTH pumping off peak"],
+                         "saving_kwh": [0.0], "saving_money": [321.0], "currency": ["EUR"]})
+    with Lake(demo_store_copy).transaction("recommendations", {"kind": "recommend"}) as tx:
+        tx.write_table("recommendations", "run-1", recs, {})
+    third = qi.build_index(demo_store_copy, **kw)
+    # the new commit (lineage) and the recommendation are new; nothing else is embedded
+    assert third.stats["embedded"] == 2 and third.stats["reused"] == len(second)
+    hit = third.search("shift pumping at SOUTH off peak", 1, kinds=["recommendation"])[0]
+    assert hit.chunk.ref.startswith("recommendations/run-1 R1") and "321" in hit.chunk.text
+
+
+# -- optional generator ----------------------------------------------------------------------
+class _Stub(BaseHTTPRequestHandler):
+    reply = ""
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append((self.path, body))
+        out = json.dumps({"choices": [{"message": {"role": "assistant",
+                                                   "content": type(self).reply}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def stub_server():
+    server = HTTPServer(("127.0.0.1", 0), _Stub)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    _Stub.seen = []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    t.join(5)
+
+
+def test_generator_keeps_citations_or_falls_back(qa_index, demo_store, stub_server):
+    from pumplib.qa import ask
+    from pumplib.qa.generator import Generator
+
+    gen = Generator(stub_server, model="stub")
+    q = "Which tariff does station SOUTH use?"
+    _Stub.reply = "SOUTH is billed on tou_large [1]."
+    a = ask(q, demo_store, index=qa_index, registry=REGISTRY, generator=gen)
+    assert a.generator == stub_server and a.text == _Stub.reply
+    path, body = _Stub.seen[-1]
+    assert path == "/v1/chat/completions" and body["model"] == "stub"
+    assert "DATA" in body["messages"][0]["content"]
+    payload = json.loads(body["messages"][1]["content"])   # sources travel as JSON data
+    assert payload["question"] == q and payload["sources"][0]["ref"] == a.citations[0].ref
+    _Stub.reply = "SOUTH uses the large tariff."           # no citations: rejected
+    b = ask(q, demo_store, index=qa_index, registry=REGISTRY, generator=gen)
+    assert b.generator is None and "[1]" in b.text and "no citation markers" in b.notes[-1]
+    _Stub.reply = "It is tou_large [7]."                    # cites a source that is not there
+    assert "unknown sources" in ask(q, demo_store, index=qa_index, registry=REGISTRY,
+                                    generator=gen).notes[-1]
+    _Stub.reply = "P3 started a few times [1]."             # drops the number: rejected
+    c = ask("How many starts did N-P3 have yesterday?", demo_store, index=qa_index,
+            registry=REGISTRY, generator=gen)
+    assert c.generator is None and "drops the number" in c.notes[-1]
+    with pytest.raises(ArgumentError, match="http"):
+        Generator("ftp://x")
+
+
+# -- panels and CLI ------------------------------------------------------------------------
+def test_ipywidgets_and_marimo_panels(qa_index, demo_store):
+    import marimo as mo
+
+    from pumplib.qa.widgets import (
+        QAPanel,
+        ipywidgets_panel,
+        marimo_answer,
+        marimo_input,
+        marimo_panel,
+    )
+
+    box = ipywidgets_panel(demo_store, index=qa_index, registry=REGISTRY)
+    assert "Ask about the data" in box.output.value
+    box.question.value = "Which tariff does station SOUTH use?"
+    assert '<ol class="pumplib-qa-sources">' in box.output.value
+    assert "assets.yaml#stations.SOUTH" in box.output.value
+    assert box.panel.last.citations
+    text = marimo_input("hello")
+    assert isinstance(text, mo.ui.text) and text.value == "hello"
+    panel = QAPanel(demo_store, index=qa_index, registry=REGISTRY)
+    out = marimo_answer("how many starts did N-P3 have yesterday?", panel=panel)
+    assert isinstance(out, mo.Html) and "features/1D:starts_starts" in out.text
+    box2, answer = marimo_panel(demo_store, index=qa_index, registry=REGISTRY)
+    assert isinstance(box2, mo.ui.text) and "Ask about" in answer("").text
+
+
+def test_cli_ask_and_index(qa_index, demo_store):
+    from typer.testing import CliRunner
+
+    from pumplib.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["ask", "how many starts did N-P3 have yesterday?", "--store",
+                            demo_store, "--index-dir", str(qa_index.path), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["intent"] == "data" and out["facts"][0]["name"] == "N-P3"
+    r = runner.invoke(app, ["qa", "index", "--store", demo_store, "--index-dir",
+                            str(qa_index.path)])
+    assert r.exit_code == 0 and "up to date" in r.output
+    r = runner.invoke(app, ["ask", "What is the capital of France?", "--store", demo_store,
+                            "--index-dir", str(qa_index.path)])
+    assert r.exit_code == 0 and "nothing relevant" in r.output
+    r = runner.invoke(app, ["ask", "x", "--store", demo_store, "--index-dir",
+                            str(qa_index.path), "-k", "0"])
+    assert r.exit_code == 2 and "k must be at least 1" in r.output
+
+
+def test_import_pumplib_qa_stays_light():
+    code = ("import sys, pumplib, pumplib.qa, pumplib.qa.widgets, pumplib.commands.qa;"
+            "bad = [m for m in ('torch', 'sentence_transformers', 'ipywidgets', 'marimo')"
+            " if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
