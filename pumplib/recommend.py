@@ -557,6 +557,8 @@ def station_peak_days(lake: Lake | str | os.PathLike, registry: AssetRegistry | 
     peak = price >= top - 1e-12
     # tank level at 15 min from good samples (lazy read of one asset)
     lvl = _tank_level(lake, tank.id, idx.min(), idx.max() + pd.Timedelta("1h"))
+    if lvl.dropna().empty:
+        return pd.DataFrame()
     a = float(tank.tank["area"])
     span = float(tank.tank["max_level"]) - float(tank.tank["min_level"])
     usable = a * span * max(0.0, 1.0 - 2.0 * reserve)

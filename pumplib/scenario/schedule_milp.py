@@ -17,7 +17,8 @@ Flow ``Q`` and power ``P`` of each pump and speed step are its operating point
 (:class:`~pumplib.scenario.model.PumpModel`) at the middle of the allowed level
 band; :func:`optimise_schedule` then replays the schedule through the level-
 dependent physics (:func:`~pumplib.scenario.model.simulate_station`) and
-re-solves with a wider margin if the replayed level leaves its limits.
+re-solves with a wider margin if the replayed level leaves its limits, or with
+a higher end target if the replayed tank ends below ``end_level``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def _speed_steps(model: StationModel, vsd_steps) -> list[list[float]]:
 def optimise_schedule(model: StationModel, demand: pd.Series, *, period: str = "1h",
                       level0: float | None = None, end_level: float | None = None,
                       min_run: int = 1, min_rest: int = 1, max_starts_per_day: int = 6,
-                      max_starts_per_hour: int = 1, vsd_steps=(1.0, 0.9, 0.8),
+                      max_starts_per_hour: int = 1, vsd_steps=(1.0, 0.85),
                       margin: float = 0.05, time_limit: float = 30.0,
                       mip_rel_gap: float = 0.01,
                       replay_step: str = "1min", max_retries: int = 3) -> ScheduleResult:
@@ -119,18 +120,23 @@ def optimise_schedule(model: StationModel, demand: pd.Series, *, period: str = "
     l_end = l0 if end_level is None else float(end_level)
     d = pd.Series(np.asarray(demand, float), index=_utc_index(demand.index))
     d = d.resample(period).mean().dropna()
-    m_try = margin
+    m_try, end_try = margin, l_end
     last: ScheduleResult | None = None
     for _ in range(max(1, max_retries)):
-        res = _solve(model, d, period, l0, l_end, min_run, min_rest, max_starts_per_day,
+        res = _solve(model, d, period, l0, end_try, min_run, min_rest, max_starts_per_day,
                      max_starts_per_hour, vsd_steps, m_try, time_limit, mip_rel_gap)
         replay = simulate_station(model, demand, policy="schedule", schedule=res.schedule,
                                   level0=l0, step=replay_step)
         res.replay, res.summary, res.margin = replay, summarise(replay, model), m_try
         last = res
-        if res.summary["within_limits"] and res.summary["final_level"] >= l_end - 1e-6:
+        short = l_end - res.summary["final_level"]
+        if res.summary["within_limits"] and short <= 1e-9:
             return res
-        m_try = min(m_try * 2 + 0.02, 0.3)
+        if not res.summary["within_limits"]:
+            m_try = min(m_try * 1.5 + 0.02, 0.3)     # the replayed level left the tank
+        if short > 1e-9:                             # level-dependent flows fell short
+            end_try = min(end_try + short + 0.02, model.max_level - m_try * (
+                model.max_level - model.min_level))
     return last
 
 
