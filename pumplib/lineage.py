@@ -838,10 +838,14 @@ def validate_openlineage(event: Mapping) -> None:
         raise SchemaError(f"OpenLineage event: {where}: {e.message}")
 
 
-def _facet(**kw) -> dict:
-    return {"_producer": PRODUCER,
-            "_schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunFacet",
-            **kw}
+#: schema URLs of the facets the export writes
+VERSION_FACET_URL = ("https://openlineage.io/spec/facets/1-0-1/DatasetVersionDatasetFacet.json"
+                     "#/$defs/DatasetVersionDatasetFacet")
+PUMPLIB_FACET_URL = f"{PRODUCER}/blob/main/pumplib/lineage.py#PumplibRunFacet"
+
+
+def _facet(schema_url: str = VERSION_FACET_URL, **kw) -> dict:
+    return {"_producer": PRODUCER, "_schemaURL": schema_url, **kw}
 
 
 def _uuid_for(snapshot: str, meta: Mapping) -> str:
@@ -909,7 +913,8 @@ def openlineage_events(source=None, *, namespace: str | None = None, catalog=Non
             "producer": PRODUCER,
             "schemaURL": OPENLINEAGE_SCHEMA_URL,
             "run": {"runId": _uuid_for(a["snapshot"], m),
-                    "facets": {"pumplib": _facet(snapshot=a["snapshot"], message=a["message"],
+                    "facets": {"pumplib": _facet(PUMPLIB_FACET_URL, snapshot=a["snapshot"],
+                                                 message=a["message"],
                                                  metadata=_jsonable(m))}},
             "job": {"namespace": ns, "name": f"pumplib.{a['commit_kind']}"},
             "inputs": _unique(inputs),

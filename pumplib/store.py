@@ -80,11 +80,12 @@ def _lake(store=None):
 class _Table:
     """An opened golden-table level at one snapshot, with numpy copies of its axes.
 
-    ``ds`` has one dask chunk per Zarr chunk (large reads compute in
-    parallel); ``lazy`` is the same group without dask (xarray's lazy
-    indexing): a small selection of it becomes one dask task per variable
-    that reads just the selected region (:func:`_one_task`) — the many-task
-    graph of ``ds`` costs about 5× more for a month of 15-min values.
+    ``ds`` (from ``Lake.open_group``) has one dask chunk per Zarr chunk:
+    large reads compute in parallel. ``lazy`` holds the stored arrays without
+    dask (xarray's lazy indexing): a small selection reads just its region in
+    one task (:func:`_small_read`) — the many-task graph of ``ds`` costs about
+    5× more for a month of 15-min values. A level stored as one ``(column,
+    asset, time)`` array (``_values``) is read for all wanted columns at once.
     """
 
     def __init__(self, ds: xr.Dataset, lazy: xr.Dataset, key: tuple):
@@ -100,6 +101,10 @@ class _Table:
             f = ds[v].attrs.get("feature")
             if f:
                 self.by_feature.setdefault(str(f), []).append(str(v))
+        stacked = lazy.variables.get("_values")
+        self.stacked = stacked if stacked is not None and "columns" in stacked.attrs else None
+        self.column_index = ({str(c): i for i, c in enumerate(self.stacked.attrs["columns"])}
+                             if self.stacked is not None else {})
 
 
 def clear_cache() -> None:
@@ -122,7 +127,6 @@ def _table(lake, snapshot: str, level: str) -> _Table | None:
         return None
     lazy = xr.open_zarr(lake.session(snapshot).store, group=f"features/{level}",
                         consolidated=False, chunks=None)
-    lazy = lazy.assign_coords(asset=ds.asset.values, time_end=ds.time_end.values)
     t = _Table(ds, lazy, key)
     with _LOCK:
         _OPEN[key] = t
@@ -142,27 +146,39 @@ class _Region:
         return np.asarray(self.var[key].values)
 
 
-def _one_task(ds: xr.Dataset, key: tuple) -> xr.Dataset:
-    """Wrap each (lazily indexed) variable of ``ds`` as a one-chunk dask array.
+def _small_read(t: _Table, cols: Sequence[str], rows, i0: int, i1: int) -> xr.Dataset:
+    """The selection as a Dataset of one-chunk dask arrays reading just its region.
 
-    The dask name comes from ``key`` (store, snapshot, level, rows, periods),
-    which pins the content: snapshots never change. Naming it avoids dask
-    tokenizing the backend array, which costs more than the read.
+    Dask names come from the table key (store, snapshot, level) and the
+    selection, which pin the content (snapshots never change); naming them
+    avoids dask tokenizing the backend array, which costs more than the read.
     """
     import dask.array as da
     from dask.base import tokenize
 
-    token = tokenize(key)
-    out = {}
-    for name, v in ds.data_vars.items():
-        arr = da.from_array(_Region(v.variable), chunks=-1, lock=False, asarray=False,
-                            meta=np.empty((0,) * v.ndim, dtype=v.dtype),
-                            name=f"pumplib-features-{name}-{token}")
-        out[name] = (v.dims, arr, v.attrs)
-    res = xr.Dataset(out, coords=ds.coords, attrs=ds.attrs)
-    for name, v in ds.data_vars.items():
-        res[name].encoding = v.encoding
-    return res
+    sel_rows = rows if isinstance(rows, list) else slice(None)
+    token = tokenize(t.key, tuple(cols), tuple(rows) if isinstance(rows, list) else None, i0, i1)
+    data: dict[str, Any] = {}
+    if t.stacked is not None and all(c in t.column_index for c in cols):
+        idx = [t.column_index[c] for c in cols]
+        sub = t.stacked[idx, sel_rows, i0:i1]                 # lazy, orthogonal
+        block = da.from_array(_Region(sub), chunks=-1, lock=False, asarray=False,
+                              meta=np.empty((0, 0, 0), dtype=sub.dtype),
+                              name=f"pumplib-features-{token}")
+        for k, c in enumerate(cols):
+            data[c] = (("asset", "time"), block[k], t.ds[c].attrs)
+    else:
+        for c in cols:
+            sub = t.lazy[c].variable[sel_rows, i0:i1]
+            arr = da.from_array(_Region(sub), chunks=-1, lock=False, asarray=False,
+                                meta=np.empty((0, 0), dtype=sub.dtype),
+                                name=f"pumplib-features-{c}-{token}")
+            data[c] = (("asset", "time"), arr, t.ds[c].attrs)
+    assets = np.array(t.assets, dtype=object)[sel_rows]
+    return xr.Dataset(data, coords={
+        "asset": assets,
+        "time": t.time[i0:i1].astype("datetime64[ns]"),
+        "time_end": ("time", t.time_end[i0:i1].astype("datetime64[ns]"))})
 
 
 def _levels(lake, snapshot: str) -> list[str]:
@@ -310,8 +326,12 @@ def get_features(features: str | Sequence[str], assets: str | Sequence[str] | No
         raise LakeError(f"{lake.url}: nothing was committed at or before {_utc(as_of)}")
     t = _table(lake, snap, level)
     if t is None:
+        have = _levels(lake, snap)
+        if not have:
+            raise LakeError(f"{lake.url}: no golden tables at snapshot {snap}; build them "
+                            "first (pumplib features build)")
         raise UnknownNameError(f"{lake.url}: no golden table at this level (snapshot {snap}). "
-                               + choices_message("level", level, _levels(lake, snap)))
+                               + choices_message("level", level, have))
     cols = _columns(t, names, level)
     rows: list[int] | slice = slice(None)
     if assets is not None:
@@ -325,13 +345,15 @@ def get_features(features: str | Sequence[str], assets: str | Sequence[str] | No
     i1 = len(t.time) if end is None else int(np.searchsorted(t.time, _utc(end).value, "left"))
     n_assets = len(t.assets) if isinstance(rows, slice) else len(rows)
     small = n_assets * max(i1 - i0, 0) * 8 <= whole_chunk_bytes
-    ds = (t.lazy if small else t.ds)[cols]
-    if not isinstance(rows, slice):
-        ds = ds.isel(asset=rows)
-    if start is not None or end is not None:
-        ds = ds.isel(time=slice(i0, max(i0, i1)))
+    i1 = max(i0, i1)
     if small:
-        ds = _one_task(ds, (*t.key, tuple(rows) if isinstance(rows, list) else None, i0, i1))
+        ds = _small_read(t, cols, rows, i0, i1)
+    else:
+        ds = t.ds[cols]
+        if not isinstance(rows, slice):
+            ds = ds.isel(asset=rows)
+        if start is not None or end is not None:
+            ds = ds.isel(time=slice(i0, i1))
     hashes = dict(t.ds.attrs.get("definition_hashes", {}) or {})
     used = {ds[c].attrs.get("feature") for c in cols}
     ds.attrs = {"level": level, "snapshot": snap, "store": lake.url,

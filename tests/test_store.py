@@ -76,6 +76,8 @@ def _small_lake(path: str, hours: int = 6):
 
 def test_point_in_time_read_with_late_data(tmp_path):
     lake, start, end = _small_lake(str(tmp_path / "pit"))
+    with pytest.raises(LakeError, match="no golden tables"):
+        fs.get_features("energy", store=lake)
     cat = catalog_from_dicts([ENERGY])
     first = build_lake(lake, cat, ["1h"], timezone="UTC", quality=False)
     time.sleep(0.05)
