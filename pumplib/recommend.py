@@ -24,7 +24,9 @@ action, ranked by the money it would save:
 ``data_quality``
     Missing or flagged data that blocks the other analyses.
 
-The columns are a contract with the operations app (:data:`COLUMNS`); savings
+The columns are a contract with the operations app (:data:`COLUMNS`; then
+:data:`EXTRA_COLUMNS`, where ``finding`` is ``ongoing``, ``stalled`` or
+``recovered``: the state of what was found, not what people decided); savings
 are per ``horizon_days`` (default one year, extrapolated from the analysed
 period). :func:`store_recommendations` writes a run as one lake commit (table
 group ``recommendations``), :func:`load_recommendations` reads it back, and
@@ -63,7 +65,7 @@ __all__ = ["COLUMNS", "KINDS", "GROUP", "efficiency_ratio", "load_recommendation
 COLUMNS = ["rec_id", "kind", "asset", "station", "title", "evidence", "saving_kwh",
            "saving_money", "currency", "assumptions", "confidence", "lineage"]
 #: extra columns after the contract ones
-EXTRA_COLUMNS = ["rank", "status", "horizon_days", "created_at", "run_id"]
+EXTRA_COLUMNS = ["rank", "finding", "horizon_days", "created_at", "run_id"]
 KINDS = ("load_shift", "efficient_pump", "efficiency_loss", "bep_drift", "data_quality")
 #: the lake table group of stored runs
 GROUP = "recommendations"
@@ -89,16 +91,31 @@ def _registry(registry: AssetRegistry | str | os.PathLike | None) -> AssetRegist
     return AssetRegistry.load(registry)
 
 
-def _hourly(lake: Lake, start=None, end=None, snapshot: str | None = None) -> pd.DataFrame:
-    """Long frame (asset, time) of the hourly golden-table columns used here."""
-    ds = lake.open_group("features/1h", snapshot=snapshot)
+def _hourly(lake: Lake, start=None, end=None, snapshot: str | None = None,
+            as_of=None) -> pd.DataFrame:
+    """Long frame (asset, time) of the hourly golden-table columns used here.
+
+    Read through :func:`pumplib.store.get_features` (point-in-time reads with
+    ``as_of``/``snapshot``); the lake group directly where that module is absent.
+    """
+    ds = lake.open_group("features/1h", snapshot=snapshot, as_of=as_of)
     if ds is None:
         raise ArgumentError(f"{lake.url}: no golden table features/1h; build the features "
                             "first (`pumplib features build`)")
     names = [n for n in _FEATURES if n in ds.data_vars]
-    ds = ds[names].sel(time=slice(_naive(start), _naive(end)))
-    frame = ds.to_dataframe()  # computes: a few thousand rows per asset
-    frame.attrs = {"snapshot": ds.attrs.get("snapshot"), "raw_snapshot": ds.attrs.get("raw_snapshot"),
+    raw_snapshot = ds.attrs.get("raw_snapshot")
+    try:
+        from .store import get_features
+    except ImportError:
+        get_features = None
+    if get_features is not None:
+        ds = get_features(names, start=_naive(start), end=_naive(end), level="1h",
+                          as_of=as_of, snapshot=snapshot, store=lake)
+    else:
+        ds = ds[names].sel(time=slice(_naive(start), _naive(end)))
+    frame = ds[names].to_dataframe()  # computes: a few thousand rows per asset
+    frame = frame.drop(columns=[c for c in frame.columns if c not in names])
+    frame.attrs = {"snapshot": ds.attrs.get("snapshot"), "raw_snapshot": raw_snapshot,
                    "definition_hashes": dict(ds.attrs.get("definition_hashes") or {})}
     return frame
 
@@ -769,7 +786,7 @@ def _row(kind, asset, station, title, *, evidence, saving_kwh, saving_money, ass
             "saving_kwh": float(saving_kwh) if saving_kwh is not None else np.nan,
             "saving_money": float(saving_money) if saving_money is not None else np.nan,
             "currency": ctx["currency"], "assumptions": assumptions, "confidence": confidence,
-            "lineage": ctx["lineage"], "status": status,
+            "lineage": ctx["lineage"], "finding": status,
             "horizon_days": ctx["horizon_days"], "created_at": ctx["created_at"],
             "run_id": ctx["run_id"]}
 
@@ -778,7 +795,7 @@ def recommend(lake: Lake | str | os.PathLike | None = None,
               registry: AssetRegistry | str | os.PathLike | None = None, *,
               kinds: Iterable[str] | None = None, start=None, end=None,
               horizon_days: float = 365.0, reserve: float = 0.2,
-              snapshot: str | None = None, write: bool = False) -> pd.DataFrame:
+              snapshot: str | None = None, as_of=None, write: bool = False) -> pd.DataFrame:
     """Ranked recommendations for every station and pump of the registry.
 
     Parameters
@@ -796,8 +813,9 @@ def recommend(lake: Lake | str | os.PathLike | None = None,
         from the analysed period.
     reserve : float
         Share of the tank span kept unused at each end by the load-shift estimate.
-    snapshot : str, optional
-        Read the golden tables at this lake snapshot.
+    snapshot, as_of : optional
+        Read the golden tables at this lake snapshot, or as they were at that
+        moment (what was known then).
     write : bool
         Also store the run in the lake (:func:`store_recommendations`).
 
@@ -827,9 +845,10 @@ def recommend(lake: Lake | str | os.PathLike | None = None,
     lk = _lake(lake if lake is not None else _default_store())
     reg = _registry(registry)
     tz = str(reg.utility["timezone"])
-    frame = _hourly(lk, start, end, snapshot)
+    frame = _hourly(lk, start, end, snapshot, as_of)
     params = {"kinds": chosen, "start": _iso(start), "end": _iso(end),
-              "horizon_days": horizon_days, "reserve": reserve, "snapshot": snapshot}
+              "horizon_days": horizon_days, "reserve": reserve, "snapshot": snapshot,
+              "as_of": _iso(as_of)}
     run_id = new_run_id("rec")
     ctx = {"currency": _currency(reg), "lineage": _lineage(lk, frame, reg, params, run_id),
            "horizon_days": float(horizon_days),
