@@ -232,3 +232,31 @@ def test_cli_recommend_json(demo_store_copy):
     bad = CliRunner().invoke(app, ["recommend", "--store", demo_store_copy, "--registry", reg,
                                    "--kind", "magic", "--no-write"])
     assert bad.exit_code == 2 and "magic" in bad.output
+
+
+def test_bep_drift_and_coverage_checks_on_a_made_up_frame(registry):
+    """Hand-made hourly rows: N-P1 runs at 0.6×BEP, N-P2 lacks energy data half the days."""
+    times = pd.date_range("2026-03-02", periods=14 * 24, freq="1h")
+    rows = []
+    for pid, ratio in (("N-P1", 0.6), ("N-P2", 1.0)):
+        cov = np.ones(len(times))
+        if pid == "N-P2":
+            cov[: 7 * 24] = 0.3                       # the first week is mostly missing
+        rows.append(pd.DataFrame({
+            "asset": pid, "time": times, "bep_flow_ratio_mean": ratio,
+            "runtime_duration": 3600.0, "time_near_bep_duration": 0.0 if ratio < 0.8 else 3600.0,
+            "energy_integral": 20.0, "energy_cost_integral": 2.0, "energy_coverage": cov,
+            "runtime_coverage": 1.0}))
+    frame = pd.concat(rows).set_index(["asset", "time"])
+    ctx = {"currency": "EUR", "lineage": {}, "horizon_days": 365.0, "created_at": "now",
+           "run_id": "rec-test"}
+    bep = rc._bep_recs(frame, registry, 365.0, ctx)
+    assert [r["asset"] for r in bep] == ["N-P1"]
+    assert bep[0]["evidence"]["efficiency_shortfall"] == pytest.approx(0.16)
+    # 20 kWh/h for a year at 16 % shortfall, 0.1 per kWh
+    assert bep[0]["saving_kwh"] == pytest.approx(20 * 24 * 365 * 0.16, rel=1e-6)
+    assert bep[0]["saving_money"] == pytest.approx(bep[0]["saving_kwh"] * 0.1)
+    dq = rc._quality_recs(frame, registry, "UTC", ctx)
+    assert [r["asset"] for r in dq] == ["N-P2"]
+    ev = dq[0]["evidence"]["features"]["energy"]
+    assert ev["bad_days"] == 7 and "load_shift" in ev["blocks"]
