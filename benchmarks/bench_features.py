@@ -162,6 +162,12 @@ def prepare(work: Path, pumps: int, days: int) -> dict:
 
 
 # -- contenders (run in child processes) ---------------------------------------------------------
+def _cpu() -> float:
+    """CPU seconds of this process, every thread (steadier than wall time on a loaded
+    machine; a contender's timed region is measured both ways)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
 def basic_definitions() -> list[dict]:
     return [{"name": f"{s}_signal", "version": 1, "unit": _unit(s), "inputs": [s], "expression": s,
              "aggregations": BASIC_AGGS, "levels": LEVELS, "min_coverage": 0.0}
@@ -199,9 +205,10 @@ def run_pumplib(meta: dict, changed=None, physics: bool = True) -> dict:
     cat = bench_catalog(physics)
     lake = Lake(meta["url"])
     t = time.perf_counter()
+    c = _cpu()
     snap = build_lake(lake, cat, LEVELS, registry=reg, timezone=TZ, cadence="1s",
                       changed=changed, quality=False)   # no quality run on this lake
-    return {"seconds": time.perf_counter() - t, "snapshot": snap}
+    return {"seconds": time.perf_counter() - t, "cpu_s": _cpu() - c, "snapshot": snap}
 
 
 def run_before(meta: dict, physics: bool = False) -> dict:
@@ -215,16 +222,18 @@ def run_before(meta: dict, physics: bool = False) -> dict:
     cat = bench_catalog(physics)
     lake = Lake(meta["url"])
     t = time.perf_counter()
+    c = _cpu()
     write_tables(lake, build(lake, cat, LEVELS, registry=reg, timezone=TZ, cadence="1s"))
-    return {"seconds": time.perf_counter() - t}
+    return {"seconds": time.perf_counter() - t, "cpu_s": _cpu() - c}
 
 
 def run_pandas(meta: dict) -> dict:
     t = time.perf_counter()
+    c = _cpu()
     df = pd.read_parquet(meta["parquet"])
     out = pandas_levels(df)
     n = sum(v.size for v in out.values())
-    return {"seconds": time.perf_counter() - t, "cells": int(n)}
+    return {"seconds": time.perf_counter() - t, "cpu_s": _cpu() - c, "cells": int(n)}
 
 
 def pandas_levels(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -282,6 +291,7 @@ def run_polars(meta: dict) -> dict:
     import polars as pl
 
     t0 = time.perf_counter()
+    c = _cpu()
     sig = list(SIGNALS)
     df = pl.read_parquet(meta["parquet"]).with_columns(pl.col(sig).fill_nan(None))
     first = [e for s in sig for e in (pl.col(s).sum().alias(f"{s}_sum"),
@@ -315,7 +325,7 @@ def run_polars(meta: dict) -> dict:
             pl.Float64)
         out[lv] = finish(per, length)
     n = sum(v.height * (v.width - 2) for v in out.values())
-    return {"seconds": time.perf_counter() - t0, "cells": int(n)}
+    return {"seconds": time.perf_counter() - t0, "cpu_s": _cpu() - c, "cells": int(n)}
 
 
 def run_duckdb(meta: dict) -> dict:
@@ -323,6 +333,7 @@ def run_duckdb(meta: dict) -> dict:
     import duckdb
 
     t0 = time.perf_counter()
+    c = _cpu()
     sig = list(SIGNALS)
     con = duckdb.connect()
     con.execute(f"SET TimeZone = '{TZ}'")
@@ -358,7 +369,7 @@ def run_duckdb(meta: dict) -> dict:
         con.execute(f"CREATE TEMP TABLE {name} AS SELECT asset, date_trunc('{unit}', t) AS t, "
                     f"{roll} FROM d GROUP BY ALL")
         n += finish(name, length.format(step=step))
-    return {"seconds": time.perf_counter() - t0, "cells": int(n)}
+    return {"seconds": time.perf_counter() - t0, "cpu_s": _cpu() - c, "cells": int(n)}
 
 
 def child(kind: str, meta_json: str) -> None:
@@ -482,6 +493,13 @@ def main(argv: list[str] | None = None) -> dict:
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9, 3),
         "seconds_by_run": {k: round(v["seconds"], 2) for k, v in results.items()},
         "cpu_s_by_run": {k: v["cpu_s_total"] for k, v in results.items()},
+        "cpu_s_timed_by_run": {k: round(v["cpu_s"], 2) for k, v in results.items()},
+        "samples_per_cpu_s": round(samples / results["pumplib"]["cpu_s"]),
+        "best_peer_cpu_s": round(results[best]["cpu_s"], 2) if best else None,
+        "cpu_speedup_vs_best_peer": round(results[best]["cpu_s"] / results["pumplib"]["cpu_s"],
+                                          2) if best else None,
+        "incremental_cpu_fraction": round(results["pumplib_incremental"]["cpu_s"]
+                                          / results["pumplib_all"]["cpu_s"], 3),
         "peers_missing": peers_missing,
         "pumps": args.pumps, "days": args.days, "signals": len(SIGNALS),
         "cpus": os.cpu_count(), "load_avg_before_after": [round(load0, 2),

@@ -239,6 +239,10 @@ def build(data, catalog: FeatureCatalog | str | None = None, levels: Sequence[st
         lake (several times faster; :func:`build_lake` uses it); it falls
         back to ``"dask"`` for ``integral()`` expressions, raw-only
         aggregations above 1D and zones whose hours straddle local midnight.
+        A feature that is one raw signal read straight from the lake (no
+        condition, no unit conversion, no flags) skips the blocks: each raw
+        chunk is decoded once and reduced to 1-minute partials by a compiled
+        kernel (:mod:`pumplib.features.kernels`), bit for bit the same values.
 
     Returns
     -------
@@ -775,16 +779,23 @@ def _run_chunks(data, specs, chunk, grid, timezone):
         if got is None:
             return None
         for name in names:
+            want = tuple(x for x in _plan_levels(specs[name][1])
+                         if x in A.FIXED_LEVELS or x == "1D")
+            if want not in plans:
+                plans[want] = A.plan(want, grid, timezone)
+
+        def roll(name, lv=lv, got=got, bounds=bounds):
             d, lvs, _mergeable, fields = specs[name]
             parts = {lv: A.Partials(lv, fields, stack_fields(got[chunk[name][0]], fields),
                                     bounds, grid)}
             want = tuple(x for x in _plan_levels(lvs) if x in A.FIXED_LEVELS or x == "1D")
-            if want not in plans:
-                plans[want] = A.plan(want, grid, timezone)
             for lv2, src in plans[want].items():
                 if src is not None:
                     parts[lv2] = A.rollup(parts[src], lv2, timezone)
-            merged[name] = (parts, {})
+            return name, (parts, {})
+
+        with ThreadPoolExecutor(max(1, min(len(names), os.cpu_count() or 1))) as ex:
+            merged.update(ex.map(roll, names))
     return merged
 
 
@@ -825,23 +836,32 @@ def _build_blocks(data, catalog, wanted, levels, registry, timezone, partials, f
             return None
         merged.update(_run_blocks(data, catalog, rest, edges, grid, timezone, registry,
                                   flags=flags))
-    tables: dict[str, dict] = {}
-    coords: dict[str, dict] = {}
-    for name, (d, lvs, mergeable, _fields) in specs.items():
+    def finish(name):
+        """The columns of one feature at its levels (numpy releases the GIL: features
+        finish on a thread pool)."""
+        d, lvs, mergeable, _fields = specs[name]
         parts, raws = merged[name]
+        got = {}
         for lv in lvs:
             p = parts[lv] if lv in parts else A.rollup(parts["1D"], lv, timezone)
             vals = A.finalize(p, mergeable, d.interpolation)
             vals["time"] = p.times
             vals["time_end"] = pd.to_datetime(p.bounds[1:], unit="s").as_unit("ns")
-            cols = _columns(d, lv, vals, lambda lv_, a_, raws=raws: raws[(lv_, a_)])
-            coords[lv] = {"time": cols.pop("time"), "time_end": ("time", cols.pop("time_end"))}
-            tables.setdefault(lv, {}).update(cols)
+            got[lv] = _columns(d, lv, vals, lambda lv_, a_, raws=raws: raws[(lv_, a_)])
         if partials and "1D" in parts:
             days = parts["1D"]
-            coords[PARTIALS_GROUP] = {"time": days.times, "time_end": (
-                "time", pd.to_datetime(days.bounds[1:], unit="s").as_unit("ns"))}
-            tables.setdefault(PARTIALS_GROUP, {}).update(_partial_columns(d, days))
+            got[PARTIALS_GROUP] = {"time": days.times, "time_end": pd.to_datetime(
+                days.bounds[1:], unit="s").as_unit("ns"), **_partial_columns(d, days)}
+        return got
+
+    with ThreadPoolExecutor(max(1, min(len(specs), os.cpu_count() or 1))) as ex:
+        done = list(ex.map(finish, list(specs)))
+    tables: dict[str, dict] = {}
+    coords: dict[str, dict] = {}
+    for got in done:                         # in catalog order, as before
+        for lv, cols in got.items():
+            coords[lv] = {"time": cols.pop("time"), "time_end": ("time", cols.pop("time_end"))}
+            tables.setdefault(lv, {}).update(cols)
     out = {}
     for lv in [*levels, PARTIALS_GROUP]:
         if lv in coords:
@@ -1095,6 +1115,12 @@ def materialize(tables: Mapping[str, xr.Dataset]) -> dict[str, xr.Dataset]:
 def write_tables(lake, tables: Mapping[str, xr.Dataset], message: str = "features build",
                  metadata: Mapping | None = None) -> str | None:
     """Store golden tables as ``features/<level>`` groups of the lake, in one commit.
+
+    A level is stored as one ``(column, asset, time)`` array (:data:`STACKED`),
+    so a build writes, and an appended day resizes, a handful of arrays rather
+    than one per variable; ``lake.open_group`` shows each column as a variable
+    with its attributes. Levels stored one array per variable (older lakes)
+    are read and merged into as they are.
 
     * A level holding the same assets and periods: only the given features'
       variables are replaced (a new or changed definition rewrites just its

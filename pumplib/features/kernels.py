@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from zarr.core.buffer import default_buffer_prototype
 
 __all__ = ["FIELDS", "chunk_partials_from_lake", "segment_partials"]
 
@@ -134,9 +136,18 @@ def chunk_partials_from_lake(group, names: Sequence[str], offset: int, n: int,
     jobs = [(s, int(a), int(b)) for s in names for a, b in zip(cuts[:-1], cuts[1:], strict=True)
             if b > a]
 
+    local = threading.local()
+    proto = default_buffer_prototype()
+
     def job(item):
         s, a, b = item
-        x = arrs[s][:, offset + a:offset + b]
+        arr = arrs[s]
+        buf = getattr(local, "buf", None)    # one buffer per thread: no page faults per chunk
+        if buf is None or buf.shape != (n_assets, b - a) or buf.dtype != arr.dtype:
+            buf = local.buf = np.empty((n_assets, b - a), dtype=arr.dtype)
+        arr.get_basic_selection((slice(None), slice(offset + a, offset + b)),
+                                out=proto.nd_buffer.from_numpy_array(buf))
+        x = buf
         p0 = int(np.searchsorted(edges, a))
         p1 = int(np.searchsorted(edges, b))
         segment_partials(x, edges[p0:p1 + 1] - a, out[s], p0)
