@@ -176,9 +176,10 @@ def _small_read(t: _Table, cols: Sequence[str], rows, i0: int, i1: int) -> xr.Da
             data[c] = (("asset", "time"), arr, t.ds[c].attrs)
     assets = np.array(t.assets, dtype=object)[sel_rows]
     return xr.Dataset(data, coords={
-        "asset": assets,
-        "time": t.time[i0:i1].astype("datetime64[ns]"),
-        "time_end": ("time", t.time_end[i0:i1].astype("datetime64[ns]"))})
+        "asset": ("asset", assets, t.ds["asset"].attrs),
+        "time": ("time", t.time[i0:i1].astype("datetime64[ns]"), t.ds["time"].attrs),
+        "time_end": ("time", t.time_end[i0:i1].astype("datetime64[ns]"),
+                     t.ds["time_end"].attrs)})
 
 
 def _levels(lake, snapshot: str) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from pumplib import lineage
 from pumplib import store as fs
@@ -39,6 +40,10 @@ def test_feature_names_expand_columns_select_and_reads_are_lazy(demo_store):
     np.testing.assert_array_equal(ds.energy_integral.sel(asset="S-P1").values, want.values)
     assert ds.attrs["snapshot"] == Lake(demo_store).tip()
     assert set(ds.attrs["definition_hashes"]) == {"energy", "starts"}
+    # a large selection keeps the stored chunking; same values
+    big = fs.get_features(["energy", "starts_starts"], ["N-P1", "S-P1"], "2026-03-10",
+                          "2026-03-12", level="1h", store=demo_store, whole_chunk_bytes=0)
+    xr.testing.assert_identical(big.compute(), ds.compute())
 
 
 def test_get_features_errors_name_the_choices(demo_store):
@@ -258,3 +263,35 @@ def test_cli_features_sync_and_versions(demo_store_copy, tmp_path):
     assert res.exit_code == 0 and "+ tags:" in res.stdout and "counting" in res.stdout
     res = r.invoke(app, ["features", "versions", "nope", "--store", demo_store_copy])
     assert res.exit_code == 2 and "nope" in res.output
+
+
+def test_levels_stored_one_array_per_column_read_the_same(tmp_path):
+    """Older lakes keep one Zarr array per column (no stacked ``_values``)."""
+    lake = Lake(str(tmp_path / "old"))
+    times = np.arange(4, dtype=np.int64) * 3600
+    vals = np.array([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
+    with lake.transaction("old-style level", {"kind": "features", "levels": ["1h"],
+                                              "definition_hashes": {"energy": "h1"}}) as tx:
+        g = tx.root.require_group("features").require_group("1h")
+        g.attrs.update({"definition_hashes": {"energy": "h1"}, "timezone": "UTC"})
+        a = g.create_array("asset", shape=(2,), dtype=str, dimension_names=("asset",))
+        a[:] = np.array(["P1", "P2"], dtype=object)
+        for name, v in (("time", times), ("time_end", times + 3600)):
+            arr = g.create_array(name, shape=(4,), dtype="int64", dimension_names=("time",),
+                                 attributes={"units": "seconds since 1970-01-01T00:00:00"})
+            arr[:] = v
+        for col, data in (("energy_integral", vals), ("energy_coverage", vals * 0 + 1)):
+            arr = g.create_array(col, shape=(2, 4), dtype="float64", fill_value=np.nan,
+                                 dimension_names=("asset", "time"),
+                                 attributes={"feature": "energy", "version": 1,
+                                             "definition_hash": "h1",
+                                             "coordinates": "time_end"})
+            arr[:] = data
+    ds = fs.get_features("energy", "P2", "1970-01-01 01:00", "1970-01-01 03:00", level="1h",
+                         store=lake)
+    assert sorted(ds.data_vars) == ["energy_coverage", "energy_integral"]
+    assert hasattr(ds.energy_integral.data, "dask")
+    assert ds.energy_integral.values.tolist() == [[6.0, 7.0]]
+    assert pd.DatetimeIndex(ds.time_end.values).hour.tolist() == [2, 3]
+    big = fs.get_features("energy_integral", level="1h", store=lake, whole_chunk_bytes=0)
+    np.testing.assert_array_equal(big.energy_integral.values, vals)     # the chunked path
