@@ -91,9 +91,15 @@ def test_what_if_scenarios_side_by_side(demo_registry, south, tmp_path):
                  Scenario("flat tariff", control="level", tariff=flat),
                  Scenario("new S-P2", control="level", replace={"S-P2": better}),
                  Scenario("VFD on S-P2", control="level", vfd=["S-P2"]),
-                 Scenario("S-P1 worn 8 %", control="level", wear={"S-P1": 0.08})]
+                 Scenario("S-P1 worn 8 %", control="level", wear={"S-P1": 0.08}),
+                 Scenario("night only", control="schedule",
+                          schedule={"S-P1": ["22:00-07:00"], "S-P2": ["23:00-06:00"]})]
     t = compare(scenarios, demo_registry, "SOUTH", demand, level0=3.0)
     assert list(t.index) == [s.name for s in scenarios]
+    night = t.loc["night only"]
+    t = t.drop(index="night only")
+    # a timetable blind to the tank: it runs dry in the day (the table says so)
+    assert not night.within_limits and night.unmet_m3 > 0
     assert t.within_limits.all() and (t.unmet_m3 == 0).all()
     today = t.loc["today"]
     assert t.loc["growth +10 %", "volume_m3"] == pytest.approx(1.1 * today.volume_m3, rel=0.03)
@@ -108,6 +114,7 @@ def test_what_if_scenarios_side_by_side(demo_registry, south, tmp_path):
     assert t.loc["today", "cost_change"] == 0.0
     fig = plot_compare(t, "level")
     assert len(fig) == len(scenarios)
+    assert plot_compare(t, "summary") is not None
     # YAML specs, validated
     path = tmp_path / "s.yaml"
     path.write_text("scenarios:\n  - {name: a, control: level}\n  - {name: b, "
@@ -117,6 +124,8 @@ def test_what_if_scenarios_side_by_side(demo_registry, south, tmp_path):
         Scenario.from_dict({"name": "x", "demand_growth": 1.1})
     with pytest.raises(ArgumentError, match="'control'.*'smart'"):
         Scenario("x", control="smart")
+    with pytest.raises(ArgumentError, match="needs a 'schedule'"):
+        Scenario("x", control="schedule")
     with pytest.raises(UnknownNameError, match="S-P9"):
         compare([Scenario("x", vfd=["S-P9"])], demo_registry, "SOUTH", demand)
 

@@ -53,11 +53,11 @@ __all__ = ["CONTROLS", "PumpModel", "Scenario", "ScenarioResult", "ScheduleError
            "ScheduleResult", "StationModel", "baseline_from_truth", "compare",
            "demand_from_simulation", "load_scenarios", "optimise_schedule", "plot_compare",
            "pump_table", "run", "simulate_station", "station_demand", "summarise",
-           "tariff_from_spec"]
+           "tariff_from_spec", "timetable"]
 
-CONTROLS = ("level", "tariff", "optimised")
+CONTROLS = ("level", "tariff", "optimised", "schedule")
 _KEYS = {"name", "control", "demand_factor", "tariff", "replace", "vfd", "wear",
-         "schedule_options", "description"}
+         "schedule_options", "schedule", "description"}
 
 
 @dataclass
@@ -67,8 +67,9 @@ class Scenario:
     Attributes
     ----------
     name : str
-    control : {"level", "tariff", "optimised"} or None
-        How pumps are switched; ``None`` uses the station's registry ``control``.
+    control : {"level", "tariff", "optimised", "schedule"} or None
+        How pumps are switched; ``None`` uses the station's registry ``control``;
+        ``schedule`` runs the pumps in the fixed local-time windows of ``schedule``.
     demand_factor : float
         Demand growth (1.1 = +10 %).
     tariff : mapping, optional
@@ -81,6 +82,9 @@ class Scenario:
         ``{pump_id: efficiency_loss}`` (0.08 = 8 % worse), e.g. to price a repair.
     schedule_options : mapping
         Keyword arguments of :func:`optimise_schedule` for ``control="optimised"``.
+    schedule : mapping, optional
+        ``{pump_id: ["22:00-06:00", …]}``: local-time windows a pump runs at full
+        speed (``control="schedule"``); a changed timetable, whatever the tank does.
     """
 
     name: str
@@ -91,12 +95,16 @@ class Scenario:
     vfd: Sequence[str] = ()
     wear: Mapping[str, float] = field(default_factory=dict)
     schedule_options: Mapping[str, Any] = field(default_factory=dict)
+    schedule: Mapping[str, Sequence[str]] = field(default_factory=dict)
     description: str = ""
 
     def __post_init__(self):
         if self.control is not None and self.control not in CONTROLS:
             raise ArgumentError(f"scenario {self.name!r}: option 'control' given an invalid "
                                 f"value: {self.control!r}. Expected one of {list(CONTROLS)}")
+        if self.control == "schedule" and not self.schedule:
+            raise ArgumentError(f"scenario {self.name!r}: control 'schedule' needs a "
+                                "'schedule' of local-time windows per pump")
         if float(self.demand_factor) <= 0:
             raise ArgumentError(f"scenario {self.name!r}: option 'demand_factor' given an "
                                 f"invalid value: {self.demand_factor!r}. Expected > 0")
@@ -163,11 +171,38 @@ def run(scenario: Scenario, registry: AssetRegistry, station: str, demand: pd.Se
         opts = {"level0": level0, **dict(scenario.schedule_options)}
         res = optimise_schedule(model, d, replay_step=step, **opts)
         series, schedule = res.replay, res.schedule
+    elif control == "schedule":
+        schedule = timetable(model, scenario.schedule, d.index, step)
+        series = simulate_station(model, d, policy="schedule", schedule=schedule,
+                                  level0=level0, step=step)
     else:
         series = simulate_station(model, d, policy=control, level0=level0, step=step)
     summary = summarise(series, model)
     summary.update(control=control, currency=model.tariff.currency)
     return ScenarioResult(scenario=scenario, series=series, summary=summary, schedule=schedule)
+
+
+def timetable(model: StationModel, windows: Mapping[str, Sequence[str]],
+              index: pd.DatetimeIndex, step: str = "5min") -> pd.DataFrame:
+    """Speed ratio per pump (1 inside its ``"HH:MM-HH:MM"`` local-time windows, else 0)."""
+    idx = pd.DatetimeIndex(index)
+    idx = idx.tz_localize("UTC") if idx.tz is None else idx
+    times = pd.date_range(idx[0], idx[-1] + (idx[1] - idx[0]), freq=step, inclusive="left")
+    local = times.tz_convert(model.timezone)
+    minutes = np.asarray(local.hour * 60 + local.minute)
+    out = pd.DataFrame(0.0, index=times, columns=[p.id for p in model.pumps])
+    for pid, spans in windows.items():
+        model.pump(pid)
+        for span in spans:
+            try:
+                a, b = (int(x.split(":")[0]) * 60 + int(x.split(":")[1])
+                        for x in str(span).split("-"))
+            except ValueError:
+                raise ArgumentError(f"schedule window {span!r} of {pid}: expected "
+                                    "'HH:MM-HH:MM'") from None
+            inside = (minutes >= a) & (minutes < b) if a <= b else (minutes >= a) | (minutes < b)
+            out.loc[inside, pid] = 1.0
+    return out
 
 
 def compare(scenarios: Sequence[Scenario], registry: AssetRegistry, station: str,
