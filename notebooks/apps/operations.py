@@ -1,0 +1,175 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="full", app_title="pumplib · operations")
+
+
+@app.cell
+def _():
+    import marimo as mo
+
+    from pumplib import ops as pops
+
+    return mo, pops
+
+
+@app.cell
+def _(mo, pops):
+    # the store: `marimo run operations.py -- --store PATH` or PUMPLIB_STORE__URL
+    _args = mo.cli_args()
+    ops = pops.open_operations(_args.get("store"), _args.get("registry"), _args.get("actions"))
+    get_view, set_view = mo.state(pops.View("1M"))
+    get_tick, set_tick = mo.state(0)
+    return get_tick, get_view, ops, set_tick, set_view
+
+
+@app.cell
+def _(mo, ops):
+    scope = mo.ui.dropdown(options={v: k for k, v in ops.scopes().items()},
+                           value=next(iter(ops.scopes().values())), label="Scope")
+    user = mo.ui.text(value="operator", label="Your name")
+    return scope, user
+
+
+@app.cell
+def _(get_view, mo, ops):
+    view = get_view()
+    periods = ops.periods(view)
+    period = mo.ui.dropdown(options={p.label: p.start.isoformat() for p in periods},
+                            value=periods[0].label if periods else None,
+                            label=f"Period ({view.level}, {view.tier})")
+    return period, view
+
+
+@app.cell
+def _(get_view, mo, ops, period, pops, set_view, view):
+    drill = mo.ui.button(
+        label="Drill down", disabled=view.level not in pops.CHILD,
+        on_click=lambda _: set_view(pops.drill_down(get_view(), period.value, ops.timezone)))
+    top = mo.ui.button(label="Back to months", on_click=lambda _: set_view(pops.View("1M")))
+    return drill, top
+
+
+@app.cell
+def _(drill, mo, ops, period, scope, top, user, view):
+    _where = ("whole span" if view.start is None
+              else f"{view.start:%Y-%m-%d %H:%M} → {view.end:%Y-%m-%d %H:%M} UTC")
+    mo.vstack([
+        mo.md("# Pump operations"),
+        mo.hstack([scope, period, drill, top, user], justify="start", wrap=True),
+        mo.md(f"{ops.scopes()[scope.value]} · level **{view.level}** ({view.tier}), {_where}"),
+    ])
+    return
+
+
+@app.cell
+def _(mo, ops, period, pops, scope, view):
+    _tiles = ops.kpis(scope.value, view, period=period.value) if period.value else \
+        ops.kpis(scope.value, view)
+    _chart = ops.chart_data(scope.value, view)
+    mo.vstack([
+        mo.Html(pops.tiles_html(_tiles)),
+        pops.figure(_chart, title=f"{ops.scopes()[scope.value]} per {view.level}"),
+    ])
+    return
+
+
+@app.cell
+def _(get_tick, mo, ops, scope, view):
+    get_tick()
+    alerts = ops.alerts(scope.value, view)
+    alert = mo.ui.dropdown(
+        options={f"[{r.severity}] {r.title} ({r.status})": r.alert_id
+                 for r in alerts.itertuples()},
+        label=f"Alerts ({len(alerts)})")
+    return alert, alerts
+
+
+@app.cell
+def _(alert, alerts, mo, ops, pops):
+    if alert.value is None:
+        _out = mo.md("No alert opened." if len(alerts) else
+                     "No alerts for this selection (outlier events, quality problems and "
+                     "forecast deviations appear here).")
+    else:
+        _ev = ops.evidence(alert.value)
+        _a = _ev["alert"]
+        _out = mo.vstack([
+            mo.md(f"### Evidence: {_a['title']}\n\n{_a['explanation']}\n\n"
+                  f"{_a['kind']} alert · {_a['asset']} · {_a['start']} → {_a['end']} UTC · "
+                  f"samples every {_ev['signals'].attrs.get('step', '')}"),
+            pops.evidence_figure(_ev),
+            mo.md("**Quality flags in the window**"),
+            mo.Html(pops.table_html(_ev["flags"], empty="no flags: every sample checked good")),
+            mo.md("**Lineage**"),
+            mo.Html(pops.table_html(_ev["lineage"])),
+        ])
+    mo.vstack([mo.md("## Alerts"), alert, _out])
+    return
+
+
+@app.cell
+def _(mo, ops, scope):
+    _all = ops.recommendations(scope.value)
+    rec = mo.ui.dropdown(options={f"{r.title} [{r.rec_id}]": r.rec_id for r in _all.itertuples()},
+                         label="Recommendation")
+    action = mo.ui.dropdown(options=["accept", "dismiss", "assign", "comment", "reopen"],
+                            value="accept", label="Action")
+    note = mo.ui.text(label="Reason / assignee / comment")
+    submit = mo.ui.run_button(label="Submit action")
+    return action, note, rec, submit
+
+
+@app.cell
+def _(action, get_tick, mo, ops, pops, rec, scope, submit):
+    get_tick()
+    _recs = ops.recommendations(scope.value)
+    mo.vstack([
+        mo.md("## Recommendations"),
+        mo.Html(pops.table_html(_recs, columns=pops.REC_VIEW_COLUMNS)),
+        mo.hstack([rec, action, submit], justify="start"),
+    ]) if len(_recs) else mo.md("## Recommendations\n\nNo recommendations stored yet.")
+    return
+
+
+@app.cell
+def _(action, mo, note, submit):
+    mo.hstack([note], justify="start") if action.value in ("dismiss", "assign", "comment") \
+        else mo.md("")
+    return
+
+
+@app.cell
+def _(action, mo, note, ops, rec, set_tick, submit, user):
+    mo.stop(not submit.value)
+    if rec.value is None:
+        _msg = mo.callout(mo.md("Choose a recommendation first."), kind="warn")
+    else:
+        _kw = {"dismiss": {"reason": note.value}, "assign": {"assignee": note.value},
+               "comment": {"comment": note.value}}.get(action.value, {})
+        try:
+            _id = ops.act(rec.value, action.value, user.value, **_kw)
+        except ValueError as _exc:
+            _msg = mo.callout(mo.md(f"Not recorded: {_exc}"), kind="danger")
+        else:
+            _msg = mo.callout(mo.md(f"Recorded action #{_id}: {action.value} "
+                                    f"`{rec.value}` by {user.value}."), kind="success")
+            set_tick(lambda t: t + 1)
+    _msg
+    return
+
+
+@app.cell
+def _(mo):
+    try:
+        from pumplib.qa import widgets as _qaw
+    except ImportError:
+        _qaw = None
+    _panel = getattr(_qaw, "marimo_panel", None) if _qaw is not None else None
+    mo.vstack([mo.md("## Questions"), _panel()]) if _panel is not None else \
+        mo.md("## Questions\n\nThe Q&A panel appears here once `pumplib.qa` is installed.")
+    return
+
+
+if __name__ == "__main__":
+    app.run()

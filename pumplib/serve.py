@@ -1,0 +1,238 @@
+"""Serve the operations app (marimo) or dashboard (Voila) on a store.
+
+:func:`serve_ops` starts ``marimo run notebooks/apps/operations.py`` or
+``voila notebooks/dashboards/operations.ipynb`` in a child process (its own
+process group), waits until it answers, and returns the URL. The store, the
+asset registry and the action log reach the app through the environment
+(``PUMPLIB_STORE__URL``, ``PUMPLIB_ASSETS__REGISTRY``,
+``PUMPLIB_OPS__ACTIONS_URL``), as absolute paths.
+
+Bound to anything but localhost, the server is protected: a token (random
+unless ``token=`` is given) that the returned URL carries; on localhost no
+token is used unless one is given.
+
+Examples
+--------
+>>> url = serve_ops("./store", port=2718, block=False)        # doctest: +SKIP
+>>> stop(url)                                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import webbrowser
+from pathlib import Path
+
+from . import config
+from .errors import ArgumentError, PumplibError, choices_message
+
+KINDS = ("marimo", "voila")
+LOCALHOSTS = ("127.0.0.1", "localhost", "::1")
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "notebooks" / "apps" / "operations.py"
+DASHBOARD = ROOT / "notebooks" / "dashboards" / "operations.ipynb"
+
+#: servers started with ``block=False`` in this process, URL → process
+SERVERS: dict[str, subprocess.Popen] = {}
+
+
+class ServeError(PumplibError, RuntimeError):
+    """The app server did not start or answer."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def command(kind: str, port: int, host: str = "127.0.0.1", token: str | None = None,
+            preheat: bool = False) -> list[str]:
+    """The command line that serves ``kind`` (``marimo`` or ``voila``)."""
+    bindir = Path(sys.executable).parent
+    if kind == "marimo":
+        cmd = [str(bindir / "marimo"), "run", str(APP), "--headless", "--port", str(port),
+               "--host", host, "--no-sandbox", "--no-check"]
+        cmd += ["--token", "--token-password", token] if token else ["--no-token"]
+        return cmd
+    if kind == "voila":
+        cmd = [str(bindir / "voila"), str(DASHBOARD), "--no-browser", f"--port={port}",
+               f"--Voila.ip={host}", "--Voila.open_browser=False"]
+        cmd.append(f"--token={token}" if token else "--token=")
+        if preheat:
+            cmd += ["--preheat_kernel=True", "--pool_size=1"]
+        return cmd
+    raise ArgumentError(choices_message("app kind", kind, KINDS))
+
+
+def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None,
+              host: str = "127.0.0.1", kind: str = "marimo", open_browser: bool = False,
+              block: bool = True, registry: str | os.PathLike | None = None,
+              actions: str | None = None, token: str | None = None, protect: bool | None = None,
+              timeout: float = 120.0, warm: bool = True, log=None) -> str:
+    """Serve the operations app on ``store``; return its URL.
+
+    Parameters
+    ----------
+    store : str or path, optional
+        The lake (default: ``store.url``).
+    port : int, optional
+        TCP port (default: a free one).
+    host : str
+        Interface to bind; anything but localhost turns protection on.
+    kind : {"marimo", "voila"}
+    open_browser : bool
+        Open the URL in the default browser once the server answers.
+    block : bool
+        Wait for the server to end (Ctrl-C stops it); else return at once and
+        leave it running (stop it with :func:`stop`).
+    registry : path, optional
+        Asset registry (default: ``assets.registry``).
+    actions : str, optional
+        SQLAlchemy URL of the action log (default: SQLite beside the store).
+    token : str, optional
+        Access token (password) to require; a random one when protection is on.
+    protect : bool, optional
+        Force protection on or off (default: on unless ``host`` is localhost).
+    timeout : float
+        Seconds to wait for the server to answer.
+    warm : bool
+        Compute the daily quality scores (the slowest part of a first page)
+        before serving; they are cached on disk per lake snapshot.
+    log : callable, optional
+        Where to print the URL (default: ``print`` when blocking).
+    """
+    if kind not in KINDS:
+        raise ArgumentError(choices_message("app kind", kind, KINDS))
+    store = os.fspath(config.get("store.url", override_with=store))
+    if "://" not in store:
+        if not Path(store).exists():
+            raise ArgumentError(f"store {store!r} does not exist; run `pumplib demo` first "
+                                "or pass --store")
+        store = str(Path(store).resolve())
+    registry = Path(config.get("assets.registry", override_with=registry)).resolve()
+    token = access_token(host, token, protect)
+    port = int(port or free_port(host if host not in ("0.0.0.0", "::") else "127.0.0.1"))
+    env = dict(os.environ, PUMPLIB_STORE__URL=store, PUMPLIB_ASSETS__REGISTRY=str(registry),
+               PUMPLIB_INGEST__PROGRESS="False")
+    if actions:
+        env["PUMPLIB_OPS__ACTIONS_URL"] = str(actions)
+    cache_dir = config.get("ops.cache_dir", None)
+    if cache_dir:
+        env["PUMPLIB_OPS__CACHE_DIR"] = str(Path(cache_dir).resolve())
+    if warm:
+        # compute what the first page needs once (cached on disk per lake snapshot)
+        from .ops import Operations
+
+        Operations(store, registry, actions).quality_days()
+    cmd = command(kind, port, host, token)
+    proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL if not block else None,
+                            stderr=subprocess.DEVNULL if not block else None)
+    url = url_for(kind, host, port, token)
+    base = url.split("?")[0]
+    try:
+        wait_ready(base, proc, timeout=timeout)
+    except BaseException:
+        _kill(proc)
+        raise
+    (log or (print if block else (lambda _m: None)))(f"pumplib operations ({kind}) at {url}")
+    if open_browser:
+        webbrowser.open(url)
+    if not block:
+        SERVERS[url] = proc
+        return url
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _kill(proc)
+    return url
+
+
+def access_token(host: str, token: str | None, protect: bool | None) -> str | None:
+    """The token a server on ``host`` requires: ``token``, or a random one when
+    protection is on (by default anywhere but localhost), else None.
+
+    Examples
+    --------
+    >>> access_token("127.0.0.1", None, None) is None
+    True
+    >>> len(access_token("0.0.0.0", None, None)) >= 20
+    True
+    """
+    if protect is None:
+        protect = host not in LOCALHOSTS
+    if protect and not token:
+        return secrets.token_urlsafe(18)
+    return token or None
+
+
+def url_for(kind: str, host: str, port: int, token: str | None) -> str:
+    """The URL a browser opens (with the token when there is one).
+
+    Examples
+    --------
+    >>> url_for("voila", "127.0.0.1", 8866, "abc")
+    'http://127.0.0.1:8866/?token=abc'
+    """
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    url = f"http://{shown}:{port}/"
+    if token:
+        url += f"?access_token={token}" if kind == "marimo" else f"?token={token}"
+    return url
+
+
+def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
+    """Poll ``url`` until it answers (any HTTP status below 500)."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ServeError(f"the app server exited with status {proc.returncode} before "
+                             f"answering at {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - local URL
+                if r.status < 500:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+            last = exc
+        except (urllib.error.URLError, OSError) as exc:
+            last = exc
+        time.sleep(0.3)
+    raise ServeError(f"the app server did not answer at {url} within {timeout:.0f} s ({last})")
+
+
+def stop(url: str) -> None:
+    """Stop a server started with ``block=False``."""
+    proc = SERVERS.pop(url, None)
+    if proc is None:
+        raise ArgumentError(choices_message("running server", url, SERVERS))
+    _kill(proc)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)

@@ -1,0 +1,402 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pumplib import ops as pops
+from pumplib.errors import ArgumentError, PumplibError, UnknownNameError
+from pumplib.ops import FLOOR_KWH_M3_M, Operations, View, drill_down, period_end
+
+ROOT = Path(__file__).resolve().parents[1]
+TZ = "Europe/Amsterdam"
+
+
+@pytest.fixture(scope="session")
+def ops_cache(tmp_path_factory):
+    """One cache folder for every test: daily quality scores are computed once per snapshot
+    (copies of the sample lake share its snapshots)."""
+    return tmp_path_factory.mktemp("ops-cache")
+
+
+@pytest.fixture
+def ops(demo_store, demo_registry, tmp_path, ops_cache):
+    return Operations(demo_store, demo_registry, f"sqlite:///{tmp_path / 'actions.sqlite'}",
+                      cache_dir=ops_cache)
+
+
+@pytest.fixture
+def ops_rw(demo_store_copy, demo_registry, tmp_path, ops_cache):
+    return Operations(demo_store_copy, demo_registry, f"sqlite:///{tmp_path / 'rw.sqlite'}",
+                      cache_dir=ops_cache)
+
+
+# -- periods and drill-down ------------------------------------------------------------
+def test_periods_follow_the_local_calendar():
+    # the day clocks go forward (2026-03-29) lasts 23 hours; months end at local midnight
+    assert period_end("1D", "2026-03-28 23:00", TZ) - pd.Timestamp("2026-03-28 23:00") \
+        == pd.Timedelta("23h")
+    assert period_end("1D", "2026-03-27 23:00", TZ) == pd.Timestamp("2026-03-28 23:00")
+    assert period_end("1M", "2026-02-28 23:00", TZ) == pd.Timestamp("2026-03-31 22:00")
+    assert period_end("1W", "2026-03-22 23:00", TZ) == pd.Timestamp("2026-03-29 22:00")
+    assert period_end("15min", "2026-03-10 10:00", TZ) == pd.Timestamp("2026-03-10 10:15")
+
+
+def test_drill_down_from_month_to_minute():
+    v = View("1M")
+    chain = []
+    start = pd.Timestamp("2026-02-28 23:00")
+    for nxt in ("1D", "1h", "15min", "1min"):
+        v = drill_down(v, start, TZ)
+        chain.append(v.level)
+        assert v.start == start
+        start = v.start + (pd.Timedelta("9D") if v.level == "1D" else pd.Timedelta(0))
+    assert chain == ["1D", "1h", "15min", "1min"]
+    assert v.end - v.start == pd.Timedelta("15min")
+    assert drill_down(View("1W"), "2026-03-08 23:00", TZ).level == "1D"
+    with pytest.raises(ArgumentError, match="cannot drill down from level '1min'"):
+        drill_down(View("1min"), "2026-03-10")
+    with pytest.raises(UnknownNameError, match="unknown level '1Y'.*'1M'"):
+        View("1Y")
+    assert [View(lv).tier for lv in pops.LEVELS] == [
+        "strategic", "strategic", "tactical", "operational", "operational", "real-time"]
+
+
+# -- KPIs against the golden tables ----------------------------------------------------
+def _golden(demo_store, level):
+    from pumplib.lake import Lake
+
+    return Lake(demo_store).open_group(f"features/{level}").load()
+
+
+def test_kpis_are_the_golden_values(ops, demo_store):
+    g = _golden(demo_store, "1D")
+    month = ops.periods(View("1M"))[0]
+    assert month.label == "2026-03"
+    days = drill_down(View("1M"), month.start, ops.timezone)
+    chart = ops.chart_data("S-P1", days)
+    assert chart["label"].iloc[0] == "2026-03-09 (Mon)" and len(chart) == 23
+    gd = g.sel(asset="S-P1", time=pd.DatetimeIndex(chart["time"]))
+    np.testing.assert_allclose(chart["energy"], gd.energy_integral.values, rtol=1e-12)
+    np.testing.assert_allclose(chart["cost"], gd.energy_cost_integral.values, rtol=1e-12)
+    np.testing.assert_allclose(chart["starts"], gd.starts_starts.values)
+    np.testing.assert_allclose(chart["runtime"], gd.runtime_duration.values / 3600)
+    # one pump: specific energy and efficiency are the pump's own daily means
+    np.testing.assert_allclose(chart["specific_energy"], gd.specific_energy_mean.values,
+                               rtol=1e-9)
+    np.testing.assert_allclose(chart["efficiency"], 100 * gd.wire_to_water_efficiency_mean.values,
+                               rtol=1e-9)
+    # the month is the sum of its days; the utility the sum of its pumps
+    tiles = ops.kpis("S-P1", View("1M"), period=month)
+    assert tiles["energy"]["value"] == pytest.approx(np.nansum(chart["energy"]), rel=1e-12)
+    pumps = [a.id for a in ops.registry.pumps()]
+    march = g.sel(asset=pumps, time=slice(month.start, month.end - pd.Timedelta("1s")))
+    util = ops.kpis("utility", View("1M"), period=month)
+    assert util["energy"]["value"] == pytest.approx(float(march.energy_integral.sum()), rel=1e-9)
+    assert util["cost"]["unit"] == "EUR"
+    # physics: no pump beats the floor of 0.00272 kWh/m³/m; efficiency below 100 %
+    for scope in ["utility", "NORTH", "SOUTH", *pumps]:
+        k = ops.kpis(scope, View("1M"))
+        assert k["vs_floor"]["value"] > 1.0, scope
+        assert k["vs_floor"]["value"] == pytest.approx(
+            k["specific_energy_per_head"]["value"] / FLOOR_KWH_M3_M)
+        assert 30 < k["efficiency"]["value"] < 100, scope
+        assert 0 <= k["near_bep"]["value"] <= 100
+        assert 0 < k["data_quality"]["value"] <= 100
+    north = ops.kpis("NORTH", View("1M"))["energy"]["value"]
+    south = ops.kpis("SOUTH", View("1M"))["energy"]["value"]
+    assert north + south == pytest.approx(ops.kpis("utility", View("1M"))["energy"]["value"])
+
+
+def test_no_page_gets_a_whole_raw_series(demo_store, demo_registry, ops_cache):
+    ops = Operations(demo_store, demo_registry, "sqlite://", max_points=300, cache_dir=ops_cache)
+    rows = ops.table("S-P1", View("1min"))
+    assert len(rows) == 300                       # the latest 300 minutes, not 40 320
+    assert rows["time"].max() == pd.Timestamp("2026-04-05 23:59")
+    assert len(ops.periods(View("1min"))) == 300
+    assert len(ops.chart_data("utility", View("15min"))) == 300
+    al = ops.alerts("S-P1")
+    ev = ops.evidence(al.iloc[0]["alert_id"], pad="3D")
+    assert len(ev["signals"]) <= 300 and ev["signals"].attrs["decimation"] > 1
+    with pytest.raises(ArgumentError, match="max_points"):
+        Operations(demo_store, demo_registry, "sqlite://", max_points=3)
+
+
+def test_scopes(ops):
+    assert ops.scope_assets("SOUTH") == ["S-P1", "S-P2"]
+    assert ops.scope_assets("N-P2") == ["N-P2"]
+    assert len(ops.scope_assets("utility")) == 5
+    assert set(ops.scopes()) == {"utility", "NORTH", "SOUTH", "N-P1", "N-P2", "N-P3", "S-P1",
+                                 "S-P2"}
+    with pytest.raises(UnknownNameError, match="unknown scope 'S-P9'.*Did you mean"):
+        ops.scope_assets("S-P9")
+    with pytest.raises(UnknownNameError, match="unknown scope 'N-T1'"):
+        ops.scope_assets("N-T1")            # a tank is not a pump
+
+
+# -- alerts and evidence -------------------------------------------------------------------
+def test_quality_alerts_cover_the_injected_gaps(ops, demo_store):
+    from pumplib.quality import open_quality, scores
+
+    al = ops.alerts(kinds=["quality"])
+    assert list(al.columns) == pops.ALERT_COLUMNS
+    assert (al["status"] == "open").all() and (al["kind"] == "quality").all()
+    # the asset-days whose worst signal scores below 80, from the score module itself
+    try:
+        from pumplib.dqscore import score_days
+    except ImportError:
+        s = scores(open_quality(demo_store, "1min").load(), timezone=TZ).reset_index()
+    else:
+        s = score_days(demo_store, registry=ops.registry).reset_index()
+    s = s[s["asset"].isin(ops.scope_assets("utility"))]
+    worst = s.groupby(["asset", "day"])["score"].min()
+    want = {f"quality:{a}:{pd.Timestamp(d).date()}" for (a, d), v in worst.items() if v < 80}
+    assert set(al["alert_id"]) == want and len(want) > 3
+    # the simulator's gaps of a pump longer than 2 h (> 8 % of a day) each raise one
+    truth = pd.read_csv(ROOT / "data_samples" / "truth.csv")
+    gaps = truth[(truth.kind == "gap") & truth.asset.isin(ops.scope_assets("utility"))]
+    long = (pd.to_datetime(gaps.end) - pd.to_datetime(gaps.start)) > pd.Timedelta("2h")
+    assert long.sum() >= 1
+    for r in gaps[long].itertuples():
+        day = pd.Timestamp(r.start).tz_convert(TZ).date()
+        assert f"quality:{r.asset}:{day}" in set(al["alert_id"]), r
+    # scope and window filter them
+    south = ops.alerts("SOUTH", kinds=["quality"])
+    assert set(south["asset"]) <= {"S-P1", "S-P2"} and len(south)
+    window = View("1D", "2026-03-15", "2026-03-16")
+    assert (ops.alerts(None, window)["end"] >= pd.Timestamp("2026-03-15")).all()
+    with pytest.raises(UnknownNameError, match="unknown alert kind 'fault'"):
+        ops.alerts(kinds=["fault"])
+
+
+def test_evidence_of_a_gap_alert(ops):
+    gap_day = "quality:S-P1:2026-03-15"
+    ev = ops.evidence(gap_day, pad="1h")
+    a = ev["alert"]
+    sig = ev["signals"]
+    assert a["asset"] == "S-P1" and sig.attrs["decimation"] == 1
+    assert sig.index.min() == a["start"] - pd.Timedelta("1h")
+    assert {"power", "flow"} <= set(sig.columns)
+    # the injected gap 13:32–14:20 UTC is missing in the raw window
+    assert sig.loc["2026-03-15 13:40":"2026-03-15 14:10", "power"].isna().all()
+    assert "MISSING" in set(ev["flags"]["flag"]) or "GAP" in set(ev["flags"]["flag"])
+    assert (ev["flags"]["samples"] > 0).all()
+    kinds = [c["kind"] for c in ev["lineage"]]
+    assert "quality" in kinds and "ingest" in kinds
+    assert all(c["snapshot"] for c in ev["lineage"])
+    with pytest.raises(UnknownNameError, match="unknown alert 'quality:S-P1:1999-01-01'"):
+        ops.evidence("quality:S-P1:1999-01-01")
+
+
+def test_alert_state_comes_from_the_action_log(ops):
+    al = ops.alerts("S-P1")
+    first = al.iloc[0]["alert_id"]
+    ops.act(first, "assign", "ana", kind="alert", assignee="instrument techs")
+    ops.act(first, "dismiss", "ana", kind="alert", reason="known outage")
+    again = ops.alerts("S-P1").set_index("alert_id")
+    assert again.loc[first, "status"] == "dismissed"
+    assert again.loc[first, "assignee"] == "instrument techs"
+    assert len(ops.alerts("S-P1", status="open")) == len(al) - 1
+
+
+def _write_forecast(store, station, times, lo, mid, hi):
+    """A forecasts/1h group laid out as pumplib.forecast stores it."""
+    from pumplib.lake import Lake
+
+    lake = Lake(store)
+    with lake.transaction("forecast energy 1h (test)", {"kind": "forecast",
+                                                         "run_id": "forecast-test"}) as tx:
+        g = tx.root.require_group("forecasts").create_group("1h", overwrite=True)
+        a = g.create_array("asset", shape=(1,), chunks=(1,), dtype=str,
+                           dimension_names=("asset",))
+        a[:] = np.array([station], dtype=object)
+        secs = pd.DatetimeIndex(times).as_unit("s").asi8
+        t = g.create_array("time", shape=secs.shape, chunks=secs.shape, dtype="int64",
+                           dimension_names=("time",),
+                           attributes={"units": "seconds since 1970-01-01T00:00:00",
+                                       "calendar": "proleptic_gregorian"})
+        t[:] = secs
+        for name, vals in (("energy_q10", lo), ("energy_q50", mid), ("energy_q90", hi)):
+            arr = g.create_array(name, shape=(1, len(secs)), chunks=(1, len(secs)),
+                                 dtype="float64", fill_value=np.nan,
+                                 dimension_names=("asset", "time"))
+            arr[:] = np.asarray(vals, dtype=float)[None, :]
+
+
+def test_forecast_deviation_alerts(ops_rw, demo_store_copy):
+    assert ops_rw.alerts(kinds=["forecast"]).empty        # no forecasts stored: empty state
+    g = _golden(demo_store_copy, "1h")
+    times = pd.date_range("2026-03-20 00:00", periods=24, freq="h")
+    actual = g.energy_integral.sel(asset=["S-P1", "S-P2"], time=times).sum("asset").values
+    lo, mid, hi = actual - 5, actual.copy(), actual + 5
+    lo[10], mid[10], hi[10] = actual[10] + 20, actual[10] + 30, actual[10] + 40  # one miss
+    _write_forecast(demo_store_copy, "SOUTH", times, lo, mid, hi)
+    ops = Operations(demo_store_copy, ops_rw.registry, ops_rw.actions, cache_dir=ops_rw.cache_dir)
+    al = ops.alerts(kinds=["forecast"])
+    assert len(al) == 1
+    r = al.iloc[0]
+    assert r["asset"] == "SOUTH" and r["station"] == "SOUTH" and r["kind"] == "forecast"
+    assert r["start"] == times[10] and r["end"] == times[10] + pd.Timedelta("1h")
+    assert r["score"] == pytest.approx(-1.5) and "outside the forecast band" in r["explanation"]
+    assert len(ops.alerts("S-P2", kinds=["forecast"])) == 1   # a station alert shows for its pumps
+    assert ops.alerts("N-P1", kinds=["forecast"]).empty
+    ev = ops.evidence(r.to_dict())
+    assert ev["signals"].empty and ev["alert"]["asset"] == "SOUTH"
+    assert any(c["kind"] == "forecast" for c in ev["lineage"])
+
+
+def test_outlier_alerts_when_the_detector_is_installed(ops_rw, demo_store_copy):
+    outliers = pytest.importorskip("pumplib.outliers")
+    if not hasattr(outliers, "detect_lake"):
+        pytest.skip("pumplib.outliers has no detect_lake yet")
+    # the level detector (no matrix profile: seconds, not minutes) on the days of the
+    # simulator's two cavitation episodes of N-P3 (2026-03-12 01:18 and 18:59 UTC)
+    outliers.detect_lake(demo_store_copy, assets=["N-P3", "S-P1"], start="2026-03-12",
+                         end="2026-03-16", method="none")
+    ev = outliers.events(demo_store_copy)
+    ops = Operations(demo_store_copy, ops_rw.registry, ops_rw.actions, cache_dir=ops_rw.cache_dir)
+    al = ops.alerts(kinds=["outlier"])
+    assert len(al) == len(ev) > 0
+    assert al["alert_id"].str.startswith("outlier:").all()
+    cav = al[(al["asset"] == "N-P3") & (al["start"] <= pd.Timestamp("2026-03-12 19:42"))
+             & (al["end"] >= pd.Timestamp("2026-03-12 18:59"))]
+    assert len(cav) == 1 and cav.iloc[0]["severity"] in pops.SEVERITIES
+    assert "Unusual behaviour of N-P3" in cav.iloc[0]["title"]
+    e = ops.evidence(cav.iloc[0]["alert_id"], pad="1h")
+    assert len(e["signals"]) > 60 and "vibration" in e["signals"]
+    assert any(c["kind"] == "outliers" or "outliers" in c["message"] for c in e["lineage"])
+    assert len(ops.alerts("N-P3", View("1D", "2026-03-11 23:00", "2026-03-12 23:00"),
+                          kinds=["outlier"])) == len(al[al["asset"] == "N-P3"])
+
+
+# -- recommendations ---------------------------------------------------------------------
+def test_recommendations_join_their_actions_and_verified_savings(ops_rw, demo_store_copy):
+    assert ops_rw.recommendations().empty                     # none stored: empty state
+    recommend = pytest.importorskip("pumplib.recommend")
+    recs = recommend.recommend(demo_store_copy, ops_rw.registry, write=True)
+    assert len(recs)
+    ops = Operations(demo_store_copy, ops_rw.registry, ops_rw.actions, cache_dir=ops_rw.cache_dir)
+    table = ops.recommendations()
+    assert list(table.columns) == pops.REC_COLUMNS
+    assert set(table["rec_id"]) == set(recs["rec_id"]) and (table["status"] == "open").all()
+    money = table[table["saving_money"].notna()].iloc[0]
+    # accepted in the middle of the data: the saving can be measured after it
+    ops.actions._clock = lambda: dt.datetime(2026, 3, 25, 12, tzinfo=dt.UTC)
+    ops.act(money["rec_id"], "accept", "ana")
+    ops.act(money["rec_id"], "comment", "bo", comment="scheduled")
+    other = table[table["rec_id"] != money["rec_id"]].iloc[0]["rec_id"]
+    with pytest.raises(ArgumentError, match="dismiss needs a reason"):
+        ops.act(other, "dismiss", "bo")
+    ops.act(other, "dismiss", "bo", reason="already planned")
+    t = ops.recommendations().set_index("rec_id")
+    row = t.loc[money["rec_id"]]
+    assert row["status"] == "accepted" and row["accepted_by"] == "ana"
+    assert row["n_comments"] == 1
+    assert t.loc[other, ["status", "reason"]].tolist() == ["dismissed", "already planned"]
+    want = recommend.verify(demo_store_copy, money["rec_id"], "2026-03-25T12:00Z",
+                            registry=ops_rw.registry)
+    assert np.isfinite(row["verified_saving_money"])
+    np.testing.assert_allclose(
+        row[["verified_saving_kwh", "verified_saving_money"]].to_numpy(float),
+        [want["saving_kwh"], want["saving_money"]], rtol=1e-9)
+    # the action keeps the estimate it was accepted on
+    details = json.loads(ops.actions.history(money["rec_id"])["details"].iloc[0])
+    assert details["saving_money"] == pytest.approx(money["saving_money"])
+    assert len(ops.recommendations(status="accepted")) == 1
+    with pytest.raises(UnknownNameError, match="unknown recommendation 'rec-nope'"):
+        ops.act("rec-nope", "accept", "ana")
+
+
+# -- front ends --------------------------------------------------------------------------
+def test_dashboard_widgets_drive_the_library(ops_rw, demo_store_copy):
+    pytest.importorskip("ipywidgets")
+    d = pops.Dashboard(ops_rw, user="tester")
+    assert 'data-kpi="energy"' in d.tiles.value and d.chart.value[:4] == b"\x89PNG"
+    d.scope.value = "S-P1"
+    assert d.period.options[0][0] == "2026-03"
+    d.drill.click()
+    assert d.view.level == "1D" and d.period.options[0][0] == "2026-03-09 (Mon)"
+    d.period.value = d.period.options[6][1]                  # Sunday 15 March: the gap
+    assert "data-kpi" in d.tiles.value
+    d.drill.click()
+    assert d.view.level == "1h" and len(d.period.options) == 24
+    d.top.click()
+    assert d.view == View("1M")
+    d.alert.value = "quality:S-P1:2026-03-15"
+    assert "Evidence" in d.evidence.children[0].value and len(d.evidence.children) == 4
+    d.submit.click()
+    assert "Choose a recommendation" in d.message.value
+
+
+def test_tiles_html_marks_each_kpi(ops):
+    h = pops.tiles_html(ops.kpis("utility", View("1M")))
+    for k in pops.KPI_SPEC:
+        assert f'data-kpi="{k}"' in h
+    assert "–" in pops.tiles_html({"energy": {"value": float("nan"), "unit": "kWh",
+                                              "label": "Energy", "coverage": np.nan}})
+
+
+def test_marimo_app_passes_marimo_check():
+    app = ROOT / "notebooks" / "apps" / "operations.py"
+    res = subprocess.run([str(Path(sys.executable).parent / "marimo"), "check", str(app)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_dashboard_notebook_is_stored_without_outputs():
+    nb = json.loads((ROOT / "notebooks" / "dashboards" / "operations.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code and all(not c["outputs"] and c["execution_count"] is None for c in code)
+
+
+# -- serving -------------------------------------------------------------------------------
+def test_serve_protects_anything_but_localhost(tmp_path):
+    from pumplib import serve
+
+    assert serve.access_token("127.0.0.1", None, None) is None
+    assert serve.access_token("localhost", "pw", None) == "pw"
+    tok = serve.access_token("0.0.0.0", None, None)
+    assert tok and len(tok) >= 20
+    assert serve.access_token("0.0.0.0", "pw", None) == "pw"
+    assert serve.access_token("0.0.0.0", None, False) is None
+    cmd = serve.command("marimo", 8000, "0.0.0.0", "pw")
+    assert cmd[cmd.index("--token-password") + 1] == "pw" and "--token" in cmd
+    assert "--no-token" in serve.command("marimo", 8000)
+    assert "--token=pw" in serve.command("voila", 8000, "0.0.0.0", "pw")
+    assert serve.url_for("marimo", "0.0.0.0", 8000, "pw") == \
+        "http://127.0.0.1:8000/?access_token=pw"
+    assert serve.url_for("voila", "127.0.0.1", 8000, None) == "http://127.0.0.1:8000/"
+    with pytest.raises(ArgumentError, match="unknown app kind 'streamlit'"):
+        serve.serve_ops(tmp_path, kind="streamlit")
+    with pytest.raises(ArgumentError, match="does not exist"):
+        serve.serve_ops(tmp_path / "nope")
+
+
+def test_cli_serve_ops_errors_clearly(tmp_path):
+    from typer.testing import CliRunner
+
+    from pumplib.cli import app
+
+    res = CliRunner().invoke(app, ["serve", "ops", "--store", str(tmp_path / "nope"),
+                                   "--no-browser"])
+    assert res.exit_code == 2 and "does not exist" in res.output
+    res = CliRunner().invoke(app, ["serve", "ops", "--help"])
+    assert res.exit_code == 0 and "--voila" in res.output
+
+
+def test_missing_golden_tables_are_named(tmp_path, demo_registry):
+    from pumplib.lake import Lake
+
+    lake = Lake(tmp_path / "empty")
+    with lake.transaction("something else", {"kind": "test"}) as tx:
+        tx.write_table("notes", "n1", pd.DataFrame({"a": [1]}), {})
+    ops = Operations(tmp_path / "empty", demo_registry, "sqlite://")
+    with pytest.raises(PumplibError, match="no golden table features/1M"):
+        ops.kpis("utility", View("1M"))
+    assert ops.recommendations().empty and ops.alerts().empty
