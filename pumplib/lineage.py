@@ -551,6 +551,9 @@ class Impact:
     def __str__(self) -> str:
         return self.text()
 
+    def _repr_svg_(self) -> str:
+        return self.lineage.to_svg()
+
 
 def _uses(defs: Mapping, signal: str) -> list[str]:
     """Features that use ``signal`` directly or through other features."""

@@ -101,7 +101,7 @@ def test_downstream_names_features_periods_and_artefacts(demo_store_copy):
     assert "signal:power" in imp.lineage.graph
     labels = {a["label"] for _, a in imp.lineage.graph.nodes(data=True)}
     assert {"features/1D: 8 period(s)", "features/1h: 168 period(s)"} <= labels
-    ET.fromstring(imp.lineage.to_svg())
+    ET.fromstring(imp._repr_svg_())
     events = imp.lineage.to_openlineage()
     assert [e["job"]["name"] for e in events] == ["pumplib.forecast"] * 2
     lineage.validate_openlineage(events[0])
