@@ -433,9 +433,10 @@ def choose_level(start, end, max_points: int = MAX_POINTS, levels: Sequence[str]
     return levels[-1]
 
 
-def time_span(store=None, level: str = "1D", *, snapshot=None, as_of=None
+def time_span(store=None, level: str = "1h", *, snapshot=None, as_of=None
               ) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First period start and last period end of a golden table (UTC, naive)."""
+    """First period start and last period end of a golden table (UTC, naive); the default
+    hourly table gives the span of the data (calendar days and months overhang it)."""
     ds = _open_level(level, store, snapshot, as_of)
     t = ds["time"].values
     end = np.asarray(ds["time_end"].isel(time=-1).values).reshape(-1)[0] \
@@ -504,7 +505,7 @@ def query(features: str | Iterable[str], assets=None, level: str | None = None, 
     if level in (None, "auto"):
         chosen = "auto"
         if start is None or end is None:
-            s0, e0 = time_span(store, "1D", snapshot=snapshot, as_of=as_of)
+            s0, e0 = time_span(store, "1h", snapshot=snapshot, as_of=as_of)
             start = s0 if start is None else start
             end = e0 if end is None else end
         level = choose_level(start, end, max_points)

@@ -32,7 +32,7 @@ Examples
 >>> sel.set(assets=["N-P1"], features=["energy"])
 >>> sel.preset("last_week")
 >>> sel.start, sel.end, seen
-(Timestamp('2026-03-25 00:00:00'), Timestamp('2026-04-01 00:00:00'), [['assets', 'features'], ['end', 'start']])
+(Timestamp('2026-03-25 00:00:00'), Timestamp('2026-04-01 00:00:00'), [['assets', 'features'], ['start']])
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class Selection:
         from ..query import time_span
 
         try:
-            return time_span(self.store, "1D")
+            return time_span(self.store, "1h")
         except PumplibError:
             return None, None
 
