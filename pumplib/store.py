@@ -598,6 +598,7 @@ def sync(catalog=None, store=None, *, registry=None, levels: Sequence[str] | Non
     todo = [n for n, d in cat.items() if built.get(n) != d.hash]
     snap = None
     if rebuild and todo:
+        registry = _registry_for(cat, todo, registry)
         tz = None if registry is None else registry.utility.get("timezone")
         meta = stamp("features", inputs=[lake.tip()], definitions={n: cat[n].hash for n in todo},
                      params={"reason": "definition change", "features": todo})
@@ -606,6 +607,25 @@ def sync(catalog=None, store=None, *, registry=None, levels: Sequence[str] | Non
                           cadence=cadence, quality=quality, message=f"features rebuild: {', '.join(todo)}",
                           metadata=meta)
     return {"changes": changes, "rebuilt": todo if snap else [], "snapshot": snap}
+
+
+def _registry_for(cat, names: Sequence[str], registry):
+    """``registry``, or the default one when a feature to build uses asset attributes
+    (``rated.*``, ``tariff.price`` …): without it they would be NaN."""
+    if registry is not None:
+        return registry
+    from .features.expr import ATTRIBUTES
+
+    for n in cat.closure(names):
+        d = cat[n]
+        used = set(d.compiled.parsed.names) if d.compiled is not None else set()
+        if d.compiled_condition is not None:
+            used |= set(d.compiled_condition.parsed.names)
+        if used & set(ATTRIBUTES):
+            from .assets import AssetRegistry
+
+            return AssetRegistry.load()
+    return None
 
 
 def builds(name: str, store=None, *, _log=None, _history=None) -> pd.DataFrame:
@@ -777,6 +797,7 @@ def rebuild(name: str, version: int | None = None, store=None, *, levels=None, r
         if row.quality else None
     t = _table(lake, row.snapshot, levels[0])
     tz = t.ds.attrs.get("timezone") if t is not None else None
+    registry = _registry_for(cat, [name], registry)
     out = build(data, cat, levels, features=[name], registry=registry, timezone=tz,
                 flags=flags, engine="blocks")
     return {lv: out[lv] for lv in wanted if lv in out}

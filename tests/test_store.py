@@ -295,3 +295,12 @@ def test_levels_stored_one_array_per_column_read_the_same(tmp_path):
     assert pd.DatetimeIndex(ds.time_end.values).hour.tolist() == [2, 3]
     big = fs.get_features("energy_integral", level="1h", store=lake, whole_chunk_bytes=0)
     np.testing.assert_array_equal(big.energy_integral.values, vals)     # the chunked path
+
+
+def test_rebuild_of_a_feature_using_asset_attributes_loads_the_registry(demo_store,
+                                                                         monkeypatch):
+    monkeypatch.chdir(ROOT)             # the default registry: catalogs/assets.yaml
+    rebuilt = fs.rebuild("energy_cost", None, demo_store, levels=["1D"])
+    stored = fs.get_features("energy_cost_integral", level="1D", store=demo_store)
+    a, b = stored.energy_cost_integral.values, rebuilt["1D"].energy_cost_integral.values
+    assert np.isfinite(a).any() and a.tobytes() == b.tobytes()
