@@ -714,9 +714,12 @@ def version_diff(name: str, store=None) -> str:
     for r in hist.itertuples():
         spec = json.loads(r.spec)
         lines.append(f"v{r.version} #{r.hash} — {r.change}, recorded {r.recorded_at}")
+        aggs = spec.get("aggregations") or {}
+        same = len({json.dumps(v) for v in aggs.values()}) == 1
+        shown = {**spec, "aggregations": next(iter(aggs.values())) if same else aggs}
         body = diff_specs(prev, spec) if prev is not None else [
-            f"  {k}: {spec[k]}" for k in ("expression", "condition", "inputs", "aggregations",
-                                          "unit", "description") if spec.get(k) is not None]
+            f"  {k}: {shown[k]}" for k in ("expression", "condition", "inputs", "aggregations",
+                                           "unit", "description") if shown.get(k) is not None]
         lines.extend(f"  {x}" if not x.startswith("  ") else x for x in body)
         prev = spec
     return "\n".join(lines)
