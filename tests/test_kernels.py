@@ -211,3 +211,47 @@ def test_stacked_levels_read_as_variables_and_legacy_levels_still_merge(tmp_path
     for lv in ("1h", "1D"):
         xr.testing.assert_identical(legacy.open_group(f"features/{lv}").p_mean.load(),
                                     stores[True].open_group(f"features/{lv}").p_mean.load())
+
+
+def test_chunk_path_applies_the_stored_quality_flags(tmp_path, monkeypatch):
+    """build_lake (quality on) reads the stored flags chunk by chunk: a spike-flagged
+    hour leaves, a person's MANUAL_GOOD brings a flagged hour back, a signal without
+    flags is not good; the tables equal the block path's."""
+    from pumplib.features import build_lake
+    from pumplib.quality import open_quality
+    from pumplib.quality.flags import UNCHECKED, Flag
+
+    with config.set({"lake.chunk_samples": 720}):
+        lake = _lake_with_signals(tmp_path / "lake")
+        with lake.transaction("flags") as tx:
+            arr = tx.derived_array("quality", "1min", "power", "uint16", UNCHECKED)
+            f = np.zeros(arr.shape, dtype=np.uint16)
+            f[:, :600] = UNCHECKED                     # not validated yet
+            f[0, 2000:2060] = int(Flag.SPIKE)
+            f[1, 3000:3060] = int(Flag.SPIKE | Flag.MANUAL_GOOD)
+            arr[:] = f
+    cat = catalog_from_dicts([
+        {"name": "p", "version": 1, "unit": "kW", "inputs": ["power"], "expression": "power",
+         "aggregations": ["mean", "count"], "levels": ["1min", "1h", "1D"]},
+        {"name": "fl", "version": 1, "unit": "m3/h", "inputs": ["flow"], "expression": "flow",
+         "aggregations": ["count"], "levels": ["1h", "1D"]}])
+    calls = []
+    orig = K.chunk_partials_from_lake
+    monkeypatch.setattr(K, "chunk_partials_from_lake",
+                        lambda *a, **kw: calls.append(kw.get("flags")) or orig(*a, **kw))
+    build_lake(lake, cat, ["1min", "1h", "1D"], timezone=TZ)
+    assert calls and all(c is not None for c in calls)
+    raw = lake.open_raw("1min")
+    ref = build(raw, cat, ["1min", "1h", "1D"], timezone=TZ, engine="blocks",
+                flags=open_quality(lake, "1min", like=raw))      # untagged: block path
+    for lv in ("1min", "1h", "1D"):
+        got = lake.open_group(f"features/{lv}").load()
+        for k in ref[lv].data_vars:
+            xr.testing.assert_equal(got[k].reset_coords(drop=True),
+                                    ref[lv][k].reset_coords(drop=True))
+    day = lake.open_group("features/1D").load()
+    assert float(day.fl_count.sum()) == 0.0                         # flow has no flags
+    counts = ref["1min"].p_count
+    minute = pd.Timestamp(raw.time.values[2000])
+    assert float(counts.sel(asset="P1", time=minute)) == 0.0        # spike: not good
+    assert float(counts.sel(asset="P2", time=pd.Timestamp(raw.time.values[3000]))) == 1.0

@@ -733,7 +733,7 @@ def _chunk_features(catalog, specs, data: xr.Dataset, grid: A.Grid, timezone: st
     fixed one from which the others roll up."""
     from .kernels import FIELDS
 
-    if flags is not None:
+    if flags is not None and _flag_group(data, flags) is None:
         return {}
     out: dict[str, tuple[str, str]] = {}
     plans: dict[tuple, dict] = {}
@@ -760,7 +760,32 @@ def _chunk_features(catalog, specs, data: xr.Dataset, grid: A.Grid, timezone: st
     return out
 
 
-def _run_chunks(data, specs, chunk, grid, timezone):
+def _flag_group(data: xr.Dataset, flags: xr.Dataset):
+    """The zarr group of the quality flags stored at ``data``'s snapshot when ``flags``
+    are those (``build_lake`` tags them) and share the raw grid's assets and origin;
+    None otherwise (the flags are then applied block by block)."""
+    path, snap = flags.attrs.get("quality_group"), flags.attrs.get("snapshot")
+    if not path or snap != data.attrs.get("snapshot") or not data.attrs.get("store"):
+        return None
+    import zarr
+
+    from ..lake import Lake
+
+    try:
+        root = zarr.open_group(store=Lake(data.attrs["store"], create=False).session(snap).store,
+                               mode="r")
+        if path not in root:
+            return None
+        q, raw = root[path], root[f"raw/{data.attrs.get('cadence')}"]
+        if (q.attrs.get("origin") != raw.attrs.get("origin")
+                or [str(a) for a in q["asset"][:]] != [str(a) for a in raw["asset"][:]]):
+            return None
+    except (KeyError, OSError, PumplibError):
+        return None
+    return q
+
+
+def _run_chunks(data, specs, chunk, grid, timezone, flags=None):
     """Partials (per feature, raw levels) of the features ``chunk`` (see
     :func:`_chunk_features`) from :func:`~pumplib.features.kernels.chunk_partials_from_lake`,
     in the layout of :func:`_run_blocks`; None when the lake's chunks do not
@@ -768,6 +793,9 @@ def _run_chunks(data, specs, chunk, grid, timezone):
     from .kernels import chunk_partials_from_lake, stack_fields
 
     g, off = _direct_group(data, sorted({v[0] for v in chunk.values()}))
+    qg = None if flags is None else _flag_group(data, flags)
+    if flags is not None and qg is None:
+        return None
     merged = {}
     plans: dict[tuple, dict] = {}
     for lv in sorted({v[1] for v in chunk.values()}, key=A.LEVELS.index):
@@ -775,7 +803,7 @@ def _run_chunks(data, specs, chunk, grid, timezone):
         bounds = A.level_bounds(lv, grid.t0, grid.end, timezone)
         edges = A.grid_edges(bounds, grid)
         got = chunk_partials_from_lake(g, sorted({chunk[n][0] for n in names}), off, grid.n,
-                                       edges, A.FIXED_LEVELS[lv] // grid.dt)
+                                       edges, A.FIXED_LEVELS[lv] // grid.dt, flags=qg)
         if got is None:
             return None
         for name in names:
@@ -825,7 +853,7 @@ def _build_blocks(data, catalog, wanted, levels, registry, timezone, partials, f
     grid = A.Grid.from_times(data["time"].values)
     fine = [lv for lv in levels if lv in A.FIXED_LEVELS]
     chunk = _chunk_features(catalog, specs, data, grid, timezone, flags) if fast else {}
-    merged = _run_chunks(data, specs, chunk, grid, timezone) if chunk else {}
+    merged = _run_chunks(data, specs, chunk, grid, timezone, flags) if chunk else {}
     if merged is None:
         merged, chunk = {}, {}
     rest = {n: sp for n, sp in specs.items() if n not in chunk}
@@ -946,6 +974,9 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
         from ..quality import open_quality
 
         flags = open_quality(lake, data.attrs.get("cadence"), like=data)
+        # the stored flags of data's snapshot: the chunk path reads them chunk by chunk
+        flags.attrs.update(quality_group=f"quality/{data.attrs.get('cadence')}",
+                           snapshot=data.attrs.get("snapshot"))
     tables = build(data, catalog, levels, features=features, registry=registry,
                    timezone=timezone, changed=changed, partials=True, store=lake,
                    flags=flags,

@@ -86,8 +86,8 @@ def segment_partials(x: np.ndarray, edges: np.ndarray, out: np.ndarray, o0: int)
 
 
 def chunk_partials_from_lake(group, names: Sequence[str], offset: int, n: int,
-                             edges: np.ndarray, k: int, workers: int | None = None
-                             ) -> dict[str, np.ndarray] | None:
+                             edges: np.ndarray, k: int, workers: int | None = None,
+                             flags=None) -> dict[str, np.ndarray] | None:
     """Partials of fixed-length periods of raw signals, reduced chunk by chunk.
 
     Parameters
@@ -110,6 +110,10 @@ def chunk_partials_from_lake(group, names: Sequence[str], offset: int, n: int,
         sums a period's samples in one order.
     workers : int, optional
         Threads (default: the CPU count).
+    flags : zarr.Group, optional
+        The quality flags of ``group``'s grid (``quality/<cadence>``): only
+        samples :func:`pumplib.quality.flags.is_good` calls good enter; a signal
+        or step without flags is not good.
 
     Returns
     -------
@@ -147,7 +151,7 @@ def chunk_partials_from_lake(group, names: Sequence[str], offset: int, n: int,
             buf = local.buf = np.empty((n_assets, b - a), dtype=arr.dtype)
         arr.get_basic_selection((slice(None), slice(offset + a, offset + b)),
                                 out=proto.nd_buffer.from_numpy_array(buf))
-        x = buf
+        x = buf if flags is None else _good_only(buf, flags, s, offset + a, offset + b)
         p0 = int(np.searchsorted(edges, a))
         p1 = int(np.searchsorted(edges, b))
         segment_partials(x, edges[p0:p1 + 1] - a, out[s], p0)
@@ -167,10 +171,27 @@ def chunk_partials_from_lake(group, names: Sequence[str], offset: int, n: int,
             for i in clipped:
                 a, b = int(edges[i]), int(edges[i + 1])
                 x = arrs[s][:, offset + a:offset + b]
+                if flags is not None:
+                    x = _good_only(x, flags, s, offset + a, offset + b)
                 p = combine_partials(chunk_partials(x, FIELDS, ~np.isnan(x)),
                                      np.array([0, b - a]))
                 out[s][:, :, i] = np.stack([p[f] for f in FIELDS])[..., 0]
     return out
+
+
+def _good_only(x: np.ndarray, flags, name: str, lo: int, hi: int) -> np.ndarray:
+    """``x`` (steps ``[lo, hi)`` of the lake's grid) with every sample that is not good
+    by the stored flags set to NaN (in place)."""
+    from ..quality.flags import UNCHECKED, is_good
+
+    f = np.full(x.shape, UNCHECKED, dtype=np.uint16)
+    if name in flags:
+        arr = flags[name]
+        stop = min(hi, arr.shape[-1])
+        if stop > lo:
+            f[:, :stop - lo] = arr[:, lo:stop]
+    x[~is_good(f, x)] = np.nan
+    return x
 
 
 def stack_fields(parts: np.ndarray, fields: Sequence[str]) -> np.ndarray:
