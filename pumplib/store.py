@@ -365,6 +365,50 @@ def get_features(features: str | Sequence[str], assets: str | Sequence[str] | No
     return ds
 
 
+def changes(features: str | Sequence[str], level: str = "1h", *, before=None, after=None,
+            assets=None, start=None, end=None, store=None) -> pd.DataFrame:
+    """Cells whose stored value differs between two moments (or snapshots).
+
+    ``before`` and ``after`` are each a snapshot id or a time (``as_of``);
+    ``after`` defaults to the tip. Late data, corrections and rebuilds show
+    up here: one row per ``(column, asset, time)`` with the value before and
+    after (NaN where a period did not exist yet). This computes.
+
+    Examples
+    --------
+    >>> changes("energy_integral", "1h", before="2026-11-26 12:00")   # doctest: +SKIP
+    """
+    lake = _lake(store)
+
+    def read(when):
+        if when is None:
+            return get_features(features, assets, start, end, level, store=lake)
+        snap = when if isinstance(when, str) and _is_snapshot(lake, when) else None
+        return get_features(features, assets, start, end, level, store=lake,
+                            snapshot=snap, as_of=None if snap else when)
+
+    if before is None:
+        raise ArgumentError("changes(): give before= (a snapshot id or a time)")
+    a, b = read(before).compute(), read(after).compute()
+    rows = []
+    for col in sorted(set(a.data_vars) | set(b.data_vars)):
+        fa = a[col].to_series() if col in a else pd.Series(dtype=float)
+        fb = b[col].to_series() if col in b else pd.Series(dtype=float)
+        both = pd.concat({"before": fa, "after": fb}, axis=1)
+        diff = both[~((both.before == both.after) | (both.before.isna() & both.after.isna()))]
+        for (asset_id, t), r in diff.iterrows():
+            rows.append({"column": col, "asset": asset_id, "time": t, "before": r.before,
+                         "after": r.after})
+    out = pd.DataFrame(rows, columns=["column", "asset", "time", "before", "after"])
+    out.attrs = {"before": a.attrs["snapshot"], "after": b.attrs["snapshot"]}
+    return out
+
+
+def _is_snapshot(lake, text: str) -> bool:
+    _, ids = _commit_times(lake)
+    return text in ids
+
+
 def training_set(events: pd.DataFrame, features: str | Sequence[str], level: str = "1h", *,
                  store=None, time: str = "time", asset: str = "asset",
                  point_in_time: bool = True, as_of=None, max_age=None) -> pd.DataFrame:

@@ -104,6 +104,13 @@ def test_point_in_time_read_with_late_data(tmp_path):
     assert before.attrs["snapshot"] == first and after.attrs["snapshot"] == second
     assert float(before.energy_integral.values.item()) == pytest.approx(10.0)   # kWh in 1 h
     assert float(after.energy_integral.values.item()) == pytest.approx(40.0)
+    # what the late data changed: exactly that hour of P1 (integral and mean)
+    ch = fs.changes("energy", "1h", before=known_at, store=lake)
+    assert sorted(ch.column) == ["energy_integral", "energy_mean"]
+    assert set(ch.asset) == {"P1"} and set(ch.time) == {t_last.tz_localize(None)}
+    assert ch.set_index("column").loc["energy_mean", ["before", "after"]].tolist() == [10, 40]
+    assert ch.attrs == {"before": first, "after": second}
+    assert fs.changes("energy", "1h", before=second, store=lake).empty
 
     # a training set: the event before the late commit sees the old value, the later one
     # the corrected value; P2 (not corrected) is the same for both
