@@ -10,6 +10,8 @@ reads them by feature name, asset, period, and *as known at a moment*:
 * :func:`training_set` — joins features to an event table (asset, time,
   label) point-in-time correctly, like Feast's historical retrieval: only
   periods that *ended* before the event, and only data *committed* before it.
+* :func:`changes` — the cells late data, corrections or rebuilds changed
+  between two moments.
 * Versioned definitions: :func:`record_definitions` keeps the history of
   every definition in the lake (table group ``definitions``); a change of
   meaning (inputs, expression, condition, aggregations …) is a new version,
@@ -32,7 +34,6 @@ Examples
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import threading
@@ -848,7 +849,3 @@ def rebuild(name: str, version: int | None = None, store=None, *, levels=None, r
     out = build(data, cat, levels, features=[name], registry=registry, timezone=tz,
                 flags=flags, engine="blocks")
     return {lv: out[lv] for lv in wanted if lv in out}
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
