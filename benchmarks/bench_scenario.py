@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="SOUTH, one day only")
     ap.add_argument("--store", default=None, help="a built lake to time recommend() on")
     ap.add_argument("--time-limit", type=float, default=30.0)
+    ap.add_argument("--gap", type=float, default=0.02, help="HiGHS relative MIP gap")
     args = ap.parse_args()
 
     from pumplib.assets import AssetRegistry
@@ -53,7 +54,7 @@ def main() -> None:
         res = optimise_schedule(model, demand, period="1h", level0=base["level0"],
                                 end_level=base["final_level"], min_run=2, min_rest=1,
                                 max_starts_per_day=4, margin=0.1, time_limit=args.time_limit,
-                                mip_rel_gap=0.01)
+                                mip_rel_gap=args.gap)
         solve_s = time.perf_counter() - t0
         rule = summarise(simulate_station(model, demand, policy="tariff",
                                           level0=base["level0"], step="1min"), model)

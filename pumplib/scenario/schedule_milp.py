@@ -13,12 +13,14 @@ binaries; tank level ``l[t]`` continuous::
                on[p,τ] ≤ 1 − w[p,t]  for τ in t … t+S−1     (minimum rest time S periods)
                Σ_{t ∈ day} u[p,t] ≤ max_starts_per_day;  Σ_{t ∈ hour} u[p,t] ≤ max_starts_per_hour
 
-Flow ``Q`` and power ``P`` of each pump and speed step are its operating point
-(:class:`~pumplib.scenario.model.PumpModel`) at the middle of the allowed level
-band; :func:`optimise_schedule` then replays the schedule through the level-
-dependent physics (:func:`~pumplib.scenario.model.simulate_station`) and
-re-solves with a wider margin if the replayed level leaves its limits, or with
-a higher end target if the replayed tank ends below ``end_level``.
+Flow ``Q[p,m,t]`` and power ``P[p,m,t]`` of each pump and speed step are its
+operating point (:class:`~pumplib.scenario.model.PumpModel`) at the tank level
+of the period: first the middle of the allowed band, then (after each replay
+of the schedule minute by minute through the level-dependent physics,
+:func:`~pumplib.scenario.model.simulate_station`) the levels the replay went
+through. It re-solves until the replay stays within the limits and ends no
+lower than ``end_level`` (widening the margin if the level left the tank), and
+returns the best schedule found.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class ScheduleResult:
     summary: dict = field(default_factory=dict)
     margin: float = 0.0
     mip_gap: float | None = None
+    planned_mid: np.ndarray | None = None   # planned level in the middle of each period
 
 
 def _speed_steps(model: StationModel, vsd_steps) -> list[list[float]]:
@@ -66,8 +69,8 @@ def optimise_schedule(model: StationModel, demand: pd.Series, *, period: str = "
                       min_run: int = 1, min_rest: int = 1, max_starts_per_day: int = 6,
                       max_starts_per_hour: int = 1, vsd_steps=(1.0, 0.85),
                       margin: float = 0.05, time_limit: float = 30.0,
-                      mip_rel_gap: float = 0.01,
-                      replay_step: str = "1min", max_retries: int = 3) -> ScheduleResult:
+                      mip_rel_gap: float = 0.02,
+                      replay_step: str = "1min", max_retries: int = 5) -> ScheduleResult:
     """Cheapest pump schedule for a demand forecast and the station's tariff.
 
     Parameters
@@ -120,28 +123,48 @@ def optimise_schedule(model: StationModel, demand: pd.Series, *, period: str = "
     l_end = l0 if end_level is None else float(end_level)
     d = pd.Series(np.asarray(demand, float), index=_utc_index(demand.index))
     d = d.resample(period).mean().dropna()
-    m_try, end_try = margin, l_end
+    m_try, end_try, levels = margin, l_end, None
     last: ScheduleResult | None = None
     for _ in range(max(1, max_retries)):
-        res = _solve(model, d, period, l0, end_try, min_run, min_rest, max_starts_per_day,
-                     max_starts_per_hour, vsd_steps, m_try, time_limit, mip_rel_gap)
+        try:
+            res = _solve(model, d, period, l0, end_try, min_run, min_rest, max_starts_per_day,
+                         max_starts_per_hour, vsd_steps, m_try, time_limit, mip_rel_gap,
+                         levels)
+        except ScheduleError:
+            if last is None:
+                raise
+            last.status += "; a re-solve found nothing better in time"
+            return last
         replay = simulate_station(model, demand, policy="schedule", schedule=res.schedule,
                                   level0=l0, step=replay_step)
         res.replay, res.summary, res.margin = replay, summarise(replay, model), m_try
-        last = res
+        if last is None or _better(res, last, l_end):
+            last = res
         short = l_end - res.summary["final_level"]
         if res.summary["within_limits"] and short <= 1e-9:
             return res
+        # next pass: operating points at the levels this plan goes through, and a
+        # wider margin if the replay left the tank
+        levels = res.planned_mid
         if not res.summary["within_limits"]:
-            m_try = min(m_try * 1.5 + 0.02, 0.3)     # the replayed level left the tank
-        if short > 1e-9:                             # level-dependent flows fell short
-            end_try = min(end_try + short + 0.02, model.max_level - m_try * (
+            m_try = min(m_try * 1.5 + 0.02, 0.3)
+        if short > 0.02:
+            end_try = min(end_try + short + 0.01, model.max_level - m_try * (
                 model.max_level - model.min_level))
     return last
 
 
+def _better(a: ScheduleResult, b: ScheduleResult, l_end: float) -> bool:
+    """Feasible (in limits, tank not drained) beats infeasible; then the cheaper one."""
+    def ok(r):
+        return r.summary["within_limits"] and r.summary["final_level"] >= l_end - 1e-9
+    if ok(a) != ok(b):
+        return ok(a)
+    return a.summary["cost"] < b.summary["cost"]
+
+
 def _solve(model, d, period, l0, l_end, min_run, min_rest, max_day, max_hour, vsd_steps,
-           margin, time_limit, mip_rel_gap=0.01) -> ScheduleResult:
+           margin, time_limit, mip_rel_gap=0.02, levels=None) -> ScheduleResult:
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import lil_matrix
 
@@ -152,7 +175,10 @@ def _solve(model, d, period, l0, l_end, min_run, min_rest, max_day, max_hour, vs
     if not lo <= l0 <= model.max_level or l_end > hi:
         raise ArgumentError(f"level0 {l0} / end_level {l_end} outside the tank band "
                             f"[{lo:.2f}, {hi:.2f}]")
-    hs = model.static_head + (lo + hi) / 2.0
+    # operating points per period: at the given levels, else the middle of the band
+    lv = np.full(T, (lo + hi) / 2.0) if levels is None else np.clip(
+        np.asarray(levels, float), lo, hi)
+    hs = model.static_head + lv
     steps = _speed_steps(model, vsd_steps)
     # variable layout: x[p,m,t] | u[p,t] | w[p,t] | l[t] (t = 0..T)
     xi, q, pw = [], [], []
@@ -160,8 +186,8 @@ def _solve(model, d, period, l0, l_end, min_run, min_rest, max_day, max_hour, vs
         for s in steps[pi]:
             qq, _, _, pp = p.operating_point(hs, s)
             xi.append((pi, s))
-            q.append(float(qq))
-            pw.append(float(pp))
+            q.append(np.asarray(qq, float))
+            pw.append(np.asarray(pp, float))
     nx, n_p = len(xi), len(model.pumps)
     off_x, off_u = 0, nx * T
     off_w = off_u + n_p * T
@@ -196,7 +222,7 @@ def _solve(model, d, period, l0, l_end, min_run, min_rest, max_day, max_hour, vs
         # tank balance
         coefs = {L(t + 1): 1.0, L(t): -1.0}
         for k in range(nx):
-            coefs[X(k, t)] = -q[k] * dt_h / model.area
+            coefs[X(k, t)] = -q[k][t] * dt_h / model.area
         rhs = -float(d.iloc[t]) * dt_h / model.area
         add(coefs, rhs, rhs)
         for pi in range(n_p):
@@ -264,5 +290,7 @@ def _solve(model, d, period, l0, l_end, min_run, min_rest, max_day, max_hour, vs
         on = x[X(k, 0):X(k, 0) + T] > 0.5
         sched.iloc[on, pi] = s
     planned = pd.Series(res.x[off_l:off_l + T], index=d.index, name="level")
-    return ScheduleResult(schedule=sched, planned_level=planned, cost=float(res.fun),
-                          status=str(res.message), mip_gap=getattr(res, "mip_gap", None))
+    out = ScheduleResult(schedule=sched, planned_level=planned, cost=float(res.fun),
+                         status=str(res.message), mip_gap=getattr(res, "mip_gap", None))
+    out.planned_mid = (res.x[off_l:off_l + T] + res.x[off_l + 1:off_l + T + 1]) / 2.0
+    return out
