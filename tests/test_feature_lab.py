@@ -130,5 +130,6 @@ def test_feature_lab_in_browser(lab_server, tmp_path):
     from pumplib.validation import load_scorecards
 
     cards = load_scorecards(store, feature="pump_load")
-    assert len(cards) == 1 and cards.iloc[0]["assets"] if "assets" in cards else len(cards) == 1
+    assert len(cards) == 1 and cards.index[0].startswith(f"pump_load__v1__{d.hash}")
+    assert cards.iloc[0]["leakage"] == "passed" and cards.iloc[0]["column"] == "pump_load_mean"
     assert (ARTIFACTS / "2_saved.png").stat().st_size > 10_000

@@ -171,7 +171,12 @@ def _(V, card, features_dir, mo, save, spec, store):
     mo.stop(not save.value)
     try:
         _path = V.save_definition(spec, features_dir)
-        _key = V.save_scorecard(card, store) if card is not None else None
+        _key = None
+        if card is not None:        # the scorecard goes with the version just written
+            import yaml as _yaml
+
+            card.version = int(_yaml.safe_load(_path.read_text())["version"])
+            _key = V.save_scorecard(card, store)
         _out = mo.callout(mo.md(f"**Saved** `{_path}`" + (f" · scorecard `{_key}`" if _key
                                                            else "")), kind="success")
     except Exception as _exc:  # noqa: BLE001 - shown to the user

@@ -73,19 +73,27 @@ def line_chart(ds: xr.Dataset, columns: str | Sequence[str] | None = None, *,
     panels = []
     for c in cols:
         label = _label(ds, c)
+        name = c if title is None else f"{title}: {c}"
         if engine == "hvplot":
             import hvplot.xarray  # noqa: F401
 
             p = ds[c].hvplot.line(x="time", by="asset" if "asset" in ds.dims else None,
                                   width=width, height=height, ylabel=label)
-        else:
-            vals = ds[c].transpose("asset", "time").values if "asset" in ds.dims else \
-                ds[c].values[None, :]
-            curves = [hv.Curve((times, vals[i]), "time", hv.Dimension(c, label=label),
-                               label=a or c) for i, a in enumerate(assets)]
-            p = hv.Overlay(curves).opts(width=width, height=height, show_legend=True)
-        panels.append(p.relabel(c) if title is None else p.relabel(f"{title}: {c}"))
-    return hv.Layout(panels).cols(1).opts(shared_axes=True)
+            panels.append(p.relabel(name))
+            continue
+        vals = ds[c].transpose("asset", "time").values if "asset" in ds.dims else \
+            ds[c].values[None, :]
+        vdim = hv.Dimension(c, label=label)
+        # the dictionary interface skips a pandas frame per curve (~2× faster to build)
+        curves = [hv.Curve({"time": times, c: vals[i]}, "time", vdim, label=a or c,
+                           datatype=["dictionary"]) for i, a in enumerate(assets)]
+        panels.append(hv.Overlay(curves, label=name))
+    layout = hv.Layout(panels).cols(1)
+    if engine == "holoviews":
+        layout = layout.opts({"Overlay": {"width": width, "height": height,
+                                          "show_legend": True},
+                              "Layout": {"shared_axes": True}}, backend="bokeh")
+    return layout
 
 
 def raw_chart(da: xr.DataArray, *, by: str | None = "asset", width: int = 800,
