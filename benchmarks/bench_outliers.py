@@ -1,0 +1,130 @@
+"""Matrix profiles of many pumps: Dask (one task per pump) against a single-process loop.
+
+20 pumps × 30 days of 1-min data (43,200 points each, stops as NaN so they
+never enter a window) — one signal per pump, window m = 30. Two ways, same
+run, same inputs, results checked equal:
+
+* baseline: ``pumplib.outliers.matrix_profile`` in a loop in this process
+  (Stumpy's numba kernel uses every core of this process);
+* pumplib: ``pumplib.outliers.profiles`` on a ``dask.distributed`` LocalCluster
+  of ``--workers`` single-threaded worker processes, one task per pump.
+
+numba's compile time is measured apart (first call in this process, and the
+warm-up of the workers) and is not in ``seconds`` / ``baseline_seconds``.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_outliers.py [--pumps 20] [--days 30] [--workers 2]
+                                                  [--raw] [--quick]
+
+``--raw`` uses raw (non-normalised) distances, what :func:`pumplib.outliers.detect`
+uses by default (Stumpy's ``aamp``: several times slower than ``stump``).
+The last output line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pumplib import outliers as O  # noqa: E402
+
+
+def make_series(pumps: int, days: int, seed: int = 0
+                ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Synthetic 1-min vibration of each pump: daily duty cycle, noise, stops as NaN,
+    and one 40-minute burst per pump (its start is returned too)."""
+    rng = np.random.default_rng(seed)
+    n = days * 1440
+    minute = np.arange(n) % 1440
+    out, bursts = {}, {}
+    for p in range(pumps):
+        on_at, off_at = rng.integers(0, 600), rng.integers(900, 1400)
+        run = (minute >= on_at) & (minute < off_at)
+        x = 1.2 + 0.1 * np.sin(np.arange(n) / 37.0) + 0.05 * rng.standard_normal(n)
+        day = int(rng.integers(days // 4, max(days // 4 + 1, 3 * days // 4)))
+        k = day * 1440 + int(on_at) + 60            # one burst, while running
+        x[k:k + 40] += 1.0
+        out[f"P{p:02d}"] = np.where(run, x, np.nan)
+        bursts[f"P{p:02d}"] = k
+    return out, bursts
+
+
+def _warm(normalize: bool) -> float:
+    return O.warm_up(normalize)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pumps", type=int, default=20)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--m", type=int, default=30)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--raw", action="store_true", help="raw distances (aamp), as detect()")
+    ap.add_argument("--quick", action="store_true", help="4 pumps × 3 days (a smoke run)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.pumps, args.days = 4, 3
+    normalize = not args.raw
+    series, bursts = make_series(args.pumps, args.days)
+    n = args.days * 1440
+    print(f"{args.pumps} pumps × {n} points (m={args.m}, "
+          f"{'z-normalised stump' if normalize else 'raw aamp'}), "
+          f"{os.cpu_count()} CPUs visible", flush=True)
+
+    t0 = time.perf_counter()
+    import stumpy  # noqa: F401
+    import_s = time.perf_counter() - t0
+    jit_s = _warm(normalize)
+    print(f"import stumpy {import_s:.1f} s, numba compile (this process) {jit_s:.1f} s",
+          flush=True)
+
+    # baseline: a loop in this process
+    t0 = time.perf_counter()
+    base = {k: O.matrix_profile(v, args.m, normalize=normalize) for k, v in series.items()}
+    baseline_s = time.perf_counter() - t0
+    print(f"single-process loop: {baseline_s:.1f} s", flush=True)
+
+    # Dask: one task per pump on single-threaded worker processes
+    from distributed import Client, LocalCluster
+
+    os.environ["NUMBA_NUM_THREADS"] = "1"   # inherited by the worker processes only
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        t0 = time.perf_counter()
+        client.run(_warm, normalize)
+        jit_workers_s = time.perf_counter() - t0
+        print(f"numba compile on the workers (in parallel): {jit_workers_s:.1f} s", flush=True)
+        t0 = time.perf_counter()
+        par = O.profiles(series, args.m, normalize=normalize, client=client)
+        dask_s = time.perf_counter() - t0
+    print(f"Dask, {args.workers} workers, one task per pump: {dask_s:.1f} s", flush=True)
+
+    for k in series:
+        a, b = base[k].distance, par[k].distance
+        assert np.array_equal(np.isfinite(a), np.isfinite(b)), k
+        fin = np.isfinite(a)
+        assert np.allclose(a[fin], b[fin], rtol=1e-5, atol=1e-6), k
+    peaks = {k: int(np.argmax(np.where(np.isfinite(p.distance), p.distance, -1)))
+             for k, p in par.items()}
+    found = sum(bursts[k] - args.m <= peaks[k] <= bursts[k] + 40 for k in series)
+    out = {"seconds": round(dask_s, 2), "baseline_seconds": round(baseline_s, 2),
+           "jit_seconds": round(jit_s, 2), "jit_seconds_workers": round(jit_workers_s, 2),
+           "import_seconds": round(import_s, 2), "speedup": round(baseline_s / dask_s, 2),
+           "pumps": args.pumps, "points_per_pump": n, "m": args.m, "workers": args.workers,
+           "normalize": normalize, "results_equal": True, "bursts_found": found}
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+"""pumplib.outliers: matrix-profile discords, change detection, events in the lake.
+
+numba compiles Stumpy's kernels once per process (~25 s for each kernel family),
+so this module warms the raw-distance kernel once (module-scoped fixture) and
+keeps every series small.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pumplib import outliers as O
+from pumplib.errors import ArgumentError, PumplibError, UnknownNameError
+from tests.naive_outliers import naive_left_distance, naive_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def warm():
+    """Compile Stumpy's raw-distance matrix profile once, on a tiny series."""
+    O.warm_up()
+    return True
+
+
+def pump_frame(n=2400, seed=1, burst=None, stops=True):
+    """A synthetic pump: run/stop cycles, noisy signals, zeros while stopped."""
+    rng = np.random.default_rng(seed)
+    t = pd.date_range("2026-03-01", periods=n, freq="1min", tz="UTC")
+    run = np.ones(n)
+    if stops:
+        for a in range(150, n, 300):
+            run[a:a + 60] = 0.0
+    df = pd.DataFrame({
+        "flow": 200 + 3 * rng.standard_normal(n),
+        "vibration": 1.2 + 0.05 * rng.standard_normal(n),
+        "bearing_temperature": 40 + 2 * np.sin(np.arange(n) / 97) + 0.05 * rng.standard_normal(n),
+        "run_state": run}, index=t)
+    df.loc[run == 0, ["flow", "vibration"]] = 0.0
+    if burst is not None:
+        a, b = burst
+        df.iloc[a:b, df.columns.get_loc("vibration")] += 1.5 + 0.3 * rng.standard_normal(b - a)
+    return df
+
+
+# --- building blocks ----------------------------------------------------------------------
+def test_run_segments_and_hysteresis():
+    assert O.run_segments([0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1], m=3) == [(1, 4), (8, 12)]
+    assert O.run_segments([], m=3) == []
+    assert O.run_segments(np.ones(5, bool), m=6) == []
+    s = np.array([0, 3, 2.5, 1, 3, 0, 5, 5])
+    assert O.hysteresis(s, 2.8, 2.0).tolist() == [False, True, True, False, True, False,
+                                                  True, True]
+    assert O.hysteresis(s, 2.8, 2.0, min_length=2).tolist() == [False, True, True, False,
+                                                                False, False, True, True]
+
+
+def test_matrix_profile_matches_naive_inside_run_windows(warm):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(160)
+    valid = np.ones(160, bool)
+    valid[40:52] = False          # a stop: 12 samples
+    valid[100:104] = False        # a short stop
+    x[70] = np.nan                # a masked (flagged) sample
+    p = O.matrix_profile(x, 8, valid=valid)
+    d, nb = naive_profile(x, 8, valid=valid)
+    np.testing.assert_allclose(p.distance, d, rtol=1e-6, atol=1e-6)
+    fin = np.isfinite(d)
+    assert (np.isinf(p.distance) == ~fin).all()
+    assert (p.neighbour[fin] == nb[fin]).all()
+    # no window touches an invalid sample
+    for i in np.flatnonzero(np.isfinite(p.distance)):
+        assert valid[i:i + 8].all() and np.isfinite(x[i:i + 8]).all()
+    # what lies under a masked sample never matters
+    y = np.where(valid, x, 1e6)
+    y[70] = -1e6
+    q = O.matrix_profile(np.where(np.isfinite(x), y, np.nan), 8, valid=valid)
+    np.testing.assert_allclose(q.distance, p.distance)
+
+
+def test_ab_join_against_a_reference_period(warm):
+    rng = np.random.default_rng(4)
+    ref = np.sin(np.linspace(0, 30, 300)) + 0.05 * rng.standard_normal(300)
+    x = np.sin(np.linspace(3, 23, 200)) + 0.05 * rng.standard_normal(200)
+    x[120:130] += 2.0
+    p = O.matrix_profile(x, 10, reference=ref)
+    d, nb = naive_profile(x, 10, reference=ref)
+    np.testing.assert_allclose(p.distance, d, rtol=1e-6, atol=1e-6)
+    assert p.join == "ab"
+    peak = int(np.argmax(np.where(np.isfinite(p.distance), p.distance, -1)))
+    assert 111 <= peak <= 129
+    assert (p.neighbour[np.isfinite(p.distance)] < 300).all()
+    with pytest.raises(ArgumentError, match="reference period has no valid run"):
+        O.matrix_profile(x, 10, reference=np.full(50, np.nan))
+
+
+def test_multidimensional_profile_finds_the_joint_discord(warm):
+    rng = np.random.default_rng(5)
+    t = np.linspace(0, 40, 400)
+    df = pd.DataFrame({"a": np.sin(t) + 0.05 * rng.standard_normal(400),
+                       "b": np.cos(t) + 0.05 * rng.standard_normal(400)})
+    df.iloc[250:262] += 1.5
+    P, Im = O.multi_profile(df, 12)
+    assert P.shape == Im.shape == (2, 400)
+    assert np.isinf(P[:, -11:]).all()
+    peak = int(np.argmax(np.where(np.isfinite(P[-1]), P[-1], -1)))
+    assert 239 <= peak <= 261
+
+
+def test_streaming_profile_scores_new_samples(warm):
+    rng = np.random.default_rng(6)
+    hist = np.sin(np.linspace(0, 40, 300)) + 0.02 * rng.standard_normal(300)
+    sp = O.StreamingProfile(hist, 10)
+    normal = sp.update(np.sin(np.linspace(40.13, 41, 7)))
+    odd = sp.update([3.0, 3.5, 3.0])
+    assert normal.max() < odd.max()
+    full = np.concatenate([hist, np.sin(np.linspace(40.13, 41, 7)), [3.0, 3.5, 3.0]])
+    assert odd[-1] == pytest.approx(naive_left_distance(full, 10) / np.sqrt(10), rel=1e-6)
+    with pytest.raises(ArgumentError, match="at least 2\\*m"):
+        O.StreamingProfile(hist[:15], 10)
+
+
+def test_profiles_one_task_per_pump_equal_the_single_loop(warm):
+    rng = np.random.default_rng(7)
+    series = {f"P{i}": rng.standard_normal(150) for i in range(3)}
+    out = O.profiles(series, 10)
+    assert list(out) == ["P0", "P1", "P2"]
+    for k, v in series.items():
+        np.testing.assert_allclose(out[k].distance, O.matrix_profile(v, 10).distance)
+
+
+# --- change detector ----------------------------------------------------------------------
+def test_change_detector_tells_slow_drift_from_a_change():
+    rng = np.random.default_rng(1)
+    # the temperature wanders slowly in the normal period, then drifts past its range
+    normal = pd.DataFrame({"flow": 32 + 0.4 * rng.standard_normal(400),
+                           "temp": 70 + 0.5 * np.sin(np.linspace(0, 2 * np.pi, 400))
+                           + 0.01 * rng.standard_normal(400)})
+    test = pd.DataFrame({"flow": 32 + 0.4 * rng.standard_normal(300),
+                         "temp": 70 + np.linspace(0, 3, 300) + 0.01 * rng.standard_normal(300)})
+    test.loc[150:, "flow"] -= 3.0
+    det = O.ChangeDetector().fit(normal)
+    assert det.stats_["temp"]["slow"] and not det.stats_["flow"]["slow"]
+    pred = det.predict(test, context=normal)
+    assert not pred[:140].any()          # the temperature keeps drifting: no alarm
+    assert pred[170:].all()
+    plain = O.ChangeDetector(slow_autocorr=1.01).fit(normal).predict(test, context=normal)
+    assert plain[:140].any()             # judged on its level, the drift is an alarm
+
+
+def test_change_detector_errors():
+    with pytest.raises(ArgumentError, match="window must be a positive integer"):
+        O.ChangeDetector(window=0)
+    with pytest.raises(ArgumentError, match="0 < off <= on"):
+        O.ChangeDetector(on=1.0, off=2.0)
+    with pytest.raises(ArgumentError, match="not fitted"):
+        O.ChangeDetector().predict(pd.DataFrame({"a": [1.0, 2.0]}))
+    with pytest.raises(ArgumentError, match="at least 2\\*window"):
+        O.ChangeDetector().fit(pd.DataFrame({"a": np.arange(10.0)}))
+    det = O.ChangeDetector().fit(pd.DataFrame({"a": np.random.default_rng(0).random(100)}))
+    with pytest.raises(UnknownNameError, match="unknown signal 'a'"):
+        det.predict(pd.DataFrame({"b": [1.0]}))
+
+
+# --- events from one pump -------------------------------------------------------------------
+def test_stops_and_flagged_samples_are_not_anomalies(warm):
+    df = pump_frame()
+    df.iloc[500:503, df.columns.get_loc("flow")] = np.nan   # flagged samples are NaN
+    ev = O.detect(df, m=20, asset="P1")
+    assert list(ev.columns) == O.EVENT_COLUMNS
+    assert len(ev) == 0, ev
+
+
+def test_a_vibration_burst_is_one_explained_event(warm):
+    # self-join and self-scaled scores assume outliers are rare (~1 % of run time here)
+    df = pump_frame(burst=(640, 665))
+    ev = O.detect(df, m=20, asset="P1")
+    assert len(ev) == 1, ev
+    e = ev.iloc[0]
+    assert e.asset == "P1" and e.event_id.startswith("OUT-")
+    assert e.start <= df.index[645] and e.end >= df.index[660]
+    assert e.signals.split(",")[0] == "vibration"
+    assert e.severity == "high" and e.score > 9
+    assert "vibration +" in e.explanation and "nearest normal motif" in e.explanation
+    assert not (e.start <= e.nearest_normal <= e.end)
+    assert df.loc[e.nearest_normal, "run_state"] == 1.0
+    # the same burst against a clean reference period (AB-join), and with mstump
+    ref = pump_frame(seed=9)
+    ab = O.detect(df, m=20, asset="P1", reference=ref)
+    assert len(ab) == 1 and ab.signals.iloc[0].startswith("vibration")
+    assert ref.index[0] <= ab.nearest_normal.iloc[0] <= ref.index[-1]
+    small = pump_frame(n=600, burst=(300, 310), stops=False)    # mstump is slower: keep it small
+    ms = O.detect(small, m=20, asset="P1", method="mstump")
+    assert len(ms) == 1 and ms.start.iloc[0] <= small.index[305] <= ms.end.iloc[0]
+    lv = O.detect(df, m=20, asset="P1", method="none")
+    assert len(lv) == 1 and "level" in lv.explanation.iloc[0]
+
+
+def test_detect_errors(warm):
+    df = pump_frame(n=200)
+    with pytest.raises(ArgumentError, match="invalid method 'mp'. Expected one of: 'stump'"):
+        O.detect(df, method="mp")
+    with pytest.raises(ArgumentError, match="integer >= 3"):
+        O.detect(df, m=2)
+    with pytest.raises(UnknownNameError, match="unknown signal 'vibraton'. Did you mean"):
+        O.detect(df, signals=["vibraton"])
+    with pytest.raises(ArgumentError, match="DatetimeIndex"):
+        O.detect(df.reset_index(drop=True))
+    with pytest.raises(PumplibError, match="reference must be"):
+        O.detect(df, reference=5)
+
+
+# --- the lake -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def outlier_lake(demo_store, tmp_path_factory, warm):
+    """A copy of the sample lake with one outlier run over the dry run and two cavitations."""
+    dst = tmp_path_factory.mktemp("outliers") / "store"
+    shutil.copytree(demo_store, dst)
+    ev = O.detect_lake(str(dst), assets=["N-P1", "N-P3"], start="2026-03-09",
+                       end="2026-03-12T23:59", run_id="outliers-test-1")
+    return str(dst), ev
+
+
+def test_detect_lake_finds_the_simulated_cavitation_and_dry_running(outlier_lake):
+    store, ev = outlier_lake
+    truth = pd.read_csv(ROOT / "data_samples" / "truth.csv")
+    truth = truth[pd.to_datetime(truth["start"], utc=True) < pd.Timestamp("2026-03-13", tz="UTC")]
+    truth = truth[truth["asset"].isin(["N-P1", "N-P3"])]
+    r = O.recall(ev, truth, kinds=("cavitation", "dry_running"))
+    assert sorted(r["kind"]) == ["cavitation", "cavitation", "dry_running"]
+    assert r["found"].all(), r
+    dry = ev[ev.event_id == r.loc[r.kind == "dry_running", "event_id"].iloc[0]].iloc[0]
+    assert "vibration" in dry.signals           # flow/power are flagged DRY_RUN and masked
+    cav = ev[ev.event_id.isin(r.loc[r.kind == "cavitation", "event_id"])]
+    assert cav.signals.str.contains("suction_pressure").all()
+    assert (cav.severity == "high").all()
+    # precision: few events besides the injected episodes
+    assert len(ev) <= 8, ev
+
+
+def test_events_are_stored_with_lineage(outlier_lake):
+    from pumplib.lake import Lake
+
+    store, ev = outlier_lake
+    back = O.events(store)
+    assert back["run_id"].eq("outliers-test-1").all()
+    pd.testing.assert_frame_equal(back.drop(columns="run_id"), ev, check_dtype=False)
+    commit = Lake(store).log(1)[0]
+    meta = commit.metadata
+    assert commit.snapshot == ev.attrs["snapshot"]
+    assert meta["kind"] == "outliers" and meta["run_id"] == "outliers-test-1"
+    assert meta["params"]["m"] == 30 and meta["params"]["assets"] == ["N-P1", "N-P3"]
+    assert meta["source_snapshot"] == ev.attrs["source_snapshot"]
+    assert meta["source_snapshot"] in meta["inputs"]["snapshots"]
+    assert {"stumpy", "numpy", "pumplib"} <= set(meta["versions"])
+    runs = O.runs(store)
+    assert runs["run_id"].iloc[0] == "outliers-test-1" and runs["events"].iloc[0] == len(ev)
+    with pytest.raises(UnknownNameError, match="unknown outlier run 'nope'"):
+        O.events(store, "nope")
+    with pytest.raises(UnknownNameError, match="unknown asset 'N-P9'"):
+        O.detect_lake(store, assets=["N-P9"], write=False)
+
+
+def test_cli_outliers_list_explain_detect(outlier_lake):
+    import json
+
+    from typer.testing import CliRunner
+
+    from pumplib.cli import app
+
+    store, ev = outlier_lake
+    runner = CliRunner()
+    res = runner.invoke(app, ["outliers", "list", "--store", store, "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [r["event_id"] for r in rows] == ev["event_id"].tolist()
+    eid = ev["event_id"].iloc[0]
+    res = runner.invoke(app, ["outliers", "explain", eid, "--store", store])
+    assert res.exit_code == 0 and ev["explanation"].iloc[0][:40] in " ".join(res.stdout.split())
+    res = runner.invoke(app, ["outliers", "explain", "OUT-nothere", "--store", store])
+    assert res.exit_code == 2 and "unknown event 'OUT-nothere'" in res.output
+    res = runner.invoke(app, ["outliers", "list", "--store", store, "--severity", "huge"])
+    assert res.exit_code == 2 and "Valid choices: 'high', 'low', 'medium'" in res.output
+    # six hours that hold a cavitation, judged against normal days (AB-join)
+    res = runner.invoke(app, ["outliers", "detect", "--store", store, "--asset", "N-P3",
+                              "--start", "2026-03-12T00:00", "--end", "2026-03-12T06:00",
+                              "--reference", "2026-03-10/2026-03-11T12:00",
+                              "--dry-run", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["snapshot"] is None and len(out["events"]) == 1
+    e = out["events"][0]
+    assert e["start"].startswith("2026-03-12T01:18") and "suction_pressure" in e["signals"]
+    assert e["nearest_normal"] < "2026-03-11T12:01"
+    res = runner.invoke(app, ["outliers", "detect", "--store", store, "--reference", "x"])
+    assert res.exit_code == 2 and "--reference must be START/END" in res.output
+    assert O.runs(store)["run_id"].tolist() == ["outliers-test-1"]   # nothing stored
+
+
+def test_import_pumplib_does_not_import_stumpy():
+    code = ("import sys, pumplib, pumplib.outliers, pumplib.commands.outliers; "
+            "assert 'stumpy' not in sys.modules and 'numba' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# --- real data ----------------------------------------------------------------------------
+@pytest.mark.realdata
+def test_change_detector_on_skab_beats_flagging_everything(shared_data):
+    files = [shared_data / "skab-dev" / "valve1" / f"{i}.csv" for i in (3, 9, 14)]
+    tp = fp = fn = 0
+    for f in files:
+        df = pd.read_csv(f, sep=";", parse_dates=["datetime"]).set_index("datetime")
+        y = df.pop("anomaly").to_numpy()[400:] > 0.5
+        df = df.drop(columns="changepoint")
+        pred = O.ChangeDetector().fit(df.iloc[:400]).predict(df.iloc[400:], context=df.iloc[:400])
+        tp += int((pred & y).sum())
+        fp += int((pred & ~y).sum())
+        fn += int((~pred & y).sum())
+    f1 = 2 * tp / (2 * tp + fp + fn)
+    base = _flag_all_f1(files)
+    assert f1 > base + 0.1, (f1, base)
+
+
+def _flag_all_f1(files) -> float:
+    pos = neg = 0
+    for f in files:
+        y = pd.read_csv(f, sep=";")["anomaly"].to_numpy()[400:] > 0.5
+        pos += int(y.sum())
+        neg += int((~y).sum())
+    return 2 * pos / (2 * pos + neg)
