@@ -212,8 +212,12 @@ def run_pumplib(meta: dict, changed=None, physics: bool = True) -> dict:
 
 
 def run_before(meta: dict, physics: bool = False) -> dict:
-    """The lazy dask path of the same build (``build`` + ``write_tables``), e.g. run
-    with ``PYTHONPATH`` pointing at an older pumplib for before/after figures."""
+    """The same basic build with an older pumplib first on ``PYTHONPATH`` (before/after
+    figures in one run): its ``build_lake`` when it has one, else the lazy dask path
+    (``build`` + ``write_tables``). ``meta`` may name a lake prepared with the older
+    raw codec (``--before-workdir``)."""
+    import dask.array  # noqa: F401 - imported before the clock starts, as in run_pumplib
+
     from pumplib.assets import AssetRegistry
     from pumplib.features import build, write_tables
     from pumplib.lake import Lake
@@ -223,7 +227,12 @@ def run_before(meta: dict, physics: bool = False) -> dict:
     lake = Lake(meta["url"])
     t = time.perf_counter()
     c = _cpu()
-    write_tables(lake, build(lake, cat, LEVELS, registry=reg, timezone=TZ, cadence="1s"))
+    try:
+        from pumplib.features import build_lake
+    except ImportError:
+        write_tables(lake, build(lake, cat, LEVELS, registry=reg, timezone=TZ, cadence="1s"))
+    else:
+        build_lake(lake, cat, LEVELS, registry=reg, timezone=TZ, cadence="1s", quality=False)
     return {"seconds": time.perf_counter() - t, "cpu_s": _cpu() - c}
 
 
@@ -423,8 +432,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--before-path", default=None,
-                    help="also time the lazy dask path of the basic build with this folder "
-                         "first on PYTHONPATH (a copy of an older pumplib), as pumplib_before")
+                    help="also time the basic build with this folder first on PYTHONPATH "
+                         "(a copy of an older pumplib), as pumplib_before")
+    ap.add_argument("--before-workdir", default=None,
+                    help="with --before-path: a prepared folder (same pumps and days) whose "
+                         "lake the older pumplib reads, e.g. one written with the older "
+                         "raw codec (benchmarks/_work/features-20x14 holds Blosc zstd)")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "META"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -459,8 +472,17 @@ def main(argv: list[str] | None = None) -> dict:
     results["pumplib_incremental"] = spawn("pumplib_incremental", inc_meta)
     if args.before_path:
         lake.repo.reset_branch("main", meta["raw_snapshot"])
+        bmeta = meta
+        if args.before_workdir:
+            bmeta = json.loads((Path(args.before_workdir) / "meta.json").read_text())
+            if (bmeta["pumps"], bmeta["days"]) != (args.pumps, args.days):
+                raise SystemExit(f"--before-workdir holds {bmeta['pumps']} pumps x "
+                                 f"{bmeta['days']} days, not {args.pumps} x {args.days}")
+        blake = Lake(bmeta["url"])
+        blake.repo.reset_branch("main", bmeta["raw_snapshot"])
         results["pumplib_before"] = spawn("pumplib_before",
-                                          {**meta, "before_path": args.before_path})
+                                          {**bmeta, "before_path": args.before_path})
+        blake.repo.reset_branch("main", bmeta["raw_snapshot"])
     peers_missing = []
     if not args.skip_peers:
         results["pandas"] = spawn("pandas", meta)

@@ -1302,7 +1302,7 @@ def _put_stacked(g, ds: xr.Dataset, n_time: int, lo: int, tchunk: int, comp) -> 
 _LONG_NAMES = {"time": "period start (UTC)", "time_end": "period end (UTC)"}
 #: periods per chunk of a golden-table array (assets × periods): an appended day
 #: rewrites one chunk per array, not the whole history
-_TIME_CHUNKS = {"1min": 7 * 1440, "15min": 30 * 96, "1h": 366 * 24, "1D": 3660}
+_TIME_CHUNKS = {"1min": 2 * 1440, "15min": 30 * 96, "1h": 366 * 24, "1D": 3660}
 #: threads that write the arrays of one level
 _WRITE_THREADS = 8
 
