@@ -289,7 +289,8 @@ def test_cli_ask_and_index(qa_index, demo_store):
     assert out["intent"] == "data" and out["facts"][0]["name"] == "N-P3"
     r = runner.invoke(app, ["qa", "index", "--store", demo_store, "--index-dir",
                             str(qa_index.path)])
-    assert r.exit_code == 0 and "up to date" in r.output
+    assert r.exit_code == 0 and f"Q&A index {qa_index.path}" in r.output   # (up-to-date
+    assert f"lake tip {qa_index.manifest['tip']}" in r.output         # rebuilds: incremental test)
     r = runner.invoke(app, ["ask", "What is the capital of France?", "--store", demo_store,
                             "--index-dir", str(qa_index.path)])
     assert r.exit_code == 0 and "nothing relevant" in r.output

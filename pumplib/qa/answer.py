@@ -450,6 +450,7 @@ class _Tables:
         self.snapshot = snapshot
         self._ds: dict[str, Any] = {}
         self._frames: dict[tuple[str, str], pd.DataFrame] = {}
+        self.via = "Lake.open_group"
 
     def ds(self, level: str):
         if level not in self._ds:
@@ -470,10 +471,25 @@ class _Tables:
             if column not in ds:
                 self._frames[key] = pd.DataFrame()
             else:
-                da = ds[column].compute()
+                da = self._column(level, column).compute()
                 self._frames[key] = pd.DataFrame(da.values, index=[str(a) for a in da.asset.values],
                                                  columns=pd.DatetimeIndex(da.time.values))
         return self._frames[key]
+
+    def _column(self, level: str, column: str):
+        """One column of a level through the query API (:mod:`pumplib.query`) when it exists,
+        else straight from the lake; day partials always from the lake."""
+        from ..features import LEVELS
+
+        try:
+            from ..query import query as run_query
+        except ImportError:
+            run_query = None
+        if run_query is not None and level in LEVELS:
+            self.via = "pumplib.query"
+            return run_query(column, level=level, store=self.lake, snapshot=self.snapshot,
+                             coverage=False)[column]
+        return self.ds(level)[column]
 
     def data_end(self) -> pd.Timestamp:
         """End of the data: the latest raw sample time plus one step (UTC)."""
@@ -634,6 +650,7 @@ def answer_data(dq: DataQuery, tables: _Tables, registry, question: str = "") ->
         if not members:
             continue
         f = _value(tables, dq.metric, members, period, span)
+        f["lineage"]["read_via"] = tables.via
         shown, unit = _display(dq.metric, f["value"], units, currency)
         facts.append({"name": name, "assets": members, "metric": dq.metric.key,
                       "label": dq.metric.label, "column": dq.metric.column, "units": units,
