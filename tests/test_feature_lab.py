@@ -80,7 +80,7 @@ def test_feature_lab_in_browser(lab_server, tmp_path):
             str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"], viewport={"width": 1300, "height": 2200})
+                  "--disable-sync"], viewport={"width": 1300, "height": 2400})
         page = ctx.new_page()
         try:
             page.set_default_timeout(30_000)
@@ -106,6 +106,15 @@ def test_feature_lab_in_browser(lab_server, tmp_path):
             page.keyboard.type("power")
             page.get_by_role("option", name="power", exact=True).click()
             page.keyboard.press("Escape")
+            page.get_by_text("Valid definition").wait_for()
+            # an error of the catalog's validation shows before anything is saved
+            expr = page.get_by_placeholder("power / rated.power")
+            expr.fill("power / rated.power + flow")
+            expr.press("Tab")
+            page.get_by_text("is used but not listed in inputs").wait_for()
+            page.screenshot(path=str(ARTIFACTS / "0_validation_error.png"), full_page=True)
+            expr.fill("power / rated.power")
+            expr.press("Tab")
             page.get_by_text("Valid definition").wait_for()
             page.get_by_role("heading", name="Preview · S-P1 · 1h").wait_for()
             page.frame_locator("iframe").first.locator("canvas").first.wait_for()   # the chart

@@ -122,9 +122,10 @@ def _(V, definition, level, line_chart, mo, pump, span, spec, store, to_html):
         try:
             preview = V.preview_feature(spec, [pump.value], span[0], span[1], level.value,
                                         store=store)
+            _n = sum(not str(c).endswith("_coverage") for c in preview.data_vars)
             _out = mo.vstack([mo.md(f"## Preview · {pump.value} · {level.value}"),
-                              mo.iframe(to_html(line_chart(preview, height=200,
-                                                           width=760)), height="520px")])
+                              mo.iframe(to_html(line_chart(preview, height=200, width=760)),
+                                        height=f"{60 + 230 * _n}px")])
         except Exception as _exc:  # noqa: BLE001 - any pumplib error is shown, not raised
             _out = mo.callout(mo.md(f"**Preview failed:** {_exc}"), kind="danger")
     _out
