@@ -308,7 +308,7 @@ def _plain(obj: Any) -> Any:
 
 
 def generate(store=None, out_dir: str | os.PathLike = DEFAULT_DIR, catalog=None, *,
-             url: str | None = None) -> list[Path]:
+             url: str | None = None, record: bool = True) -> list[Path]:
     """Write ``lake.yaml`` and ``features.yaml`` Intake catalogs for ``store``.
 
     Parameters
@@ -323,6 +323,11 @@ def generate(store=None, out_dir: str | os.PathLike = DEFAULT_DIR, catalog=None,
         The store URL the entries open (default: the store's own; a local
         folder relative to ``out_dir``, as ``{CATALOG_DIR}/../store``). Give
         it when the catalogs describe a copy of the store they will open.
+    record : bool
+        First record the definitions' versions in the lake
+        (:func:`pumplib.store.record_definitions`: a commit only when one
+        changed), so the entries carry their version history (created,
+        updated). False leaves the lake untouched.
 
     Returns
     -------
@@ -332,6 +337,10 @@ def generate(store=None, out_dir: str | os.PathLike = DEFAULT_DIR, catalog=None,
     from .store import _lake
 
     lake = _lake(store)
+    if record:
+        from .store import record_definitions
+
+        record_definitions(catalog, lake)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ref = url if url is not None else _store_ref(lake.url, out)
@@ -394,7 +403,9 @@ def entries(path: str | os.PathLike | None = None, *, store=None, catalog=None
                      "owner": m.get("owner") or ""})
     out = pd.DataFrame(rows, columns=["name", "catalog", "description", "unit", "tags",
                                       "version", "levels", "assets", "owner"])
-    out["version"] = out["version"].astype("Int64")
+    # whole numbers, None for lake groups (no float NaN, no pandas NA)
+    out["version"] = pd.Series([None if v is None or pd.isna(v) else int(v)
+                                for v in out["version"]], index=out.index, dtype=object)
     return out
 
 

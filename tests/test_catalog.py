@@ -20,7 +20,7 @@ FEATURE_KEYS = {"description", "unit", "owner", "tags", "version", "definition_h
 @pytest.fixture(scope="module")
 def cats(demo_store, tmp_path_factory):
     out = tmp_path_factory.mktemp("catalogs")
-    files = catalog.generate(demo_store, out)
+    files = catalog.generate(demo_store, out, record=False)      # the fixture is read-only
     assert [f.name for f in files] == ["lake.yaml", "features.yaml"]
     return out
 
@@ -115,5 +115,20 @@ def test_cli_catalog_commands(cats, demo_store, tmp_path):
     res = r.invoke(app, ["catalog", "show", "nope", "--dir", str(cats)])
     assert res.exit_code == 2 and "nope" in res.output
     out = tmp_path / "cats"
-    res = r.invoke(app, ["catalog", "generate", "--store", demo_store, "--dir", str(out)])
+    res = r.invoke(app, ["catalog", "generate", "--store", demo_store, "--dir", str(out),
+                         "--no-record"])
     assert res.exit_code == 0 and (out / "features.yaml").exists()
+
+
+def test_generate_records_definition_versions(demo_store_copy, tmp_path):
+    from pumplib.lake import Lake
+
+    lake = Lake(demo_store_copy)
+    n = len(lake.log())
+    catalog.generate(lake, tmp_path / "c1")
+    assert len(lake.log()) == n + 1 and lake.log(1)[0].metadata["kind"] == "definitions"
+    meta = catalog.show("energy", tmp_path / "c1")
+    assert meta["created"] == meta["updated"] == fs.definition_history("energy", lake
+                                                                        ).recorded_at.iloc[0]
+    catalog.generate(lake, tmp_path / "c2")               # nothing changed: no commit
+    assert len(lake.log()) == n + 1

@@ -87,13 +87,16 @@ def catalog_show(name: Annotated[str, typer.Argument(help="Entry name (a feature
 
 @catalog_app.command("generate")
 def catalog_generate(store: StoreOpt = None, dir: DirOpt = Path("catalogs"),
-                     catalog: CatalogOpt = None) -> None:
+                     catalog: CatalogOpt = None,
+                     no_record: Annotated[bool, typer.Option(
+                         "--no-record", help="Do not record definition versions in the lake "
+                         "first (leave it untouched).")] = False) -> None:
     """Write catalogs/lake.yaml and catalogs/features.yaml (Intake 2) from the lake."""
     from pumplib import catalog as cat
     from pumplib.cli import _exit_on_error, out
 
     with _exit_on_error():
-        files = cat.generate(store, dir, catalog)
+        files = cat.generate(store, dir, catalog, record=not no_record)
     for f in files:
         out.print(f"wrote {f}", highlight=False)
 
