@@ -57,9 +57,9 @@ from .assets import Asset, AssetRegistry
 from .errors import ArgumentError, UnknownNameError, choices_message
 from .lake import Lake, new_run_id
 
-__all__ = ["COLUMNS", "KINDS", "GROUP", "efficiency_ratio", "load_recommendations",
-           "daily_efficiency_ratio", "recommend", "station_peak_days", "store_recommendations", "verify",
-           "wear_episodes"]
+__all__ = ["COLUMNS", "EXTRA_COLUMNS", "GROUP", "KINDS", "daily_efficiency_ratio",
+           "efficiency_ratio", "load_recommendations", "recommend", "station_peak_days",
+           "store_recommendations", "verify", "wear_episodes"]
 
 #: the columns of a recommendations frame (contract with pumplib.ops / the operations app)
 COLUMNS = ["rec_id", "kind", "asset", "station", "title", "evidence", "saving_kwh",
@@ -168,7 +168,8 @@ def _lineage(lake: Lake, frame: pd.DataFrame, registry: AssetRegistry, params: M
 
 def _rec_id(kind: str, key: str, period_start: Any) -> str:
     """Stable id: the same finding in a re-run keeps its id (accept/dismiss stay attached)."""
-    raw = f"{kind}|{key}|{pd.Timestamp(period_start).strftime('%Y-%m-%d') if period_start is not None else ''}"
+    day = pd.Timestamp(period_start).strftime("%Y-%m-%d") if period_start is not None else ""
+    raw = f"{kind}|{key}|{day}"
     return f"rec-{kind[:4]}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
 
 

@@ -211,3 +211,23 @@ def test_cli_scenario_compare_and_optimise(tmp_path):
     bad = runner.invoke(app, ["scenario", "run", str(path), "--station", "WEST",
                               "--registry", reg])
     assert bad.exit_code == 2 and "WEST" in bad.output
+
+
+def test_schedule_against_the_stored_demand_forecast(demo_store_copy, demo_registry):
+    """pumplib.forecast stores a demand forecast; the MILP schedules the next day on it."""
+    from pumplib.forecast import forecast_lake
+    from pumplib.scenario import forecast_demand, simulate_station, summarise
+
+    forecast_lake(demo_store_copy, demo_registry, target="demand", level="1h", model="naive")
+    fc = forecast_demand(demo_store_copy, "SOUTH")
+    assert len(fc) == 24 and (fc > 0).all()
+    assert fc.index[0] >= pd.Timestamp("2026-04-05T22:00Z")     # after the data
+    model = StationModel.from_registry(demo_registry, "SOUTH")
+    res = optimise_schedule(model, fc, level0=3.0, end_level=3.0, min_run=2, margin=0.1,
+                            time_limit=15)
+    rule = summarise(simulate_station(model, fc, policy="level", level0=3.0, step="1min"),
+                     model)
+    assert res.summary["within_limits"] and res.summary["final_level"] >= 3.0 - 1e-9
+    assert res.summary["cost"] < rule["cost"]
+    with pytest.raises(ArgumentError, match="WEST"):
+        forecast_demand(demo_store_copy, "WEST")

@@ -51,9 +51,9 @@ from .schedule_milp import ScheduleError, ScheduleResult, optimise_schedule
 
 __all__ = ["CONTROLS", "PumpModel", "Scenario", "ScenarioResult", "ScheduleError",
            "ScheduleResult", "StationModel", "baseline_from_truth", "compare",
-           "demand_from_simulation", "load_scenarios", "optimise_schedule", "plot_compare",
-           "pump_table", "run", "simulate_station", "station_demand", "summarise",
-           "tariff_from_spec", "timetable"]
+           "demand_from_simulation", "forecast_demand", "load_scenarios", "optimise_schedule",
+           "plot_compare", "pump_table", "run", "simulate_station", "station_demand",
+           "summarise", "tariff_from_spec", "timetable"]
 
 CONTROLS = ("level", "tariff", "optimised", "schedule")
 _KEYS = {"name", "control", "demand_factor", "tariff", "replace", "vfd", "wear",
@@ -279,6 +279,30 @@ def station_demand(lake, registry: AssetRegistry, station: str, *, start=None, e
     demand = inflow - rise * float(tank.tank["area"]) / step_h
     demand.index = pd.DatetimeIndex(demand.index).tz_localize("UTC")
     return demand.rename("demand")
+
+
+def forecast_demand(lake, station: str, *, level: str = "1h", column: str | None = None,
+                    snapshot: str | None = None) -> pd.Series:
+    """A station's stored demand forecast (``pumplib.forecast``), m³/h on a UTC index.
+
+    ``column`` defaults to ``demand_mean`` (else the median quantile ``demand_q50``);
+    the forecasts come from ``pumplib.forecast.forecast_lake(lake, target="demand")``.
+    Feed it to :func:`optimise_schedule` to schedule against the forecast.
+    """
+    from ..forecast import open_forecasts
+
+    ds = open_forecasts(lake, level, snapshot=snapshot)
+    names = [c for c in ((column,) if column else ("demand_mean", "demand_q50"))
+             if c in ds.data_vars]
+    if not names:
+        raise ArgumentError(choices_message("forecast column", column or "demand_mean",
+                                            list(ds.data_vars)))
+    if station not in ds.asset.values:
+        raise ArgumentError(choices_message("forecast series", station,
+                                            [str(a) for a in ds.asset.values]))
+    s = ds[names[0]].sel(asset=station).to_pandas().astype(float)
+    s.index = pd.DatetimeIndex(s.index).tz_localize("UTC")
+    return s.dropna().rename("demand")
 
 
 del POLICIES  # re-exported through model; keep the public list short

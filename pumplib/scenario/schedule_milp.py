@@ -11,7 +11,8 @@ binaries; tank level ``l[t]`` continuous::
                min_level + margin ≤ l[t] ≤ max_level − margin,  l[T] ≥ end_level
                Σ_{τ=t}^{t+R−1} on[p,τ] ≥ R·u[p,t]          (minimum run time R periods)
                on[p,τ] ≤ 1 − w[p,t]  for τ in t … t+S−1     (minimum rest time S periods)
-               Σ_{t ∈ day} u[p,t] ≤ max_starts_per_day;  Σ_{t ∈ hour} u[p,t] ≤ max_starts_per_hour
+               Σ_{t ∈ day} u[p,t] ≤ max_starts_per_day
+               Σ_{t ∈ hour} u[p,t] ≤ max_starts_per_hour
 
 Flow ``Q[p,m,t]`` and power ``P[p,m,t]`` of each pump and speed step are its
 operating point (:class:`~pumplib.scenario.model.PumpModel`) at the tank level
