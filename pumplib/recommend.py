@@ -58,8 +58,9 @@ from .errors import ArgumentError, UnknownNameError, choices_message
 from .lake import Lake, new_run_id
 
 __all__ = ["COLUMNS", "EXTRA_COLUMNS", "GROUP", "KINDS", "daily_efficiency_ratio",
-           "efficiency_ratio", "load_recommendations", "recommend", "station_peak_days",
-           "store_recommendations", "verify", "wear_episodes"]
+           "efficiency_ratio", "evidence_frame", "load_recommendations", "plot_evidence",
+           "recommend", "station_peak_days", "store_recommendations", "verify",
+           "wear_episodes"]
 
 #: the columns of a recommendations frame (contract with pumplib.ops / the operations app)
 COLUMNS = ["rec_id", "kind", "asset", "station", "title", "evidence", "saving_kwh",
@@ -960,6 +961,60 @@ def _find(lake: Lake, rec_id: str) -> Mapping:
             return row
     known = sorted({r for t in tables.values() for r in t.rec_id})
     raise UnknownNameError(choices_message("recommendation", rec_id, known))
+
+
+# =============================================================================
+# Chart data behind a recommendation
+# =============================================================================
+def evidence_frame(lake: Lake | str | os.PathLike, rec: str | Mapping | pd.Series, *,
+                   registry: AssetRegistry | str | os.PathLike | None = None) -> pd.DataFrame:
+    """The series a recommendation's evidence refers to, ready for a chart.
+
+    ``efficiency_loss`` and meter ``data_quality``: the daily efficiency ratio of
+    the pump (column ``ratio``); ``load_shift``: the station's peak days
+    (:func:`station_peak_days`); ``efficient_pump``: hourly specific energy of the
+    two pumps compared (``<pump>`` columns); ``bep_drift``: the hourly BEP flow
+    ratio; coverage ``data_quality``: daily coverage per feature.
+    """
+    lk = _lake(lake)
+    reg = _registry(registry)
+    row = _find(lk, rec) if isinstance(rec, str) else dict(rec)
+    kind, ev = row["kind"], row.get("evidence") or {}
+    params = (row.get("lineage") or {}).get("params") or {}
+    start, end = params.get("start"), params.get("end")
+    if kind == "load_shift":
+        return station_peak_days(lk, reg, row["station"], start=start, end=end,
+                                 reserve=float(params.get("reserve", 0.2)))
+    frame = _hourly(lk, start, end)
+    if kind == "efficient_pump":
+        return pd.DataFrame({p: _series(frame, p, "specific_energy_mean")
+                             for p in (ev["worse"], ev["better"])})
+    if kind == "bep_drift":
+        return _series(frame, row["asset"], "bep_flow_ratio_mean").to_frame("bep_flow_ratio")
+    if kind == "data_quality" and "features" in ev:
+        tz = str(reg.utility["timezone"])
+        cols = {}
+        for feat in ev["features"]:
+            cov = _series(frame, row["asset"], f"{feat}_coverage")
+            cols[feat] = cov.groupby(_local_days(cov.index, tz)).mean()
+        return pd.DataFrame(cols)
+    daily = daily_efficiency_ratio(frame, reg)
+    if row["asset"] not in daily:
+        return pd.DataFrame(columns=["ratio"])
+    return daily[[row["asset"]]].rename(columns={row["asset"]: "ratio"})
+
+
+def plot_evidence(lake, rec, *, registry=None):
+    """An hvplot chart of :func:`evidence_frame` (imported lazily)."""
+    import hvplot.pandas  # noqa: F401
+
+    row = _find(_lake(lake), rec) if isinstance(rec, str) else dict(rec)
+    df = evidence_frame(lake, row, registry=registry)
+    title = str(row.get("title", row["kind"]))[:90]
+    if row["kind"] == "load_shift":
+        return df[["peak_kwh", "avoidable_kwh"]].hvplot.bar(rot=45, title=title,
+                                                           ylabel="kWh per day")
+    return df.hvplot.line(title=title)
 
 
 # =============================================================================

@@ -198,6 +198,16 @@ def test_store_load_and_verify(demo_store_copy, demo_registry):
                "station": "NORTH"}
     ctl = rc.verify(lake, control, "2026-04-01T18:00Z", registry=demo_registry)
     assert abs(ctl["saving_share"]) < 0.03 < res["saving_share"]
+    # chart data behind each stored recommendation
+    for r in back.itertuples():
+        ev = rc.evidence_frame(lake, r.rec_id, registry=demo_registry)
+        assert len(ev) > 0, r.kind
+    wear_ev = rc.evidence_frame(lake, wear_id, registry=demo_registry)
+    assert wear_ev.ratio.min() < 0.93 and wear_ev.ratio.max() > 0.98
+    assert rc.plot_evidence(lake, wear_id, registry=demo_registry) is not None
+    shift_id = back.loc[back.kind == "load_shift", "rec_id"].iloc[0]
+    assert "avoidable_kwh" in rc.evidence_frame(lake, shift_id, registry=demo_registry)
+    assert rc.plot_evidence(lake, shift_id, registry=demo_registry) is not None
     with pytest.raises(UnknownNameError, match="rec-nope"):
         rc.verify(lake, "rec-nope", "2026-04-01", registry=demo_registry)
     with pytest.raises(ArgumentError, match="method"):
