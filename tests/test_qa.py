@@ -247,6 +247,12 @@ def test_generator_keeps_citations_or_falls_back(qa_index, demo_store, stub_serv
     assert c.generator is None and "drops the number" in c.notes[-1]
     with pytest.raises(ArgumentError, match="http"):
         Generator("ftp://x")
+    from pumplib import config
+
+    _Stub.reply = "From the settings: tou_large [1]."
+    with config.set({"qa.generator.url": stub_server, "qa.generator.model": "cfg"}):
+        d = ask(q, demo_store, index=qa_index, registry=REGISTRY)
+    assert d.text == _Stub.reply and _Stub.seen[-1][1]["model"] == "cfg"
 
 
 # -- panels and CLI ------------------------------------------------------------------------

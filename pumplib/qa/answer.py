@@ -271,7 +271,7 @@ class Period:
     level: str | None       # "1D", "1W", "1M" when the period is one period of that level
 
     def describe(self) -> str:
-        last = (self.end - pd.Timedelta(days=1)).date()
+        last = (self.end - pd.Timedelta(1, "ns")).date()
         span = str(self.start.date()) if last == self.start.date() else \
             f"{self.start.date()} → {last}"
         return f"{self.label} ({span}, {self.start.tz})" if self.label else \
@@ -699,7 +699,9 @@ def answer_data(dq: DataQuery, tables: _Tables, registry, question: str = "") ->
 
 # -- composing document answers ----------------------------------------------------------
 def _sentences(text: str) -> list[str]:
-    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z`*(\[])|\n(?=[-*|#]|\S)", text)
+    """Sentences and list items of a chunk (wrapped lines joined first)."""
+    text = re.sub(r"\n(?![-*|#>]|\d+\.|\n)", " ", text)
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z`*(\[])|\n+", text)
     return [p.strip() for p in parts if len(p.strip()) > 2]
 
 
@@ -741,7 +743,7 @@ def compose(question: str, hits: Sequence[Hit], index: QAIndex, start: int = 1,
 # -- the entry point ---------------------------------------------------------------------
 def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex | None = None,
         index_dir: str | os.PathLike | None = None, registry=None, now=None, k: int = 5,
-        min_score: float = MIN_SCORE, generator=None, snapshot: str | None = None) -> Answer:
+        min_score: float | None = None, generator=None, snapshot: str | None = None) -> Answer:
     """Answer ``question`` from the index and the golden tables, citing every source.
 
     Parameters
@@ -761,12 +763,14 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
         data in the lake. Naive times are UTC.
     k : int
         Chunks retrieved.
-    min_score : float
-        Cosine similarity under which a document question finds nothing relevant.
+    min_score : float, optional
+        Cosine similarity under which a document question finds nothing relevant
+        (default: setting ``qa.min_score``, else :data:`MIN_SCORE`).
     generator : Generator or str, optional
         An OpenAI-compatible endpoint (:class:`~pumplib.qa.generator.Generator` or
         its base URL) that rewrites the composed answer; kept only if it keeps the
-        citations (and, for data questions, the numbers).
+        citations (and, for data questions, the numbers). Default: settings
+        ``qa.generator.url`` and ``qa.generator.model`` when set, else none.
     snapshot : str, optional
         Read the golden tables at this lake snapshot.
 
@@ -788,6 +792,14 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
         raise ArgumentError(f"ask: the question must be a non-empty string, got {question!r}")
     if k < 1:
         raise ArgumentError(f"ask: k must be at least 1, got {k!r}")
+    from .. import config
+
+    min_score = float(config.get("qa.min_score", MIN_SCORE, override_with=min_score))
+    if generator is None and config.get("qa.generator.url", None):
+        from .generator import Generator
+
+        generator = Generator(str(config.get("qa.generator.url")),
+                              model=str(config.get("qa.generator.model", "default")))
     if isinstance(registry, str | os.PathLike) or registry is None:
         registry = AssetRegistry.load(registry)
     if index is None:
@@ -814,10 +826,13 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
                    f"@ {lin['snapshot']}, {f0['period_label']}")
             cites = [Citation(1, hashlib.sha1(ref.encode()).hexdigest()[:16], "data", ref,
                               f"{dq.metric.label} from features/{f0['level']}")]
-            feat_hits = index.search(f"feature {dq.metric.feature} {dq.metric.label}", 1,
-                                     kinds=["feature"])
-            if feat_hits:
-                c = feat_hits[0].chunk
+            defs = [c for c in index.chunks
+                    if c.kind == "feature" and c.meta.get("feature") == dq.metric.feature]
+            if not defs:
+                defs = [h.chunk for h in index.search(
+                    f"feature {dq.metric.feature} {dq.metric.label}", 1, kinds=["feature"])]
+            if defs:
+                c = defs[0]
                 cites.append(Citation(2, c.id, c.kind, c.ref, c.title))
                 desc = c.text.split(": ", 1)[-1].split(" Unit:")[0].strip()
                 text += f"\nDefinition of {dq.metric.feature}: {desc} [2]"
