@@ -273,6 +273,8 @@ def graph(store=None, catalog=None) -> nx.DiGraph:
                 d = f"definition:{name}@{h}"
                 g.add_node(d, kind="definition", label=f"{name} #{h[:8]}", feature=name, hash=h)
                 g.add_edge(node, d, relation="recorded")
+            for out in m.get("outputs", []) or []:
+                _link(g, f"table:{out}", node, str(out), writer=True)
         else:
             # any other artefact that stamped its lineage (or names its sources)
             ins = (m.get("inputs") or {}).get("snapshots", []) if isinstance(

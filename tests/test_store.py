@@ -213,6 +213,10 @@ def test_edit_definition_rebuild_new_version_old_readable_lineage(demo_store_cop
     up = lineage.upstream("energy", "1D", lake, catalog=None)
     assert new_hash in up.title and f"definition:energy@{new_hash}" in up.graph
     assert "signal:power" in up.graph          # inputs of the recorded definition
+    events = lineage.openlineage_events(lake)
+    assert {"pumplib.definitions", "pumplib.features"} <= {e["job"]["name"] for e in events}
+    for e in events:
+        lineage.validate_openlineage(e)
     assert f"commit:{raw_old}" in up.graph
 
     # a description-only change: metadata, same version, no rebuild
