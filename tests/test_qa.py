@@ -180,13 +180,49 @@ def test_incremental_reindex(demo_store_copy, tmp_path):
     recs = pd.DataFrame({"rec_id": ["R1"], "kind": ["tariff_shift"], "asset": [None],
                          "station": ["SOUTH"], "title": ["Shift SOUTH pumping off peak"],
                          "saving_kwh": [0.0], "saving_money": [321.0], "currency": ["EUR"]})
-    with Lake(demo_store_copy).transaction("recommendations", {"kind": "recommend"}) as tx:
+    events = pd.DataFrame({"event_id": ["E1"], "asset": ["S-P1"], "start": ["2026-03-20"],
+                           "end": ["2026-03-21"], "signals": ["vibration"], "score": [0.97],
+                           "severity": ["high"], "explanation": ["vibration level shift"]})
+    with Lake(demo_store_copy).transaction("recommend + outliers", {"kind": "recommend"}) as tx:
         tx.write_table("recommendations", "run-1", recs, {})
+        tx.write_table("outliers", "run-2", events, {})
+    kw["sources"] = [*kw["sources"], "outlier"]
     third = qi.build_index(demo_store_copy, **kw)
-    # the new commit (lineage) and the recommendation are new; nothing else is embedded
-    assert third.stats["embedded"] == 2 and third.stats["reused"] == len(second)
+    # the new commit (lineage), the recommendation and the event are new; nothing else
+    assert third.stats["embedded"] == 3 and third.stats["reused"] == len(second)
     hit = third.search("shift pumping at SOUTH off peak", 1, kinds=["recommendation"])[0]
     assert hit.chunk.ref.startswith("recommendations/run-1 R1") and "321" in hit.chunk.text
+    hit = third.search("vibration outlier on S-P1", 1, kinds=["outlier"])[0]
+    assert hit.chunk.ref == "outliers/run-2 event E1" and "level shift" in hit.chunk.text
+
+
+def test_forecast_chunks():
+    import zarr
+
+    from pumplib.lake import Lake
+
+    lake = Lake("memory://qa-forecasts")
+    with lake.transaction("forecast energy 1h", {"kind": "forecast"}) as tx:
+        g = tx.root.require_group("forecasts").create_group("1h")
+        a = g.create_array("asset", shape=(2,), chunks=(2,), dtype=str,
+                           dimension_names=("asset",))
+        a[:] = np.array(["N-P1", "N-P2"], dtype=object)
+        t = g.create_array("time", shape=(3,), chunks=(3,), dtype="int64",
+                           dimension_names=("time",),
+                           attributes={"units": "seconds since 1970-01-01T00:00:00"})
+        t[:] = 1775433600 + 3600 * np.arange(3)
+        for q, v in (("mean", 40.0), ("q90", 50.0)):
+            arr = g.create_array(f"energy_{q}", shape=(2, 3), chunks=(2, 3), dtype="float64",
+                                 fill_value=np.nan, dimension_names=("asset", "time"),
+                                 attributes={"units": "kWh"})
+            arr[:] = np.array([[v, v, v], [np.nan] * 3])
+        g.attrs.update({"targets": {"energy": {"model": "naive_seasonal",
+                                                "source_snapshot": "ABC"}}})
+    assert isinstance(zarr.open_group(store=lake.session().store, mode="r")["forecasts"],
+                      zarr.Group)
+    chunks = qi.forecast_chunks(lake)
+    assert len(chunks) == 1 and chunks[0].ref.startswith("forecasts/1h energy N-P1")
+    assert "mean 40, q90 50 kWh" in chunks[0].text and "naive_seasonal" in chunks[0].text
 
 
 # -- optional generator ----------------------------------------------------------------------

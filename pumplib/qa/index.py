@@ -537,7 +537,8 @@ def recommendation_chunks(lake, limit: int = 500) -> list[Chunk]:
 
 
 def forecast_chunks(lake) -> list[Chunk]:
-    """Summaries of stored forecasts (groups ``forecasts/<level>``): per asset and variable."""
+    """Stored forecasts (groups ``forecasts/<level>``): one chunk per asset and target, with
+    the mean of each quantile over the horizon and the target's lineage."""
     import zarr
 
     root = zarr.open_group(store=lake.session().store, mode="r")
@@ -549,22 +550,31 @@ def forecast_chunks(lake) -> list[Chunk]:
         if ds is None or "asset" not in ds.dims or "time" not in ds.dims:
             continue
         t0, t1 = pd.Timestamp(ds.time.values[0]), pd.Timestamp(ds.time.values[-1])
-        attrs = {k: v for k, v in ds.attrs.items() if isinstance(v, str | int | float)}
+        targets = ds.attrs.get("targets") or {}
+        by_target: dict[str, list[str]] = {}
         for var in ds.data_vars:
-            da = ds[var]
-            if set(da.dims) != {"asset", "time"}:
-                continue
-            vals = da.mean("time").compute()
-            for asset, v in zip(ds.asset.values, vals.values, strict=True):
-                if np.isnan(v):
+            if set(ds[var].dims) == {"asset", "time"}:
+                by_target.setdefault(str(var).rsplit("_", 1)[0], []).append(str(var))
+        for tgt, names in sorted(by_target.items()):
+            means = ds[names].mean("time").compute()
+            lin = targets.get(tgt, {}) if isinstance(targets, dict) else {}
+            lin_text = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(lin.items())
+                                 if isinstance(v, str | int | float))
+            for i, asset in enumerate(map(str, ds.asset.values)):
+                vals = {n.rsplit("_", 1)[1]: float(means[n].values[i]) for n in names}
+                if all(np.isnan(v) for v in vals.values()):
                     continue
+                unit = ds[names[0]].attrs.get("units", "")
                 out.append(Chunk.make(
-                    "forecast", f"forecasts/{lv} {var} {asset} {t0} → {t1}",
-                    f"forecast {var} {asset} {lv}",
-                    f"Forecast of {var} for {asset} at level {lv} from {t0} to {t1} UTC: mean "
-                    f"{v:.4g} {da.attrs.get('units', '')}. "
-                    + "; ".join(f"{k}: {v}" for k, v in attrs.items() if k != "store") + ".",
-                    {"asset": str(asset), "level": lv, "snapshot": ds.attrs.get("snapshot")}))
+                    "forecast", f"forecasts/{lv} {tgt} {asset} {t0} → {t1}",
+                    f"forecast {tgt} {asset} {lv}",
+                    f"Forecast of {tgt} for {asset} at level {lv} from {t0} to {t1} UTC, mean "
+                    "over the horizon: " + ", ".join(f"{q} {v:.4g}" for q, v in vals.items()
+                                                     if not np.isnan(v))
+                    + (f" {unit}" if unit else "") + (f". Lineage: {lin_text}" if lin_text
+                                                      else "") + ".",
+                    {"asset": asset, "level": lv, "target": tgt,
+                     "snapshot": ds.attrs.get("snapshot")}))
     return out
 
 
