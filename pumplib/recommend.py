@@ -11,9 +11,9 @@ action, ranked by the money it would save:
     have replaced, priced at the difference between the peak and the cheapest
     price.
 ``efficient_pump``
-    Within a station, a pump with a higher measured specific energy (kWh/m³)
-    than another pump *at comparable flows* runs alone; the saving is its
-    volume pumped at the better pump's specific energy.
+    Within a station, a pump or a combination of pumps with a higher measured
+    specific energy (kWh/m³) than another *at the same station flow*; the
+    saving is its volume pumped at the better one's specific energy.
 ``efficiency_loss``
     Wire-to-water efficiency relative to what the pump's own curve promises at
     the measured operating point (the flow ratio to the speed-corrected BEP)
@@ -59,7 +59,8 @@ from .lake import Lake, new_run_id
 
 __all__ = ["COLUMNS", "EXTRA_COLUMNS", "GROUP", "KINDS", "daily_efficiency_ratio",
            "efficiency_ratio", "evidence_frame", "load_recommendations", "plot_evidence",
-           "recommend", "station_peak_days", "store_recommendations", "verify",
+           "recommend", "station_hours", "station_peak_days", "store_recommendations",
+           "verify",
            "wear_episodes"]
 
 #: the columns of a recommendations frame (contract with pumplib.ops / the operations app)
@@ -439,90 +440,103 @@ def _bep_recs(frame, reg, horizon_days, ctx, *, band=(0.8, 1.2), min_near=0.3) -
 # =============================================================================
 # The most efficient pump at comparable flows
 # =============================================================================
-def _pump_hours(frame: pd.DataFrame, pump_ids: list[str]) -> pd.DataFrame:
-    """Hourly energy, volume and mean flow per pump (volume = energy / specific energy)."""
-    rows = []
-    for pid in pump_ids:
-        e = _series(frame, pid, "energy_integral")
-        se = _series(frame, pid, "specific_energy_mean")
-        run = _series(frame, pid, "runtime_duration")
-        df = pd.DataFrame({"energy": e, "se": se, "run_s": run})
-        df = df[(df.run_s >= 3000) & df.se.gt(0) & df.energy.gt(0)]
-        df["volume"] = df.energy / df.se
-        df["flow"] = df.volume / (df.run_s / 3600.0)
-        df["pump"] = pid
-        rows.append(df)
-    return pd.concat(rows) if rows else pd.DataFrame()
+def station_hours(frame: pd.DataFrame, pump_ids: list[str],
+                  full_hour_s: float = 3000.0) -> pd.DataFrame:
+    """Hourly station rows: the running combination, energy, volume, flow and kWh/m³.
+
+    Only hours in which every running pump ran (almost) the whole hour and no
+    other pump ran part of it count: ``combo`` is the ``+``-joined pump ids.
+    Volume per pump is its energy over its specific energy (both golden columns).
+    """
+    run = pd.DataFrame({p: _series(frame, p, "runtime_duration") for p in pump_ids}).fillna(0.0)
+    energy = pd.DataFrame({p: _series(frame, p, "energy_integral") for p in pump_ids})
+    se = pd.DataFrame({p: _series(frame, p, "specific_energy_mean") for p in pump_ids})
+    volume = (energy / se).where(se > 0)
+    full = run >= full_hour_s
+    clean = ((run == 0) | full).all(axis=1) & full.any(axis=1)
+    on_e = energy.where(full)
+    on_v = volume.where(full)
+    ok = clean & on_v.notna().eq(full).all(axis=1) & on_e.notna().eq(full).all(axis=1)
+    combo = full.apply(lambda r: "+".join(p for p in pump_ids if r[p]), axis=1)
+    out = pd.DataFrame({"combo": combo, "energy": on_e.sum(axis=1), "volume": on_v.sum(axis=1)})
+    out = out[ok & (out.volume > 0)]
+    out["flow"] = out.volume  # m³ in one hour = mean m³/h
+    out["se"] = out.energy / out.volume
+    return out
 
 
 def _efficient_pump_recs(frame, reg, horizon_days, ctx, *, min_hours: int = 6,
                          min_gain: float = 0.02) -> list[dict]:
+    """Per station: the combination (one pump or several) that pumps the same station flow
+    with less energy per m³ than the one that ran; the largest saving is reported."""
     out = []
+    span_days = max((frame.index.get_level_values("time").max()
+                     - frame.index.get_level_values("time").min()) / pd.Timedelta("1D"), 1.0)
     for st in reg.stations:
-        pumps = [a for a in reg.station_assets(st) if a.kind == "pump"]
+        pumps = [a.id for a in reg.station_assets(st) if a.kind == "pump"]
         if len(pumps) < 2:
             continue
-        hours = _pump_hours(frame, [p.id for p in pumps])
+        hours = station_hours(frame, pumps)
         if hours.empty:
             continue
-        # solo hours: only this pump of the station ran
-        runs = pd.DataFrame({p.id: _series(frame, p.id, "runtime_duration") for p in pumps})
-        solo = (runs.fillna(0) > 0).sum(axis=1) == 1
-        hours = hours[hours.index.isin(runs.index[solo])]
-        width = max(float(hours.flow.median()) * 0.1, 1.0) if len(hours) else 1.0
+        width = max(float(hours.flow.median()) * 0.1, 1.0)
         hours["bin"] = np.floor(hours.flow / width).astype(int)
-        table = hours.groupby(["pump", "bin"]).agg(energy=("energy", "sum"),
-                                                    volume=("volume", "sum"),
-                                                    n=("energy", "size"))
+        table = hours.groupby(["combo", "bin"]).agg(energy=("energy", "sum"),
+                                                     volume=("volume", "sum"),
+                                                     n=("energy", "size"))
         table = table[table.n >= min_hours]
         table["se"] = table.energy / table.volume
+        combos = table.index.get_level_values("combo").unique()
         best_saving, best = 0.0, None
-        for worse in table.index.get_level_values("pump").unique():
-            for better in table.index.get_level_values("pump").unique():
+        for worse in combos:
+            w = table.xs(worse, level="combo")
+            for better in combos:
                 if worse == better:
                     continue
-                w, b = table.xs(worse, level="pump"), table.xs(better, level="pump")
+                b = table.xs(better, level="combo")
                 common = w.index.intersection(b.index)
                 if common.empty:
                     continue
                 gain = (w.loc[common, "se"] - b.loc[common, "se"]).clip(lower=0)
-                rel = float((gain * w.loc[common, "volume"]).sum()
-                            / w.loc[common, "energy"].sum())
                 kwh = float((gain * w.loc[common, "volume"]).sum())
+                rel = kwh / float(w.loc[common, "energy"].sum())
                 if rel >= min_gain and kwh > best_saving:
                     best_saving, best = kwh, (worse, better, common, rel, w, b)
         if best is None:
             continue
         worse, better, common, rel, w, b = best
-        span_days = max((frame.index.get_level_values("time").max()
-                         - frame.index.get_level_values("time").min()) / pd.Timedelta("1D"), 1.0)
-        _, price = _energy_rate(frame, worse, days=28)
+        worse_pumps, better_pumps = worse.split("+"), better.split("+")
+        price = float(np.mean([_energy_rate(frame, p, days=28)[1] for p in worse_pumps]))
         saving = best_saving / span_days * horizon_days
+        what = "pump" if len(worse_pumps) == len(better_pumps) == 1 else "combination"
         out.append(_row(
-            "efficient_pump", worse, st,
-            f"{st}: run {better} instead of {worse} when one pump suffices "
-            f"({rel * 100:.1f} % less energy per m³ at the same flow)",
-            evidence={"worse": worse, "better": better,
-                      "flow_bins_m3h": [[_round(i * (hours.flow.median() * 0.1), 1),
-                                         _round((i + 1) * (hours.flow.median() * 0.1), 1)]
+            "efficient_pump", worse if len(worse_pumps) == 1 else None, st,
+            f"{st}: run {better} instead of {worse} at the same station flow "
+            f"({rel * 100:.1f} % less energy per m³)",
+            evidence={"worse": worse, "better": better, "worse_pumps": worse_pumps,
+                      "better_pumps": better_pumps, "compared": what,
+                      "flow_bins_m3h": [[_round(i * width, 1), _round((i + 1) * width, 1)]
                                         for i in common],
                       "specific_energy_worse": _round(float(w.loc[common, "energy"].sum()
                                                             / w.loc[common, "volume"].sum()), 4),
                       "specific_energy_better": _round(float(b.loc[common, "energy"].sum()
                                                              / b.loc[common, "volume"].sum()), 4),
-                      "solo_hours_worse": int(w.loc[common, "n"].sum()),
-                      "solo_hours_better": int(b.loc[common, "n"].sum()),
-                      "series": {"group": "features/1h", "assets": [worse, better],
-                                 "variables": ["specific_energy_mean", "energy_integral"]}},
+                      "hours_worse": int(w.loc[common, "n"].sum()),
+                      "hours_better": int(b.loc[common, "n"].sum()),
+                      "series": {"group": "features/1h", "assets": sorted(set(worse_pumps)
+                                                                         | set(better_pumps)),
+                                 "variables": ["specific_energy_mean", "energy_integral",
+                                               "runtime_duration"]}},
             saving_kwh=saving, saving_money=saving * price,
             assumptions={"horizon_days": horizon_days,
-                         "comparable": "hours with one pump running, flows in the same 10 % band",
-                         "saving": f"the volume {worse} pumped alone at those flows, pumped at "
+                         "comparable": "whole hours with exactly these pumps running, station "
+                                       "flow in the same 10 % band",
+                         "saving": f"the volume {worse} pumped at those flows, pumped at "
                                    f"{better}'s measured specific energy",
                          "caveat": "duty rotation for even wear is given up",
                          "price": _round(price, 4)},
-            confidence="medium" if len(common) >= 1 else "low", status="ongoing",
-            period_start=None, ctx=ctx))
+            confidence="medium" if int(w.loc[common, "n"].sum()) >= 24 else "low",
+            status="ongoing", period_start=None, ctx=ctx))
     return out
 
 
@@ -987,8 +1001,10 @@ def evidence_frame(lake: Lake | str | os.PathLike, rec: str | Mapping | pd.Serie
                                  reserve=float(params.get("reserve", 0.2)))
     frame = _hourly(lk, start, end)
     if kind == "efficient_pump":
-        return pd.DataFrame({p: _series(frame, p, "specific_energy_mean")
-                             for p in (ev["worse"], ev["better"])})
+        pumps = [a.id for a in reg.station_assets(row["station"]) if a.kind == "pump"]
+        hours = station_hours(frame, pumps)
+        return pd.DataFrame({c: hours.se.where(hours.combo == c)
+                             for c in (ev["worse"], ev["better"])}).dropna(how="all")
     if kind == "bep_drift":
         return _series(frame, row["asset"], "bep_flow_ratio_mean").to_frame("bep_flow_ratio")
     if kind == "data_quality" and "features" in ev:

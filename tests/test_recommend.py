@@ -270,3 +270,32 @@ def test_bep_drift_and_coverage_checks_on_a_made_up_frame(registry):
     assert [r["asset"] for r in dq] == ["N-P2"]
     ev = dq[0]["evidence"]["features"]["energy"]
     assert ev["bad_days"] == 7 and "load_shift" in ev["blocks"]
+
+
+def test_efficient_pump_compares_at_the_same_station_flow(registry):
+    """Made-up hours: N-P1 alone pumps 200 m³/h at 0.10 kWh/m³, N-P2 alone the same flow at
+    0.12; a partly-run hour and the hours of both pumps together are not compared with them."""
+    times = pd.date_range("2026-03-02", periods=40, freq="1h")
+    p1_on = np.r_[np.ones(20), np.zeros(20)]
+    p2_on = np.r_[np.zeros(20), np.ones(20)]
+    p2_on[25] = 0.5                                        # a partial hour: left out
+    rows = []
+    for pid, on, se in (("N-P1", p1_on, 0.10), ("N-P2", p2_on, 0.12)):
+        rows.append(pd.DataFrame({"asset": pid, "time": times, "runtime_duration": on * 3600,
+                                  "energy_integral": on * 200 * se,
+                                  "specific_energy_mean": np.where(on > 0, se, np.nan),
+                                  "energy_cost_integral": on * 200 * se * 0.2}))
+    frame = pd.concat(rows).set_index(["asset", "time"])
+    hours = rc.station_hours(frame, ["N-P1", "N-P2"])
+    assert set(hours.combo) == {"N-P1", "N-P2"} and len(hours) == 39
+    ctx = {"currency": "EUR", "lineage": {}, "horizon_days": 365.0, "created_at": "now",
+           "run_id": "rec-test"}
+    recs = rc._efficient_pump_recs(frame, registry, 365.0, ctx)
+    assert len(recs) == 1
+    r = recs[0]
+    assert (r["evidence"]["worse"], r["evidence"]["better"]) == ("N-P2", "N-P1")
+    assert r["asset"] == "N-P2"
+    # 19 hours × 200 m³ × 0.02 kWh/m³ over the 39-hour span, per year
+    span_days = 39 / 24
+    assert r["saving_kwh"] == pytest.approx(19 * 200 * 0.02 / span_days * 365, rel=1e-6)
+    assert r["saving_money"] == pytest.approx(r["saving_kwh"] * 0.2, rel=1e-6)
