@@ -275,7 +275,7 @@ def flag_breakdown(signals: Sequence[str], assets: Sequence[str] | None = None, 
     """Share of raw samples of ``signals`` carrying each quality flag (the feature's inputs).
 
     Returns one row per flag name with ``samples`` and ``share`` (of all
-    samples of those signals and assets in the range); ``GOOD`` counts the
+    samples of those signals and assets in ``[start, end)``, UTC); ``GOOD`` counts the
     samples without a bad flag.
     """
     from .quality import open_quality
@@ -680,8 +680,10 @@ def scorecard(feature: str | xr.DataArray, target: str | xr.DataArray | None = "
                                "ratio_by_asset": cs["ratio"].to_dict()})
     if flags and definition is not None:
         try:
-            fb = flag_breakdown(_signal_inputs(definition), card.assets, times[0] if len(times)
-                                else None, None, store=store)
+            t_end = (pd.Timestamp(np.asarray(values["time_end"].values)[-1])
+                     if "time_end" in values.coords and len(times) else None)
+            fb = flag_breakdown(_signal_inputs(definition), card.assets,
+                                times[0] if len(times) else None, t_end, store=store)
             card.flags = _clean(fb["share"].to_dict())
         except PumplibError as exc:
             card.flags = {"error": str(exc)}
