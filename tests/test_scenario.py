@@ -198,11 +198,14 @@ def test_cli_scenario_compare_and_optimise(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("- {name: today, control: level}\n- {name: tariff, control: tariff}\n")
     runner = CliRunner()
+    page = tmp_path / "compare.html"
     res = runner.invoke(app, ["scenario", "compare", str(path), "--station", "SOUTH",
-                              "--days", "1", "--registry", reg, "--json"])
+                              "--days", "1", "--registry", reg, "--plot", str(page), "--json"])
     assert res.exit_code == 0, res.output
     table = json.loads(res.stdout)
     assert table["tariff"]["cost"] < table["today"]["cost"]
+    html = page.read_text()
+    assert "<html" in html.lower() and "cdn.bokeh.org" not in html   # self-contained
     res = runner.invoke(app, ["optimise-schedule", "--station", "SOUTH", "--days", "1",
                               "--registry", reg, "--time-limit", "10", "--json"])
     assert res.exit_code == 0, res.output

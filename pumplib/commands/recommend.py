@@ -116,10 +116,22 @@ def scenario_run(path: Annotated[Path, typer.Argument(help="Scenarios YAML (a li
 def scenario_compare(path: Annotated[Path, typer.Argument(help="Scenarios YAML (a list).")],
                      station: StationOpt = "SOUTH", days: DaysOpt = 2,
                      start: StartOpt = "2026-03-10", store: StoreOpt = None,
-                     registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+                     registry: RegistryOpt = None,
+                     plot: Annotated[Path | None, typer.Option(
+                         "--plot", help="Also write an HTML page of the tank level and the "
+                                        "cost per scenario (hvplot, self-contained).")] = None,
+                     as_json: JsonOpt = False) -> None:
     """Run every scenario of a YAML file and print them side by side."""
     with _errors():
         table = _compare(path, station, days, start, store, registry)
+        if plot is not None:
+            import holoviews as hv
+            from bokeh.resources import INLINE
+
+            from pumplib.scenario import plot_compare
+
+            layout = (plot_compare(table, "level") + plot_compare(table, "summary")).cols(1)
+            hv.save(layout, str(plot), resources=INLINE)
     if as_json:
         _json(json.loads(table.to_json(orient="index")))
         return
