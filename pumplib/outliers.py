@@ -1143,8 +1143,13 @@ def events(lake, run_id: str | None = None, *, snapshot: str | None = None,
     --------
     >>> events("./store").severity.value_counts()   # doctest: +SKIP
     """
+    import zarr.errors
+
     lk = _lake(lake)
-    tables = lk.tables(GROUP, snapshot=snapshot)
+    try:
+        tables = lk.tables(GROUP, snapshot=snapshot)
+    except zarr.errors.GroupNotFoundError:   # a new lake: nothing committed yet
+        tables = {}
     if not tables:
         return empty_events().assign(run_id=pd.Series(dtype=object))
     if all_runs:

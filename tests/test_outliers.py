@@ -335,3 +335,23 @@ def _flag_all_f1(files) -> float:
         pos += int(y.sum())
         neg += int((~y).sum())
     return 2 * pos / (2 * pos + neg)
+
+
+def test_events_of_a_new_lake_and_of_all_runs():
+    from pumplib.lake import Lake
+
+    lake = Lake("memory://outliers-events-test")
+    assert len(O.events(lake)) == 0 and "run_id" in O.events(lake).columns
+    row = O._normalise_events(pd.DataFrame([{
+        "event_id": "OUT-1", "asset": "P1", "start": pd.Timestamp("2026-01-01", tz="UTC"),
+        "end": pd.Timestamp("2026-01-01 01:00", tz="UTC"), "signals": "flow", "score": 5.0,
+        "severity": "medium", "explanation": "flow abnormal", "nearest_normal": None}]))
+    for rid in ("r1", "r2"):
+        with lake.transaction(f"outliers {rid}", {"kind": "outliers", "run_id": rid,
+                                                  "events": 1}) as tx:
+            tx.write_table("outliers", rid, row, {})
+    assert O.events(lake)["run_id"].tolist() == ["r2"]            # the latest run
+    assert O.events(lake, "r1")["run_id"].tolist() == ["r1"]
+    both = O.events(lake, all_runs=True)
+    assert sorted(both["run_id"]) == ["r1", "r2"] and (both["event_id"] == "OUT-1").all()
+    assert O.runs(lake)["run_id"].tolist() == ["r2", "r1"]
