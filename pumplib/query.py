@@ -455,7 +455,8 @@ def _check_level(level: str) -> str:
 # ---------------------------------------------------------------------------
 def query(features: str | Iterable[str], assets=None, level: str | None = None, start=None,
           end=None, *, store=None, as_of=None, snapshot=None, max_points: int | None = None,
-          registry=None, coverage: bool = True, timezone: str | None = None) -> xr.Dataset:
+          registry=None, coverage: bool = True, timezone: str | None = None,
+          version: int | None = None) -> xr.Dataset:
     """Golden-table columns for some assets and a time range, lazily.
 
     Parameters
@@ -483,6 +484,9 @@ def query(features: str | Iterable[str], assets=None, level: str | None = None, 
     timezone : str, optional
         Zone of naive ``start``/``end`` (default: the ``utility.timezone``
         setting; ``"UTC"`` for lake time).
+    version : int, optional
+        Read the last build of this definition version (one feature; through
+        :func:`pumplib.store.get_features`).
 
     Returns
     -------
@@ -527,8 +531,16 @@ def query(features: str | Iterable[str], assets=None, level: str | None = None, 
         if missing:
             raise UnknownNameError(f"{table.attrs.get('store', '')}: no golden-table rows for "
                                    + choices_message("asset", missing[0], present))
-    ds = _read(cols, ids if assets is not None else None, level, t0, t1, store, as_of,
-               snapshot, table)
+    if version is not None:
+        get = _store_reader()
+        if get is None:
+            raise ArgumentError("query(version=…) needs pumplib.store (the feature store)")
+        ds = get(features, assets=ids if assets is not None else None, start=t0, end=t1,
+                 level=level, version=version, store=store)
+        ds = ds[[c for c in cols if c in ds.data_vars]]
+    else:
+        ds = _read(cols, ids if assets is not None else None, level, t0, t1, store, as_of,
+                   snapshot, table)
     ds.attrs.update({"level": level, "level_chosen": chosen, "max_points": int(max_points)})
     return ds
 

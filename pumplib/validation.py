@@ -658,7 +658,7 @@ def scorecard(feature: str | xr.DataArray, target: str | xr.DataArray | None = "
     times = pd.DatetimeIndex(values["time"].values)
     card = Scorecard(
         feature=fname, column=column, level=level,
-        version=getattr(definition, "version", None),
+        version=getattr(definition, "version", None) or values.attrs.get("version"),
         definition_hash=getattr(definition, "hash", None) or values.attrs.get("definition_hash"),
         horizon=int(horizon), assets=[str(a) for a in values["asset"].values],
         start=str(times[0]) if len(times) else None, end=str(times[-1]) if len(times) else None,

@@ -169,3 +169,12 @@ def test_cli_query_csv_parquet_and_errors(demo_store, tmp_path):
     assert r.exit_code == 2 and "Did you mean 'energy'" in r.output
     r = CliRunner().invoke(app, ["query", "energy", "--format", "xlsx", "--store", demo_store])
     assert r.exit_code == 2 and "'parquet'" in r.output
+
+
+def test_query_a_definition_version(demo_store, demo_registry):
+    kw = {"level": "1D", "start": "2026-03-10", "end": "2026-03-12", "store": demo_store,
+          "registry": demo_registry, "assets": ["N-P1"]}
+    now = pumplib.query("energy", **kw).compute()
+    v1 = pumplib.query("energy", version=1, **kw).compute()
+    assert list(v1.data_vars) == list(now.data_vars)
+    np.testing.assert_array_equal(v1.energy_integral.values, now.energy_integral.values)
