@@ -284,7 +284,7 @@ class Operations:
         t = _clamp(t, self.max_points)
         labels = _labels(t, view.level, self.timezone)
         return [Period(view.level, s, period_end(view.level, s, self.timezone), lab)
-                for s, lab in zip(t, labels)]
+                for s, lab in zip(t, labels, strict=True)]
 
     def table(self, scope: str | None, view: View) -> pd.DataFrame:
         """Golden-table rows of the pumps in scope within the view (long: asset × period).
@@ -538,7 +538,8 @@ class Operations:
             score = float(worst["score"].iloc[0])
             sigs = ", ".join(worst["signal"].astype(str))
             why = "; ".join(f"{s}: {sc:.0f} ({r})" for s, sc, r in
-                            zip(worst["signal"], worst["score"], worst["reasons"].fillna("")))
+                            zip(worst["signal"], worst["score"], worst["reasons"].fillna(""),
+                                strict=True))
             rows.append({
                 "alert_id": f"quality:{asset}:{pd.Timestamp(day).date()}", "kind": "quality",
                 "asset": asset, "station": self._station(asset), "start": start,
@@ -935,7 +936,7 @@ def _empty(cols) -> pd.DataFrame:
 def _fmt(value: float, unit: str) -> str:
     if value is None or not np.isfinite(value):
         return "–"
-    if unit in ("kWh", "m³", "h") or (unit and unit.isupper() and len(unit) == 3):
+    if unit in ("", "kWh", "m³", "h") or (unit.isupper() and len(unit) == 3):
         return f"{value:,.0f}"
     if unit == "kWh/m³/m":
         return f"{value:.5f}"
@@ -975,7 +976,7 @@ def figure(chart: pd.DataFrame, metrics=("energy", "cost", "specific_energy", "d
     fig = Figure(figsize=(9, 1.6 * max(1, len(metrics))), dpi=80)
     axes = fig.subplots(max(1, len(metrics)), 1, sharex=True, squeeze=False)[:, 0]
     x = pd.DatetimeIndex(chart["time"]) if len(chart) else pd.DatetimeIndex([])
-    for ax, m in zip(axes, metrics):
+    for ax, m in zip(axes, metrics, strict=False):
         y = chart[m].to_numpy(dtype=float) if len(chart) else []
         if len(chart) <= 62:
             width = (np.diff(x.asi8).min() / 8.64e13 * 0.8) if len(x) > 1 else 0.8
@@ -1005,7 +1006,7 @@ def evidence_figure(ev: dict, signals=("power", "flow", "discharge_pressure", "v
     fig = Figure(figsize=(9, 1.3 * max(1, len(cols))), dpi=80)
     axes = fig.subplots(max(1, len(cols)), 1, sharex=True, squeeze=False)[:, 0]
     a = ev["alert"]
-    for ax, c in zip(axes, cols):
+    for ax, c in zip(axes, cols, strict=False):
         ax.plot(sig.index, sig[c], lw=0.8, color="#333")
         ax.axvspan(a["start"], a["end"], color="#d62728", alpha=0.15)
         ax.set_ylabel(c, fontsize=7)
@@ -1027,6 +1028,16 @@ def png(fig) -> bytes:
 def replace_view(view: View, **kw) -> View:
     """A copy of ``view`` with fields replaced (validated)."""
     return replace(view, **kw)
+
+
+def alerts_caption(n: int, scope_label: str, view: View) -> str:
+    """The line above an alert list (also what browser tests wait for)."""
+    return f"{n} alert{'s' if n != 1 else ''} · {scope_label} · level {view.level}"
+
+
+def recs_caption(n: int, scope_label: str) -> str:
+    """The line above a recommendation list."""
+    return f"{n} recommendation{'s' if n != 1 else ''} · {scope_label}"
 
 
 #: recommendation columns a page shows
@@ -1076,7 +1087,9 @@ class Dashboard:
         self.where = W.HTML()
         self.tiles = W.HTML()
         self.chart = W.Image(format="png")
+        self.alert_head = W.HTML("<h2>Alerts</h2>")
         self.alert = W.Dropdown(description="Alerts", layout=W.Layout(width="90%"))
+        self.rec_head = W.HTML("<h2>Recommendations</h2>")
         self.evidence = W.VBox()
         self.recs = W.HTML()
         self.rec = W.Dropdown(description="Recommendation", layout=W.Layout(width="60%"))
@@ -1096,8 +1109,8 @@ class Dashboard:
             W.HTML("<h1>Pump operations</h1>"),
             W.HBox([self.scope, self.period, self.drill, self.top, self.user]),
             self.where, self.tiles, self.chart,
-            W.HTML("<h2>Alerts</h2>"), self.alert, self.evidence,
-            W.HTML("<h2>Recommendations</h2>"), self.recs,
+            self.alert_head, self.alert, self.evidence,
+            self.rec_head, self.recs,
             W.HBox([self.rec, self.action]), W.HBox([self.note, self.submit]), self.message,
         ])
         self.refresh()
@@ -1154,6 +1167,8 @@ class Dashboard:
             "<i>No alert opened.</i>" if len(al) else
             "<i>No alerts for this selection (outlier events, quality problems and forecast "
             "deviations appear here).</i>")]
+        self.alert_head.value = "<h2>Alerts</h2>" + html.escape(
+            alerts_caption(len(al), self.ops.scopes()[self.scope.value], self.view))
 
     def _open_alert(self) -> None:
         import ipywidgets as W
@@ -1181,6 +1196,8 @@ class Dashboard:
         self.rec.options = [(f"{r.title} [{r.rec_id}]", r.rec_id) for r in recs.itertuples()]
         if keep in recs["rec_id"].tolist():
             self.rec.value = keep
+        self.rec_head.value = "<h2>Recommendations</h2>" + html.escape(
+            recs_caption(len(recs), self.ops.scopes()[self.scope.value]))
 
     def act(self) -> int | None:
         """Record the chosen action on the chosen recommendation."""

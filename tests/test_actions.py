@@ -133,7 +133,7 @@ def test_two_threads_never_lose_actions(tmp_path):
         for i in range(40):
             log.comment("rec-1", user=who, text=str(i))
 
-    threads = [threading.Thread(target=run, args=(lg, w)) for lg, w in zip(logs, "ab")]
+    threads = [threading.Thread(target=run, args=(lg, w)) for lg, w in zip(logs, "ab", strict=True)]
     for t in threads:
         t.start()
     for t in threads:
@@ -142,3 +142,12 @@ def test_two_threads_never_lose_actions(tmp_path):
     assert logs[1].state().loc["rec-1", "n_comments"] == 80
     for lg in logs:
         lg.close()
+
+
+def test_doctests():
+    import doctest
+
+    import pumplib.actions
+
+    res = doctest.testmod(pumplib.actions)
+    assert res.failed == 0 and res.attempted > 0

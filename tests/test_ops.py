@@ -22,7 +22,9 @@ TZ = "Europe/Amsterdam"
 def ops_cache(tmp_path_factory):
     """One cache folder for every test: daily quality scores are computed once per snapshot
     (copies of the sample lake share its snapshots)."""
-    return tmp_path_factory.mktemp("ops-cache")
+    path = tmp_path_factory.getbasetemp() / "ops-cache"   # shared with test_ops_browser
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ def test_drill_down_from_month_to_minute():
     v = View("1M")
     chain = []
     start = pd.Timestamp("2026-02-28 23:00")
-    for nxt in ("1D", "1h", "15min", "1min"):
+    for _ in range(4):
         v = drill_down(v, start, TZ)
         chain.append(v.level)
         assert v.start == start
@@ -142,20 +144,13 @@ def test_scopes(ops):
 
 # -- alerts and evidence -------------------------------------------------------------------
 def test_quality_alerts_cover_the_injected_gaps(ops, demo_store):
-    from pumplib.quality import open_quality, scores
-
     al = ops.alerts(kinds=["quality"])
     assert list(al.columns) == pops.ALERT_COLUMNS
     assert (al["status"] == "open").all() and (al["kind"] == "quality").all()
-    # the asset-days whose worst signal scores below 80, from the score module itself
-    try:
-        from pumplib.dqscore import score_days
-    except ImportError:
-        s = scores(open_quality(demo_store, "1min").load(), timezone=TZ).reset_index()
-    else:
-        s = score_days(demo_store, registry=ops.registry).reset_index()
-    s = s[s["asset"].isin(ops.scope_assets("utility"))]
-    worst = s.groupby(["asset", "day"])["score"].min()
+    # the asset-days whose worst signal scores below 80
+    q = ops.quality_days()
+    q = q[q["asset"].isin(ops.scope_assets("utility"))]
+    worst = q.groupby(["asset", "day"])["score"].min()
     want = {f"quality:{a}:{pd.Timestamp(d).date()}" for (a, d), v in worst.items() if v < 80}
     assert set(al["alert_id"]) == want and len(want) > 3
     # the simulator's gaps of a pump longer than 2 h (> 8 % of a day) each raise one
@@ -400,3 +395,12 @@ def test_missing_golden_tables_are_named(tmp_path, demo_registry):
     with pytest.raises(PumplibError, match="no golden table features/1M"):
         ops.kpis("utility", View("1M"))
     assert ops.recommendations().empty and ops.alerts().empty
+
+
+@pytest.mark.parametrize("module", ["pumplib.ops", "pumplib.serve"])
+def test_doctests(module):
+    import doctest
+    import importlib
+
+    res = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert res.failed == 0 and res.attempted > 0

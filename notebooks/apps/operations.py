@@ -86,7 +86,7 @@ def _(get_tick, mo, ops, scope, view):
 
 
 @app.cell
-def _(alert, alerts, mo, ops, pops):
+def _(alert, alerts, mo, ops, pops, scope, view):
     if alert.value is None:
         _out = mo.md("No alert opened." if len(alerts) else
                      "No alerts for this selection (outlier events, quality problems and "
@@ -104,7 +104,8 @@ def _(alert, alerts, mo, ops, pops):
             mo.md("**Lineage**"),
             mo.Html(pops.table_html(_ev["lineage"])),
         ])
-    mo.vstack([mo.md("## Alerts"), alert, _out])
+    _caption = pops.alerts_caption(len(alerts), ops.scopes()[scope.value], view)
+    mo.vstack([mo.md(f"## Alerts\n\n{_caption}"), alert, _out])
     return
 
 
@@ -125,7 +126,8 @@ def _(action, get_tick, mo, ops, pops, rec, scope, submit):
     get_tick()
     _recs = ops.recommendations(scope.value)
     mo.vstack([
-        mo.md("## Recommendations"),
+        mo.md(f"## Recommendations\n\n"
+              f"{pops.recs_caption(len(_recs), ops.scopes()[scope.value])}"),
         mo.Html(pops.table_html(_recs, columns=pops.REC_VIEW_COLUMNS)),
         mo.hstack([rec, action, submit], justify="start"),
     ]) if len(_recs) else mo.md("## Recommendations\n\nNo recommendations stored yet.")
