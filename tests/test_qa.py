@@ -157,6 +157,10 @@ def test_data_answer_quotes_lineage(qa_index, demo_store):
     b = ask("how many starts did P1 have yesterday?", demo_store, index=qa_index,
             registry=REGISTRY)
     assert [x["name"] for x in b.facts] == ["N-P1", "S-P1"] and "ambiguous" in b.text
+    # an identifier found verbatim is relevant even when the embedding is not similar
+    snap = Lake(demo_store).tip()
+    d = ask(snap, demo_store, index=qa_index, registry=REGISTRY)
+    assert d.intent == "document" and any(snap in x.ref for x in d.citations)
     # no data in the period: no number, said so
     c = ask("How much energy did N-P1 use on 2026-02-01?", demo_store, index=qa_index,
             registry=REGISTRY)

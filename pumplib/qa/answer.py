@@ -838,7 +838,9 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
                 text += f"\nDefinition of {dq.metric.feature}: {desc} [2]"
             ans = Answer(question, text, cites, facts, hits, "data", notes=list(dq.notes))
             return _generate(ans, generator, index)
-    relevant = [h for h in hits if h.dense >= min_score]
+    ids = _identifiers(question)
+    relevant = [h for h in hits if h.dense >= min_score
+                or any(i in f"{h.chunk.ref} {h.chunk.text}".lower() for i in ids)]
     if not relevant:
         best = max((h.dense for h in hits), default=0.0)
         return Answer(question, "I found nothing relevant to this question in the indexed "
@@ -848,6 +850,17 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
     body, cites = compose(question, relevant, index)
     ans = Answer(question, "From the indexed sources:\n" + body, cites, [], hits, "document")
     return _generate(ans, generator, index)
+
+
+def _identifiers(question: str) -> set[str]:
+    """Identifier-like words of a question (snapshot ids, asset ids, column names, dates):
+    a chunk that contains one is relevant whatever its embedding says."""
+    out = set()
+    for t in re.findall(r"[A-Za-z0-9][A-Za-z0-9_.\-]*[A-Za-z0-9]", question):
+        if len(t) >= 3 and (re.fullmatch(r"\d{4}-\d{2}-\d{2}", t) or (
+                re.search(r"[A-Za-z]", t) and (re.search(r"\d", t) or "_" in t))):
+            out.add(t.lower())
+    return out
 
 
 def _could_be_data(question: str) -> bool:
