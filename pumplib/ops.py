@@ -252,14 +252,26 @@ class Operations:
         return out
 
     def scope_assets(self, scope: str | None = "utility") -> list[str]:
-        """Pump ids of a scope: ``"utility"``, a station id or a pump id."""
+        """Pump ids of a scope: ``"utility"``, a station id, a pump id, or anything
+        :func:`pumplib.query.select_assets` understands (a tag, a pump type, a phrase)."""
         if scope in (None, "utility", self.registry.utility.get("id")):
             return [a.id for a in self.registry.pumps()]
         if scope in self.registry.stations:
             return [a.id for a in self.registry.station_assets(scope) if a.kind == "pump"]
         if scope in self.registry.assets and self.registry.assets[scope].kind == "pump":
             return [scope]
-        raise UnknownNameError(choices_message("scope", scope, self.scopes()))
+        query = _optional("pumplib.query")
+        found: list[str] = []
+        if query is not None and hasattr(query, "select_assets"):
+            # tags, pump types, "key:value" filters and phrases ("variable-speed pumps at NORTH")
+            try:
+                found = query.select_assets(scope, kind="pump", registry=self.registry)
+            except UnknownNameError:
+                found = []
+        if found:
+            return list(found)
+        raise UnknownNameError(choices_message("scope", scope, self.scopes())
+                               + "; or a tag, pump type or phrase (pumplib.query.select_assets)")
 
     # golden tables -------------------------------------------------------------------
     def _golden(self, level: str):
@@ -1105,6 +1117,7 @@ class Dashboard:
         self.drill.on_click(lambda _b: self.drill_down())
         self.top.on_click(lambda _b: self.set_view(View("1M")))
         self.submit.on_click(lambda _b: self.act())
+        self.qa = self._qa_panel()
         self.widget = W.VBox([
             W.HTML("<h1>Pump operations</h1>"),
             W.HBox([self.scope, self.period, self.drill, self.top, self.user]),
@@ -1112,8 +1125,18 @@ class Dashboard:
             self.alert_head, self.alert, self.evidence,
             self.rec_head, self.recs,
             W.HBox([self.rec, self.action]), W.HBox([self.note, self.submit]), self.message,
+            W.HTML("<h2>Questions</h2>"), self.qa,
         ])
         self.refresh()
+
+    def _qa_panel(self):
+        """The Q&A panel of ``pumplib.qa.widgets`` (its index is built on the first question)."""
+        import ipywidgets as W
+
+        qa = _optional("pumplib.qa.widgets")
+        if qa is None or not hasattr(qa, "ipywidgets_panel"):
+            return W.HTML("<i>The Q&amp;A panel appears here once pumplib.qa is installed.</i>")
+        return qa.ipywidgets_panel(store=self.ops.lake.url, registry=self.ops.registry)
 
     def _ipython_display_(self):
         from IPython.display import display

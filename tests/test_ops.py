@@ -140,6 +140,12 @@ def test_scopes(ops):
         ops.scope_assets("S-P9")
     with pytest.raises(UnknownNameError, match="unknown scope 'N-T1'"):
         ops.scope_assets("N-T1")            # a tank is not a pump
+    if hasattr(pytest.importorskip("pumplib.query"), "select_assets"):
+        assert ops.scope_assets("variable-speed pumps at NORTH") == ["N-P1"]
+        assert ops.scope_assets("variable_speed") == ["N-P1", "S-P1"]
+        k = ops.kpis("variable_speed", View("1M"))["energy"]["value"]
+        assert k == pytest.approx(sum(ops.kpis(p, View("1M"))["energy"]["value"]
+                                      for p in ("N-P1", "S-P1")))
 
 
 # -- alerts and evidence -------------------------------------------------------------------
@@ -327,6 +333,8 @@ def test_dashboard_widgets_drive_the_library(ops_rw, demo_store_copy):
     assert "Evidence" in d.evidence.children[0].value and len(d.evidence.children) == 4
     d.submit.click()
     assert "Choose a recommendation" in d.message.value
+    if hasattr(d.qa, "question"):                       # the Q&A panel of pumplib.qa.widgets
+        assert d.qa.question.value == "" and d.qa in d.widget.children
 
 
 def test_tiles_html_marks_each_kpi(ops):

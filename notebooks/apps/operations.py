@@ -162,14 +162,22 @@ def _(action, mo, note, ops, rec, set_tick, submit, user):
 
 
 @app.cell
-def _(mo):
+def _(mo, ops):
+    # the Q&A panel (pumplib.qa.widgets): the index is built on the first question
     try:
-        from pumplib.qa import widgets as _qaw
+        from pumplib.qa.widgets import marimo_panel
     except ImportError:
-        _qaw = None
-    _panel = getattr(_qaw, "marimo_panel", None) if _qaw is not None else None
-    mo.vstack([mo.md("## Questions"), _panel()]) if _panel is not None else \
+        qa_box, qa_answer = None, None
+    else:
+        qa_box, qa_answer = marimo_panel(store=ops.lake.url, registry=ops.registry)
+    mo.vstack([mo.md("## Questions"), qa_box]) if qa_box is not None else \
         mo.md("## Questions\n\nThe Q&A panel appears here once `pumplib.qa` is installed.")
+    return qa_answer, qa_box
+
+
+@app.cell
+def _(qa_answer, qa_box):
+    qa_answer(qa_box.value) if qa_box is not None else None
     return
 
 
