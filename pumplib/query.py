@@ -560,8 +560,8 @@ def _read(cols, ids, level, t0, t1, store, as_of, snapshot, table) -> xr.Dataset
         except KeyError as exc:
             if isinstance(exc, PumplibError):
                 raise
-            # an internal look-up of the store module failed (seen in the marimo app's
-            # thread with its one-task read path): read the same table directly
+            # a column look-up inside the store module failed (seen once while the
+            # golden-table layout changed under it): read the same table directly
             ds = None
         if ds is not None:
             return ds[[c for c in cols if c in ds.data_vars]]
