@@ -244,14 +244,16 @@ def _gradual(x: np.ndarray, y: np.ndarray, drop: float, min_days: float) -> bool
 
 
 def wear_episodes(daily: pd.Series, *, min_days: int = 7, min_points: int = 6,
-                  min_drop: float = 0.03, max_tau: float = -0.6) -> pd.DataFrame:
+                  min_drop: float = 0.03, max_tau: float = -0.6,
+                  max_days: int = 120) -> pd.DataFrame:
     """Sustained declines of a daily efficiency ratio (impeller wear).
 
     Every window of at least ``min_days`` days (``min_points`` valid days) is
     scored with a Theil–Sen slope and Kendall's tau; a window is a decline when
     tau ≤ ``max_tau`` and the fitted drop ≥ ``min_drop``. Overlapping declines
     are merged into the longest one. Short dips (a sensor drifting for a few
-    days) are shorter than ``min_days`` and do not count.
+    days) are shorter than ``min_days`` and do not count. Windows longer than
+    ``max_days`` are not scored (the cost grows with the fourth power of the span).
 
     Parameters
     ----------
@@ -261,7 +263,8 @@ def wear_episodes(daily: pd.Series, *, min_days: int = 7, min_points: int = 6,
     Returns
     -------
     pandas.DataFrame
-        Columns ``start, end, days, slope_per_week, tau, drop, level_start, level_end``.
+        Columns ``start, end`` (the decline), ``days, slope_per_week, tau, drop,
+        level_start, level_end`` and ``worn_until`` (the last day still near the bottom).
 
     Examples
     --------
@@ -272,7 +275,8 @@ def wear_episodes(daily: pd.Series, *, min_days: int = 7, min_points: int = 6,
     (1, 0.09)
     """
     s = daily.dropna()
-    cols = ["start", "end", "days", "slope_per_week", "tau", "drop", "level_start", "level_end"]
+    cols = ["start", "end", "days", "slope_per_week", "tau", "drop", "level_start", "level_end",
+            "worn_until"]
     if len(s) < min_points:
         return pd.DataFrame(columns=cols)
     x = (s.index - s.index[0]) / pd.Timedelta("1D")
@@ -280,10 +284,16 @@ def wear_episodes(daily: pd.Series, *, min_days: int = 7, min_points: int = 6,
     y = s.to_numpy(float)
     best: list[tuple] = []
     n = len(s)
-    for a in range(n):
-        for b in range(a + min_points - 1, n):
-            if x[b] - x[a] < min_days:
+    # window ends on a stride that keeps about 60 candidates (a year of days: every 6th);
+    # the kept windows are trimmed to the decline at day resolution below
+    stride = max(1, n // 60)
+    ends = sorted(set(range(0, n, stride)) | {n - 1})
+    for a in ends:
+        for b in ends:
+            if b < a + min_points - 1 or x[b] - x[a] < min_days:
                 continue
+            if x[b] - x[a] > max_days:
+                break
             slope, tau = _theil_sen(x[a:b + 1], y[a:b + 1])
             drop = -slope * (x[b] - x[a])
             if tau <= max_tau and drop >= min_drop and _gradual(x[a:b + 1], y[a:b + 1],
@@ -301,11 +311,24 @@ def wear_episodes(daily: pd.Series, *, min_days: int = 7, min_points: int = 6,
     rows = []
     for a, b, slope, tau, _fit_drop in sorted(kept):
         # levels from the data at both ends (the fitted line over-reaches when the window
-        # also holds a flat stretch before the wear starts)
+        # also holds a flat stretch before the wear starts), then the window trimmed to
+        # the decline: from the last day at the start level to the first at the bottom
         lvl0, lvl1 = float(np.median(y[a:a + 3])), float(np.median(y[b - 2:b + 1]))
-        rows.append({"start": s.index[a], "end": s.index[b], "days": float(x[b] - x[a]),
-                     "slope_per_week": slope * 7.0, "tau": tau, "drop": lvl0 - lvl1,
-                     "level_start": lvl0, "level_end": lvl1})
+        d = lvl0 - lvl1
+        sm = pd.Series(y[a:b + 1]).rolling(3, center=True, min_periods=1).median().to_numpy()
+        left = np.flatnonzero(sm < lvl0 - 0.1 * d)
+        i0 = a + max(int(left[0]) - 1, 0) if len(left) else a
+        low = np.flatnonzero(sm[i0 - a:] <= lvl1 + 0.02 * d)
+        i1 = i0 + int(low[0]) if len(low) else b
+        if i1 - i0 >= 2:
+            slope, tau = _theil_sen(x[i0:i1 + 1], y[i0:i1 + 1])
+        # still worn: the days after the decline that stay near its bottom
+        j = i1
+        while j + 1 < n and y[j + 1] <= lvl1 + 0.5 * d:
+            j += 1
+        rows.append({"start": s.index[i0], "end": s.index[i1], "days": float(x[i1] - x[i0]),
+                     "slope_per_week": slope * 7.0, "tau": tau, "drop": d,
+                     "level_start": lvl0, "level_end": lvl1, "worn_until": s.index[j]})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -336,7 +359,7 @@ def _wear_recs(frame, reg, daily_ratio, horizon_days, ctx, episodes_out) -> list
         ep = episodes.iloc[-1]
         last_day = daily.dropna().index[-1]
         recent = daily.dropna().iloc[-3:]
-        ongoing = (last_day - ep["end"]) <= pd.Timedelta("2D")
+        ongoing = (last_day - ep["worn_until"]) <= pd.Timedelta("2D")
         recovered = (not ongoing) and float(recent.median()) > ep["level_end"] + 0.5 * ep["drop"]
         deficit = max(0.0, 1.0 - (float(ep["level_end"]) if not recovered
                                   else float(recent.median())))
@@ -358,7 +381,8 @@ def _wear_recs(frame, reg, daily_ratio, horizon_days, ctx, episodes_out) -> list
             "efficiency_loss", pump.id, pump.station, title,
             evidence={
                 "metric": "wire-to-water efficiency / curve efficiency at the measured BEP ratio",
-                "period": [_iso(ep["start"]), _iso(ep["end"] + pd.Timedelta("1D"))],
+                "period": [_iso(ep["start"]), _iso(ep["worn_until"] + pd.Timedelta("1D"))],
+                "decline_end": _iso(ep["end"] + pd.Timedelta("1D")),
                 "level_start": _round(ep["level_start"]), "level_end": _round(ep["level_end"]),
                 "drop": _round(ep["drop"]), "slope_per_week": _round(ep["slope_per_week"], 4),
                 "kendall_tau": _round(ep["tau"]), "days": _round(ep["days"], 1),
@@ -762,7 +786,7 @@ def _meter_recs(reg, daily_ratio, episodes, ctx, *, tolerance: float = 0.03) -> 
         ep = episodes.get(pump.id)
         if ep is not None:
             for _, e in ep.iterrows():
-                inside |= (daily.index >= e["start"]) & (daily.index <= e["end"])
+                inside |= (daily.index >= e["start"]) & (daily.index <= e["worn_until"])
         dev = (daily - 1.0)[~inside]
         bad = dev[dev.abs() >= tolerance]
         if bad.empty:
