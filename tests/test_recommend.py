@@ -173,6 +173,16 @@ def test_wear_episodes_ignore_short_dips():
     y2 = np.r_[np.ones(8), np.linspace(1.0, 0.9, 20)]
     ep = rc.wear_episodes(pd.Series(y2, index=idx))
     assert len(ep) == 1 and abs(ep["drop"].iloc[0] - 0.1) < 0.02
+    # a noisy year: an 8 % loss over 30 days in July-August, then no repair
+    rng = np.random.default_rng(1)
+    year = pd.date_range("2025-01-01", periods=365, freq="D")
+    y3 = 1 + 0.004 * rng.standard_normal(365)
+    y3[200:230] -= np.linspace(0, 0.08, 30)
+    y3[230:] -= 0.08
+    ep = rc.wear_episodes(pd.Series(y3, index=year))
+    assert len(ep) == 1
+    assert year[196] <= ep.start.iloc[0] <= year[206] and year[222] <= ep.end.iloc[0] <= year[232]
+    assert ep.worn_until.iloc[0] == year[-1] and abs(ep["drop"].iloc[0] - 0.08) < 0.015
 
 
 def test_store_load_and_verify(demo_store_copy, demo_registry):
