@@ -214,6 +214,10 @@ def test_cli_scenario_compare_and_optimise(tmp_path):
     bad = runner.invoke(app, ["scenario", "run", str(path), "--station", "WEST",
                               "--registry", reg])
     assert bad.exit_code == 2 and "WEST" in bad.output
+    res = runner.invoke(app, ["scenario", "network", "--hours", "6", "--tariff", "tou_large",
+                              "--registry", reg, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["demand ×1"]["energy_kwh"] > 0
 
 
 def test_schedule_against_the_stored_demand_forecast(demo_store_copy, demo_registry):

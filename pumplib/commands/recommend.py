@@ -174,9 +174,40 @@ def optimise_cmd(station: StationOpt = "SOUTH", days: DaysOpt = 2,
                f"({out['saving_share']:.1%} less), within limits: {out['within_limits']}")
 
 
+def scenario_network(inp: Annotated[str, typer.Option("--inp", help="An EPANET .inp file or a "
+                                                       "network bundled with wntr.")] = "Net3",
+                     hours: Annotated[int, typer.Option(help="Simulated hours.")] = 24,
+                     demand_factor: Annotated[list[float] | None, typer.Option(
+                         "--demand-factor", help="Demand multipliers to compare (repeat).")
+                     ] = None,
+                     tariff: Annotated[str | None, typer.Option(
+                         help="A tariff of the registry (default: flat 0.15 per kWh).")] = None,
+                     registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+    """EPANET network runs (WNTR) costed with efficiency curves and a time-of-use tariff."""
+    from pumplib.scenario.network import compare_network
+
+    with _errors():
+        common: dict = {"hours": hours}
+        if tariff is not None:
+            from pumplib.assets import AssetRegistry
+            from pumplib.errors import UnknownNameError, choices_message
+
+            reg = AssetRegistry.load(registry)
+            if tariff not in reg.tariffs:
+                raise UnknownNameError(choices_message("tariff", tariff, reg.tariffs))
+            common.update(tariff=reg.tariffs[tariff], timezone=str(reg.utility["timezone"]))
+        runs = {f"demand ×{f:g}": {"demand_factor": f} for f in (demand_factor or [1.0])}
+        table = compare_network(runs, inp, **common)
+    if as_json:
+        _json(json.loads(table.to_json(orient="index")))
+        return
+    typer.echo(table.round(3).to_string())
+
+
 def register(app) -> None:
     app.command("recommend")(recommend_cmd)
     scenario_app.command("run")(scenario_run)
     scenario_app.command("compare")(scenario_compare)
+    scenario_app.command("network")(scenario_network)
     app.add_typer(scenario_app, name="scenario")
     app.command("optimise-schedule")(optimise_cmd)
