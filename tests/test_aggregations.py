@@ -291,7 +291,7 @@ def test_distributed_local_cluster_gives_identical_results():
     times, x, good, grid = make_data("2026-03-28T00:00Z", 2.0, 60, 7)
     want = A.aggregate_array(x, grid, A.LEVELS, MERGEABLE + RAW_ONLY, TZ, good=good)
     with LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         lazy = A.aggregate_array(da.from_array(x, chunks=(1, 1000)), grid, A.LEVELS,
                                  MERGEABLE + RAW_ONLY, TZ, good=da.from_array(good, chunks=(1, 1000)))
         got = client.compute(lazy).result()
@@ -315,3 +315,23 @@ def test_xarray_wrapper_is_lazy_and_carries_units():
     np.testing.assert_array_equal(out["1D"].power_mean.values, want["1D"]["mean"])
     np.testing.assert_array_equal(out["1D"].power_integral.values, want["1D"]["integral_linear"])
     assert (out["1D"].time_end.values == want["1D"]["time_end"].values).all()
+
+
+def test_fused_kernel_counts_finite_values_sums_in_time_order_and_counts_good_apart():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 600)) * 1e3
+    x[0, 100:200] = np.nan
+    x[1, 7], x[2, 9] = np.inf, -np.inf
+    good = ~np.isnan(x)
+    good[2, 300:330] = False                     # a condition may leave values uncovered
+    out = A._fused_partials(x, 60, good)
+    X, V = x.reshape(3, 10, 60), np.isfinite(x.reshape(3, 10, 60))
+    np.testing.assert_array_equal(out[0], V.sum(-1))
+    np.testing.assert_array_equal(out[1], good.reshape(3, 10, 60).sum(-1))
+    # sequential sums (cumsum adds in time order), as combine_partials' callers expect
+    np.testing.assert_array_equal(out[2], np.cumsum(np.where(V, X, 0.0), -1)[..., -1])
+    lo = np.where(V.any(-1), np.where(V, X, np.inf).min(-1), np.nan)
+    hi = np.where(V.any(-1), np.where(V, X, -np.inf).max(-1), np.nan)
+    np.testing.assert_array_equal(out[3], lo)
+    np.testing.assert_array_equal(out[4], hi)
+    assert np.isnan(out[3][0, 2]) and out[0][0, 2] == 0 and out[0][1, 0] == 59

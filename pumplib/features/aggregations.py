@@ -738,13 +738,11 @@ def _fused_kernel():
                 hi = -np.inf
                 for j in range(b * k, b * k + k):
                     v = x[r, j]
-                    if np.isfinite(v):
+                    if abs(v) < np.inf:          # finite (NaN compares false)
                         n += 1.0
                         s += v
-                        if v < lo:
-                            lo = v
-                        if v > hi:
-                            hi = v
+                        lo = min(lo, v)
+                        hi = max(hi, v)
                     if g[r, j]:
                         ng += 1.0
                 out[0, r, b] = n
