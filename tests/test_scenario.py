@@ -183,6 +183,13 @@ def test_network_net3_with_tariff_and_efficiency_curves(demo_registry):
         example_network("Net9")
     with pytest.raises(ArgumentError, match="bep_flow"):
         run_network("Net3", hours=2, efficiency={"10": {"bep_flow": 0.0}})
+    # a slower pump (affinity laws on its curve) delivers less head per hour it runs
+    slow = run_network("Net3", hours=24, pump_speed={"335": 0.9})
+    on = out.pumps.query("pump == '335' and flow_m3h > 0").head_gain_m.max()
+    on_slow = slow.pumps.query("pump == '335' and flow_m3h > 0").head_gain_m.max()
+    assert on_slow < on
+    with pytest.raises(ArgumentError, match="pump_speed"):
+        run_network("Net3", hours=2, pump_speed={"335": 2.0})
 
 
 def test_cli_scenario_compare_and_optimise(tmp_path):

@@ -108,7 +108,16 @@ def run_network(inp: str | os.PathLike = "Net3", *, hours: int = 24,
     for pid, speed in (pump_speed or {}).items():
         if pid not in wn.pump_name_list:
             raise UnknownNameError(choices_message("pump", pid, wn.pump_name_list))
-        wn.get_link(pid).base_speed = float(speed)
+        if not 0.3 <= float(speed) <= 1.2:
+            raise ArgumentError(f"pump_speed[{pid!r}] given an invalid value: {speed!r}. "
+                                "Expected a speed ratio in [0.3, 1.2]")
+        # affinity laws on the head curve itself: EPANET resets a pump's speed setting to 1
+        # whenever a control opens it, so a base speed alone would not hold
+        pump = wn.get_link(pid)
+        pts = [(q * speed, h * speed**2) for q, h in pump.get_pump_curve().points]
+        name = f"{pump.pump_curve_name}_speed_{pid}"
+        wn.add_curve(name, "HEAD", pts)
+        pump.pump_curve_name = name
     with tempfile.TemporaryDirectory() as tmp:
         res = wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=os.path.join(tmp, "run"))
     tar = tariff_from_spec(tariff, "network") if tariff is not None else Tariff(
