@@ -37,7 +37,6 @@ import pandas as pd
 from ..assets import AssetRegistry
 from ..errors import ArgumentError, SchemaError, choices_message
 from .model import (
-    POLICIES,
     PumpModel,
     StationModel,
     baseline_from_truth,
@@ -304,5 +303,3 @@ def forecast_demand(lake, station: str, *, level: str = "1h", column: str | None
     s.index = pd.DatetimeIndex(s.index).tz_localize("UTC")
     return s.dropna().rename("demand")
 
-
-del POLICIES  # re-exported through model; keep the public list short
