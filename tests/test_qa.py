@@ -343,6 +343,11 @@ def test_cli_ask_and_index(qa_index, demo_store):
     r = runner.invoke(app, ["ask", "x", "--store", demo_store, "--index-dir",
                             str(qa_index.path), "-k", "0"])
     assert r.exit_code == 2 and "k must be at least 1" in r.output
+    r = runner.invoke(app, ["qa", "eval", "--store", demo_store, "--index-dir",
+                            str(qa_index.path), "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.output)["summary"]
+    assert s["data_exact"] == s["data"] and s["recall_at_k"] >= 0.9
 
 
 def test_import_pumplib_qa_stays_light():

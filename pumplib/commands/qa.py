@@ -44,6 +44,7 @@ def ask_cmd(
         from pumplib.qa.generator import Generator
 
         gen = Generator(generator, model=model) if generator else None
+        _note_first_build(store, index_dir)
         a = ask(question, store, index_dir=index_dir, registry=registry, now=now, k=k,
                 generator=gen)
     if as_json:
@@ -56,6 +57,17 @@ def ask_cmd(
             out.print(f"  {c.label()}", highlight=False, soft_wrap=True)
     for n in a.notes:
         out.print(f"[dim]note: {n}[/]", highlight=False, soft_wrap=True)
+
+
+def _note_first_build(store, index_dir) -> None:
+    """Say so on stderr when the index does not exist yet (the first build takes a while)."""
+    from pumplib.cli import err
+    from pumplib.qa import default_index_dir
+
+    path = Path(index_dir) if index_dir is not None else default_index_dir(store)
+    if not (path / "manifest.json").is_file():
+        err.print(f"building the Q&A index in {path} (once; later questions reuse it) …",
+                  highlight=False, soft_wrap=True)
 
 
 @qa_app.command("index")

@@ -22,8 +22,8 @@ numbered citations. When the best chunk is not similar enough
 Examples
 --------
 >>> a = ask("how many starts did N-P3 have yesterday?", store="./store")  # doctest: +SKIP
->>> print(a.text)                                                          # doctest: +SKIP
-N-P3: 14 starts on 2026-04-05 (Europe/Amsterdam) [1].
+>>> print(a.text.splitlines()[0])                                          # doctest: +SKIP
+N-P3: starts = 1 yesterday (2026-04-05, Europe/Amsterdam) [1].
 """
 
 from __future__ import annotations
