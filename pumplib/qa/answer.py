@@ -638,7 +638,8 @@ def answer_data(dq: DataQuery, tables: _Tables, registry, question: str = "") ->
                   for s in (dq.stations or registry.stations)}
     elif dq.assets:
         groups = {a: [a] for a in dq.assets}
-    elif dq.stations and not dq.rank:
+    elif dq.stations and not dq.rank and not re.search(
+            r"\b(each|every|per)\s+pump|\bpumps\b|\bby pump\b", question.lower()):
         groups = {s: [a.id for a in registry.station_assets(s) if a.kind == "pump"]
                   for s in dq.stations}
     else:
