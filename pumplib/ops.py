@@ -199,10 +199,12 @@ class Operations:
         The asset registry (default: the ``assets.registry`` setting).
     actions : ActionLog or str, optional
         The action log or its SQLAlchemy URL (default: a SQLite file beside the store).
-    max_points : int
-        Most points of one series handed to a page.
-    quality_threshold : float
-        Daily quality scores below this raise a data-quality alert.
+    max_points : int, optional
+        Most points of one series handed to a page (setting ``ops.max_points``,
+        default 2000).
+    quality_threshold : float, optional
+        Daily quality scores below this raise a data-quality alert (setting
+        ``ops.quality_threshold``, default 80).
     cache : bool
         Keep derived tables (daily quality scores) per lake snapshot on disk,
         so the next page (or kernel) starts fast. A snapshot never changes, so
@@ -212,8 +214,8 @@ class Operations:
         a local store, none for object stores.
     """
 
-    def __init__(self, store=None, registry=None, actions=None, *, max_points: int = MAX_POINTS,
-                 quality_threshold: float = 80.0, cache: bool = True,
+    def __init__(self, store=None, registry=None, actions=None, *, max_points: int | None = None,
+                 quality_threshold: float | None = None, cache: bool = True,
                  cache_dir: str | os.PathLike | None = None):
         from .actions import ActionLog
         from .assets import AssetRegistry
@@ -226,10 +228,12 @@ class Operations:
         if actions is None or isinstance(actions, str):
             actions = ActionLog(actions, store=self.lake.url)
         self.actions = actions
+        max_points = config.get("ops.max_points", MAX_POINTS, override_with=max_points)
         self.max_points = int(max_points)
         if self.max_points < 10:
             raise ArgumentError(f"max_points must be at least 10, got {max_points!r}")
-        self.quality_threshold = float(quality_threshold)
+        self.quality_threshold = float(config.get("ops.quality_threshold", 80.0,
+                                                  override_with=quality_threshold))
         self.cache = bool(cache)
         self.cache_dir = config.get("ops.cache_dir", None, override_with=cache_dir)
         self.timezone = self.registry.utility.get("timezone") or config.get("utility.timezone")
