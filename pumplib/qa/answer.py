@@ -399,6 +399,7 @@ def parse_question(question: str, registry, now: pd.Timestamp | None = None
     >>> from pumplib.assets import AssetRegistry                      # doctest: +SKIP
     >>> dq = parse_question("how many starts did P3 have yesterday?", AssetRegistry.load(),
     ...                     now=pd.Timestamp("2026-04-06 02:00", tz="Europe/Amsterdam"))
+    ... # doctest: +SKIP
     >>> dq.metric.column, dq.assets, dq.period.level                  # doctest: +SKIP
     ('starts_starts', ('N-P3',), '1D')
     """

@@ -35,9 +35,10 @@ ids are hashes of kind, reference and text).
 Examples
 --------
 >>> chunks = [Chunk.make("doc", "a.md#pumps", "Pumps", "N-P1 is a variable speed pump."),
-...           Chunk.make("doc", "a.md#tanks", "Tanks", "N-T1 is the North reservoir.")]
+...           Chunk.make("doc", "a.md#tanks", "Tanks", "N-T1 is the North reservoir."),
+...           Chunk.make("doc", "a.md#tariffs", "Tariffs", "Peak hours cost more.")]
 >>> bm = BM25([tokenize(c.text) for c in chunks])
->>> bm.scores(tokenize("reservoir")).argmax()
+>>> int(bm.scores(tokenize("reservoir")).argmax())
 1
 """
 

@@ -134,8 +134,8 @@ def marimo_panel(store=None, *, value: str = "", **kwargs):
     Examples
     --------
     >>> box, answer = marimo_panel(store="./store")    # doctest: +SKIP
-    >>> box                                            # cell 1
-    >>> answer(box.value)                              # cell 2
+    >>> box                                            # doctest: +SKIP
+    >>> answer(box.value)                              # doctest: +SKIP
     """
     panel = QAPanel(store, **kwargs)
     box = marimo_input(value)
