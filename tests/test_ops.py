@@ -412,3 +412,33 @@ def test_doctests(module):
 
     res = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert res.failed == 0 and res.attempted > 0
+
+
+@pytest.mark.parametrize("kind", ["marimo", "voila"])
+def test_protected_server_asks_for_the_token(kind, demo_store, tmp_path):
+    import http.cookiejar
+    import urllib.request
+
+    from pumplib import serve
+
+    url = serve.serve_ops(demo_store, kind=kind, block=False, protect=True, token="s3cret",
+                          actions=f"sqlite:///{tmp_path / 'a.sqlite'}", warm=False,
+                          registry=ROOT / "catalogs" / "assets.yaml")
+
+    def get(u):
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with opener.open(u, timeout=60) as r:
+            return r.url
+
+    try:
+        assert "s3cret" in url
+        base = url.split("?")[0]
+        assert "login" in get(base)                                   # no token: log in
+        assert "login" in get(url.replace("s3cret", "wrong"))         # wrong token: log in
+        if kind == "marimo":                                          # (Voila would run the
+            assert "login" not in get(url)                            # notebook: the browser
+    finally:                                                          # tests cover that)
+        serve.stop(url)
+    with pytest.raises(ArgumentError, match="unknown running server"):
+        serve.stop(url)
