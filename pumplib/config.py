@@ -38,6 +38,7 @@ config = Config("pumplib", defaults=[_load_defaults()])
 CHOICES: dict[str, tuple[str, ...]] = {
     "ingest.ambiguous": ("infer", "earliest", "latest", "quarantine"),
     "ingest.nonexistent": ("shift_forward", "quarantine"),
+    "lake.codec": ("lz4", "zstd", "lz4hc", "blosclz", "zlib"),
 }
 
 _MISSING = object()

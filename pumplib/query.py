@@ -503,7 +503,7 @@ def query(features: str | Iterable[str], assets=None, level: str | None = None, 
     >>> ds.attrs["level"]                                            # doctest: +SKIP
     '1min'
     """
-    max_points = MAX_POINTS if max_points is None else max_points
+    max_points = int(config.get("query.max_points", MAX_POINTS, override_with=max_points))
     tz = config.get("utility.timezone", override_with=timezone)
     chosen = "given"
     if level in (None, "auto"):

@@ -27,7 +27,7 @@ def _(Selection, config, mo, os):
     # PUMPLIB_STORE__URL / PUMPLIB_FEATURES__LAB_DIR settings
     _args = mo.cli_args()
     store = _args.get("store") or config.get("store.url")
-    features_dir = (_args.get("features-dir") or os.environ.get("PUMPLIB_FEATURES__LAB_DIR")
+    features_dir = (_args.get("features-dir") or config.get("features.lab_dir")
                     or config.get("features.catalog"))
     sel = Selection(store=store)
     return features_dir, sel, store
