@@ -442,3 +442,24 @@ def test_protected_server_asks_for_the_token(kind, demo_store, tmp_path):
         serve.stop(url)
     with pytest.raises(ArgumentError, match="unknown running server"):
         serve.stop(url)
+
+
+def test_dashboard_notebook_code_runs(demo_store, tmp_path, ops_cache):
+    """The notebook's cells, run as plain Python on the sample lake (no kernel, no browser)."""
+    pytest.importorskip("ipywidgets")
+    from pumplib import config
+
+    nb = json.loads((ROOT / "notebooks" / "dashboards" / "operations.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    ns: dict = {}
+    with config.set({"store.url": demo_store, "ops.cache_dir": str(ops_cache),
+                     "ops.actions_url": f"sqlite:///{tmp_path / 'nb.sqlite'}",
+                     "assets.registry": str(ROOT / "catalogs" / "assets.yaml")}):
+        pops._operations.cache_clear()
+        try:
+            exec(compile(code, "operations.ipynb", "exec"), ns)  # noqa: S102 - our notebook
+        finally:
+            pops._operations.cache_clear()
+    d = ns["dashboard"]
+    assert isinstance(d, pops.Dashboard) and d.ops.lake.url == demo_store
+    assert 'data-kpi="energy"' in d.tiles.value and len(d.alert.options) > 1
