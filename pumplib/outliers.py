@@ -584,6 +584,21 @@ def _centre_spread(base: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return centre.fillna(0.0), spread.where(spread > 0, 1.0).fillna(1.0)
 
 
+def _rate(v: np.ndarray, rv: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """First differences of ``v`` (and ``rv``) in units of the normal differences' spread."""
+    dv = np.diff(v, prepend=np.nan)
+    dr = None if rv is None else np.diff(rv, prepend=np.nan)
+    base = dv if dr is None else dr
+    f = base[np.isfinite(base)]
+    if len(f) == 0:
+        return dv, dr
+    q1, q3 = np.quantile(f, [0.25, 0.75])
+    sc = (q3 - q1) / 1.349
+    if not sc > 0:
+        sc = float(np.std(f)) or 1.0
+    return dv / sc, (None if dr is None else dr / sc)
+
+
 def _excess(d: np.ndarray, dref: np.ndarray, quantile: float) -> np.ndarray:
     """How far each distance lies beyond the normal ones, in units of their ``quantile``
     spread (0 at or below the normal median; NaN where there is no window)."""
@@ -625,8 +640,9 @@ def _as_frame(data, asset: str | None) -> tuple[pd.DataFrame, str]:
 def detect(data, m: int = 30, *, asset: str | None = None, signals: Sequence[str] | None = None,
            reference: tuple | slice | pd.DataFrame | None = None, method: str = "stump",
            threshold: float = 4.0, quantile: float = 0.95, level: bool = True,
-           normalize: bool = False, min_length: int | None = None,
-           run_signal: str = "run_state", client=None) -> pd.DataFrame:
+           normalize: bool = False, slow_autocorr: float = 0.99,
+           min_length: int | None = None, run_signal: str = "run_state", client=None
+           ) -> pd.DataFrame:
     """Outlier events of one pump: matrix-profile discords and level changes in run windows.
 
     Samples where the pump does not run (``run_state <= 0.5``) or that are
@@ -675,6 +691,11 @@ def detect(data, m: int = 30, *, asset: str | None = None, signals: Sequence[str
     normalize : bool
         z-normalised matrix profile (shape only) instead of raw distances
         (default False: level and spread changes count).
+    slow_autocorr : float
+        Signals whose lag-1 autocorrelation (running samples of the reference)
+        exceeds this (0.99: temperatures) enter the matrix profile as their
+        first difference, so slow drift and warm-ups from unusual start values
+        are not discords; the level score de-trends them too.
     min_length : int, optional
         Shortest event in samples (default ``m // 3``).
     client : dask.distributed.Client, optional
@@ -713,11 +734,16 @@ def detect(data, m: int = 30, *, asset: str | None = None, signals: Sequence[str
             v = z_x[c].to_numpy()
             if np.isfinite(v).sum() < 2 * m or not np.nanstd(v) > 0:
                 continue
+            rv = None if z_ref is None else z_ref[c].to_numpy()
+            ac = base[c].autocorr(1)
+            if np.isfinite(ac) and ac > slow_autocorr:
+                # a slow signal (a temperature): its shapes are judged on its rate of
+                # change, so a warm-up from an unusual start value is not a discord
+                v, rv = _rate(v, rv)
             if z_ref is None:
                 p = matrix_profile(v, m, normalize=normalize, client=client)
                 dref = p.normalised()
             else:
-                rv = z_ref[c].to_numpy()
                 if np.isfinite(rv).sum() < 2 * m:
                     continue
                 p = matrix_profile(v, m, reference=rv, normalize=normalize, client=client)
