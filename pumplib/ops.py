@@ -210,8 +210,9 @@ class Operations:
         so the next page (or kernel) starts fast. A snapshot never changes, so
         the files stay valid; they are named by snapshot id.
     cache_dir : path, optional
-        Where (setting ``ops.cache_dir``); default ``<store>.ops-cache/`` beside
-        a local store, none for object stores.
+        Where (setting ``ops.cache_dir``); default
+        ``<parent>/.pumplib/ops_cache/<store folder name>/`` beside a local store
+        (like the Q&A index), none for object stores.
     """
 
     def __init__(self, store=None, registry=None, actions=None, *, max_points: int | None = None,
@@ -448,7 +449,7 @@ class Operations:
         if root is None:
             return None
         root = root.resolve()
-        return root.parent / f"{root.name}.ops-cache" / name
+        return root.parent / ".pumplib" / "ops_cache" / root.name / name
 
     def quality_by_period(self, scope: str | None, view: View) -> pd.Series:
         """Mean daily quality score of the pumps in scope per period start (UTC) of the view.

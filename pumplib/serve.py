@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import signal
@@ -60,7 +61,12 @@ def command(kind: str, port: int, host: str = "127.0.0.1", token: str | None = N
     """The command line that serves ``kind`` (``marimo`` or ``voila``)."""
     bindir = Path(sys.executable).parent
     if kind == "marimo":
-        cmd = [str(bindir / "marimo"), "run", str(APP), "--headless", "--port", str(port),
+        # marimo runs each app session as a thread of its server: a launcher that first
+        # imports pumplib and computes the first page (:func:`preload`) makes every page fast
+        launcher = ([sys.executable, "-c", _LAUNCHER]
+                    if importlib.util.find_spec("marimo._cli.cli") is not None
+                    else [str(bindir / "marimo")])
+        cmd = [*launcher, "run", str(APP), "--headless", "--port", str(port),
                "--host", host, "--no-sandbox", "--no-check"]
         cmd += ["--token", "--token-password", token] if token else ["--no-token"]
         return cmd
@@ -72,6 +78,38 @@ def command(kind: str, port: int, host: str = "127.0.0.1", token: str | None = N
             cmd += ["--preheat_kernel=True", "--pool_size=1"]
         return cmd
     raise ArgumentError(choices_message("app kind", kind, KINDS))
+
+
+_LAUNCHER = """\
+import sys
+from pumplib.serve import preload
+preload()
+from marimo._cli.cli import main
+sys.exit(main())
+"""
+
+
+def preload() -> None:
+    """Import what the operations app uses and compute its first page in this process.
+
+    The marimo launcher calls it before the server starts; the app's
+    :func:`pumplib.ops.open_operations` then finds the same cached
+    :class:`~pumplib.ops.Operations` (store, registry and action log from the
+    environment). A failure here is left for the page to show.
+    """
+    from . import ops
+
+    if not config.get("ops.preload", True):
+        return
+    try:
+        o = ops.open_operations()
+        view = ops.View("1M")
+        o.kpis("utility", view)
+        ops.png(ops.figure(o.chart_data("utility", view)))
+        o.alerts("utility", view)
+        o.recommendations("utility")
+    except PumplibError:  # the app shows the same error on its page
+        return
 
 
 def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None,
@@ -107,7 +145,8 @@ def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None
         Seconds to wait for the server to answer.
     warm : bool
         Compute the daily quality scores (the slowest part of a first page)
-        before serving; they are cached on disk per lake snapshot.
+        before serving (they are cached on disk per lake snapshot), and let the
+        marimo server compute the first page before it answers (:func:`preload`).
     log : callable, optional
         Where to print the URL (default: ``print`` when blocking).
     """
@@ -126,6 +165,7 @@ def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None
                PUMPLIB_INGEST__PROGRESS="False")
     if actions:
         env["PUMPLIB_OPS__ACTIONS_URL"] = str(actions)
+    env["PUMPLIB_OPS__PRELOAD"] = str(bool(warm))
     cache_dir = config.get("ops.cache_dir", None)
     if cache_dir:
         env["PUMPLIB_OPS__CACHE_DIR"] = str(Path(cache_dir).resolve())
