@@ -101,11 +101,20 @@ def build_features(lake: Lake, registry: AssetRegistry, *, cadence: str | None =
         raise LakeError(f"{lake.url}: the lake holds no raw data; ingest first")
     if catalog is None or isinstance(catalog, str | os.PathLike):
         catalog = load_catalog(catalog)
+    from .lineage import stamp
+    from .store import record_definitions, versioned_catalog
+
+    # definition versions live in the lake: a change of meaning is a new version
+    record_definitions(catalog, lake)
+    catalog = versioned_catalog(catalog, lake)
+    lineage = stamp("features", inputs=[lake], params={"cadence": cadence, "levels": levels})
+    for k in ("definition_hashes", "kind"):   # the builder records its own
+        lineage.pop(k, None)
     names = list(features) if features else list(catalog)
     with _bar("features", progress):
         snapshot = build_lake(lake, catalog, levels, features=features, registry=registry,
                               timezone=registry.utility["timezone"], cadence=cadence,
-                              changed=changed, quality=quality,
+                              changed=changed, quality=quality, metadata=lineage,
                               message=f"features build from raw/{cadence}")
     meta = lake.log(1)[0].metadata if snapshot else {}
     log(f"features: {len(names)} definitions at {', '.join(meta.get('levels', []))} "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 import intake
 import numpy as np
 import pytest
@@ -11,6 +13,8 @@ from typer.testing import CliRunner
 from pumplib import catalog
 from pumplib import store as fs
 from pumplib.errors import ArgumentError, UnknownNameError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FEATURE_KEYS = {"description", "unit", "owner", "tags", "version", "definition_hash", "levels",
                 "aggregations", "quality_policy", "created", "updated",
@@ -125,10 +129,16 @@ def test_generate_records_definition_versions(demo_store_copy, tmp_path):
 
     lake = Lake(demo_store_copy)
     n = len(lake.log())
-    catalog.generate(lake, tmp_path / "c1")
+    # the main job recorded the definitions; a described change records metadata only
+    defs = tmp_path / "features"
+    shutil.copytree(ROOT / "catalogs" / "features", defs)
+    f = defs / "energy.yaml"
+    f.write_text(f.read_text().replace("description: ", "description: (edited) ", 1))
+    catalog.generate(lake, tmp_path / "c1", catalog=defs)
     assert len(lake.log()) == n + 1 and lake.log(1)[0].metadata["kind"] == "definitions"
+    assert fs.definition_history("energy", lake).change.tolist() == ["created", "metadata"]
     meta = catalog.show("energy", tmp_path / "c1")
-    assert meta["created"] == meta["updated"] == fs.definition_history("energy", lake
-                                                                        ).recorded_at.iloc[0]
-    assert fs.record_definitions(store=lake).empty        # nothing changed: no commit
+    hist = fs.definition_history("energy", lake)
+    assert (meta["created"], meta["updated"]) == tuple(hist.recorded_at)
+    assert fs.record_definitions(defs, store=lake).empty   # nothing changed: no commit
     assert len(lake.log()) == n + 1

@@ -52,10 +52,10 @@ def test_demo_ingests_every_row(demo):
         assert f["samples_ingested"] + f["duplicates_dropped"] + f["conflicts_quarantined"] \
             == (f["rows_read"] * 28 if f["format"] == "wide_csv" else f["rows_read"])
     lake = out["lake"]
-    # initial + 3 ingests + quality for 2 cadences + 1 feature build
-    assert lake["commits"] == 7
+    # initial + 3 ingests + quality for 2 cadences + definition versions + 1 feature build
+    assert lake["commits"] == 8
     kinds = [c.metadata.get("kind") for c in Lake(store).log()]
-    assert kinds[:4] == ["features", "quality", "quality", "ingest"]
+    assert kinds[:5] == ["features", "definitions", "quality", "quality", "ingest"]
     # the six golden levels, plus the day partials that incremental builds roll up
     assert set(out["features"]["levels"]) == {"1min", "15min", "1h", "1D", "1W", "1M",
                                               "_partials/1D"}

@@ -168,8 +168,10 @@ def test_edit_definition_rebuild_new_version_old_readable_lineage(demo_store_cop
     assert old_build.metadata["kind"] == "features"
     old_hash = old_build.metadata["definition_hashes"]["energy"]
 
+    # the main job recorded version 1 of every definition before its build
+    assert set(fs.definition_history(store=lake).change) == {"created"}
     first = fs.sync(defs, lake, registry=demo_registry)
-    assert set(first["changes"].change) == {"created"} and first["rebuilt"] == []
+    assert first["changes"].empty and first["rebuilt"] == []
     old_values = fs.get_features("energy_integral", level="1D", store=lake).load()
 
     # a change of meaning: a new version and a rebuild of that feature only
@@ -242,11 +244,24 @@ def test_edit_definition_rebuild_new_version_old_readable_lineage(demo_store_cop
 
 
 def test_versions_of_unrecorded_builds_come_from_the_stored_attributes(demo_store):
-    v = fs.versions("specific_energy", demo_store)
+    from pumplib.features import build_lake
+    from pumplib.features.definitions import catalog_from_dicts
+
+    # a lake whose build never recorded its definitions (build_lake alone)
+    lake = Lake("memory://unrecorded-versions")
+    with lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1"], "power", 0, np.full((1, 2880), 2.0))
+    cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
+                               "expression": "power", "aggregations": ["mean"]}])
+    snap = build_lake(lake, cat, ["1h", "1D"], timezone="UTC", quality=False)
+    v = fs.versions("p", lake)
     assert v.version.tolist() == [1] and v.change.tolist() == ["built"]
+    assert v.last_build.iloc[0] == snap
+    assert "not recorded" in fs.version_diff("p", lake)
+    # the main job records them: version 1, created, last built by the newest build
+    v = fs.versions("specific_energy", demo_store)
+    assert v.version.tolist() == [1] and v.change.tolist() == ["created"]
     assert v.last_build.iloc[0] == Lake(demo_store).log()[0].snapshot
-    text = fs.version_diff("specific_energy", demo_store)
-    assert "not recorded" in text
     with pytest.raises(UnknownNameError):
         fs.versions("no_such_feature", demo_store)
 
@@ -262,8 +277,8 @@ def test_cli_features_sync_and_versions(demo_store_copy, tmp_path):
     args = ["--store", demo_store_copy, "--catalog", str(defs), "--registry",
             str(ROOT / "catalogs" / "assets.yaml")]
     res = r.invoke(app, ["features", "sync", *args, "--no-rebuild"])
-    assert res.exit_code == 0, res.output
-    assert "energy: v1" in res.stdout and "(created)" in res.stdout
+    assert res.exit_code == 0, res.output   # the main job recorded them already
+    assert "no definition changed" in res.stdout, res.stdout
     res = r.invoke(app, ["features", "sync", *args])
     assert res.exit_code == 0 and "no definition changed" in res.stdout
     f = defs / "starts.yaml"
