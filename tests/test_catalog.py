@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+
 import intake
 import numpy as np
 import pytest
