@@ -191,6 +191,11 @@ def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None
     if not block:
         SERVERS[url] = proc
         return url
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        # a terminated `pumplib serve` takes its server (own process group) with it
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         proc.wait()
     except KeyboardInterrupt:
@@ -198,6 +203,10 @@ def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None
     finally:
         _kill(proc)
     return url
+
+
+def _exit_on_sigterm(_signum, _frame):
+    raise SystemExit(143)
 
 
 def access_token(host: str, token: str | None, protect: bool | None) -> str | None:
