@@ -504,7 +504,10 @@ def make_model(name: str, level: str, *, horizon: int | None = None,
         kw = dict(lags=lags, output_chunk_length=h, multi_models=False,
                   likelihood="quantile", quantiles=qs, random_state=random_state,
                   n_estimators=150, learning_rate=0.05, num_leaves=7 if daily else 15,
-                  min_child_samples=3 if daily else 10, verbose=-1)
+                  min_child_samples=3 if daily else 10, verbose=-1,
+                  # one thread: these fits are small, and OpenMP spinning on a busy
+                  # machine made them 10–60× slower (see benchmarks/RESULTS.md)
+                  num_threads=1)
         if past:
             kw["lags_past_covariates"] = [-1, -m]
         kw.update(params)
