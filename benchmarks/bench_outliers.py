@@ -66,6 +66,12 @@ def _warm(normalize: bool) -> float:
     return O.warm_up(normalize)
 
 
+def _numba_threads() -> int:
+    import numba
+
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pumps", type=int, default=20)
@@ -108,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
         client.run(_warm, normalize)
         jit_workers_s = time.perf_counter() - t0
         print(f"numba compile on the workers (in parallel): {jit_workers_s:.1f} s", flush=True)
+        worker_threads = sorted(client.run(_numba_threads).values())
         t0 = time.perf_counter()
         par = O.profiles(series, args.m, normalize=normalize, client=client)
         dask_s = time.perf_counter() - t0
@@ -125,7 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
            "jit_seconds": round(jit_s, 2), "jit_seconds_workers": round(jit_workers_s, 2),
            "import_seconds": round(import_s, 2), "speedup": round(baseline_s / dask_s, 2),
            "pumps": args.pumps, "points_per_pump": n, "m": args.m, "workers": args.workers,
-           "normalize": normalize, "results_equal": True, "bursts_found": found}
+           "normalize": normalize, "worker_numba_threads": worker_threads,
+           "load_avg": [round(v, 2) for v in os.getloadavg()], "results_equal": True, "bursts_found": found}
     print(json.dumps(out))
     return out
 
