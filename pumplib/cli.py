@@ -506,28 +506,57 @@ def demo(
     store: StoreOpt = None,
     sample: Annotated[Path, typer.Option(help="Sample folder.")] = Path("data_samples"),
     registry: Annotated[Path, typer.Option(help="Asset registry.")] = Path("catalogs/assets.yaml"),
+    catalogs: Annotated[Path, typer.Option(help="Where the Intake catalogs go.")] = Path(
+        "catalogs"),
     regenerate: Annotated[bool, typer.Option(help="Simulate the sample again first.")] = False,
+    serve: Annotated[bool, typer.Option(help="Serve the operations app when done "
+                                        "(--no-serve: stop after the pipeline).")] = True,
+    host: Annotated[str, typer.Option(help="Interface the app binds (not localhost: "
+                                      "token protection on).")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port of the app (default: a free one).")
+                    ] = None,
+    index: Annotated[bool, typer.Option(help="Bring the Q&A index up to date.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """The main job: (re)build the sample, ingest it, summarise the lake."""
-    from .pipeline import run_demo
+    """The main job: the sample through the whole pipeline, then the operations app.
 
+    Simulates the sample if missing, runs the pipeline notebooks (ingest → validate →
+    features → forecast → outliers → recommendations; executed copies in runs/),
+    writes the Intake catalogs, indexes the Q&A, prints a summary and serves the
+    operations app, printing its URL (Ctrl-C stops it).
+    """
+    from .pipeline import run_main_job
+
+    log = (lambda m: err.print(m, highlight=False)) if not as_json else (lambda m: None)
     with _exit_on_error():
-        summ = run_demo(store=store, sample=sample, registry=registry, regenerate=regenerate,
-                        log=(lambda m: err.print(m)) if not as_json else (lambda m: None),
-                        progress=not as_json)
+        summ = run_main_job(store=store, sample=sample, registry=registry,
+                            catalogs_dir=catalogs, regenerate=regenerate, index=index, log=log)
     if as_json:
         _json(summ)
-        return
-    print_summary(summ["lake"])
-    if summ.get("overview"):
+    else:
+        print_summary(summ["lake"])
         import pandas as pd
 
-        frame = pd.DataFrame(summ["overview"]).rename(columns={"period": "week"})
-        out.print("[bold]pumps per week[/] (golden table 1W, weeks from Monday local time; "
-                  "coverage = share of good samples)", highlight=False)
-        with pd.option_context("display.width", 200):
-            out.print(frame.to_string(index=False), highlight=False, soft_wrap=True)
+        with pd.option_context("display.width", 200, "display.max_colwidth", 70):
+            if summ.get("overview"):
+                frame = pd.DataFrame(summ["overview"]).rename(columns={"period": "week"})
+                out.print("[bold]pumps per week[/] (golden table 1W, weeks from Monday local "
+                          "time; coverage = share of good samples)", highlight=False)
+                out.print(frame.to_string(index=False), highlight=False, soft_wrap=True)
+            if summ.get("recommendations"):
+                out.print("[bold]top recommendations[/] (savings per year)", highlight=False)
+                out.print(pd.DataFrame(summ["recommendations"]).round(0).to_string(index=False),
+                          highlight=False, soft_wrap=True)
+        run = summ["run"]
+        out.print(f"pipeline run {run['run_id']}: {run['status']} in {run['seconds']:.0f} s, "
+                  f"notebooks in {run['run_dir']}; {summ['outlier_events']} outlier events; "
+                  f"catalogs {', '.join(summ['catalogs'])}", highlight=False)
+    if serve:
+        from .serve import serve_ops
+
+        with _exit_on_error():
+            serve_ops(store, host=host, port=port, registry=registry, block=True,
+                      log=lambda m: out.print(m, highlight=False))
 
 
 from .commands import register_all  # noqa: E402  (plug-ins extend the groups above)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -170,3 +170,69 @@ def _bar(desc: str, show: bool):
         yield tick
     finally:
         bar.close()
+
+
+def run_main_job(store: str | os.PathLike | None = None, sample: str | os.PathLike = "data_samples",
+                 registry: str | os.PathLike = "catalogs/assets.yaml", *,
+                 catalogs_dir: str | os.PathLike = "catalogs",
+                 runs_dir: str | os.PathLike | None = None, regenerate: bool = False,
+                 index: bool = True, log: Callable[[str], None] = print) -> dict:
+    """The README's main job, end to end on the sample (without serving the app).
+
+    1. simulate the sample when it is missing (or ``regenerate``);
+    2. run the pipeline notebooks with papermill (:func:`pumplib.runner.run_pipeline`):
+       ingest → validate → features → forecast → outliers → recommendations, each
+       executed notebook kept in ``runs/<run_id>/``;
+    3. write the Intake catalogs of the lake and its features into ``catalogs_dir``;
+    4. bring the Q&A index up to date (``index``).
+
+    Returns a summary: lake, weekly overview, run, outlier events, recommendations.
+    A failed step raises :class:`~pumplib.runner.PipelineError` naming the run, the
+    step, the cell and the error (resume with ``pumplib run pipeline --resume``).
+    """
+    from . import config
+    from .runner import PipelineError, run_pipeline
+
+    sample, registry = Path(sample), Path(registry)
+    if regenerate or not registry.exists() or not any(sample.glob("*.parquet")):
+        from .simulate import make_sample
+
+        log(f"simulating the sample into {sample} …")
+        make_sample(out_dir=sample, registry_path=registry)
+    store = os.fspath(config.get("store.url", override_with=store))
+    run = run_pipeline(store, params={"sample": str(sample), "registry": str(registry)},
+                       runs_dir=runs_dir, log=log)
+    if run.status != "ok":
+        raise PipelineError(run.error_message())
+    lake = Lake(store)
+    reg = AssetRegistry.load(registry)
+    from .catalog import generate
+
+    written = generate(lake, out_dir=catalogs_dir)
+    log(f"catalogs written to {catalogs_dir}")
+    if index:
+        from .qa import build_index
+
+        log("bringing the Q&A index up to date …")
+        build_index(lake.url, registry=reg)
+    from .outliers import events
+    from .recommend import load_recommendations
+
+    ev = events(lake)
+    recs = load_recommendations(lake)
+    overview = feature_overview(lake, "1W", reg.utility["timezone"])
+    return {"lake": lake.summary(), "run": run.to_dict(), "catalogs": _paths(written),
+            "overview": overview.reset_index().to_dict(orient="records"),
+            "outlier_events": int(len(ev)),
+            "recommendations": recs.head(5)[[c for c in ("rank", "kind", "asset", "station",
+                                                         "saving_kwh", "saving_money",
+                                                         "currency", "title")
+                                            if c in recs]].to_dict(orient="records")}
+
+
+def _paths(obj) -> list[str]:
+    if isinstance(obj, Mapping):
+        return [str(v) for v in obj.values()]
+    if isinstance(obj, list | tuple):
+        return [str(v) for v in obj]
+    return [str(obj)]
