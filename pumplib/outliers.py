@@ -960,10 +960,10 @@ def _frame_of(ds_one) -> pd.DataFrame:
 
 
 def _detect_one(ds_one, ref_one, asset: str, kw: dict) -> pd.DataFrame:
-    frame = _frame_of(ds_one)
+    frame = ds_one if isinstance(ds_one, pd.DataFrame) else _frame_of(ds_one)
     reference = None
     if ref_one is not None:
-        reference = _frame_of(ref_one)
+        reference = ref_one if isinstance(ref_one, pd.DataFrame) else _frame_of(ref_one)
         missing = [c for c in frame.columns if c not in reference.columns]
         for c in missing:          # a signal without reference data cannot be judged
             frame = frame.drop(columns=c)
@@ -1053,10 +1053,17 @@ def detect_lake(lake, *, assets: Sequence[str] | str | None = None,
             ref_ds = ref_ds[[v for v in keep if v in ref_ds.data_vars]]
     kw = {"m": m, "method": method, "threshold": threshold, "quantile": quantile,
           "level": level, "normalize": normalize}
-    tasks = [dask.delayed(_detect_one, pure=False)(
-        ds.sel(asset=a), None if ref_ds is None else ref_ds.sel(asset=a), a, kw) for a in names]
     if client is None:
         client = _active_client()
+    if client is not None:
+        # workers get plain frames (read here), never handles on the lake's session
+        tasks = [dask.delayed(_detect_one, pure=False)(
+            _frame_of(ds.sel(asset=a)),
+            None if ref_ds is None else _frame_of(ref_ds.sel(asset=a)), a, kw) for a in names]
+    else:
+        tasks = [dask.delayed(_detect_one, pure=False)(
+            ds.sel(asset=a), None if ref_ds is None else ref_ds.sel(asset=a), a, kw)
+            for a in names]
     if client is not None:
         results = client.gather(client.compute(tasks))
     else:

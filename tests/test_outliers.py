@@ -355,3 +355,14 @@ def test_events_of_a_new_lake_and_of_all_runs():
     both = O.events(lake, all_runs=True)
     assert sorted(both["run_id"]) == ["r1", "r2"] and (both["event_id"] == "OUT-1").all()
     assert O.runs(lake)["run_id"].tolist() == ["r2", "r1"]
+
+
+def test_detect_lake_on_a_distributed_client_gives_the_same_events(outlier_lake):
+    from distributed import Client, LocalCluster
+
+    store, ev = outlier_lake
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        got = O.detect_lake(store, assets=["N-P1", "N-P3"], start="2026-03-09",
+                            end="2026-03-12T23:59", write=False, client=client)
+    pd.testing.assert_frame_equal(got, ev, check_dtype=False)
