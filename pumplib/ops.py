@@ -1100,6 +1100,7 @@ class Dashboard:
         self.period = W.Dropdown(description="Period", layout=lay)
         self.drill = W.Button(description="Drill down", icon="search-plus")
         self.top = W.Button(description="Back to months")
+        self.weeks = W.Button(description="Weeks")
         self.user = W.Text(value=user, description="Your name")
         self.where = W.HTML()
         self.tiles = W.HTML()
@@ -1121,11 +1122,12 @@ class Dashboard:
         self.alert.observe(lambda _c: self._open_alert(), "value")
         self.drill.on_click(lambda _b: self.drill_down())
         self.top.on_click(lambda _b: self.set_view(View("1M")))
+        self.weeks.on_click(lambda _b: self.set_view(View("1W")))
         self.submit.on_click(lambda _b: self.act())
         self.qa = self._qa_panel()
         self.widget = W.VBox([
             W.HTML("<h1>Pump operations</h1>"),
-            W.HBox([self.scope, self.period, self.drill, self.top, self.user]),
+            W.HBox([self.scope, self.period, self.drill, self.top, self.weeks, self.user]),
             self.where, self.tiles, self.chart,
             self.alert_head, self.alert, self.evidence,
             self.rec_head, self.recs,

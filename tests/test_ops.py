@@ -329,6 +329,11 @@ def test_dashboard_widgets_drive_the_library(ops_rw, demo_store_copy):
     assert d.view.level == "1h" and len(d.period.options) == 24
     d.top.click()
     assert d.view == View("1M")
+    d.weeks.click()
+    assert d.view == View("1W") and d.period.options[0][0] == "week of 2026-03-09"
+    d.drill.click()
+    assert d.view.level == "1D" and len(d.period.options) == 7
+    d.top.click()
     d.alert.value = "quality:S-P1:2026-03-15"
     assert "Evidence" in d.evidence.children[0].value and len(d.evidence.children) == 4
     d.submit.click()

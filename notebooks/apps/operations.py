@@ -47,16 +47,17 @@ def _(get_view, mo, ops, period, pops, set_view, view):
         label="Drill down", disabled=view.level not in pops.CHILD,
         on_click=lambda _: set_view(pops.drill_down(get_view(), period.value, ops.timezone)))
     top = mo.ui.button(label="Back to months", on_click=lambda _: set_view(pops.View("1M")))
-    return drill, top
+    weeks = mo.ui.button(label="Weeks", on_click=lambda _: set_view(pops.View("1W")))
+    return drill, top, weeks
 
 
 @app.cell
-def _(drill, mo, ops, period, scope, top, user, view):
+def _(drill, mo, ops, period, scope, top, user, view, weeks):
     _where = ("whole span" if view.start is None
               else f"{view.start:%Y-%m-%d %H:%M} → {view.end:%Y-%m-%d %H:%M} UTC")
     mo.vstack([
         mo.md("# Pump operations"),
-        mo.hstack([scope, period, drill, top, user], justify="start", wrap=True),
+        mo.hstack([scope, period, drill, top, weeks, user], justify="start", wrap=True),
         mo.md(f"{ops.scopes()[scope.value]} · level **{view.level}** ({view.tier}), {_where}"),
     ])
     return
