@@ -1084,9 +1084,17 @@ def detect_lake(lake, *, assets: Sequence[str] | str | None = None,
                  "columns": EVENT_COLUMNS}
         with lk.transaction(f"outliers: {len(ev)} events in {len(names)} pumps ({rid})",
                             meta) as tx:
-            tx.write_table(GROUP, rid, _to_table(ev), attrs)
+            _replace_table(tx, rid, _to_table(ev), attrs)
         ev.attrs["snapshot"] = tx.snapshot
     return ev
+
+
+def _replace_table(tx, name: str, frame: pd.DataFrame, attrs: dict) -> None:
+    """Write ``outliers/<name>``; a run stored again under the same id (a resumed
+    pipeline) replaces its table — the lake's history keeps the earlier one."""
+    if GROUP in tx.root and name in tx.root[GROUP]:
+        del tx.root[GROUP][name]
+    tx.write_table(GROUP, name, frame, attrs)
 
 
 def _lineage(source_snapshot, flags_snapshot, params, run_id, n) -> dict:

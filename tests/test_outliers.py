@@ -355,6 +355,10 @@ def test_events_of_a_new_lake_and_of_all_runs():
     both = O.events(lake, all_runs=True)
     assert sorted(both["run_id"]) == ["r1", "r2"] and (both["event_id"] == "OUT-1").all()
     assert O.runs(lake)["run_id"].tolist() == ["r2", "r1"]
+    # a run stored again under its id (a resumed pipeline) replaces its table
+    with lake.transaction("outliers r1 again", {"kind": "outliers", "run_id": "r1"}) as tx:
+        O._replace_table(tx, "r1", row.assign(score=7.0), {})
+    assert O.events(lake, "r1")["score"].tolist() == [7.0]
 
 
 def test_detect_lake_on_a_distributed_client_gives_the_same_events(outlier_lake):
