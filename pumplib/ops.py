@@ -1109,6 +1109,12 @@ class Dashboard:
         self.alert = W.Dropdown(description="Alerts", layout=W.Layout(width="90%"))
         self.rec_head = W.HTML("<h2>Recommendations</h2>")
         self.evidence = W.VBox()
+        self.alert_action = W.Dropdown(options=list(("accept", "dismiss", "assign", "comment",
+                                                     "reopen")), value="accept",
+                                       description="Alert action")
+        self.alert_note = W.Text(description="Note", placeholder="reason / assignee / comment")
+        self.alert_submit = W.Button(description="Submit alert action")
+        self.alert_message = W.HTML()
         self.recs = W.HTML()
         self.rec = W.Dropdown(description="Recommendation", layout=W.Layout(width="60%"))
         self.action = W.Dropdown(options=list(("accept", "dismiss", "assign", "comment",
@@ -1124,12 +1130,14 @@ class Dashboard:
         self.top.on_click(lambda _b: self.set_view(View("1M")))
         self.weeks.on_click(lambda _b: self.set_view(View("1W")))
         self.submit.on_click(lambda _b: self.act())
+        self.alert_submit.on_click(lambda _b: self.act_on_alert())
         self.qa = self._qa_panel()
         self.widget = W.VBox([
             W.HTML("<h1>Pump operations</h1>"),
             W.HBox([self.scope, self.period, self.drill, self.top, self.weeks, self.user]),
             self.where, self.tiles, self.chart,
             self.alert_head, self.alert, self.evidence,
+            W.HBox([self.alert_action, self.alert_note, self.alert_submit]), self.alert_message,
             self.rec_head, self.recs,
             W.HBox([self.rec, self.action]), W.HBox([self.note, self.submit]), self.message,
             W.HTML("<h2>Questions</h2>"), self.qa,
@@ -1228,6 +1236,28 @@ class Dashboard:
             self.rec.value = keep
         self.rec_head.value = "<h2>Recommendations</h2>" + html.escape(
             recs_caption(len(recs), self.ops.scopes()[self.scope.value]))
+
+    def act_on_alert(self) -> int | None:
+        """Record the chosen alert action (acknowledge, dismiss, assign, comment) on the open alert."""
+        if self.alert.value is None:
+            self.alert_message.value = "<b>Open an alert first.</b>"
+            return None
+        alert_id = self.alert.value
+        kw = {"dismiss": {"reason": self.alert_note.value},
+              "assign": {"assignee": self.alert_note.value},
+              "comment": {"comment": self.alert_note.value}}.get(self.alert_action.value, {})
+        try:
+            rid = self.ops.act(alert_id, self.alert_action.value, self.user.value, kind="alert",
+                               **kw)
+        except ValueError as exc:
+            self.alert_message.value = (f"<b style='color:#b00'>Not recorded: "
+                                        f"{html.escape(str(exc))}</b>")
+            return None
+        self._alerts()
+        self.alert_message.value = (f"<b style='color:#070'>Recorded action #{rid}: "
+                                    f"{self.alert_action.value} alert {html.escape(alert_id)} by "
+                                    f"{html.escape(self.user.value)}.</b>")
+        return rid
 
     def act(self) -> int | None:
         """Record the chosen action on the chosen recommendation."""

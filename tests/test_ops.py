@@ -336,6 +336,15 @@ def test_dashboard_widgets_drive_the_library(ops_rw, demo_store_copy):
     d.top.click()
     d.alert.value = "quality:S-P1:2026-03-15"
     assert "Evidence" in d.evidence.children[0].value and len(d.evidence.children) == 4
+    d.alert_action.value = "dismiss"
+    d.alert_submit.click()                                   # a dismissal needs a reason
+    assert "Not recorded: dismiss needs a reason" in d.alert_message.value
+    d.alert_note.value = "sensor outage, known"
+    d.alert_submit.click()
+    assert "Recorded action" in d.alert_message.value
+    st = ops_rw.actions.state(kind="alert").loc["quality:S-P1:2026-03-15"]
+    assert st["status"] == "dismissed" and st["last_user"] == "tester"
+    assert "(dismissed)" in dict((v, k) for k, v in d.alert.options)["quality:S-P1:2026-03-15"]
     d.submit.click()
     assert "Choose a recommendation" in d.message.value
     if hasattr(d.qa, "question"):                       # the Q&A panel of pumplib.qa.widgets

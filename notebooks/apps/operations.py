@@ -87,7 +87,16 @@ def _(get_tick, mo, ops, scope, view):
 
 
 @app.cell
-def _(alert, alerts, mo, ops, pops, scope, view):
+def _(mo):
+    alert_action = mo.ui.dropdown(options=["accept", "dismiss", "assign", "comment", "reopen"],
+                                  value="accept", label="Alert action")
+    alert_note = mo.ui.text(label="Reason / assignee / comment")
+    alert_submit = mo.ui.run_button(label="Submit alert action")
+    return alert_action, alert_note, alert_submit
+
+
+@app.cell
+def _(alert, alert_action, alert_note, alert_submit, alerts, mo, ops, pops, scope, view):
     if alert.value is None:
         _out = mo.md("No alert opened." if len(alerts) else
                      "No alerts for this selection (outlier events, quality problems and "
@@ -104,9 +113,26 @@ def _(alert, alerts, mo, ops, pops, scope, view):
             mo.Html(pops.table_html(_ev["flags"], empty="no flags: every sample checked good")),
             mo.md("**Lineage**"),
             mo.Html(pops.table_html(_ev["lineage"])),
+            mo.hstack([alert_action, alert_note, alert_submit], justify="start"),
         ])
     _caption = pops.alerts_caption(len(alerts), ops.scopes()[scope.value], view)
     mo.vstack([mo.md(f"## Alerts\n\n{_caption}"), alert, _out])
+    return
+
+
+@app.cell
+def _(alert, alert_action, alert_note, alert_submit, mo, ops, user):
+    mo.stop(not alert_submit.value or alert.value is None)
+    _kw = {"dismiss": {"reason": alert_note.value}, "assign": {"assignee": alert_note.value},
+           "comment": {"comment": alert_note.value}}.get(alert_action.value, {})
+    try:
+        _id = ops.act(alert.value, alert_action.value, user.value, kind="alert", **_kw)
+    except ValueError as _exc:
+        _msg = mo.callout(mo.md(f"Not recorded: {_exc}"), kind="danger")
+    else:
+        _msg = mo.callout(mo.md(f"Recorded action #{_id}: {alert_action.value} alert "
+                                f"`{alert.value}` by {user.value}."), kind="success")
+    _msg
     return
 
 
