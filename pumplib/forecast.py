@@ -597,6 +597,27 @@ def _naive_scale(values: np.ndarray, filled: np.ndarray, m: int) -> float:
     return float(d[ok].mean()) if ok.any() else np.nan
 
 
+def _min_history(level: str, horizon: int) -> int:
+    """Periods of history every model needs before a forecast origin (LightGBM's lags)."""
+    m = _level(level)["season"]
+    return max(2 * m + 1, (m if level == "1D" else 7 * m) + horizon)
+
+
+def _fit_global(model, name: str, train: _Inputs) -> None:
+    """Fit a global model on the training segments long enough for its lags."""
+    need = model.min_train_series_length
+    keep = [i for i, ts in enumerate(train.series) if len(ts) >= need]
+    if not keep:
+        raise ArgumentError(f"no training segment has the {need} periods {name} needs; "
+                            "give more history or a shorter test span")
+    kw = {}
+    if name == "lightgbm":
+        kw = {"past_covariates": [train.past[i] for i in keep] if train.past else None,
+              "future_covariates": [train.future[i] for i in keep] if train.future else None}
+    with _quiet():
+        model.fit([train.series[i] for i in keep], **kw)
+
+
 def _forecast_model(name: str, inputs: _Inputs, train: _Inputs, level: str, horizon: int,
                     start: pd.Timestamp, stride: int, quantiles, params: dict):
     """{(segment i, origin): (point (h,), lo (h,) or None, hi (h,) or None)} for one model."""
@@ -604,18 +625,19 @@ def _forecast_model(name: str, inputs: _Inputs, train: _Inputs, level: str, hori
     model = make_model(name, level, horizon=horizon, quantiles=quantiles,
                        past=inputs.past is not None, future=inputs.future is not None,
                        **params.get(name, {}))
-    spec = _level(level)
     qs = sorted({float(q) for q in quantiles} | {0.5})
     if name in GLOBAL_MODELS:
-        kw = {}
-        if name == "lightgbm":
-            kw = {"past_covariates": train.past, "future_covariates": train.future}
-        with _quiet():
-            model.fit(train.series, **kw)
+        _fit_global(model, name, train)
+    need = _min_history(level, horizon)
     for i, (seg, ts) in enumerate(zip(inputs.segments, inputs.series, strict=True)):
         if seg.index[-1] < start + (horizon - 1) * seg.index.freq:
             continue
-        first = max(start, seg.index[0] + (2 * spec["season"] + 1) * seg.index.freq)
+        # the same origins for every model: enough history for all, on the stride grid
+        first = start
+        earliest = seg.index[0] + need * seg.index.freq
+        if earliest > first:
+            steps = -(-(earliest - first) // seg.index.freq)
+            first = first + (-(-steps // stride) * stride) * seg.index.freq
         if first > seg.index[-1] - (horizon - 1) * seg.index.freq:
             continue
         kw = dict(forecast_horizon=horizon, start=first, stride=stride, last_points_only=False,
@@ -843,11 +865,7 @@ def forecast(frame: pd.DataFrame, level: str | None = None, model: str = "lightg
                      **(params or {}))
     rows = []
     if model in GLOBAL_MODELS:
-        kw = {}
-        if model == "lightgbm":
-            kw = {"past_covariates": inputs.past, "future_covariates": inputs.future}
-        with _quiet():
-            mdl.fit(inputs.series, **kw)
+        _fit_global(mdl, model, inputs)
         idx = list(last.values())
         pkw = {}
         if model == "lightgbm":

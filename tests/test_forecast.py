@@ -124,6 +124,11 @@ def test_sample_hourly_lightgbm_beats_seasonal_naive(demo_store, demo_registry, 
     assert lgb["forecasts"] == 14 and lgb["points"] > 300
     assert lgb["rel_mae"] < 0.97 and lgb["mase"] < 0.95
     assert 0.4 < lgb["coverage"] < 1.0     # 10–90 % interval (under-covers: see RESULTS)
+    # 15 min: a week of lags needs 672 periods of history before each origin
+    q = F.target_frame(demo_store, "energy", "15min", by="station", registry=reg)
+    table = F.backtest(q, "15min", ["lightgbm"], registry=reg, test_periods=4 * 96)
+    assert table.loc["lightgbm", "forecasts"] >= 6
+    assert table.loc["lightgbm", "rel_mae"] < 0.95 and table.loc["lightgbm", "mase"] < 0.9
 
 
 def test_sample_daily_beats_seasonal_naive(demo_registry, sample_frames):
