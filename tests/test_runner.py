@@ -179,3 +179,24 @@ def test_docstring_examples_run():
 
     res = doctest.testmod(runner, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert res.failed == 0 and res.attempted > 0
+
+
+def test_forecast_cli(demo_store_copy):
+    from pumplib.cli import app
+
+    reg = str(ROOT / "catalogs" / "assets.yaml")
+    cli = CliRunner()
+    r = cli.invoke(app, ["forecast", "run", "--store", demo_store_copy, "--registry", reg,
+                         "--level", "1D", "--model", "theta", "--horizon", "3", "--json"])
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["lineage"]["model"] == "theta" and len(out["forecast"]) == 6   # 2 stations
+    r = cli.invoke(app, ["forecast", "backtest", "--store", demo_store_copy, "--registry", reg,
+                         "--level", "1D", "--horizon", "1", "--test-periods", "10",
+                         "--model", "theta", "--json"])
+    assert r.exit_code == 0, r.stderr
+    rows = {row["model"]: row for row in json.loads(r.stdout)}
+    assert set(rows) == {"naive", "theta"} and rows["theta"]["rel_mae"] < 1.0
+    r = cli.invoke(app, ["forecast", "run", "--store", demo_store_copy, "--registry", reg,
+                         "--model", "prophet"])
+    assert r.exit_code == 2 and "'prophet'" in r.stderr
