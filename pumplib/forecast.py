@@ -954,7 +954,8 @@ def forecast_lake(lake, registry=None, *, target: str = "energy", level: str = "
     table = None
     if skill:
         table = backtest(frame, level, backtest_models, registry=registry, horizon=horizon,
-                         quantiles=quantiles, past_frames=pf or None)
+                         quantiles=quantiles, past_frames=pf or None,
+                         model_params={model: params} if params else None)
     run_id = run_id or new_run_id("forecast")
     lineage = {
         "kind": "forecast", "run_id": run_id, "target": target, "level": level, "by": by,
@@ -969,9 +970,20 @@ def forecast_lake(lake, registry=None, *, target: str = "energy", level: str = "
                        frame_kw.get("min_coverage", 0.5)},
     }
     if table is not None:
-        lineage["skill"] = table.round(4).reset_index().to_dict(orient="records")
+        lineage["skill"] = _no_nan(table.round(4).reset_index().to_dict(orient="records"))
     snap = _store_forecast(lake, fc, level, target, lineage, frame.attrs.get("timezone"))
     return ForecastResult(fc, snap, lineage, table)
+
+
+def _no_nan(obj):
+    """NaN and infinities become None (JSON has no NaN: Zarr attrs and commit metadata)."""
+    if isinstance(obj, dict):
+        return {k: _no_nan(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_no_nan(v) for v in obj]
+    if isinstance(obj, float | np.floating) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def _store_forecast(lake, fc: pd.DataFrame, level: str, target: str, lineage: dict,

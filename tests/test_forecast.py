@@ -194,7 +194,8 @@ def test_forecast_lake_stores_quantiles_with_lineage(demo_store_copy, demo_regis
         F.open_forecasts(lake, "1h")
     features_snap = lake.open_group("features/1h").attrs["snapshot"]
     res = F.forecast_lake(lake, demo_registry, target="energy", level="1h",
-                          params={"n_estimators": 40})
+                          params={"n_estimators": 40}, skill=True)
+    assert res.skill.loc["lightgbm", "rel_mae"] < 1.0
     ds = F.open_forecasts(lake, "1h")
     assert sorted(ds.asset.values) == ["NORTH", "SOUTH"]
     assert {"energy_mean", "energy_q10", "energy_q50", "energy_q90"} <= set(ds.data_vars)
@@ -209,6 +210,8 @@ def test_forecast_lake_stores_quantiles_with_lineage(demo_store_copy, demo_regis
     assert meta["source"] == "features/1h:energy_integral" and meta["model"] == "lightgbm"
     assert set(meta["versions"]) == {"pumplib", "darts", "lightgbm"}
     assert meta["past_covariates"] == ["runtime_duration", "starts_starts"]
+    skill = {r["model"]: r for r in meta["skill"]}     # NaN stored as null (JSON)
+    assert skill["naive"]["coverage"] is None and skill["lightgbm"]["coverage"] > 0
     assert res.snapshot == lake.log(1)[0].snapshot
     # a second target lands beside the first; daily forecasts are labelled like features/1D
     F.forecast_lake(lake, demo_registry, target="cost", level="1h", model="naive")
