@@ -656,6 +656,8 @@ def _forecast_model(name: str, inputs: _Inputs, train: _Inputs, level: str, hori
             vals = fc.values(copy=False)
             if name == "lightgbm":
                 cols = list(fc.components)
+                if len(cols) == len(qs):     # quantile models fitted apart may cross
+                    vals = np.sort(vals, axis=1)
                 pick = {q: vals[:, j] for j, q in enumerate(qs)} if len(cols) == len(qs) \
                     else {0.5: vals[:, 0]}
                 point = pick[0.5]
@@ -886,6 +888,7 @@ def forecast(frame: pd.DataFrame, level: str | None = None, model: str = "lightg
         vals = fc.values(copy=False)
         df = pd.DataFrame({"series": segs[i].name, "time": fc.time_index})
         if model == "lightgbm" and vals.shape[1] == len(qs):
+            vals = np.sort(vals, axis=1)   # rearranged: quantiles fitted apart may cross
             for j, q in enumerate(qs):
                 df[f"q{round(q * 100):02d}"] = vals[:, j]
             df["mean"] = df["q50"]

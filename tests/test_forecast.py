@@ -140,6 +140,9 @@ def test_sample_daily_beats_seasonal_naive(demo_registry, sample_frames):
         for model in ("theta", "lightgbm"):
             assert table.loc[model, "rel_mae"] < 0.9, (target, model)
             assert table.loc[model, "mase"] < 0.95, (target, model)
+    # quantiles fitted apart cross on 3 weeks of days; they are rearranged
+    fc = F.forecast(sample_frames[("energy", "1D")], "1D", "lightgbm", registry=demo_registry)
+    assert len(fc) == 14 and ((fc.q10 <= fc.q50) & (fc.q50 <= fc.q90)).all()
 
 
 @pytest.fixture(scope="module")
