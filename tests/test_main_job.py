@@ -33,7 +33,7 @@ def test_main_job_on_a_clean_checkout(tmp_path):
     summ = json.loads(res.stdout)
     # the store, at the default place, holds the sample and its golden tables
     assert (clone / "store").is_dir()
-    assert summ["lake"]["assets"] and summ["overview"]
+    assert summ["lake"]["cadences"]["1min"]["assets"] and summ["overview"]
     # every pipeline step ran, its executed notebook kept beside the store
     run = summ["run"]
     assert run["status"] == "ok"
