@@ -37,8 +37,6 @@ Examples
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import sys
 import threading
@@ -51,7 +49,7 @@ import pandas as pd
 import xarray as xr
 
 from . import config
-from .errors import ArgumentError, PumplibError, UnknownNameError, choices_message, close_matches
+from .errors import ArgumentError, UnknownNameError, choices_message, close_matches
 
 __all__ = ["LEVELS", "LEVEL_SECONDS", "MAX_POINTS", "available_columns", "choose_level",
            "clear_cache", "feature_columns", "query", "query_raw", "select_assets", "to_frame",
@@ -73,30 +71,23 @@ _AGG_SUFFIX = re.compile(r"^(?P<feature>.+?)_(?P<agg>count|sum|mean|min|max|var|
 # the store and the registry
 # ---------------------------------------------------------------------------
 _CACHE: dict[tuple, tuple[str, Any]] = {}
-_LAKES: dict[str, Any] = {}
 _LOCK = threading.Lock()
 
 
 def clear_cache() -> None:
     """Forget opened lakes and tables (they are re-opened when the tip moves anyway)."""
+    from .store import clear_cache as clear_store_cache
+
     with _LOCK:
         _CACHE.clear()
-        _LAKES.clear()
+    clear_store_cache()
 
 
 def _lake(store=None):
-    from .lake import Lake
+    """The Lake of ``store``, shared with :mod:`pumplib.store`'s cache."""
+    from .store import _lake as store_lake
 
-    if store is not None and hasattr(store, "open_group"):
-        return store
-    url = os.fspath(config.get("store.url", override_with=store))
-    with _LOCK:
-        lake = _LAKES.get(url)
-    if lake is None:
-        lake = Lake(url, create=False)
-        with _LOCK:
-            _LAKES[url] = lake
-    return lake
+    return store_lake(store)
 
 
 def _open_level(level: str, store=None, snapshot=None, as_of=None) -> xr.Dataset:
@@ -531,16 +522,16 @@ def query(features: str | Iterable[str], assets=None, level: str | None = None, 
         if missing:
             raise UnknownNameError(f"{table.attrs.get('store', '')}: no golden-table rows for "
                                    + choices_message("asset", missing[0], present))
+    from .store import get_features
+
+    ids = ids if assets is not None else None
     if version is not None:
-        get = _store_reader()
-        if get is None:
-            raise ArgumentError("query(version=…) needs pumplib.store (the feature store)")
-        ds = get(features, assets=ids if assets is not None else None, start=t0, end=t1,
-                 level=level, version=version, store=store)
-        ds = ds[[c for c in cols if c in ds.data_vars]]
+        ds = get_features(features, assets=ids, start=t0, end=t1, level=level,
+                          version=version, store=store)
     else:
-        ds = _read(cols, ids if assets is not None else None, level, t0, t1, store, as_of,
-                   snapshot, table)
+        ds = get_features(cols, assets=ids, start=t0, end=t1, level=level, as_of=as_of,
+                          snapshot=snapshot, store=store)
+    ds = ds[[c for c in cols if c in ds.data_vars]]
     ds.attrs.update({"level": level, "level_chosen": chosen, "max_points": int(max_points)})
     return ds
 
@@ -549,43 +540,6 @@ def _all_ids(assets, table) -> bool:
     items = [assets] if isinstance(assets, str) else list(assets)
     present = set(map(str, table["asset"].values))
     return bool(items) and all(str(a) in present for a in items)
-
-
-def _read(cols, ids, level, t0, t1, store, as_of, snapshot, table) -> xr.Dataset:
-    get = _store_reader()
-    if get is not None:
-        try:
-            ds = get(cols, assets=ids, start=t0, end=t1, level=level, as_of=as_of,
-                     snapshot=snapshot, store=store)
-        except KeyError as exc:
-            if isinstance(exc, PumplibError):
-                raise
-            # a column look-up inside the store module failed (seen once while the
-            # golden-table layout changed under it): read the same table directly
-            ds = None
-        if ds is not None:
-            return ds[[c for c in cols if c in ds.data_vars]]
-    ds = table[cols]
-    if ids is not None:
-        ds = ds.sel(asset=ids)
-    if t0 is not None or t1 is not None:
-        times = ds.indexes["time"]
-        i0 = 0 if t0 is None else int(times.searchsorted(t0, "left"))
-        i1 = len(times) if t1 is None else int(times.searchsorted(t1, "left"))
-        ds = ds.isel(time=slice(i0, i1))
-    ds.attrs = dict(table.attrs)
-    return ds
-
-
-def _store_reader():
-    """``pumplib.store.get_features`` once engineer A's store module exists."""
-    if importlib.util.find_spec("pumplib.store") is None:
-        return None
-    try:
-        from .store import get_features
-    except ImportError:
-        return None
-    return get_features
 
 
 def query_raw(signals: str | Iterable[str], assets=None, start=None, end=None, *,
