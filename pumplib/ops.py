@@ -187,6 +187,62 @@ def roll_up(view: View) -> View:
     return View("1M")
 
 
+# -- the shared selection model (pumplib.ui.Selection) ---------------------------------
+def view_of(selection) -> View:
+    """The :class:`View` of a :class:`pumplib.ui.Selection`: its level and time range.
+
+    The selection is the single source of truth of the ops front ends (assets,
+    level, time range); the view is derived from it. A level of ``auto`` is
+    resolved with :meth:`~pumplib.ui.Selection.effective_level`.
+
+    Examples
+    --------
+    >>> from pumplib.assets import AssetRegistry
+    >>> from pumplib.simulate import make_registry
+    >>> from pumplib.ui import Selection
+    >>> sel = Selection(AssetRegistry.from_dict(make_registry()), data_start="2026-03-01",
+    ...                 data_end="2026-04-01")
+    >>> apply_view(sel, View("1D", "2026-03-09", "2026-03-16"))
+    >>> view_of(sel)
+    View(level='1D', start=Timestamp('2026-03-09 00:00:00'), end=Timestamp('2026-03-16 00:00:00'))
+    """
+    level = selection.level if selection.level != "auto" else selection.effective_level()
+    return View(level, selection.start, selection.end)
+
+
+def apply_view(selection, view: View) -> None:
+    """Write ``view`` (level, start, end) into ``selection`` in one change.
+
+    A view without a window (the whole span) leaves the selection without one
+    (``start``/``end`` None). :meth:`~pumplib.ui.Selection.back` undoes it.
+    """
+    selection.set(level=view.level, start=view.start, end=view.end)
+
+
+def drill_selection(selection, start, timezone: str | None = None) -> View:
+    """Drill ``selection`` down from the period starting at ``start`` (see :func:`drill_down`).
+
+    The ops calendar drill-down (a month becomes its local days, a day its
+    hours …) applied through the shared model; returns the new view.
+
+    Examples
+    --------
+    >>> from pumplib.assets import AssetRegistry
+    >>> from pumplib.simulate import make_registry
+    >>> from pumplib.ui import Selection
+    >>> sel = Selection(AssetRegistry.from_dict(make_registry()), data_start="2026-03-01",
+    ...                 data_end="2026-04-01", level="1M")
+    >>> sel.set(start=None, end=None)
+    >>> drill_selection(sel, "2026-02-28 23:00", "Europe/Amsterdam").level, sel.level
+    ('1D', '1D')
+    >>> _ = sel.back(); sel.level, sel.start
+    ('1M', None)
+    """
+    view = drill_down(view_of(selection), start, timezone)
+    apply_view(selection, view)
+    return view
+
+
 # -- the operations object ------------------------------------------------------------
 class Operations:
     """KPIs, charts, alerts, evidence and recommendations of one store.
@@ -245,6 +301,63 @@ class Operations:
     def __repr__(self) -> str:
         return f"Operations({self.lake.url!r})"
 
+    # the shared selection ----------------------------------------------------------------
+    def data_span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """First and last (exclusive) hour of the data, UTC naive (from ``features/1h``)."""
+        ds = self._golden("1h")
+        t = pd.DatetimeIndex(ds.time.values)
+        if not len(t):
+            raise ArgumentError(f"{self.lake.url}: the golden table features/1h is empty")
+        return t[0], t[-1] + pd.Timedelta("1h")
+
+    def selection(self, scope: str | None = "utility", view: View | None = None):
+        """A :class:`pumplib.ui.Selection` over this store: the state of an ops front end.
+
+        It holds the pumps of ``scope`` (see :meth:`scope_assets`) and the level
+        and window of ``view`` (default: months over the whole span); the
+        ipywidgets :class:`Dashboard` and the marimo app read and write it, and
+        so do the ``pumplib.ui`` selectors (asset tree, presets) placed beside them.
+        Use :func:`view_of`, :func:`apply_view`, :func:`drill_selection` and
+        :meth:`scope_of` to go between the selection and the ops views and scopes.
+
+        Examples
+        --------
+        >>> sel = Operations("./store").selection("S-P1")           # doctest: +SKIP
+        >>> sel.assets, view_of(sel)                                # doctest: +SKIP
+        (('S-P1',), View(level='1M', start=None, end=None))
+        """
+        from .ui import Selection
+
+        start, end = self.data_span()
+        sel = Selection(self.registry, store=self.lake, data_start=start, data_end=end,
+                        assets=self.scope_assets(scope), level="1M")
+        view = view or View("1M")
+        sel.set(level=view.level, start=view.start, end=view.end, _notify=False, _record=False)
+        return sel
+
+    def scope_of(self, assets) -> str | tuple[str, ...]:
+        """The named scope (``"utility"``, a station id, a pump id) whose pumps are
+        ``assets``, else the asset ids as a tuple (which every scope argument accepts).
+        No assets mean the whole utility."""
+        ids = tuple(assets or ())
+        pumps = [a.id for a in self.registry.pumps()]
+        if not ids or set(ids) == set(pumps):
+            return "utility"
+        if len(ids) == 1 and ids[0] in pumps:
+            return ids[0]
+        for sid in self.registry.stations:
+            st = {a.id for a in self.registry.station_assets(sid) if a.kind == "pump"}
+            if st and set(ids) == st:
+                return sid
+        return ids
+
+    def scope_label(self, scope) -> str:
+        """A scope's label (``"Pump N-P3 (NORTH)"``); for a set of assets, ``"3 pumps: …"``."""
+        if isinstance(scope, str) or scope is None:
+            return self.scopes().get(scope or "utility", str(scope))
+        ids = self.scope_assets(scope)
+        return f"{len(ids)} pump{'s' if len(ids) != 1 else ''}: {', '.join(ids)}"
+
     # scope -------------------------------------------------------------------------
     def scopes(self) -> dict[str, str]:
         """Selectable scopes, id → label: the utility, each station, each pump."""
@@ -259,6 +372,13 @@ class Operations:
     def scope_assets(self, scope: str | None = "utility") -> list[str]:
         """Pump ids of a scope: ``"utility"``, a station id, a pump id, or anything
         :func:`pumplib.query.select_assets` understands (a tag, a pump type, a phrase)."""
+        if isinstance(scope, (list, tuple, set, frozenset)):
+            ids = list(dict.fromkeys(scope))
+            for a in ids:
+                if a not in self.registry.assets or self.registry.assets[a].kind != "pump":
+                    raise UnknownNameError(choices_message(
+                        "pump", a, [p.id for p in self.registry.pumps()]))
+            return ids or [a.id for a in self.registry.pumps()]
         if scope in (None, "utility", self.registry.utility.get("id")):
             return [a.id for a in self.registry.pumps()]
         if scope in self.registry.stations:
@@ -309,7 +429,8 @@ class Operations:
         At most ``max_points`` periods are returned (the latest ones of the window).
         """
         assets = self.scope_assets(scope)
-        key = ("table", scope, view, self.lake.tip())
+        key = ("table", scope if isinstance(scope, str) or scope is None else tuple(assets),
+               view, self.lake.tip())
         with self._lock:
             if key in self._cache:
                 return self._cache[key].copy()
@@ -1083,25 +1204,40 @@ class Dashboard:
     displays; every control is an attribute, so tests drive it without a
     browser (``d.scope.value = "S-P1"; d.drill.click()``).
 
+    Its state is one shared :class:`pumplib.ui.Selection` (``d.selection``):
+    the scope dropdown, the asset tree (:class:`pumplib.ui.AssetSelector`),
+    the Drill down / Back to months / Weeks / Undo buttons all write it, and
+    the page redraws when it changes, whoever changed it (code included:
+    ``d.selection.set(assets=["N-P1", "S-P1"])``). ``d.view`` is derived from it.
+
     Examples
     --------
     >>> d = Dashboard(Operations("./store"))                    # doctest: +SKIP
     >>> d.widget                                                # doctest: +SKIP
     """
 
-    def __init__(self, ops: Operations, user: str = "operator"):
+    def __init__(self, ops: Operations, user: str = "operator", *, selection=None):
         import ipywidgets as W
 
+        from .ui.widgets import AssetSelector
+
         self.ops = ops
-        self.view = View("1M")
+        self.selection = selection if selection is not None else ops.selection()
         lay = W.Layout(width="auto")
+        self._quiet = False
         self.scope = W.Dropdown(options=[(v, k) for k, v in ops.scopes().items()],
-                                value="utility", description="Scope", layout=lay)
+                                value=None, description="Scope", layout=lay)
+        self._sync_scope()
         self.period = W.Dropdown(description="Period", layout=lay)
         self.drill = W.Button(description="Drill down", icon="search-plus")
         self.top = W.Button(description="Back to months")
         self.weeks = W.Button(description="Weeks")
+        self.undo = W.Button(description="Undo", tooltip="undo the last selection change")
         self.user = W.Text(value=user, description="Your name")
+        self.assets = AssetSelector(self.selection, kind="pump", rows=6)
+        self.asset_tree = W.Accordion(children=[self.assets.widget])
+        self.asset_tree.set_title(0, "Pumps (asset tree, search, several at once)")
+        self.asset_tree.selected_index = None
         self.where = W.HTML()
         self.tiles = W.HTML()
         self.chart = W.Image(format="png")
@@ -1122,19 +1258,22 @@ class Dashboard:
         self.note = W.Text(description="Note", placeholder="reason / assignee / comment")
         self.submit = W.Button(description="Submit action", button_style="primary")
         self.message = W.HTML()
-        self.scope.observe(lambda _c: self.refresh(), "value")
-        self._quiet = False
+        self.scope.observe(self._scope_picked, "value")
         self.period.observe(lambda _c: None if self._quiet else self._kpis(), "value")
         self.alert.observe(lambda _c: self._open_alert(), "value")
         self.drill.on_click(lambda _b: self.drill_down())
         self.top.on_click(lambda _b: self.set_view(View("1M")))
         self.weeks.on_click(lambda _b: self.set_view(View("1W")))
+        self.undo.on_click(lambda _b: self.selection.back())
         self.submit.on_click(lambda _b: self.act())
         self.alert_submit.on_click(lambda _b: self.act_on_alert())
+        self._unobserve = self.selection.observe(self._selection_changed)
         self.qa = self._qa_panel()
         self.widget = W.VBox([
             W.HTML("<h1>Pump operations</h1>"),
-            W.HBox([self.scope, self.period, self.drill, self.top, self.weeks, self.user]),
+            W.HBox([self.scope, self.period, self.drill, self.top, self.weeks, self.undo,
+                    self.user]),
+            self.asset_tree,
             self.where, self.tiles, self.chart,
             self.alert_head, self.alert, self.evidence,
             W.HBox([self.alert_action, self.alert_note, self.alert_submit]), self.alert_message,
@@ -1158,17 +1297,67 @@ class Dashboard:
 
         display(self.widget)
 
+    # the shared selection ------------------------------------------------------------
+    @property
+    def view(self) -> View:
+        """The view of the shared selection (level and window)."""
+        return view_of(self.selection)
+
+    @property
+    def scope_value(self) -> str | tuple[str, ...]:
+        """The scope of the selection's pumps: the dropdown's pick when it matches, else
+        the named scope or the tuple of ids (see :meth:`Operations.scope_of`)."""
+        picked = self.scope.value
+        if picked is not None and set(self.ops.scope_assets(picked)) == set(
+                self.ops.scope_assets(self.selection.assets)):
+            return picked
+        return self.ops.scope_of(self.selection.assets)
+
+    def _sync_scope(self) -> None:
+        scope = self.ops.scope_of(self.selection.assets)
+        value = scope if isinstance(scope, str) else None
+        if self.scope.value is not None and value is not None and set(
+                self.ops.scope_assets(self.scope.value)) == set(self.ops.scope_assets(value)):
+            return
+        self._quiet = True
+        try:
+            self.scope.value = value
+        finally:
+            self._quiet = False
+
+    def _scope_picked(self, change) -> None:
+        if self._quiet or change["new"] is None:
+            return
+        before = self.selection.assets
+        self.selection.set(assets=self.ops.scope_assets(change["new"]))
+        if self.selection.assets == before:      # same pumps, another name: redraw labels
+            self.refresh()
+
+    def _selection_changed(self, changes, _selection) -> None:
+        if "assets" in changes:
+            self._sync_scope()
+        if {"assets", "level", "start", "end"} & set(changes):
+            self.refresh()
+
     def set_view(self, view: View) -> None:
-        self.view = view
-        self.refresh()
+        """Show ``view`` (written into the shared selection)."""
+        apply_view(self.selection, view)
 
     def drill_down(self) -> None:
         if self.view.level in CHILD and self.period.value:
-            self.set_view(drill_down(self.view, self.period.value, self.ops.timezone))
+            drill_selection(self.selection, self.period.value, self.ops.timezone)
+
+    def close(self) -> None:
+        """Stop following the selection and close the widgets."""
+        self._unobserve()
+        self.assets.close()
+        self.widget.close()
 
     def refresh(self) -> None:
-        """Redraw everything for the current scope and view."""
+        """Redraw everything for the current selection (scope and view)."""
         v = self.view
+        scope = self.scope_value
+        label = self.ops.scope_label(scope)
         periods = self.ops.periods(v)
         self._quiet = True
         try:
@@ -1180,21 +1369,20 @@ class Dashboard:
         self.drill.disabled = v.level not in CHILD
         where = ("whole span" if v.start is None
                  else f"{v.start:%Y-%m-%d %H:%M} → {v.end:%Y-%m-%d %H:%M} UTC")
-        self.where.value = (f"{html.escape(self.ops.scopes()[self.scope.value])} · level "
+        self.where.value = (f"{html.escape(label)} · level "
                             f"<b>{v.level}</b> ({v.tier}), {where}")
         self._kpis()
-        chart = self.ops.chart_data(self.scope.value, v)
-        self.chart.value = png(figure(chart, title=f"{self.ops.scopes()[self.scope.value]} "
-                                                   f"per {v.level}"))
+        chart = self.ops.chart_data(scope, v)
+        self.chart.value = png(figure(chart, title=f"{label} per {v.level}"))
         self._alerts()
         self._recs()
 
     def _kpis(self) -> None:
-        tiles = self.ops.kpis(self.scope.value, self.view, period=self.period.value or None)
+        tiles = self.ops.kpis(self.scope_value, self.view, period=self.period.value or None)
         self.tiles.value = tiles_html(tiles)
 
     def _alerts(self) -> None:
-        al = self.ops.alerts(self.scope.value, self.view)
+        al = self.ops.alerts(self.scope_value, self.view)
         self.alert.description = f"Alerts ({len(al)})"
         self.alert.options = [("--", None)] + [
             (f"[{r.severity}] {r.title} ({r.status})", r.alert_id) for r in al.itertuples()]
@@ -1206,7 +1394,7 @@ class Dashboard:
             "<i>No alerts for this selection (outlier events, quality problems and forecast "
             "deviations appear here).</i>")]
         self.alert_head.value = "<h2>Alerts</h2>" + html.escape(
-            alerts_caption(len(al), self.ops.scopes()[self.scope.value], self.view))
+            alerts_caption(len(al), self.ops.scope_label(self.scope_value), self.view))
 
     def _open_alert(self) -> None:
         import ipywidgets as W
@@ -1227,7 +1415,7 @@ class Dashboard:
         self.evidence.children = parts
 
     def _recs(self) -> None:
-        recs = self.ops.recommendations(self.scope.value)
+        recs = self.ops.recommendations(self.scope_value)
         self.recs.value = table_html(recs, columns=REC_VIEW_COLUMNS,
                                      empty="No recommendations stored yet.")
         keep = self.rec.value
@@ -1235,7 +1423,7 @@ class Dashboard:
         if keep in recs["rec_id"].tolist():
             self.rec.value = keep
         self.rec_head.value = "<h2>Recommendations</h2>" + html.escape(
-            recs_caption(len(recs), self.ops.scopes()[self.scope.value]))
+            recs_caption(len(recs), self.ops.scope_label(self.scope_value)))
 
     def act_on_alert(self) -> int | None:
         """Record the chosen alert action (acknowledge, dismiss, assign, comment) on the open alert."""

@@ -351,6 +351,81 @@ def test_dashboard_widgets_drive_the_library(ops_rw, demo_store_copy):
         assert d.qa.question.value == "" and d.qa in d.widget.children
 
 
+def test_selection_is_the_state_of_the_views(ops):
+    # the shared pumplib.ui.Selection holds pumps, level and window; the ops view is derived
+    from pumplib.ui import Selection
+
+    sel = ops.selection("NORTH")
+    assert isinstance(sel, Selection)
+    assert sel.assets == ("N-P1", "N-P2", "N-P3") and pops.view_of(sel) == View("1M")
+    assert (sel.data_start, sel.data_end) == (pd.Timestamp("2026-03-09"),
+                                              pd.Timestamp("2026-04-06"))
+    seen = []
+    sel.observe(lambda changes, s: seen.append(sorted(changes)))
+    v = pops.drill_selection(sel, "2026-02-28 23:00", TZ)
+    assert v == drill_down(View("1M"), "2026-02-28 23:00", TZ) == pops.view_of(sel)
+    assert (sel.level, sel.start, sel.end) == ("1D", v.start, v.end)
+    assert seen == [["end", "level", "start"]]
+    pops.drill_selection(sel, "2026-03-11 23:00", TZ)
+    assert pops.view_of(sel) == View("1h", "2026-03-11 23:00", "2026-03-12 23:00")
+    assert sel.back() and pops.view_of(sel) == v          # undo goes back one drill-down
+    assert sel.back() and pops.view_of(sel) == View("1M")
+    pops.apply_view(sel, View("1W"))
+    assert (sel.level, sel.start, sel.end) == ("1W", None, None)
+    with pytest.raises(ArgumentError, match="finest"):
+        pops.drill_selection(ops.selection(view=View("1min")), "2026-03-10")
+    sel.set(level="auto", start="2026-03-10", end="2026-03-11")
+    assert pops.view_of(sel).level == sel.effective_level()
+    # the selection's view and scope give what the scope strings give
+    sel2 = ops.selection("S-P1", View("1D", "2026-03-09", "2026-03-16"))
+    scope = ops.scope_of(sel2.assets)
+    assert scope == "S-P1"
+    pd.testing.assert_frame_equal(ops.chart_data(scope, pops.view_of(sel2)),
+                                  ops.chart_data("S-P1", View("1D", "2026-03-09", "2026-03-16")))
+
+
+def test_scope_of_assets_and_custom_sets(ops):
+    assert ops.scope_of(()) == ops.scope_of(["S-P2", "S-P1", "N-P1", "N-P2", "N-P3"]) == "utility"
+    assert ops.scope_of(["S-P2", "S-P1"]) == "SOUTH" and ops.scope_of(["N-P3"]) == "N-P3"
+    custom = ops.scope_of(["N-P1", "S-P1"])
+    assert custom == ("N-P1", "S-P1")
+    assert ops.scope_assets(custom) == ["N-P1", "S-P1"]
+    assert ops.scope_label(custom) == "2 pumps: N-P1, S-P1"
+    assert ops.scope_label("N-P3") == "Pump N-P3 (NORTH)"
+    # a set of pumps is a scope everywhere: KPIs add up over its pumps
+    e = {s: ops.kpis(s, View("1M"))["energy"]["value"] for s in ("N-P1", "S-P1")}
+    assert ops.kpis(custom, View("1M"))["energy"]["value"] == pytest.approx(sum(e.values()))
+    assert set(ops.alerts(custom)["asset"]) <= {"N-P1", "S-P1"}
+    with pytest.raises(UnknownNameError, match="unknown pump 'N-T1'"):
+        ops.scope_assets(["N-P1", "N-T1"])
+
+
+def test_dashboard_follows_the_shared_selection(ops_rw):
+    pytest.importorskip("ipywidgets")
+    d = pops.Dashboard(ops_rw, user="tester")
+    assert d.scope.value == "utility" and d.view == View("1M")
+    # code (or any pumplib.ui front end) changes the selection: the page follows
+    d.selection.set(assets=["N-P1", "S-P1"])
+    assert d.scope.value is None and "2 pumps: N-P1, S-P1 · level" in d.where.value
+    assert d.assets.select.value == ("N-P1", "S-P1")         # the asset tree shows it too
+    assert "2 pumps: N-P1, S-P1" in d.alert_head.value
+    d.assets.select.value = ("S-P1", "S-P2")                  # the asset tree writes it
+    assert d.selection.assets == ("S-P1", "S-P2") and d.scope.value == "SOUTH"
+    d.scope.value = "N-P3"                                    # the dropdown writes it
+    assert d.selection.assets == ("N-P3",) and "Pump N-P3 (NORTH)" in d.where.value
+    d.drill.click()
+    assert d.selection.level == "1D" and d.selection.start == pd.Timestamp("2026-02-28 23:00")
+    d.selection.drill_down("2026-03-12 12:00", level="1h", window="1D")   # Selection's own
+    assert d.view == View("1h", "2026-03-12", "2026-03-13") and len(d.period.options) == 24
+    d.undo.click()
+    assert d.view.level == "1D" and "level <b>1D</b>" in d.where.value
+    d.weeks.click()
+    assert (d.selection.level, d.selection.start) == ("1W", None)
+    d.close()
+    d.selection.set(assets=["N-P1"])                          # closed: no longer follows
+    assert "Pump N-P3" in d.where.value
+
+
 def test_tiles_html_marks_each_kpi(ops):
     h = pops.tiles_html(ops.kpis("utility", View("1M")))
     for k in pops.KPI_SPEC:

@@ -5,7 +5,8 @@ sample lake with real recommendations (``pumplib.recommend``) and real alerts
 (quality problems; outlier events when ``pumplib.outliers`` is installed),
 then: selects a pump, drills down from a month to a day (and that day to its
 hours), opens an alert and accepts a recommendation, and checks the action is
-in the database. Screenshots land in ``test-artifacts/ops-browser/``.
+in the database; Undo then takes the shared selection back to the pump.
+Screenshots land in ``test-artifacts/ops-browser/``.
 """
 
 from __future__ import annotations
@@ -156,6 +157,12 @@ def test_select_drill_open_alert_accept(server, browser):
     log.close()
     assert hist[["action", "user", "kind"]].values.tolist() == [
         ["accept", user, "recommendation"]], hist
+
+    # the page state is one shared pumplib.ui.Selection: Undo takes back its last change
+    # (the switch to the utility), and the scope selector follows it
+    page.get_by_role("button", name="Undo").first.click()
+    page.get_by_text(re.compile(r"Pump N-P3 \(NORTH\) · level\s+1h")).first.wait_for()
+    _shot(page, kind, "6-undo")
     assert os.path.isfile(ARTIFACTS / f"{kind}-5-accepted.png")
 
 

@@ -77,6 +77,27 @@ def test_selection_observes_presets_drill_down_and_back(sel):
         sel.to_dict()
 
 
+def test_open_window_and_ops_views_through_the_selection(sel):
+    # the operations app keeps its state in a Selection: "whole span" is start/end None,
+    # its calendar drill-down is written with one set(), back() restores the open window
+    from pumplib import ops as pops
+
+    sel.set(level="1M", start=None, end=None)
+    assert (sel.start, sel.end) == (None, None) and sel.effective_level() == "1M"
+    assert Selection.from_dict(sel.to_dict(), sel.registry, data_start=sel.data_start,
+                               data_end=sel.data_end, catalog=sel.catalog).end is None
+    seen = []
+    sel.observe(lambda ch, s: seen.append(sorted(ch)))
+    v = pops.drill_selection(sel, "2026-02-28 23:00", "Europe/Amsterdam")
+    assert (sel.level, sel.start, sel.end) == (v.level, v.start, v.end) == (
+        "1D", pd.Timestamp("2026-02-28 23:00"), pd.Timestamp("2026-03-31 22:00"))
+    assert seen == [["end", "level", "start"]]            # one notification
+    sel.drill_down("2026-03-20 12:00")                    # the Selection's own drill-down
+    assert pops.view_of(sel) == pops.View("1h", "2026-03-19 12:00", "2026-03-21 12:00")
+    assert sel.back() and sel.back()
+    assert (sel.level, sel.start, sel.end) == ("1M", None, None)
+
+
 def test_asset_and_feature_search(sel):
     assert sel.asset_tree(kind="pump") == {"AquaNet demo water utility": {
         "NORTH": ["N-P1", "N-P2", "N-P3"], "SOUTH": ["S-P1", "S-P2"]}}

@@ -18,67 +18,102 @@ def _(mo, pops):
     # the store: `marimo run operations.py -- --store PATH` or PUMPLIB_STORE__URL
     _args = mo.cli_args()
     ops = pops.open_operations(_args.get("store"), _args.get("registry"), _args.get("actions"))
-    get_view, set_view = mo.state(pops.View("1M"))
+    # one shared selection model (pumplib.ui.Selection): pumps, level and time range; every
+    # control below writes it, and the cells follow it through two counters
+    sel = ops.selection()
+    get_assets_rev, set_assets_rev = mo.state(0)
+    get_view_rev, set_view_rev = mo.state(0)
+
+    def _follow(changes, _selection):
+        if "assets" in changes:
+            set_assets_rev(lambda r: r + 1)
+        if {"level", "start", "end"} & set(changes):
+            set_view_rev(lambda r: r + 1)
+
+    sel.observe(_follow)
     get_tick, set_tick = mo.state(0)
-    return get_tick, get_view, ops, set_tick, set_view
+    return get_assets_rev, get_tick, get_view_rev, ops, sel, set_tick
 
 
 @app.cell
-def _(mo, ops):
-    scope = mo.ui.dropdown(options={v: k for k, v in ops.scopes().items()},
-                           value=next(iter(ops.scopes().values())), label="Scope")
+def _(get_assets_rev, ops, sel):
+    get_assets_rev()
+    scope_id = ops.scope_of(sel.assets)          # a named scope, or a tuple of pump ids
+    scope_label = ops.scope_label(scope_id)
+    return scope_id, scope_label
+
+
+@app.cell
+def _(get_view_rev, pops, sel):
+    get_view_rev()
+    view = pops.view_of(sel)
+    return (view,)
+
+
+@app.cell
+def _(mo, ops, scope_id, sel):
+    from pumplib.ui.marimo import asset_picker
+
+    _labels = ops.scopes()
+    scope = mo.ui.dropdown(
+        options={v: k for k, v in _labels.items()},
+        value=_labels[scope_id] if isinstance(scope_id, str) else None, label="Scope",
+        on_change=lambda s: sel.set(assets=ops.scope_assets(s)) if s else None)
+    pumps = asset_picker(sel, label="Pumps (several at once)")
     user = mo.ui.text(value="operator", label="Your name")
-    return scope, user
+    return pumps, scope, user
 
 
 @app.cell
-def _(get_view, mo, ops):
-    view = get_view()
+def _(mo, ops, view):
     periods = ops.periods(view)
     period = mo.ui.dropdown(options={p.label: p.start.isoformat() for p in periods},
                             value=periods[0].label if periods else None,
                             label=f"Period ({view.level}, {view.tier})")
-    return period, view
+    return (period,)
 
 
 @app.cell
-def _(get_view, mo, ops, period, pops, set_view, view):
+def _(mo, ops, period, pops, sel, view):
     drill = mo.ui.button(
         label="Drill down", disabled=view.level not in pops.CHILD,
-        on_click=lambda _: set_view(pops.drill_down(get_view(), period.value, ops.timezone)))
-    top = mo.ui.button(label="Back to months", on_click=lambda _: set_view(pops.View("1M")))
-    weeks = mo.ui.button(label="Weeks", on_click=lambda _: set_view(pops.View("1W")))
-    return drill, top, weeks
+        on_click=lambda _: pops.drill_selection(sel, period.value, ops.timezone))
+    top = mo.ui.button(label="Back to months",
+                       on_click=lambda _: pops.apply_view(sel, pops.View("1M")))
+    weeks = mo.ui.button(label="Weeks", on_click=lambda _: pops.apply_view(sel, pops.View("1W")))
+    undo = mo.ui.button(label="Undo", on_click=lambda _: sel.back())
+    return drill, top, undo, weeks
 
 
 @app.cell
-def _(drill, mo, ops, period, scope, top, user, view, weeks):
+def _(drill, mo, period, pumps, scope, scope_label, top, undo, user, view, weeks):
     _where = ("whole span" if view.start is None
               else f"{view.start:%Y-%m-%d %H:%M} → {view.end:%Y-%m-%d %H:%M} UTC")
     mo.vstack([
         mo.md("# Pump operations"),
-        mo.hstack([scope, period, drill, top, weeks, user], justify="start", wrap=True),
-        mo.md(f"{ops.scopes()[scope.value]} · level **{view.level}** ({view.tier}), {_where}"),
+        mo.hstack([scope, period, drill, top, weeks, undo, user], justify="start", wrap=True),
+        pumps,
+        mo.md(f"{scope_label} · level **{view.level}** ({view.tier}), {_where}"),
     ])
     return
 
 
 @app.cell
-def _(mo, ops, period, pops, scope, view):
-    _tiles = ops.kpis(scope.value, view, period=period.value) if period.value else \
-        ops.kpis(scope.value, view)
-    _chart = ops.chart_data(scope.value, view)
+def _(mo, ops, period, pops, scope_id, scope_label, view):
+    _tiles = ops.kpis(scope_id, view, period=period.value) if period.value else \
+        ops.kpis(scope_id, view)
+    _chart = ops.chart_data(scope_id, view)
     mo.vstack([
         mo.Html(pops.tiles_html(_tiles)),
-        pops.figure(_chart, title=f"{ops.scopes()[scope.value]} per {view.level}"),
+        pops.figure(_chart, title=f"{scope_label} per {view.level}"),
     ])
     return
 
 
 @app.cell
-def _(get_tick, mo, ops, scope, view):
+def _(get_tick, mo, ops, scope_id, view):
     get_tick()
-    alerts = ops.alerts(scope.value, view)
+    alerts = ops.alerts(scope_id, view)
     alert = mo.ui.dropdown(
         options={f"[{r.severity}] {r.title} ({r.status})": r.alert_id
                  for r in alerts.itertuples()},
@@ -96,7 +131,7 @@ def _(mo):
 
 
 @app.cell
-def _(alert, alert_action, alert_note, alert_submit, alerts, mo, ops, pops, scope, view):
+def _(alert, alert_action, alert_note, alert_submit, alerts, mo, ops, pops, scope_label, view):
     if alert.value is None:
         _out = mo.md("No alert opened." if len(alerts) else
                      "No alerts for this selection (outlier events, quality problems and "
@@ -115,7 +150,7 @@ def _(alert, alert_action, alert_note, alert_submit, alerts, mo, ops, pops, scop
             mo.Html(pops.table_html(_ev["lineage"])),
             mo.hstack([alert_action, alert_note, alert_submit], justify="start"),
         ])
-    _caption = pops.alerts_caption(len(alerts), ops.scopes()[scope.value], view)
+    _caption = pops.alerts_caption(len(alerts), scope_label, view)
     mo.vstack([mo.md(f"## Alerts\n\n{_caption}"), alert, _out])
     return
 
@@ -137,8 +172,8 @@ def _(alert, alert_action, alert_note, alert_submit, mo, ops, user):
 
 
 @app.cell
-def _(mo, ops, scope):
-    _all = ops.recommendations(scope.value)
+def _(mo, ops, scope_id):
+    _all = ops.recommendations(scope_id)
     rec = mo.ui.dropdown(options={f"{r.title} [{r.rec_id}]": r.rec_id for r in _all.itertuples()},
                          label="Recommendation")
     action = mo.ui.dropdown(options=["accept", "dismiss", "assign", "comment", "reopen"],
@@ -149,12 +184,12 @@ def _(mo, ops, scope):
 
 
 @app.cell
-def _(action, get_tick, mo, ops, pops, rec, scope, submit):
+def _(action, get_tick, mo, ops, pops, rec, scope_id, scope_label, submit):
     get_tick()
-    _recs = ops.recommendations(scope.value)
+    _recs = ops.recommendations(scope_id)
     mo.vstack([
         mo.md(f"## Recommendations\n\n"
-              f"{pops.recs_caption(len(_recs), ops.scopes()[scope.value])}"),
+              f"{pops.recs_caption(len(_recs), scope_label)}"),
         mo.Html(pops.table_html(_recs, columns=pops.REC_VIEW_COLUMNS)),
         mo.hstack([rec, action, submit], justify="start"),
     ]) if len(_recs) else mo.md("## Recommendations\n\nNo recommendations stored yet.")
