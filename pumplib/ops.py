@@ -330,7 +330,8 @@ class Operations:
 
         start, end = self.data_span()
         sel = Selection(self.registry, store=self.lake, data_start=start, data_end=end,
-                        assets=self.scope_assets(scope), level="1M")
+                        assets=self.scope_assets(scope), level="1M",
+                        max_points=self.max_points)
         view = view or View("1M")
         sel.set(level=view.level, start=view.start, end=view.end, _notify=False, _record=False)
         return sel
@@ -1205,8 +1206,9 @@ class Dashboard:
     browser (``d.scope.value = "S-P1"; d.drill.click()``).
 
     Its state is one shared :class:`pumplib.ui.Selection` (``d.selection``):
-    the scope dropdown, the asset tree (:class:`pumplib.ui.AssetSelector`),
-    the Drill down / Back to months / Weeks / Undo buttons all write it, and
+    the scope dropdown, the asset tree (:class:`pumplib.ui.AssetSelector`), the
+    time presets, dates and level (:class:`pumplib.ui.TimeSelector`) and the
+    Drill down / Back to months / Weeks / Undo buttons all write it, and
     the page redraws when it changes, whoever changed it (code included:
     ``d.selection.set(assets=["N-P1", "S-P1"])``). ``d.view`` is derived from it.
 
@@ -1219,7 +1221,7 @@ class Dashboard:
     def __init__(self, ops: Operations, user: str = "operator", *, selection=None):
         import ipywidgets as W
 
-        from .ui.widgets import AssetSelector
+        from .ui.widgets import AssetSelector, TimeSelector
 
         self.ops = ops
         self.selection = selection if selection is not None else ops.selection()
@@ -1235,8 +1237,10 @@ class Dashboard:
         self.undo = W.Button(description="Undo", tooltip="undo the last selection change")
         self.user = W.Text(value=user, description="Your name")
         self.assets = AssetSelector(self.selection, kind="pump", rows=6)
-        self.asset_tree = W.Accordion(children=[self.assets.widget])
+        self.time = TimeSelector(self.selection)
+        self.asset_tree = W.Accordion(children=[self.assets.widget, self.time.widget])
         self.asset_tree.set_title(0, "Pumps (asset tree, search, several at once)")
+        self.asset_tree.set_title(1, "Time range (presets, dates, level)")
         self.asset_tree.selected_index = None
         self.where = W.HTML()
         self.tiles = W.HTML()
@@ -1351,6 +1355,7 @@ class Dashboard:
         """Stop following the selection and close the widgets."""
         self._unobserve()
         self.assets.close()
+        self.time.close()
         self.widget.close()
 
     def refresh(self) -> None:

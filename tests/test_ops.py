@@ -421,6 +421,16 @@ def test_dashboard_follows_the_shared_selection(ops_rw):
     assert d.view.level == "1D" and "level <b>1D</b>" in d.where.value
     d.weeks.click()
     assert (d.selection.level, d.selection.start) == ("1W", None)
+    d.time.presets.value = "last_week"                       # pumplib.ui.TimeSelector
+    assert (d.selection.start, d.selection.end) == (pd.Timestamp("2026-03-30"),
+                                                     pd.Timestamp("2026-04-06"))
+    assert d.selection.level == "auto" and d.view.level == "15min"   # 672 ≤ max_points
+    assert d.view.start == pd.Timestamp("2026-03-30") and len(d.period.options) == 672
+    assert (d.time.start.value, d.time.end.value) == (dt.date(2026, 3, 30), dt.date(2026, 4, 5))
+    d.time.level.value = "1D"
+    assert d.view == View("1D", "2026-03-30", "2026-04-06") and len(d.period.options) == 7
+    d.top.click()                                             # the time selector follows
+    assert d.time.level.value == "1M" and d.time.start.value is None
     d.close()
     d.selection.set(assets=["N-P1"])                          # closed: no longer follows
     assert "Pump N-P3" in d.where.value

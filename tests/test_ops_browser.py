@@ -163,6 +163,16 @@ def test_select_drill_open_alert_accept(server, browser):
     page.get_by_role("button", name="Undo").first.click()
     page.get_by_text(re.compile(r"Pump N-P3 \(NORTH\) · level\s+1h")).first.wait_for()
     _shot(page, kind, "6-undo")
+
+    # a time preset of the shared model: the last week, at the level the model picks
+    if kind == "voila":
+        page.get_by_text("Time range (presets, dates, level)").first.click()
+        page.get_by_role("button", name="Last week").first.click()
+    else:
+        _select(page, "last week")
+    page.get_by_text(re.compile(r"Pump N-P3 \(NORTH\) · level\s+15min")).first.wait_for()
+    page.get_by_text("2026-03-30 00:00 → 2026-04-06 00:00 UTC").first.wait_for()
+    _shot(page, kind, "7-last-week")
     assert os.path.isfile(ARTIFACTS / f"{kind}-5-accepted.png")
 
 

@@ -75,6 +75,11 @@ def _(mo, ops, view):
 
 @app.cell
 def _(mo, ops, period, pops, sel, view):
+    # a time preset (pumplib.ui.PRESETS) sets the window and lets the level follow it
+    preset = mo.ui.dropdown(
+        options={"last day": "last_day", "last week": "last_week", "last month": "last_month",
+                 "all data": "all"}, value=None, label="Range",
+        on_change=lambda p: sel.preset(p) if p else None)
     drill = mo.ui.button(
         label="Drill down", disabled=view.level not in pops.CHILD,
         on_click=lambda _: pops.drill_selection(sel, period.value, ops.timezone))
@@ -82,16 +87,17 @@ def _(mo, ops, period, pops, sel, view):
                        on_click=lambda _: pops.apply_view(sel, pops.View("1M")))
     weeks = mo.ui.button(label="Weeks", on_click=lambda _: pops.apply_view(sel, pops.View("1W")))
     undo = mo.ui.button(label="Undo", on_click=lambda _: sel.back())
-    return drill, top, undo, weeks
+    return drill, preset, top, undo, weeks
 
 
 @app.cell
-def _(drill, mo, period, pumps, scope, scope_label, top, undo, user, view, weeks):
+def _(drill, mo, period, preset, pumps, scope, scope_label, top, undo, user, view, weeks):
     _where = ("whole span" if view.start is None
               else f"{view.start:%Y-%m-%d %H:%M} → {view.end:%Y-%m-%d %H:%M} UTC")
     mo.vstack([
         mo.md("# Pump operations"),
-        mo.hstack([scope, period, drill, top, weeks, undo, user], justify="start", wrap=True),
+        mo.hstack([scope, period, drill, top, weeks, undo, preset, user], justify="start",
+                  wrap=True),
         pumps,
         mo.md(f"{scope_label} · level **{view.level}** ({view.tier}), {_where}"),
     ])
