@@ -17,6 +17,11 @@ samples around it, decimated to at most ``max_points`` per signal. Periods
 follow the utility's calendar (``utility.timezone``); times in frames are the
 period starts in UTC (naive), with a ``label`` in local time.
 
+The front ends keep their state (pumps, level, time range) in one shared
+:class:`pumplib.ui.Selection` (:meth:`Operations.selection`); :func:`view_of`,
+:func:`apply_view`, :func:`drill_selection` and :meth:`Operations.scope_of` go
+between it and the views and scopes used here.
+
 KPIs (per period, summed or weighted over the pumps in scope):
 
 ==========================  =================  ===================================================
