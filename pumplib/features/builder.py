@@ -403,6 +403,36 @@ def _stored_partials(store, names: Iterable[str]) -> xr.Dataset | None:
                               "time": times["time"], "time_end": ("time", times["time_end"])})
 
 
+def _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days, flags):
+    """The raw data an incremental build of the changed range ``[s, e)`` reads:
+    ``(sub, periods that may change, changed days, fine periods)``; None when
+    fewer than two samples."""
+    grid = A.Grid.from_times(data["time"].values)
+    fine = [lv for lv in levels if lv in A.FIXED_LEVELS]
+    lin = any("lin_sum" in sp[3] for sp in specs.values())
+    trans = any("trans" in sp[3] for sp in specs.values())
+    dt = grid.dt
+    # periods whose values may change: a changed sample also enters the previous
+    # period's linear interpolation and the next period's start count
+    ext = (max(grid.t0, s - dt) if lin else s, min(grid.end, e + dt) if trans else e)
+    dayb = A.level_bounds("1D", s, e, timezone)
+    d0, d1 = int(dayb[0]), int(dayb[-1])
+    if fine:
+        hb = A.level_bounds(max(fine, key=A.FIXED_LEVELS.get), ext[0], max(ext[1], ext[0] + 1),
+                            timezone)
+        h0, h1 = int(hb[0]), int(hb[-1])
+    else:
+        h0, h1 = d0, d1
+    lo = (min(d0, h0) if with_days else h0) - incremental_context(catalog, list(specs))
+    hi = (max(d1, h1) if with_days else h1) + dt
+    i0 = max(0, (lo - grid.t0) // dt)
+    i1 = min(grid.n, -(-(hi - grid.t0) // dt))
+    if i1 - i0 < 2:
+        return None
+    sub = _window_reader(data, _needed_signals(catalog, list(specs), data), flags)(i0, i1)
+    return sub, ext, (d0, d1), (h0, h1)
+
+
 def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequence[str],
                        levels: Sequence[str], registry, timezone: str,
                        changed: tuple[int, int], store, partials: bool, flags=None
@@ -437,29 +467,46 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
             have = by_feature.get(n, {})
             if set(have) != set(fields) or set(have.values()) != {d.hash}:
                 return None
-    lin = any("lin_sum" in sp[3] for sp in specs.values())
-    trans = any("trans" in sp[3] for sp in specs.values())
-    dt = grid.dt
-    # periods whose values may change: a changed sample also enters the previous
-    # period's linear interpolation and the next period's start count
-    ext = (max(grid.t0, s - dt) if lin else s, min(grid.end, e + dt) if trans else e)
-    dayb = A.level_bounds("1D", s, e, timezone)
-    d0, d1 = int(dayb[0]), int(dayb[-1])
-    if fine:
-        hb = A.level_bounds(max(fine, key=A.FIXED_LEVELS.get), ext[0], max(ext[1], ext[0] + 1),
-                            timezone)
-        h0, h1 = int(hb[0]), int(hb[-1])
-    else:
-        h0, h1 = d0, d1
-    lo = (min(d0, h0) if with_days else h0) - incremental_context(catalog, list(specs))
-    hi = (max(d1, h1) if with_days else h1) + dt
-    i0 = max(0, (lo - grid.t0) // dt)
-    i1 = min(grid.n, -(-(hi - grid.t0) // dt))
-    if i1 - i0 < 2:
+    got = _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days, flags)
+    if got is None:
         return None
-    sub = _window_reader(data, _needed_signals(catalog, list(specs), data), flags)(i0, i1)
+    sub, ext, (d0, d1), (h0, h1) = got
     sgrid = A.Grid.from_times(sub["time"].values)
-    values = evaluate_features(sub, catalog, list(specs), registry=registry, timezone=timezone)
+    raw_levels = {n: [lv for lv in _plan_levels([lv for lv in sp[1] if lv in fine]
+                                                + (["1D"] if n in with_days else []))
+                      if lv in fine or lv == "1D"] for n, sp in specs.items()}
+    # bare raw signals need no evaluation: the chunk kernel reduces the block read
+    bare = {}
+    for n, (d, lvs, mergeable, fields) in specs.items():
+        sig = _bare_signal(catalog, sub, d, lvs, mergeable, fields)
+        if sig is not None:
+            roots = [lv for lv, src in A.plan(raw_levels[n], sgrid, timezone).items()
+                     if src is None]
+            if len(roots) == 1 and roots[0] in A.FIXED_LEVELS:
+                bare[n] = sig
+    rest = [n for n in specs if n not in bare]
+    values = (evaluate_features(sub, catalog, rest, registry=registry, timezone=timezone)
+              if rest else xr.Dataset())
+
+    def aggregate_one(name):
+        d, _lvs, mergeable, fields = specs[name]
+        if name in bare:
+            return _kernel_aggregate(np.asarray(sub[bare[name]].values), sgrid,
+                                     raw_levels[name], mergeable, fields, timezone,
+                                     d.interpolation)
+        return A.aggregate_array(values[name].data, sgrid, raw_levels[name], mergeable,
+                                 timezone, values[f"{name}__good"].data, d.interpolation,
+                                 keep_partials=("1D",))
+
+    # numpy and the kernels release the GIL: features aggregate on a thread pool, the
+    # kernels loaded first (numba's first call in a process loads them)
+    if bare:
+        from .kernels import segment_partials
+
+        segment_partials(np.zeros((1, 2)), np.array([0, 2]), np.empty((5, 1, 1)), 0)
+    A._fused_partials(np.zeros((1, 2)), 2, None)
+    with ThreadPoolExecutor(max(1, min(len(specs), os.cpu_count() or 1))) as ex:
+        aggregated = dict(zip(specs, ex.map(aggregate_one, list(specs)), strict=True))
     full_days = A.level_bounds("1D", grid.t0, grid.end, timezone)
     a = int(np.searchsorted(full_days, d0))
     b = int(np.searchsorted(full_days, d1))
@@ -484,12 +531,8 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
         return np.asarray(pd.DatetimeIndex(v).as_unit("s").asi8)
 
     for name, (d, lvs, mergeable, fields) in specs.items():
-        value, good = values[name], values[f"{name}__good"]
-        raw_lvs = _plan_levels([lv for lv in lvs if lv in fine] + (["1D"] if name in with_days
-                                                                    else []))
-        raw_lvs = [lv for lv in raw_lvs if lv in fine or lv == "1D"]
-        res = A.aggregate_array(value.data, sgrid, raw_lvs, mergeable, timezone, good.data,
-                                d.interpolation, keep_partials=("1D",))
+        value = sub[bare[name]] if name in bare else values[name]
+        res = aggregated[name]
 
         def raw(lv, agg, value=value):
             return A.raw_aggregate(value.data, sgrid, lv, agg, timezone)
@@ -622,8 +665,17 @@ def _window_reader(data: xr.Dataset, names: Sequence[str], flags: xr.Dataset | N
             with dask.config.set(scheduler="synchronous"):
                 return sub.load()
         g, off = direct
-        arrays = {n: (("asset", "time"), g[n][:, off + i0:off + i1], data[n].attrs)
-                  for n in names}
+
+        def one(n):
+            return g[n][:, off + i0:off + i1]
+
+        if len(names) > 1:           # one zarr call per signal; their fetches overlap
+            with ThreadPoolExecutor(min(len(names), _WRITE_THREADS)) as ex:
+                got = list(ex.map(one, names))
+        else:
+            got = [one(n) for n in names]
+        arrays = {n: (("asset", "time"), x, data[n].attrs)
+                  for n, x in zip(names, got, strict=True)}
         return xr.Dataset(arrays, coords=sub.coords, attrs=dict(data.attrs))
 
     if flags is None:
@@ -731,23 +783,13 @@ def _chunk_features(catalog, specs, data: xr.Dataset, grid: A.Grid, timezone: st
     (no condition, no unit conversion, no quality flags to apply), its partial fields
     are those of :data:`~pumplib.features.kernels.FIELDS`, and its finest level is a
     fixed one from which the others roll up."""
-    from .kernels import FIELDS
-
     if flags is not None and _flag_group(data, flags) is None:
         return {}
     out: dict[str, tuple[str, str]] = {}
     plans: dict[tuple, dict] = {}
     for name, (d, lvs, mergeable, fields) in specs.items():
-        sig = d.expression.strip()
-        if (d.compiled_condition is not None or sig not in data.data_vars or sig in catalog
-                or set(d.compiled.names) != {sig} or not set(fields) <= set(FIELDS)):
-            continue
-        if any(a not in mergeable for lv in lvs for a in d.aggregations.get(lv, ())):
-            continue                           # a raw-only aggregation (median, quantile)
-        try:
-            if d.compiled.factor_to(d.unit) != (1.0, 0.0):
-                continue
-        except PumplibError:
+        sig = _bare_signal(catalog, data, d, lvs, mergeable, fields)
+        if sig is None:
             continue
         key = tuple(_plan_levels(lvs))
         if key not in plans:
@@ -757,6 +799,57 @@ def _chunk_features(catalog, specs, data: xr.Dataset, grid: A.Grid, timezone: st
             out[name] = (sig, raw[0])
     if out and _direct_group(data, sorted({v[0] for v in out.values()})) is None:
         return {}
+    return out
+
+
+def _bare_signal(catalog, data: xr.Dataset, d: FeatureDefinition, lvs, mergeable,
+                 fields) -> str | None:
+    """The raw signal a feature is when it is one raw signal of ``data`` as it is (no
+    condition, no unit conversion) with only partial fields the chunk kernel
+    computes (:data:`~pumplib.features.kernels.FIELDS`); else None."""
+    from .kernels import FIELDS
+
+    sig = d.expression.strip()
+    if (d.compiled_condition is not None or sig not in data.data_vars or sig in catalog
+            or set(d.compiled.names) != {sig} or not set(fields) <= set(FIELDS)):
+        return None
+    if any(a not in mergeable for lv in lvs for a in d.aggregations.get(lv, ())):
+        return None                            # a raw-only aggregation (median, quantile)
+    try:
+        if d.compiled.factor_to(d.unit) != (1.0, 0.0):
+            return None
+    except PumplibError:
+        return None
+    return sig
+
+
+def _kernel_aggregate(x: np.ndarray, grid: A.Grid, levels: Sequence[str],
+                      mergeable: Sequence[str], fields, timezone: str, interpolation: str):
+    """:func:`~pumplib.features.aggregations.aggregate_array` (with the day partials
+    kept) of a bare raw signal already in memory: the finest level by the chunk
+    kernel (:func:`~pumplib.features.kernels.array_partials`), the others rolled
+    up; None when the finest level is not one fixed level."""
+    from .kernels import array_partials, stack_fields
+
+    plan = A.plan(levels, grid, timezone)
+    roots = [lv for lv, src in plan.items() if src is None]
+    if len(roots) != 1 or roots[0] not in A.FIXED_LEVELS:
+        return None
+    parts: dict[str, A.Partials] = {}
+    out: dict[str, dict] = {}
+    for lv, src in plan.items():
+        if src is None:
+            bounds = A.level_bounds(lv, grid.t0, grid.end, timezone)
+            got = array_partials(x, A.grid_edges(bounds, grid), A.FIXED_LEVELS[lv] // grid.dt)
+            parts[lv] = A.Partials(lv, fields, stack_fields(got, fields), bounds, grid)
+        else:
+            parts[lv] = A.rollup(parts[src], lv, timezone)
+        vals = A.finalize(parts[lv], mergeable, interpolation)
+        vals["time"] = parts[lv].times
+        vals["time_end"] = pd.to_datetime(parts[lv].bounds[1:], unit="s").as_unit("ns")
+        if lv == "1D":
+            vals["_partials"] = parts[lv]
+        out[lv] = vals
     return out
 
 
@@ -1183,7 +1276,9 @@ def write_tables(lake, tables: Mapping[str, xr.Dataset], message: str = "feature
     with lake.transaction(message, meta) as tx:
         root = tx.root.require_group("features")
         dropped: dict[str, list[str]] = {}
-        for lv, ds in tables.items():
+
+        def write_level(item):
+            lv, ds = item
             assets = np.asarray(ds["asset"].values).astype(str)
             secs = {n: pd.DatetimeIndex(ds[n].values).as_unit("s").asi8
                     for n in ("time", "time_end")}
@@ -1233,10 +1328,14 @@ def write_tables(lake, tables: Mapping[str, xr.Dataset], message: str = "feature
 
             if STACKED and (VALUES in g or not _stored_columns(g)):
                 _put_stacked(g, ds, len(stored), lo, tchunk, comp)
-                continue
+                return
             # many small arrays: their encode-and-store latencies overlap on threads
             with ThreadPoolExecutor(_WRITE_THREADS) as ex:
                 list(ex.map(lambda kv: put(*kv), list(ds.data_vars.items())))
+
+        # levels are separate groups: their reads, encodes and writes overlap on threads
+        with ThreadPoolExecutor(max(1, min(len(tables), _LEVEL_THREADS))) as ex:
+            list(ex.map(write_level, list(tables.items())))
         if any(dropped.values()):
             tx.metadata["dropped"] = {lv: v for lv, v in dropped.items() if v}
     return tx.snapshot
@@ -1305,6 +1404,8 @@ _LONG_NAMES = {"time": "period start (UTC)", "time_end": "period end (UTC)"}
 _TIME_CHUNKS = {"1min": 2 * 1440, "15min": 30 * 96, "1h": 366 * 24, "1D": 3660}
 #: threads that write the arrays of one level
 _WRITE_THREADS = 8
+#: levels written at once (each with its own :data:`_WRITE_THREADS`)
+_LEVEL_THREADS = 4
 
 
 def _update_attrs(node, attrs: Mapping) -> None:

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from zarr.core.buffer import default_buffer_prototype
 
-__all__ = ["FIELDS", "chunk_partials_from_lake", "segment_partials"]
+__all__ = ["FIELDS", "array_partials", "chunk_partials_from_lake", "segment_partials"]
 
 #: partial fields the chunk kernel computes, in the order of its output (sorted, as
 #: :class:`~pumplib.features.aggregations.Partials` of these fields hold them)
@@ -176,6 +176,37 @@ def chunk_partials_from_lake(group, names: Sequence[str], offset: int, n: int,
                 p = combine_partials(chunk_partials(x, FIELDS, ~np.isnan(x)),
                                      np.array([0, b - a]))
                 out[s][:, :, i] = np.stack([p[f] for f in FIELDS])[..., 0]
+    return out
+
+
+def array_partials(x: np.ndarray, edges: np.ndarray, k: int) -> np.ndarray:
+    """:data:`FIELDS` partials ``(5, assets, periods)`` of the periods
+    ``x[:, edges[i]:edges[i+1]]`` of values already in memory (an incremental
+    build's raw block), reduced as :func:`chunk_partials_from_lake` reduces them.
+
+    Periods shorter than ``k`` samples (clipped by the ends of ``x``) are reduced
+    like the other engines reduce them
+    (:func:`~pumplib.features.aggregations.combine_partials`).
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 2.0, np.nan, 4.0, 5.0]])
+    >>> array_partials(x, np.array([0, 2, 4, 5]), 2)[:, 0].tolist()
+    [[2.0, 4.0, 5.0], [1.0, 4.0, 5.0], [2.0, 1.0, 1.0], [2.0, 1.0, 1.0], [3.0, 4.0, 5.0]]
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    edges = np.asarray(edges, dtype=np.int64)
+    out = np.empty((len(FIELDS), x.shape[0], len(edges) - 1))
+    segment_partials(x, edges, out, 0)
+    clipped = np.flatnonzero(np.diff(edges) != k)
+    if len(clipped):
+        from .aggregations import chunk_partials, combine_partials
+
+        for i in clipped:
+            a, b = int(edges[i]), int(edges[i + 1])
+            xs = x[:, a:b]
+            p = combine_partials(chunk_partials(xs, FIELDS, ~np.isnan(xs)), np.array([0, b - a]))
+            out[:, :, i] = np.stack([p[f] for f in FIELDS])[..., 0]
     return out
 
 
