@@ -1333,9 +1333,8 @@ def write_tables(lake, tables: Mapping[str, xr.Dataset], message: str = "feature
             with ThreadPoolExecutor(_WRITE_THREADS) as ex:
                 list(ex.map(lambda kv: put(*kv), list(ds.data_vars.items())))
 
-        # levels are separate groups: their reads, encodes and writes overlap on threads
-        with ThreadPoolExecutor(max(1, min(len(tables), _LEVEL_THREADS))) as ex:
-            list(ex.map(write_level, list(tables.items())))
+        for item in tables.items():
+            write_level(item)
         if any(dropped.values()):
             tx.metadata["dropped"] = {lv: v for lv, v in dropped.items() if v}
     return tx.snapshot
@@ -1404,8 +1403,6 @@ _LONG_NAMES = {"time": "period start (UTC)", "time_end": "period end (UTC)"}
 _TIME_CHUNKS = {"1min": 2 * 1440, "15min": 30 * 96, "1h": 366 * 24, "1D": 3660}
 #: threads that write the arrays of one level
 _WRITE_THREADS = 8
-#: levels written at once (each with its own :data:`_WRITE_THREADS`)
-_LEVEL_THREADS = 4
 
 
 def _update_attrs(node, attrs: Mapping) -> None:
