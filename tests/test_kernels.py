@@ -66,6 +66,22 @@ def test_kernel_partials_are_the_aggregation_module_partials():
     np.testing.assert_array_equal(out, ref.data)
 
 
+
+def test_array_partials_clip_the_ends_like_level_partials():
+    """The in-memory kernel of incremental builds: periods clipped at both ends
+    (a block starting and ending mid-minute) reduce like the other engines'."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(3, 2 * 3600 + 17)) * 1e3
+    x[0, :30] = np.nan                                  # a clipped first period with a gap
+    x[2, -5:] = np.inf
+    grid = A.Grid(1_774_000_800 + 37 * 60 + 23, 1, x.shape[1])
+    bounds = A.level_bounds("1min", grid.t0, grid.end, TZ)
+    edges = A.grid_edges(bounds, grid)
+    assert np.diff(edges)[0] != 60 and np.diff(edges)[-1] != 60
+    out = K.array_partials(x, edges, 60)
+    ref = A.level_partials(x, grid, "1min", K.FIELDS, TZ, ~np.isnan(x))
+    np.testing.assert_array_equal(out, ref.data)
+
 def _lake_with_signals(path, step="1min", start="2026-03-28T07:13Z", steps=3 * 1440):
     rng = np.random.default_rng(5)
     lake = Lake(str(path))
