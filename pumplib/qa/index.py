@@ -557,6 +557,8 @@ def forecast_chunks(lake) -> list[Chunk]:
             if set(ds[var].dims) == {"asset", "time"}:
                 by_target.setdefault(str(var).rsplit("_", 1)[0], []).append(str(var))
         for tgt, names in sorted(by_target.items()):
+            # the mean first, then the quantiles in order, whatever the store lists first
+            names = sorted(names, key=lambda n: (not n.endswith("_mean"), n))
             means = ds[names].mean("time").compute()
             lin = targets.get(tgt, {}) if isinstance(targets, dict) else {}
             lin_text = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(lin.items())
