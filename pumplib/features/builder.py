@@ -644,7 +644,7 @@ def _direct_group(data: xr.Dataset, names: Sequence[str]):
         if [str(a) for a in g["asset"][:]] == [str(a) for a in data["asset"].values]:
             return g, off
     except (KeyError, ValueError, OSError, PumplibError):
-        pass  # not a plain lake layout: read through xarray instead
+        return None  # not a plain lake layout: the caller reads through xarray instead
     return None
 
 

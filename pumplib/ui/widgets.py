@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import html
 
@@ -37,8 +38,11 @@ _PRESET_LABELS = {"last_day": "Last day", "last_week": "Last week", "last_month"
                   "last_year": "Last year", "all": "All"}
 
 
-class _Synced:
-    """Guard against echo loops between widgets and the selection."""
+class _Synced(abc.ABC):
+    """Guard against echo loops between widgets and the selection.
+
+    Subclasses build ``self.widget`` and implement :meth:`refresh`.
+    """
 
     def __init__(self, selection: Selection):
         self.selection = selection
@@ -59,8 +63,9 @@ class _Synced:
         with self._guard():
             self.refresh(changes)
 
-    def refresh(self, changes=None) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def refresh(self, changes=None) -> None:
+        """Show the selection's state in the widgets (``changes``: what changed)."""
 
     def close(self) -> None:
         self._unobserve()
