@@ -448,9 +448,10 @@ def main(argv: list[str] | None = None) -> dict:
     from pumplib import config
     from pumplib.lake import RAW_CODEC
 
-    codec = config.get("lake.codec", RAW_CODEC)     # the lake's raw codec names the folder
+    codec = config.get("lake.codec", RAW_CODEC)     # the lake's raw layout names the folder
+    ac = int(config.get("lake.asset_chunk"))
     work = Path(args.workdir or REPO / "benchmarks" / "_work" /
-                f"features-{args.pumps}x{args.days}-{codec}")
+                f"features-{args.pumps}x{args.days}-{codec}{'' if ac == 1 else f'-a{ac}'}")
     meta = prepare(work, args.pumps, args.days)
     if args.prepare_only:
         print(json.dumps(meta))

@@ -146,6 +146,49 @@ def test_chunk_path_equals_the_dask_engine_bit_for_bit(tmp_path, monkeypatch, ch
         np.testing.assert_allclose(eager["1D"].p_coverage.values[i], ref["coverage"])
 
 
+@pytest.mark.parametrize("cname", ["lz4", "zstd"])
+def test_direct_chunk_reads_equal_zarr_reads(tmp_path, monkeypatch, cname):
+    """Chunk bytes fetched from the store and decoded in place (several assets per chunk,
+    a padded last asset chunk, chunks never written, Blosc lz4 or zstd) give the same
+    partials as zarr's own reads, and those equal the naive loop."""
+    rng = np.random.default_rng(8)
+    t0 = int(pd.Timestamp("2026-03-28T00:00Z").timestamp())
+    x = 20 + rng.normal(size=(5, 3 * 1440))
+    x[1, 100:900] = np.nan
+    x[2, 40] = np.inf
+    lake = Lake(str(tmp_path / "lake"))
+    with config.set({"lake.asset_chunk": 2, "lake.chunk_samples": 1440, "lake.codec": cname}):
+        with lake.transaction("raw") as tx:
+            tx.write_block("1min", ["P1", "P2", "P3"], "power", t0, x[:3])
+            tx.write_block("1min", ["P4", "P5"], "power", t0, x[3:, :1440])   # day 1 only
+    g = zarr.open_group(store=lake.session().store, mode="r")["raw/1min"]
+    assert g["power"].chunks == (2, 1440)
+    assert K._chunk_decoder(g["power"]) is not None
+    x[3:, 1440:] = np.nan                                # never written: the fill value
+    edges = np.arange(0, 3 * 1440 + 1, 15)
+    direct = K.chunk_partials_from_lake(g, ["power"], 0, 3 * 1440, edges, 15)["power"]
+    monkeypatch.setattr(K, "_chunk_decoder", lambda arr: None)
+    via_zarr = K.chunk_partials_from_lake(g, ["power"], 0, 3 * 1440, edges, 15)["power"]
+    np.testing.assert_array_equal(direct, via_zarr)
+    np.testing.assert_array_equal(direct, _naive_fields(x, edges))
+
+
+def test_arrays_the_direct_reader_cannot_decode_go_through_zarr(tmp_path):
+    """Sharded or big-endian arrays have no direct decoder (zarr reads them)."""
+    root = zarr.open_group(str(tmp_path / "z"), mode="w")
+    sharded = root.create_array("s", shape=(4, 100), chunks=(1, 10), shards=(2, 100),
+                                dtype="float64")
+    big = root.create_array("b", shape=(4, 100), chunks=(1, 10), dtype=">f8")
+    plain = root.create_array("p", shape=(4, 100), chunks=(1, 10), dtype="float64",
+                              compressors=None)
+    assert K._chunk_decoder(sharded) is None and K._chunk_decoder(big) is None
+    assert K._chunk_decoder(plain) is not None          # no compressor: bytes as they are
+    plain[:] = np.arange(400.0).reshape(4, 100)
+    edges = np.arange(0, 101, 10)
+    got = K.chunk_partials_from_lake(root, ["p"], 0, 100, edges, 10)["p"]
+    np.testing.assert_array_equal(got, _naive_fields(plain[:], edges))
+
+
 def test_chunks_that_do_not_nest_fall_back_to_blocks(tmp_path):
     """1-s data in 90-s chunks: chunk edges are not minute edges, the block path runs."""
     with config.set({"lake.chunk_samples": 90}):
