@@ -760,8 +760,11 @@ def _fused_partials(x: np.ndarray, k: int, good: np.ndarray | None) -> np.ndarra
     Sums run sample by sample in time order, like :func:`combine_partials`
     (``np.add.reduceat``), so every path of a period's sum adds in one order.
     """
-    kernel = _fused_kernel()
-    if kernel is None:
+    from . import native
+
+    lib = native.library()
+    kernel = None if lib is not None else _fused_kernel()
+    if lib is None and kernel is None:
         return None
     lead = x.shape[:-1]
     x2 = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1])    # strided views are fine
@@ -771,7 +774,8 @@ def _fused_partials(x: np.ndarray, k: int, good: np.ndarray | None) -> np.ndarra
         g2 = np.broadcast_to(good, x.shape).reshape(x2.shape)
         g2 = g2 if g2.dtype == np.bool_ else g2 > 0
     out = np.empty((5, x2.shape[0], x2.shape[1] // k))
-    kernel(x2, g2, k, out)
+    if lib is None or not native.fused(lib, x2, g2, k, out):
+        (kernel or _fused_kernel())(x2, g2, k, out)
     return out.reshape((5, *lead, x2.shape[1] // k))
 
 

@@ -501,9 +501,9 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     # numpy and the kernels release the GIL: features aggregate on a thread pool, the
     # kernels loaded first (numba's first call in a process loads them)
     if bare:
-        from .kernels import segment_partials
+        from .kernels import load
 
-        segment_partials(np.zeros((1, 2)), np.array([0, 2]), np.empty((5, 1, 1)), 0)
+        load()
     A._fused_partials(np.zeros((1, 2)), 2, None)
     with ThreadPoolExecutor(max(1, min(len(specs), os.cpu_count() or 1))) as ex:
         aggregated = dict(zip(specs, ex.map(aggregate_one, list(specs)), strict=True))
@@ -1017,9 +1017,8 @@ def _warm_kernels():
     def warm():
         from . import kernels
 
-        x = np.zeros((1, 2))
-        kernels.segment_partials(x, np.array([0, 2]), np.empty((5, 1, 1)), 0)  # raw chunks
-        A._fused_partials(x, 2, None)                                          # blocks
+        kernels.load()                               # raw chunks
+        A._fused_partials(np.zeros((1, 2)), 2, None)  # blocks
 
     t = threading.Thread(target=warm, name="pumplib-warm-kernels", daemon=True)
     t.start()

@@ -83,6 +83,27 @@ def _load_segment_kernel():
     return kernel
 
 
+def _run_segment(x: np.ndarray, edges: np.ndarray, out: np.ndarray, o0: int) -> None:
+    """The segment kernel, native when it is built (:mod:`pumplib.features.native`), else
+    numba; ``x`` float64 with unit time stride, ``edges`` int64."""
+    from . import native
+
+    lib = native.library()
+    if lib is not None and x.strides[-1] == 8:
+        native.segment(lib, x, np.ascontiguousarray(edges, dtype=np.int64), out, o0)
+    else:
+        _segment_kernel()(x, edges, out, o0)
+
+
+def load() -> None:
+    """Load the kernels a build runs (native, or numba's from its cache) before threads
+    ask for them."""
+    from . import native
+
+    if native.library() is None:
+        _segment_kernel()(np.zeros((1, 2)), np.array([0, 2]), np.empty((5, 1, 1)), 0)
+
+
 def segment_partials(x: np.ndarray, edges: np.ndarray, out: np.ndarray, o0: int) -> None:
     """``max, min, n, n_good, sum`` of the periods ``x[:, edges[i]:edges[i+1]]`` into
     ``out[:, :, o0 + i]`` (one pass, no temporaries; releases the GIL).
@@ -91,8 +112,8 @@ def segment_partials(x: np.ndarray, edges: np.ndarray, out: np.ndarray, o0: int)
     in time order like every other path), ``n_good`` samples that are not NaN
     (the coverage of a bare signal: its not-null mask).
     """
-    _segment_kernel()(np.ascontiguousarray(x, dtype=np.float64),
-                      np.ascontiguousarray(edges, dtype=np.int64), out, int(o0))
+    _run_segment(np.ascontiguousarray(x, dtype=np.float64),
+                 np.ascontiguousarray(edges, dtype=np.int64), out, int(o0))
 
 
 def chunk_partials_from_lake(group, names: Sequence[str], offset: int, n: int,
@@ -164,7 +185,7 @@ def chunk_partials_from_lake(group, names: Sequence[str], offset: int, n: int,
             buf = _read_chunk_column(arr, c, direct[s], local)
             if flags is not None:
                 _good_only(buf[:, lo:lo + b - a], flags, s, offset + a, offset + b)
-            _segment_kernel()(buf, edges[p0:p1 + 1] - a + lo, out[s], p0)
+            _run_segment(buf, edges[p0:p1 + 1] - a + lo, out[s], p0)
             return
         buf = getattr(local, "buf", None)    # one buffer per thread: no page faults per chunk
         if buf is None or buf.shape != (n_assets, b - a) or buf.dtype != arr.dtype:
