@@ -573,6 +573,19 @@ def _check_level(level: str) -> None:
         raise UnknownNameError(choices_message("level", level, LEVELS))
 
 
+def times_ns(secs) -> pd.DatetimeIndex:
+    """Epoch seconds as a nanosecond DatetimeIndex (no parsing, no cache: several times
+    faster than ``pd.to_datetime(secs, unit="s")`` for the short axes of a build).
+
+    Examples
+    --------
+    >>> times_ns([0, 86400]).strftime("%Y-%m-%d").tolist()
+    ['1970-01-01', '1970-01-02']
+    """
+    return pd.DatetimeIndex(np.asarray(secs, dtype=np.int64).astype("datetime64[s]")
+                            .astype("datetime64[ns]"))
+
+
 def level_bounds(level: str, start: int, end: int, timezone: str = "UTC") -> np.ndarray:
     """Period boundaries (epoch seconds, UTC) of ``level`` covering ``[start, end)``.
 
@@ -667,7 +680,7 @@ class Partials:
     @property
     def times(self) -> pd.DatetimeIndex:
         """Period starts (UTC)."""
-        return pd.to_datetime(self.bounds[:-1], unit="s").as_unit("ns")
+        return times_ns(self.bounds[:-1])
 
 
 def _stack(d: Mapping[str, np.ndarray], fields) -> np.ndarray:
@@ -1115,7 +1128,7 @@ def aggregate_array(x, grid: Grid, levels: Sequence[str], aggregations: Sequence
         for name in raw_only:
             vals[name] = raw_aggregate(x, grid, lv, name, timezone)
         vals["time"] = parts[lv].times
-        vals["time_end"] = pd.to_datetime(parts[lv].bounds[1:], unit="s").as_unit("ns")
+        vals["time_end"] = times_ns(parts[lv].bounds[1:])
         if lv in keep_partials:
             vals["_partials"] = parts[lv]
         out[lv] = vals

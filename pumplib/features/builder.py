@@ -316,7 +316,7 @@ def build(data, catalog: FeatureCatalog | str | None = None, levels: Sequence[st
             tables[lv].update(vals)
         if partials and days is not None:
             coords[PARTIALS_GROUP] = {"time": days.times, "time_end": (
-                "time", pd.to_datetime(days.bounds[1:], unit="s").as_unit("ns"))}
+                "time", A.times_ns(days.bounds[1:]))}
             tables[PARTIALS_GROUP].update(_partial_columns(d, days))
     out = {}
     for lv in [*levels, PARTIALS_GROUP]:
@@ -379,7 +379,7 @@ def _stored_partials(store, names: Iterable[str]) -> xr.Dataset | None:
         return None
     g = root[path]
     names = set(names)
-    times = {n: pd.to_datetime(np.asarray(g[n][:]), unit="s").as_unit("ns")
+    times = {n: A.times_ns(g[n][:])
              for n in ("time", "time_end")}
     coords = {"asset": np.asarray(g["asset"][:]).astype(object), "time": times["time"],
               "time_end": ("time", times["time_end"])}
@@ -523,8 +523,8 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     coords: dict[str, dict] = {}
 
     def put(lv, cols, t_s, e_s):
-        coords[lv] = {"time": pd.to_datetime(t_s, unit="s").as_unit("ns"),
-                      "time_end": ("time", pd.to_datetime(e_s, unit="s").as_unit("ns"))}
+        coords[lv] = {"time": A.times_ns(t_s),
+                      "time_end": ("time", A.times_ns(e_s))}
         tables.setdefault(lv, {}).update(cols)
 
     def secs(v):
@@ -846,7 +846,7 @@ def _kernel_aggregate(x: np.ndarray, grid: A.Grid, levels: Sequence[str],
             parts[lv] = A.rollup(parts[src], lv, timezone)
         vals = A.finalize(parts[lv], mergeable, interpolation)
         vals["time"] = parts[lv].times
-        vals["time_end"] = pd.to_datetime(parts[lv].bounds[1:], unit="s").as_unit("ns")
+        vals["time_end"] = A.times_ns(parts[lv].bounds[1:])
         if lv == "1D":
             vals["_partials"] = parts[lv]
         out[lv] = vals
@@ -967,12 +967,12 @@ def _build_blocks(data, catalog, wanted, levels, registry, timezone, partials, f
             p = parts[lv] if lv in parts else A.rollup(parts["1D"], lv, timezone)
             vals = A.finalize(p, mergeable, d.interpolation)
             vals["time"] = p.times
-            vals["time_end"] = pd.to_datetime(p.bounds[1:], unit="s").as_unit("ns")
+            vals["time_end"] = A.times_ns(p.bounds[1:])
             got[lv] = _columns(d, lv, vals, lambda lv_, a_, raws=raws: raws[(lv_, a_)])
         if partials and "1D" in parts:
             days = parts["1D"]
-            got[PARTIALS_GROUP] = {"time": days.times, "time_end": pd.to_datetime(
-                days.bounds[1:], unit="s").as_unit("ns"), **_partial_columns(d, days)}
+            got[PARTIALS_GROUP] = {"time": days.times, "time_end": A.times_ns(days.bounds[1:]),
+                                   **_partial_columns(d, days)}
         return got
 
     with ThreadPoolExecutor(max(1, min(len(specs), os.cpu_count() or 1))) as ex:
