@@ -167,6 +167,8 @@ def test_direct_chunk_reads_equal_zarr_reads(tmp_path, monkeypatch, cname):
     x[3:, 1440:] = np.nan                                # never written: the fill value
     edges = np.arange(0, 3 * 1440 + 1, 15)
     direct = K.chunk_partials_from_lake(g, ["power"], 0, 3 * 1440, edges, 15)["power"]
+    for lo, hi in ((0, 3 * 1440), (100, 3000), (1500, 1600)):    # windows across chunks
+        np.testing.assert_array_equal(K.read_window(g["power"], lo, hi), g["power"][:, lo:hi])
     monkeypatch.setattr(K, "_chunk_decoder", lambda arr: None)
     via_zarr = K.chunk_partials_from_lake(g, ["power"], 0, 3 * 1440, edges, 15)["power"]
     np.testing.assert_array_equal(direct, via_zarr)

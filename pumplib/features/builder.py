@@ -667,7 +667,9 @@ def _window_reader(data: xr.Dataset, names: Sequence[str], flags: xr.Dataset | N
         g, off = direct
 
         def one(n):
-            return g[n][:, off + i0:off + i1]
+            from .kernels import read_window
+
+            return read_window(g[n], off + i0, off + i1)
 
         if len(names) > 1:           # one zarr call per signal; their fetches overlap
             with ThreadPoolExecutor(min(len(names), _WRITE_THREADS)) as ex:

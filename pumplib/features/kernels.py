@@ -34,7 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from zarr.core.buffer import default_buffer_prototype
 
-__all__ = ["FIELDS", "array_partials", "chunk_partials_from_lake", "segment_partials"]
+__all__ = ["FIELDS", "array_partials", "chunk_partials_from_lake", "read_window",
+           "segment_partials"]
 
 #: partial fields the chunk kernel computes, in the order of its output (sorted, as
 #: :class:`~pumplib.features.aggregations.Partials` of these fields hold them)
@@ -286,6 +287,23 @@ def _read_chunk_column(arr, c: int, decode, local) -> np.ndarray:
             decode(got.as_numpy_array(), tmp)
             buf[r0:r1] = tmp[:r1 - r0]
     return buf
+
+
+def read_window(arr, lo: int, hi: int, local=None) -> np.ndarray:
+    """``arr[:, lo:hi]`` of a raw ``(asset, time)`` array, read like
+    :func:`chunk_partials_from_lake` reads (chunk bytes from the store, decoded in place)
+    when its chunks allow it, else through zarr."""
+    decode = _chunk_decoder(arr)
+    if decode is None:
+        return arr[:, lo:hi]
+    local = local if local is not None else threading.local()
+    cs = int(arr.chunks[-1])
+    out = np.empty((arr.shape[0], hi - lo))
+    for c in range(lo // cs, -(-hi // cs)):
+        a, b = max(lo, c * cs), min(hi, (c + 1) * cs)
+        col = _read_chunk_column(arr, c, decode, local)
+        out[:, a - lo:b - lo] = col[:, a - c * cs:b - c * cs]
+    return out
 
 
 def array_partials(x: np.ndarray, edges: np.ndarray, k: int) -> np.ndarray:
