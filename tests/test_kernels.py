@@ -316,3 +316,28 @@ def test_chunk_path_applies_the_stored_quality_flags(tmp_path, monkeypatch):
     minute = pd.Timestamp(raw.time.values[2000])
     assert float(counts.sel(asset="P1", time=minute)) == 0.0        # spike: not good
     assert float(counts.sel(asset="P2", time=pd.Timestamp(raw.time.values[3000]))) == 1.0
+
+
+def test_stacked_levels_share_chunks_between_columns_and_a_subset_rewrites_its_own(tmp_path):
+    """Columns of a stacked level share chunks (COLUMN_CHUNK per chunk); writing one
+    feature's columns again (a changed definition) replaces those and keeps the others."""
+    lake = _lake_with_signals(tmp_path / "lake")
+    cat = _bare_catalog()
+    raw = lake.open_raw("1min")
+    full = materialize(build(raw, cat, ["1h", "1D"], timezone=TZ, engine="blocks"))
+    builder.write_tables(lake, full)
+    root = zarr.open_group(store=lake.session().store, mode="r")
+    arr = root["features/1h"][builder.VALUES]
+    assert arr.chunks[0] == builder.COLUMN_CHUNK < arr.shape[0]
+    again = {lv: ds[[k for k in ds.data_vars if k.startswith("fl_")]] * 2.0
+             for lv, ds in full.items()}
+    for lv, ds in again.items():
+        ds.attrs = full[lv].attrs
+        for k in ds.data_vars:
+            ds[k].attrs = full[lv][k].attrs
+    builder.write_tables(lake, again)
+    for lv in full:
+        got = lake.open_group(f"features/{lv}").load()
+        for k in full[lv].data_vars:
+            want = again[lv][k] if k.startswith("fl_") else full[lv][k]
+            np.testing.assert_array_equal(got[k].values, want.values)

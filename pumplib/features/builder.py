@@ -1387,9 +1387,10 @@ def _put_stacked(g, ds: xr.Dataset, n_time: int, lo: int, tchunk: int, comp) -> 
             arr[i] = np.asarray(ds[name].values, dtype=np.float64)
         with ThreadPoolExecutor(_WRITE_THREADS) as ex:
             list(ex.map(put, zip(pos, names, strict=True)))
-    elif names:
-        # one call per group of columns that share chunks (each chunk written once, by one
-        # thread); a group is stacked on its own, so memory stays at a few columns
+    elif width == n_time:
+        # whole columns: one call per group of columns that share chunks (each chunk is
+        # written whole, once, by one thread; nothing is read back); a group is stacked on
+        # its own, so memory stays at a few columns
         cc = int(arr.chunks[0])
         groups: dict[int, list[tuple[int, str]]] = {}
         for p, n in sorted(zip(pos, names, strict=True)):
@@ -1399,16 +1400,25 @@ def _put_stacked(g, ds: xr.Dataset, n_time: int, lo: int, tchunk: int, comp) -> 
             ps = [p for p, _ in members]
             block = np.stack([np.asarray(ds[n].values, dtype=np.float64) for _, n in members])
             if ps == list(range(ps[0], ps[0] + len(ps))):
-                arr[ps[0]:ps[0] + len(ps), :, lo:lo + width] = block
+                arr[ps[0]:ps[0] + len(ps)] = block
             else:
-                arr.set_orthogonal_selection((np.asarray(ps), slice(None),
-                                              slice(lo, lo + width)), block)
+                arr.set_orthogonal_selection((np.asarray(ps), slice(None), slice(None)), block)
 
-        if len(groups) > 1:
+        whole = all(len(m) == min(cc, len(columns) - k * cc) for k, m in groups.items())
+        if whole and len(groups) > 1:        # whole chunks only: no read-modify-write
             with ThreadPoolExecutor(min(len(groups), _WRITE_THREADS)) as ex:
                 list(ex.map(put_group, groups.values()))
         else:
-            put_group(next(iter(groups.values())))
+            for members in groups.values():
+                put_group(members)
+    elif names:                              # merged periods: one call for their region
+        block = np.stack([np.asarray(ds[n].values, dtype=np.float64) for n in names])
+        if pos == list(range(pos[0], pos[0] + len(pos))):
+            arr[pos[0]:pos[0] + len(pos), :, lo:lo + width] = block
+        else:
+            order = np.argsort(pos)
+            arr.set_orthogonal_selection((np.asarray(pos)[order], slice(None),
+                                          slice(lo, lo + width)), block[order])
     cattrs = dict(arr.attrs.get("column_attrs", {}) or {})
     for n in names:
         cattrs[n] = _jsonable_attrs(ds[n].attrs)
