@@ -157,10 +157,10 @@ def test_direct_chunk_reads_equal_zarr_reads(tmp_path, monkeypatch, cname):
     x[1, 100:900] = np.nan
     x[2, 40] = np.inf
     lake = Lake(str(tmp_path / "lake"))
-    with config.set({"lake.asset_chunk": 2, "lake.chunk_samples": 1440, "lake.codec": cname}):
-        with lake.transaction("raw") as tx:
-            tx.write_block("1min", ["P1", "P2", "P3"], "power", t0, x[:3])
-            tx.write_block("1min", ["P4", "P5"], "power", t0, x[3:, :1440])   # day 1 only
+    settings = {"lake.asset_chunk": 2, "lake.chunk_samples": 1440, "lake.codec": cname}
+    with config.set(settings), lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1", "P2", "P3"], "power", t0, x[:3])
+        tx.write_block("1min", ["P4", "P5"], "power", t0, x[3:, :1440])   # day 1 only
     g = zarr.open_group(store=lake.session().store, mode="r")["raw/1min"]
     assert g["power"].chunks == (2, 1440)
     assert K._chunk_decoder(g["power"]) is not None
