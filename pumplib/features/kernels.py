@@ -5,12 +5,14 @@ conversion) needs no evaluation: its values are the stored samples. For such
 features the builder skips the ``(assets × time)`` blocks of the eager engine
 and reduces every raw Zarr chunk straight to the partials of the finest fixed
 level (usually 1 minute): a thread takes one signal over one chunk column
-(all assets, one chunk of time), lets zarr decode it, and a ``nogil`` numba
-kernel computes ``n``, ``n_good``, ``sum``, ``min`` and ``max`` of every period
-in one pass. Each chunk is decoded once (a block of whole local days reads
-two UTC-day chunks per asset), and nothing larger than one chunk column is
-held in memory. Coarser levels roll up from these partials exactly as in the
-other engines (:func:`pumplib.features.aggregations.rollup`), so the results
+(all assets, one chunk of time), fetches its chunks' bytes from the store in
+one batch and decodes them in place into a reused buffer (zarr's own selection
+when the codecs are not a plain Blosc/Zstd chain, :func:`_chunk_decoder`), and a
+compiled kernel that releases the GIL (C through ctypes, or numba:
+:mod:`pumplib.features.native`) computes ``n``, ``n_good``, ``sum``, ``min`` and
+``max`` of every period in one pass. Each chunk is decoded once, and nothing
+larger than one chunk column is held per thread. Coarser levels roll up from
+these partials exactly as in the other engines (:func:`pumplib.features.aggregations.rollup`), so the results
 are bit-for-bit the same.
 
 Examples
