@@ -12,8 +12,9 @@ compiled kernel that releases the GIL (C through ctypes, or numba:
 :mod:`pumplib.features.native`) computes ``n``, ``n_good``, ``sum``, ``min`` and
 ``max`` of every period in one pass. Each chunk is decoded once, and nothing
 larger than one chunk column is held per thread. Coarser levels roll up from
-these partials exactly as in the other engines (:func:`pumplib.features.aggregations.rollup`), so the results
-are bit-for-bit the same.
+these partials exactly as in the other engines
+(:func:`pumplib.features.aggregations.rollup`), so the results are bit-for-bit
+the same.
 
 Examples
 --------
