@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 #: values of the ``features.kernels`` setting
 CHOICES = ("auto", "native", "numba")
 #: compiler flags: optimised, position independent, IEEE arithmetic in source order
-FLAGS = ("-O2", "-fPIC", "-shared", "-std=c99", "-fno-fast-math", "-ffp-contract=off")
+FLAGS = ("-O3", "-fPIC", "-shared", "-std=c99", "-fno-fast-math", "-ffp-contract=off")
 SOURCE = Path(__file__).with_name("_kernels.c")
 
 _LOCK = threading.Lock()
