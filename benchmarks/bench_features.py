@@ -409,6 +409,9 @@ def spawn(kind: str, meta: dict) -> dict:
     """Run one contender in a child process; it reports its time and its own peak RSS
     (``RUSAGE_SELF`` in the child; the parent's ``RUSAGE_CHILDREN`` is the maximum
     over all children, reported as ``peak_rss_children_gb``)."""
+    # flush what earlier runs wrote (hundreds of MB of golden tables) first, so the kernel
+    # does not write it back on the 2 cores while this contender is timed
+    os.sync()
     cmd = [sys.executable, __file__, "--child", kind, json.dumps(meta)]
     env = dict(os.environ)
     if kind == "pumplib_before" and meta.get("before_path"):
