@@ -35,6 +35,7 @@ Examples
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import logging
 import os
@@ -77,11 +78,16 @@ def backend() -> str:
 
 def _compiler() -> list[str] | None:
     """The C compiler command: ``$CC``, Python's build compiler, or ``cc``/``gcc``."""
-    for cand in (os.environ.get("CC"), sysconfig.get_config_var("CC"), "cc", "gcc", "clang"):
+    return _find_compiler(os.environ.get("CC"), os.environ.get("PATH"))
+
+
+@functools.lru_cache(maxsize=8)
+def _find_compiler(cc_env: str | None, path: str | None) -> list[str] | None:
+    for cand in (cc_env, sysconfig.get_config_var("CC"), "cc", "gcc", "clang"):
         if not cand:
             continue
         parts = str(cand).split()
-        if shutil.which(parts[0]):
+        if shutil.which(parts[0], path=path):
             return parts
     return None
 
