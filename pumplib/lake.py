@@ -376,6 +376,7 @@ class Transaction:
             g = self.root.require_group(path)
             span = int(config.get("lake.chunk_samples"))
             g.attrs.update({"cadence": cadence, "step_seconds": step, "chunk_samples": span,
+                            "asset_chunk": int(config.get("lake.asset_chunk")),
                             "origin": None, "title": f"pumplib raw lake, {cadence} grid"})
             g.create_array("asset", shape=(0,), chunks=(4096,), dtype=str,
                            dimension_names=("asset",))
@@ -385,6 +386,19 @@ class Transaction:
                                        "standard_name": "time", "long_name": "time (UTC)"})
         self._groups[cadence] = g
         return g
+
+    @staticmethod
+    def _asset_chunk(g: zarr.Group) -> int:
+        """Assets per chunk of the arrays of raw group ``g``: fixed when the group was
+        created (``lake.asset_chunk`` then), so arrays added later, and the derived
+        groups on its grid, chunk like the ones already there."""
+        got = g.attrs.get("asset_chunk")
+        if got:
+            return int(got)
+        for _, arr in g.arrays():            # lakes from before the attribute
+            if len(arr.shape) == 2:
+                return int(arr.chunks[0])
+        return int(config.get("lake.asset_chunk"))
 
     def grid(self, cadence: str) -> tuple[int | None, int, int]:
         """``(origin_seconds, step_seconds, n_steps)`` of a cadence (origin None if empty)."""
@@ -469,7 +483,7 @@ class Transaction:
             return g[name]
         meta = _signals.get(signal)
         n_asset, n_time = g["asset"].shape[0], g["time"].shape[0]
-        chunk = (int(config.get("lake.asset_chunk")), int(g.attrs["chunk_samples"]))
+        chunk = (self._asset_chunk(g), int(g.attrs["chunk_samples"]))
         level = int(config.get("lake.compression_level"))
         if sq:
             attrs = {"long_name": f"Source quality code of {signal}",
@@ -620,7 +634,8 @@ class Transaction:
         g = self.derived_group(kind, cadence)
         if name in g:
             return g[name]
-        chunk = (int(config.get("lake.asset_chunk")), int(g.attrs["chunk_samples"]))
+        chunk = (self._asset_chunk(self.group(cadence, create=False)),
+                 int(g.attrs["chunk_samples"]))
         level = int(config.get("lake.compression_level"))
         return g.create_array(name, shape=(g["asset"].shape[0], g["time"].shape[0]),
                               chunks=chunk, dtype=dtype, fill_value=fill_value,

@@ -10,8 +10,9 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+import zarr
 
-from pumplib import LakeError, UnknownNameError
+from pumplib import LakeError, UnknownNameError, config
 from pumplib.ingest import ingest
 from pumplib.lake import Lake, cadence_seconds, snap_cadence, storage_for
 
@@ -214,3 +215,22 @@ def test_two_concurrent_ingests_both_land(tmp_path, registry_file):
     lake = Lake(store)
     assert len(lake.log()) == 3
     assert lake.summary()["cadences"]["1min"]["samples"] == 720
+
+
+def test_arrays_added_later_chunk_like_the_group_was_created(tmp_path):
+    """The assets per chunk are fixed when a raw grid is created: a signal or a quality
+    array added after the setting changed chunks like the arrays already there."""
+    lake = Lake(str(tmp_path / "lake"))
+    t0 = 1_774_000_800
+    with config.set({"lake.asset_chunk": 1}), lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1", "P2", "P3"], "power", t0, np.ones((3, 100)))
+    with config.set({"lake.asset_chunk": 8}), lake.transaction("more") as tx:
+        tx.write_block("1min", ["P1", "P2", "P3"], "flow", t0, np.ones((3, 100)))
+        flags = tx.derived_array("quality", "1min", "flow", "uint16", 0)
+    root = zarr.open_group(store=lake.session().store, mode="r")
+    assert root["raw/1min/power"].chunks[0] == root["raw/1min/flow"].chunks[0] == 1
+    assert root["quality/1min/flow"].chunks[0] == flags.chunks[0] == 1
+    with config.set({"lake.asset_chunk": 8}), lake.transaction("new grid") as tx:
+        tx.write_block("1h", ["P1"], "power", t0, np.ones((1, 10)))
+    root = zarr.open_group(store=lake.session().store, mode="r")
+    assert root["raw/1h"].attrs["asset_chunk"] == 8 and root["raw/1h/power"].chunks[0] == 8
