@@ -19,8 +19,8 @@ Settings
     ``auto`` (default: native when a compiler is there, else numba), ``native``
     (an error when it cannot be built) or ``numba``.
 ``features.kernel_cache``
-    Folder of the compiled library (default ``~/.cache/pumplib``; ``PUMPLIB_FEATURES__
-    KERNEL_CACHE`` overrides it).
+    Folder of the compiled library (default ``$XDG_CACHE_HOME/pumplib``, else
+    ``~/.cache/pumplib``; ``PUMPLIB_FEATURES__KERNEL_CACHE`` overrides it).
 
 Examples
 --------
@@ -94,7 +94,9 @@ def _find_compiler(cc_env: str | None, path: str | None) -> list[str] | None:
 
 def _cache_dir() -> Path:
     got = config.get("features.kernel_cache", None)
-    return Path(got).expanduser() if got else Path.home() / ".cache" / "pumplib"
+    if got:
+        return Path(got).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pumplib"
 
 
 def library() -> ctypes.CDLL | None:
