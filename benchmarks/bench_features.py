@@ -15,6 +15,9 @@ Contenders, each in its own child process (peak memory is the child's
   1M) with mean, min, max, count and coverage for the 8 signals, read from
   the lake, computed and committed as ``features/<level>`` (and the day
   partials) in one Icechunk commit — the headline ``seconds``;
+* ``pumplib_compute``: the same tables computed but not stored (``build`` with
+  the eager engine, tables in memory), as the peers keep theirs — a second
+  figure beside the headline, which includes writing and committing;
 * ``pumplib_all``: the same plus the pump-physics features (the peers do not
   compute these);
 * ``pumplib_incremental``: one more local day appended to the raw lake (not
@@ -211,6 +214,26 @@ def run_pumplib(meta: dict, changed=None, physics: bool = True) -> dict:
     return {"seconds": time.perf_counter() - t, "cpu_s": _cpu() - c, "snapshot": snap}
 
 
+def run_compute(meta: dict) -> dict:
+    """The basic build computed but not stored (``build(..., engine="blocks")``, tables in
+    memory): what the peers do, who keep their outputs in memory too."""
+    import dask.array  # noqa: F401 - imported before the clock starts, as in run_pumplib
+
+    from pumplib.assets import AssetRegistry
+    from pumplib.features import build, materialize
+    from pumplib.lake import Lake
+
+    reg = AssetRegistry.from_dict(registry_dict(meta["pumps"]))
+    cat = bench_catalog(False)
+    lake = Lake(meta["url"])
+    t = time.perf_counter()
+    c = _cpu()
+    tables = materialize(build(lake, cat, LEVELS, registry=reg, timezone=TZ, cadence="1s",
+                               partials=True, engine="blocks"))
+    n = sum(v.size for ds in tables.values() for v in ds.data_vars.values())
+    return {"seconds": time.perf_counter() - t, "cpu_s": _cpu() - c, "cells": int(n)}
+
+
 def run_before(meta: dict, physics: bool = False) -> dict:
     """The same basic build with an older pumplib first on ``PYTHONPATH`` (before/after
     figures in one run): its ``build_lake`` when it has one, else the lazy dask path
@@ -385,6 +408,8 @@ def child(kind: str, meta_json: str) -> None:
     meta = json.loads(meta_json)
     if kind == "pumplib":
         res = run_pumplib(meta, physics=False)
+    elif kind == "pumplib_compute":
+        res = run_compute(meta)
     elif kind == "pumplib_all":
         res = run_pumplib(meta)
     elif kind == "pumplib_incremental":
@@ -468,6 +493,7 @@ def main(argv: list[str] | None = None) -> dict:
     # the basic outputs (what the peers compute), then basic + pump physics
     results = {"pumplib": spawn("pumplib", meta)}
     lake.repo.reset_branch("main", meta["raw_snapshot"])
+    results["pumplib_compute"] = spawn("pumplib_compute", meta)   # nothing written
     results["pumplib_all"] = spawn("pumplib_all", meta)
     # one more local day appended (not timed), then the incremental build of everything
     write_days(meta["url"], args.pumps, range(args.days, args.days + 1), "bench: one more day")
@@ -509,6 +535,9 @@ def main(argv: list[str] | None = None) -> dict:
         "best_peer": best,
         "best_peer_seconds": round(peers[best], 2) if best else None,
         "speedup_vs_best_peer": round(peers[best] / full, 2) if best else None,
+        "seconds_compute_only": round(results["pumplib_compute"]["seconds"], 2),
+        "speedup_compute_only_vs_best_peer": round(
+            peers[best] / results["pumplib_compute"]["seconds"], 2) if best else None,
         "seconds_with_physics": round(full_all, 2),
         "samples_per_s_with_physics": round(samples / full_all),
         "incremental_seconds": round(results["pumplib_incremental"]["seconds"], 2),
