@@ -40,6 +40,9 @@ from zarr.core.buffer import default_buffer_prototype
 __all__ = ["FIELDS", "array_partials", "chunk_partials_from_lake", "read_window",
            "segment_partials"]
 
+#: signals whose chunks one worker fetches in one batch (per time chunk)
+SIGNALS_PER_FETCH = 4
+
 #: partial fields the chunk kernel computes, in the order of its output (sorted, as
 #: :class:`~pumplib.features.aggregations.Partials` of these fields hold them)
 FIELDS = ("max", "min", "n", "n_good", "sum")
@@ -171,26 +174,33 @@ def chunk_partials_from_lake(group, names: Sequence[str], offset: int, n: int,
     n_assets = next(iter(arrs.values())).shape[0]
     nper = len(edges) - 1
     out = {s: np.empty((len(FIELDS), n_assets, nper)) for s in names}
-    jobs = [(s, int(a), int(b)) for s in names for a, b in zip(cuts[:-1], cuts[1:], strict=True)
-            if b > a]
+    spans = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
 
     local = threading.local()
     proto = default_buffer_prototype()
     direct = {s: _chunk_decoder(a) for s, a in arrs.items()}
+    # signals read straight from the store go in groups: one fetch per group and chunk
+    # column (fewer round trips to the event loop); the others one by one through zarr
+    fast = [s for s in names if direct[s] is not None]
+    groups = [tuple(fast[i:i + SIGNALS_PER_FETCH]) for i in range(0, len(fast), SIGNALS_PER_FETCH)]
+    jobs = ([(grp, a, b) for grp in groups for a, b in spans]
+            + [(s, a, b) for s in names if direct[s] is None for a, b in spans])
 
     def job(item):
         s, a, b = item
-        arr = arrs[s]
         p0 = int(np.searchsorted(edges, a))
         p1 = int(np.searchsorted(edges, b))
-        if direct[s] is not None:            # whole chunks, decoded straight into a buffer
+        if isinstance(s, tuple):             # whole chunks, decoded straight into a buffer
             c = (offset + a) // cs
             lo = offset + a - c * cs
-            buf = _read_chunk_column(arr, c, direct[s], local)
-            if flags is not None:
-                _good_only(buf[:, lo:lo + b - a], flags, s, offset + a, offset + b)
-            _run_segment(buf, edges[p0:p1 + 1] - a + lo, out[s], p0)
+            fetched = _fetch_chunk_columns([arrs[x] for x in s], c)
+            for x, encoded in zip(s, fetched, strict=True):
+                buf = _decode_column(arrs[x], encoded, direct[x], local)
+                if flags is not None:
+                    _good_only(buf[:, lo:lo + b - a], flags, x, offset + a, offset + b)
+                _run_segment(buf, edges[p0:p1 + 1] - a + lo, out[x], p0)
             return
+        arr = arrs[s]
         buf = getattr(local, "buf", None)    # one buffer per thread: no page faults per chunk
         if buf is None or buf.shape != (n_assets, b - a) or buf.dtype != arr.dtype:
             buf = local.buf = np.empty((n_assets, b - a), dtype=arr.dtype)
@@ -256,31 +266,38 @@ def _chunk_decoder(arr):
     return None
 
 
-def _read_chunk_column(arr, c: int, decode, local) -> np.ndarray:
-    """Time chunk ``c`` of every asset of ``arr`` (``(assets, chunk)``, float64) in this
-    thread's buffer: the chunk keys are fetched from the store in one batch and
-    decoded in place; chunks never written hold the fill value."""
+def _fetch_chunk_columns(arrs, c: int) -> list[list]:
+    """The encoded chunks of time chunk ``c`` of every asset of each array of ``arrs``
+    (all fetched from the store in one batch); None for a chunk never written."""
     import asyncio
 
     from zarr.core.sync import sync
 
+    keys = [[f"{a.path}/{a.metadata.encode_chunk_key((i, c))}"
+             for i in range(-(-a.shape[0] // int(a.chunks[0])))] for a in arrs]
+    proto = default_buffer_prototype()
+
+    async def fetch():
+        return await asyncio.gather(*[a.store_path.store.get(k, proto)
+                                      for a, ks in zip(arrs, keys, strict=True) for k in ks])
+
+    flat = iter(sync(fetch()))
+    return [[next(flat) for _ in ks] for ks in keys]
+
+
+def _decode_column(arr, encoded: list, decode, local) -> np.ndarray:
+    """One array's time chunk (``(assets, chunk)``, float64) decoded in place into this
+    thread's buffer; chunks never written hold the fill value."""
     n_assets = arr.shape[0]
     ac, cs = (int(x) for x in arr.chunks)
     buf = getattr(local, "col", None)
     if buf is None or buf.shape != (n_assets, cs):
         buf = local.col = np.empty((n_assets, cs))
-        local.tmp = np.empty((ac, cs))
-    tmp = local.tmp if local.tmp.shape == (ac, cs) else np.empty((ac, cs))
-    store = arr.store_path.store
-    keys = [f"{arr.path}/{arr.metadata.encode_chunk_key((i, c))}"
-            for i in range(-(-n_assets // ac))]
-    proto = default_buffer_prototype()
-
-    async def fetch():
-        return await asyncio.gather(*[store.get(k, proto) for k in keys])
-
+    tmp = getattr(local, "tmp", None)
+    if tmp is None or tmp.shape != (ac, cs):
+        tmp = local.tmp = np.empty((ac, cs))
     fill = arr.metadata.fill_value
-    for i, got in enumerate(sync(fetch())):
+    for i, got in enumerate(encoded):
         r0, r1 = i * ac, min(n_assets, (i + 1) * ac)
         if got is None:
             buf[r0:r1] = np.nan if fill is None else float(fill)
@@ -290,6 +307,13 @@ def _read_chunk_column(arr, c: int, decode, local) -> np.ndarray:
             decode(got.as_numpy_array(), tmp)
             buf[r0:r1] = tmp[:r1 - r0]
     return buf
+
+
+def _read_chunk_column(arr, c: int, decode, local) -> np.ndarray:
+    """Time chunk ``c`` of every asset of ``arr`` (``(assets, chunk)``, float64) in this
+    thread's buffer: the chunk keys are fetched from the store in one batch and
+    decoded in place; chunks never written hold the fill value."""
+    return _decode_column(arr, _fetch_chunk_columns([arr], c)[0], decode, local)
 
 
 def read_window(arr, lo: int, hi: int, local=None) -> np.ndarray:
