@@ -1170,15 +1170,19 @@ def _columns(d: FeatureDefinition, lv: str, vals: Mapping, raw) -> dict[str, obj
     """The variables of ``d`` at level ``lv`` from finalized ``vals`` (masked by coverage);
     ``raw(lv, name)`` gives a non-mergeable aggregation from raw samples."""
     cov = vals["coverage"]
-    ok = cov >= d.min_coverage
+    # no minimum (the default 0): every value stands, and no masked copy is made
+    ok = None if d.min_coverage <= 0 else cov >= d.min_coverage
     lvout: dict[str, object] = {"time": vals["time"], "time_end": vals["time_end"]}
     for a in d.aggregations[lv]:
         arr = vals[a] if a in vals else raw(lv, a)
         attrs = {"units": A._output_unit(a, d.unit, d.interpolation), "feature": d.name,
                  "aggregation": a, "level": lv, "definition_hash": d.hash,
                  "version": d.version, "min_coverage": d.min_coverage}
-        lvout[f"{d.name}_{A.column_suffix(a)}"] = xr.Variable(("asset", "time"),
-                                                              np.where(ok, arr, np.nan), attrs)
+        if ok is not None:
+            arr = np.where(ok, arr, np.nan)
+        else:                                # no copy when already float64 (lazy stays lazy)
+            arr = arr.astype(np.float64) if A._is_dask(arr) else np.asarray(arr, np.float64)
+        lvout[f"{d.name}_{A.column_suffix(a)}"] = xr.Variable(("asset", "time"), arr, attrs)
     lvout[f"{d.name}_coverage"] = xr.Variable(
         ("asset", "time"), A._own_layer(cov), {"units": "1", "feature": d.name, "level": lv,
                                                "long_name": f"share of good samples of {d.name}"})
