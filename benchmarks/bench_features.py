@@ -197,16 +197,22 @@ def bench_catalog(physics: bool = True):
     return catalog_from_dicts(defs)
 
 
-def run_pumplib(meta: dict, changed=None, physics: bool = True) -> dict:
-    import dask.array  # noqa: F401 - imported before the clock starts, like each peer's library
+def _setup(meta: dict, physics: bool):
+    """Registry, catalog and lake of a pumplib contender, made before its clock starts
+    (dask imported too, like each peer's library)."""
+    import dask.array  # noqa: F401
 
     from pumplib.assets import AssetRegistry
-    from pumplib.features import build_lake
     from pumplib.lake import Lake
 
-    reg = AssetRegistry.from_dict(registry_dict(meta["pumps"]))
-    cat = bench_catalog(physics)
-    lake = Lake(meta["url"])
+    return (AssetRegistry.from_dict(registry_dict(meta["pumps"])), bench_catalog(physics),
+            Lake(meta["url"]))
+
+
+def run_pumplib(meta: dict, changed=None, physics: bool = True) -> dict:
+    from pumplib.features import build_lake
+
+    reg, cat, lake = _setup(meta, physics)
     t = time.perf_counter()
     c = _cpu()
     snap = build_lake(lake, cat, LEVELS, registry=reg, timezone=TZ, cadence="1s",
@@ -217,15 +223,9 @@ def run_pumplib(meta: dict, changed=None, physics: bool = True) -> dict:
 def run_compute(meta: dict) -> dict:
     """The basic build computed but not stored (``build(..., engine="blocks")``, tables in
     memory): what the peers do, who keep their outputs in memory too."""
-    import dask.array  # noqa: F401 - imported before the clock starts, as in run_pumplib
-
-    from pumplib.assets import AssetRegistry
     from pumplib.features import build, materialize
-    from pumplib.lake import Lake
 
-    reg = AssetRegistry.from_dict(registry_dict(meta["pumps"]))
-    cat = bench_catalog(False)
-    lake = Lake(meta["url"])
+    reg, cat, lake = _setup(meta, False)
     t = time.perf_counter()
     c = _cpu()
     tables = materialize(build(lake, cat, LEVELS, registry=reg, timezone=TZ, cadence="1s",
@@ -239,15 +239,9 @@ def run_before(meta: dict, physics: bool = False) -> dict:
     figures in one run): its ``build_lake`` when it has one, else the lazy dask path
     (``build`` + ``write_tables``). ``meta`` may name a lake prepared with the older
     raw codec (``--before-workdir``)."""
-    import dask.array  # noqa: F401 - imported before the clock starts, as in run_pumplib
-
-    from pumplib.assets import AssetRegistry
     from pumplib.features import build, write_tables
-    from pumplib.lake import Lake
 
-    reg = AssetRegistry.from_dict(registry_dict(meta["pumps"]))
-    cat = bench_catalog(physics)
-    lake = Lake(meta["url"])
+    reg, cat, lake = _setup(meta, physics)
     t = time.perf_counter()
     c = _cpu()
     try:

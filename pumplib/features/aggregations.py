@@ -776,8 +776,7 @@ def _fused_partials(x: np.ndarray, k: int, good: np.ndarray | None) -> np.ndarra
     from . import native
 
     lib = native.library()
-    kernel = None if lib is not None else _fused_kernel()
-    if lib is None and kernel is None:
+    if lib is None and _fused_kernel() is None:
         return None
     lead = x.shape[:-1]
     x2 = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1])    # strided views are fine
@@ -788,7 +787,7 @@ def _fused_partials(x: np.ndarray, k: int, good: np.ndarray | None) -> np.ndarra
         g2 = g2 if g2.dtype == np.bool_ else g2 > 0
     out = np.empty((5, x2.shape[0], x2.shape[1] // k))
     if lib is None or not native.fused(lib, x2, g2, k, out):
-        (kernel or _fused_kernel())(x2, g2, k, out)
+        _fused_kernel()(x2, g2, k, out)
     return out.reshape((5, *lead, x2.shape[1] // k))
 
 

@@ -1385,16 +1385,10 @@ def _put_stacked(g, ds: xr.Dataset, n_time: int, lo: int, tchunk: int, comp) -> 
             arr.resize((len(columns), *arr.shape[1:]))
     pos = [columns.index(n) for n in names]
     width = ds.sizes["time"]
-    if width == n_time and arr.chunks[0] == 1:   # whole columns of an older layout:
-        def put(item):                               # one zarr call each, on threads
-            i, name = item
-            arr[i] = np.asarray(ds[name].values, dtype=np.float64)
-        with ThreadPoolExecutor(_WRITE_THREADS) as ex:
-            list(ex.map(put, zip(pos, names, strict=True)))
-    elif width == n_time:
-        # whole columns: one call per group of columns that share chunks (each chunk is
-        # written whole, once, by one thread; nothing is read back); a group is stacked on
-        # its own, so memory stays at a few columns
+    if width == n_time:
+        # whole columns: one call per group of columns that share chunks (one column per
+        # group in older one-column-per-chunk arrays); a group is stacked on its own, so
+        # memory stays at a few columns
         cc = int(arr.chunks[0])
         groups: dict[int, list[tuple[int, str]]] = {}
         for p, n in sorted(zip(pos, names, strict=True)):

@@ -48,18 +48,9 @@ SIGNALS_PER_FETCH = 4
 FIELDS = ("max", "min", "n", "n_good", "sum")
 
 
-_LOAD_LOCK = threading.Lock()
-
-
-def _segment_kernel():
-    """The compiled kernel, loaded once per process (numba's first call reads its cache:
-    ~0.3 s); threads that ask while it loads wait for it rather than load it again."""
-    with _LOAD_LOCK:
-        return _load_segment_kernel()
-
-
 @functools.lru_cache(maxsize=1)
-def _load_segment_kernel():
+def _segment_kernel():
+    """The numba kernel (used where the native build is not: :mod:`.native`)."""
     import numba
 
     @numba.njit(nogil=True, cache=True)
