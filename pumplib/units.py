@@ -47,6 +47,7 @@ def registry() -> pint.UnitRegistry:
     return ureg
 
 
+@functools.lru_cache(maxsize=1024)          # pint units are immutable; errors are not cached
 def parse(unit: str) -> pint.Unit:
     """Parse a historian unit string into a pint unit, with a clear error."""
     expr = ALIASES.get(unit, ALIASES.get(str(unit).strip(), str(unit).strip()))

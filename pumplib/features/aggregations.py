@@ -490,6 +490,7 @@ def register_aggregation(agg: Aggregation, *, overwrite: bool = False) -> Aggreg
                 raise AggregationError(choices_message(f"partial field of {agg.name!r}", f,
                                                        _KNOWN_FIELDS))
     _REGISTRY[agg.name] = agg
+    _output_unit.cache_clear()                # units follow the registered definition
     return agg
 
 
@@ -1220,6 +1221,7 @@ def column_suffix(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")
 
 
+@functools.lru_cache(maxsize=1024)
 def _output_unit(name: str, unit: str, interpolation: str = "linear") -> str:
     """Unit of an aggregation's output as a compact pint string (``kW`` integral → ``kWh``)."""
     from .expr import unit_of

@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -1279,70 +1280,121 @@ def write_tables(lake, tables: Mapping[str, xr.Dataset], message: str = "feature
     meta = {"kind": "features", "levels": list(tables), "definition_hashes": hashes,
             "raw_snapshot": raw_snapshot, **(metadata or {})}
     with lake.transaction(message, meta) as tx:
-        root = tx.root.require_group("features")
         dropped: dict[str, list[str]] = {}
-
-        def write_level(item):
-            lv, ds = item
-            assets = np.asarray(ds["asset"].values).astype(str)
-            secs = {n: pd.DatetimeIndex(ds[n].values).as_unit("s").asi8
-                    for n in ("time", "time_end")}
-            g = _same_axes_group(root, lv, assets, secs["time"])
-            if g is None and "changed" in ds.attrs and lv in root:
-                g = _merge_periods(root[lv], assets, secs)
-            if g is None:                    # new level, or the axes changed: rewrite it
-                if lv in root:
-                    dropped[lv] = sorted(set(_stored_columns(root[lv])) - set(ds.data_vars))
-                g = root.create_group(lv, overwrite=True)
-                a = g.create_array("asset", shape=assets.shape, chunks=(max(len(assets), 1),),
-                                   dtype=str, dimension_names=("asset",))
-                a[:] = assets.astype(object)
-                for name, val in secs.items():
-                    arr = g.create_array(name, shape=val.shape, chunks=(max(len(val), 1),),
-                                         dtype="int64", dimension_names=("time",),
-                                         attributes={"units": "seconds since 1970-01-01T00:00:00",
-                                                     "calendar": "proleptic_gregorian",
-                                                     "long_name": _LONG_NAMES[name]})
-                    arr[:] = val
-            attrs = {k: v for k, v in ds.attrs.items() if k != "definition_hashes"}
-            known = dict(g.attrs.get("definition_hashes", {}) or {})
-            _update_attrs(g, {**attrs, "definition_hashes": {**known, **hashes},
-                              "title": f"pumplib golden table, level {lv}"})
-            stored = np.asarray(g["time"][:])
-            lo = int(np.searchsorted(stored, secs["time"][0])) if len(secs["time"]) else 0
-            tchunk = _TIME_CHUNKS.get(lv.rsplit("/", 1)[-1], 1 << 30)
-
-            def put(k, v, g=g, stored=stored, lo=lo, tchunk=tchunk, assets=assets):
-                vals = np.asarray(v.values, dtype=np.float64)
-                attrs = {**_jsonable_attrs(v.attrs), "coordinates": "time_end"}
-                chunks = (max(len(assets), 1), max(min(len(stored), tchunk), 1))
-                if vals.shape[1] == len(stored):
-                    arr = g.create_array(k, shape=vals.shape, chunks=chunks,
-                                         dtype="float64", fill_value=np.nan, compressors=comp,
-                                         dimension_names=("asset", "time"), overwrite=True,
-                                         attributes=attrs)
-                    arr[:] = vals
-                else:                        # merged periods: write only their region
-                    if k not in g:
-                        g.create_array(k, shape=(len(assets), len(stored)), chunks=chunks,
-                                       dtype="float64", fill_value=np.nan, compressors=comp,
-                                       dimension_names=("asset", "time"), attributes=attrs)
-                    arr = g[k]
-                    _update_attrs(arr, attrs)
-                    arr[:, lo:lo + vals.shape[1]] = vals
-
-            if STACKED and (VALUES in g or not _stored_columns(g)):
-                _put_stacked(g, ds, len(stored), lo, tchunk, comp)
-                return
-            # many small arrays: their encode-and-store latencies overlap on threads
-            with ThreadPoolExecutor(_WRITE_THREADS) as ex:
-                list(ex.map(lambda kv: put(*kv), list(ds.data_vars.items())))
-
-        for item in tables.items():
-            write_level(item)
+        # every level in one batch on zarr's event loop: the levels' metadata reads and
+        # writes overlap instead of ~200 round trips one after another
+        _zsync(_write_levels(tx.root._async_group, tables, hashes, comp, dropped))
         if any(dropped.values()):
             tx.metadata["dropped"] = {lv: v for lv, v in dropped.items() if v}
     return tx.snapshot
+
+
+def _zsync(coro):
+    from zarr.core.sync import sync
+
+    return sync(coro)
+
+
+async def _write_levels(root, tables: Mapping[str, xr.Dataset], hashes: Mapping, comp,
+                        dropped: dict) -> None:
+    features = await root.require_group("features")
+    # what is stored first, one level after another and before anything is written:
+    # Icechunk lists a group synchronously on the event loop, which must not wait on
+    # a write in flight (that deadlocks); the writes below list nothing
+    found = {lv: await _inspect_level(features, lv) for lv in tables}
+    # column groups in flight at once, over all levels: encoding is CPU-bound (zarr runs it
+    # on threads) and each group holds its stacked columns (~27 MB for 8 columns of 20
+    # pumps x 2 weeks of minutes)
+    limit = asyncio.Semaphore(2 * (os.cpu_count() or 1))
+    await asyncio.gather(*(_write_level(features, lv, ds, found[lv], hashes, comp, dropped,
+                                        limit) for lv, ds in tables.items()))
+
+
+async def _inspect_level(root, lv: str) -> dict:
+    """A stored level: its group, asset and time axes, arrays and columns (empty when
+    there is no such level)."""
+    if not await root.contains(lv):
+        return {}
+    g = await root.getitem(lv)
+    arrays = {k: a async for k, a in g.arrays()}
+    if "asset" not in arrays or "time" not in arrays:
+        return {"group": g, "arrays": arrays, "columns": []}
+    av, tv = await asyncio.gather(arrays["asset"].getitem(slice(None)),
+                                  arrays["time"].getitem(slice(None)))
+    columns = (list(arrays[VALUES].attrs.get("columns", [])) if VALUES in arrays else
+               [k for k in arrays if k not in ("asset", "time", "time_end")])
+    return {"group": g, "arrays": arrays, "columns": columns,
+            "axes": ([str(x) for x in np.asarray(av)], np.asarray(tv))}
+
+
+async def _write_level(root, lv: str, ds: xr.Dataset, found: dict, hashes: Mapping, comp,
+                       dropped: dict, limit) -> None:
+    """Write level ``lv`` (see :func:`write_tables`) under the async group ``root``;
+    ``found`` is what :func:`_inspect_level` saw of it."""
+    assets = np.asarray(ds["asset"].values).astype(str)
+    secs = {n: np.asarray(pd.DatetimeIndex(ds[n].values).as_unit("s").asi8)
+            for n in ("time", "time_end")}
+    g, axes, arrays = found.get("group"), found.get("axes"), found.get("arrays", {})
+    stored = None
+    if axes is not None and axes[0] == list(assets) and np.array_equal(axes[1], secs["time"]):
+        stored = axes[1]                     # same periods: replace the given columns
+    elif axes is not None and "changed" in ds.attrs:
+        stored = await _merge_periods(arrays, axes, assets, secs)
+    columns = found.get("columns", [])
+    if stored is None:                       # new level, or the axes changed: rewrite it
+        if g is not None:
+            dropped[lv] = sorted(set(columns) - set(ds.data_vars))
+        g = await root.create_group(lv, overwrite=True)
+        arrays, columns = {}, []
+
+        async def axis(name, val, dtype, dims, attrs=None):
+            arr = await g.create_array(name, shape=val.shape, chunks=(max(len(val), 1),),
+                                       dtype=dtype, dimension_names=dims, attributes=attrs)
+            await arr.setitem(slice(None), val)
+
+        await asyncio.gather(
+            axis("asset", assets.astype(object), str, ("asset",)),
+            *(axis(name, val, "int64", ("time",),
+                   {"units": "seconds since 1970-01-01T00:00:00",
+                    "calendar": "proleptic_gregorian", "long_name": _LONG_NAMES[name]})
+              for name, val in secs.items()))
+        stored = secs["time"]
+    attrs = {k: v for k, v in ds.attrs.items() if k != "definition_hashes"}
+    known = dict(g.attrs.get("definition_hashes", {}) or {})
+    lo = int(np.searchsorted(stored, secs["time"][0])) if len(secs["time"]) else 0
+    tchunk = _TIME_CHUNKS.get(lv.rsplit("/", 1)[-1], 1 << 30)
+    work = [_update_attrs(g, {**attrs, "definition_hashes": {**known, **hashes},
+                              "title": f"pumplib golden table, level {lv}"})]
+    if STACKED and (VALUES in arrays or not columns):
+        work.append(_put_stacked(g, arrays.get(VALUES), ds, len(stored), lo, tchunk, comp,
+                                 limit))
+    else:                                    # one array per variable (older lakes)
+        work += [_put_variable(g, arrays.get(k), k, v, len(assets), len(stored), lo, tchunk,
+                               comp, limit) for k, v in ds.data_vars.items()]
+    await asyncio.gather(*work)
+
+
+async def _put_variable(g, arr, k: str, v: xr.Variable, n_assets: int, n_time: int, lo: int,
+                        tchunk: int, comp, limit) -> None:
+    """Write one variable as its own array (the layout of older lakes)."""
+    vals = np.asarray(v.values, dtype=np.float64)
+    attrs = {**_jsonable_attrs(v.attrs), "coordinates": "time_end"}
+    chunks = (max(n_assets, 1), max(min(n_time, tchunk), 1))
+    async with limit:
+        if vals.shape[1] == n_time:
+            arr = await g.create_array(k, shape=vals.shape, chunks=chunks, dtype="float64",
+                                       fill_value=np.nan, compressors=comp,
+                                       dimension_names=("asset", "time"), overwrite=True,
+                                       attributes=attrs)
+            await arr.setitem(slice(None), vals)
+            return
+        if arr is not None:                  # merged periods: write only their region
+            await _update_attrs(arr, attrs)
+        else:
+            arr = await g.create_array(k, shape=(n_assets, n_time), chunks=chunks,
+                                       dtype="float64", fill_value=np.nan, compressors=comp,
+                                       dimension_names=("asset", "time"), attributes=attrs)
+        await arr.setitem((slice(None), slice(lo, lo + vals.shape[1])), vals)
 
 
 #: write levels as one ``(column, asset, time)`` array (:data:`VALUES`) instead of one
@@ -1356,85 +1408,71 @@ VALUES = "_values"
 COLUMN_CHUNK = 8
 
 
-def _stored_columns(g) -> list[str]:
-    """The variables of a stored level, in either layout."""
-    if VALUES in g:
-        return list(g[VALUES].attrs.get("columns", []))
-    return [k for k, _ in g.arrays() if k not in ("asset", "time", "time_end")]
+def _runs(pos: Sequence[int]) -> list[tuple[int, int, int]]:
+    """Contiguous runs of sorted positions: ``(first position, index in pos, length)``."""
+    out: list[tuple[int, int, int]] = []
+    for i, p in enumerate(pos):
+        if out and out[-1][0] + out[-1][2] == p:
+            out[-1] = (out[-1][0], out[-1][1], out[-1][2] + 1)
+        else:
+            out.append((p, i, 1))
+    return out
 
 
-def _put_stacked(g, ds: xr.Dataset, n_time: int, lo: int, tchunk: int, comp) -> None:
+async def _put_stacked(g, arr, ds: xr.Dataset, n_time: int, lo: int, tchunk: int, comp,
+                       limit) -> None:
     """Write the variables of ``ds`` into the stacked array of level group ``g`` (created
     when absent; new columns appended), whole or at periods ``[lo, lo + len)``."""
     names = list(ds.data_vars)
     n_assets = ds.sizes["asset"]
     chunks = (COLUMN_CHUNK, max(n_assets, 1), max(min(n_time, tchunk), 1))
-    if VALUES not in g:
-        arr = g.create_array(VALUES, shape=(len(names), n_assets, n_time), chunks=chunks,
-                             dtype="float64", fill_value=np.nan, compressors=comp,
-                             dimension_names=("column", "asset", "time"),
-                             attributes={"columns": names, "column_attrs": {},
-                                         "coordinates": "time_end"})
+    if arr is None:
+        arr = await g.create_array(VALUES, shape=(len(names), n_assets, n_time), chunks=chunks,
+                                   dtype="float64", fill_value=np.nan, compressors=comp,
+                                   dimension_names=("column", "asset", "time"),
+                                   attributes={"columns": names, "column_attrs": {},
+                                               "coordinates": "time_end"})
         columns: list[str] = list(names)
     else:
-        arr = g[VALUES]
         columns = list(arr.attrs.get("columns", []))
         new = [n for n in names if n not in columns]
         if new:
             columns += new
-            arr.resize((len(columns), *arr.shape[1:]))
-    pos = [columns.index(n) for n in names]
+            await arr.resize((len(columns), *arr.shape[1:]))
+    order = sorted(zip((columns.index(n) for n in names), names, strict=True))
     width = ds.sizes["time"]
-    if width == n_time:
-        # whole columns: one call per group of columns that share chunks (one column per
-        # group in older one-column-per-chunk arrays); a group is stacked on its own, so
-        # memory stays at a few columns
-        cc = int(arr.chunks[0])
-        groups: dict[int, list[tuple[int, str]]] = {}
-        for p, n in sorted(zip(pos, names, strict=True)):
-            groups.setdefault(p // cc, []).append((p, n))
+    region = slice(None) if width == n_time else slice(lo, lo + width)
+    # one call per group of columns that share chunks (one column per group in older
+    # one-column-per-chunk arrays); groups touch disjoint chunks, so they are written
+    # concurrently, and a group is stacked on its own, so memory stays at a few columns
+    cc = int(arr.chunks[0])
+    groups: dict[int, list[tuple[int, str]]] = {}
+    for p, n in order:
+        groups.setdefault(p // cc if width == n_time else 0, []).append((p, n))
 
-        def put_group(members):
-            ps = [p for p, _ in members]
-            block = np.stack([np.asarray(ds[n].values, dtype=np.float64) for _, n in members])
-            if ps == list(range(ps[0], ps[0] + len(ps))):
-                arr[ps[0]:ps[0] + len(ps)] = block
-            else:
-                arr.set_orthogonal_selection((np.asarray(ps), slice(None), slice(None)), block)
+    async def put_group(members):
+        async with limit:
+            block = np.stack([np.asarray(ds.variables[n].values, dtype=np.float64)
+                              for _, n in members])
+            for p0, i, k in _runs([p for p, _ in members]):   # runs of one group: in turn
+                await arr.setitem((slice(p0, p0 + k), slice(None), region), block[i:i + k])
 
-        whole = all(len(m) == min(cc, len(columns) - k * cc) for k, m in groups.items())
-        if whole and len(groups) > 1:        # whole chunks only: no read-modify-write
-            # two groups in flight per core: the encoding is CPU-bound, and each group
-            # holds its stacked columns (~27 MB for 8 columns of 20 pumps x 2 weeks of minutes)
-            threads = min(len(groups), _WRITE_THREADS, 2 * (os.cpu_count() or 1))
-            with ThreadPoolExecutor(threads) as ex:
-                list(ex.map(put_group, groups.values()))
-        else:
-            for members in groups.values():
-                put_group(members)
-    elif names:                              # merged periods: one call for their region
-        block = np.stack([np.asarray(ds[n].values, dtype=np.float64) for n in names])
-        if pos == list(range(pos[0], pos[0] + len(pos))):
-            arr[pos[0]:pos[0] + len(pos), :, lo:lo + width] = block
-        else:
-            order = np.argsort(pos)
-            arr.set_orthogonal_selection((np.asarray(pos)[order], slice(None),
-                                          slice(lo, lo + width)), block[order])
+    await asyncio.gather(*(put_group(m) for m in groups.values()))
     cattrs = dict(arr.attrs.get("column_attrs", {}) or {})
     for n in names:
-        cattrs[n] = _jsonable_attrs(ds[n].attrs)
-    _update_attrs(arr, {"columns": columns, "column_attrs": cattrs})
+        cattrs[n] = _jsonable_attrs(ds.variables[n].attrs)
+    await _update_attrs(arr, {"columns": columns, "column_attrs": cattrs})
 
 
 _LONG_NAMES = {"time": "period start (UTC)", "time_end": "period end (UTC)"}
 #: periods per chunk of a golden-table array (assets × periods): an appended day
 #: rewrites one chunk per array, not the whole history
 _TIME_CHUNKS = {"1min": 2 * 1440, "15min": 30 * 96, "1h": 366 * 24, "1D": 3660}
-#: threads that write the arrays of one level
+#: threads that read the arrays of one level (older lakes: one array per variable)
 _WRITE_THREADS = 8
 
 
-def _update_attrs(node, attrs: Mapping) -> None:
+async def _update_attrs(node, attrs: Mapping) -> None:
     """Merge ``attrs`` into a zarr node's attributes in one metadata write (none when
     nothing changes; ``attrs.update`` writes once per key)."""
     import json
@@ -1446,16 +1484,19 @@ def _update_attrs(node, attrs: Mapping) -> None:
     if all(k in old and json.dumps(old[k], sort_keys=True) == json.dumps(v, sort_keys=True)
            for k, v in new.items()):
         return
-    node.update_attributes(new)
+    await node.update_attributes(new)
 
 
-def _merge_periods(g, assets: np.ndarray, secs: Mapping[str, np.ndarray]):
-    """Make room in ``g`` for the periods ``secs`` (late data: already there;
-    appended data: the time axis grows). None when they cannot be merged
-    (other assets, periods before the stored ones, a hole in between)."""
-    if [str(a) for a in g["asset"][:]] != [str(a) for a in assets]:
+async def _merge_periods(arrays: Mapping, axes: tuple[list[str], np.ndarray],
+                         assets: np.ndarray, secs: Mapping[str, np.ndarray]
+                         ) -> np.ndarray | None:
+    """Make room in a level's ``arrays`` for the periods ``secs`` (late data: already
+    there; appended data: the time axis grows) and return the time axis after the
+    merge. None when they cannot be merged (other assets, periods before the stored
+    ones, a hole in between)."""
+    stored_assets, stored = axes
+    if stored_assets != [str(a) for a in assets] or "time_end" not in arrays:
         return None
-    stored = np.asarray(g["time"][:])
     new = secs["time"]
     if len(stored) == 0 or len(new) == 0 or new[0] < stored[0]:
         return None
@@ -1465,30 +1506,19 @@ def _merge_periods(g, assets: np.ndarray, secs: Mapping[str, np.ndarray]):
     overlap = stored[lo:lo + len(new)]
     if not np.array_equal(overlap, new[:len(overlap)]):
         return None
-    if lo == len(stored) and len(stored) and int(g["time_end"][len(stored) - 1]) != int(new[0]):
+    time, time_end = arrays["time"], arrays["time_end"]
+    if lo == len(stored) and int(await time_end.getitem(len(stored) - 1)) != int(new[0]):
         return None                          # a hole between stored and new periods
     size = max(len(stored), lo + len(new))
-    if size > len(stored):
-        grow = [arr for _, arr in g.arrays()
-                if (arr.metadata.dimension_names or ())[-1:] == ("time",)]
-        with ThreadPoolExecutor(_WRITE_THREADS) as ex:   # one metadata write each
-            list(ex.map(lambda arr: arr.resize((*arr.shape[:-1], size)), grow))
-    g["time"][lo:lo + len(new)] = new
-    g["time_end"][lo:lo + len(new)] = secs["time_end"]
-    return g
-
-
-def _same_axes_group(root, level: str, assets: np.ndarray, times: np.ndarray):
-    """The existing ``features/<level>`` group when its asset and time axes equal these."""
-    if level not in root:
-        return None
-    g = root[level]
-    try:
-        same = ([str(a) for a in g["asset"][:]] == [str(a) for a in assets]
-                and np.array_equal(np.asarray(g["time"][:]), times))
-    except KeyError:
-        return None
-    return g if same else None
+    if size > len(stored):                   # one metadata write per array, all at once
+        await asyncio.gather(*(arr.resize((*arr.shape[:-1], size)) for arr in arrays.values()
+                               if (arr.metadata.dimension_names or ())[-1:] == ("time",)))
+    region = slice(lo, lo + len(new))
+    await asyncio.gather(time.setitem(region, new), time_end.setitem(region, secs["time_end"]))
+    merged = np.empty(size, dtype=stored.dtype)
+    merged[:len(stored)] = stored
+    merged[region] = new
+    return merged
 
 
 def _jsonable_attrs(attrs: Mapping) -> dict:

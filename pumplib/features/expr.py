@@ -50,6 +50,7 @@ pumplib.errors.SchemaError: <expression>: key 'expression': cannot add 'flow' [m
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -77,6 +78,7 @@ ATTRIBUTES: dict[str, str] = {
 _NAMESPACES = sorted({k.split(".")[0] for k in ATTRIBUTES})
 
 
+@functools.lru_cache(maxsize=1)
 def _ureg() -> pint.UnitRegistry:
     ureg = registry()
     if "EUR" not in ureg:  # currencies, for tariffs and costs
