@@ -521,7 +521,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     feats = ["energy_cost", "runtime", "starts", "wire_to_water_efficiency", "hydraulic_power"]
     full = _raw(start="2026-03-25T00:00Z", days=9)
     read = []
-    evaluate = builder.evaluate_features
+    evaluate = builder.iter_features
 
     def spy(ds, *a, **kw):
         read.append((pd.Timestamp(ds.time.values[0]), pd.Timestamp(ds.time.values[-1])))
@@ -538,7 +538,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     inc = Lake(str(tmp_path / "inc"))
     write_tables(inc, tables(full.isel(time=slice(0, 8 * 1440))))
     assert inc.open_group("features/_partials/1D").sizes["time"] == 9   # local days
-    monkeypatch.setattr(builder, "evaluate_features", spy)
+    monkeypatch.setattr(builder, "iter_features", spy)
     part = tables(full, changed=("2026-04-02T00:00Z", "2026-04-03T00:00Z"), store=inc)
     # raw read: local day 2 Apr (from 1 Apr 22:00 UTC) less a 1-h context, to the data end
     assert read == [(pd.Timestamp("2026-04-01T21:00"), pd.Timestamp("2026-04-02T23:59"))]
@@ -546,7 +546,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     assert pd.Timestamp(part["1W"].time.values[0]) == pd.Timestamp("2026-03-29T22:00")
     write_tables(inc, part)
     ref = Lake(str(tmp_path / "ref"))
-    monkeypatch.setattr(builder, "evaluate_features", evaluate)
+    monkeypatch.setattr(builder, "iter_features", evaluate)
     write_tables(ref, tables(full))
     a, b = stored(inc), stored(ref)
     for lv in a:
@@ -559,13 +559,13 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     late["power"] = late.power.where(~hour, late.power * 1.5)
     late["run_state"] = late.run_state.where(~hour, 0.0)
     read.clear()
-    monkeypatch.setattr(builder, "evaluate_features", spy)
+    monkeypatch.setattr(builder, "iter_features", spy)
     part = tables(late, changed=("2026-03-26T10:00Z", "2026-03-26T11:00Z"), store=inc)
     assert read == [(pd.Timestamp("2026-03-25T22:00"), pd.Timestamp("2026-03-26T23:00"))]
     assert {lv: len(t.time) for lv, t in part.items()} == {
         "1min": 120, "15min": 8, "1h": 2, "1D": 1, "1W": 1, "1M": 1, "_partials/1D": 1}
     write_tables(inc, part)
-    monkeypatch.setattr(builder, "evaluate_features", evaluate)
+    monkeypatch.setattr(builder, "iter_features", evaluate)
     ref2 = Lake(str(tmp_path / "ref2"))
     write_tables(ref2, tables(late))
     a, b = stored(inc), stored(ref2)
@@ -638,3 +638,39 @@ def test_build_lake_takes_only_good_samples_and_stores_partials(tmp_path):
     assert hist.levels.tolist() == ["1h,1D"] * 3 and hist.features.tolist() == [1, 1, 1]
     assert hist.changed.iloc[0].startswith("1970-01-03T00:00:00+00:00") and \
         hist.changed.iloc[1] == ""
+
+
+def test_build_lake_leaves_the_garbage_collector_as_it_found_it(tmp_path, monkeypatch):
+    """Collections skip the objects alive before a build, and only during it; a caller's
+    own frozen objects stay frozen, and a failed build unfreezes too."""
+    import gc
+
+    from pumplib.features import build_lake, builder
+    from pumplib.lake import Lake
+
+    lake = Lake(str(tmp_path / "lake"))
+    with lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1"], "power", 0, np.full((1, 1440), 2.0))
+    cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
+                               "expression": "power", "aggregations": ["mean"]}])
+    seen = []
+    write = builder.write_tables
+
+    def spy(*a, **kw):
+        seen.append(gc.get_freeze_count())
+        return write(*a, **kw)
+
+    monkeypatch.setattr(builder, "write_tables", spy)
+    assert gc.get_freeze_count() == 0
+    build_lake(lake, cat, ["1h"], timezone="UTC", quality=False)
+    assert seen[-1] > 0 and gc.get_freeze_count() == 0 and gc.isenabled()
+    gc.freeze()                                   # the caller froze objects of its own
+    try:
+        frozen = gc.get_freeze_count()           # (it only drops as frozen objects die)
+        build_lake(lake, cat, ["1h"], timezone="UTC", quality=False)
+        assert 0 < seen[-1] <= frozen and 0 < gc.get_freeze_count() <= frozen
+    finally:
+        gc.unfreeze()
+    with pytest.raises(UnknownNameError):
+        build_lake(lake, cat, ["1h"], timezone="UTC", quality=False, cadence="5min")
+    assert gc.get_freeze_count() == 0
