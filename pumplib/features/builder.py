@@ -695,7 +695,7 @@ def _window_reader(data: xr.Dataset, names: Sequence[str], flags: xr.Dataset | N
             return read_window(g[n], off + i0, off + i1)
 
         if len(names) > 1:           # one zarr call per signal; their fetches overlap
-            with ThreadPoolExecutor(min(len(names), _WRITE_THREADS)) as ex:
+            with ThreadPoolExecutor(min(len(names), 2 * (os.cpu_count() or 1))) as ex:
                 got = list(ex.map(one, names))
         else:
             got = [one(n) for n in names]

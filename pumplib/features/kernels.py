@@ -300,27 +300,34 @@ def _decode_column(arr, encoded: list, decode, local) -> np.ndarray:
     return buf
 
 
-def _read_chunk_column(arr, c: int, decode, local) -> np.ndarray:
-    """Time chunk ``c`` of every asset of ``arr`` (``(assets, chunk)``, float64) in this
-    thread's buffer: the chunk keys are fetched from the store in one batch and
-    decoded in place; chunks never written hold the fill value."""
-    return _decode_column(arr, _fetch_chunk_columns([arr], c)[0], decode, local)
-
-
 def read_window(arr, lo: int, hi: int, local=None) -> np.ndarray:
     """``arr[:, lo:hi]`` of a raw ``(asset, time)`` array, read like
     :func:`chunk_partials_from_lake` reads (chunk bytes from the store, decoded in place)
-    when its chunks allow it, else through zarr."""
+    when its chunks allow it, else through zarr.
+
+    Each chunk is decoded into one reused chunk-sized buffer and its part of the
+    window copied out, so the memory touched besides the result is one chunk.
+    """
     decode = _chunk_decoder(arr)
     if decode is None:
         return arr[:, lo:hi]
     local = local if local is not None else threading.local()
-    cs = int(arr.chunks[-1])
-    out = np.empty((arr.shape[0], hi - lo))
+    n_assets = arr.shape[0]
+    ac, cs = (int(x) for x in arr.chunks)
+    tmp = getattr(local, "tmp", None)
+    if tmp is None or tmp.shape != (ac, cs):
+        tmp = local.tmp = np.empty((ac, cs))
+    fill = arr.metadata.fill_value
+    out = np.empty((n_assets, hi - lo))
     for c in range(lo // cs, -(-hi // cs)):
         a, b = max(lo, c * cs), min(hi, (c + 1) * cs)
-        col = _read_chunk_column(arr, c, decode, local)
-        out[:, a - lo:b - lo] = col[:, a - c * cs:b - c * cs]
+        for i, got in enumerate(_fetch_chunk_columns([arr], c)[0]):
+            r0, r1 = i * ac, min(n_assets, (i + 1) * ac)
+            if got is None:
+                out[r0:r1, a - lo:b - lo] = np.nan if fill is None else float(fill)
+                continue
+            decode(got.as_numpy_array(), tmp)
+            out[r0:r1, a - lo:b - lo] = tmp[:r1 - r0, a - c * cs:b - c * cs]
     return out
 
 
