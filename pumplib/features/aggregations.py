@@ -558,15 +558,21 @@ class Grid:
     @classmethod
     def from_times(cls, times) -> Grid:
         """The grid of a regular ``datetime64`` index (raises when it is not regular)."""
-        t = np.asarray(pd.DatetimeIndex(times).as_unit("s").asi8, dtype=np.int64)
+        a = np.asarray(times)
+        if a.dtype.kind == "M":              # checked in the array's own unit: no copy
+            unit, _ = np.datetime_data(a.dtype)
+            t, per_s = a.view(np.int64), int(np.timedelta64(1, "s") // np.timedelta64(1, unit))
+        else:
+            t, per_s = np.asarray(pd.DatetimeIndex(times).as_unit("s").asi8, np.int64), 1
         if len(t) == 0:
             raise AggregationError("the time axis is empty")
         if len(t) == 1:
             raise AggregationError("a single time step does not define a grid step")
-        d = np.diff(t)
-        if np.any(d != d[0]) or d[0] <= 0:
-            raise AggregationError("the time axis is not a regular increasing grid")
-        return cls(int(t[0]), int(d[0]), len(t))
+        d = int(t[1] - t[0])
+        if d <= 0 or d % per_s or not np.all(t[1:] - t[:-1] == d):
+            raise AggregationError("the time axis is not a regular increasing grid of "
+                                   "whole seconds")
+        return cls(int(t[0]) // per_s, d // per_s, len(t))
 
 
 def _check_level(level: str) -> None:
