@@ -640,6 +640,29 @@ def test_build_lake_takes_only_good_samples_and_stores_partials(tmp_path):
         hist.changed.iloc[1] == ""
 
 
+def test_build_lake_that_fails_commits_nothing(tmp_path):
+    """The commit's transaction opens before the build computes: a build that fails
+    leaves the lake as it was, and a build with nothing to write makes no commit."""
+    from pumplib.features import build_lake
+    from pumplib.lake import Lake
+
+    lake = Lake(str(tmp_path / "lake"))
+    with lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1"], "power", 0, np.full((1, 1440), 2.0))
+    tip = lake.tip()
+    cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
+                               "expression": "power * rated.power / rated.power",
+                               "aggregations": ["mean"]}])
+    with pytest.raises(SchemaError, match="registry"):
+        build_lake(lake, cat, ["1h"], timezone="UTC", quality=False)   # no registry given
+    assert lake.tip() == tip and lake.open_group("features/1h") is None
+    ok = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
+                              "expression": "power", "aggregations": ["mean"]}])
+    assert build_lake(lake, ok, ["1h"], timezone="UTC", quality=False,
+                      changed=("1971-01-01", "1971-01-02")) is None   # outside the data
+    assert lake.tip() == tip
+
+
 def test_build_lake_leaves_the_garbage_collector_as_it_found_it(tmp_path, monkeypatch):
     """Collections skip the objects alive before a build, and only during it; a caller's
     own frozen objects stay frozen, and a failed build unfreezes too."""
@@ -654,13 +677,13 @@ def test_build_lake_leaves_the_garbage_collector_as_it_found_it(tmp_path, monkey
     cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
                                "expression": "power", "aggregations": ["mean"]}])
     seen = []
-    write = builder.write_tables
+    put = builder._TableWriter.put
 
     def spy(*a, **kw):
         seen.append(gc.get_freeze_count())
-        return write(*a, **kw)
+        return put(*a, **kw)
 
-    monkeypatch.setattr(builder, "write_tables", spy)
+    monkeypatch.setattr(builder._TableWriter, "put", spy)
     assert gc.get_freeze_count() == 0
     build_lake(lake, cat, ["1h"], timezone="UTC", quality=False)
     assert seen[-1] > 0 and gc.get_freeze_count() == 0 and gc.isenabled()

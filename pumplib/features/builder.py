@@ -32,6 +32,7 @@ import contextlib
 import gc
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -1112,27 +1113,31 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
 def _build_lake(lake, catalog, levels, features, changed, registry, timezone, cadence, message,
                 engine, quality, metadata):
     warm = _warm_kernels()                   # numba loads its kernels while the lake opens
-    data = lake.open_raw(cadence)
-    flags = None
-    if quality:
-        from ..quality import open_quality
+    # the commit's transaction opens first and reads what is stored meanwhile
+    with _TableWriter(lake, [*A.LEVELS, PARTIALS_GROUP],
+                      message or ("features build" if changed is None
+                                  else "features incremental build")) as w:
+        data = lake.open_raw(cadence)
+        flags = None
+        if quality:
+            from ..quality import open_quality
 
-        flags = open_quality(lake, data.attrs.get("cadence"), like=data)
-        # the stored flags of data's snapshot: the chunk path reads them chunk by chunk
-        flags.attrs.update(quality_group=f"quality/{data.attrs.get('cadence')}",
-                           snapshot=data.attrs.get("snapshot"))
-    tables = build(data, catalog, levels, features=features, registry=registry,
-                   timezone=timezone, changed=changed, partials=True, store=lake,
-                   flags=flags,
-                   engine=engine or ("dask" if _distributed_client() else "blocks"))
-    warm.join()
-    if not tables:
-        return None
-    meta = {"cadence": data.attrs.get("cadence"), "quality": bool(quality),
-            **({} if changed is None else {"changed": [int(c) for c in _epoch_pair(changed)]}),
-            **(metadata or {})}
-    return write_tables(lake, tables, message or ("features build" if changed is None
-                                                  else "features incremental build"), meta)
+            flags = open_quality(lake, data.attrs.get("cadence"), like=data)
+            # the stored flags of data's snapshot: the chunk path reads them chunk by chunk
+            flags.attrs.update(quality_group=f"quality/{data.attrs.get('cadence')}",
+                               snapshot=data.attrs.get("snapshot"))
+        tables = build(data, catalog, levels, features=features, registry=registry,
+                       timezone=timezone, changed=changed, partials=True, store=lake,
+                       flags=flags,
+                       engine=engine or ("dask" if _distributed_client() else "blocks"))
+        warm.join()
+        w.metadata.update({"cadence": data.attrs.get("cadence"), "quality": bool(quality),
+                           **({} if changed is None else
+                              {"changed": [int(c) for c in _epoch_pair(changed)]}),
+                           **(metadata or {})})
+        for lv, ds in tables.items():
+            w.put(lv, ds)
+    return w.snapshot
 
 
 def history(lake, limit: int | None = None) -> pd.DataFrame:
@@ -1317,55 +1322,128 @@ def write_tables(lake, tables: Mapping[str, xr.Dataset], message: str = "feature
 
     Returns the snapshot id of the commit.
     """
-    from ..lake import raw_compressor
-
-    tables = materialize(tables)
-    comp = raw_compressor()          # LZ4: half the CPU of zarr's default zstd, same size
-    hashes: dict[str, str] = {}
-    raw_snapshot = None
-    for ds in tables.values():
-        hashes.update(ds.attrs.get("definition_hashes", {}))
-        raw_snapshot = ds.attrs.get("raw_snapshot", raw_snapshot)
-    meta = {"kind": "features", "levels": list(tables), "definition_hashes": hashes,
-            "raw_snapshot": raw_snapshot, **(metadata or {})}
-    with lake.transaction(message, meta) as tx:
-        dropped: dict[str, list[str]] = {}
-        # every level in one batch on zarr's event loop: the levels' metadata reads and
-        # writes overlap instead of ~200 round trips one after another
-        _zsync(_write_levels(tx.root._async_group, tables, hashes, comp, dropped))
-        if any(dropped.values()):
-            tx.metadata["dropped"] = {lv: v for lv, v in dropped.items() if v}
-    return tx.snapshot
+    with _TableWriter(lake, list(tables), message, metadata) as w:
+        for lv, ds in tables.items():
+            w.put(lv, ds)
+    return w.snapshot
 
 
-def _zsync(coro):
-    from zarr.core.sync import sync
+class _TableWriter:
+    """Writes golden tables to one lake commit while the caller goes on computing.
 
-    return sync(coro)
+    On entry the transaction opens and what is stored at the ``planned`` levels is
+    read (on zarr's event loop, in the background); :meth:`put` hands one level's
+    table to the loop and returns at once; on exit every write is awaited and the
+    commit made (none when nothing was put). An incremental build puts its minute,
+    quarter-hour and hour tables while it still computes its day, week and month
+    tables.
+    """
+
+    def __init__(self, lake, planned: Sequence[str], message: str,
+                 metadata: Mapping | None = None):
+        self.lake, self.planned, self.message = lake, list(planned), message
+        self.metadata = dict(metadata or {})
+        self.snapshot: str | None = None
+        self._futures: dict[str, object] = {}
+
+    def __enter__(self) -> _TableWriter:
+        from zarr.core.sync import _get_loop
+
+        from ..lake import raw_compressor
+
+        self._stack = contextlib.ExitStack()
+        self._tx = self._stack.enter_context(self.lake.transaction(self.message, {}))
+        self._loop = _get_loop()
+        self._comp = raw_compressor()     # LZ4: half the CPU of zarr's default zstd
+        self._hashes: dict[str, str] = {}
+        self._raw_snapshot = None
+        self._dropped: dict[str, list[str]] = {}
+        self._ready = self._submit(self._inspect_all(self._tx.root._async_group))
+        return self
+
+    def _submit(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    async def _inspect_all(self, root):
+        features = await root.require_group("features")
+        # what is stored first, before anything is written: Icechunk lists a group
+        # synchronously on the event loop, which must not wait on a write in flight
+        # (that deadlocks); the writes list nothing
+        found = dict(zip(self.planned, await asyncio.gather(
+            *(_inspect_level(features, lv) for lv in self.planned)), strict=True))
+        for lv, f in found.items():          # one level at a time: only these list
+            if f.get("group") is not None and f.get("arrays") is None:
+                found[lv] = await _inspect_level(features, lv, listing=True)
+        # column groups in flight at once, over all levels: encoding is CPU-bound (zarr
+        # runs it on threads) and each group holds its stacked columns (~27 MB for 8
+        # columns of 20 pumps x 2 weeks of minutes)
+        return features, found, asyncio.Semaphore(2 * (os.cpu_count() or 1))
+
+    async def _write(self, lv: str, ds: xr.Dataset, hashes: Mapping) -> None:
+        features, found, limit = await asyncio.wrap_future(self._ready)
+        await _write_level(features, lv, ds, found[lv], hashes, self._comp, self._dropped,
+                           limit)
+
+    def put(self, lv: str, ds: xr.Dataset) -> None:
+        """Start writing ``ds`` as level ``lv`` (one of the planned levels)."""
+        if lv not in self.planned or lv in self._futures:
+            raise PumplibError(f"internal: level {lv!r} is not planned or was put twice "
+                               f"(planned: {self.planned})")
+        ds = materialize({lv: ds})[lv]
+        self._hashes.update(ds.attrs.get("definition_hashes", {}))
+        self._raw_snapshot = ds.attrs.get("raw_snapshot", self._raw_snapshot)
+        self._futures[lv] = self._submit(self._write(lv, ds, dict(self._hashes)))
+
+    def _wait(self) -> None:
+        """Every write ended (a failure raised once all have)."""
+        from concurrent.futures import wait
+
+        wait([self._ready, *self._futures.values()])
+        self._ready.result()
+        for f in self._futures.values():
+            f.result()
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            self._wait()
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        if exc_type is not None or not self._futures:
+            # the caller failed, or nothing was put: no commit
+            self._tx.session.discard_changes()
+            return bool(self._stack.__exit__(exc_type, exc, tb))
+        self._tx.metadata.update({"kind": "features", "levels": list(self._futures),
+                                  "definition_hashes": self._hashes,
+                                  "raw_snapshot": self._raw_snapshot, **self.metadata})
+        if any(self._dropped.values()):
+            self._tx.metadata["dropped"] = {lv: v for lv, v in self._dropped.items() if v}
+        self._stack.__exit__(None, None, None)
+        self.snapshot = self._tx.snapshot
+        return False
 
 
-async def _write_levels(root, tables: Mapping[str, xr.Dataset], hashes: Mapping, comp,
-                        dropped: dict) -> None:
-    features = await root.require_group("features")
-    # what is stored first, one level after another and before anything is written:
-    # Icechunk lists a group synchronously on the event loop, which must not wait on
-    # a write in flight (that deadlocks); the writes below list nothing
-    found = {lv: await _inspect_level(features, lv) for lv in tables}
-    # column groups in flight at once, over all levels: encoding is CPU-bound (zarr runs it
-    # on threads) and each group holds its stacked columns (~27 MB for 8 columns of 20
-    # pumps x 2 weeks of minutes)
-    limit = asyncio.Semaphore(2 * (os.cpu_count() or 1))
-    await asyncio.gather(*(_write_level(features, lv, ds, found[lv], hashes, comp, dropped,
-                                        limit) for lv, ds in tables.items()))
-
-
-async def _inspect_level(root, lv: str) -> dict:
+async def _inspect_level(root, lv: str, listing: bool = False) -> dict:
     """A stored level: its group, asset and time axes, arrays and columns (empty when
-    there is no such level)."""
+    there is no such level). Without ``listing`` the arrays of the stacked layout are
+    looked up by name and ``arrays`` is None for any other layout."""
     if not await root.contains(lv):
         return {}
     g = await root.getitem(lv)
-    arrays = {k: a async for k, a in g.arrays()}
+    if listing:
+        arrays = {k: a async for k, a in g.arrays()}
+    else:
+        async def get(name):
+            try:
+                return await g.getitem(name)
+            except KeyError:
+                return None
+
+        names = ("asset", "time", "time_end", VALUES)
+        got = dict(zip(names, await asyncio.gather(*(get(n) for n in names)), strict=True))
+        if got[VALUES] is None:
+            return {"group": g, "arrays": None}
+        arrays = {k: a for k, a in got.items() if a is not None}
     if "asset" not in arrays or "time" not in arrays:
         return {"group": g, "arrays": arrays, "columns": []}
     av, tv = await asyncio.gather(arrays["asset"].getitem(slice(None)),
