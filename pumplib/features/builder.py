@@ -33,7 +33,7 @@ import gc
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -199,8 +199,8 @@ def iter_features(ds: xr.Dataset, catalog: FeatureCatalog, names: Iterable[str] 
 def build(data, catalog: FeatureCatalog | str | None = None, levels: Sequence[str] | None = None,
           *, features: Iterable[str] | None = None, registry=None, timezone: str | None = None,
           cadence: str | None = None, changed: tuple | None = None, partials: bool = False,
-          store=None, engine: str = "dask", flags: xr.Dataset | None = None
-          ) -> dict[str, xr.Dataset]:
+          store=None, engine: str = "dask", flags: xr.Dataset | None = None,
+          emit: Callable[[str, xr.Dataset], None] | None = None) -> dict[str, xr.Dataset]:
     """Golden tables: every feature at every level, each value with its coverage.
 
     Parameters
@@ -260,6 +260,11 @@ def build(data, catalog: FeatureCatalog | str | None = None, levels: Sequence[st
         condition, no unit conversion, no flags) skips the blocks: each raw
         chunk is decoded once and reduced to 1-minute partials by a compiled
         kernel (:mod:`pumplib.features.kernels`), bit for bit the same values.
+    emit : callable, optional
+        Called with ``(level, table)`` as soon as a table is complete, before
+        the others are (an incremental build's minutes, quarter hours and hours
+        come before its days, weeks and months): :func:`build_lake` writes them
+        meanwhile. The returned dict holds every table either way.
 
     Returns
     -------
@@ -299,7 +304,7 @@ def build(data, catalog: FeatureCatalog | str | None = None, levels: Sequence[st
             return res
     if changed is not None and store is not None:
         inc = _build_incremental(data, catalog, wanted, levels, registry, timezone,
-                                 _epoch_pair(changed), store, partials, flags)
+                                 _epoch_pair(changed), store, partials, flags, emit)
         if inc is not None:
             return inc
     if flags is not None:
@@ -452,8 +457,8 @@ def _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days, f
 
 def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequence[str],
                        levels: Sequence[str], registry, timezone: str,
-                       changed: tuple[int, int], store, partials: bool, flags=None
-                       ) -> dict[str, xr.Dataset] | None:
+                       changed: tuple[int, int], store, partials: bool, flags=None,
+                       emit=None) -> dict[str, xr.Dataset] | None:
     """An incremental build that reads raw data of the changed days only (see
     :func:`build`); None when the stored day partials cannot serve it (then
     the caller recomputes every affected period from raw data)."""
@@ -543,24 +548,54 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
             return None
         if len(st) > b and len(st) < len(full_days) - 1:
             return None                      # stored days end inside the later range
+    for name in with_days:                   # before any table is handed on
+        d, lvs, mergeable, _fields = specs[name]
+        new = aggregated[name]["1D"]["_partials"]
+        j = int(np.searchsorted(new.bounds, d0))
+        if not np.array_equal(new.bounds[j:j + b - a + 1], full_days[a:b + 1]):
+            return None
+        if "1D" in lvs and any(x not in mergeable for x in d.aggregations["1D"]):
+            touched = np.flatnonzero((full_days[:-1] < ext[1]) & (full_days[1:] > ext[0]))
+            if full_days[touched[0]] < d0 or full_days[touched[-1] + 1] > d1:
+                return None                  # a raw-only value outside the changed days
     tables: dict[str, dict] = {}
     coords: dict[str, dict] = {}
+    out: dict[str, xr.Dataset] = {}
+    hashes = {n: catalog[n].hash for n in wanted}
+    attrs = {"timezone": timezone, "step_seconds": grid.dt, "definition_hashes": hashes,
+             "changed": [int(changed[0]), int(changed[1])],
+             "raw_read": [int(sgrid.t0), int(sgrid.end)],
+             **({"raw_snapshot": data.attrs["snapshot"]} if "snapshot" in data.attrs else {})}
 
     def put(lv, cols, t_s, e_s):
         coords[lv] = {"time": A.times_ns(t_s),
                       "time_end": ("time", A.times_ns(e_s))}
         tables.setdefault(lv, {}).update(cols)
 
+    def finish(lvs):
+        """The tables of ``lvs``, each handed to ``emit`` as soon as it is made."""
+        for lv in lvs:
+            if lv in coords:
+                out[lv] = xr.Dataset(tables[lv], coords={"asset": data["asset"].values,
+                                                         **coords[lv]},
+                                     attrs={"level": lv, **attrs})
+                if emit is not None:
+                    emit(lv, out[lv])
+
     def secs(v):
         return np.asarray(pd.DatetimeIndex(v).as_unit("s").asi8)
 
-    for name, (d, lvs, mergeable, fields) in specs.items():
+    def raw_of(name):
         value = sub[bare[name]] if name in bare else values[name]
-        res = aggregated[name]
 
         def raw(lv, agg, value=value):
             return A.raw_aggregate(value.data, sgrid, lv, agg, timezone)
+        return raw
 
+    # minutes, quarter hours and hours first: they are written while the days, weeks
+    # and months are rolled up
+    for name, (d, lvs, _mergeable, _fields) in specs.items():
+        res, raw = aggregated[name], raw_of(name)
         for lv in lvs:
             if lv not in fine:
                 continue
@@ -570,12 +605,11 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
             sl = slice(int(idx[0]), int(idx[-1]) + 1)
             put(lv, {k: xr.Variable(v.dims, v.data[..., sl], v.attrs) for k, v in cols.items()},
                 t_s[sl], e_s[sl])
-        if name not in with_days:
-            continue
-        new = res["1D"]["_partials"]
+    finish([lv for lv in levels if lv in fine])
+    for name in with_days:
+        d, lvs, mergeable, fields = specs[name]
+        new, raw = aggregated[name]["1D"]["_partials"], raw_of(name)
         j = int(np.searchsorted(new.bounds, d0))
-        if not np.array_equal(new.bounds[j:j + b - a + 1], full_days[a:b + 1]):
-            return None
         fresh = new.data[..., j:j + b - a]
         old = np.stack([stored[f"{name}__{A.column_suffix(f)}"].values for f in fields])
         parts = [old[..., :a], fresh, old[..., b:]]
@@ -600,12 +634,8 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
             vals = {k: v[..., sl] for k, v in A.finalize(p, mergeable, d.interpolation).items()}
             t_s, e_s = p.bounds[:-1][sl], p.bounds[1:][sl]
             vals["time"], vals["time_end"] = t_s, e_s
-            day_raw = slice(0, 0)
-            if any(a_ not in vals for a_ in d.aggregations[lv]):   # raw-only (1D at most)
-                if t_s[0] < d0 or e_s[-1] > d1:
-                    return None              # a raw-only value outside the changed days
-                k = int(np.searchsorted(new.bounds, t_s[0]))
-                day_raw = slice(k, k + len(t_s))
+            k = int(np.searchsorted(new.bounds, t_s[0]))
+            day_raw = slice(k, k + len(t_s))  # raw-only values: the changed days (checked)
 
             def raw_day(lv, agg, raw=raw, day_raw=day_raw):
                 return raw(lv, agg)[..., day_raw]
@@ -613,20 +643,8 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
             cols = _columns(d, lv, vals, raw_day)
             cols.pop("time"), cols.pop("time_end")
             put(lv, cols, t_s, e_s)
-    out = {}
-    hashes = {n: catalog[n].hash for n in wanted}
-    for lv in [*levels, PARTIALS_GROUP]:
-        if lv not in coords:
-            continue
-        out[lv] = xr.Dataset(
-            tables[lv], coords={"asset": data["asset"].values, **coords[lv]},
-            attrs={"level": lv, "timezone": timezone, "step_seconds": grid.dt,
-                   "definition_hashes": hashes, "changed": [int(changed[0]), int(changed[1])],
-                   "raw_read": [int(sgrid.t0), int(sgrid.end)],
-                   **({"raw_snapshot": data.attrs["snapshot"]} if "snapshot" in data.attrs
-                      else {})})
+    finish([lv for lv in [*levels, PARTIALS_GROUP] if lv not in fine])
     return out
-
 
 # ---------------------------------------------------------------------------
 # eager engine: large blocks (all assets × whole local days) read straight from the lake
@@ -1129,14 +1147,16 @@ def _build_lake(lake, catalog, levels, features, changed, registry, timezone, ca
         tables = build(data, catalog, levels, features=features, registry=registry,
                        timezone=timezone, changed=changed, partials=True, store=lake,
                        flags=flags,
-                       engine=engine or ("dask" if _distributed_client() else "blocks"))
+                       engine=engine or ("dask" if _distributed_client() else "blocks"),
+                       emit=w.put)
         warm.join()
         w.metadata.update({"cadence": data.attrs.get("cadence"), "quality": bool(quality),
                            **({} if changed is None else
                               {"changed": [int(c) for c in _epoch_pair(changed)]}),
                            **(metadata or {})})
         for lv, ds in tables.items():
-            w.put(lv, ds)
+            if lv not in w:                  # not handed on during the build already
+                w.put(lv, ds)
     return w.snapshot
 
 
@@ -1393,6 +1413,9 @@ class _TableWriter:
         self._hashes.update(ds.attrs.get("definition_hashes", {}))
         self._raw_snapshot = ds.attrs.get("raw_snapshot", self._raw_snapshot)
         self._futures[lv] = self._submit(self._write(lv, ds, dict(self._hashes)))
+
+    def __contains__(self, lv: str) -> bool:
+        return lv in self._futures
 
     def _wait(self) -> None:
         """Every write ended (a failure raised once all have)."""
