@@ -341,3 +341,41 @@ def test_stacked_levels_share_chunks_between_columns_and_a_subset_rewrites_its_o
         for k in full[lv].data_vars:
             want = again[lv][k] if k.startswith("fl_") else full[lv][k]
             np.testing.assert_array_equal(got[k].values, want.values)
+
+
+def test_whole_chunks_written_directly_are_the_bytes_zarr_writes(tmp_path):
+    """Whole chunks of a stacked level, and chunks that held nothing before, are encoded
+    by pumplib and stored as they are: the same bytes zarr stores (edge chunks padded
+    with the fill value); a chunk that holds periods already goes through zarr."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    from pumplib.lake import raw_compressor
+
+    store = zarr.storage.MemoryStore()
+    g = zarr.open_group(store=store, mode="w")
+    x = np.random.default_rng(0).normal(size=(10, 3, 50))
+    x[0, 1, 7] = np.nan
+    ref = g.create_array("ref", shape=x.shape, chunks=(8, 3, 20), dtype="float64",
+                         fill_value=np.nan, compressors=raw_compressor())
+    ref[:] = x
+    arr = g.create_array("new", shape=x.shape, chunks=(8, 3, 20), dtype="float64",
+                         fill_value=np.nan, compressors=raw_compressor())
+    aa = arr._async_array
+    encode = builder._chunk_encoder(aa)
+    for ci in (0, 1):                            # every column of each column chunk
+        cols = list(x[ci * 8:(ci + 1) * 8])
+        sync(builder._put_column_chunk(aa, encode, ci, cols, 0, 0))
+    proto = default_buffer_prototype()
+    for key in ("c/0/0/0", "c/0/0/2", "c/1/0/1", "c/1/0/2"):
+        assert sync(store.get(f"new/{key}", proto)).to_bytes() == \
+            sync(store.get(f"ref/{key}", proto)).to_bytes()
+    # periods [30, 50) again, 1.0 added: chunk 1 (20-40) holds periods 20-29 already,
+    # so it is merged by zarr; chunk 2 (40-50) is covered whole
+    y = x + 1.0
+    sync(builder._put_column_chunk(aa, encode, 0, list(y[:8, :, 30:]), 30, 50))
+    want = x.copy()
+    want[:8, :, 30:] = y[:8, :, 30:]
+    np.testing.assert_array_equal(arr[:], want)
+    assert builder._chunk_encoder(g.create_array(
+        "other", shape=(4, 5), chunks=(2, 5), dtype="float64")._async_array) is None

@@ -1486,6 +1486,7 @@ async def _write_level(root, lv: str, ds: xr.Dataset, found: dict, hashes: Mappi
             for n in ("time", "time_end")}
     g, axes, arrays = found.get("group"), found.get("axes"), found.get("arrays", {})
     stored = None
+    old_n = len(axes[1]) if axes is not None else 0   # periods stored before this write
     if axes is not None and axes[0] == list(assets) and np.array_equal(axes[1], secs["time"]):
         stored = axes[1]                     # same periods: replace the given columns
     elif axes is not None and "changed" in ds.attrs:
@@ -1508,7 +1509,7 @@ async def _write_level(root, lv: str, ds: xr.Dataset, found: dict, hashes: Mappi
                    {"units": "seconds since 1970-01-01T00:00:00",
                     "calendar": "proleptic_gregorian", "long_name": _LONG_NAMES[name]})
               for name, val in secs.items()))
-        stored = secs["time"]
+        stored, old_n = secs["time"], 0
     attrs = {k: v for k, v in ds.attrs.items() if k != "definition_hashes"}
     known = dict(g.attrs.get("definition_hashes", {}) or {})
     lo = int(np.searchsorted(stored, secs["time"][0])) if len(secs["time"]) else 0
@@ -1517,7 +1518,7 @@ async def _write_level(root, lv: str, ds: xr.Dataset, found: dict, hashes: Mappi
                               "title": f"pumplib golden table, level {lv}"})]
     if STACKED and (VALUES in arrays or not columns):
         work.append(_put_stacked(g, arrays.get(VALUES), ds, len(stored), lo, tchunk, comp,
-                                 limit))
+                                 limit, old_n))
     else:                                    # one array per variable (older lakes)
         work += [_put_variable(g, arrays.get(k), k, v, len(assets), len(stored), lo, tchunk,
                                comp, limit) for k, v in ds.data_vars.items()]
@@ -1570,9 +1571,10 @@ def _runs(pos: Sequence[int]) -> list[tuple[int, int, int]]:
 
 
 async def _put_stacked(g, arr, ds: xr.Dataset, n_time: int, lo: int, tchunk: int, comp,
-                       limit) -> None:
+                       limit, old_n: int = 0) -> None:
     """Write the variables of ``ds`` into the stacked array of level group ``g`` (created
-    when absent; new columns appended), whole or at periods ``[lo, lo + len)``."""
+    when absent; new columns appended), whole or at periods ``[lo, lo + len)``; periods
+    from ``old_n`` on held nothing before."""
     names = list(ds.data_vars)
     n_assets = ds.sizes["asset"]
     chunks = (COLUMN_CHUNK, max(n_assets, 1), max(min(n_time, tchunk), 1))
@@ -1591,27 +1593,94 @@ async def _put_stacked(g, arr, ds: xr.Dataset, n_time: int, lo: int, tchunk: int
             await arr.resize((len(columns), *arr.shape[1:]))
     order = sorted(zip((columns.index(n) for n in names), names, strict=True))
     width = ds.sizes["time"]
-    region = slice(None) if width == n_time else slice(lo, lo + width)
-    # one call per group of columns that share chunks (one column per group in older
-    # one-column-per-chunk arrays); groups touch disjoint chunks, so they are written
-    # concurrently, and a group is stacked on its own, so memory stays at a few columns
+    encode = _chunk_encoder(arr)
+    # one group of columns per column chunk: groups touch disjoint chunks, so they are
+    # written concurrently, and a group is stacked on its own (memory: a few columns)
     cc = int(arr.chunks[0])
     groups: dict[int, list[tuple[int, str]]] = {}
     for p, n in order:
-        groups.setdefault(p // cc if width == n_time else 0, []).append((p, n))
+        groups.setdefault(p // cc, []).append((p, n))
 
-    async def put_group(members):
+    async def put_group(ci, members):
         async with limit:
-            block = np.stack([np.asarray(ds.variables[n].values, dtype=np.float64)
-                              for _, n in members])
-            for p0, i, k in _runs([p for p, _ in members]):   # runs of one group: in turn
-                await arr.setitem((slice(p0, p0 + k), slice(None), region), block[i:i + k])
+            cols = [np.asarray(ds.variables[n].values, dtype=np.float64) for _, n in members]
+            ps = [p for p, _ in members]
+            whole = ps == list(range(ci * cc, min((ci + 1) * cc, len(columns))))
+            if whole and encode is not None:     # every column of its chunks
+                await _put_column_chunk(arr, encode, ci, cols, lo, old_n)
+                return
+            block = np.stack(cols)
+            for p0, i, k in _runs(ps):            # runs of one group: in turn
+                await arr.setitem((slice(p0, p0 + k), slice(None), slice(lo, lo + width)),
+                                  block[i:i + k])
 
-    await asyncio.gather(*(put_group(m) for m in groups.values()))
+    await asyncio.gather(*(put_group(ci, m) for ci, m in groups.items()))
     cattrs = dict(arr.attrs.get("column_attrs", {}) or {})
     for n in names:
         cattrs[n] = _jsonable_attrs(ds.variables[n].attrs)
     await _update_attrs(arr, {"columns": columns, "column_attrs": cattrs})
+
+
+async def _put_column_chunk(arr, encode, ci: int, cols: Sequence[np.ndarray], lo: int,
+                            old_n: int) -> None:
+    """Write ``cols`` (every column of column chunk ``ci``, each assets × periods ``[lo,
+    lo + width)``) into ``arr``: a time chunk they cover, or one that held nothing before
+    (from period ``old_n`` on), is assembled and encoded here and stored as it is; any
+    other goes through zarr (read, merged, written)."""
+    from zarr.core.buffer import default_buffer_prototype
+
+    cc, ac, tc = (int(x) for x in arr.chunks)
+    n_assets, width = cols[0].shape
+    hi = lo + width
+    store, proto = arr.store_path.store, default_buffer_prototype()
+
+    async def one(j):
+        c0, c1 = j * tc, min((j + 1) * tc, arr.shape[-1])
+        a, b = max(lo, c0), min(hi, c1)
+        covered = a == c0 and b == c1
+        if not covered and c0 < old_n:
+            await arr.setitem((slice(ci * cc, ci * cc + len(cols)), slice(None), slice(a, b)),
+                              np.stack([c[:, a - lo:b - lo] for c in cols]))
+            return
+
+        def assemble_and_encode():
+            full = np.empty((cc, ac, tc))
+            if not (covered and len(cols) == cc and n_assets == ac and c1 - c0 == tc):
+                full.fill(np.nan)                # the fill value wherever nothing is written
+            for i, c in enumerate(cols):
+                full[i, :n_assets, a - c0:b - c0] = c[:, a - lo:b - lo]
+            return encode(full)
+
+        data = await asyncio.to_thread(assemble_and_encode)
+        key = f"{arr.path}/{arr.metadata.encode_chunk_key((ci, 0, j))}"
+        await store.set(key, proto.buffer.from_bytes(data))
+
+    if width:
+        await asyncio.gather(*(one(j) for j in range(lo // tc, -(-hi // tc))))
+
+
+def _chunk_encoder(arr):
+    """``encode(chunk) -> bytes`` of a full ``float64`` chunk of ``arr`` exactly as zarr
+    stores it (little-endian bytes, then its one Blosc codec), when the array is
+    chunked that way with one chunk over its second axis; None otherwise."""
+    from zarr.codecs import BloscCodec, BytesCodec
+
+    try:
+        codecs = tuple(arr.metadata.codecs)
+        regular = len(arr.chunks) == 3 and int(arr.chunks[1]) >= arr.shape[1]
+    except (AttributeError, TypeError, NotImplementedError):
+        return None                              # zarr v2 metadata, or an irregular grid
+    if (not regular or arr.dtype != np.float64 or len(codecs) != 2
+            or not isinstance(codecs[0], BytesCodec)
+            or getattr(codecs[0].endian, "value", codecs[0].endian) not in ("little", None)
+            or not isinstance(codecs[1], BloscCodec)):
+        return None
+    blosc = codecs[1]._blosc_codec              # zarr's own numcodecs Blosc (its typesize)
+
+    def encode(chunk: np.ndarray) -> bytes:
+        return blosc.encode(np.ascontiguousarray(chunk, dtype="<f8").view(np.uint8).reshape(-1))
+
+    return encode
 
 
 _LONG_NAMES = {"time": "period start (UTC)", "time_end": "period end (UTC)"}
