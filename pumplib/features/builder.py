@@ -1136,6 +1136,7 @@ def _build_lake(lake, catalog, levels, features, changed, registry, timezone, ca
                       message or ("features build" if changed is None
                                   else "features incremental build")) as w:
         data = lake.open_raw(cadence)
+        w.inspect()                          # while the build reads and computes
         flags = None
         if quality:
             from ..quality import open_quality
@@ -1378,8 +1379,14 @@ class _TableWriter:
         self._hashes: dict[str, str] = {}
         self._raw_snapshot = None
         self._dropped: dict[str, list[str]] = {}
-        self._ready = self._submit(self._inspect_all(self._tx.root._async_group))
+        self._ready = None
         return self
+
+    def inspect(self) -> None:
+        """Start reading what is stored at the planned levels (:meth:`put` does it first
+        when this was not called)."""
+        if self._ready is None:
+            self._ready = self._submit(self._inspect_all(self._tx.root._async_group))
 
     def _submit(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -1406,6 +1413,7 @@ class _TableWriter:
 
     def put(self, lv: str, ds: xr.Dataset) -> None:
         """Start writing ``ds`` as level ``lv`` (one of the planned levels)."""
+        self.inspect()
         if lv not in self.planned or lv in self._futures:
             raise PumplibError(f"internal: level {lv!r} is not planned or was put twice "
                                f"(planned: {self.planned})")
@@ -1421,6 +1429,8 @@ class _TableWriter:
         """Every write ended (a failure raised once all have)."""
         from concurrent.futures import wait
 
+        if self._ready is None:              # nothing was inspected, nothing put
+            return
         wait([self._ready, *self._futures.values()])
         self._ready.result()
         for f in self._futures.values():
