@@ -637,8 +637,10 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
             k = int(np.searchsorted(new.bounds, t_s[0]))
             day_raw = slice(k, k + len(t_s))  # raw-only values: the changed days (checked)
 
-            def raw_day(lv, agg, raw=raw, day_raw=day_raw):
-                return raw(lv, agg)[..., day_raw]
+            done = aggregated[name].get(lv, {})   # raw-only values computed already
+
+            def raw_day(lv, agg, raw=raw, day_raw=day_raw, done=done):
+                return (done[agg] if agg in done else raw(lv, agg))[..., day_raw]
 
             cols = _columns(d, lv, vals, raw_day)
             cols.pop("time"), cols.pop("time_end")
