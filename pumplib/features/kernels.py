@@ -186,10 +186,8 @@ def chunk_partials_from_lake(group, names: Sequence[str], offset: int, n: int,
             lo = offset + a - c * cs
             fetched = _fetch_chunk_columns([arrs[x] for x in s], c)
             for x, encoded in zip(s, fetched, strict=True):
-                buf = _decode_column(arrs[x], encoded, direct[x], local)
-                if flags is not None:
-                    _good_only(buf[:, lo:lo + b - a], flags, x, offset + a, offset + b)
-                _run_segment(buf, edges[p0:p1 + 1] - a + lo, out[x], p0)
+                _reduce_column(arrs[x], encoded, direct[x], local, edges[p0:p1 + 1] - a + lo,
+                               out[x], p0, flags, x, (offset + a, offset + b))
             return
         arr = arrs[s]
         buf = getattr(local, "buf", None)    # one buffer per thread: no page faults per chunk
@@ -276,28 +274,39 @@ def _fetch_chunk_columns(arrs, c: int) -> list[list]:
     return [[next(flat) for _ in ks] for ks in keys]
 
 
-def _decode_column(arr, encoded: list, decode, local) -> np.ndarray:
-    """One array's time chunk (``(assets, chunk)``, float64) decoded in place into this
-    thread's buffer; chunks never written hold the fill value."""
+def _reduce_column(arr, encoded: list, decode, local, edges: np.ndarray, out: np.ndarray,
+                   o0: int, flags, name: str, steps: tuple[int, int]) -> None:
+    """Reduce one array's time chunk (the encoded chunks of every asset chunk) into
+    ``out[:, :, o0:]``, one asset chunk at a time: each is decoded into this thread's
+    chunk-sized buffer and reduced while it is still in the cache. Chunks never
+    written hold the fill value; with ``flags``, samples that are not good are NaN
+    (``steps``: the lake's steps ``[lo, hi)`` that ``edges`` span)."""
     n_assets = arr.shape[0]
     ac, cs = (int(x) for x in arr.chunks)
-    buf = getattr(local, "col", None)
-    if buf is None or buf.shape != (n_assets, cs):
-        buf = local.col = np.empty((n_assets, cs))
     tmp = getattr(local, "tmp", None)
     if tmp is None or tmp.shape != (ac, cs):
         tmp = local.tmp = np.empty((ac, cs))
+    small = getattr(local, "small", None)
+    if small is None:
+        small = local.small = {}
     fill = arr.metadata.fill_value
+    width = len(edges) - 1
+    lo = int(edges[0])
     for i, got in enumerate(encoded):
         r0, r1 = i * ac, min(n_assets, (i + 1) * ac)
+        block = tmp[:r1 - r0]
         if got is None:
-            buf[r0:r1] = np.nan if fill is None else float(fill)
-        elif r1 - r0 == ac:
-            decode(got.as_numpy_array(), buf[r0:r1])
-        else:                                # the last asset chunk, padded in the store
+            block[:] = np.nan if fill is None else float(fill)
+        else:                                # stored chunks are whole (padded at the end)
             decode(got.as_numpy_array(), tmp)
-            buf[r0:r1] = tmp[:r1 - r0]
-    return buf
+        if flags is not None:
+            _good_only(block[:, lo:lo + steps[1] - steps[0]], flags, name, *steps,
+                       rows=slice(r0, r1))
+        part = small.get((r1 - r0, width))
+        if part is None:
+            part = small[(r1 - r0, width)] = np.empty((5, r1 - r0, width))
+        _run_segment(block, edges, part, 0)
+        out[:, r0:r1, o0:o0 + width] = part
 
 
 def read_window(arr, lo: int, hi: int, local=None) -> np.ndarray:
@@ -362,9 +371,10 @@ def array_partials(x: np.ndarray, edges: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _good_only(x: np.ndarray, flags, name: str, lo: int, hi: int) -> np.ndarray:
-    """``x`` (steps ``[lo, hi)`` of the lake's grid) with every sample that is not good
-    by the stored flags set to NaN (in place)."""
+def _good_only(x: np.ndarray, flags, name: str, lo: int, hi: int,
+               rows: slice = slice(None)) -> np.ndarray:
+    """``x`` (steps ``[lo, hi)`` of the lake's grid, assets ``rows``) with every sample
+    that is not good by the stored flags set to NaN (in place)."""
     from ..quality.flags import UNCHECKED, is_good
 
     f = np.full(x.shape, UNCHECKED, dtype=np.uint16)
@@ -372,7 +382,7 @@ def _good_only(x: np.ndarray, flags, name: str, lo: int, hi: int) -> np.ndarray:
         arr = flags[name]
         stop = min(hi, arr.shape[-1])
         if stop > lo:
-            f[:, :stop - lo] = arr[:, lo:stop]
+            f[:, :stop - lo] = arr[rows, lo:stop]
     x[~is_good(f, x)] = np.nan
     return x
 
