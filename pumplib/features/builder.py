@@ -474,7 +474,12 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     if not specs:
         return {}
     with_days = [n for n, sp in specs.items() if any(lv in cal for lv in sp[1])]
-    stored = _stored_partials(store, with_days) if with_days else None
+    # the stored day partials load on a thread while the raw days are read
+    with ThreadPoolExecutor(1) as ex:
+        loading = ex.submit(_stored_partials, store, with_days) if with_days else None
+        got = _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days,
+                                flags)
+        stored = loading.result() if loading is not None else None
     if with_days:
         if stored is None or [str(a) for a in stored["asset"].values] != \
                 [str(a) for a in data["asset"].values]:
@@ -489,7 +494,6 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
             have = by_feature.get(n, {})
             if set(have) != set(fields) or set(have.values()) != {d.hash}:
                 return None
-    got = _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days, flags)
     if got is None:
         return None
     sub, ext, (d0, d1), (h0, h1) = got
