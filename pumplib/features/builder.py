@@ -533,6 +533,11 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                 got[name] = A.aggregate_array(value.data, sgrid, raw_levels[name], mergeable,
                                               timezone, good.data, d.interpolation,
                                               keep_partials=("1D",))
+                for lv in raw_levels[name]:      # medians and quantiles, from raw samples
+                    for agg in d.aggregations.get(lv, ()):
+                        if agg not in mergeable:
+                            got[name][lv][agg] = A.raw_aggregate(value.data, sgrid, lv, agg,
+                                                                 timezone)
         return vals, got
 
     if bare:
