@@ -616,6 +616,12 @@ def level_bounds(level: str, start: int, end: int, timezone: str = "UTC") -> np.
         lo = (start // size) * size
         hi = -((-end) // size) * size
         return np.arange(lo, hi + 1, size, dtype=np.int64)
+    return _calendar_bounds(level, int(start), int(end), timezone).copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _calendar_bounds(level: str, start: int, end: int, timezone: str) -> np.ndarray:
+    """:func:`level_bounds` of a calendar level (a build asks the same ones often)."""
     first = pd.Timestamp(start, unit="s", tz="UTC").tz_convert(timezone)
     last = pd.Timestamp(end, unit="s", tz="UTC").tz_convert(timezone)
     d0 = first.tz_localize(None).normalize()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import os
 import re
@@ -690,20 +691,28 @@ def _direct_group(data: xr.Dataset, names: Sequence[str]):
                 "open_dataset-") for n in names)):
         return None
     try:
-        import zarr
-
-        from ..lake import Lake
-
-        g = zarr.open_group(store=Lake(store, create=False).session(snap).store,
-                            mode="r")[f"raw/{cad}"]
+        g, assets = _raw_group(store, snap, cad)
         step = int(g.attrs["step_seconds"])
         t0 = int(np.datetime64(data["time"].values[0], "s").astype(np.int64))
         off = (t0 - int(g.attrs["origin"])) // step
-        if [str(a) for a in g["asset"][:]] == [str(a) for a in data["asset"].values]:
+        if assets == [str(a) for a in data["asset"].values]:
             return g, off
     except (KeyError, ValueError, OSError, PumplibError):
         return None  # not a plain lake layout: the caller reads through xarray instead
     return None
+
+
+@functools.lru_cache(maxsize=4)
+def _raw_group(store: str, snapshot: str, cadence: str):
+    """The zarr group ``raw/<cadence>`` of a lake at a snapshot, and its assets (a
+    snapshot never changes: a build's several readers open it once)."""
+    import zarr
+
+    from ..lake import Lake
+
+    g = zarr.open_group(store=Lake(store, create=False).session(snapshot).store,
+                        mode="r")[f"raw/{cadence}"]
+    return g, [str(a) for a in g["asset"][:]]
 
 
 def _window_reader(data: xr.Dataset, names: Sequence[str], flags: xr.Dataset | None = None):
