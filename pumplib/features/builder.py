@@ -1537,12 +1537,16 @@ async def _inspect_level(root, lv: str, listing: bool = False) -> dict:
         arrays = {k: a for k, a in got.items() if a is not None}
     if "asset" not in arrays or "time" not in arrays:
         return {"group": g, "arrays": arrays, "columns": []}
-    av, tv = await asyncio.gather(arrays["asset"].getitem(slice(None)),
-                                  arrays["time"].getitem(slice(None)))
+    n = arrays["time"].shape[0]
+    end = arrays.get("time_end")
+    av, tv, last_end = await asyncio.gather(
+        arrays["asset"].getitem(slice(None)), arrays["time"].getitem(slice(None)),
+        end.getitem(slice(n - 1, n)) if end is not None and n else asyncio.sleep(0))
     columns = (list(arrays[VALUES].attrs.get("columns", [])) if VALUES in arrays else
                [k for k in arrays if k not in ("asset", "time", "time_end")])
     return {"group": g, "arrays": arrays, "columns": columns,
-            "axes": ([str(x) for x in np.asarray(av)], np.asarray(tv))}
+            "axes": ([str(x) for x in np.asarray(av)], np.asarray(tv)),
+            "last_end": None if last_end is None else int(np.asarray(last_end)[0])}
 
 
 async def _write_level(root, lv: str, ds: xr.Dataset, found: dict, hashes: Mapping, comp,
@@ -1558,7 +1562,7 @@ async def _write_level(root, lv: str, ds: xr.Dataset, found: dict, hashes: Mappi
     if axes is not None and axes[0] == list(assets) and np.array_equal(axes[1], secs["time"]):
         stored = axes[1]                     # same periods: replace the given columns
     elif axes is not None and "changed" in ds.attrs:
-        stored = await _merge_periods(arrays, axes, assets, secs)
+        stored = await _merge_periods(arrays, axes, assets, secs, found.get("last_end"))
     columns = found.get("columns", [])
     if stored is None:                       # new level, or the axes changed: rewrite it
         if g is not None:
@@ -1775,12 +1779,12 @@ async def _update_attrs(node, attrs: Mapping) -> None:
 
 
 async def _merge_periods(arrays: Mapping, axes: tuple[list[str], np.ndarray],
-                         assets: np.ndarray, secs: Mapping[str, np.ndarray]
-                         ) -> np.ndarray | None:
+                         assets: np.ndarray, secs: Mapping[str, np.ndarray],
+                         last_end: int | None) -> np.ndarray | None:
     """Make room in a level's ``arrays`` for the periods ``secs`` (late data: already
     there; appended data: the time axis grows) and return the time axis after the
     merge. None when they cannot be merged (other assets, periods before the stored
-    ones, a hole in between)."""
+    ones, a hole in between: ``last_end`` is the end of the last stored period)."""
     stored_assets, stored = axes
     if stored_assets != [str(a) for a in assets] or "time_end" not in arrays:
         return None
@@ -1793,15 +1797,20 @@ async def _merge_periods(arrays: Mapping, axes: tuple[list[str], np.ndarray],
     overlap = stored[lo:lo + len(new)]
     if not np.array_equal(overlap, new[:len(overlap)]):
         return None
-    time, time_end = arrays["time"], arrays["time_end"]
-    if lo == len(stored) and int(await time_end.getitem(len(stored) - 1)) != int(new[0]):
+    if lo == len(stored) and last_end != int(new[0]):
         return None                          # a hole between stored and new periods
     size = max(len(stored), lo + len(new))
-    if size > len(stored):                   # one metadata write per array, all at once
-        await asyncio.gather(*(arr.resize((*arr.shape[:-1], size)) for arr in arrays.values()
-                               if (arr.metadata.dimension_names or ())[-1:] == ("time",)))
     region = slice(lo, lo + len(new))
-    await asyncio.gather(time.setitem(region, new), time_end.setitem(region, secs["time_end"]))
+    axis_values = {"time": new, "time_end": secs["time_end"]}
+
+    async def grow_and_set(name, arr):       # each array on its own: one chain per array
+        if size > arr.shape[-1]:
+            await arr.resize((*arr.shape[:-1], size))
+        if name in axis_values:
+            await arr.setitem(region, axis_values[name])
+
+    await asyncio.gather(*(grow_and_set(k, arr) for k, arr in arrays.items()
+                           if (arr.metadata.dimension_names or ())[-1:] == ("time",)))
     merged = np.empty(size, dtype=stored.dtype)
     merged[:len(stored)] = stored
     merged[region] = new
