@@ -124,15 +124,14 @@ def _times(ds) -> dict:
 
 def lake_entries(store=None) -> dict[str, dict]:
     """Entries (reader kwargs and metadata) for every group of the lake."""
-    import zarr
-
     from .features.aggregations import LEVELS
+    from .lake import open_root
     from .lineage import table_lineage
     from .store import _lake
 
     lake = _lake(store)
     snap = lake.tip()
-    root = zarr.open_group(store=lake.session(snap).store, mode="r")
+    root = open_root(lake.session(snap).store, "r")
     out: dict[str, dict] = {}
     groups: list[tuple[str, str]] = []
     for kind in ("raw", "quality", "features"):

@@ -115,9 +115,9 @@ def _open_level(level: str, store=None, snapshot=None, as_of=None) -> xr.Dataset
 
 
 def _stored_levels(lake) -> list[str]:
-    import zarr
+    from .lake import open_root
 
-    root = zarr.open_group(store=lake.session().store, mode="r")
+    root = open_root(lake.session().store, "r")
     if "features" not in root:
         return []
     return [lv for lv in LEVELS if lv in root["features"]]

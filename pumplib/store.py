@@ -218,11 +218,10 @@ def _small_read(t: _Table, cols: Sequence[str], rows, i0: int, i1: int) -> xr.Da
 
 
 def _levels(lake, snapshot: str) -> list[str]:
-    import zarr
-
     from .features.aggregations import LEVELS
+    from .lake import open_root
 
-    root = zarr.open_group(store=lake.session(snapshot).store, mode="r")
+    root = open_root(lake.session(snapshot).store, "r")
     if "features" not in root:
         return []
     have = {n for n, _ in root["features"].groups()}

@@ -764,12 +764,11 @@ def save_scorecard(card: Scorecard, store=None) -> str:
 
 def load_scorecards(store=None, feature: str | None = None) -> pd.DataFrame:
     """Stored scorecards' headline figures, one row per key (newest definitions included)."""
-    import zarr
-
+    from .lake import open_root
     from .query import _lake
 
     lake = _lake(store)
-    root = zarr.open_group(store=lake.session().store, mode="r")
+    root = open_root(lake.session().store, "r")
     if SCORECARD_GROUP not in root:
         return pd.DataFrame(columns=["key", "feature", "version", "score"]).set_index("key")
     rows = []

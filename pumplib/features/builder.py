@@ -394,9 +394,9 @@ def _stored_partials(store, names: Iterable[str]) -> xr.Dataset | None:
     """The stored day partials of ``names`` (in memory), or None when there are none."""
     if store is None or not hasattr(store, "session"):
         return None
-    import zarr
+    from ..lake import open_root
 
-    root = zarr.open_group(store=store.session().store, mode="r")
+    root = open_root(store.session().store, "r")
     path = f"features/{PARTIALS_GROUP}"
     if path not in root:
         return None
@@ -706,12 +706,9 @@ def _direct_group(data: xr.Dataset, names: Sequence[str]):
 def _raw_group(store: str, snapshot: str, cadence: str):
     """The zarr group ``raw/<cadence>`` of a lake at a snapshot, and its assets (a
     snapshot never changes: a build's several readers open it once)."""
-    import zarr
+    from ..lake import Lake, open_root
 
-    from ..lake import Lake
-
-    g = zarr.open_group(store=Lake(store, create=False).session(snapshot).store,
-                        mode="r")[f"raw/{cadence}"]
+    g = open_root(Lake(store, create=False).session(snapshot).store, "r")[f"raw/{cadence}"]
     return g, [str(a) for a in g["asset"][:]]
 
 
@@ -962,13 +959,10 @@ def _flag_group(data: xr.Dataset, flags: xr.Dataset):
     path, snap = flags.attrs.get("quality_group"), flags.attrs.get("snapshot")
     if not path or snap != data.attrs.get("snapshot") or not data.attrs.get("store"):
         return None
-    import zarr
-
-    from ..lake import Lake
+    from ..lake import Lake, open_root
 
     try:
-        root = zarr.open_group(store=Lake(data.attrs["store"], create=False).session(snap).store,
-                               mode="r")
+        root = open_root(Lake(data.attrs["store"], create=False).session(snap).store, "r")
         if path not in root:
             return None
         q, raw = root[path], root[f"raw/{data.attrs.get('cadence')}"]

@@ -540,9 +540,9 @@ def recommendation_chunks(lake, limit: int = 500) -> list[Chunk]:
 def forecast_chunks(lake) -> list[Chunk]:
     """Stored forecasts (groups ``forecasts/<level>``): one chunk per asset and target, with
     the mean of each quantile over the horizon and the target's lineage."""
-    import zarr
+    from ..lake import open_root
 
-    root = zarr.open_group(store=lake.session().store, mode="r")
+    root = open_root(lake.session().store, "r")
     if "forecasts" not in root:
         return []
     out = []
