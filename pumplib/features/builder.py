@@ -1404,12 +1404,13 @@ def write_tables(lake, tables: Mapping[str, xr.Dataset], message: str = "feature
 class _TableWriter:
     """Writes golden tables to one lake commit while the caller goes on computing.
 
-    On entry the transaction opens and what is stored at the ``planned`` levels is
-    read (on zarr's event loop, in the background); :meth:`put` hands one level's
-    table to the loop and returns at once; on exit every write is awaited and the
-    commit made (none when nothing was put). An incremental build puts its minute,
-    quarter-hour and hour tables while it still computes its day, week and month
-    tables.
+    On entry the transaction opens; :meth:`inspect` starts reading what is stored
+    at the ``planned`` levels (on zarr's event loop, in the background; the first
+    :meth:`put` starts it otherwise); :meth:`put` hands one level's table to the
+    loop and returns at once; on exit every write is awaited and the commit made
+    (none when nothing was put or the caller failed). An incremental build puts its
+    minute, quarter-hour and hour tables while it still computes its day, week and
+    month tables.
     """
 
     def __init__(self, lake, planned: Sequence[str], message: str,
