@@ -1742,7 +1742,9 @@ def _chunk_encoder(arr):
             or getattr(codecs[0].endian, "value", codecs[0].endian) not in ("little", None)
             or not isinstance(codecs[1], BloscCodec)):
         return None
-    blosc = codecs[1]._blosc_codec              # zarr's own numcodecs Blosc (its typesize)
+    blosc = getattr(codecs[1], "_blosc_codec", None)   # zarr's own numcodecs Blosc
+    if blosc is None:                            # (another zarr version): zarr writes
+        return None
 
     def encode(chunk: np.ndarray) -> bytes:
         return blosc.encode(np.ascontiguousarray(chunk, dtype="<f8").view(np.uint8).reshape(-1))
