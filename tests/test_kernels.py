@@ -274,15 +274,17 @@ def test_stacked_levels_read_as_variables_and_legacy_levels_still_merge(tmp_path
                                     stores[True].open_group(f"features/{lv}").p_mean.load())
 
 
-def test_chunk_path_applies_the_stored_quality_flags(tmp_path, monkeypatch):
+@pytest.mark.parametrize("asset_chunk", [1, 8])
+def test_chunk_path_applies_the_stored_quality_flags(tmp_path, monkeypatch, asset_chunk):
     """build_lake (quality on) reads the stored flags chunk by chunk: a spike-flagged
     hour leaves, a person's MANUAL_GOOD brings a flagged hour back, a signal without
-    flags is not good; the tables equal the block path's."""
+    flags is not good; the tables equal the block path's (each asset in its own raw
+    chunk, or both in one)."""
     from pumplib.features import build_lake
     from pumplib.quality import open_quality
     from pumplib.quality.flags import UNCHECKED, Flag
 
-    with config.set({"lake.chunk_samples": 720}):
+    with config.set({"lake.chunk_samples": 720, "lake.asset_chunk": asset_chunk}):
         lake = _lake_with_signals(tmp_path / "lake")
         with lake.transaction("flags") as tx:
             arr = tx.derived_array("quality", "1min", "power", "uint16", UNCHECKED)

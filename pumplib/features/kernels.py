@@ -292,6 +292,8 @@ def _reduce_column(arr, encoded: list, decode, local, edges: np.ndarray, out: np
     fill = arr.metadata.fill_value
     width = len(edges) - 1
     lo = int(edges[0])
+    # the flags of every asset in one read; each asset chunk takes its rows
+    fl = None if flags is None else _flag_block(flags, name, *steps, n_assets)
     for i, got in enumerate(encoded):
         r0, r1 = i * ac, min(n_assets, (i + 1) * ac)
         block = tmp[:r1 - r0]
@@ -299,9 +301,8 @@ def _reduce_column(arr, encoded: list, decode, local, edges: np.ndarray, out: np
             block[:] = np.nan if fill is None else float(fill)
         else:                                # stored chunks are whole (padded at the end)
             decode(got.as_numpy_array(), tmp)
-        if flags is not None:
-            _good_only(block[:, lo:lo + steps[1] - steps[0]], flags, name, *steps,
-                       rows=slice(r0, r1))
+        if fl is not None:
+            _keep_good(block[:, lo:lo + steps[1] - steps[0]], fl[r0:r1])
         part = small.get((r1 - r0, width))
         if part is None:
             part = small[(r1 - r0, width)] = np.empty((5, r1 - r0, width))
@@ -371,18 +372,30 @@ def array_partials(x: np.ndarray, edges: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _good_only(x: np.ndarray, flags, name: str, lo: int, hi: int,
-               rows: slice = slice(None)) -> np.ndarray:
-    """``x`` (steps ``[lo, hi)`` of the lake's grid, assets ``rows``) with every sample
-    that is not good by the stored flags set to NaN (in place)."""
-    from ..quality.flags import UNCHECKED, is_good
+def _good_only(x: np.ndarray, flags, name: str, lo: int, hi: int) -> np.ndarray:
+    """``x`` (steps ``[lo, hi)`` of the lake's grid) with every sample that is not good
+    by the stored flags set to NaN (in place)."""
+    return _keep_good(x, _flag_block(flags, name, lo, hi, x.shape[0]))
 
-    f = np.full(x.shape, UNCHECKED, dtype=np.uint16)
+
+def _flag_block(flags, name: str, lo: int, hi: int, rows: int) -> np.ndarray:
+    """The stored flags of signal ``name`` over steps ``[lo, hi)`` (``rows`` assets);
+    steps or signals without flags are unchecked."""
+    from ..quality.flags import UNCHECKED
+
+    f = np.full((rows, hi - lo), UNCHECKED, dtype=np.uint16)
     if name in flags:
         arr = flags[name]
         stop = min(hi, arr.shape[-1])
         if stop > lo:
-            f[:, :stop - lo] = arr[rows, lo:stop]
+            f[:, :stop - lo] = arr[:, lo:stop]
+    return f
+
+
+def _keep_good(x: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``x`` with every sample its flags ``f`` do not call good set to NaN (in place)."""
+    from ..quality.flags import is_good
+
     x[~is_good(f, x)] = np.nan
     return x
 
