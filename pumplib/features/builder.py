@@ -519,8 +519,10 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     blocks = _asset_blocks(sub.sizes["asset"], os.cpu_count() or 1)
 
     def aggregate_block(sl):
+        """Every feature of the assets ``sl`` aggregated, medians and quantiles (raw
+        only; bare signals have none) included, so no raw values outlive the block."""
         part = sub.isel(asset=sl)
-        vals, got = {}, {}
+        got = {}
         for name in bare:
             d, _lvs, mergeable, fields = specs[name]
             got[name] = _kernel_aggregate(np.asarray(part[bare[name]].values), sgrid,
@@ -528,7 +530,6 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                                           d.interpolation)
         for name, value, good in (iter_features(part, catalog, rest, registry=registry,
                                                 timezone=timezone) if rest else ()):
-            vals[name] = value
             if name in specs:
                 d, _lvs, mergeable, _fields = specs[name]
                 got[name] = A.aggregate_array(value.data, sgrid, raw_levels[name], mergeable,
@@ -539,7 +540,7 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                         if agg not in mergeable:
                             got[name][lv][agg] = A.raw_aggregate(value.data, sgrid, lv, agg,
                                                                  timezone)
-        return vals, got
+        return got
 
     if bare:
         from .kernels import load
@@ -548,8 +549,7 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     A._fused_partials(np.zeros((1, 2)), 2, None)
     with ThreadPoolExecutor(len(blocks)) as ex:
         done = list(ex.map(aggregate_block, blocks))
-    aggregated = {n: _join_assets([got[n] for _, got in done]) for n in specs}
-    block_values = {n: [vals[n] for vals, _ in done] for n in rest}
+    aggregated = {n: _join_assets([got[n] for got in done]) for n in specs}
     full_days = A.level_bounds("1D", grid.t0, grid.end, timezone)
     a = int(np.searchsorted(full_days, d0))
     b = int(np.searchsorted(full_days, d1))
@@ -599,22 +599,15 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     def secs(v):
         return np.asarray(pd.DatetimeIndex(v).as_unit("s").asi8)
 
-    def raw_of(name):
-        parts = [sub[bare[name]]] if name in bare else block_values[name]
-
-        def raw(lv, agg, parts=parts):
-            return np.concatenate([np.asarray(A.raw_aggregate(v.data, sgrid, lv, agg, timezone))
-                                   for v in parts], axis=-2)
-        return raw
-
     # minutes, quarter hours and hours first: they are written while the days, weeks
     # and months are rolled up
     for name, (d, lvs, _mergeable, _fields) in specs.items():
-        res, raw = aggregated[name], raw_of(name)
+        res = aggregated[name]
         for lv in lvs:
             if lv not in fine:
                 continue
-            cols = _columns(d, lv, res[lv], raw)
+            # raw-only values are in res already (computed in the asset blocks)
+            cols = _columns(d, lv, res[lv], lambda lv_, a_, res=res: res[lv_][a_])
             t_s, e_s = secs(cols.pop("time")), secs(cols.pop("time_end"))
             idx = np.flatnonzero((t_s >= h0) & (e_s <= h1))
             sl = slice(int(idx[0]), int(idx[-1]) + 1)
@@ -623,7 +616,7 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     finish([lv for lv in levels if lv in fine])
     for name in with_days:
         d, lvs, mergeable, fields = specs[name]
-        new, raw = aggregated[name]["1D"]["_partials"], raw_of(name)
+        new = aggregated[name]["1D"]["_partials"]
         j = int(np.searchsorted(new.bounds, d0))
         fresh = new.data[..., j:j + b - a]
         old = np.stack([stored[f"{name}__{A.column_suffix(f)}"].values for f in fields])
@@ -652,10 +645,8 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
             k = int(np.searchsorted(new.bounds, t_s[0]))
             day_raw = slice(k, k + len(t_s))  # raw-only values: the changed days (checked)
 
-            done = aggregated[name].get(lv, {})   # raw-only values computed already
-
-            def raw_day(lv, agg, raw=raw, day_raw=day_raw, done=done):
-                return (done[agg] if agg in done else raw(lv, agg))[..., day_raw]
+            def raw_day(lv, agg, res=aggregated[name], day_raw=day_raw):
+                return res[lv][agg][..., day_raw]
 
             cols = _columns(d, lv, vals, raw_day)
             cols.pop("time"), cols.pop("time_end")
