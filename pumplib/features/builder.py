@@ -418,7 +418,7 @@ def _stored_partials(store, names: Iterable[str]) -> xr.Dataset | None:
         return xr.Dataset({c: (("asset", "time"), block[j], dict(cattrs[c]))
                            for j, (_, c) in enumerate(cols)}, coords=coords)
     arrays = {k: a for k, a in g.arrays() if a.attrs.get("feature") in names}
-    with ThreadPoolExecutor(_WRITE_THREADS) as ex:      # many small arrays: overlap latency
+    with ThreadPoolExecutor(_READ_THREADS) as ex:      # many small arrays: overlap latency
         values = dict(zip(arrays, ex.map(lambda a: a[:], arrays.values()), strict=True))
     return xr.Dataset({k: (("asset", "time"), values[k], dict(a.attrs))
                        for k, a in arrays.items()},
@@ -1173,7 +1173,7 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
 
 def _build_lake(lake, catalog, levels, features, changed, registry, timezone, cadence, message,
                 engine, quality, metadata):
-    warm = _warm_kernels()                   # numba loads its kernels while the lake opens
+    warm = _warm_kernels()                   # the kernels load while the lake opens
     # the commit's transaction opens first and reads what is stored meanwhile
     with _TableWriter(lake, [*A.LEVELS, PARTIALS_GROUP],
                       message or ("features build" if changed is None
@@ -1748,7 +1748,7 @@ _LONG_NAMES = {"time": "period start (UTC)", "time_end": "period end (UTC)"}
 #: rewrites one chunk per array, not the whole history
 _TIME_CHUNKS = {"1min": 2 * 1440, "15min": 30 * 96, "1h": 366 * 24, "1D": 3660}
 #: threads that read the arrays of one level (older lakes: one array per variable)
-_WRITE_THREADS = 8
+_READ_THREADS = 8
 
 
 async def _update_attrs(node, attrs: Mapping) -> None:
