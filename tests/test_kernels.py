@@ -10,7 +10,7 @@ import xarray as xr
 import zarr
 
 from pumplib import config
-from pumplib.errors import ConfigError
+from pumplib.errors import ConfigError, PumplibError
 from pumplib.features import aggregations as A
 from pumplib.features import build, builder, catalog_from_dicts, materialize
 from pumplib.features import kernels as K
@@ -321,7 +321,7 @@ def test_chunk_path_applies_the_stored_quality_flags(tmp_path, monkeypatch, asse
 
 
 def test_stacked_levels_share_chunks_between_columns_and_a_subset_rewrites_its_own(tmp_path):
-    """Columns of a stacked level share chunks (COLUMN_CHUNK per chunk); writing one
+    """Columns of a stacked level share chunks (COLUMN_CHUNK or more per chunk); writing one
     feature's columns again (a changed definition) replaces those and keeps the others."""
     lake = _lake_with_signals(tmp_path / "lake")
     cat = _bare_catalog()
@@ -330,7 +330,8 @@ def test_stacked_levels_share_chunks_between_columns_and_a_subset_rewrites_its_o
     builder.write_tables(lake, full)
     root = zarr.open_group(store=lake.session().store, mode="r")
     arr = root["features/1h"][builder.VALUES]
-    assert arr.chunks[0] == builder.COLUMN_CHUNK < arr.shape[0]
+    assert arr.chunks[0] == builder._column_chunk(arr.shape[0], arr.shape[1], arr.chunks[2])
+    assert arr.chunks[0] >= builder.COLUMN_CHUNK                    # columns share chunks
     again = {lv: ds[[k for k in ds.data_vars if k.startswith("fl_")]] * 2.0
              for lv, ds in full.items()}
     for lv, ds in again.items():
@@ -346,9 +347,10 @@ def test_stacked_levels_share_chunks_between_columns_and_a_subset_rewrites_its_o
 
 
 def test_whole_chunks_written_directly_are_the_bytes_zarr_writes(tmp_path):
-    """Whole chunks of a stacked level, and chunks that held nothing before, are encoded
-    by pumplib and stored as they are: the same bytes zarr stores (edge chunks padded
-    with the fill value); a chunk that holds periods already goes through zarr."""
+    """Chunks of a stacked level are assembled and encoded by pumplib and stored as they
+    are: the same bytes zarr stores (edge chunks padded with the fill value), for whole
+    chunks, for chunks that held nothing before and for chunks merged with the periods
+    they held (decoded first)."""
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.sync import sync
 
@@ -364,20 +366,38 @@ def test_whole_chunks_written_directly_are_the_bytes_zarr_writes(tmp_path):
     arr = g.create_array("new", shape=x.shape, chunks=(8, 3, 20), dtype="float64",
                          fill_value=np.nan, compressors=raw_compressor())
     aa = arr._async_array
-    encode = builder._chunk_encoder(aa)
+    codec = builder._chunk_codec(aa)
     for ci in (0, 1):                            # every column of each column chunk
         cols = list(x[ci * 8:(ci + 1) * 8])
-        sync(builder._put_column_chunk(aa, encode, ci, cols, 0, 0))
+        sync(builder._put_column_chunk(aa, codec, ci, cols, 0, 0))
     proto = default_buffer_prototype()
-    for key in ("c/0/0/0", "c/0/0/2", "c/1/0/1", "c/1/0/2"):
-        assert sync(store.get(f"new/{key}", proto)).to_bytes() == \
-            sync(store.get(f"ref/{key}", proto)).to_bytes()
+
+    def same_bytes(keys):
+        for key in keys:
+            assert sync(store.get(f"new/{key}", proto)).to_bytes() == \
+                sync(store.get(f"ref/{key}", proto)).to_bytes(), key
+
+    same_bytes(("c/0/0/0", "c/0/0/2", "c/1/0/1", "c/1/0/2"))
     # periods [30, 50) again, 1.0 added: chunk 1 (20-40) holds periods 20-29 already,
-    # so it is merged by zarr; chunk 2 (40-50) is covered whole
+    # so it is decoded and merged; chunk 2 (40-50) is covered whole
     y = x + 1.0
-    sync(builder._put_column_chunk(aa, encode, 0, list(y[:8, :, 30:]), 30, 50))
+    sync(builder._put_column_chunk(aa, codec, 0, list(y[:8, :, 30:]), 30, 50))
     want = x.copy()
     want[:8, :, 30:] = y[:8, :, 30:]
     np.testing.assert_array_equal(arr[:], want)
-    assert builder._chunk_encoder(g.create_array(
+    ref[:8, :, 30:] = y[:8, :, 30:]
+    same_bytes(("c/0/0/1", "c/0/0/2"))
+    # the last column chunk (2 of its 8 columns) merged into a chunk zarr never stored
+    # (all fill value): the rows beyond stay the fill value
+    z = np.full((2, 3, 50), np.nan)
+    arr[8:, :, :] = z
+    ref[8:, :, :] = z
+    assert sync(store.get("new/c/1/0/0", proto)) is None
+    sync(builder._put_column_chunk(aa, codec, 1, list(y[8:, :, 5:12]), 5, 50))
+    ref[8:, :, 5:12] = y[8:, :, 5:12]
+    np.testing.assert_array_equal(arr[:], ref[:])
+    same_bytes(("c/1/0/0",))
+    with pytest.raises(PumplibError, match="bytes, not the"):
+        codec.decode_into(sync(store.get("new/c/1/0/0", proto)).to_bytes(), np.empty(7))
+    assert builder._chunk_codec(g.create_array(
         "other", shape=(4, 5), chunks=(2, 5), dtype="float64")._async_array) is None

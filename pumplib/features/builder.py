@@ -547,7 +547,7 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
 
         load()                               # the kernels, before threads ask for them
     A._fused_partials(np.zeros((1, 2)), 2, None)
-    with ThreadPoolExecutor(len(blocks)) as ex:
+    with ThreadPoolExecutor(min(len(blocks), os.cpu_count() or 1)) as ex:
         done = list(ex.map(aggregate_block, blocks))
     aggregated = {n: _join_assets([got[n] for got in done]) for n in specs}
     full_days = A.level_bounds("1D", grid.t0, grid.end, timezone)
@@ -1612,9 +1612,29 @@ async def _put_variable(g, arr, k: str, v: xr.Variable, n_assets: int, n_time: i
 STACKED = True
 #: the array of a stacked level (its attributes name the columns and hold theirs)
 VALUES = "_values"
-#: columns per chunk of a new stacked array: a build stores ~8x fewer chunks (a feature's
-#: mean, min, max, count and coverage mostly share one), which is most of its write time
+#: the least columns per chunk of a new stacked array: a build stores ~8x fewer chunks (a
+#: feature's mean, min, max, count and coverage mostly share one), which is most of its
+#: write time
 COLUMN_CHUNK = 8
+#: uncompressed bytes a chunk of a new stacked array holds at least, where its level has
+#: few periods per chunk: days, weeks and months put every column in one or two chunks
+#: instead of ten (each chunk written costs a store round trip, however small)
+CHUNK_BYTES = 1 << 20
+
+
+def _column_chunk(n_columns: int, n_assets: int, n_periods: int) -> int:
+    """Columns per chunk of a new stacked array (a multiple of :data:`COLUMN_CHUNK`)
+    whose chunks hold ``n_assets`` × ``n_periods`` values per column.
+
+    Examples
+    --------
+    >>> _column_chunk(80, 20, 2880), _column_chunk(80, 20, 336), _column_chunk(80, 20, 14)
+    (8, 24, 80)
+    """
+    per_column = max(n_assets * n_periods * 8, 1)
+    k = -(-CHUNK_BYTES // per_column)          # columns that fill CHUNK_BYTES
+    c = COLUMN_CHUNK
+    return max(c, min(-(-k // c) * c, -(-n_columns // c) * c))
 
 
 def _runs(pos: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -1635,7 +1655,8 @@ async def _put_stacked(g, arr, ds: xr.Dataset, n_time: int, lo: int, tchunk: int
     from ``old_n`` on held nothing before."""
     names = list(ds.data_vars)
     n_assets = ds.sizes["asset"]
-    chunks = (COLUMN_CHUNK, max(n_assets, 1), max(min(n_time, tchunk), 1))
+    tc = max(min(n_time, tchunk), 1)
+    chunks = (_column_chunk(len(names), n_assets, tc), max(n_assets, 1), tc)
     if arr is None:
         arr = await g.create_array(VALUES, shape=(len(names), n_assets, n_time), chunks=chunks,
                                    dtype="float64", fill_value=np.nan, compressors=comp,
@@ -1651,7 +1672,7 @@ async def _put_stacked(g, arr, ds: xr.Dataset, n_time: int, lo: int, tchunk: int
             await arr.resize((len(columns), *arr.shape[1:]))
     order = sorted(zip((columns.index(n) for n in names), names, strict=True))
     width = ds.sizes["time"]
-    encode = _chunk_encoder(arr)
+    codec = _chunk_codec(arr)
     # one group of columns per column chunk: groups touch disjoint chunks, so they are
     # written concurrently, and a group is stacked on its own (memory: a few columns)
     cc = int(arr.chunks[0])
@@ -1664,8 +1685,8 @@ async def _put_stacked(g, arr, ds: xr.Dataset, n_time: int, lo: int, tchunk: int
             cols = [np.asarray(ds.variables[n].values, dtype=np.float64) for _, n in members]
             ps = [p for p, _ in members]
             whole = ps == list(range(ci * cc, min((ci + 1) * cc, len(columns))))
-            if whole and encode is not None:     # every column of its chunks
-                await _put_column_chunk(arr, encode, ci, cols, lo, old_n)
+            if whole and codec is not None:      # every column of its chunks
+                await _put_column_chunk(arr, codec, ci, cols, lo, old_n)
                 return
             block = np.stack(cols)
             for p0, i, k in _runs(ps):            # runs of one group: in turn
@@ -1679,12 +1700,12 @@ async def _put_stacked(g, arr, ds: xr.Dataset, n_time: int, lo: int, tchunk: int
     await _update_attrs(arr, {"columns": columns, "column_attrs": cattrs})
 
 
-async def _put_column_chunk(arr, encode, ci: int, cols: Sequence[np.ndarray], lo: int,
+async def _put_column_chunk(arr, codec, ci: int, cols: Sequence[np.ndarray], lo: int,
                             old_n: int) -> None:
     """Write ``cols`` (every column of column chunk ``ci``, each assets × periods ``[lo,
-    lo + width)``) into ``arr``: a time chunk they cover, or one that held nothing before
-    (from period ``old_n`` on), is assembled and encoded here and stored as it is; any
-    other goes through zarr (read, merged, written)."""
+    lo + width)``) into ``arr``: each time chunk they touch is assembled here (what it
+    held before decoded first, unless they cover it or it held nothing: periods from
+    ``old_n`` on), encoded with ``codec`` (:func:`_chunk_codec`) and stored as it is."""
     from zarr.core.buffer import default_buffer_prototype
 
     cc, ac, tc = (int(x) for x in arr.chunks)
@@ -1695,32 +1716,62 @@ async def _put_column_chunk(arr, encode, ci: int, cols: Sequence[np.ndarray], lo
     async def one(j):
         c0, c1 = j * tc, min((j + 1) * tc, arr.shape[-1])
         a, b = max(lo, c0), min(hi, c1)
+        key = f"{arr.path}/{arr.metadata.encode_chunk_key((ci, 0, j))}"
         covered = a == c0 and b == c1
-        if not covered and c0 < old_n:
-            await arr.setitem((slice(ci * cc, ci * cc + len(cols)), slice(None), slice(a, b)),
-                              np.stack([c[:, a - lo:b - lo] for c in cols]))
-            return
+        old = None
+        if not covered and c0 < old_n:       # periods stored there before: kept
+            old = await store.get(key, prototype=proto)
 
         def assemble_and_encode():
             full = np.empty((cc, ac, tc))
-            if not (covered and len(cols) == cc and n_assets == ac and c1 - c0 == tc):
+            if old is not None:
+                codec.decode_into(old.to_bytes(), full)
+            elif not (covered and len(cols) == cc and n_assets == ac and c1 - c0 == tc):
                 full.fill(np.nan)                # the fill value wherever nothing is written
             for i, c in enumerate(cols):
                 full[i, :n_assets, a - c0:b - c0] = c[:, a - lo:b - lo]
-            return encode(full)
+            return codec.encode(full)
 
-        data = await asyncio.to_thread(assemble_and_encode)
-        key = f"{arr.path}/{arr.metadata.encode_chunk_key((ci, 0, j))}"
+        if cc * ac * tc * 8 <= _INLINE_BYTES:    # a thread hop costs more than the work
+            data = assemble_and_encode()
+        else:
+            data = await asyncio.to_thread(assemble_and_encode)
         await store.set(key, proto.buffer.from_bytes(data))
 
     if width:
         await asyncio.gather(*(one(j) for j in range(lo // tc, -(-hi // tc))))
 
 
-def _chunk_encoder(arr):
-    """``encode(chunk) -> bytes`` of a full ``float64`` chunk of ``arr`` exactly as zarr
-    stores it (little-endian bytes, then its one Blosc codec), when the array is
-    chunked that way with one chunk over its second axis; None otherwise."""
+#: chunks up to this size are assembled and encoded on the event loop itself
+_INLINE_BYTES = 1 << 16
+
+
+class _ChunkCodec:
+    """Encode and decode a whole ``float64`` chunk of a stacked array exactly as zarr
+    stores it: little-endian bytes, then zarr's own Blosc codec object."""
+
+    def __init__(self, blosc):
+        self._blosc = blosc
+
+    def encode(self, chunk: np.ndarray) -> bytes:
+        return self._blosc.encode(
+            np.ascontiguousarray(chunk, dtype="<f8").view(np.uint8).reshape(-1))
+
+    def decode_into(self, raw: bytes, out: np.ndarray) -> None:
+        """Decode the stored bytes ``raw`` into ``out`` (a C-contiguous chunk buffer)."""
+        size = int.from_bytes(raw[4:8], "little")   # Blosc's header: uncompressed size
+        if size != out.nbytes:
+            raise PumplibError(f"internal: a stored chunk holds {size} bytes, not the "
+                               f"{out.nbytes} of its chunk shape")
+        self._blosc.decode(raw, out=out.view(np.uint8).reshape(-1))
+        if sys.byteorder == "big":              # stored little-endian
+            out.byteswap(inplace=True)
+
+
+def _chunk_codec(arr) -> _ChunkCodec | None:
+    """The :class:`_ChunkCodec` of ``arr`` when it is a ``float64`` array stored as little-
+    endian bytes and one Blosc codec, chunked with one chunk over its second axis; None
+    otherwise (zarr writes those)."""
     from zarr.codecs import BloscCodec, BytesCodec
 
     try:
@@ -1736,11 +1787,7 @@ def _chunk_encoder(arr):
     blosc = getattr(codecs[1], "_blosc_codec", None)   # zarr's own numcodecs Blosc
     if blosc is None:                            # (another zarr version): zarr writes
         return None
-
-    def encode(chunk: np.ndarray) -> bytes:
-        return blosc.encode(np.ascontiguousarray(chunk, dtype="<f8").view(np.uint8).reshape(-1))
-
-    return encode
+    return _ChunkCodec(blosc)
 
 
 _LONG_NAMES = {"time": "period start (UTC)", "time_end": "period end (UTC)"}
