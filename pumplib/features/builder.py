@@ -171,7 +171,16 @@ def iter_features(ds: xr.Dataset, catalog: FeatureCatalog, names: Iterable[str] 
             good = g if good is None else good & g
         return xr.ones_like(template, dtype=bool) if good is None else good
 
-    for name in names:
+    # each value is released once the last feature that uses it is evaluated (the caller
+    # keeps what it needs): a block's working set stays a few features, not all of them
+    last_use: dict[str, int] = {}
+    for i, name in enumerate(names):
+        d = catalog[name]
+        for n in (*d.compiled.names, *getattr(d.compiled_condition, "names", ())):
+            last_use[n] = i
+    for i, name in enumerate(names):
+        for n in [n for n in out if not n.endswith("__good") and last_use.get(n, -1) < i]:
+            del out[n], out[f"{n}__good"]
         d = catalog[name]
         used = set(d.compiled.names)
         attrs_used = sorted((used | set(getattr(d.compiled_condition, "names", ())))
@@ -305,7 +314,7 @@ def build(data, catalog: FeatureCatalog | str | None = None, levels: Sequence[st
             return res
     if changed is not None and store is not None:
         inc = _build_incremental(data, catalog, wanted, levels, registry, timezone,
-                                 _epoch_pair(changed), store, partials, flags, emit)
+                                 _epoch_pair(changed), store, partials, flags, emit, grid)
         if inc is not None:
             return inc
     if flags is not None:
@@ -426,11 +435,10 @@ def _stored_partials(store, names: Iterable[str]) -> xr.Dataset | None:
                               "time": times["time"], "time_end": ("time", times["time_end"])})
 
 
-def _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days, flags):
+def _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days, flags, grid):
     """The raw data an incremental build of the changed range ``[s, e)`` reads:
     ``(sub, periods that may change, changed days, fine periods)``; None when
-    fewer than two samples."""
-    grid = A.Grid.from_times(data["time"].values)
+    fewer than two samples. ``grid`` is data's."""
     fine = [lv for lv in levels if lv in A.FIXED_LEVELS]
     lin = any("lin_sum" in sp[3] for sp in specs.values())
     trans = any("trans" in sp[3] for sp in specs.values())
@@ -459,11 +467,12 @@ def _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days, f
 def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequence[str],
                        levels: Sequence[str], registry, timezone: str,
                        changed: tuple[int, int], store, partials: bool, flags=None,
-                       emit=None) -> dict[str, xr.Dataset] | None:
+                       emit=None, grid: A.Grid | None = None) -> dict[str, xr.Dataset] | None:
     """An incremental build that reads raw data of the changed days only (see
     :func:`build`); None when the stored day partials cannot serve it (then
-    the caller recomputes every affected period from raw data)."""
-    grid = A.Grid.from_times(data["time"].values)
+    the caller recomputes every affected period from raw data). ``grid`` is data's
+    (made from its time axis when not given)."""
+    grid = grid if grid is not None else A.Grid.from_times(data["time"].values)
     s, e = max(changed[0], grid.t0), min(changed[1], grid.end)
     if e <= s:
         return {}
@@ -479,7 +488,7 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     with ThreadPoolExecutor(1) as ex:
         loading = ex.submit(_stored_partials, store, with_days) if with_days else None
         got = _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days,
-                                flags)
+                                flags, grid)
         stored = loading.result() if loading is not None else None
     if with_days:
         if stored is None or [str(a) for a in stored["asset"].values] != \
@@ -582,8 +591,8 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
              **({"raw_snapshot": data.attrs["snapshot"]} if "snapshot" in data.attrs else {})}
 
     def put(lv, cols, t_s, e_s):
-        coords[lv] = {"time": A.times_ns(t_s),
-                      "time_end": ("time", A.times_ns(e_s))}
+        if lv not in coords:                 # every feature of a level has its periods
+            coords[lv] = {"time": _ns(t_s), "time_end": ("time", _ns(e_s))}
         tables.setdefault(lv, {}).update(cols)
 
     def finish(lvs):
@@ -597,7 +606,7 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                     emit(lv, out[lv])
 
     def secs(v):
-        return np.asarray(pd.DatetimeIndex(v).as_unit("s").asi8)
+        return _epoch_seconds(v)
 
     # minutes, quarter hours and hours first: they are written while the days, weeks
     # and months are rolled up
@@ -893,6 +902,19 @@ def _asset_blocks(n: int, k: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
+def _ns(secs) -> np.ndarray:
+    """Epoch seconds as ``datetime64[ns]`` values."""
+    return np.asarray(secs, dtype=np.int64).astype("datetime64[s]").astype("datetime64[ns]")
+
+
+def _epoch_seconds(times) -> np.ndarray:
+    """Epoch seconds (int64) of datetime64 values or a DatetimeIndex."""
+    a = np.asarray(times)
+    if a.dtype.kind != "M":
+        return np.asarray(pd.DatetimeIndex(times).as_unit("s").asi8)
+    return a.astype("datetime64[s]").astype(np.int64)
+
+
 def _join_assets(parts: Sequence[dict]) -> dict:
     """Aggregations of asset blocks (:func:`~pumplib.features.aggregations.aggregate_array`
     results, assets on the second-last axis) joined into those of all assets."""
@@ -1178,8 +1200,8 @@ def _build_lake(lake, catalog, levels, features, changed, registry, timezone, ca
     with _TableWriter(lake, [*A.LEVELS, PARTIALS_GROUP],
                       message or ("features build" if changed is None
                                   else "features incremental build")) as w:
+        w.inspect()                          # while the build opens, reads and computes
         data = lake.open_raw(cadence)
-        w.inspect()                          # while the build reads and computes
         flags = None
         if quality:
             from ..quality import open_quality
@@ -1461,7 +1483,8 @@ class _TableWriter:
         if lv not in self.planned or lv in self._futures:
             raise PumplibError(f"internal: level {lv!r} is not planned or was put twice "
                                f"(planned: {self.planned})")
-        ds = materialize({lv: ds})[lv]
+        if any(A._is_dask(v.data) for v in ds.variables.values()):
+            ds = materialize({lv: ds})[lv]
         self._hashes.update(ds.attrs.get("definition_hashes", {}))
         self._raw_snapshot = ds.attrs.get("raw_snapshot", self._raw_snapshot)
         self._futures[lv] = self._submit(self._write(lv, ds, dict(self._hashes)))

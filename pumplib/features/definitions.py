@@ -135,6 +135,9 @@ class FeatureCatalog(Mapping[str, FeatureDefinition]):
         except KeyError:
             raise UnknownNameError(choices_message("feature", name, self._defs)) from None
 
+    def __contains__(self, name: object) -> bool:   # a miss is no error (no close matches)
+        return name in self._defs
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._defs)
 
