@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import io
 import os
 import re
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -113,6 +115,28 @@ def storage_for(url: str | os.PathLike) -> icechunk.Storage:
 _MEMORY_REPOS: dict[str, icechunk.Repository] = {}
 
 
+@functools.lru_cache(maxsize=1)
+def _tune_malloc() -> int | None:
+    """Limit glibc's malloc arenas to ``lake.malloc_arena_max``, once per process (the
+    first :class:`Lake` calls it, before Icechunk and zarr start their threads); the
+    value set, or None when nothing was set (the setting is null, ``MALLOC_ARENA_MAX``
+    is in the environment, or the C library is not glibc)."""
+    arenas = config.get("lake.malloc_arena_max", None)
+    if arenas is None or "MALLOC_ARENA_MAX" in os.environ:
+        return None
+    import ctypes
+    import platform
+
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return None
+    m_arena_max = -8                         # glibc's malloc.h
+    return int(arenas) if mallopt(m_arena_max, int(arenas)) == 1 else None
+
+
 @dataclass(frozen=True)
 class Commit:
     """One entry of the lake's history."""
@@ -139,6 +163,7 @@ class Lake:
     """
 
     def __init__(self, url: str | os.PathLike | None = None, *, create: bool = True):
+        _tune_malloc()
         self.url = os.fspath(config.get("store.url", override_with=url))
         storage = storage_for(self.url)
         try:

@@ -234,3 +234,29 @@ def test_arrays_added_later_chunk_like_the_group_was_created(tmp_path):
         tx.write_block("1h", ["P1"], "power", t0, np.ones((1, 10)))
     root = zarr.open_group(store=lake.session().store, mode="r")
     assert root["raw/1h"].attrs["asset_chunk"] == 8 and root["raw/1h/power"].chunks[0] == 8
+
+
+def test_first_lake_limits_glibc_malloc_arenas_unless_told_not_to(monkeypatch):
+    """``lake.malloc_arena_max`` is set once per process by the first Lake (Linux with
+    glibc); null, or ``MALLOC_ARENA_MAX`` in the environment, leaves malloc alone."""
+    import platform
+    import sys
+
+    from pumplib import config
+    from pumplib import lake as L
+
+    L._tune_malloc.cache_clear()
+    try:
+        with config.set({"lake.malloc_arena_max": None}):
+            assert L._tune_malloc() is None
+        L._tune_malloc.cache_clear()
+        monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+        assert L._tune_malloc() is None
+        L._tune_malloc.cache_clear()
+        monkeypatch.delenv("MALLOC_ARENA_MAX")
+        got = L._tune_malloc()
+        glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+        assert got == (1 if glibc else None)
+        assert L._tune_malloc() is got                          # once per process
+    finally:
+        L._tune_malloc.cache_clear()
