@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import functools
@@ -36,6 +37,7 @@ import io
 import os
 import re
 import sys
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -115,6 +117,32 @@ def storage_for(url: str | os.PathLike) -> icechunk.Storage:
 _MEMORY_REPOS: dict[str, icechunk.Repository] = {}
 
 
+#: read-only sessions by (lake URL, snapshot id), newest last: a snapshot never changes,
+#: so the readers of one build (the lazy Dataset, the chunk reader, the quality flags)
+#: share one session and what it has loaded (the snapshot, array metadata, manifests)
+_SESSIONS: collections.OrderedDict[tuple[str, str], Any] = collections.OrderedDict()
+_SESSIONS_MAX = 8
+_SESSIONS_LOCK = threading.Lock()
+
+
+def cached_session(url: str, snapshot: str):
+    """The read-only session of ``url`` at ``snapshot`` a :class:`Lake` opened in this
+    process (see :data:`_SESSIONS`), or None."""
+    with _SESSIONS_LOCK:
+        got = _SESSIONS.get((url, snapshot))
+        if got is not None:
+            _SESSIONS.move_to_end((url, snapshot))
+        return got
+
+
+def _remember_session(url: str, session) -> None:
+    with _SESSIONS_LOCK:
+        _SESSIONS[(url, session.snapshot_id)] = session
+        _SESSIONS.move_to_end((url, session.snapshot_id))
+        while len(_SESSIONS) > _SESSIONS_MAX:
+            _SESSIONS.popitem(last=False)
+
+
 @functools.lru_cache(maxsize=1)
 def _tune_malloc() -> int | None:
     """Limit glibc's malloc arenas to ``lake.malloc_arena_max``, once per process (the
@@ -185,14 +213,19 @@ class Lake:
     # -- reading ------------------------------------------------------------
     def session(self, snapshot: str | None = None, as_of: dt.datetime | None = None):
         """A read-only Icechunk session at a snapshot, a time, or the branch tip."""
+        if snapshot is not None and (got := cached_session(self.url, snapshot)) is not None:
+            return got
         try:
             if snapshot is not None:
-                return self.repo.readonly_session(snapshot_id=snapshot)
-            if as_of is not None:
-                return self.repo.readonly_session(branch=BRANCH, as_of=_utc(as_of))
-            return self.repo.readonly_session(branch=BRANCH)
+                session = self.repo.readonly_session(snapshot_id=snapshot)
+            elif as_of is not None:
+                session = self.repo.readonly_session(branch=BRANCH, as_of=_utc(as_of))
+            else:
+                session = self.repo.readonly_session(branch=BRANCH)
         except icechunk.IcechunkError as exc:
             raise LakeError(f"{self.url}: cannot open snapshot {snapshot or as_of}: {exc}") from None
+        _remember_session(self.url, session)
+        return session
 
     def cadences(self, snapshot: str | None = None) -> list[str]:
         """Cadences that hold raw data."""

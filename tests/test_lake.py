@@ -260,3 +260,24 @@ def test_first_lake_limits_glibc_malloc_arenas_unless_told_not_to(monkeypatch):
         assert L._tune_malloc() is got                          # once per process
     finally:
         L._tune_malloc.cache_clear()
+
+
+def test_readers_of_one_snapshot_share_its_session(tmp_path):
+    """A snapshot never changes: a Lake remembers its read-only sessions by snapshot id
+    (a few, newest kept), so a build's readers open it once; the tip is looked up anew."""
+    from pumplib import lake as L
+    from pumplib.lake import Lake
+
+    lake = Lake(str(tmp_path / "lake"))
+    with lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1"], "power", 0, np.full((1, 60), 1.0))
+    tip = lake.session()                                  # the tip, remembered by its id
+    assert L.cached_session(lake.url, tip.snapshot_id) is tip
+    assert lake.session(tip.snapshot_id) is tip
+    assert Lake(str(tmp_path / "lake")).session(tip.snapshot_id) is tip   # another Lake
+    with lake.transaction("more") as tx:
+        tx.write_block("1min", ["P1"], "power", 3600, np.full((1, 60), 2.0))
+    assert lake.session().snapshot_id != tip.snapshot_id  # a new tip is seen
+    for i in range(L._SESSIONS_MAX):
+        L._remember_session(f"memory://other-{i}", tip)
+    assert L.cached_session(lake.url, tip.snapshot_id) is None          # oldest dropped

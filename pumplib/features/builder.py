@@ -706,9 +706,10 @@ def _direct_group(data: xr.Dataset, names: Sequence[str]):
 def _raw_group(store: str, snapshot: str, cadence: str):
     """The zarr group ``raw/<cadence>`` of a lake at a snapshot, and its assets (a
     snapshot never changes: a build's several readers open it once)."""
-    from ..lake import Lake, open_root
+    from ..lake import Lake, cached_session, open_root
 
-    g = open_root(Lake(store, create=False).session(snapshot).store, "r")[f"raw/{cadence}"]
+    session = cached_session(store, snapshot) or Lake(store, create=False).session(snapshot)
+    g = open_root(session.store, "r")[f"raw/{cadence}"]
     return g, [str(a) for a in g["asset"][:]]
 
 
@@ -972,10 +973,12 @@ def _flag_group(data: xr.Dataset, flags: xr.Dataset):
     path, snap = flags.attrs.get("quality_group"), flags.attrs.get("snapshot")
     if not path or snap != data.attrs.get("snapshot") or not data.attrs.get("store"):
         return None
-    from ..lake import Lake, open_root
+    from ..lake import Lake, cached_session, open_root
 
     try:
-        root = open_root(Lake(data.attrs["store"], create=False).session(snap).store, "r")
+        session = (cached_session(data.attrs["store"], snap)
+                   or Lake(data.attrs["store"], create=False).session(snap))
+        root = open_root(session.store, "r")
         if path not in root:
             return None
         q, raw = root[path], root[f"raw/{data.attrs.get('cadence')}"]
@@ -1828,8 +1831,13 @@ async def _update_attrs(node, attrs: Mapping) -> None:
 
     from ..lake import _jsonable
 
-    new = _jsonable(dict(attrs))
     old = dict(node.attrs)
+    try:                                     # plain equality first: most writes change
+        if all(k in old and bool(old[k] == v) for k, v in attrs.items()):
+            return                           # nothing here (an appended day's columns)
+    except (TypeError, ValueError):          # (arrays among the values)
+        pass
+    new = _jsonable(dict(attrs))
     if all(k in old and json.dumps(old[k], sort_keys=True) == json.dumps(v, sort_keys=True)
            for k, v in new.items()):
         return
