@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from pumplib.errors import SchemaError, UnknownNameError
+from pumplib.errors import PumplibError, SchemaError, UnknownNameError
 from pumplib.features import (
     LEVELS,
     build,
@@ -697,3 +697,93 @@ def test_build_lake_leaves_the_garbage_collector_as_it_found_it(tmp_path, monkey
     with pytest.raises(UnknownNameError):
         build_lake(lake, cat, ["1h"], timezone="UTC", quality=False, cadence="5min")
     assert gc.get_freeze_count() == 0
+
+
+def _lake_from(path, ds):
+    """A lake holding ``ds``'s signals at 1 min (NaN cells hold nothing)."""
+    from pumplib.lake import Lake
+
+    lake = Lake(str(path))
+    t0 = int(pd.Timestamp(ds.time.values[0]).tz_localize("UTC").timestamp())
+    with lake.transaction("raw") as tx:
+        for k in ds.data_vars:
+            tx.write_block("1min", [str(a) for a in ds.asset.values], k, t0, ds[k].values)
+    return lake
+
+
+def test_build_lake_appends_a_day_into_levels_grown_while_it_computes(tmp_path, monkeypatch):
+    """``build_lake(changed=)``: each stored level grows for the new periods while the day
+    is computed (``_TableWriter.prepare``), and the tables equal a full rebuild."""
+    from pumplib.assets import AssetRegistry
+    from pumplib.features import build_lake, builder
+
+    from .conftest import small_registry_dict
+
+    reg = AssetRegistry.from_dict(small_registry_dict())
+    cat = load_catalog(builtin_dir())
+    feats = ["energy_cost", "runtime", "starts", "wire_to_water_efficiency"]
+    full = _raw(start="2026-03-25T00:00Z", days=9)
+    first = full.isel(time=slice(0, 8 * 1440 - 120))         # ends 1 Apr 22:00 UTC
+    inc = _lake_from(tmp_path / "inc", first)
+    kw = dict(registry=reg, timezone=TZ, cadence="1min", quality=False, features=feats)
+    build_lake(inc, cat, LEVELS, **kw)
+    with inc.transaction("raw") as tx:                         # the local day of 2 Apr
+        rest = full.isel(time=slice(8 * 1440 - 120, 9 * 1440 - 120))
+        t0 = int(pd.Timestamp(rest.time.values[0]).tz_localize("UTC").timestamp())
+        for k in rest.data_vars:
+            tx.write_block("1min", ["N-P1", "N-P2"], k, t0, rest[k].values)
+    got = []
+    prepare = builder._TableWriter._prepare
+
+    async def spy(self, lv, *a):
+        got.append((lv, await prepare(self, lv, *a)))
+        return got[-1][1]
+
+    plans = []
+    merge_plan = builder._merge_plan
+
+    def count(*a, **k):
+        plans.append(1)
+        return merge_plan(*a, **k)
+
+    monkeypatch.setattr(builder._TableWriter, "_prepare", spy)
+    monkeypatch.setattr(builder, "_merge_plan", count)
+    build_lake(inc, cat, LEVELS, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
+    assert sorted(lv for lv, _ in got) == sorted([*LEVELS, builder.PARTIALS_GROUP])
+    assert all(p is not None for _, p in got)                   # every level grew early
+    assert len(plans) == len(got)          # and took exactly the periods prepared for it
+    ref = _lake_from(tmp_path / "ref", full.isel(time=slice(0, 9 * 1440 - 120)))
+    build_lake(ref, cat, LEVELS, **kw)
+    for lv in [*LEVELS, builder.PARTIALS_GROUP]:
+        xr.testing.assert_equal(inc.open_group(f"features/{lv}").load(),
+                                ref.open_group(f"features/{lv}").load())
+
+
+def test_table_writer_takes_other_periods_than_prepared_and_commits_no_unfilled_growth(
+        tmp_path):
+    """A table whose periods differ from the prepared ones is still merged right; a level
+    prepared but never given its table makes the writer commit nothing."""
+    from pumplib.features import builder
+
+    cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
+                               "expression": "power", "aggregations": ["mean", "max"]}])
+    raw = _raw(start="2026-03-25T00:00Z", days=3)
+    lake = _lake_from(tmp_path / "lake", raw)
+    full = build(raw, cat, ["1h"], timezone=TZ)
+    write_tables(lake, {"1h": full["1h"].isel(time=slice(0, 40))})
+    part = full["1h"].isel(time=slice(30, 60))
+    part.attrs["changed"] = [0, 1]
+    secs = pd.DatetimeIndex(full["1h"].time.values).as_unit("s").asi8
+    assets = [str(a) for a in raw.asset.values]
+    with builder._TableWriter(lake, ["1h"], "other periods") as w:
+        w.prepare("1h", assets, secs[40:50], secs[41:51])     # fewer than the table holds
+        w.put("1h", part)
+    xr.testing.assert_equal(lake.open_group("features/1h").load(),
+                            full["1h"].isel(time=slice(0, 60)).load())
+    tip = lake.tip()
+    day = build(raw, cat, ["1D"], timezone=TZ)["1D"]
+    with (pytest.raises(PumplibError, match="prepared for new periods but got no table"),
+          builder._TableWriter(lake, ["1h", "1D"], "unfilled") as w):
+        w.prepare("1h", assets, secs[60:62], secs[61:63])
+        w.put("1D", day)
+    assert lake.tip() == tip and lake.open_group("features/1h").sizes["time"] == 60

@@ -274,7 +274,11 @@ def build(data, catalog: FeatureCatalog | str | None = None, levels: Sequence[st
         Called with ``(level, table)`` as soon as a table is complete, before
         the others are (an incremental build's minutes, quarter hours and hours
         come before its days, weeks and months): :func:`build_lake` writes them
-        meanwhile. The returned dict holds every table either way.
+        meanwhile. The returned dict holds every table either way. When
+        ``emit`` also has a ``prepare(level, assets, times, time_ends)`` method
+        (epoch seconds; the lake writer has), an incremental build announces
+        every table's periods as soon as the raw data are read, so the stored
+        arrays grow while it computes.
 
     Returns
     -------
@@ -508,6 +512,41 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
         return None
     sub, ext, (d0, d1), (h0, h1) = got
     sgrid = A.Grid.from_times(sub["time"].values)
+    full_days = A.level_bounds("1D", grid.t0, grid.end, timezone)
+    a = int(np.searchsorted(full_days, d0))
+    b = int(np.searchsorted(full_days, d1))
+    if with_days:
+        st = _epoch_seconds(stored["time"].values)
+        if len(st) < a or not np.array_equal(st[:a], full_days[:a]):
+            return None                      # a hole between the stored and the new days
+        after = full_days[b:-1]
+        if len(st) > b and not np.array_equal(st[b:b + len(after)], after[:len(st) - b]):
+            return None
+        if len(st) > b and len(st) < len(full_days) - 1:
+            return None                      # stored days end inside the later range
+    for name in with_days:
+        d, lvs, mergeable, _fields = specs[name]
+        if "1D" in lvs and any(x not in mergeable for x in d.aggregations["1D"]):
+            touched = np.flatnonzero((full_days[:-1] < ext[1]) & (full_days[1:] > ext[0]))
+            if full_days[touched[0]] < d0 or full_days[touched[-1] + 1] > d1:
+                return None                  # a raw-only value outside the changed days
+    prepare = getattr(emit, "prepare", None)
+    if prepare is not None:
+        # every table's periods are known now: the stored levels grow while this computes
+        assets = [str(x) for x in data["asset"].values]
+        for lv in levels:
+            if not any(lv in sp[1] for sp in specs.values()):
+                continue
+            if lv in fine:
+                bounds = A.level_bounds(lv, h0, h1, timezone)
+            else:
+                bounds = full_days if lv == "1D" else A.level_bounds(lv, grid.t0, grid.end,
+                                                                     timezone)
+                hit = np.flatnonzero((bounds[:-1] < ext[1]) & (bounds[1:] > ext[0]))
+                bounds = bounds[hit[0]:hit[-1] + 2]
+            prepare(lv, assets, bounds[:-1], bounds[1:])
+        if partials and with_days:
+            prepare(PARTIALS_GROUP, assets, full_days[a:b], full_days[a + 1:b + 1])
     raw_levels = {n: [lv for lv in _plan_levels([lv for lv in sp[1] if lv in fine]
                                                 + (["1D"] if n in with_days else []))
                       if lv in fine or lv == "1D"] for n, sp in specs.items()}
@@ -559,28 +598,11 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     with ThreadPoolExecutor(min(len(blocks), os.cpu_count() or 1)) as ex:
         done = list(ex.map(aggregate_block, blocks))
     aggregated = {n: _join_assets([got[n] for got in done]) for n in specs}
-    full_days = A.level_bounds("1D", grid.t0, grid.end, timezone)
-    a = int(np.searchsorted(full_days, d0))
-    b = int(np.searchsorted(full_days, d1))
-    if with_days:
-        st = pd.DatetimeIndex(stored["time"].values).as_unit("s").asi8
-        if len(st) < a or not np.array_equal(st[:a], full_days[:a]):
-            return None                      # a hole between the stored and the new days
-        after = full_days[b:-1]
-        if len(st) > b and not np.array_equal(st[b:b + len(after)], after[:len(st) - b]):
-            return None
-        if len(st) > b and len(st) < len(full_days) - 1:
-            return None                      # stored days end inside the later range
     for name in with_days:                   # before any table is handed on
-        d, lvs, mergeable, _fields = specs[name]
         new = aggregated[name]["1D"]["_partials"]
         j = int(np.searchsorted(new.bounds, d0))
         if not np.array_equal(new.bounds[j:j + b - a + 1], full_days[a:b + 1]):
             return None
-        if "1D" in lvs and any(x not in mergeable for x in d.aggregations["1D"]):
-            touched = np.flatnonzero((full_days[:-1] < ext[1]) & (full_days[1:] > ext[0]))
-            if full_days[touched[0]] < d0 or full_days[touched[-1] + 1] > d1:
-                return None                  # a raw-only value outside the changed days
     tables: dict[str, dict] = {}
     coords: dict[str, dict] = {}
     out: dict[str, xr.Dataset] = {}
@@ -1217,7 +1239,7 @@ def _build_lake(lake, catalog, levels, features, changed, registry, timezone, ca
                        timezone=timezone, changed=changed, partials=True, store=lake,
                        flags=flags,
                        engine=engine or ("dask" if _distributed_client() else "blocks"),
-                       emit=w.put)
+                       emit=w)
         warm.join()
         w.metadata.update({"cadence": data.attrs.get("cadence"), "quality": bool(quality),
                            **({} if changed is None else
@@ -1435,6 +1457,7 @@ class _TableWriter:
         self.metadata = dict(metadata or {})
         self.snapshot: str | None = None
         self._futures: dict[str, object] = {}
+        self._prepared: dict[str, object] = {}
 
     def __enter__(self) -> _TableWriter:
         from zarr.core.sync import _get_loop
@@ -1477,8 +1500,43 @@ class _TableWriter:
 
     async def _write(self, lv: str, ds: xr.Dataset, hashes: Mapping) -> None:
         features, found, limit = await asyncio.wrap_future(self._ready)
+        prepared = (await asyncio.wrap_future(self._prepared[lv])
+                    if lv in self._prepared else None)
         await _write_level(features, lv, ds, found[lv], hashes, self._comp, self._dropped,
-                           limit)
+                           limit, prepared)
+
+    def prepare(self, lv: str, assets: Sequence[str], times, time_ends) -> None:
+        """Start making room at level ``lv`` for the periods ``times``/``time_ends``
+        (epoch seconds) its table, put later, holds: a stored level that takes them
+        (appended or late periods) grows now, while the caller computes."""
+        self.inspect()
+        if lv not in self.planned or lv in self._futures or lv in self._prepared:
+            raise PumplibError(f"internal: level {lv!r} is not planned, or was prepared "
+                               f"or put already (planned: {self.planned})")
+        secs = {"time": np.asarray(times, np.int64),
+                "time_end": np.asarray(time_ends, np.int64)}
+        self._prepared[lv] = self._submit(self._prepare(lv, np.asarray(assets, str), secs))
+
+    async def _prepare(self, lv: str, assets: np.ndarray, secs: Mapping):
+        """``(time axis after the merge, the periods made room for, end of the last
+        period)``, or None when the level is not stored yet, is stored another way or
+        cannot take the periods (its write then does what it does unprepared)."""
+        _features, found, _limit = await asyncio.wrap_future(self._ready)
+        f = found[lv]
+        if f.get("axes") is None or VALUES not in (f.get("arrays") or {}):
+            return None
+        if np.array_equal(f["axes"][1], secs["time"]):
+            return None                      # the same periods: nothing grows
+        plan = _merge_plan(f["arrays"], f["axes"], assets, secs, f.get("last_end"))
+        if plan is None:
+            return None
+        merged, grow, last_end = plan
+        await grow()
+        return merged, secs["time"], last_end
+
+    def __call__(self, lv: str, ds: xr.Dataset) -> None:
+        """:meth:`put`: the writer is an ``emit`` for :func:`build`."""
+        self.put(lv, ds)
 
     def put(self, lv: str, ds: xr.Dataset) -> None:
         """Start writing ``ds`` as level ``lv`` (one of the planned levels)."""
@@ -1501,9 +1559,9 @@ class _TableWriter:
 
         if self._ready is None:              # nothing was inspected, nothing put
             return
-        wait([self._ready, *self._futures.values()])
+        wait([self._ready, *self._prepared.values(), *self._futures.values()])
         self._ready.result()
-        for f in self._futures.values():
+        for f in [*self._prepared.values(), *self._futures.values()]:
             f.result()
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -1516,6 +1574,12 @@ class _TableWriter:
             # the caller failed, or nothing was put: no commit
             self._tx.session.discard_changes()
             return bool(self._stack.__exit__(exc_type, exc, tb))
+        unfilled = sorted(set(self._prepared) - set(self._futures))
+        if unfilled:                         # grown levels must get their values
+            self._tx.session.discard_changes()
+            self._stack.__exit__(None, None, None)
+            raise PumplibError(f"internal: levels {unfilled} were prepared for new periods "
+                               "but got no table; nothing was committed")
         self._tx.metadata.update({"kind": "features", "levels": list(self._futures),
                                   "definition_hashes": self._hashes,
                                   "raw_snapshot": self._raw_snapshot, **self.metadata})
@@ -1562,19 +1626,31 @@ async def _inspect_level(root, lv: str, listing: bool = False) -> dict:
 
 
 async def _write_level(root, lv: str, ds: xr.Dataset, found: dict, hashes: Mapping, comp,
-                       dropped: dict, limit) -> None:
+                       dropped: dict, limit, prepared=None) -> None:
     """Write level ``lv`` (see :func:`write_tables`) under the async group ``root``;
-    ``found`` is what :func:`_inspect_level` saw of it."""
+    ``found`` is what :func:`_inspect_level` saw of it; ``prepared`` what
+    ``_TableWriter._prepare`` made room for (None: nothing)."""
     assets = np.asarray(ds["asset"].values).astype(str)
     secs = {n: np.asarray(pd.DatetimeIndex(ds[n].values).as_unit("s").asi8)
             for n in ("time", "time_end")}
     g, axes, arrays = found.get("group"), found.get("axes"), found.get("arrays", {})
     stored = None
     old_n = len(axes[1]) if axes is not None else 0   # periods stored before this write
-    if axes is not None and axes[0] == list(assets) and np.array_equal(axes[1], secs["time"]):
-        stored = axes[1]                     # same periods: replace the given columns
-    elif axes is not None and "changed" in ds.attrs:
-        stored = await _merge_periods(arrays, axes, assets, secs, found.get("last_end"))
+    last_end = found.get("last_end")
+    if (prepared is not None and axes[0] == list(assets)
+            and np.array_equal(prepared[1], secs["time"])):
+        stored = prepared[0]                 # the arrays grew for these periods already
+    else:
+        if prepared is not None:             # other periods after all: merged with those
+            axes, last_end = (axes[0], prepared[0]), prepared[2]
+        if axes is not None and axes[0] == list(assets) and np.array_equal(axes[1],
+                                                                           secs["time"]):
+            stored = axes[1]                 # same periods: replace the given columns
+        elif axes is not None and "changed" in ds.attrs:
+            plan = _merge_plan(arrays, axes, assets, secs, last_end)
+            if plan is not None:
+                stored, grow, _ = plan
+                await grow()
     columns = found.get("columns", [])
     if stored is None:                       # new level, or the axes changed: rewrite it
         if g is not None:
@@ -1844,13 +1920,14 @@ async def _update_attrs(node, attrs: Mapping) -> None:
     await node.update_attributes(new)
 
 
-async def _merge_periods(arrays: Mapping, axes: tuple[list[str], np.ndarray],
-                         assets: np.ndarray, secs: Mapping[str, np.ndarray],
-                         last_end: int | None) -> np.ndarray | None:
-    """Make room in a level's ``arrays`` for the periods ``secs`` (late data: already
-    there; appended data: the time axis grows) and return the time axis after the
-    merge. None when they cannot be merged (other assets, periods before the stored
-    ones, a hole in between: ``last_end`` is the end of the last stored period)."""
+def _merge_plan(arrays: Mapping, axes: tuple[list[str], np.ndarray], assets: np.ndarray,
+                secs: Mapping[str, np.ndarray], last_end: int | None):
+    """How a level's ``arrays`` take the periods ``secs`` (late data: already there;
+    appended data: the time axis grows): ``(time axis after the merge, grow, end of its
+    last period)``, where ``grow()`` is the coroutine that resizes the arrays and writes
+    the new axis values; None when they cannot be merged (other assets, periods before
+    the stored ones, a hole in between: ``last_end`` is the end of the last stored
+    period)."""
     stored_assets, stored = axes
     if stored_assets != [str(a) for a in assets] or "time_end" not in arrays:
         return None
@@ -1875,12 +1952,14 @@ async def _merge_periods(arrays: Mapping, axes: tuple[list[str], np.ndarray],
         if name in axis_values:
             await arr.setitem(region, axis_values[name])
 
-    await asyncio.gather(*(grow_and_set(k, arr) for k, arr in arrays.items()
-                           if (arr.metadata.dimension_names or ())[-1:] == ("time",)))
+    async def grow():
+        await asyncio.gather(*(grow_and_set(k, arr) for k, arr in arrays.items()
+                               if (arr.metadata.dimension_names or ())[-1:] == ("time",)))
+
     merged = np.empty(size, dtype=stored.dtype)
     merged[:len(stored)] = stored
     merged[region] = new
-    return merged
+    return merged, grow, (int(secs["time_end"][-1]) if region.stop >= len(stored) else last_end)
 
 
 def _jsonable_attrs(attrs: Mapping) -> dict:
