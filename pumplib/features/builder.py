@@ -566,9 +566,19 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     # temporaries)
     blocks = _asset_blocks(sub.sizes["asset"], os.cpu_count() or 1)
 
+    hashes = {n: catalog[n].hash for n in wanted}
+    attrs = {"timezone": timezone, "step_seconds": grid.dt, "definition_hashes": hashes,
+             "changed": [int(changed[0]), int(changed[1])],
+             "raw_read": [int(sgrid.t0), int(sgrid.end)],
+             **({"raw_snapshot": data.attrs["snapshot"]} if "snapshot" in data.attrs else {})}
+
     def aggregate_block(sl):
-        """Every feature of the assets ``sl`` aggregated, medians and quantiles (raw
-        only; bare signals have none) included, so no raw values outlive the block."""
+        """The columns of every table for the assets ``sl``: ``{level: {column:
+        Variable}}`` and ``{level: (period starts, ends)}`` (epoch seconds); None when
+        the stored day partials cannot take the new days. Every feature is aggregated
+        here, medians and quantiles (raw only; bare signals have none) included, so no
+        raw values outlive the block, and its columns are made here too (on this
+        thread, beside the other blocks)."""
         part = sub.isel(asset=sl)
         got = {}
         for name in bare:
@@ -588,7 +598,68 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                         if agg not in mergeable:
                             got[name][lv][agg] = A.raw_aggregate(value.data, sgrid, lv, agg,
                                                                  timezone)
-        return got
+        cols_of: dict[str, dict] = {}
+        periods: dict[str, tuple] = {}
+
+        def put(lv, cols, t_s, e_s):
+            periods.setdefault(lv, (t_s, e_s))   # every feature of a level has its periods
+            cols_of.setdefault(lv, {}).update(cols)
+
+        for name, (d, lvs, _mergeable, _fields) in specs.items():
+            res = got[name]
+            for lv in lvs:
+                if lv not in fine:
+                    continue
+                # raw-only values are in res already
+                cols = _columns(d, lv, res[lv], lambda lv_, a_, res=res: res[lv_][a_])
+                t_s = _epoch_seconds(cols.pop("time"))
+                e_s = _epoch_seconds(cols.pop("time_end"))
+                idx = np.flatnonzero((t_s >= h0) & (e_s <= h1))
+                cut = slice(int(idx[0]), int(idx[-1]) + 1)
+                put(lv, {k: xr.Variable(v.dims, v.data[..., cut], v.attrs)
+                         for k, v in cols.items()}, t_s[cut], e_s[cut])
+        for name in with_days:
+            d, lvs, mergeable, fields = specs[name]
+            new = got[name]["1D"]["_partials"]
+            j = int(np.searchsorted(new.bounds, d0))
+            if not np.array_equal(new.bounds[j:j + b - a + 1], full_days[a:b + 1]):
+                return None
+            fresh = new.data[..., j:j + b - a]
+            old = np.stack([stored[f"{name}__{A.column_suffix(f)}"].values[sl]
+                            for f in fields])
+            parts = [old[..., :a], fresh, old[..., b:]]
+            if A._is_dask(fresh):
+                import dask.array as da
+
+                combined = da.concatenate([da.from_array(p) if not A._is_dask(p) else p
+                                           for p in parts], axis=-1)
+            else:
+                combined = np.concatenate(parts, axis=-1)
+            days = A.Partials("1D", fields, combined, full_days, grid)
+            if partials:
+                put(PARTIALS_GROUP, _partial_columns(d, A.Partials("1D", fields, fresh,
+                                                                  full_days[a:b + 1], grid)),
+                    full_days[a:b], full_days[a + 1:b + 1])
+            for lv in lvs:
+                if lv in fine:
+                    continue
+                p = days if lv == "1D" else A.rollup(days, lv, timezone)
+                touched = np.flatnonzero((p.bounds[:-1] < ext[1]) & (p.bounds[1:] > ext[0]))
+                cut = slice(int(touched[0]), int(touched[-1]) + 1)
+                vals = {k: v[..., cut]
+                        for k, v in A.finalize(p, mergeable, d.interpolation).items()}
+                t_s, e_s = p.bounds[:-1][cut], p.bounds[1:][cut]
+                vals["time"], vals["time_end"] = t_s, e_s
+                k = int(np.searchsorted(new.bounds, t_s[0]))
+                day_raw = slice(k, k + len(t_s))  # raw-only values: the changed days
+
+                def raw_day(lv, agg, res=got[name], day_raw=day_raw):
+                    return res[lv][agg][..., day_raw]
+
+                cols = _columns(d, lv, vals, raw_day)
+                cols.pop("time"), cols.pop("time_end")
+                put(lv, cols, t_s, e_s)
+        return cols_of, periods
 
     if bare:
         from .kernels import load
@@ -597,92 +668,26 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     A._fused_partials(np.zeros((1, 2)), 2, None)
     with ThreadPoolExecutor(min(len(blocks), os.cpu_count() or 1)) as ex:
         done = list(ex.map(aggregate_block, blocks))
-    aggregated = {n: _join_assets([got[n] for got in done]) for n in specs}
-    for name in with_days:                   # before any table is handed on
-        new = aggregated[name]["1D"]["_partials"]
-        j = int(np.searchsorted(new.bounds, d0))
-        if not np.array_equal(new.bounds[j:j + b - a + 1], full_days[a:b + 1]):
-            return None
-    tables: dict[str, dict] = {}
-    coords: dict[str, dict] = {}
+    if any(x is None for x in done):
+        return None                          # before any table is handed on
     out: dict[str, xr.Dataset] = {}
-    hashes = {n: catalog[n].hash for n in wanted}
-    attrs = {"timezone": timezone, "step_seconds": grid.dt, "definition_hashes": hashes,
-             "changed": [int(changed[0]), int(changed[1])],
-             "raw_read": [int(sgrid.t0), int(sgrid.end)],
-             **({"raw_snapshot": data.attrs["snapshot"]} if "snapshot" in data.attrs else {})}
-
-    def put(lv, cols, t_s, e_s):
-        if lv not in coords:                 # every feature of a level has its periods
-            coords[lv] = {"time": _ns(t_s), "time_end": ("time", _ns(e_s))}
-        tables.setdefault(lv, {}).update(cols)
-
-    def finish(lvs):
-        """The tables of ``lvs``, each handed to ``emit`` as soon as it is made."""
-        for lv in lvs:
-            if lv in coords:
-                out[lv] = xr.Dataset(tables[lv], coords={"asset": data["asset"].values,
-                                                         **coords[lv]},
-                                     attrs={"level": lv, **attrs})
-                if emit is not None:
-                    emit(lv, out[lv])
-
-    def secs(v):
-        return _epoch_seconds(v)
-
+    asset_values = data["asset"].values
     # minutes, quarter hours and hours first: they are written while the days, weeks
-    # and months are rolled up
-    for name, (d, lvs, _mergeable, _fields) in specs.items():
-        res = aggregated[name]
-        for lv in lvs:
-            if lv not in fine:
-                continue
-            # raw-only values are in res already (computed in the asset blocks)
-            cols = _columns(d, lv, res[lv], lambda lv_, a_, res=res: res[lv_][a_])
-            t_s, e_s = secs(cols.pop("time")), secs(cols.pop("time_end"))
-            idx = np.flatnonzero((t_s >= h0) & (e_s <= h1))
-            sl = slice(int(idx[0]), int(idx[-1]) + 1)
-            put(lv, {k: xr.Variable(v.dims, v.data[..., sl], v.attrs) for k, v in cols.items()},
-                t_s[sl], e_s[sl])
-    finish([lv for lv in levels if lv in fine])
-    for name in with_days:
-        d, lvs, mergeable, fields = specs[name]
-        new = aggregated[name]["1D"]["_partials"]
-        j = int(np.searchsorted(new.bounds, d0))
-        fresh = new.data[..., j:j + b - a]
-        old = np.stack([stored[f"{name}__{A.column_suffix(f)}"].values for f in fields])
-        parts = [old[..., :a], fresh, old[..., b:]]
-        if A._is_dask(fresh):
-            import dask.array as da
-
-            combined = da.concatenate([da.from_array(p) if not A._is_dask(p) else p
-                                       for p in parts], axis=-1)
-        else:
-            combined = np.concatenate(parts, axis=-1)
-        days = A.Partials("1D", fields, combined, full_days, grid)
-        if partials:
-            put(PARTIALS_GROUP, _partial_columns(d, A.Partials("1D", fields, fresh,
-                                                              full_days[a:b + 1], grid)),
-                full_days[a:b], full_days[a + 1:b + 1])
-        for lv in lvs:
-            if lv in fine:
-                continue
-            p = days if lv == "1D" else A.rollup(days, lv, timezone)
-            touched = np.flatnonzero((p.bounds[:-1] < ext[1]) & (p.bounds[1:] > ext[0]))
-            sl = slice(int(touched[0]), int(touched[-1]) + 1)
-            vals = {k: v[..., sl] for k, v in A.finalize(p, mergeable, d.interpolation).items()}
-            t_s, e_s = p.bounds[:-1][sl], p.bounds[1:][sl]
-            vals["time"], vals["time_end"] = t_s, e_s
-            k = int(np.searchsorted(new.bounds, t_s[0]))
-            day_raw = slice(k, k + len(t_s))  # raw-only values: the changed days (checked)
-
-            def raw_day(lv, agg, res=aggregated[name], day_raw=day_raw):
-                return res[lv][agg][..., day_raw]
-
-            cols = _columns(d, lv, vals, raw_day)
-            cols.pop("time"), cols.pop("time_end")
-            put(lv, cols, t_s, e_s)
-    finish([lv for lv in [*levels, PARTIALS_GROUP] if lv not in fine])
+    # and months are assembled
+    for lv in [*[lv for lv in levels if lv in fine],
+               *[lv for lv in [*levels, PARTIALS_GROUP] if lv not in fine]]:
+        if lv not in done[0][1]:
+            continue
+        t_s, e_s = done[0][1][lv]
+        first = done[0][0][lv]
+        columns = {k: (v if len(done) == 1 else xr.Variable(
+            v.dims, np.concatenate([blk[0][lv][k].data for blk in done], axis=0), v.attrs))
+                   for k, v in first.items()}
+        out[lv] = xr.Dataset(columns, coords={"asset": asset_values, "time": _ns(t_s),
+                                              "time_end": ("time", _ns(e_s))},
+                             attrs={"level": lv, **attrs})
+        if emit is not None:
+            emit(lv, out[lv])
     return out
 
 # ---------------------------------------------------------------------------
@@ -936,26 +941,6 @@ def _epoch_seconds(times) -> np.ndarray:
     if a.dtype.kind != "M":
         return np.asarray(pd.DatetimeIndex(times).as_unit("s").asi8)
     return a.astype("datetime64[s]").astype(np.int64)
-
-
-def _join_assets(parts: Sequence[dict]) -> dict:
-    """Aggregations of asset blocks (:func:`~pumplib.features.aggregations.aggregate_array`
-    results, assets on the second-last axis) joined into those of all assets."""
-    if len(parts) == 1:
-        return parts[0]
-    out: dict[str, dict] = {}
-    for lv, vals in parts[0].items():
-        joined = {}
-        for key, v in vals.items():
-            if key in ("time", "time_end"):
-                joined[key] = v
-            elif key == "_partials":
-                joined[key] = A.Partials(v.level, v.fields, np.concatenate(
-                    [p[lv][key].data for p in parts], axis=-2), v.bounds, v.grid)
-            else:
-                joined[key] = np.concatenate([p[lv][key] for p in parts], axis=-2)
-        out[lv] = joined
-    return out
 
 
 def _kernel_aggregate(x: np.ndarray, grid: A.Grid, levels: Sequence[str],
