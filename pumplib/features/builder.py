@@ -672,8 +672,7 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
         return None                          # before any table is handed on
     out: dict[str, xr.Dataset] = {}
     asset_values = data["asset"].values
-    # minutes, quarter hours and hours first: they are written while the days, weeks
-    # and months are assembled
+    # minutes, quarter hours and hours first: theirs are the longest writes
     for lv in [*[lv for lv in levels if lv in fine],
                *[lv for lv in [*levels, PARTIALS_GROUP] if lv not in fine]]:
         if lv not in done[0][1]:
