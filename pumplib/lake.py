@@ -53,7 +53,7 @@ import zarr
 
 from . import config
 from . import signals as _signals
-from .errors import ConflictError, LakeError, UnknownNameError, choices_message
+from .errors import ConfigError, ConflictError, LakeError, UnknownNameError, choices_message
 
 BRANCH = "main"
 SQ_FILL = -1
@@ -150,8 +150,16 @@ def _tune_malloc() -> int | None:
     value set, or None when nothing was set (the setting is null, ``MALLOC_ARENA_MAX``
     is in the environment, or the C library is not glibc)."""
     arenas = config.get("lake.malloc_arena_max", None)
-    if arenas is None or "MALLOC_ARENA_MAX" in os.environ:
+    if (arenas is None or str(arenas).strip().lower() in ("", "null", "none")
+            or "MALLOC_ARENA_MAX" in os.environ):
         return None
+    try:
+        arenas = int(arenas)
+    except (TypeError, ValueError):
+        arenas = 0
+    if arenas < 1:
+        raise ConfigError(f"lake.malloc_arena_max: expected a number of arenas (1 or more) "
+                          f"or null (glibc's default), got {config.get('lake.malloc_arena_max')!r}")
     import ctypes
     import platform
 
@@ -162,7 +170,7 @@ def _tune_malloc() -> int | None:
     except (OSError, AttributeError):
         return None
     m_arena_max = -8                         # glibc's malloc.h
-    return int(arenas) if mallopt(m_arena_max, int(arenas)) == 1 else None
+    return arenas if mallopt(m_arena_max, arenas) == 1 else None
 
 
 @dataclass(frozen=True)

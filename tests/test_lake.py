@@ -13,6 +13,7 @@ import pytest
 import zarr
 
 from pumplib import LakeError, UnknownNameError, config
+from pumplib.errors import ConfigError
 from pumplib.ingest import ingest
 from pumplib.lake import Lake, cadence_seconds, snap_cadence, storage_for
 
@@ -247,8 +248,13 @@ def test_first_lake_limits_glibc_malloc_arenas_unless_told_not_to(monkeypatch):
 
     L._tune_malloc.cache_clear()
     try:
-        with config.set({"lake.malloc_arena_max": None}):
-            assert L._tune_malloc() is None
+        for off in (None, "null"):                       # (an environment variable: text)
+            with config.set({"lake.malloc_arena_max": off}):
+                assert L._tune_malloc() is None
+            L._tune_malloc.cache_clear()
+        with (config.set({"lake.malloc_arena_max": "many"}),
+              pytest.raises(ConfigError, match="lake.malloc_arena_max.*'many'")):
+            L._tune_malloc()
         L._tune_malloc.cache_clear()
         monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
         assert L._tune_malloc() is None
