@@ -559,12 +559,9 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                      if src is None]
             if len(roots) == 1 and roots[0] in A.FIXED_LEVELS:
                 bare[n] = sig
-    rest = [n for n in specs if n not in bare]
-    # evaluated and aggregated per block of assets, one block per core: a day of all
-    # assets is one block of the full build, which runs days side by side, and half
-    # the assets evaluate faster and steadier than all of them on one core (smaller
-    # temporaries)
-    blocks = _asset_blocks(sub.sizes["asset"], os.cpu_count() or 1)
+    # one block of features per core, all assets at a time: features that depend on
+    # each other share a block, and the blocks take about the same work
+    blocks = _feature_blocks(catalog, specs, bare, os.cpu_count() or 1)
 
     hashes = {n: catalog[n].hash for n in wanted}
     attrs = {"timezone": timezone, "step_seconds": grid.dt, "definition_hashes": hashes,
@@ -572,23 +569,26 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
              "raw_read": [int(sgrid.t0), int(sgrid.end)],
              **({"raw_snapshot": data.attrs["snapshot"]} if "snapshot" in data.attrs else {})}
 
-    def aggregate_block(sl):
-        """The columns of every table for the assets ``sl``: ``{level: {column:
+    sl = slice(None)                         # every asset, in each block
+
+    def aggregate_block(block):
+        """The columns of every table of the features ``block``: ``{level: {column:
         Variable}}`` and ``{level: (period starts, ends)}`` (epoch seconds); None when
         the stored day partials cannot take the new days. Every feature is aggregated
         here, medians and quantiles (raw only; bare signals have none) included, so no
         raw values outlive the block, and its columns are made here too (on this
         thread, beside the other blocks)."""
-        part = sub.isel(asset=sl)
+        part = sub
         got = {}
-        for name in bare:
+        for name in [n for n in block if n in bare]:
             d, _lvs, mergeable, fields = specs[name]
             got[name] = _kernel_aggregate(np.asarray(part[bare[name]].values), sgrid,
                                           raw_levels[name], mergeable, fields, timezone,
                                           d.interpolation)
-        for name, value, good in (iter_features(part, catalog, rest, registry=registry,
-                                                timezone=timezone) if rest else ()):
-            if name in specs:
+        evaluated = [n for n in block if n not in bare]
+        for name, value, good in (iter_features(part, catalog, evaluated, registry=registry,
+                                                timezone=timezone) if evaluated else ()):
+            if name in block:
                 d, _lvs, mergeable, _fields = specs[name]
                 got[name] = A.aggregate_array(value.data, sgrid, raw_levels[name], mergeable,
                                               timezone, good.data, d.interpolation,
@@ -598,14 +598,16 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                         if agg not in mergeable:
                             got[name][lv][agg] = A.raw_aggregate(value.data, sgrid, lv, agg,
                                                                  timezone)
-        cols_of: dict[str, dict] = {}
+        cols_of: dict[str, dict] = {}            # level -> feature -> its columns
         periods: dict[str, tuple] = {}
 
-        def put(lv, cols, t_s, e_s):
+        def put(lv, cols, t_s, e_s, name):
             periods.setdefault(lv, (t_s, e_s))   # every feature of a level has its periods
-            cols_of.setdefault(lv, {}).update(cols)
+            cols_of.setdefault(lv, {}).setdefault(name, {}).update(cols)
 
         for name, (d, lvs, _mergeable, _fields) in specs.items():
+            if name not in got:
+                continue
             res = got[name]
             for lv in lvs:
                 if lv not in fine:
@@ -617,8 +619,8 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                 idx = np.flatnonzero((t_s >= h0) & (e_s <= h1))
                 cut = slice(int(idx[0]), int(idx[-1]) + 1)
                 put(lv, {k: xr.Variable(v.dims, v.data[..., cut], v.attrs)
-                         for k, v in cols.items()}, t_s[cut], e_s[cut])
-        for name in with_days:
+                         for k, v in cols.items()}, t_s[cut], e_s[cut], name)
+        for name in [n for n in with_days if n in got]:
             d, lvs, mergeable, fields = specs[name]
             new = got[name]["1D"]["_partials"]
             j = int(np.searchsorted(new.bounds, d0))
@@ -639,7 +641,7 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
             if partials:
                 put(PARTIALS_GROUP, _partial_columns(d, A.Partials("1D", fields, fresh,
                                                                   full_days[a:b + 1], grid)),
-                    full_days[a:b], full_days[a + 1:b + 1])
+                    full_days[a:b], full_days[a + 1:b + 1], name)
             for lv in lvs:
                 if lv in fine:
                     continue
@@ -658,7 +660,7 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
 
                 cols = _columns(d, lv, vals, raw_day)
                 cols.pop("time"), cols.pop("time_end")
-                put(lv, cols, t_s, e_s)
+                put(lv, cols, t_s, e_s, name)
         return cols_of, periods
 
     if bare:
@@ -675,13 +677,14 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     # minutes, quarter hours and hours first: theirs are the longest writes
     for lv in [*[lv for lv in levels if lv in fine],
                *[lv for lv in [*levels, PARTIALS_GROUP] if lv not in fine]]:
-        if lv not in done[0][1]:
+        held = [blk for blk in done if lv in blk[1]]
+        if not held:
             continue
-        t_s, e_s = done[0][1][lv]
-        first = done[0][0][lv]
-        columns = {k: (v if len(done) == 1 else xr.Variable(
-            v.dims, np.concatenate([blk[0][lv][k].data for blk in done], axis=0), v.attrs))
-                   for k, v in first.items()}
+        t_s, e_s = held[0][1][lv]
+        columns = {}                         # in the catalog's order, whichever block
+        for name in specs:
+            for blk in held:
+                columns.update(blk[0][lv].get(name, {}))
         out[lv] = xr.Dataset(columns, coords={"asset": asset_values, "time": _ns(t_s),
                                               "time_end": ("time", _ns(e_s))},
                              attrs={"level": lv, **attrs})
@@ -914,6 +917,63 @@ def _bare_signal(catalog, data: xr.Dataset, d: FeatureDefinition, lvs, mergeable
     except PumplibError:
         return None
     return sig
+
+
+def _feature_blocks(catalog, specs: Mapping, bare: Mapping, k: int) -> list[list[str]]:
+    """The features of ``specs`` in at most ``k`` blocks of about equal work, each
+    closed under the evaluated features it depends on (so a block evaluates nothing
+    twice); the work of a feature is guessed from the nodes of its expression and
+    condition and its aggregations (a bare signal's is small).
+
+    Examples
+    --------
+    >>> from pumplib.features import catalog_from_dicts
+    >>> cat = catalog_from_dicts([
+    ...     {"name": "p2", "version": 1, "unit": "kW", "inputs": ["power"],
+    ...      "expression": "power * 2", "aggregations": ["mean"]},
+    ...     {"name": "p4", "version": 1, "unit": "kW", "inputs": ["p2"],
+    ...      "expression": "p2 * 2", "aggregations": ["mean"]},
+    ...     {"name": "f3", "version": 1, "unit": "m**3/h", "inputs": ["flow"],
+    ...      "expression": "flow * 3", "aggregations": ["mean"]}])
+    >>> _feature_blocks(cat, {n: None for n in cat}, {}, 2)
+    [['p2', 'p4'], ['f3']]
+    """
+    import ast
+
+    names = list(specs)
+    parent = {n: n for n in names}
+
+    def root(n):
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for n in names:
+        if n in bare:
+            continue
+        for dep in catalog.closure([n]):
+            if dep in parent and dep not in bare:
+                parent[root(dep)] = root(n)
+
+    def work(n):
+        if n in bare:
+            return 3.0
+        d = catalog[n]
+        nodes = sum(1 for _ in ast.walk(ast.parse(d.expression, mode="eval")))
+        if d.condition:
+            nodes += sum(1 for _ in ast.walk(ast.parse(str(d.condition), mode="eval")))
+        return 4.0 + nodes + 2.0 * sum(len(v) for v in d.aggregations.values())
+
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(root(n), []).append(n)
+    bins: list[tuple[float, list[str]]] = [(0.0, []) for _ in range(max(1, k))]
+    for members in sorted(groups.values(), key=lambda m: -sum(work(n) for n in m)):
+        i = min(range(len(bins)), key=lambda j: bins[j][0])
+        bins[i] = (bins[i][0] + sum(work(n) for n in members), bins[i][1] + members)
+    rank = {n: i for i, n in enumerate(names)}
+    return [sorted(b, key=rank.get) for _, b in bins if b]
 
 
 def _asset_blocks(n: int, k: int) -> list[slice]:
