@@ -976,19 +976,6 @@ def _feature_blocks(catalog, specs: Mapping, bare: Mapping, k: int) -> list[list
     return [sorted(b, key=rank.get) for _, b in bins if b]
 
 
-def _asset_blocks(n: int, k: int) -> list[slice]:
-    """``n`` assets in at most ``k`` contiguous blocks of nearly equal size.
-
-    Examples
-    --------
-    >>> _asset_blocks(5, 2)
-    [slice(0, 2, None), slice(2, 5, None)]
-    """
-    k = max(1, min(k, n))
-    edges = [round(i * n / k) for i in range(k + 1)]
-    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
-
-
 def _ns(secs) -> np.ndarray:
     """Epoch seconds as ``datetime64[ns]`` values."""
     return np.asarray(secs, dtype=np.int64).astype("datetime64[s]").astype("datetime64[ns]")
