@@ -569,8 +569,6 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
              "raw_read": [int(sgrid.t0), int(sgrid.end)],
              **({"raw_snapshot": data.attrs["snapshot"]} if "snapshot" in data.attrs else {})}
 
-    sl = slice(None)                         # every asset, in each block
-
     def aggregate_block(block):
         """The columns of every table of the features ``block``: ``{level: {column:
         Variable}}`` and ``{level: (period starts, ends)}`` (epoch seconds); None when
@@ -627,8 +625,7 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
             if not np.array_equal(new.bounds[j:j + b - a + 1], full_days[a:b + 1]):
                 return None
             fresh = new.data[..., j:j + b - a]
-            old = np.stack([stored[f"{name}__{A.column_suffix(f)}"].values[sl]
-                            for f in fields])
+            old = np.stack([stored[f"{name}__{A.column_suffix(f)}"].values for f in fields])
             parts = [old[..., :a], fresh, old[..., b:]]
             if A._is_dask(fresh):
                 import dask.array as da
