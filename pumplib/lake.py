@@ -32,11 +32,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
-import functools
 import io
 import os
 import re
-import sys
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -53,7 +51,7 @@ import zarr
 
 from . import config
 from . import signals as _signals
-from .errors import ConfigError, ConflictError, LakeError, UnknownNameError, choices_message
+from .errors import ConflictError, LakeError, UnknownNameError, choices_message
 
 BRANCH = "main"
 SQ_FILL = -1
@@ -143,36 +141,6 @@ def _remember_session(url: str, session) -> None:
             _SESSIONS.popitem(last=False)
 
 
-@functools.lru_cache(maxsize=1)
-def _tune_malloc() -> int | None:
-    """Limit glibc's malloc arenas to ``lake.malloc_arena_max``, once per process (the
-    first :class:`Lake` calls it, before Icechunk and zarr start their threads); the
-    value set, or None when nothing was set (the setting is null, ``MALLOC_ARENA_MAX``
-    is in the environment, or the C library is not glibc)."""
-    arenas = config.get("lake.malloc_arena_max", None)
-    if (arenas is None or str(arenas).strip().lower() in ("", "null", "none")
-            or "MALLOC_ARENA_MAX" in os.environ):
-        return None
-    try:
-        arenas = int(arenas)
-    except (TypeError, ValueError):
-        arenas = 0
-    if arenas < 1:
-        raise ConfigError(f"lake.malloc_arena_max: expected a number of arenas (1 or more) "
-                          f"or null (glibc's default), got {config.get('lake.malloc_arena_max')!r}")
-    import ctypes
-    import platform
-
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
-        return None
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return None
-    m_arena_max = -8                         # glibc's malloc.h
-    return arenas if mallopt(m_arena_max, arenas) == 1 else None
-
-
 @dataclass(frozen=True)
 class Commit:
     """One entry of the lake's history."""
@@ -199,7 +167,6 @@ class Lake:
     """
 
     def __init__(self, url: str | os.PathLike | None = None, *, create: bool = True):
-        _tune_malloc()
         self.url = os.fspath(config.get("store.url", override_with=url))
         storage = storage_for(self.url)
         try:

@@ -787,3 +787,36 @@ def test_table_writer_takes_other_periods_than_prepared_and_commits_no_unfilled_
         w.prepare("1h", assets, secs[60:62], secs[61:63])
         w.put("1D", day)
     assert lake.tip() == tip and lake.open_group("features/1h").sizes["time"] == 60
+
+
+def test_first_build_limits_glibc_malloc_arenas_unless_told_not_to(monkeypatch):
+    """``features.malloc_arena_max`` is set once per process by the first ``build_lake``
+    (Linux with glibc); null, or ``MALLOC_ARENA_MAX`` in the environment, leaves malloc
+    alone; anything else is an error naming the setting."""
+    import platform
+    import sys
+
+    from pumplib import config
+    from pumplib.errors import ConfigError
+    from pumplib.features import builder
+
+    builder._tune_malloc.cache_clear()
+    try:
+        for off in (None, "null"):                       # (an environment variable: text)
+            with config.set({"features.malloc_arena_max": off}):
+                assert builder._tune_malloc() is None
+            builder._tune_malloc.cache_clear()
+        with (config.set({"features.malloc_arena_max": "many"}),
+              pytest.raises(ConfigError, match="features.malloc_arena_max.*'many'")):
+            builder._tune_malloc()
+        builder._tune_malloc.cache_clear()
+        monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+        assert builder._tune_malloc() is None
+        builder._tune_malloc.cache_clear()
+        monkeypatch.delenv("MALLOC_ARENA_MAX")
+        got = builder._tune_malloc()
+        glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+        assert got == (1 if glibc else None)
+        assert builder._tune_malloc() is got                    # once per process
+    finally:
+        builder._tune_malloc.cache_clear()

@@ -13,7 +13,6 @@ import pytest
 import zarr
 
 from pumplib import LakeError, UnknownNameError, config
-from pumplib.errors import ConfigError
 from pumplib.ingest import ingest
 from pumplib.lake import Lake, cadence_seconds, snap_cadence, storage_for
 
@@ -235,37 +234,6 @@ def test_arrays_added_later_chunk_like_the_group_was_created(tmp_path):
         tx.write_block("1h", ["P1"], "power", t0, np.ones((1, 10)))
     root = zarr.open_group(store=lake.session().store, mode="r")
     assert root["raw/1h"].attrs["asset_chunk"] == 8 and root["raw/1h/power"].chunks[0] == 8
-
-
-def test_first_lake_limits_glibc_malloc_arenas_unless_told_not_to(monkeypatch):
-    """``lake.malloc_arena_max`` is set once per process by the first Lake (Linux with
-    glibc); null, or ``MALLOC_ARENA_MAX`` in the environment, leaves malloc alone."""
-    import platform
-    import sys
-
-    from pumplib import config
-    from pumplib import lake as L
-
-    L._tune_malloc.cache_clear()
-    try:
-        for off in (None, "null"):                       # (an environment variable: text)
-            with config.set({"lake.malloc_arena_max": off}):
-                assert L._tune_malloc() is None
-            L._tune_malloc.cache_clear()
-        with (config.set({"lake.malloc_arena_max": "many"}),
-              pytest.raises(ConfigError, match="lake.malloc_arena_max.*'many'")):
-            L._tune_malloc()
-        L._tune_malloc.cache_clear()
-        monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-        assert L._tune_malloc() is None
-        L._tune_malloc.cache_clear()
-        monkeypatch.delenv("MALLOC_ARENA_MAX")
-        got = L._tune_malloc()
-        glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
-        assert got == (1 if glibc else None)
-        assert L._tune_malloc() is got                          # once per process
-    finally:
-        L._tune_malloc.cache_clear()
 
 
 def test_readers_of_one_snapshot_share_its_session(tmp_path):

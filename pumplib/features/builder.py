@@ -42,7 +42,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import config
-from ..errors import PumplibError, SchemaError, UnknownNameError, choices_message
+from ..errors import ConfigError, PumplibError, SchemaError, UnknownNameError, choices_message
 from . import aggregations as A
 from .definitions import FeatureCatalog, FeatureDefinition, catalog_from_dicts, load_catalog
 from .expr import ATTRIBUTES
@@ -1207,6 +1207,45 @@ def _gc_skips_older_objects():
         gc.unfreeze()
 
 
+@functools.lru_cache(maxsize=1)
+def _tune_malloc() -> int | None:
+    """Limit glibc's malloc arenas to ``features.malloc_arena_max``, once per process
+    (the first :func:`build_lake` calls it); the value set, or None when nothing was
+    set (the setting is null, ``MALLOC_ARENA_MAX`` is in the environment, or the C
+    library is not glibc).
+
+    glibc gives a new thread an arena of its own (up to eight per core) and keeps it:
+    a build's worker threads then start on memory the process never touched, a page
+    fault per page, where one arena lets them reuse what the reader threads freed.
+    Only builds ask for it: one arena lets an ingest's threads fragment the heap
+    (a 7-day ingest peaked at 2.0 GB instead of 1.2 GB). Arenas that exist already are
+    kept; new threads share them.
+    """
+    arenas = config.get("features.malloc_arena_max", None)
+    if (arenas is None or str(arenas).strip().lower() in ("", "null", "none")
+            or "MALLOC_ARENA_MAX" in os.environ):
+        return None
+    try:
+        arenas = int(arenas)
+    except (TypeError, ValueError):
+        arenas = 0
+    if arenas < 1:
+        raise ConfigError(f"features.malloc_arena_max: expected a number of arenas (1 or "
+                          f"more) or null (glibc's default), got "
+                          f"{config.get('features.malloc_arena_max')!r}")
+    import ctypes
+    import platform
+
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return None
+    m_arena_max = -8                         # glibc's malloc.h
+    return arenas if mallopt(m_arena_max, arenas) == 1 else None
+
+
 def build_lake(lake, catalog: FeatureCatalog | str | None = None,
                levels: Sequence[str] | None = None, *, features: Iterable[str] | None = None,
                changed: tuple | None = None, registry=None, timezone: str | None = None,
@@ -1229,6 +1268,9 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
     this process), or to ``"dask"`` while a ``dask.distributed`` client is
     active, so the build runs on that cluster's workers.
 
+    The first build of a process limits glibc's malloc arenas
+    (``features.malloc_arena_max``, see :func:`_tune_malloc`).
+
     Examples
     --------
     >>> from pumplib.lake import Lake
@@ -1241,6 +1283,7 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
     >>> lake.open_group("features/1D").p_mean.values.tolist()
     [[2.0, 2.0]]
     """
+    _tune_malloc()
     with _gc_skips_older_objects():
         return _build_lake(lake, catalog, levels, features, changed, registry, timezone,
                            cadence, message, engine, quality, metadata)
