@@ -133,6 +133,12 @@ def cached_session(url: str, snapshot: str):
         return got
 
 
+def snapshot_session(url: str, snapshot: str):
+    """The read-only session of the lake at ``url`` at ``snapshot``: the one a
+    :class:`Lake` of this process opened already, else a new one."""
+    return cached_session(url, snapshot) or Lake(url, create=False).session(snapshot)
+
+
 def _remember_session(url: str, session) -> None:
     with _SESSIONS_LOCK:
         _SESSIONS[(url, session.snapshot_id)] = session

@@ -576,15 +576,14 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
         here, medians and quantiles (raw only; bare signals have none) included, so no
         raw values outlive the block, and its columns are made here too (on this
         thread, beside the other blocks)."""
-        part = sub
         got = {}
         for name in [n for n in block if n in bare]:
             d, _lvs, mergeable, fields = specs[name]
-            got[name] = _kernel_aggregate(np.asarray(part[bare[name]].values), sgrid,
+            got[name] = _kernel_aggregate(np.asarray(sub[bare[name]].values), sgrid,
                                           raw_levels[name], mergeable, fields, timezone,
                                           d.interpolation)
         evaluated = [n for n in block if n not in bare]
-        for name, value, good in (iter_features(part, catalog, evaluated, registry=registry,
+        for name, value, good in (iter_features(sub, catalog, evaluated, registry=registry,
                                                 timezone=timezone) if evaluated else ()):
             if name in block:
                 d, _lvs, mergeable, _fields = specs[name]
@@ -732,10 +731,9 @@ def _direct_group(data: xr.Dataset, names: Sequence[str]):
 def _raw_group(store: str, snapshot: str, cadence: str):
     """The zarr group ``raw/<cadence>`` of a lake at a snapshot, and its assets (a
     snapshot never changes: a build's several readers open it once)."""
-    from ..lake import Lake, cached_session, open_root
+    from ..lake import open_root, snapshot_session
 
-    session = cached_session(store, snapshot) or Lake(store, create=False).session(snapshot)
-    g = open_root(session.store, "r")[f"raw/{cadence}"]
+    g = open_root(snapshot_session(store, snapshot).store, "r")[f"raw/{cadence}"]
     return g, [str(a) for a in g["asset"][:]]
 
 
@@ -957,9 +955,8 @@ def _feature_blocks(catalog, specs: Mapping, bare: Mapping, k: int) -> list[list
         if n in bare:
             return 3.0
         d = catalog[n]
-        nodes = sum(1 for _ in ast.walk(ast.parse(d.expression, mode="eval")))
-        if d.condition:
-            nodes += sum(1 for _ in ast.walk(ast.parse(str(d.condition), mode="eval")))
+        nodes = sum(sum(1 for _ in ast.walk(c.parsed.tree))
+                    for c in (d.compiled, d.compiled_condition) if c is not None)
         return 4.0 + nodes + 2.0 * sum(len(v) for v in d.aggregations.values())
 
     groups: dict[str, list[str]] = {}
@@ -1023,12 +1020,10 @@ def _flag_group(data: xr.Dataset, flags: xr.Dataset):
     path, snap = flags.attrs.get("quality_group"), flags.attrs.get("snapshot")
     if not path or snap != data.attrs.get("snapshot") or not data.attrs.get("store"):
         return None
-    from ..lake import Lake, cached_session, open_root
+    from ..lake import open_root, snapshot_session
 
     try:
-        session = (cached_session(data.attrs["store"], snap)
-                   or Lake(data.attrs["store"], create=False).session(snap))
-        root = open_root(session.store, "r")
+        root = open_root(snapshot_session(data.attrs["store"], snap).store, "r")
         if path not in root:
             return None
         q, raw = root[path], root[f"raw/{data.attrs.get('cadence')}"]
