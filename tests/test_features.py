@@ -759,6 +759,56 @@ def test_build_lake_appends_a_day_into_levels_grown_while_it_computes(tmp_path, 
                                 ref.open_group(f"features/{lv}").load())
 
 
+def test_incremental_day_splits_a_heavy_feature_group_and_equals_a_rebuild(tmp_path,
+                                                                          monkeypatch):
+    """An appended day's features are units of work on one queue (``_feature_units``):
+    the built-in physics group (head, hydraulic power, specific energy and what uses
+    them) is heavier than one worker's share, so it is split by its top features, each
+    part evaluating ``head`` again but aggregating it once; the tables of every level
+    equal a full rebuild."""
+    from pumplib.assets import AssetRegistry
+    from pumplib.features import build_lake, builder
+
+    from .conftest import small_registry_dict
+
+    reg = AssetRegistry.from_dict(small_registry_dict())
+    cat = load_catalog(builtin_dir())
+    full = _raw(start="2026-03-25T00:00Z", days=9)
+    inc = _lake_from(tmp_path / "inc", full.isel(time=slice(0, 8 * 1440 - 120)))
+    kw = dict(registry=reg, timezone=TZ, cadence="1min", quality=False)
+    build_lake(inc, cat, LEVELS, **kw)
+    with inc.transaction("raw") as tx:                         # the local day of 2 Apr
+        rest = full.isel(time=slice(8 * 1440 - 120, 9 * 1440 - 120))
+        t0 = int(pd.Timestamp(rest.time.values[0]).tz_localize("UTC").timestamp())
+        for k in rest.data_vars:
+            tx.write_block("1min", ["N-P1", "N-P2"], k, t0, rest[k].values)
+    units, aggregated = [], []
+    make_units, aggregate = builder._feature_units, builder.A.aggregate_array
+
+    def spy_units(*a):
+        units.extend(make_units(*a))
+        return units
+
+    def spy_aggregate(values, *a, **k):
+        aggregated.append(values)
+        return aggregate(values, *a, **k)
+
+    monkeypatch.setattr(builder, "_feature_units", spy_units)
+    monkeypatch.setattr(builder.A, "aggregate_array", spy_aggregate)
+    monkeypatch.setattr(builder.os, "cpu_count", lambda: 2)
+    build_lake(inc, cat, LEVELS, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
+    monkeypatch.undo()
+    owner = {n: i for i, u in enumerate(units) for n in u}
+    assert sorted(owner) == sorted(n for n in cat if n not in ("energy",))   # once each
+    assert owner["wire_to_water_efficiency"] != owner["specific_energy_vs_floor"]
+    assert len(aggregated) == len(owner)          # head evaluated twice, aggregated once
+    ref = _lake_from(tmp_path / "ref", full.isel(time=slice(0, 9 * 1440 - 120)))
+    build_lake(ref, cat, LEVELS, **kw)
+    for lv in [*LEVELS, builder.PARTIALS_GROUP]:
+        xr.testing.assert_equal(inc.open_group(f"features/{lv}").load(),
+                                ref.open_group(f"features/{lv}").load())
+
+
 def test_table_writer_takes_other_periods_than_prepared_and_commits_no_unfilled_growth(
         tmp_path):
     """A table whose periods differ from the prepared ones is still merged right; a level

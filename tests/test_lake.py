@@ -255,3 +255,46 @@ def test_readers_of_one_snapshot_share_its_session(tmp_path):
     for i in range(L._SESSIONS_MAX):
         L._remember_session(f"memory://other-{i}", tip)
     assert L.cached_session(lake.url, tip.snapshot_id) is None          # oldest dropped
+
+
+def test_open_raw_equals_xarrays_open_of_the_grid(tmp_path):
+    """``open_raw`` makes the Dataset of a raw grid from the zarr metadata itself (one
+    trip to zarr's event loop, no xarray backend): the same variables, values, attributes
+    and dask chunks as ``xr.open_zarr`` of the group, source quality codes included;
+    other ``chunks=`` still go through xarray, and a missing cadence names the others."""
+    import xarray as xr
+
+    lake = Lake(str(tmp_path / "lake"))
+    t0 = 1_774_000_800
+    rng = np.random.default_rng(3)
+    vals = rng.normal(size=(3, 500))
+    vals[1, 100:150] = np.nan
+    sq = np.where(rng.random((3, 500)) < 0.1, 2, -1).astype(np.int16)
+    with config.set({"lake.chunk_samples": 200, "lake.asset_chunk": 2}), \
+            lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1", "P2", "P3"], "power", t0, vals, sq=sq)
+        tx.write_block("1min", ["P1", "P3"], "flow", t0 + 6000, np.ones((2, 50)))
+    ds = lake.open_raw("1min")
+    ref = xr.open_zarr(lake.session().store, group="raw/1min", consolidated=False, chunks={},
+                       drop_variables=["time"])
+    assert sorted(ds.data_vars) == sorted(ref.data_vars) == ["flow", "power", "power_sq"]
+    assert list(ds.data_vars) == sorted(ds.data_vars)            # a stable order
+    for name in ref.data_vars:
+        a, b = ds[name], ref[name]
+        assert a.dims == b.dims and a.dtype == b.dtype and a.attrs == b.attrs
+        assert a.data.chunks == b.data.chunks and a.data.name.startswith("open_dataset-")
+        np.testing.assert_array_equal(a.values, b.values)
+    off = (t0 - ds.attrs["origin"]) // 60
+    np.testing.assert_array_equal(ds.power.values[:, off:off + 500], vals)
+    np.testing.assert_array_equal(ds.power_sq.values[:, off:off + 500], sq)
+    assert ds.attrs == {**ref.attrs, "snapshot": lake.session().snapshot_id,
+                        "store": lake.url}
+    assert ds.asset.values.tolist() == ["P1", "P2", "P3"] and ds.asset.dtype == object
+    assert ds.time.values[0] == np.datetime64(ds.attrs["origin"], "s")
+    assert ds.time.values[off] == np.datetime64(t0, "s")
+    assert ds.indexes["time"].equals(pd.DatetimeIndex(ds.time.values))
+    other = lake.open_raw("1min", chunks={"time": 400})           # through xarray
+    assert other.power.data.chunks[1][0] == 400
+    np.testing.assert_array_equal(other.power.values[:, off:off + 500], vals)
+    with pytest.raises(UnknownNameError, match="1min"):
+        lake.open_raw("1h")

@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import gc
@@ -559,9 +560,13 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                      if src is None]
             if len(roots) == 1 and roots[0] in A.FIXED_LEVELS:
                 bare[n] = sig
-    # one block of features per core, all assets at a time: features that depend on
-    # each other share a block, and the blocks take about the same work
-    blocks = _feature_blocks(catalog, specs, bare, os.cpu_count() or 1)
+    # the day's work in units, all assets at a time: features that depend on each
+    # other share a unit (a heavy group is split, see _feature_units), each bare signal
+    # is one; one worker per core takes units off one queue, heaviest first, so the
+    # workers end within a few milliseconds of each other
+    k = os.cpu_count() or 1
+    queued = collections.deque([*_feature_units(catalog, specs, bare, k),
+                                *([n] for n in specs if n in bare)])
 
     hashes = {n: catalog[n].hash for n in wanted}
     attrs = {"timezone": timezone, "step_seconds": grid.dt, "definition_hashes": hashes,
@@ -569,28 +574,35 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
              "raw_read": [int(sgrid.t0), int(sgrid.end)],
              **({"raw_snapshot": data.attrs["snapshot"]} if "snapshot" in data.attrs else {})}
 
-    def aggregate_block(block):
-        """The columns of every table of the features ``block``: ``{level: {column:
-        Variable}}`` and ``{level: (period starts, ends)}`` (epoch seconds); None when
-        the stored day partials cannot take the new days. Every feature is aggregated
-        here, medians and quantiles (raw only; bare signals have none) included, so no
-        raw values outlive the block, and its columns are made here too (on this
-        thread, beside the other blocks)."""
+    def aggregate_units(_worker):
+        """The columns of every table of the features this worker aggregated (the units
+        it took off the queue): ``{level: {column: Variable}}`` and ``{level: (period
+        starts, ends)}`` (epoch seconds); None when the stored day partials cannot take
+        the new days. Every feature is aggregated here, medians and quantiles (raw only;
+        bare signals have none) included, so no raw values outlive its unit, and its
+        columns are made here too (on this thread, beside the other workers)."""
         got = {}
-        for name in [n for n in block if n in bare]:
-            d, _lvs, mergeable, fields = specs[name]
-            got[name] = _kernel_aggregate(np.asarray(sub[bare[name]].values), sgrid,
-                                          raw_levels[name], mergeable, fields, timezone,
-                                          d.interpolation)
-        evaluated = [n for n in block if n not in bare]
-        for name, value, good in (iter_features(sub, catalog, evaluated, registry=registry,
-                                                timezone=timezone) if evaluated else ()):
-            if name in block:
+        while True:
+            try:
+                unit = queued.popleft()
+            except IndexError:
+                break
+            if unit[0] in bare:
+                name = unit[0]
+                d, _lvs, mergeable, fields = specs[name]
+                got[name] = _kernel_aggregate(np.asarray(sub[bare[name]].values), sgrid,
+                                              raw_levels[name], mergeable, fields, timezone,
+                                              d.interpolation)
+                continue
+            for name, value, good in iter_features(sub, catalog, unit, registry=registry,
+                                                   timezone=timezone):
+                if name not in unit:                 # evaluated for a feature of the unit
+                    continue
                 d, _lvs, mergeable, _fields = specs[name]
                 got[name] = A.aggregate_array(value.data, sgrid, raw_levels[name], mergeable,
                                               timezone, good.data, d.interpolation,
                                               keep_partials=("1D",))
-                for lv in raw_levels[name]:      # medians and quantiles, from raw samples
+                for lv in raw_levels[name]:          # medians and quantiles, from raw samples
                     for agg in d.aggregations.get(lv, ()):
                         if agg not in mergeable:
                             got[name][lv][agg] = A.raw_aggregate(value.data, sgrid, lv, agg,
@@ -664,8 +676,9 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
 
         load()                               # the kernels, before threads ask for them
     A._fused_partials(np.zeros((1, 2)), 2, None)
-    with ThreadPoolExecutor(min(len(blocks), os.cpu_count() or 1)) as ex:
-        done = list(ex.map(aggregate_block, blocks))
+    workers = max(1, min(k, len(queued)))
+    with ThreadPoolExecutor(workers) as ex:
+        done = list(ex.map(aggregate_units, range(workers)))
     if any(x is None for x in done):
         return None                          # before any table is handed on
     out: dict[str, xr.Dataset] = {}
@@ -914,11 +927,18 @@ def _bare_signal(catalog, data: xr.Dataset, d: FeatureDefinition, lvs, mergeable
     return sig
 
 
-def _feature_blocks(catalog, specs: Mapping, bare: Mapping, k: int) -> list[list[str]]:
-    """The features of ``specs`` in at most ``k`` blocks of about equal work, each
-    closed under the evaluated features it depends on (so a block evaluates nothing
-    twice); the work of a feature is guessed from the nodes of its expression and
-    condition and its aggregations (a bare signal's is small).
+def _feature_units(catalog, specs: Mapping, bare: Mapping, k: int) -> list[list[str]]:
+    """The features of ``specs`` that are not ``bare`` signals as units of work for
+    ``k`` workers, heaviest first: each unit lists the features it aggregates, and
+    evaluates them with what they use.
+
+    Features that depend on each other share a unit, so nothing is evaluated twice;
+    but a group heavier than a worker's share is split by its top features (those no
+    other feature of the group uses): each part evaluates what it uses of the group
+    again, cheaper than one worker working on while the others wait. The work of a
+    feature is guessed from the nodes of its expression (a condition's count twice:
+    masks and ``where``) and from its aggregations (medians and quantiles sort raw
+    samples; starts count transitions).
 
     Examples
     --------
@@ -928,14 +948,20 @@ def _feature_blocks(catalog, specs: Mapping, bare: Mapping, k: int) -> list[list
     ...      "expression": "power * 2", "aggregations": ["mean"]},
     ...     {"name": "p4", "version": 1, "unit": "kW", "inputs": ["p2"],
     ...      "expression": "p2 * 2", "aggregations": ["mean"]},
+    ...     {"name": "p6", "version": 1, "unit": "kW", "inputs": ["p2"],
+    ...      "expression": "p2 * 3 + p2 / 2 - p2 * 0.1", "aggregations": ["mean"]},
     ...     {"name": "f3", "version": 1, "unit": "m**3/h", "inputs": ["flow"],
     ...      "expression": "flow * 3", "aggregations": ["mean"]}])
-    >>> _feature_blocks(cat, {n: None for n in cat}, {}, 2)
-    [['p2', 'p4'], ['f3']]
+    >>> _feature_units(cat, {n: None for n in cat}, {}, 1)
+    [['p2', 'p4', 'p6'], ['f3']]
+    >>> _feature_units(cat, {n: None for n in cat}, {"f3": "flow"}, 2)
+    [['p2', 'p6'], ['p4']]
     """
     import ast
 
-    names = list(specs)
+    names = [n for n in specs if n not in bare]
+    uses = {n: [d for d in catalog.closure([n]) if d in specs and d not in bare]
+            for n in names}                  # n and the features it evaluates first
     parent = {n: n for n in names}
 
     def root(n):
@@ -945,29 +971,40 @@ def _feature_blocks(catalog, specs: Mapping, bare: Mapping, k: int) -> list[list
         return n
 
     for n in names:
-        if n in bare:
-            continue
-        for dep in catalog.closure([n]):
-            if dep in parent and dep not in bare:
-                parent[root(dep)] = root(n)
+        for dep in uses[n]:
+            parent[root(dep)] = root(n)
 
-    def work(n):
-        if n in bare:
-            return 3.0
+    def evaluation(n):
         d = catalog[n]
-        nodes = sum(sum(1 for _ in ast.walk(c.parsed.tree))
-                    for c in (d.compiled, d.compiled_condition) if c is not None)
-        return 4.0 + nodes + 2.0 * sum(len(v) for v in d.aggregations.values())
+        return 2.0 + sum(w * sum(1 for _ in ast.walk(c.parsed.tree))
+                         for w, c in ((1.0, d.compiled), (2.0, d.compiled_condition))
+                         if c is not None)
+
+    def work(n):                             # evaluated and aggregated
+        aggs = catalog[n].aggregations.values()
+        return (evaluation(n) + 4.0
+                + sum(12.0 for v in aggs if set(v) & {"median"}
+                      or any(str(a).startswith("q") for a in v))
+                + (15.0 if any("starts" in v for v in aggs) else 0.0))
 
     groups: dict[str, list[str]] = {}
     for n in names:
         groups.setdefault(root(n), []).append(n)
-    bins: list[tuple[float, list[str]]] = [(0.0, []) for _ in range(max(1, k))]
-    for members in sorted(groups.values(), key=lambda m: -sum(work(n) for n in m)):
-        i = min(range(len(bins)), key=lambda j: bins[j][0])
-        bins[i] = (bins[i][0] + sum(work(n) for n in members), bins[i][1] + members)
-    rank = {n: i for i, n in enumerate(names)}
-    return [sorted(b, key=rank.get) for _, b in bins if b]
+    share = sum(work(n) for n in names) / max(1, k)
+    units: list[tuple[float, list[str]]] = []
+    for members in groups.values():
+        tops = [n for n in members if not any(n in uses[m] for m in members if m != n)]
+        if len(tops) < 2 or sum(work(n) for n in members) <= share:
+            units.append((sum(work(n) for n in members), members))
+            continue
+        owned: set[str] = set()
+        for top in sorted(tops, key=lambda t: -sum(work(n) for n in uses[t])):
+            mine = [n for n in uses[top] if n not in owned]
+            owned |= set(mine)
+            again = [n for n in uses[top] if n not in mine]   # evaluated, not aggregated
+            units.append((sum(work(n) for n in mine) + sum(evaluation(n) for n in again),
+                          mine))
+    return [m for _, m in sorted(units, key=lambda u: -u[0])]
 
 
 def _ns(secs) -> np.ndarray:
