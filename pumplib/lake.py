@@ -22,7 +22,7 @@ Examples
 --------
 >>> lake = Lake("memory://")
 >>> with lake.transaction("demo", {"kind": "example"}) as tx:
-...     tx.write_block("1min", ["P1"], "flow", 0, np.array([[1.0, 2.0]]))
+...     _ = tx.write_block("1min", ["P1"], "flow", 0, np.array([[1.0, 2.0]]))
 >>> lake.open_raw("1min").flow.values.tolist()
 [[1.0, 2.0]]
 """

@@ -298,3 +298,12 @@ def test_open_raw_equals_xarrays_open_of_the_grid(tmp_path):
     np.testing.assert_array_equal(other.power.values[:, off:off + 500], vals)
     with pytest.raises(UnknownNameError, match="1min"):
         lake.open_raw("1h")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from pumplib import lake as L
+
+    res = doctest.testmod(L, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0 and res.attempted > 0
