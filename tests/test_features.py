@@ -759,12 +759,11 @@ def test_build_lake_appends_a_day_into_levels_grown_while_it_computes(tmp_path, 
                                 ref.open_group(f"features/{lv}").load())
 
 
-def test_incremental_day_splits_a_heavy_feature_group_and_equals_a_rebuild(tmp_path,
-                                                                          monkeypatch):
-    """An appended day's features are units of work on one queue (``_feature_units``):
-    the built-in physics group (head, hydraulic power, specific energy and what uses
-    them) is heavier than one worker's share, so it is split by its top features, each
-    part evaluating ``head`` again but aggregating it once; the tables of every level
+def test_incremental_day_takes_feature_units_off_one_queue_and_equals_a_rebuild(
+        tmp_path, monkeypatch):
+    """An appended day's features are units of work on one queue (``_feature_units``,
+    then the bare signals), which every worker empties: features that depend on each
+    other share a unit, every feature is aggregated once, and the tables of every level
     equal a full rebuild."""
     from pumplib.assets import AssetRegistry
     from pumplib.features import build_lake, builder
@@ -782,8 +781,9 @@ def test_incremental_day_splits_a_heavy_feature_group_and_equals_a_rebuild(tmp_p
         t0 = int(pd.Timestamp(rest.time.values[0]).tz_localize("UTC").timestamp())
         for k in rest.data_vars:
             tx.write_block("1min", ["N-P1", "N-P2"], k, t0, rest[k].values)
-    units, aggregated = [], []
+    units, aggregated, bare = [], [], []
     make_units, aggregate = builder._feature_units, builder.A.aggregate_array
+    kernel = builder._kernel_aggregate
 
     def spy_units(*a):
         units.extend(make_units(*a))
@@ -793,15 +793,20 @@ def test_incremental_day_splits_a_heavy_feature_group_and_equals_a_rebuild(tmp_p
         aggregated.append(values)
         return aggregate(values, *a, **k)
 
+    def spy_kernel(*a, **k):
+        bare.append(a[0])
+        return kernel(*a, **k)
+
     monkeypatch.setattr(builder, "_feature_units", spy_units)
     monkeypatch.setattr(builder.A, "aggregate_array", spy_aggregate)
-    monkeypatch.setattr(builder.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(builder, "_kernel_aggregate", spy_kernel)
     build_lake(inc, cat, LEVELS, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
     monkeypatch.undo()
     owner = {n: i for i, u in enumerate(units) for n in u}
-    assert sorted(owner) == sorted(n for n in cat if n not in ("energy",))   # once each
-    assert owner["wire_to_water_efficiency"] != owner["specific_energy_vs_floor"]
-    assert len(aggregated) == len(owner)          # head evaluated twice, aggregated once
+    assert sum(len(u) for u in units) == len(owner) == len(aggregated)   # once each
+    assert len(owner) + len(bare) == len(list(cat))
+    assert owner["head"] == owner["wire_to_water_efficiency"] == \
+        owner["specific_energy_vs_floor"]                       # they share head
     ref = _lake_from(tmp_path / "ref", full.isel(time=slice(0, 9 * 1440 - 120)))
     build_lake(ref, cat, LEVELS, **kw)
     for lv in [*LEVELS, builder.PARTIALS_GROUP]:

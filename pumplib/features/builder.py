@@ -561,11 +561,11 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
             if len(roots) == 1 and roots[0] in A.FIXED_LEVELS:
                 bare[n] = sig
     # the day's work in units, all assets at a time: features that depend on each
-    # other share a unit (a heavy group is split, see _feature_units), each bare signal
-    # is one; one worker per core takes units off one queue, heaviest first, so the
-    # workers end within a few milliseconds of each other
+    # other share a unit, each bare signal is one; one worker per core takes units off
+    # one queue, heaviest first, so the workers end within a few milliseconds of each
+    # other however the guessed work of a unit is off
     k = os.cpu_count() or 1
-    queued = collections.deque([*_feature_units(catalog, specs, bare, k),
+    queued = collections.deque([*_feature_units(catalog, specs, bare),
                                 *([n] for n in specs if n in bare)])
 
     hashes = {n: catalog[n].hash for n in wanted}
@@ -927,18 +927,12 @@ def _bare_signal(catalog, data: xr.Dataset, d: FeatureDefinition, lvs, mergeable
     return sig
 
 
-def _feature_units(catalog, specs: Mapping, bare: Mapping, k: int) -> list[list[str]]:
-    """The features of ``specs`` that are not ``bare`` signals as units of work for
-    ``k`` workers, heaviest first: each unit lists the features it aggregates, and
-    evaluates them with what they use.
-
-    Features that depend on each other share a unit, so nothing is evaluated twice;
-    but a group heavier than a worker's share is split by its top features (those no
-    other feature of the group uses): each part evaluates what it uses of the group
-    again, cheaper than one worker working on while the others wait. The work of a
-    feature is guessed from the nodes of its expression (a condition's count twice:
-    masks and ``where``) and from its aggregations (medians and quantiles sort raw
-    samples; starts count transitions).
+def _feature_units(catalog, specs: Mapping, bare: Mapping) -> list[list[str]]:
+    """The features of ``specs`` that are not ``bare`` signals as units of work,
+    heaviest first: features that depend on each other share a unit, so nothing is
+    evaluated twice. The work of a feature is guessed from the nodes of its expression
+    (a condition's count twice: masks and ``where``) and from its aggregations (medians
+    and quantiles sort raw samples; starts count transitions).
 
     Examples
     --------
@@ -948,20 +942,17 @@ def _feature_units(catalog, specs: Mapping, bare: Mapping, k: int) -> list[list[
     ...      "expression": "power * 2", "aggregations": ["mean"]},
     ...     {"name": "p4", "version": 1, "unit": "kW", "inputs": ["p2"],
     ...      "expression": "p2 * 2", "aggregations": ["mean"]},
-    ...     {"name": "p6", "version": 1, "unit": "kW", "inputs": ["p2"],
-    ...      "expression": "p2 * 3 + p2 / 2 - p2 * 0.1", "aggregations": ["mean"]},
     ...     {"name": "f3", "version": 1, "unit": "m**3/h", "inputs": ["flow"],
-    ...      "expression": "flow * 3", "aggregations": ["mean"]}])
-    >>> _feature_units(cat, {n: None for n in cat}, {}, 1)
-    [['p2', 'p4', 'p6'], ['f3']]
-    >>> _feature_units(cat, {n: None for n in cat}, {"f3": "flow"}, 2)
-    [['p2', 'p6'], ['p4']]
+    ...      "expression": "flow * 3", "aggregations": ["mean", "median"],
+    ...      "levels": ["1min", "1h"]}])
+    >>> _feature_units(cat, {n: None for n in cat}, {})     # medians weigh more
+    [['f3'], ['p2', 'p4']]
+    >>> _feature_units(cat, {n: None for n in cat}, {"p2": "power"})
+    [['f3'], ['p4']]
     """
     import ast
 
     names = [n for n in specs if n not in bare]
-    uses = {n: [d for d in catalog.closure([n]) if d in specs and d not in bare]
-            for n in names}                  # n and the features it evaluates first
     parent = {n: n for n in names}
 
     def root(n):
@@ -971,40 +962,24 @@ def _feature_units(catalog, specs: Mapping, bare: Mapping, k: int) -> list[list[
         return n
 
     for n in names:
-        for dep in uses[n]:
-            parent[root(dep)] = root(n)
-
-    def evaluation(n):
-        d = catalog[n]
-        return 2.0 + sum(w * sum(1 for _ in ast.walk(c.parsed.tree))
-                         for w, c in ((1.0, d.compiled), (2.0, d.compiled_condition))
-                         if c is not None)
+        for dep in catalog.closure([n]):
+            if dep in parent:
+                parent[root(dep)] = root(n)
 
     def work(n):                             # evaluated and aggregated
-        aggs = catalog[n].aggregations.values()
-        return (evaluation(n) + 4.0
-                + sum(12.0 for v in aggs if set(v) & {"median"}
+        d = catalog[n]
+        aggs = d.aggregations.values()
+        return (6.0 + sum(w * sum(1 for _ in ast.walk(c.parsed.tree))
+                          for w, c in ((1.0, d.compiled), (2.0, d.compiled_condition))
+                          if c is not None)
+                + sum(12.0 for v in aggs if "median" in v
                       or any(str(a).startswith("q") for a in v))
                 + (15.0 if any("starts" in v for v in aggs) else 0.0))
 
     groups: dict[str, list[str]] = {}
     for n in names:
         groups.setdefault(root(n), []).append(n)
-    share = sum(work(n) for n in names) / max(1, k)
-    units: list[tuple[float, list[str]]] = []
-    for members in groups.values():
-        tops = [n for n in members if not any(n in uses[m] for m in members if m != n)]
-        if len(tops) < 2 or sum(work(n) for n in members) <= share:
-            units.append((sum(work(n) for n in members), members))
-            continue
-        owned: set[str] = set()
-        for top in sorted(tops, key=lambda t: -sum(work(n) for n in uses[t])):
-            mine = [n for n in uses[top] if n not in owned]
-            owned |= set(mine)
-            again = [n for n in uses[top] if n not in mine]   # evaluated, not aggregated
-            units.append((sum(work(n) for n in mine) + sum(evaluation(n) for n in again),
-                          mine))
-    return [m for _, m in sorted(units, key=lambda u: -u[0])]
+    return sorted(groups.values(), key=lambda m: -sum(work(n) for n in m))
 
 
 def _ns(secs) -> np.ndarray:
@@ -1328,8 +1303,8 @@ def _build_lake(lake, catalog, levels, features, changed, registry, timezone, ca
     with _TableWriter(lake, [*A.LEVELS, PARTIALS_GROUP],
                       message or ("features build" if changed is None
                                   else "features incremental build")) as w:
-        w.inspect()                          # while the build opens, reads and computes
-        data = lake.open_raw(cadence)
+        data = lake.open_raw(cadence)        # one trip to zarr's event loop, first
+        w.inspect()                          # while the build reads and computes
         flags = None
         if quality:
             from ..quality import open_quality
@@ -1697,9 +1672,10 @@ async def _inspect_level(root, lv: str, listing: bool = False) -> dict:
     """A stored level: its group, asset and time axes, arrays and columns (empty when
     there is no such level). Without ``listing`` the arrays of the stacked layout are
     looked up by name and ``arrays`` is None for any other layout."""
-    if not await root.contains(lv):
+    try:
+        g = await root.getitem(lv)           # one lookup (contains() then getitem() is two)
+    except KeyError:
         return {}
-    g = await root.getitem(lv)
     if listing:
         arrays = {k: a async for k, a in g.arrays()}
     else:
