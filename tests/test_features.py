@@ -711,27 +711,46 @@ def _lake_from(path, ds):
     return lake
 
 
-def test_build_lake_appends_a_day_into_levels_grown_while_it_computes(tmp_path, monkeypatch):
-    """``build_lake(changed=)``: each stored level grows for the new periods while the day
-    is computed (``_TableWriter.prepare``), and the tables equal a full rebuild."""
+def _appended_day(tmp_path, features=None):
+    """A lake built (``build_lake``, built-in catalog) over 25 Mar – 1 Apr with the raw
+    data of the local day of 2 Apr appended after, and ``check(lake)``: the tables of
+    every level of ``lake`` after its incremental build of that day equal a rebuild.
+    Returns ``(lake, build keywords, check)``."""
     from pumplib.assets import AssetRegistry
     from pumplib.features import build_lake, builder
 
     from .conftest import small_registry_dict
 
-    reg = AssetRegistry.from_dict(small_registry_dict())
     cat = load_catalog(builtin_dir())
-    feats = ["energy_cost", "runtime", "starts", "wire_to_water_efficiency"]
     full = _raw(start="2026-03-25T00:00Z", days=9)
-    first = full.isel(time=slice(0, 8 * 1440 - 120))         # ends 1 Apr 22:00 UTC
-    inc = _lake_from(tmp_path / "inc", first)
-    kw = dict(registry=reg, timezone=TZ, cadence="1min", quality=False, features=feats)
-    build_lake(inc, cat, LEVELS, **kw)
+    inc = _lake_from(tmp_path / "inc", full.isel(time=slice(0, 8 * 1440 - 120)))  # to 1 Apr 22Z
+    kw = dict(catalog=cat, levels=LEVELS, registry=AssetRegistry.from_dict(
+        small_registry_dict()), timezone=TZ, cadence="1min", quality=False,
+        features=features)
+    build_lake(inc, **kw)
     with inc.transaction("raw") as tx:                         # the local day of 2 Apr
         rest = full.isel(time=slice(8 * 1440 - 120, 9 * 1440 - 120))
         t0 = int(pd.Timestamp(rest.time.values[0]).tz_localize("UTC").timestamp())
         for k in rest.data_vars:
             tx.write_block("1min", ["N-P1", "N-P2"], k, t0, rest[k].values)
+
+    def check(lake):
+        ref = _lake_from(tmp_path / "ref", full.isel(time=slice(0, 9 * 1440 - 120)))
+        build_lake(ref, **kw)
+        for lv in [*LEVELS, builder.PARTIALS_GROUP]:
+            xr.testing.assert_equal(lake.open_group(f"features/{lv}").load(),
+                                    ref.open_group(f"features/{lv}").load())
+
+    return inc, kw, check
+
+
+def test_build_lake_appends_a_day_into_levels_grown_while_it_computes(tmp_path, monkeypatch):
+    """``build_lake(changed=)``: each stored level grows for the new periods while the day
+    is computed (``_TableWriter.prepare``), and the tables equal a full rebuild."""
+    from pumplib.features import build_lake, builder
+
+    inc, kw, check = _appended_day(
+        tmp_path, ["energy_cost", "runtime", "starts", "wire_to_water_efficiency"])
     got = []
     prepare = builder._TableWriter._prepare
 
@@ -748,15 +767,12 @@ def test_build_lake_appends_a_day_into_levels_grown_while_it_computes(tmp_path, 
 
     monkeypatch.setattr(builder._TableWriter, "_prepare", spy)
     monkeypatch.setattr(builder, "_merge_plan", count)
-    build_lake(inc, cat, LEVELS, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
+    build_lake(inc, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
     assert sorted(lv for lv, _ in got) == sorted([*LEVELS, builder.PARTIALS_GROUP])
     assert all(p is not None for _, p in got)                   # every level grew early
     assert len(plans) == len(got)          # and took exactly the periods prepared for it
-    ref = _lake_from(tmp_path / "ref", full.isel(time=slice(0, 9 * 1440 - 120)))
-    build_lake(ref, cat, LEVELS, **kw)
-    for lv in [*LEVELS, builder.PARTIALS_GROUP]:
-        xr.testing.assert_equal(inc.open_group(f"features/{lv}").load(),
-                                ref.open_group(f"features/{lv}").load())
+    monkeypatch.undo()
+    check(inc)
 
 
 def test_incremental_day_takes_feature_units_off_one_queue_and_equals_a_rebuild(
@@ -765,22 +781,10 @@ def test_incremental_day_takes_feature_units_off_one_queue_and_equals_a_rebuild(
     then the bare signals), which every worker empties: features that depend on each
     other share a unit, every feature is aggregated once, and the tables of every level
     equal a full rebuild."""
-    from pumplib.assets import AssetRegistry
     from pumplib.features import build_lake, builder
 
-    from .conftest import small_registry_dict
-
-    reg = AssetRegistry.from_dict(small_registry_dict())
-    cat = load_catalog(builtin_dir())
-    full = _raw(start="2026-03-25T00:00Z", days=9)
-    inc = _lake_from(tmp_path / "inc", full.isel(time=slice(0, 8 * 1440 - 120)))
-    kw = dict(registry=reg, timezone=TZ, cadence="1min", quality=False)
-    build_lake(inc, cat, LEVELS, **kw)
-    with inc.transaction("raw") as tx:                         # the local day of 2 Apr
-        rest = full.isel(time=slice(8 * 1440 - 120, 9 * 1440 - 120))
-        t0 = int(pd.Timestamp(rest.time.values[0]).tz_localize("UTC").timestamp())
-        for k in rest.data_vars:
-            tx.write_block("1min", ["N-P1", "N-P2"], k, t0, rest[k].values)
+    inc, kw, check = _appended_day(tmp_path)
+    cat = kw["catalog"]
     units, aggregated, bare = [], [], []
     make_units, aggregate = builder._feature_units, builder.A.aggregate_array
     kernel = builder._kernel_aggregate
@@ -800,18 +804,14 @@ def test_incremental_day_takes_feature_units_off_one_queue_and_equals_a_rebuild(
     monkeypatch.setattr(builder, "_feature_units", spy_units)
     monkeypatch.setattr(builder.A, "aggregate_array", spy_aggregate)
     monkeypatch.setattr(builder, "_kernel_aggregate", spy_kernel)
-    build_lake(inc, cat, LEVELS, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
+    build_lake(inc, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
     monkeypatch.undo()
     owner = {n: i for i, u in enumerate(units) for n in u}
     assert sum(len(u) for u in units) == len(owner) == len(aggregated)   # once each
     assert len(owner) + len(bare) == len(list(cat))
     assert owner["head"] == owner["wire_to_water_efficiency"] == \
         owner["specific_energy_vs_floor"]                       # they share head
-    ref = _lake_from(tmp_path / "ref", full.isel(time=slice(0, 9 * 1440 - 120)))
-    build_lake(ref, cat, LEVELS, **kw)
-    for lv in [*LEVELS, builder.PARTIALS_GROUP]:
-        xr.testing.assert_equal(inc.open_group(f"features/{lv}").load(),
-                                ref.open_group(f"features/{lv}").load())
+    check(inc)
 
 
 def test_table_writer_takes_other_periods_than_prepared_and_commits_no_unfilled_growth(
