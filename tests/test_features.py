@@ -844,10 +844,12 @@ def test_table_writer_takes_other_periods_than_prepared_and_commits_no_unfilled_
     assert lake.tip() == tip and lake.open_group("features/1h").sizes["time"] == 60
 
 
-def test_first_build_limits_glibc_malloc_arenas_unless_told_not_to(monkeypatch):
-    """``features.malloc_arena_max`` is set once per process by the first ``build_lake``
-    (Linux with glibc); null, or ``MALLOC_ARENA_MAX`` in the environment, leaves malloc
-    alone; anything else is an error naming the setting."""
+def test_first_build_tunes_glibc_malloc_unless_told_not_to(monkeypatch):
+    """``features.malloc_arena_max``, ``malloc_mmap_threshold`` and
+    ``malloc_trim_threshold`` are set once per process by the first ``build_lake``
+    (Linux with glibc); null, or the setting in the environment (its ``MALLOC_*``
+    variable or ``GLIBC_TUNABLES``), leaves it to glibc; anything else is an error
+    naming the setting and the values it takes."""
     import platform
     import sys
 
@@ -855,23 +857,31 @@ def test_first_build_limits_glibc_malloc_arenas_unless_told_not_to(monkeypatch):
     from pumplib.errors import ConfigError
     from pumplib.features import builder
 
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     builder._tune_malloc.cache_clear()
     try:
         for off in (None, "null"):                       # (an environment variable: text)
             with config.set({"features.malloc_arena_max": off}):
-                assert builder._tune_malloc() is None
+                assert "malloc_arena_max" not in builder._tune_malloc()
             builder._tune_malloc.cache_clear()
-        with (config.set({"features.malloc_arena_max": "many"}),
-              pytest.raises(ConfigError, match="features.malloc_arena_max.*'many'")):
-            builder._tune_malloc()
-        builder._tune_malloc.cache_clear()
+        for key, bad in (("malloc_arena_max", "many"), ("malloc_arena_max", 0),
+                         ("malloc_mmap_threshold", 1 << 30)):
+            with (config.set({f"features.{key}": bad}),
+                  pytest.raises(ConfigError, match=f"features.{key}: expected a whole "
+                                                   f"number from .*{bad!r}")):
+                builder._tune_malloc()
+            builder._tune_malloc.cache_clear()
         monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-        assert builder._tune_malloc() is None
+        monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000000")
+        assert builder._tune_malloc() == ({"malloc_mmap_threshold": 32 << 20} if glibc
+                                          else {})
         builder._tune_malloc.cache_clear()
         monkeypatch.delenv("MALLOC_ARENA_MAX")
+        monkeypatch.delenv("GLIBC_TUNABLES")
         got = builder._tune_malloc()
-        glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
-        assert got == (1 if glibc else None)
+        assert got == ({"malloc_arena_max": 1, "malloc_mmap_threshold": 32 << 20,
+                        "malloc_trim_threshold": 64 << 20} if glibc else {})
         assert builder._tune_malloc() is got                    # once per process
     finally:
         builder._tune_malloc.cache_clear()

@@ -1215,42 +1215,61 @@ def _gc_skips_older_objects():
 
 
 @functools.lru_cache(maxsize=1)
-def _tune_malloc() -> int | None:
-    """Limit glibc's malloc arenas to ``features.malloc_arena_max``, once per process
-    (the first :func:`build_lake` calls it); the value set, or None when nothing was
-    set (the setting is null, ``MALLOC_ARENA_MAX`` is in the environment, or the C
-    library is not glibc).
+def _tune_malloc() -> dict[str, int]:
+    """Set glibc's malloc to the ``features.malloc_*`` settings, once per process (the
+    first :func:`build_lake` calls it); what was set (empty where the C library is not
+    glibc). A setting that is null, or named in the environment (``MALLOC_ARENA_MAX``,
+    ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or in ``GLIBC_TUNABLES``),
+    is left to glibc.
 
-    glibc gives a new thread an arena of its own (up to eight per core) and keeps it:
-    a build's worker threads then start on memory the process never touched, a page
-    fault per page, where one arena lets them reuse what the reader threads freed.
-    Only builds ask for it: one arena lets an ingest's threads fragment the heap
-    (a 7-day ingest peaked at 2.0 GB instead of 1.2 GB). Arenas that exist already are
-    kept; new threads share them.
+    - ``malloc_arena_max``: glibc gives a new thread an arena of its own (up to eight
+      per core) and keeps it: a build's worker threads then start on memory the
+      process never touched, a page fault per page, where one arena lets them reuse
+      what the reader threads freed. Only builds ask for it: one arena lets an
+      ingest's threads fragment the heap (a 7-day ingest peaked at 2.0 GB instead of
+      1.2 GB). Arenas that exist already are kept; new threads share them.
+    - ``malloc_mmap_threshold`` and ``malloc_trim_threshold``: glibc maps every block
+      above the mmap threshold on its own and unmaps it when freed, and gives the top
+      of the heap back above the trim threshold; both start at 128 KiB and rise only
+      once a large mapped block is freed (to at most 32 and 64 MiB). Until then each
+      fetched chunk (3.3 MB), decode buffer and column is fresh memory, zeroed by the
+      kernel page by page. The settings start a build where glibc would end up.
     """
-    arenas = config.get("features.malloc_arena_max", None)
-    if (arenas is None or str(arenas).strip().lower() in ("", "null", "none")
-            or "MALLOC_ARENA_MAX" in os.environ):
-        return None
-    try:
-        arenas = int(arenas)
-    except (TypeError, ValueError):
-        arenas = 0
-    if arenas < 1:
-        raise ConfigError(f"features.malloc_arena_max: expected a number of arenas (1 or "
-                          f"more) or null (glibc's default), got "
-                          f"{config.get('features.malloc_arena_max')!r}")
     import ctypes
     import platform
 
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
-        return None
+    settings = {}
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    for key, (param, env, least, most) in _MALLOPT.items():
+        value = config.get(f"features.{key}", None)
+        if (value is None or str(value).strip().lower() in ("", "null", "none")
+                or env in os.environ or f"glibc.{key.replace('_', '.', 1)}" in tunables):
+            continue
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            value = least - 1
+        if not least <= value <= most:
+            raise ConfigError(f"features.{key}: expected a whole number from {least} to "
+                              f"{most} or null (glibc's default), got "
+                              f"{config.get(f'features.{key}')!r}")
+        settings[key] = (param, value)
+    if not settings or not sys.platform.startswith("linux") \
+            or platform.libc_ver()[0] != "glibc":
+        return {}
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
-        return None
-    m_arena_max = -8                         # glibc's malloc.h
-    return arenas if mallopt(m_arena_max, arenas) == 1 else None
+        return {}
+    return {key: value for key, (param, value) in settings.items()
+            if mallopt(param, value) == 1}
+
+
+#: ``features.<setting>``: glibc's mallopt parameter (malloc.h), the environment variable
+#: that wins over it, and the values it takes
+_MALLOPT = {"malloc_arena_max": (-8, "MALLOC_ARENA_MAX", 1, 1024),
+            "malloc_mmap_threshold": (-3, "MALLOC_MMAP_THRESHOLD_", 0, 32 << 20),
+            "malloc_trim_threshold": (-1, "MALLOC_TRIM_THRESHOLD_", 0, 1 << 40)}
 
 
 def build_lake(lake, catalog: FeatureCatalog | str | None = None,
@@ -1275,8 +1294,8 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
     this process), or to ``"dask"`` while a ``dask.distributed`` client is
     active, so the build runs on that cluster's workers.
 
-    The first build of a process limits glibc's malloc arenas
-    (``features.malloc_arena_max``, see :func:`_tune_malloc`).
+    The first build of a process tunes glibc's malloc (one arena, glibc's largest
+    mmap and trim thresholds: ``features.malloc_*``, see :func:`_tune_malloc`).
 
     Examples
     --------
