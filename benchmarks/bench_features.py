@@ -505,6 +505,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.child:
         child(*args.child)
         return {}
+    if args.repeat < 1:
+        ap.error(f"--repeat: expected 1 or more rounds, got {args.repeat}")
     if args.quick:
         args.pumps, args.days = 4, 3
     from pumplib import config

@@ -335,3 +335,16 @@ def test_fused_kernel_counts_finite_values_sums_in_time_order_and_counts_good_ap
     np.testing.assert_array_equal(out[3], lo)
     np.testing.assert_array_equal(out[4], hi)
     assert np.isnan(out[3][0, 2]) and out[0][0, 2] == 0 and out[0][1, 0] == 59
+
+
+def test_grid_from_times_checks_every_step_across_its_pieces():
+    """``Grid.from_times`` checks regularity in 64 k pieces that overlap by one step: a
+    step off anywhere, at a piece boundary included, is an error."""
+    n = 3 * (1 << 16) + 5
+    t = (np.arange(n, dtype=np.int64) * 10**9).view("datetime64[ns]")
+    assert Grid.from_times(t) == Grid(0, 1, n)
+    for i in (1, 1 << 16, (1 << 16) + 1, 2 * (1 << 16), n - 1):
+        bad = t.copy()
+        bad[i:] += np.timedelta64(1, "s")          # one step longer, only there
+        with pytest.raises(AggregationError, match="not a regular"):
+            Grid.from_times(bad)
