@@ -814,6 +814,50 @@ def test_incremental_day_takes_feature_units_off_one_queue_and_equals_a_rebuild(
     check(inc)
 
 
+def test_stored_levels_are_chunked_by_a_day_or_a_week_so_an_appended_day_rewrites_little(
+        tmp_path, monkeypatch):
+    """A stored level's chunks hold a day of minutes and a week of quarter hours and of
+    hours (a shorter table: its length), whatever the history, so an appended day
+    encodes one or two chunks per column group that hold at most a week
+    (``benchmarks/bench_table_append.py``)."""
+    from pumplib.features import builder
+    from pumplib.lake import open_root
+
+    cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
+                               "expression": "power", "aggregations": ["mean", "max"]}])
+    raw = _raw(start="2026-03-02T00:00Z", days=9)
+    lake = _lake_from(tmp_path / "lake", raw)
+    write_tables(lake, build(raw.isel(time=slice(0, 8 * 1440)), cat, ["1min", "15min", "1h"],
+                             timezone=TZ))
+    root = open_root(lake.session().store)
+    chunks = {lv: root[f"features/{lv}/{builder.VALUES}"].chunks[-1]
+              for lv in ("1min", "15min", "1h")}
+    assert chunks == {"1min": 1440, "15min": 7 * 96, "1h": 7 * 24}
+    written = []
+    put = builder._put_column_chunk
+
+    async def spy(arr, codec, ci, cols, lo, old_n):
+        written.append((arr.path.split("/")[1], int(arr.chunks[-1]), lo, cols[0].shape[-1]))
+        return await put(arr, codec, ci, cols, lo, old_n)
+
+    monkeypatch.setattr(builder, "_put_column_chunk", spy)
+    day = build(raw, cat, ["1min", "15min", "1h"], timezone=TZ,
+                changed=("2026-03-10T00:00Z", "2026-03-11T00:00Z"))
+    write_tables(lake, day)
+    assert sorted({w[0] for w in written}) == ["15min", "1h", "1min"]
+    for lv, tc, lo, width in written:                          # one day of each level
+        assert width * {"1min": 60, "15min": 900, "1h": 3600}[lv] == 86400
+        assert (lo + width - 1) // tc - lo // tc <= 1          # in one or two chunks
+    full = build(raw, cat, ["1min", "15min", "1h"], timezone=TZ)
+    for lv in ("1min", "15min", "1h"):
+        xr.testing.assert_equal(lake.open_group(f"features/{lv}").load(), full[lv].load())
+    short = _lake_from(tmp_path / "short", raw.isel(time=slice(0, 3 * 1440)))
+    write_tables(short, build(raw.isel(time=slice(0, 3 * 1440)), cat, ["15min"],
+                              timezone=TZ))
+    root = open_root(short.session().store)
+    assert root[f"features/15min/{builder.VALUES}"].chunks[-1] == 3 * 96
+
+
 def test_table_writer_takes_other_periods_than_prepared_and_commits_no_unfilled_growth(
         tmp_path):
     """A table whose periods differ from the prepared ones is still merged right; a level

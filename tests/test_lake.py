@@ -300,6 +300,28 @@ def test_open_raw_equals_xarrays_open_of_the_grid(tmp_path):
         lake.open_raw("1h")
 
 
+
+def test_feature_chunk_readers_take_the_grid_open_raw_opened(tmp_path, monkeypatch):
+    """The feature builder's chunk readers take the raw group ``open_raw`` opened (its
+    group and assets, by lake, snapshot and path) instead of opening it again."""
+    from pumplib import lake as lake_mod
+    from pumplib.features import builder
+
+    lake = Lake(str(tmp_path / "lake"))
+    with lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1", "P2"], "power", 1_774_000_800, np.ones((2, 120)))
+    ds = lake.open_raw("1min")
+    snap = lake.session().snapshot_id
+    group, assets = lake_mod.opened_grid(lake.url, snap, "raw/1min")
+    assert assets == ["P1", "P2"] and group["power"].shape == ds.power.shape
+    opened = []
+    monkeypatch.setattr(lake_mod, "open_root", lambda *a, **k: opened.append(a))
+    builder._raw_group.cache_clear()
+    got, off = builder._direct_group(ds, ["power"])
+    assert got is group and off == 0 and not opened
+    assert lake_mod.opened_grid(lake.url, "another snapshot", "raw/1min") is None
+
+
 def test_docstring_examples_run():
     import doctest
 

@@ -743,9 +743,13 @@ def _direct_group(data: xr.Dataset, names: Sequence[str]):
 @functools.lru_cache(maxsize=4)
 def _raw_group(store: str, snapshot: str, cadence: str):
     """The zarr group ``raw/<cadence>`` of a lake at a snapshot, and its assets (a
-    snapshot never changes: a build's several readers open it once)."""
-    from ..lake import open_root, snapshot_session
+    snapshot never changes: a build's several readers open it once, or take the group
+    :meth:`~pumplib.lake.Lake.open_raw` opened)."""
+    from ..lake import open_root, opened_grid, snapshot_session
 
+    got = opened_grid(store, snapshot, f"raw/{cadence}")
+    if got is not None:
+        return got
     g = open_root(snapshot_session(store, snapshot).store, "r")[f"raw/{cadence}"]
     return g, [str(a) for a in g["asset"][:]]
 
@@ -1991,9 +1995,11 @@ def _chunk_codec(arr) -> _ChunkCodec | None:
 
 
 _LONG_NAMES = {"time": "period start (UTC)", "time_end": "period end (UTC)"}
-#: periods per chunk of a golden-table array (assets × periods): an appended day
-#: rewrites one chunk per array, not the whole history
-_TIME_CHUNKS = {"1min": 2 * 1440, "15min": 30 * 96, "1h": 366 * 24, "1D": 3660}
+#: periods per chunk of a golden-table array (assets × periods): a day of minutes, a week
+#: of quarter hours or hours (a table shorter than that: its length), so an appended day
+#: rewrites one or two chunks per column group that hold at most a week, not the history
+#: (the columns per chunk grow to fill ~1 MiB, :func:`_column_chunk`)
+_TIME_CHUNKS = {"1min": 1440, "15min": 7 * 96, "1h": 7 * 24, "1D": 3660}
 #: threads that read the arrays of one level (older lakes: one array per variable)
 _READ_THREADS = 8
 
