@@ -139,6 +139,29 @@ def test_starts_count_across_period_boundaries_and_gaps():
     assert np.asarray(out["1D"]["starts"]).tolist() == [2.0]
 
 
+def test_starts_of_a_later_part_with_the_state_before_it_equal_those_of_the_whole():
+    """``before={"last": ...}`` (the last good value before the grid): the starts of
+    the second part of a series, split anywhere, equal the whole series' starts of those
+    periods, across gaps of any length; without it a start at the split is missed."""
+    rng = np.random.default_rng(5)
+    x = np.where(rng.random((3, 96)) < 0.4, np.nan, (rng.random((3, 96)) < 0.5) * 1.0)
+    x[1, 30:70] = np.nan                                        # a long gap
+    whole = np.asarray(A.aggregate_array(x, Grid(0, 900, 96), ["1h"], ["starts"],
+                                         "UTC")["1h"]["starts"])
+    for cut in range(4, 96, 4):                                 # at every hour boundary
+        head = x[:, :cut]
+        last = np.array([r[np.isfinite(r)][-1] if np.isfinite(r).any() else np.nan
+                         for r in head])
+        part = A.aggregate_array(x[:, cut:], Grid(cut * 900, 900, 96 - cut), ["1h"],
+                                 ["starts"], "UTC", before={"last": last})
+        np.testing.assert_array_equal(np.asarray(part["1h"]["starts"]), whole[:, cut // 4:])
+    got = np.asarray(A.aggregate_array(x[:, 8:], Grid(8 * 900, 900, 88), ["1h"],
+                                       ["starts"], "UTC")["1h"]["starts"])
+    ref = whole[:, 2:]
+    differ = ~((got == ref) | (np.isnan(got) & np.isnan(ref)))
+    assert differ.any() and (differ.sum(axis=-1) <= 1).all()    # the first start only
+
+
 # -- every aggregation × every level against the slow reference --------------------------------
 @pytest.mark.parametrize("level", A.LEVELS)
 def test_every_aggregation_matches_naive(data, computed, level):

@@ -711,11 +711,12 @@ def _lake_from(path, ds):
     return lake
 
 
-def _appended_day(tmp_path, features=None):
+def _appended_day(tmp_path, features=None, edit=None):
     """A lake built (``build_lake``, built-in catalog) over 25 Mar – 1 Apr with the raw
     data of the local day of 2 Apr appended after, and ``check(lake)``: the tables of
     every level of ``lake`` after its incremental build of that day equal a rebuild.
-    Returns ``(lake, build keywords, check)``."""
+    ``edit(raw)`` changes the raw data first. Returns ``(lake, build keywords,
+    check)``."""
     from pumplib.assets import AssetRegistry
     from pumplib.features import build_lake, builder
 
@@ -723,6 +724,8 @@ def _appended_day(tmp_path, features=None):
 
     cat = load_catalog(builtin_dir())
     full = _raw(start="2026-03-25T00:00Z", days=9)
+    if edit is not None:
+        full = edit(full.copy(deep=True))
     inc = _lake_from(tmp_path / "inc", full.isel(time=slice(0, 8 * 1440 - 120)))  # to 1 Apr 22Z
     kw = dict(catalog=cat, levels=LEVELS, registry=AssetRegistry.from_dict(
         small_registry_dict()), timezone=TZ, cadence="1min", quality=False,
@@ -772,6 +775,28 @@ def test_build_lake_appends_a_day_into_levels_grown_while_it_computes(tmp_path, 
     assert all(p is not None for _, p in got)                   # every level grew early
     assert len(plans) == len(got)          # and took exactly the periods prepared for it
     monkeypatch.undo()
+    check(inc)
+
+
+def test_appended_day_counts_a_start_across_a_gap_longer_than_its_raw_context(tmp_path):
+    """A pump off before a sensor gap longer than the incremental build's raw context
+    (three hours without run state) and on from the first minute of the appended day:
+    the start is counted at that minute, hour and day, as a rebuild counts it (the state
+    before the gap comes from the stored day partials)."""
+    from pumplib.features import build_lake
+
+    def edit(raw):
+        t = pd.DatetimeIndex(raw.time.values)
+        run = raw.run_state.values
+        run[0, (t >= "2026-04-01T17:00") & (t < "2026-04-01T19:00")] = 0.0
+        run[0, (t >= "2026-04-01T19:00") & (t < "2026-04-01T22:00")] = np.nan
+        run[0, (t >= "2026-04-01T22:00") & (t < "2026-04-01T23:00")] = 1.0
+        return raw
+
+    inc, kw, check = _appended_day(tmp_path, ["starts", "runtime"], edit)
+    build_lake(inc, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
+    got = inc.open_group("features/1min").sel(time="2026-04-01T22:00")
+    assert got.starts_starts.values.tolist()[0] == 1.0
     check(inc)
 
 

@@ -312,10 +312,14 @@ def _ffill(a):
 # ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Context:
-    """What a finalize knows besides the partials: the step and the expected samples."""
+    """What a finalize knows besides the partials: the step, the expected samples and
+    ``before``, the partials' boundary values before the first period (``{"last":
+    array (...)}``: the last good value before it, NaN where unknown), which a
+    transition count across that boundary needs."""
 
     dt: float
     expected: np.ndarray
+    before: Mapping | None = None
 
 
 @dataclass(frozen=True)
@@ -373,7 +377,12 @@ def _integral_linear(p, ctx):
 
 
 def _starts(p, ctx):
-    prev_last = _shift_right(_ffill(p["last"]), np.nan)
+    before = (ctx.before or {}).get("last")
+    if before is None:
+        prev_last = _shift_right(_ffill(p["last"]), np.nan)
+    else:                                    # the state before the first period is known
+        pad = np.asarray(before, dtype=np.float64)[..., None]
+        prev_last = _ffill(_concat([pad, p["last"]]))[..., :-1]
     edge = (prev_last <= ON_THRESHOLD) & (p["first"] > ON_THRESHOLD)
     return _where_n(p, p["trans"] + edge)
 
@@ -1031,15 +1040,27 @@ def rollup(fine: Partials, level: str, timezone: str = "UTC",
     return Partials(level, fine.fields, data, bounds, grid)
 
 
-def finalize(partials: Partials, aggregations: Iterable[str], interpolation: str = "linear"
-             ) -> dict[str, object]:
+def finalize(partials: Partials, aggregations: Iterable[str], interpolation: str = "linear",
+             before: Mapping | None = None) -> dict[str, object]:
     """Values of ``aggregations`` plus ``coverage`` from one level's partials.
 
     Coverage is good samples over the samples the period expects (a whole
-    local day, even where the data starts mid-day).
+    local day, even where the data starts mid-day). ``before`` holds boundary
+    values from before the first period (``{"last": ...}``, one per series: the
+    last good value before it, NaN where there is none): ``starts`` then counts a
+    start in the first non-empty period when that value was off.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 1.0, 0.0, 1.0]])                 # on, on, off, on
+    >>> p = level_partials(x, Grid(0, 60, 4), "1min", fields_for(["starts"]), "UTC")
+    >>> finalize(p, ["starts"])["starts"].tolist()            # nothing known before
+    [[0.0, 0.0, 0.0, 1.0]]
+    >>> finalize(p, ["starts"], before={"last": np.array([0.0])})["starts"].tolist()
+    [[1.0, 0.0, 0.0, 1.0]]
     """
     p = partials.as_dict()
-    ctx = Context(dt=float(partials.grid.dt), expected=partials.expected)
+    ctx = Context(dt=float(partials.grid.dt), expected=partials.expected, before=before)
     out = {}
     for name in aggregations:
         agg = get_aggregation(name, interpolation)
@@ -1107,7 +1128,8 @@ def plan(levels: Sequence[str], grid: Grid, timezone: str) -> dict[str, str | No
 
 def aggregate_array(x, grid: Grid, levels: Sequence[str], aggregations: Sequence[str],
                     timezone: str = "UTC", good=None, interpolation: str = "linear",
-                    keep_partials: Sequence[str] = ()) -> dict[str, dict[str, object]]:
+                    keep_partials: Sequence[str] = (), before: Mapping | None = None
+                    ) -> dict[str, dict[str, object]]:
     """Every aggregation at every level, coarser levels rolled up from finer partials.
 
     Parameters
@@ -1130,6 +1152,9 @@ def aggregate_array(x, grid: Grid, levels: Sequence[str], aggregations: Sequence
     keep_partials : sequence of str
         Levels whose :class:`Partials` are returned too, under ``"_partials"``
         (the builder stores the day partials for incremental builds).
+    before : mapping, optional
+        Boundary values from before the grid (``{"last": array (...)}``, see
+        :func:`finalize`), used by every level.
 
     Returns
     -------
@@ -1146,7 +1171,7 @@ def aggregate_array(x, grid: Grid, levels: Sequence[str], aggregations: Sequence
             parts[lv] = level_partials(x, grid, lv, fields, timezone, good)
         else:
             parts[lv] = rollup(parts[src], lv, timezone)
-        vals = finalize(parts[lv], mergeable, interpolation)
+        vals = finalize(parts[lv], mergeable, interpolation, before)
         for name in raw_only:
             vals[name] = raw_aggregate(x, grid, lv, name, timezone)
         vals["time"] = parts[lv].times

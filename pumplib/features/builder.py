@@ -247,7 +247,10 @@ def build(data, catalog: FeatureCatalog | str | None = None, levels: Sequence[st
         minutes, quarter-hours, hours and day partials are computed from raw
         samples (plus a short context before, :func:`incremental_context`),
         and the day, week and month values are finalized and rolled up from
-        the stored day partials with the new days spliced in. Without them
+        the stored day partials with the new days spliced in. Where the
+        context holds no good value of a feature counting starts (a sensor gap
+        longer than it), the state before the gap comes from the stored day
+        partials, so a start across the gap counts as in a full build. Without them
         (first build, a changed definition), every affected period is
         computed from raw data as above.
     partials : bool
@@ -574,6 +577,21 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
              "raw_read": [int(sgrid.t0), int(sgrid.end)],
              **({"raw_snapshot": data.attrs["snapshot"]} if "snapshot" in data.attrs else {})}
 
+    k0 = max(0, (d0 - sgrid.t0) // sgrid.dt)     # steps read before the changed days
+
+    def state_before(name, values):
+        """``{"last": per asset}``: the last good value of feature ``name`` before the
+        raw data read, where the steps read before the changed days hold none of it
+        (a sensor gap longer than the context), from the stored day partials of the
+        days before; None for a feature that counts no starts."""
+        fields = specs[name][3]
+        if "trans" not in fields or name not in with_days or a == 0:
+            return None
+        last = A._ffill(np.asarray(stored[f"{name}__{A.column_suffix('last')}"].values,
+                                   dtype=np.float64)[..., :a])[..., -1]
+        seen = np.isfinite(np.asarray(values)[..., :k0]).any(axis=-1)
+        return {"last": np.where(seen, np.nan, last)}
+
     def aggregate_units(_worker):
         """The columns of every table of the features this worker aggregated (the units
         it took off the queue): ``{level: {column: Variable}}`` and ``{level: (period
@@ -601,7 +619,8 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                 d, _lvs, mergeable, _fields = specs[name]
                 got[name] = A.aggregate_array(value.data, sgrid, raw_levels[name], mergeable,
                                               timezone, good.data, d.interpolation,
-                                              keep_partials=("1D",))
+                                              keep_partials=("1D",),
+                                              before=state_before(name, value.data))
                 for lv in raw_levels[name]:          # medians and quantiles, from raw samples
                     for agg in d.aggregations.get(lv, ()):
                         if agg not in mergeable:
