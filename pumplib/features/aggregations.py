@@ -381,8 +381,14 @@ def _starts(p, ctx):
     if before is None:
         prev_last = _shift_right(_ffill(p["last"]), np.nan)
     else:                                    # the state before the first period is known
-        pad = np.asarray(before, dtype=np.float64)[..., None]
-        prev_last = _ffill(_concat([pad, p["last"]]))[..., :-1]
+        last = p["last"]
+        pad = np.broadcast_to(np.asarray(before, dtype=np.float64)[..., None],
+                              last.shape[:-1] + (1,))
+        if _is_dask(last):
+            import dask.array as da
+
+            pad = da.from_array(pad, chunks=last.chunks[:-1] + ((1,),))
+        prev_last = _ffill(_concat([pad, last]))[..., :-1]
     edge = (prev_last <= ON_THRESHOLD) & (p["first"] > ON_THRESHOLD)
     return _where_n(p, p["trans"] + edge)
 
