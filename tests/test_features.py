@@ -508,8 +508,10 @@ def test_incremental_builds_equal_a_full_build(tmp_path):
 def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(tmp_path,
                                                                                monkeypatch):
     """Day partials stored beside the golden tables: an appended day reads its own raw
-    day (plus a 1-h context), week and month roll up from stored day partials; late
-    data reads only its day. Both equal a full rebuild bit for bit."""
+    day and nothing before (the built-in expressions look at the sample at hand; the
+    state before a start comes from the stored partials), week and month roll up from
+    stored day partials; late data reads only its day. Both equal a full rebuild bit
+    for bit."""
     from pumplib.assets import AssetRegistry
     from pumplib.features import builder
     from pumplib.lake import Lake
@@ -540,8 +542,8 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     assert inc.open_group("features/_partials/1D").sizes["time"] == 9   # local days
     monkeypatch.setattr(builder, "iter_features", spy)
     part = tables(full, changed=("2026-04-02T00:00Z", "2026-04-03T00:00Z"), store=inc)
-    # raw read: local day 2 Apr (from 1 Apr 22:00 UTC) less a 1-h context, to the data end
-    assert set(read) == {(pd.Timestamp("2026-04-01T21:00"), pd.Timestamp("2026-04-02T23:59"))}
+    # raw read: local day 2 Apr (from 1 Apr 22:00 UTC) to the data end
+    assert set(read) == {(pd.Timestamp("2026-04-01T22:00"), pd.Timestamp("2026-04-02T23:59"))}
     assert pd.Timestamp(part["1M"].time.values[0]) == pd.Timestamp("2026-03-31T22:00")
     assert pd.Timestamp(part["1W"].time.values[0]) == pd.Timestamp("2026-03-29T22:00")
     write_tables(inc, part)
@@ -561,7 +563,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     read.clear()
     monkeypatch.setattr(builder, "iter_features", spy)
     part = tables(late, changed=("2026-03-26T10:00Z", "2026-03-26T11:00Z"), store=inc)
-    assert set(read) == {(pd.Timestamp("2026-03-25T22:00"), pd.Timestamp("2026-03-26T23:00"))}
+    assert set(read) == {(pd.Timestamp("2026-03-25T23:00"), pd.Timestamp("2026-03-26T23:00"))}
     assert {lv: len(t.time) for lv, t in part.items()} == {
         "1min": 120, "15min": 8, "1h": 2, "1D": 1, "1W": 1, "1M": 1, "_partials/1D": 1}
     write_tables(inc, part)
@@ -798,6 +800,35 @@ def test_appended_day_counts_a_start_across_a_gap_longer_than_its_raw_context(tm
     got = inc.open_group("features/1min").sel(time="2026-04-01T22:00")
     assert got.starts_starts.values.tolist()[0] == 1.0
     check(inc)
+
+
+def test_raw_context_is_read_only_for_expressions_that_look_back(monkeypatch):
+    """``incremental_context``: none for expressions of the sample at hand (built-in
+    pointwise functions, conditions too), an hour for a difference or a function
+    registered without ``pointwise=True``, the longest window or lag rounded up to
+    hours; an input's look-back counts for the features built on it."""
+    from pumplib.features import incremental_context
+    from pumplib.features.expr import FUNCTIONS, Function
+
+    monkeypatch.setitem(FUNCTIONS, "twice", Function(
+        "twice", "x", lambda u, a: u[0], lambda a, s: a[0] * 2, doc="twice"))
+
+    def feat(name, expression, inputs=("power",), **kw):
+        return {"name": name, "version": 1, "unit": "kW", "inputs": list(inputs),
+                "expression": expression, "aggregations": ["mean"], **kw}
+
+    cat = catalog_from_dicts([
+        feat("plain", "clip(abs(power), q(0, 'kW'), q(50, 'kW'))",
+             condition="where(run_state > 0.5, 1, 0) > 0.5", inputs=["power", "run_state"]),
+        feat("d", "diff(power)"),
+        feat("mine", "twice(power)"),
+        feat("lagged", "lag(power, '150min')"),
+        feat("on_d", "d * 2", inputs=["d"]),
+    ])
+    assert incremental_context(cat, ["plain"]) == 0
+    assert incremental_context(cat, ["d"]) == incremental_context(cat, ["mine"]) == 3600
+    assert incremental_context(cat, ["plain", "lagged"]) == 3 * 3600
+    assert incremental_context(cat, ["on_d"]) == 3600
 
 
 def test_appended_day_with_windows_lags_diffs_and_linear_interpolation_equals_a_rebuild(

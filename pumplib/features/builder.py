@@ -245,7 +245,8 @@ def build(data, catalog: FeatureCatalog | str | None = None, levels: Sequence[st
         With ``store`` (a Lake holding the day partials of an earlier build,
         see ``partials``) the raw data read shrink to the changed days: their
         minutes, quarter-hours, hours and day partials are computed from raw
-        samples (plus a short context before, :func:`incremental_context`),
+        samples (plus, for expressions that look back, a short context before:
+        :func:`incremental_context`),
         and the day, week and month values are finalized and rolled up from
         the stored day partials with the new days spliced in. Where the
         context holds no good value of a feature counting starts (a sensor gap
@@ -382,21 +383,47 @@ def build(data, catalog: FeatureCatalog | str | None = None, levels: Sequence[st
 
 #: raw data read before the affected periods of an incremental build
 INCREMENTAL_CONTEXT = "1D"
-#: the least raw context before the changed days when day partials are stored
-#: (``features.incremental_context``); longer windows and lags extend it
+#: the least raw context before the changed days when day partials are stored and an
+#: expression looks back, or a feature interpolates linearly or counts starts without
+#: stored day partials (``features.incremental_context``); longer windows and lags
+#: extend it
 PARTIALS_CONTEXT = "1h"
 
 _DURATION_RE = re.compile(r"""["']\s*([0-9.]+\s*[A-Za-z]+)\s*["']""")
 
 
 def incremental_context(catalog: FeatureCatalog, names: Iterable[str]) -> int:
-    """Seconds of raw data an incremental build reads before the changed days:
-    the ``features.incremental_context`` setting (default 1 h), or the longest
-    window or lag of the expressions of ``names`` and their inputs, rounded up
-    to whole hours."""
-    secs = pd.Timedelta(config.get("features.incremental_context",
-                                   PARTIALS_CONTEXT)).total_seconds()
-    for n in catalog.closure(names):
+    """Seconds of raw data read before the changed days (an incremental build) or
+    before each day block (a full build) for the expressions of ``names`` and their
+    inputs: none when they only look at the sample at hand (no window, lag or
+    difference, no function not declared pointwise: :attr:`.expr.Function.pointwise`);
+    else the ``features.incremental_context`` setting (default 1 h) or the longest
+    window or lag, rounded up to whole hours.
+
+    Examples
+    --------
+    >>> cat = catalog_from_dicts([
+    ...     {"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
+    ...      "expression": "abs(power)", "aggregations": ["mean"]},
+    ...     {"name": "r", "version": 1, "unit": "kW", "inputs": ["power"],
+    ...      "expression": "rolling_mean(power, '90min')", "aggregations": ["mean"]}])
+    >>> incremental_context(cat, ["p"]), incremental_context(cat, ["p", "r"])
+    (0, 7200)
+    """
+    import ast
+
+    from .expr import FUNCTIONS
+
+    names = catalog.closure(names)
+    looks_back = any(
+        isinstance(node, ast.Call)
+        and not getattr(FUNCTIONS.get(getattr(node.func, "id", "")), "pointwise", False)
+        for n in names for c in (catalog[n].compiled, catalog[n].compiled_condition)
+        if c is not None for node in ast.walk(c.parsed.tree))
+    if not looks_back:
+        return 0
+    secs = _context_setting()
+    for n in names:
         d = catalog[n]
         for text in (d.expression, d.condition or ""):
             for m in _DURATION_RE.findall(text):
@@ -404,6 +431,13 @@ def incremental_context(catalog: FeatureCatalog, names: Iterable[str]) -> int:
                     secs = max(secs, pd.Timedelta(m.replace(" ", "")).total_seconds())
                 except ValueError:
                     continue
+    return int(-(-secs // 3600) * 3600)
+
+
+def _context_setting() -> int:
+    """The ``features.incremental_context`` setting in seconds, rounded up to whole hours."""
+    secs = pd.Timedelta(config.get("features.incremental_context",
+                                   PARTIALS_CONTEXT)).total_seconds()
     return int(-(-secs // 3600) * 3600)
 
 
@@ -462,7 +496,13 @@ def _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days, f
         h0, h1 = int(hb[0]), int(hb[-1])
     else:
         h0, h1 = d0, d1
-    lo = (min(d0, h0) if with_days else h0) - incremental_context(catalog, list(specs))
+    ctx = incremental_context(catalog, list(specs))
+    if not ctx and (lin or any("trans" in sp[3] and n not in with_days
+                               for n, sp in specs.items())):
+        # the hour before a linear interpolation's redone periods, and the state before a
+        # start where no stored day partials hold it, come from raw data
+        ctx = _context_setting()
+    lo = (min(d0, h0) if with_days else h0) - ctx
     hi = (max(d1, h1) if with_days else h1) + dt
     i0 = max(0, (lo - grid.t0) // dt)
     i1 = min(grid.n, -(-(hi - grid.t0) // dt))

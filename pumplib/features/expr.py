@@ -136,6 +136,10 @@ class Function:
     impl: Callable
     same: tuple[int, ...] = ()
     doc: str = ""
+    #: the value at a sample depends on that sample only (``abs``, ``where`` …), so an
+    #: incremental build needs no raw data before the changed days for it; a registered
+    #: function is taken to look back (windows, lags) unless it says so
+    pointwise: bool = False
 
 
 def _first(units, *_):
@@ -189,18 +193,20 @@ def register_function(fn: Function) -> Function:
 
 
 for _fn in (
-    Function("q", "cs", _q_unit, lambda a, s: a[0], doc='constant with a unit: q(9.81, "m/s**2")'),
-    Function("abs", "x", _first, lambda a, s: abs(a[0]), doc="absolute value"),
+    Function("q", "cs", _q_unit, lambda a, s: a[0], doc='constant with a unit: q(9.81, "m/s**2")',
+             pointwise=True),
+    Function("abs", "x", _first, lambda a, s: abs(a[0]), doc="absolute value", pointwise=True),
     Function("sqrt", "x", lambda u, a: None if u[0] is None else u[0] ** 0.5,
-             lambda a, s: _guarded(np.sqrt, a[0]), doc="square root (NaN below 0)"),
+             lambda a, s: _guarded(np.sqrt, a[0]), doc="square root (NaN below 0)",
+             pointwise=True),
     Function("minimum", "xx", _first, lambda a, s: _elementwise(np.fmin, a), same=(1,),
-             doc="elementwise minimum of two values"),
+             doc="elementwise minimum of two values", pointwise=True),
     Function("maximum", "xx", _first, lambda a, s: _elementwise(np.fmax, a), same=(1,),
-             doc="elementwise maximum of two values"),
+             doc="elementwise maximum of two values", pointwise=True),
     Function("clip", "xxx", _first, lambda a, s: a[0].clip(a[1], a[2]), same=(1, 2),
-             doc="clip(x, low, high)"),
+             doc="clip(x, low, high)", pointwise=True),
     Function("where", "xxx", lambda u, a: u[1] if u[1] is not None else u[2], _where_impl,
-             same=(), doc="where(condition, value_if_true, value_if_false)"),
+             same=(), doc="where(condition, value_if_true, value_if_false)", pointwise=True),
     Function("diff", "x", _first, lambda a, s: a[0] - a[0].shift(time=1),
              doc="difference to the previous sample"),
     Function("lag", "xs", _first, lambda a, s: a[0].shift(time=_steps(a[1], s)),
