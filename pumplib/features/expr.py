@@ -185,7 +185,12 @@ FUNCTIONS: dict[str, Function] = {}
 
 
 def register_function(fn: Function) -> Function:
-    """Add a function to the expression language (names must not start with ``_``)."""
+    """Add a function to the expression language (names must not start with ``_``).
+
+    Give it ``pointwise=True`` when its value at a sample depends on that sample
+    only: builds then read no raw data before each day for the features that use
+    it (:func:`pumplib.features.incremental_context`); otherwise they read an hour,
+    as for windows and lags."""
     if fn.name.startswith("_"):
         raise SchemaError(f"function names must not start with '_': {fn.name!r}")
     FUNCTIONS[fn.name] = fn
