@@ -478,7 +478,10 @@ def _open_grid(store, path: str, url: str, snapshot: str | None) -> xr.Dataset |
             return None
         # named like xarray's ("open_dataset-…"): the feature builder reads such
         # variables straight from the store
+        # meta given: dask would otherwise read an empty selection of each array to make
+        # it (a trip to zarr's event loop per signal, queued behind a build's writer)
         x = da.from_array(zarr.Array(a), chunks=a.chunks, fancy=False,
+                          meta=np.empty((0, 0), dtype=a.dtype),
                           name=f"open_dataset-{name}-{tokenize(url, snapshot, path, name)}")
         variables[name] = xr.Variable(("asset", "time"), x, attrs)
     if snapshot is not None:

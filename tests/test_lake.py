@@ -257,6 +257,28 @@ def test_readers_of_one_snapshot_share_its_session(tmp_path):
     assert L.cached_session(lake.url, tip.snapshot_id) is None          # oldest dropped
 
 
+def test_open_raw_makes_one_trip_to_zarrs_event_loop(tmp_path, monkeypatch):
+    """Opening a grid of eight signals waits on zarr's event loop once, not once per
+    signal (dask makes each array's meta by reading an empty selection unless given
+    one): a feature build's writer keeps that loop busy, so every trip queues."""
+    import zarr.core.array
+    import zarr.core.sync
+
+    lake = Lake(str(tmp_path / "lake"))
+    with lake.transaction("raw") as tx:
+        for sig in ("flow", "power", "speed", "current", "voltage", "level", "pressure",
+                    "vibration"):
+            tx.write_block("1min", ["P1", "P2"], sig, 1_774_000_800, np.ones((2, 30)))
+    lake.session()                               # the session itself is not counted
+    trips = []
+    for mod in (zarr.core.sync, zarr.core.array):
+        real = mod.sync
+        monkeypatch.setattr(mod, "sync", lambda *a, real=real, **k: trips.append(1)
+                            or real(*a, **k))
+    ds = lake.open_raw("1min")
+    assert len(ds.data_vars) == 8 and len(trips) == 1
+
+
 def test_open_raw_equals_xarrays_open_of_the_grid(tmp_path):
     """``open_raw`` makes the Dataset of a raw grid from the zarr metadata itself (one
     trip to zarr's event loop, no xarray backend): the same variables, values, attributes
@@ -293,6 +315,9 @@ def test_open_raw_equals_xarrays_open_of_the_grid(tmp_path):
     assert ds.time.values[0] == np.datetime64(ds.attrs["origin"], "s")
     assert ds.time.values[off] == np.datetime64(t0, "s")
     assert ds.indexes["time"].equals(pd.DatetimeIndex(ds.time.values))
+    for name in ref.data_vars:                   # dask's meta, without reading the store
+        assert type(ds[name].data._meta) is type(ref[name].data._meta)
+        assert ds[name].data._meta.dtype == ref[name].data._meta.dtype
     other = lake.open_raw("1min", chunks={"time": 400})           # through xarray
     assert other.power.data.chunks[1][0] == 400
     np.testing.assert_array_equal(other.power.values[:, off:off + 500], vals)
