@@ -633,12 +633,13 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
         return {"last": np.where(seen, np.nan, last)}
 
     def aggregate_units(_worker):
-        """The columns of every table of the features this worker aggregated (the units
-        it took off the queue): ``{level: {column: Variable}}`` and ``{level: (period
-        starts, ends)}`` (epoch seconds); None when the stored day partials cannot take
-        the new days. Every feature is aggregated here, medians and quantiles (raw only;
-        bare signals have none) included, so no raw values outlive its unit, and its
-        columns are made here too (on this thread, beside the other workers)."""
+        """The aggregates of the features this worker aggregated (the units it took off
+        the queue) and their minute, quarter-hour and hour columns: ``(aggregates,
+        {level: {feature: {column: Variable}}}, {level: (period starts, ends)})``
+        (epoch seconds); None when the stored day partials cannot take the new days.
+        Every feature is aggregated here, medians and quantiles (raw only; bare signals
+        have none) included, so no raw values outlive its unit, and its columns are made
+        here too (on this thread, beside the other workers)."""
         got = {}
         while True:
             try:
@@ -666,13 +667,14 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                         if agg not in mergeable:
                             got[name][lv][agg] = A.raw_aggregate(value.data, sgrid, lv, agg,
                                                                  timezone)
+        for name in [n for n in with_days if n in got]:
+            new = got[name]["1D"]["_partials"]
+            j = int(np.searchsorted(new.bounds, d0))
+            if not np.array_equal(new.bounds[j:j + b - a + 1], full_days[a:b + 1]):
+                return None
         cols_of: dict[str, dict] = {}            # level -> feature -> its columns
         periods: dict[str, tuple] = {}
-
-        def put(lv, cols, t_s, e_s, name):
-            periods.setdefault(lv, (t_s, e_s))   # every feature of a level has its periods
-            cols_of.setdefault(lv, {}).setdefault(name, {}).update(cols)
-
+        put = functools.partial(_put_columns, cols_of, periods)
         for name, (d, lvs, _mergeable, _fields) in specs.items():
             if name not in got:
                 continue
@@ -688,12 +690,20 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                 cut = slice(int(idx[0]), int(idx[-1]) + 1)
                 put(lv, {k: xr.Variable(v.dims, v.data[..., cut], v.attrs)
                          for k, v in cols.items()}, t_s[cut], e_s[cut], name)
+        return got, cols_of, periods
+
+    def calendar_columns(got):
+        """The day, week, month and day-partial columns of the features of ``got`` (the
+        aggregates of one worker), laid out as :func:`aggregate_units` lays out the finer
+        ones: the stored day partials with the new days spliced in, rolled up and
+        finalized."""
+        cols_of: dict[str, dict] = {}
+        periods: dict[str, tuple] = {}
+        put = functools.partial(_put_columns, cols_of, periods)
         for name in [n for n in with_days if n in got]:
             d, lvs, mergeable, fields = specs[name]
             new = got[name]["1D"]["_partials"]
             j = int(np.searchsorted(new.bounds, d0))
-            if not np.array_equal(new.bounds[j:j + b - a + 1], full_days[a:b + 1]):
-                return None
             fresh = new.data[..., j:j + b - a]
             old = np.stack([stored[f"{name}__{A.column_suffix(f)}"].values for f in fields])
             parts = [old[..., :a], fresh, old[..., b:]]
@@ -736,28 +746,35 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
         load()                               # the kernels, before threads ask for them
     A._fused_partials(np.zeros((1, 2)), 2, None)
     workers = max(1, min(k, len(queued)))
-    with ThreadPoolExecutor(workers) as ex:
-        done = list(ex.map(aggregate_units, range(workers)))
-    if any(x is None for x in done):
-        return None                          # before any table is handed on
     out: dict[str, xr.Dataset] = {}
     asset_values = data["asset"].values
-    # minutes, quarter hours and hours first: theirs are the longest writes
-    for lv in [*[lv for lv in levels if lv in fine],
-               *[lv for lv in [*levels, PARTIALS_GROUP] if lv not in fine]]:
-        held = [blk for blk in done if lv in blk[1]]
-        if not held:
-            continue
-        t_s, e_s = held[0][1][lv]
-        columns = {}                         # in the catalog's order, whichever block
-        for name in specs:
-            for blk in held:
-                columns.update(blk[0][lv].get(name, {}))
-        out[lv] = xr.Dataset(columns, coords={"asset": asset_values, "time": _ns(t_s),
-                                              "time_end": ("time", _ns(e_s))},
-                             attrs={"level": lv, **attrs})
-        if emit is not None:
-            emit(lv, out[lv])
+
+    def hand_on(done, lvs):
+        for lv in lvs:
+            held = [blk for blk in done if lv in blk[1]]
+            if not held:
+                continue
+            t_s, e_s = held[0][1][lv]
+            columns = {}                     # in the catalog's order, whichever block
+            for name in specs:
+                for blk in held:
+                    columns.update(blk[0][lv].get(name, {}))
+            out[lv] = xr.Dataset(columns, coords={"asset": asset_values, "time": _ns(t_s),
+                                                  "time_end": ("time", _ns(e_s))},
+                                 attrs={"level": lv, **attrs})
+            if emit is not None:
+                emit(lv, out[lv])
+
+    with ThreadPoolExecutor(workers) as ex:
+        done = list(ex.map(aggregate_units, range(workers)))
+        if any(x is None for x in done):
+            return None                      # before any table is handed on
+        # the days, weeks and months are made on the workers while the minutes, quarter
+        # hours and hours (the longest writes) are handed on
+        later = [ex.submit(calendar_columns, got) for got, _, _ in done]
+        hand_on([blk[1:] for blk in done], [lv for lv in levels if lv in fine])
+        hand_on([f.result() for f in later],
+                [lv for lv in [*levels, PARTIALS_GROUP] if lv not in fine])
     return out
 
 # ---------------------------------------------------------------------------
@@ -765,6 +782,14 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
 # ---------------------------------------------------------------------------
 #: values (assets × steps × signals) one block of the eager engine aims at
 BLOCK_VALUES = 16_000_000
+
+
+def _put_columns(cols_of: dict, periods: dict, lv: str, cols: Mapping, t_s, e_s,
+                 name: str) -> None:
+    """Add feature ``name``'s columns ``cols`` of level ``lv`` (periods ``t_s``/``e_s``,
+    epoch seconds: every feature of a level has the same) to ``cols_of``/``periods``."""
+    periods.setdefault(lv, (t_s, e_s))
+    cols_of.setdefault(lv, {}).setdefault(name, {}).update(cols)
 
 
 def _needed_signals(catalog: FeatureCatalog, names: Iterable[str], ds: xr.Dataset) -> list[str]:
