@@ -32,6 +32,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
+import functools
 import io
 import os
 import re
@@ -522,11 +523,16 @@ class Transaction:
     def __init__(self, lake: Lake, session):
         self.lake = lake
         self.session = session
-        self.root = open_root(session.store, "a")
         self.snapshot: str | None = None
         #: extra commit metadata, merged in at commit time (the lineage)
         self.metadata: dict = {}
         self._groups: dict[str, zarr.Group] = {}
+
+    @functools.cached_property
+    def root(self) -> zarr.Group:
+        """The root group of the session's store, opened on first use (a writer that
+        works on zarr's event loop opens it there, beside what the caller does)."""
+        return open_root(self.session.store, "a")
 
     # grid --------------------------------------------------------------------
     def group(self, cadence: str, create: bool = True) -> zarr.Group | None:

@@ -1663,12 +1663,17 @@ class _TableWriter:
         """Start reading what is stored at the planned levels (:meth:`put` does it first
         when this was not called)."""
         if self._ready is None:
-            self._ready = self._submit(self._inspect_all(self._tx.root._async_group))
+            self._ready = self._submit(self._inspect_all())
 
     def _submit(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
-    async def _inspect_all(self, root):
+    async def _inspect_all(self):
+        from zarr.api.asynchronous import open_group
+
+        # the transaction's root is opened here, on the loop, not before the build starts
+        root = await open_group(store=self._tx.session.store, mode="a", zarr_format=3,
+                                use_consolidated=False)
         features = await root.require_group("features")
         # what is stored first, before anything is written: Icechunk lists a group
         # synchronously on the event loop, which must not wait on a write in flight
