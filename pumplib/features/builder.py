@@ -1313,9 +1313,10 @@ def _tune_malloc() -> dict[str, int]:
     - ``malloc_arena_max``: glibc gives a new thread an arena of its own (up to eight
       per core) and keeps it: a build's worker threads then start on memory the
       process never touched, a page fault per page, where one arena lets them reuse
-      what the reader threads freed. Only builds ask for it: one arena lets an
-      ingest's threads fragment the heap (a 7-day ingest peaked at 2.0 GB instead of
-      1.2 GB). Arenas that exist already are kept; new threads share them.
+      what the reader threads freed. Only builds ask for it, when they start: one
+      arena from the process start made the feature benchmark's appended day slower
+      (benchmarks/RESULTS.md, seventh session). Arenas that exist already are kept;
+      new threads share them.
     - ``malloc_mmap_threshold`` and ``malloc_trim_threshold``: glibc maps every block
       above the mmap threshold on its own and unmaps it when freed, and gives the top
       of the heap back above the trim threshold; both start at 128 KiB and rise only
