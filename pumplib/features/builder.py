@@ -638,8 +638,9 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
         {level: {feature: {column: Variable}}}, {level: (period starts, ends)})``
         (epoch seconds); None when the stored day partials cannot take the new days.
         Every feature is aggregated here, medians and quantiles (raw only; bare signals
-        have none) included, so no raw values outlive its unit, and its columns are made
-        here too (on this thread, beside the other workers)."""
+        have none) included, so no raw values outlive its unit; its columns of those
+        levels are made here too (on this thread, beside the other workers), those of
+        the calendar levels by :func:`calendar_columns`."""
         got = {}
         while True:
             try:
