@@ -500,6 +500,13 @@ def open_root(store, mode: str = "r") -> zarr.Group:
     return zarr.open_group(store=store, mode=mode, zarr_format=3, use_consolidated=False)
 
 
+async def open_root_async(store, mode: str = "r"):
+    """:func:`open_root` on zarr's event loop: the root ``AsyncGroup``."""
+    from zarr.api.asynchronous import open_group
+
+    return await open_group(store=store, mode=mode, zarr_format=3, use_consolidated=False)
+
+
 def raw_compressor(level: int | None = None, shuffle: str = "shuffle") -> zarr.codecs.BloscCodec:
     """The Blosc codec of new raw signal arrays: ``lake.codec`` (default
     :data:`RAW_CODEC`) at ``lake.compression_level``, byte shuffle.

@@ -1671,11 +1671,10 @@ class _TableWriter:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     async def _inspect_all(self):
-        from zarr.api.asynchronous import open_group
+        from ..lake import open_root_async
 
         # the transaction's root is opened here, on the loop, not before the build starts
-        root = await open_group(store=self._tx.session.store, mode="a", zarr_format=3,
-                                use_consolidated=False)
+        root = await open_root_async(self._tx.session.store, "a")
         features = await root.require_group("features")
         # what is stored first, before anything is written: Icechunk lists a group
         # synchronously on the event loop, which must not wait on a write in flight
