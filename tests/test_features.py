@@ -523,11 +523,11 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     feats = ["energy_cost", "runtime", "starts", "wire_to_water_efficiency", "hydraulic_power"]
     full = _raw(start="2026-03-25T00:00Z", days=9)
     read = []
-    evaluate = builder.iter_features
+    evaluate = builder._Evaluator.__init__      # what features are evaluated on
 
-    def spy(ds, *a, **kw):
+    def spy(self, ds, *a, **kw):
         read.append((pd.Timestamp(ds.time.values[0]), pd.Timestamp(ds.time.values[-1])))
-        return evaluate(ds, *a, **kw)
+        evaluate(self, ds, *a, **kw)
 
     def tables(ds, **kw):
         return build(ds, cat, LEVELS, features=feats, registry=reg, timezone=TZ, partials=True,
@@ -540,7 +540,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     inc = Lake(str(tmp_path / "inc"))
     write_tables(inc, tables(full.isel(time=slice(0, 8 * 1440))))
     assert inc.open_group("features/_partials/1D").sizes["time"] == 9   # local days
-    monkeypatch.setattr(builder, "iter_features", spy)
+    monkeypatch.setattr(builder._Evaluator, "__init__", spy)
     part = tables(full, changed=("2026-04-02T00:00Z", "2026-04-03T00:00Z"), store=inc)
     # raw read: local day 2 Apr (from 1 Apr 22:00 UTC) to the data end
     assert set(read) == {(pd.Timestamp("2026-04-01T22:00"), pd.Timestamp("2026-04-02T23:59"))}
@@ -548,7 +548,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     assert pd.Timestamp(part["1W"].time.values[0]) == pd.Timestamp("2026-03-29T22:00")
     write_tables(inc, part)
     ref = Lake(str(tmp_path / "ref"))
-    monkeypatch.setattr(builder, "iter_features", evaluate)
+    monkeypatch.setattr(builder._Evaluator, "__init__", evaluate)
     write_tables(ref, tables(full))
     a, b = stored(inc), stored(ref)
     for lv in a:
@@ -561,13 +561,13 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     late["power"] = late.power.where(~hour, late.power * 1.5)
     late["run_state"] = late.run_state.where(~hour, 0.0)
     read.clear()
-    monkeypatch.setattr(builder, "iter_features", spy)
+    monkeypatch.setattr(builder._Evaluator, "__init__", spy)
     part = tables(late, changed=("2026-03-26T10:00Z", "2026-03-26T11:00Z"), store=inc)
     assert set(read) == {(pd.Timestamp("2026-03-25T23:00"), pd.Timestamp("2026-03-26T23:00"))}
     assert {lv: len(t.time) for lv, t in part.items()} == {
         "1min": 120, "15min": 8, "1h": 2, "1D": 1, "1W": 1, "1M": 1, "_partials/1D": 1}
     write_tables(inc, part)
-    monkeypatch.setattr(builder, "iter_features", evaluate)
+    monkeypatch.setattr(builder._Evaluator, "__init__", evaluate)
     ref2 = Lake(str(tmp_path / "ref2"))
     write_tables(ref2, tables(late))
     a, b = stored(inc), stored(ref2)
@@ -874,23 +874,31 @@ def test_appended_day_with_windows_lags_diffs_and_linear_interpolation_equals_a_
     check(inc)
 
 
-def test_incremental_day_takes_feature_units_off_one_queue_and_equals_a_rebuild(
+def test_incremental_day_evaluates_each_feature_once_after_its_inputs_and_equals_a_rebuild(
         tmp_path, monkeypatch):
-    """An appended day's features are units of work on one queue (``_feature_units``,
-    then the bare signals), which every worker empties: features that depend on each
-    other share a unit, every feature is aggregated once, and the tables of every level
-    equal a full rebuild."""
+    """An appended day's features are a graph of tasks (``_TaskGraph``) the workers take
+    as they become ready: every feature is evaluated once, after the features it uses
+    (on whichever worker), each aggregated once and each bare signal reduced once by the
+    chunk kernel, no evaluated value outlives its last dependent, and the tables of every
+    level equal a full rebuild."""
+    import threading
+    import time
+
     from pumplib.features import build_lake, builder
 
     inc, kw, check = _appended_day(tmp_path)
     cat = kw["catalog"]
-    units, aggregated, bare = [], [], []
-    make_units, aggregate = builder._feature_units, builder.A.aggregate_array
+    spans, aggregated, bare, held = {}, [], [], []
+    evaluate, aggregate = builder._Evaluator.evaluate, builder.A.aggregate_array
     kernel = builder._kernel_aggregate
 
-    def spy_units(*a):
-        units.extend(make_units(*a))
-        return units
+    def spy_evaluate(self, name, out):
+        t0 = time.perf_counter()
+        held.append(len([k for k in out if not k.endswith("__good")]))
+        got = evaluate(self, name, out)
+        spans.setdefault(name, []).append((t0, time.perf_counter(),
+                                           threading.current_thread().name))
+        return got
 
     def spy_aggregate(values, *a, **k):
         aggregated.append(values)
@@ -900,17 +908,58 @@ def test_incremental_day_takes_feature_units_off_one_queue_and_equals_a_rebuild(
         bare.append(a[0])
         return kernel(*a, **k)
 
-    monkeypatch.setattr(builder, "_feature_units", spy_units)
+    monkeypatch.setattr(builder._Evaluator, "evaluate", spy_evaluate)
     monkeypatch.setattr(builder.A, "aggregate_array", spy_aggregate)
     monkeypatch.setattr(builder, "_kernel_aggregate", spy_kernel)
     build_lake(inc, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
     monkeypatch.undo()
-    owner = {n: i for i, u in enumerate(units) for n in u}
-    assert sum(len(u) for u in units) == len(owner) == len(aggregated)   # once each
-    assert len(owner) + len(bare) == len(list(cat))
-    assert owner["head"] == owner["wire_to_water_efficiency"] == \
-        owner["specific_energy_vs_floor"]                       # they share head
+    assert all(len(v) == 1 for v in spans.values())                  # once each
+    assert len(aggregated) == len(spans)        # every evaluated feature is one of the build's
+    assert len(spans) + len(bare) == len(list(cat))
+    for name, [(start, _, _)] in spans.items():                       # after its inputs
+        for dep in cat[name].feature_inputs(cat):
+            assert spans[dep][0][1] <= start, (name, dep)
+    assert {"head", "wire_to_water_efficiency", "specific_energy_vs_floor"} <= set(spans)
+    # released once their dependents are evaluated: five features have dependents (the
+    # last evaluation would see them all otherwise), and a specific energy is released
+    # with its only dependent evaluated, before that one's own dependent is
+    assert len({d for n in spans for d in cat[n].feature_inputs(cat)}) == 5
+    assert max(held) < 5
     check(inc)
+
+
+def test_task_graph_runs_chains_first_on_every_worker_and_stops_when_one_fails():
+    """``_TaskGraph`` hands out ready tasks, the longest chain of work first, makes a
+    worker wait while every untaken task waits on one in progress, and wakes the
+    waiting workers when another failed."""
+    import threading
+
+    from pumplib.features.builder import _TaskGraph
+
+    deps = {"a": [], "b": ["a"], "c": ["b"], "x": [], "y": []}
+    g = _TaskGraph(deps, {"a": 1, "b": 1, "c": 1, "x": 2.5, "y": 0.5})
+    assert g.take() == "a"                      # chain a-b-c (3) before x (2.5)
+    assert g.take() == "x"
+    assert g.take() == "y"
+    taken = []
+    waiter = threading.Thread(target=lambda: taken.append(g.take()))
+    waiter.start()                              # b waits on a
+    waiter.join(0.2)
+    assert waiter.is_alive() and not taken
+    assert g.done("a") == []                    # a's dependent b is not done yet
+    waiter.join(5)
+    assert taken == ["b"]
+    assert g.done("b") == ["a"] and g.done("x") == [] and g.done("y") == []
+    assert g.take() == "c" and g.done("c") == ["b"] and g.take() is None
+
+    g = _TaskGraph({"a": [], "b": ["a"]}, {"a": 1, "b": 1})
+    assert g.take() == "a"
+    taken = []
+    waiter = threading.Thread(target=lambda: taken.append(g.take()))
+    waiter.start()
+    g.fail()                                    # a's worker failed: b never becomes ready
+    waiter.join(5)
+    assert taken == [None]
 
 
 def test_stored_levels_are_chunked_by_a_day_or_a_week_so_an_appended_day_rewrites_little(

@@ -28,7 +28,6 @@ Examples
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import functools
 import gc
@@ -129,6 +128,92 @@ def evaluate_features(ds: xr.Dataset, catalog: FeatureCatalog, names: Iterable[s
     return xr.Dataset(out)
 
 
+class _Evaluator:
+    """Evaluates the features of ``catalog`` on one Dataset ``ds`` of raw signals, one
+    feature at a time, from the values of its input features; the raw signals, asset
+    attributes, tariff prices and each signal's not-null mask are made once and shared
+    (by every feature and every thread that evaluates with it)."""
+
+    def __init__(self, ds: xr.Dataset, catalog: FeatureCatalog, registry, timezone: str):
+        import threading
+
+        self.ds, self.catalog, self.registry, self.timezone = ds, catalog, registry, timezone
+        self.step = _step_seconds(ds)
+        self.template = next(iter(ds.data_vars.values())).transpose("asset", "time")
+        self.assets = [str(a) for a in ds["asset"].values]
+        self._env: dict[str, object] = {}
+        self._notnull: dict[str, xr.DataArray] = {}
+        self._lock = threading.Lock()
+        self._locks: dict[str, object] = {}
+
+    def _once(self, cache: dict, key: str, make: Callable[[], object]):
+        """``cache[key]``, made by ``make()`` by the first thread that asks for it."""
+        import threading
+
+        if key in cache:
+            return cache[key]
+        with self._lock:
+            lock = self._locks.setdefault(f"{id(cache)}:{key}", threading.Lock())
+        with lock:
+            if key not in cache:
+                cache[key] = make()
+        return cache[key]
+
+    def lookup(self, name: str):
+        """A raw signal, asset attribute or tariff price (a signal not in the data: NaN)."""
+        ds, template = self.ds, self.template
+        if name == "tariff.price":
+            make = functools.partial(_tariff_price, template, self.registry, self.timezone)
+        elif name in ATTRIBUTES:
+            make = functools.partial(_attribute_values, name, self.assets, self.registry)
+        elif name in ds.data_vars:
+            def make():
+                return ds[name].transpose("asset", "time")
+        else:
+            def make():
+                return xr.full_like(template, np.nan, dtype=np.float64)
+        return self._once(self._env, name, make)
+
+    def _good(self, used, out: Mapping) -> xr.DataArray:
+        """Good where every data input is good (a feature input: where its inputs are)."""
+        good = None
+        for n in sorted(used):
+            if n in out:
+                g = out[f"{n}__good"]
+            elif n not in ATTRIBUTES:        # one mask per signal, shared by features
+                g = self._once(self._notnull, n, lambda n=n: self.lookup(n).notnull())
+            else:
+                continue
+            good = g if good is None else good & g
+        return xr.ones_like(self.template, dtype=bool) if good is None else good
+
+    def evaluate(self, name: str, out: Mapping) -> tuple[xr.DataArray, xr.DataArray]:
+        """Feature ``name``'s values and good mask; ``out`` holds the values (``<n>``)
+        and good masks (``<n>__good``) of its input features."""
+        d = self.catalog[name]
+        used = set(d.compiled.names)
+        attrs_used = sorted((used | set(getattr(d.compiled_condition, "names", ())))
+                            & set(ATTRIBUTES))
+        if attrs_used and self.registry is None:
+            raise SchemaError(f"{d.source}: key {d.key + 'expression'!r}: feature {name!r} uses "
+                              f"asset attributes {attrs_used}; pass registry= (an "
+                              "AssetRegistry, e.g. AssetRegistry.load())")
+        local = {n: (out[n] if n in out else self.lookup(n)) for n in d.compiled.names}
+        value = d.compiled.evaluate(local, self.step, to=d.unit)
+        if d.compiled_condition is not None:
+            used |= set(d.compiled_condition.names)
+            clocal = {n: (out[n] if n in out else self.lookup(n))
+                      for n in d.compiled_condition.names}
+            cond = d.compiled_condition.evaluate(clocal, self.step)
+            value = value.where(cond > 0.5)
+        good = self._good(used, out)
+        value = value.transpose("asset", "time").astype(np.float64, copy=False)
+        if value is local.get(d.expression.strip()):   # a bare input: keep the input intact
+            value = value.copy(deep=False)
+        value.attrs = {"units": d.unit, "feature": d.name, "definition_hash": d.hash}
+        return value, good.transpose("asset", "time")
+
+
 def iter_features(ds: xr.Dataset, catalog: FeatureCatalog, names: Iterable[str] | None = None,
                   *, registry=None, timezone: str | None = None):
     """:func:`evaluate_features` one feature at a time, in dependency order: yields
@@ -136,42 +221,8 @@ def iter_features(ds: xr.Dataset, catalog: FeatureCatalog, names: Iterable[str] 
     so a caller can aggregate one feature while the next is evaluated."""
     timezone = config.get("utility.timezone", override_with=timezone)
     names = catalog.closure(names if names is not None else list(catalog))
-    step = _step_seconds(ds)
-    template = next(iter(ds.data_vars.values())).transpose("asset", "time")
-    assets = [str(a) for a in ds["asset"].values]
-    env: dict[str, object] = {}
+    ev = _Evaluator(ds, catalog, registry, timezone)
     out: dict[str, xr.DataArray] = {}
-
-    def lookup(name: str):
-        if name in env:
-            return env[name]
-        if name == "tariff.price":
-            env[name] = _tariff_price(template, registry, timezone)
-        elif name in ATTRIBUTES:
-            env[name] = _attribute_values(name, assets, registry)
-        elif name in ds.data_vars:
-            env[name] = ds[name].transpose("asset", "time")
-        else:
-            env[name] = xr.full_like(template, np.nan, dtype=np.float64)
-        return env[name]
-
-    notnull: dict[str, xr.DataArray] = {}
-
-    def good_of(used) -> xr.DataArray:
-        """Good where every data input is good (a feature input: where its inputs are)."""
-        good = None
-        for n in sorted(used):
-            if n in out:
-                g = out[f"{n}__good"]
-            elif n not in ATTRIBUTES:
-                if n not in notnull:             # one mask per signal, shared by features
-                    notnull[n] = lookup(n).notnull()
-                g = notnull[n]
-            else:
-                continue
-            good = g if good is None else good & g
-        return xr.ones_like(template, dtype=bool) if good is None else good
-
     # each value is released once the last feature that uses it is evaluated (the caller
     # keeps what it needs): a block's working set stays a few features, not all of them
     last_use: dict[str, int] = {}
@@ -182,29 +233,9 @@ def iter_features(ds: xr.Dataset, catalog: FeatureCatalog, names: Iterable[str] 
     for i, name in enumerate(names):
         for n in [n for n in out if not n.endswith("__good") and last_use.get(n, -1) < i]:
             del out[n], out[f"{n}__good"]
-        d = catalog[name]
-        used = set(d.compiled.names)
-        attrs_used = sorted((used | set(getattr(d.compiled_condition, "names", ())))
-                            & set(ATTRIBUTES))
-        if attrs_used and registry is None:
-            raise SchemaError(f"{d.source}: key {d.key + 'expression'!r}: feature {name!r} uses "
-                              f"asset attributes {attrs_used}; pass registry= (an "
-                              "AssetRegistry, e.g. AssetRegistry.load())")
-        local = {n: (out[n] if n in out else lookup(n)) for n in d.compiled.names}
-        value = d.compiled.evaluate(local, step, to=d.unit)
-        if d.compiled_condition is not None:
-            used |= set(d.compiled_condition.names)
-            clocal = {n: (out[n] if n in out else lookup(n)) for n in d.compiled_condition.names}
-            cond = d.compiled_condition.evaluate(clocal, step)
-            value = value.where(cond > 0.5)
-        good = good_of(used)
-        value = value.transpose("asset", "time").astype(np.float64, copy=False)
-        if value is local.get(d.expression.strip()):   # a bare input: keep the input intact
-            value = value.copy(deep=False)
-        value.attrs = {"units": d.unit, "feature": d.name, "definition_hash": d.hash}
-        out[name] = value
-        out[f"{name}__good"] = good.transpose("asset", "time")
-        yield name, value, out[f"{name}__good"]
+        value, good = ev.evaluate(name, out)
+        out[name], out[f"{name}__good"] = value, good
+        yield name, value, good
 
 
 def build(data, catalog: FeatureCatalog | str | None = None, levels: Sequence[str] | None = None,
@@ -603,13 +634,19 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                      if src is None]
             if len(roots) == 1 and roots[0] in A.FIXED_LEVELS:
                 bare[n] = sig
-    # the day's work in units, all assets at a time: features that depend on each
-    # other share a unit, each bare signal is one; one worker per core takes units off
-    # one queue, heaviest first, so the workers end within a few milliseconds of each
-    # other however the guessed work of a unit is off
+    # the day's work as a graph of tasks, all assets at a time: each feature is evaluated
+    # once, as soon as the features it uses are (then aggregated by the worker that
+    # evaluated it), each bare signal is reduced by the chunk kernel; one worker per core
+    # takes the ready task with the longest chain of work behind it, so the workers end
+    # within a few milliseconds of each other however the guessed work is off
     k = os.cpu_count() or 1
-    queued = collections.deque([*_feature_units(catalog, specs, bare),
-                                *([n] for n in specs if n in bare)])
+    evaluated = catalog.closure([n for n in specs if n not in bare])
+    deps = {**{n: catalog[n].feature_inputs(catalog) for n in evaluated},
+            **{f"\0{n}": [] for n in bare}}          # a bare signal's kernel task
+    graph = _TaskGraph(deps, {**{n: _feature_work(catalog, n) for n in evaluated},
+                              **{f"\0{n}": _BARE_WORK for n in bare}})
+    evaluator = _Evaluator(sub, catalog, registry, timezone)
+    values: dict[str, xr.DataArray] = {}     # evaluated features their dependents need
 
     hashes = {n: catalog[n].hash for n in wanted}
     attrs = {"timezone": timezone, "step_seconds": grid.dt, "definition_hashes": hashes,
@@ -642,32 +679,38 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
         levels are made here too (on this thread, beside the other workers), those of
         the calendar levels by :func:`calendar_columns`."""
         got = {}
-        while True:
-            try:
-                unit = queued.popleft()
-            except IndexError:
-                break
-            if unit[0] in bare:
-                name = unit[0]
-                d, _lvs, mergeable, fields = specs[name]
-                got[name] = _kernel_aggregate(np.asarray(sub[bare[name]].values), sgrid,
-                                              raw_levels[name], mergeable, fields, timezone,
-                                              d.interpolation)
-                continue
-            for name, value, good in iter_features(sub, catalog, unit, registry=registry,
-                                                   timezone=timezone):
-                if name not in unit:                 # evaluated for a feature of the unit
+        try:
+            while (task := graph.take()) is not None:
+                if task.startswith("\0"):
+                    name = task[1:]
+                    d, _lvs, mergeable, fields = specs[name]
+                    got[name] = _kernel_aggregate(np.asarray(sub[bare[name]].values), sgrid,
+                                                  raw_levels[name], mergeable, fields,
+                                                  timezone, d.interpolation)
+                    graph.done(task)
                     continue
+                name = task
+                value, good = evaluator.evaluate(name, values)
+                if graph.dependents[name]:
+                    values[f"{name}__good"], values[name] = good, value
+                for m in graph.done(name):       # no dependent left to evaluate
+                    values.pop(m, None), values.pop(f"{m}__good", None)
+                if name not in specs or name in bare:
+                    continue                     # evaluated for its dependents only
                 d, _lvs, mergeable, _fields = specs[name]
                 got[name] = A.aggregate_array(value.data, sgrid, raw_levels[name], mergeable,
                                               timezone, good.data, d.interpolation,
                                               keep_partials=("1D",),
                                               before=state_before(name, value.data))
-                for lv in raw_levels[name]:          # medians and quantiles, from raw samples
+                for lv in raw_levels[name]:      # medians and quantiles, from raw samples
                     for agg in d.aggregations.get(lv, ()):
                         if agg not in mergeable:
                             got[name][lv][agg] = A.raw_aggregate(value.data, sgrid, lv, agg,
                                                                  timezone)
+                del value, good
+        except BaseException:
+            graph.fail()                         # the other workers stop waiting
+            raise
         for name in [n for n in with_days if n in got]:
             new = got[name]["1D"]["_partials"]
             j = int(np.searchsorted(new.bounds, d0))
@@ -746,7 +789,7 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
 
         load()                               # the kernels, before threads ask for them
     A._fused_partials(np.zeros((1, 2)), 2, None)
-    workers = max(1, min(k, len(queued)))
+    workers = max(1, min(k, len(deps)))
     out: dict[str, xr.Dataset] = {}
     asset_values = data["asset"].values
 
@@ -1016,12 +1059,15 @@ def _bare_signal(catalog, data: xr.Dataset, d: FeatureDefinition, lvs, mergeable
     return sig
 
 
-def _feature_units(catalog, specs: Mapping, bare: Mapping) -> list[list[str]]:
-    """The features of ``specs`` that are not ``bare`` signals as units of work,
-    heaviest first: features that depend on each other share a unit, so nothing is
-    evaluated twice. The work of a feature is guessed from the nodes of its expression
-    (a condition's count twice: masks and ``where``) and from its aggregations (medians
-    and quantiles sort raw samples; starts count transitions).
+#: the guessed work of reducing one bare signal with the chunk kernel (see
+#: :func:`_feature_work`: a few milliseconds, a small expression's evaluation)
+_BARE_WORK = 4.0
+
+
+def _feature_work(catalog, name: str) -> float:
+    """The guessed work of evaluating and aggregating feature ``name``: the nodes of its
+    expression, a condition's twice (masks and ``where``), medians and quantiles (they
+    sort raw samples) and starts (they count transitions).
 
     Examples
     --------
@@ -1029,46 +1075,98 @@ def _feature_units(catalog, specs: Mapping, bare: Mapping) -> list[list[str]]:
     >>> cat = catalog_from_dicts([
     ...     {"name": "p2", "version": 1, "unit": "kW", "inputs": ["power"],
     ...      "expression": "power * 2", "aggregations": ["mean"]},
-    ...     {"name": "p4", "version": 1, "unit": "kW", "inputs": ["p2"],
-    ...      "expression": "p2 * 2", "aggregations": ["mean"]},
     ...     {"name": "f3", "version": 1, "unit": "m**3/h", "inputs": ["flow"],
     ...      "expression": "flow * 3", "aggregations": ["mean", "median"],
     ...      "levels": ["1min", "1h"]}])
-    >>> _feature_units(cat, {n: None for n in cat}, {})     # medians weigh more
-    [['f3'], ['p2', 'p4']]
-    >>> _feature_units(cat, {n: None for n in cat}, {"p2": "power"})
-    [['f3'], ['p4']]
+    >>> _feature_work(cat, "f3") > _feature_work(cat, "p2")     # medians weigh more
+    True
     """
     import ast
 
-    names = [n for n in specs if n not in bare]
-    parent = {n: n for n in names}
+    d = catalog[name]
+    aggs = d.aggregations.values()
+    return (6.0 + sum(w * sum(1 for _ in ast.walk(c.parsed.tree))
+                      for w, c in ((1.0, d.compiled), (2.0, d.compiled_condition))
+                      if c is not None)
+            + sum(12.0 for v in aggs if "median" in v or any(str(a).startswith("q") for a in v))
+            + (15.0 if any("starts" in v for v in aggs) else 0.0))
 
-    def root(n):
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
 
-    for n in names:
-        for dep in catalog.closure([n]):
-            if dep in parent:
-                parent[root(dep)] = root(n)
+class _TaskGraph:
+    """Tasks with dependencies, taken by worker threads as they become ready: of the
+    ready tasks, the one with the longest chain of work behind it (its own and its
+    dependents') first, so a long chain of features starts early and the workers end
+    close together.
 
-    def work(n):                             # evaluated and aggregated
-        d = catalog[n]
-        aggs = d.aggregations.values()
-        return (6.0 + sum(w * sum(1 for _ in ast.walk(c.parsed.tree))
-                          for w, c in ((1.0, d.compiled), (2.0, d.compiled_condition))
-                          if c is not None)
-                + sum(12.0 for v in aggs if "median" in v
-                      or any(str(a).startswith("q") for a in v))
-                + (15.0 if any("starts" in v for v in aggs) else 0.0))
+    ``deps`` maps each task to the tasks it needs, in dependency order (a task after
+    those it needs); ``weight`` guesses each task's work. A worker calls :meth:`take`
+    until it returns None, and :meth:`done` as soon as a task's dependents may start;
+    :meth:`fail` wakes every waiting worker when one of them failed.
 
-    groups: dict[str, list[str]] = {}
-    for n in names:
-        groups.setdefault(root(n), []).append(n)
-    return sorted(groups.values(), key=lambda m: -sum(work(n) for n in m))
+    Examples
+    --------
+    >>> g = _TaskGraph({"head": [], "power": ["head"], "flow": []},
+    ...                {"head": 1.0, "power": 1.0, "flow": 1.5})
+    >>> g.take()                  # a chain of 2.0 before a single task of 1.5
+    'head'
+    >>> g.take(), g.done("head")  # power waits for head; head's dependents now evaluated: none
+    ('flow', [])
+    >>> g.take(), g.done("power"), g.take()
+    ('power', ['head'], None)
+    """
+
+    def __init__(self, deps: Mapping[str, Sequence[str]], weight: Mapping[str, float]):
+        import threading
+
+        self._cond = threading.Condition()
+        self._deps = {n: list(d) for n, d in deps.items()}
+        self._needs = {n: set(d) for n, d in deps.items()}
+        self.dependents: dict[str, list[str]] = {n: [] for n in deps}
+        for n, d in deps.items():
+            for m in d:
+                self.dependents[m].append(n)
+        self._rank: dict[str, float] = {}
+        for n in reversed(list(deps)):
+            self._rank[n] = weight[n] + max((self._rank[m] for m in self.dependents[n]),
+                                            default=0.0)
+        self._users = {n: len(v) for n, v in self.dependents.items()}
+        self._ready = [n for n, d in self._needs.items() if not d]
+        self._untaken = len(deps)
+        self._failed = False
+
+    def take(self) -> str | None:
+        """The next task, waiting while every untaken task waits on one in progress;
+        None when every task is taken (or a worker failed)."""
+        with self._cond:
+            while not self._ready and self._untaken and not self._failed:
+                self._cond.wait()
+            if self._failed or not self._ready:
+                return None
+            n = max(self._ready, key=self._rank.__getitem__)
+            self._ready.remove(n)
+            self._untaken -= 1
+            return n
+
+    def done(self, name: str) -> list[str]:
+        """Mark ``name`` done (its dependents may start); returns the tasks whose
+        dependents are all done now (their results may be released)."""
+        with self._cond:
+            for m in self.dependents[name]:
+                self._needs[m].discard(name)
+                if not self._needs[m]:
+                    self._ready.append(m)
+            self._cond.notify_all()
+            free = []
+            for m in self._deps[name]:
+                self._users[m] -= 1
+                if not self._users[m]:
+                    free.append(m)
+            return free
+
+    def fail(self) -> None:
+        with self._cond:
+            self._failed = True
+            self._cond.notify_all()
 
 
 def _ns(secs) -> np.ndarray:
