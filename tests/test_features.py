@@ -928,6 +928,130 @@ def test_incremental_day_evaluates_each_feature_once_after_its_inputs_and_equals
     check(inc)
 
 
+def test_incremental_day_reads_the_new_day_with_its_quality_flags_and_equals_a_rebuild(
+        tmp_path, monkeypatch):
+    """An appended day's raw read applies the stored quality flags: a spike-flagged hour
+    of the new day leaves, a signal without flags is not good; the incremental tables
+    equal a full rebuild's, with the same flags."""
+    from pumplib.features import build_lake, builder
+    from pumplib.quality.flags import UNCHECKED, Flag
+
+    cat = catalog_from_dicts([
+        {"name": "p", "version": 1, "unit": "kW", "inputs": ["power"], "expression": "power",
+         "aggregations": ["mean", "count"]},
+        {"name": "sp", "version": 1, "unit": "kWh/m3", "inputs": ["power", "flow"],
+         "expression": "power / flow", "condition": "flow > 1",
+         "aggregations": ["mean", "count"]}])
+    full = _raw(start="2026-03-25T00:00Z", days=8)
+
+    def flagged(path, days):
+        lake = _lake_from(path, full.isel(time=slice(0, days * 1440)))
+        with lake.transaction("flags") as tx:
+            arr = tx.derived_array("quality", "1min", "power", "uint16", UNCHECKED)
+            f = np.zeros(arr.shape, dtype=np.uint16)
+            if days == 8:
+                f[0, 7 * 1440 + 600:7 * 1440 + 660] = int(Flag.SPIKE)   # on the new day
+            arr[:] = f
+        return lake
+
+    kw = {"levels": LEVELS, "timezone": "UTC", "cadence": "1min"}
+    inc = flagged(tmp_path / "inc", 7)
+    build_lake(inc, cat, **kw)
+    with inc.transaction("raw: one more day") as tx:
+        for k in ("power", "flow"):
+            tx.write_block("1min", [str(a) for a in full.asset.values], k,
+                           int(pd.Timestamp("2026-04-01T00:00Z").timestamp()),
+                           full[k].values[:, 7 * 1440:])
+        arr = tx.derived_array("quality", "1min", "power", "uint16", UNCHECKED)
+        f = np.zeros(arr.shape, dtype=np.uint16)
+        f[0, 7 * 1440 + 600:7 * 1440 + 660] = int(Flag.SPIKE)
+        arr[:] = f
+    read = []
+    reader = builder._window_reader
+
+    def spy(data, names, flags=None):
+        read.append((sorted(names), flags is not None))
+        return reader(data, names, flags)
+
+    served = []
+    incremental = builder._build_incremental
+    monkeypatch.setattr(builder, "_window_reader", spy)
+    monkeypatch.setattr(builder, "_build_incremental",
+                        lambda *a, **k: served.append(incremental(*a, **k)) or served[-1])
+    build_lake(inc, cat, changed=("2026-04-01T00:00Z", "2026-04-02T00:00Z"), **kw)
+    monkeypatch.undo()
+    assert [x is not None for x in served] == [True]          # by the stored day partials
+    assert read == [(["flow", "power"], True)]                  # the new day, flagged
+    ref = flagged(tmp_path / "ref", 8)
+    build_lake(ref, cat, **kw)
+    for lv in LEVELS:
+        xr.testing.assert_equal(inc.open_group(f"features/{lv}").load(),
+                                ref.open_group(f"features/{lv}").load())
+    day = inc.open_group("features/1D").load()
+    assert day.p_count.values[:, -1].tolist() == [1440 - 60, 1440]     # the spike left
+    assert float(day.sp_count.sum()) == 0.0                    # flow has no flags: not good
+
+
+def test_incremental_day_that_stored_partials_cannot_serve_is_recomputed_from_raw(
+        tmp_path, monkeypatch):
+    """A definition changed since the stored day partials were made: the incremental
+    path hands nothing on, and the build recomputes the affected periods from raw data
+    instead: the new
+    day, its week and its month equal a rebuild with the changed definition, the days
+    before keep what was stored."""
+    import yaml
+
+    from pumplib.features import build_lake, builder
+
+    inc, kw, _check = _appended_day(tmp_path)
+    docs = []
+    for path in sorted(builtin_dir().glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        docs += doc.get("features", [doc])
+    for doc in docs:
+        if doc["name"] == "head":
+            doc["version"] = 2
+            doc["expression"] = ("(discharge_pressure - suction_pressure) / "
+                                 "(q(998, \"kg/m**3\") * q(9.80665, \"m/s**2\"))")
+    kw = {**kw, "catalog": catalog_from_dicts(docs)}
+    served = []
+    incremental = builder._build_incremental
+    monkeypatch.setattr(builder, "_build_incremental",
+                        lambda *a, **k: served.append(incremental(*a, **k)) or served[-1])
+    build_lake(inc, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
+    monkeypatch.undo()
+    assert served == [None]                                   # the stored ones could not
+    ref = _lake_from(tmp_path / "ref", _raw(start="2026-03-25T00:00Z", days=9).isel(
+        time=slice(0, 9 * 1440 - 120)))
+    build_lake(ref, **kw)
+    for lv, n in {"1min": 1440, "15min": 96, "1h": 24, "1D": 1, "1W": 1, "1M": 1}.items():
+        got, want = inc.open_group(f"features/{lv}").load(), ref.open_group(
+            f"features/{lv}").load()
+        xr.testing.assert_equal(got.isel(time=slice(-n, None)), want.isel(time=slice(-n, None)))
+    day = inc.open_group("features/1D").load()
+    assert float(day.head_mean.values[0, 0]) < float(day.head_mean.values[0, -1])   # 1000 kg/m3
+
+
+def test_incremental_day_whose_signal_read_fails_raises_it_and_commits_nothing(
+        tmp_path, monkeypatch):
+    """A raw read that fails while the stored day partials load: the build raises the
+    read's error and the lake keeps its last commit."""
+    from pumplib.features import build_lake, builder
+
+    inc, kw, _check = _appended_day(tmp_path)
+    before = inc.log(1)[0].snapshot
+
+    def failing(data, names, flags=None):
+        def read(i0, i1):
+            raise OSError("flow: the store went away")
+        return read
+
+    monkeypatch.setattr(builder, "_window_reader", failing)
+    with pytest.raises(OSError, match="flow: the store went away"):
+        build_lake(inc, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
+    assert inc.log(1)[0].snapshot == before
+
+
 def test_task_graph_runs_chains_first_on_every_worker_and_stops_when_one_fails():
     """``_TaskGraph`` hands out ready tasks, the longest chain of work first, makes a
     worker wait while every untaken task waits on one in progress, and wakes the

@@ -669,119 +669,115 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
         seen = np.isfinite(np.asarray(values)[..., :k0]).any(axis=-1)
         return {"last": np.where(seen, np.nan, last)}
 
-    def aggregate_units(_worker):
-        """The aggregates of the features this worker aggregated (the units it took off
-        the queue) and their minute, quarter-hour and hour columns: ``(aggregates,
-        {level: {feature: {column: Variable}}}, {level: (period starts, ends)})``
-        (epoch seconds); None when the stored day partials cannot take the new days.
-        Every feature is aggregated here, medians and quantiles (raw only; bare signals
-        have none) included, so no raw values outlive its unit; its columns of those
-        levels are made here too (on this thread, beside the other workers), those of
-        the calendar levels by :func:`calendar_columns`."""
-        got = {}
+    def fine_columns(name, res, put):
+        """Feature ``name``'s minute, quarter-hour and hour columns from its aggregates
+        ``res`` (raw-only values are in ``res`` already), cut to the changed days."""
+        d, lvs, _mergeable, _fields = specs[name]
+        for lv in lvs:
+            if lv not in fine:
+                continue
+            cols = _columns(d, lv, res[lv], lambda lv_, a_, res=res: res[lv_][a_])
+            t_s = _epoch_seconds(cols.pop("time"))
+            e_s = _epoch_seconds(cols.pop("time_end"))
+            idx = np.flatnonzero((t_s >= h0) & (e_s <= h1))
+            cut = slice(int(idx[0]), int(idx[-1]) + 1)
+            put(lv, {k: xr.Variable(v.dims, v.data[..., cut], v.attrs)
+                     for k, v in cols.items()}, t_s[cut], e_s[cut], name)
+
+    def calendar_columns(name, res, put):
+        """Feature ``name``'s day, week, month and day-partial columns: the stored day
+        partials with the new days of ``res`` spliced in, rolled up and finalized; False
+        when the new day partials are not those days (the stored ones cannot serve)."""
+        d, lvs, mergeable, fields = specs[name]
+        new = res["1D"]["_partials"]
+        j = int(np.searchsorted(new.bounds, d0))
+        if not np.array_equal(new.bounds[j:j + b - a + 1], full_days[a:b + 1]):
+            return False
+        fresh = new.data[..., j:j + b - a]
+        old = np.stack([stored[f"{name}__{A.column_suffix(f)}"].values for f in fields])
+        parts = [old[..., :a], fresh, old[..., b:]]
+        if A._is_dask(fresh):
+            import dask.array as da
+
+            combined = da.concatenate([da.from_array(p) if not A._is_dask(p) else p
+                                       for p in parts], axis=-1)
+        else:
+            combined = np.concatenate(parts, axis=-1)
+        days = A.Partials("1D", fields, combined, full_days, grid)
+        if partials:
+            put(PARTIALS_GROUP, _partial_columns(d, A.Partials("1D", fields, fresh,
+                                                              full_days[a:b + 1], grid)),
+                full_days[a:b], full_days[a + 1:b + 1], name)
+        for lv in lvs:
+            if lv in fine:
+                continue
+            p = days if lv == "1D" else A.rollup(days, lv, timezone)
+            touched = np.flatnonzero((p.bounds[:-1] < ext[1]) & (p.bounds[1:] > ext[0]))
+            cut = slice(int(touched[0]), int(touched[-1]) + 1)
+            vals = {k: v[..., cut] for k, v in A.finalize(p, mergeable, d.interpolation).items()}
+            t_s, e_s = p.bounds[:-1][cut], p.bounds[1:][cut]
+            vals["time"], vals["time_end"] = t_s, e_s
+            k = int(np.searchsorted(new.bounds, t_s[0]))
+            day_raw = slice(k, k + len(t_s))      # raw-only values: the changed days
+
+            def raw_day(lv, agg, res=res, day_raw=day_raw):
+                return res[lv][agg][..., day_raw]
+
+            cols = _columns(d, lv, vals, raw_day)
+            cols.pop("time"), cols.pop("time_end")
+            put(lv, cols, t_s, e_s, name)
+        return True
+
+    def aggregate(name, value, good):
+        """Feature ``name``'s aggregates at its raw levels (medians and quantiles, from
+        raw samples, included)."""
+        d, _lvs, mergeable, _fields = specs[name]
+        res = A.aggregate_array(value.data, sgrid, raw_levels[name], mergeable, timezone,
+                                good.data, d.interpolation, keep_partials=("1D",),
+                                before=state_before(name, value.data))
+        for lv in raw_levels[name]:
+            for agg in d.aggregations.get(lv, ()):
+                if agg not in mergeable:
+                    res[lv][agg] = A.raw_aggregate(value.data, sgrid, lv, agg, timezone)
+        return res
+
+    def run_tasks(_worker):
+        """Take tasks off the graph until none is left: evaluate a feature (or reduce a
+        bare signal), aggregate it and make its columns of every level, so that no raw
+        values outlive it and its Python work overlaps the other workers' numeric work.
+        Returns ``({level: {feature: {column: Variable}}}, {level: (period starts,
+        ends)})`` (epoch seconds); None when the stored day partials cannot take the
+        new days."""
+        cols_of: dict[str, dict] = {}            # level -> feature -> its columns
+        periods: dict[str, tuple] = {}
+        put = functools.partial(_put_columns, cols_of, periods)
         try:
             while (task := graph.take()) is not None:
                 if task.startswith("\0"):
                     name = task[1:]
                     d, _lvs, mergeable, fields = specs[name]
-                    got[name] = _kernel_aggregate(np.asarray(sub[bare[name]].values), sgrid,
-                                                  raw_levels[name], mergeable, fields,
-                                                  timezone, d.interpolation)
+                    res = _kernel_aggregate(np.asarray(sub[bare[name]].values), sgrid,
+                                            raw_levels[name], mergeable, fields, timezone,
+                                            d.interpolation)
                     graph.done(task)
-                    continue
-                name = task
-                value, good = evaluator.evaluate(name, values)
-                if graph.dependents[name]:
-                    values[f"{name}__good"], values[name] = good, value
-                for m in graph.done(name):       # no dependent left to evaluate
-                    values.pop(m, None), values.pop(f"{m}__good", None)
-                if name not in specs or name in bare:
-                    continue                     # evaluated for its dependents only
-                d, _lvs, mergeable, _fields = specs[name]
-                got[name] = A.aggregate_array(value.data, sgrid, raw_levels[name], mergeable,
-                                              timezone, good.data, d.interpolation,
-                                              keep_partials=("1D",),
-                                              before=state_before(name, value.data))
-                for lv in raw_levels[name]:      # medians and quantiles, from raw samples
-                    for agg in d.aggregations.get(lv, ()):
-                        if agg not in mergeable:
-                            got[name][lv][agg] = A.raw_aggregate(value.data, sgrid, lv, agg,
-                                                                 timezone)
-                del value, good
+                else:
+                    name = task
+                    value, good = evaluator.evaluate(name, values)
+                    if graph.dependents[name]:
+                        values[f"{name}__good"], values[name] = good, value
+                    for m in graph.done(name):   # no dependent left to evaluate
+                        values.pop(m, None), values.pop(f"{m}__good", None)
+                    if name not in specs or name in bare:
+                        continue                 # evaluated for its dependents only
+                    res = aggregate(name, value, good)
+                    del value, good
+                if name in with_days and not calendar_columns(name, res, put):
+                    graph.fail()                 # the others stop: nothing is handed on
+                    return None
+                fine_columns(name, res, put)
         except BaseException:
             graph.fail()                         # the other workers stop waiting
             raise
-        for name in [n for n in with_days if n in got]:
-            new = got[name]["1D"]["_partials"]
-            j = int(np.searchsorted(new.bounds, d0))
-            if not np.array_equal(new.bounds[j:j + b - a + 1], full_days[a:b + 1]):
-                return None
-        cols_of: dict[str, dict] = {}            # level -> feature -> its columns
-        periods: dict[str, tuple] = {}
-        put = functools.partial(_put_columns, cols_of, periods)
-        for name, (d, lvs, _mergeable, _fields) in specs.items():
-            if name not in got:
-                continue
-            res = got[name]
-            for lv in lvs:
-                if lv not in fine:
-                    continue
-                # raw-only values are in res already
-                cols = _columns(d, lv, res[lv], lambda lv_, a_, res=res: res[lv_][a_])
-                t_s = _epoch_seconds(cols.pop("time"))
-                e_s = _epoch_seconds(cols.pop("time_end"))
-                idx = np.flatnonzero((t_s >= h0) & (e_s <= h1))
-                cut = slice(int(idx[0]), int(idx[-1]) + 1)
-                put(lv, {k: xr.Variable(v.dims, v.data[..., cut], v.attrs)
-                         for k, v in cols.items()}, t_s[cut], e_s[cut], name)
-        return got, cols_of, periods
-
-    def calendar_columns(got):
-        """The day, week, month and day-partial columns of the features of ``got`` (the
-        aggregates of one worker), laid out as :func:`aggregate_units` lays out the finer
-        ones: the stored day partials with the new days spliced in, rolled up and
-        finalized."""
-        cols_of: dict[str, dict] = {}
-        periods: dict[str, tuple] = {}
-        put = functools.partial(_put_columns, cols_of, periods)
-        for name in [n for n in with_days if n in got]:
-            d, lvs, mergeable, fields = specs[name]
-            new = got[name]["1D"]["_partials"]
-            j = int(np.searchsorted(new.bounds, d0))
-            fresh = new.data[..., j:j + b - a]
-            old = np.stack([stored[f"{name}__{A.column_suffix(f)}"].values for f in fields])
-            parts = [old[..., :a], fresh, old[..., b:]]
-            if A._is_dask(fresh):
-                import dask.array as da
-
-                combined = da.concatenate([da.from_array(p) if not A._is_dask(p) else p
-                                           for p in parts], axis=-1)
-            else:
-                combined = np.concatenate(parts, axis=-1)
-            days = A.Partials("1D", fields, combined, full_days, grid)
-            if partials:
-                put(PARTIALS_GROUP, _partial_columns(d, A.Partials("1D", fields, fresh,
-                                                                  full_days[a:b + 1], grid)),
-                    full_days[a:b], full_days[a + 1:b + 1], name)
-            for lv in lvs:
-                if lv in fine:
-                    continue
-                p = days if lv == "1D" else A.rollup(days, lv, timezone)
-                touched = np.flatnonzero((p.bounds[:-1] < ext[1]) & (p.bounds[1:] > ext[0]))
-                cut = slice(int(touched[0]), int(touched[-1]) + 1)
-                vals = {k: v[..., cut]
-                        for k, v in A.finalize(p, mergeable, d.interpolation).items()}
-                t_s, e_s = p.bounds[:-1][cut], p.bounds[1:][cut]
-                vals["time"], vals["time_end"] = t_s, e_s
-                k = int(np.searchsorted(new.bounds, t_s[0]))
-                day_raw = slice(k, k + len(t_s))  # raw-only values: the changed days
-
-                def raw_day(lv, agg, res=got[name], day_raw=day_raw):
-                    return res[lv][agg][..., day_raw]
-
-                cols = _columns(d, lv, vals, raw_day)
-                cols.pop("time"), cols.pop("time_end")
-                put(lv, cols, t_s, e_s, name)
         return cols_of, periods
 
     if bare:
@@ -810,15 +806,12 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
                 emit(lv, out[lv])
 
     with ThreadPoolExecutor(workers) as ex:
-        done = list(ex.map(aggregate_units, range(workers)))
-        if any(x is None for x in done):
-            return None                      # before any table is handed on
-        # the days, weeks and months are made on the workers while the minutes, quarter
-        # hours and hours (the longest writes) are handed on
-        later = [ex.submit(calendar_columns, got) for got, _, _ in done]
-        hand_on([blk[1:] for blk in done], [lv for lv in levels if lv in fine])
-        hand_on([f.result() for f in later],
-                [lv for lv in [*levels, PARTIALS_GROUP] if lv not in fine])
+        done = list(ex.map(run_tasks, range(workers)))
+    if any(x is None for x in done):
+        return None                          # before any table is handed on
+    # the minutes, quarter hours and hours (the longest writes) first
+    hand_on(done, [*[lv for lv in levels if lv in fine],
+                   *[lv for lv in [*levels, PARTIALS_GROUP] if lv not in fine]])
     return out
 
 # ---------------------------------------------------------------------------
