@@ -490,15 +490,8 @@ def _stored_partials(store, names: Iterable[str]) -> xr.Dataset | None:
               "time_end": ("time", times["time_end"])}
     if VALUES in g:
         arr = g[VALUES]
-        cattrs = arr.attrs.get("column_attrs", {}) or {}
-        cols = [(i, c) for i, c in enumerate(arr.attrs.get("columns", []))
-                if cattrs.get(c, {}).get("feature") in names]
-        if not cols:
-            return xr.Dataset(coords=coords)
-        block = arr.get_orthogonal_selection((np.array([i for i, _ in cols]), slice(None),
-                                              slice(None)))
-        return xr.Dataset({c: (("asset", "time"), block[j], dict(cattrs[c]))
-                           for j, (_, c) in enumerate(cols)}, coords=coords)
+        return _partials_dataset(coords, arr.attrs, names, lambda idx: arr.get_orthogonal_selection(
+            (idx, slice(None), slice(None))))
     arrays = {k: a for k, a in g.arrays() if a.attrs.get("feature") in names}
     with ThreadPoolExecutor(_READ_THREADS) as ex:      # many small arrays: overlap latency
         values = dict(zip(arrays, ex.map(lambda a: a[:], arrays.values()), strict=True))
@@ -506,6 +499,20 @@ def _stored_partials(store, names: Iterable[str]) -> xr.Dataset | None:
                        for k, a in arrays.items()},
                       coords={"asset": np.asarray(g["asset"][:]).astype(object),
                               "time": times["time"], "time_end": ("time", times["time_end"])})
+
+
+def _partials_dataset(coords: Mapping, attrs: Mapping, names: set, read) -> xr.Dataset:
+    """The day partials of features ``names`` from a stacked partials array with
+    attributes ``attrs`` (its ``columns`` and ``column_attrs``): ``read(indices)`` gives
+    those columns' values (column, asset, day)."""
+    cattrs = attrs.get("column_attrs", {}) or {}
+    cols = [(i, c) for i, c in enumerate(attrs.get("columns", []))
+            if cattrs.get(c, {}).get("feature") in names]
+    if not cols:
+        return xr.Dataset(coords=coords)
+    block = read(np.array([i for i, _ in cols]))
+    return xr.Dataset({c: (("asset", "time"), block[j], dict(cattrs[c]))
+                       for j, (_, c) in enumerate(cols)}, coords=coords)
 
 
 def _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days, flags, grid):
@@ -565,7 +572,12 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     with_days = [n for n, sp in specs.items() if any(lv in cal for lv in sp[1])]
     # the stored day partials load on a thread while the raw days are read
     with ThreadPoolExecutor(1) as ex:
-        loading = ex.submit(_stored_partials, store, with_days) if with_days else None
+        # from the commit's transaction when the writer has it open (no session of its
+        # own, the group and axes it inspected already), else from a session of the store
+        from_writer = getattr(emit, "stored_partials", None)
+        loading = (None if not with_days else
+                   from_writer(with_days) if from_writer is not None
+                   else ex.submit(_stored_partials, store, with_days))
         got = _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days,
                                 flags, grid)
         stored = loading.result() if loading is not None else None
@@ -1834,6 +1846,30 @@ class _TableWriter:
 
     def __contains__(self, lv: str) -> bool:
         return lv in self._futures
+
+    def stored_partials(self, names: Iterable[str]):
+        """A future of the stored day partials of features ``names`` (an ``xarray.Dataset``,
+        None when none are stored), read from the transaction on the loop before anything
+        is written: :func:`_stored_partials` without a session, a group lookup or an axis
+        read of its own (the inspection has them)."""
+        self.inspect()
+        return self._submit(self._stored_partials(set(names)))
+
+    async def _stored_partials(self, names: set):
+        _features, found, _limit = await asyncio.wrap_future(self._ready)
+        f = found.get(PARTIALS_GROUP) or {}
+        arrays = f.get("arrays") or {}
+        if f.get("axes") is None or "time_end" not in arrays:
+            return None
+        if VALUES not in arrays:                 # one array per variable (older lakes)
+            return await asyncio.to_thread(_stored_partials, self.lake, names)
+        arr = arrays[VALUES]
+        ends, values = await asyncio.gather(arrays["time_end"].getitem(slice(None)),
+                                            arr.getitem(slice(None)))
+        assets, times = f["axes"]
+        coords = {"asset": np.asarray(assets, dtype=object), "time": A.times_ns(times),
+                  "time_end": ("time", A.times_ns(ends))}
+        return _partials_dataset(coords, arr.attrs, names, lambda idx: np.asarray(values)[idx])
 
     def _wait(self) -> None:
         """Every write ended (a failure raised once all have)."""
