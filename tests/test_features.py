@@ -879,8 +879,9 @@ def test_incremental_day_evaluates_each_feature_once_after_its_inputs_and_equals
     """An appended day's features are a graph of tasks (``_TaskGraph``) the workers take
     as they become ready: every feature is evaluated once, after the features it uses
     (on whichever worker), each aggregated once and each bare signal reduced once by the
-    chunk kernel, no evaluated value outlives its last dependent, and the tables of every
-    level equal a full rebuild."""
+    chunk kernel, no evaluated value outlives its last dependent, the stored day partials
+    are read through the writer's transaction, and the tables of every level equal a full
+    rebuild."""
     import threading
     import time
 
@@ -908,9 +909,13 @@ def test_incremental_day_evaluates_each_feature_once_after_its_inputs_and_equals
         bare.append(a[0])
         return kernel(*a, **k)
 
+    def no_session(*a):
+        raise AssertionError("the stored day partials come through the writer's transaction")
+
     monkeypatch.setattr(builder._Evaluator, "evaluate", spy_evaluate)
     monkeypatch.setattr(builder.A, "aggregate_array", spy_aggregate)
     monkeypatch.setattr(builder, "_kernel_aggregate", spy_kernel)
+    monkeypatch.setattr(builder, "_stored_partials", no_session)
     build_lake(inc, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
     monkeypatch.undo()
     assert all(len(v) == 1 for v in spans.values())                  # once each
