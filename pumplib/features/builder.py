@@ -34,6 +34,7 @@ import gc
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -135,8 +136,6 @@ class _Evaluator:
     (by every feature and every thread that evaluates with it)."""
 
     def __init__(self, ds: xr.Dataset, catalog: FeatureCatalog, registry, timezone: str):
-        import threading
-
         self.ds, self.catalog, self.registry, self.timezone = ds, catalog, registry, timezone
         self.step = _step_seconds(ds)
         self.template = next(iter(ds.data_vars.values())).transpose("asset", "time")
@@ -148,8 +147,6 @@ class _Evaluator:
 
     def _once(self, cache: dict, key: str, make: Callable[[], object]):
         """``cache[key]``, made by ``make()`` by the first thread that asks for it."""
-        import threading
-
         if key in cache:
             return cache[key]
         with self._lock:
@@ -1121,8 +1118,6 @@ class _TaskGraph:
     """
 
     def __init__(self, deps: Mapping[str, Sequence[str]], weight: Mapping[str, float]):
-        import threading
-
         self._cond = threading.Condition()
         self._deps = {n: list(d) for n, d in deps.items()}
         self._needs = {n: set(d) for n, d in deps.items()}
@@ -1373,8 +1368,6 @@ def _distributed_client():
 def _warm_kernels():
     """Load the compiled kernels (numba's first call in a process takes about a second,
     mostly imports and reading its cache) on a background thread; returns the thread."""
-    import threading
-
     def warm():
         from . import kernels
 
