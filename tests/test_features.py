@@ -523,7 +523,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     feats = ["energy_cost", "runtime", "starts", "wire_to_water_efficiency", "hydraulic_power"]
     full = _raw(start="2026-03-25T00:00Z", days=9)
     read = []
-    evaluate = builder._Evaluator.__init__      # what features are evaluated on
+    evaluate = builder._FeatureEvaluator.__init__      # what features are evaluated on
 
     def spy(self, ds, *a, **kw):
         read.append((pd.Timestamp(ds.time.values[0]), pd.Timestamp(ds.time.values[-1])))
@@ -540,7 +540,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     inc = Lake(str(tmp_path / "inc"))
     write_tables(inc, tables(full.isel(time=slice(0, 8 * 1440))))
     assert inc.open_group("features/_partials/1D").sizes["time"] == 9   # local days
-    monkeypatch.setattr(builder._Evaluator, "__init__", spy)
+    monkeypatch.setattr(builder._FeatureEvaluator, "__init__", spy)
     part = tables(full, changed=("2026-04-02T00:00Z", "2026-04-03T00:00Z"), store=inc)
     # raw read: local day 2 Apr (from 1 Apr 22:00 UTC) to the data end
     assert set(read) == {(pd.Timestamp("2026-04-01T22:00"), pd.Timestamp("2026-04-02T23:59"))}
@@ -548,7 +548,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     assert pd.Timestamp(part["1W"].time.values[0]) == pd.Timestamp("2026-03-29T22:00")
     write_tables(inc, part)
     ref = Lake(str(tmp_path / "ref"))
-    monkeypatch.setattr(builder._Evaluator, "__init__", evaluate)
+    monkeypatch.setattr(builder._FeatureEvaluator, "__init__", evaluate)
     write_tables(ref, tables(full))
     a, b = stored(inc), stored(ref)
     for lv in a:
@@ -561,13 +561,13 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     late["power"] = late.power.where(~hour, late.power * 1.5)
     late["run_state"] = late.run_state.where(~hour, 0.0)
     read.clear()
-    monkeypatch.setattr(builder._Evaluator, "__init__", spy)
+    monkeypatch.setattr(builder._FeatureEvaluator, "__init__", spy)
     part = tables(late, changed=("2026-03-26T10:00Z", "2026-03-26T11:00Z"), store=inc)
     assert set(read) == {(pd.Timestamp("2026-03-25T23:00"), pd.Timestamp("2026-03-26T23:00"))}
     assert {lv: len(t.time) for lv, t in part.items()} == {
         "1min": 120, "15min": 8, "1h": 2, "1D": 1, "1W": 1, "1M": 1, "_partials/1D": 1}
     write_tables(inc, part)
-    monkeypatch.setattr(builder._Evaluator, "__init__", evaluate)
+    monkeypatch.setattr(builder._FeatureEvaluator, "__init__", evaluate)
     ref2 = Lake(str(tmp_path / "ref2"))
     write_tables(ref2, tables(late))
     a, b = stored(inc), stored(ref2)
@@ -890,7 +890,7 @@ def test_incremental_day_evaluates_each_feature_once_after_its_inputs_and_equals
     inc, kw, check = _appended_day(tmp_path)
     cat = kw["catalog"]
     spans, aggregated, bare, held = {}, [], [], []
-    evaluate, aggregate = builder._Evaluator.evaluate, builder.A.aggregate_array
+    evaluate, aggregate = builder._FeatureEvaluator.evaluate, builder.A.aggregate_array
     kernel = builder._kernel_aggregate
 
     def spy_evaluate(self, name, out):
@@ -912,7 +912,7 @@ def test_incremental_day_evaluates_each_feature_once_after_its_inputs_and_equals
     def no_session(*a):
         raise AssertionError("the stored day partials come through the writer's transaction")
 
-    monkeypatch.setattr(builder._Evaluator, "evaluate", spy_evaluate)
+    monkeypatch.setattr(builder._FeatureEvaluator, "evaluate", spy_evaluate)
     monkeypatch.setattr(builder.A, "aggregate_array", spy_aggregate)
     monkeypatch.setattr(builder, "_kernel_aggregate", spy_kernel)
     monkeypatch.setattr(builder, "_stored_partials", no_session)

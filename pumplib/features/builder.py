@@ -129,7 +129,7 @@ def evaluate_features(ds: xr.Dataset, catalog: FeatureCatalog, names: Iterable[s
     return xr.Dataset(out)
 
 
-class _Evaluator:
+class _FeatureEvaluator:
     """Evaluates the features of ``catalog`` on one Dataset ``ds`` of raw signals, one
     feature at a time, from the values of its input features; the raw signals, asset
     attributes, tariff prices and each signal's not-null mask are made once and shared
@@ -218,7 +218,7 @@ def iter_features(ds: xr.Dataset, catalog: FeatureCatalog, names: Iterable[str] 
     so a caller can aggregate one feature while the next is evaluated."""
     timezone = config.get("utility.timezone", override_with=timezone)
     names = catalog.closure(names if names is not None else list(catalog))
-    ev = _Evaluator(ds, catalog, registry, timezone)
+    ev = _FeatureEvaluator(ds, catalog, registry, timezone)
     out: dict[str, xr.DataArray] = {}
     # each value is released once the last feature that uses it is evaluated (the caller
     # keeps what it needs): a block's working set stays a few features, not all of them
@@ -567,10 +567,10 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
     if not specs:
         return {}
     with_days = [n for n, sp in specs.items() if any(lv in cal for lv in sp[1])]
-    # the stored day partials load on a thread while the raw days are read
+    # the stored day partials load while the raw days are read: through the commit's
+    # transaction when the writer has it open (the group and axes it inspected already),
+    # else on a thread, from a session of the store
     with ThreadPoolExecutor(1) as ex:
-        # from the commit's transaction when the writer has it open (no session of its
-        # own, the group and axes it inspected already), else from a session of the store
         from_writer = getattr(emit, "stored_partials", None)
         loading = (None if not with_days else
                    from_writer(with_days) if from_writer is not None
@@ -654,7 +654,7 @@ def _build_incremental(data: xr.Dataset, catalog: FeatureCatalog, wanted: Sequen
             **{f"\0{n}": [] for n in bare}}          # a bare signal's kernel task
     graph = _TaskGraph(deps, {**{n: _feature_work(catalog, n) for n in evaluated},
                               **{f"\0{n}": _BARE_WORK for n in bare}})
-    evaluator = _Evaluator(sub, catalog, registry, timezone)
+    evaluator = _FeatureEvaluator(sub, catalog, registry, timezone)
     values: dict[str, xr.DataArray] = {}     # evaluated features their dependents need
 
     hashes = {n: catalog[n].hash for n in wanted}
