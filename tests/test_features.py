@@ -1037,7 +1037,7 @@ def test_incremental_day_that_stored_partials_cannot_serve_is_recomputed_from_ra
     assert float(day.head_mean.values[0, 0]) < float(day.head_mean.values[0, -1])   # 1000 kg/m3
 
 
-def test_incremental_day_whose_signal_read_fails_raises_it_and_commits_nothing(
+def test_incremental_day_whose_raw_read_fails_raises_it_and_commits_nothing(
         tmp_path, monkeypatch):
     """A raw read that fails while the stored day partials load: the build raises the
     read's error and the lake keeps its last commit."""
