@@ -33,9 +33,50 @@ import xarray as xr
 
 from ..errors import UnknownNameError, choices_message
 
-__all__ = ["ENGINES", "line_chart", "raw_chart", "save_html", "to_html"]
+__all__ = ["ENGINES", "frontend", "line_chart", "raw_chart", "save_html", "setup", "to_html"]
 
 ENGINES = ("holoviews", "hvplot")
+
+
+def frontend() -> str | None:
+    """Where charts are shown: ``"marimo"``, ``"jupyter"`` (a Jupyter kernel: JupyterLab,
+    Voila, papermill, nbconvert) or None (a plain Python process)."""
+    import sys
+
+    if "marimo" in sys.modules:
+        import marimo
+
+        if marimo.running_in_notebook():
+            return "marimo"
+    if "IPython" in sys.modules:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        if ip is not None and getattr(ip, "kernel", None) is not None:
+            return "jupyter"
+    return None
+
+
+def setup() -> str | None:
+    """Make HoloViews charts render as interactive Bokeh plots, offline.
+
+    Selects the Bokeh backend and has Panel inline every JavaScript and CSS resource
+    (never a CDN: utilities run air-gapped). In a Jupyter kernel it also loads the
+    plotting extension into the page, once per kernel. Called by the chart
+    functions on first use, so notebooks need not call it. Returns :func:`frontend`.
+    """
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # noqa: F401  (the backend)
+    import panel as pn
+
+    pn.config.inline = True
+    where = frontend()
+    if where == "jupyter" and not getattr(setup, "_loaded", False):
+        hv.extension("bokeh", inline=True, logo=False)
+        setup._loaded = True
+    elif hv.Store.current_backend != "bokeh":
+        hv.Store.set_current_backend("bokeh")
+    return where
 
 
 def _columns(ds: xr.Dataset, columns) -> list[str]:
@@ -62,8 +103,8 @@ def line_chart(ds: xr.Dataset, columns: str | Sequence[str] | None = None, *,
     Returns a ``holoviews.Layout`` (one column of panels, shared time axis).
     """
     import holoviews as hv
-    import holoviews.plotting.bokeh  # noqa: F401  (the backend, without notebook output)
 
+    setup()
     if engine not in ENGINES:
         raise UnknownNameError(choices_message("chart engine", engine, ENGINES))
     cols = _columns(ds, columns)
@@ -105,6 +146,7 @@ def raw_chart(da: xr.DataArray, *, by: str | None = "asset", width: int = 800,
     """
     import hvplot.xarray  # noqa: F401
 
+    setup()
     if not isinstance(da, xr.DataArray):
         raise UnknownNameError(f"raw_chart needs one signal (a DataArray), got "
                                f"{type(da).__name__}; pick one, e.g. ds['power']")
