@@ -54,10 +54,39 @@ class UnitError(PumplibError, ValueError):
     """A unit is unknown or not convertible to the canonical unit."""
 
 
+class PumplibWarning(UserWarning):
+    """Root of every pumplib warning: something worked, but not as the caller may think."""
+
+
+class NoDataWarning(PumplibWarning):
+    """A read found no data in the range asked for; the message names the range that has.
+
+    A warning rather than an error, so a loop over windows or a scheduled run
+    goes on past an empty window; make it an error where an empty result is a
+    bug::
+
+        warnings.simplefilter("error", pumplib.errors.NoDataWarning)
+    """
+
+
 def close_matches(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
-    """Return up to ``n`` entries of ``choices`` that look like ``name``."""
-    choices = [str(c) for c in choices]
-    return difflib.get_close_matches(str(name), choices, n=n, cutoff=0.5)
+    """Return up to ``n`` entries of ``choices`` that look like ``name``, ignoring case.
+
+    Names stay case-sensitive where they are used (``1min`` is not ``1M``); only
+    the suggestion ignores case, so a wrong case always suggests the right name.
+
+    Examples
+    --------
+    >>> close_matches("1d", ["1min", "15min", "1h", "1D", "1W", "1M"])
+    ['1D', '1W', '1M']
+    >>> close_matches("north", ["NORTH", "SOUTH", "N-P1"])
+    ['NORTH', 'SOUTH']
+    """
+    by_folded: dict[str, list[str]] = {}
+    for c in dict.fromkeys(str(c) for c in choices):
+        by_folded.setdefault(c.casefold(), []).append(c)
+    near = difflib.get_close_matches(str(name).casefold(), list(by_folded), n=n, cutoff=0.5)
+    return [c for key in near for c in by_folded[key]][:n]
 
 
 def choices_message(kind: str, name: object, choices: Iterable[str], limit: int = 20) -> str:
