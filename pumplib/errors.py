@@ -69,11 +69,15 @@ class NoDataWarning(PumplibWarning):
     """
 
 
-def close_matches(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
+def close_matches(name: str, choices: Iterable[str], n: int = 3,
+                  cutoff: float = 0.5) -> list[str]:
     """Return up to ``n`` entries of ``choices`` that look like ``name``, ignoring case.
 
     Names stay case-sensitive where they are used (``1min`` is not ``1M``); only
     the suggestion ignores case, so a wrong case always suggests the right name.
+    ``cutoff`` is difflib's similarity bound (0–1): the default lists loose matches
+    for "did you mean"; a higher one keeps only near-certain ones (``pumplib.qa``
+    corrects a typo in a question when exactly one word passes 0.8).
 
     Examples
     --------
@@ -81,11 +85,13 @@ def close_matches(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     ['1D', '1W', '1M']
     >>> close_matches("north", ["NORTH", "SOUTH", "N-P1"])
     ['NORTH', 'SOUTH']
+    >>> close_matches("enrgy", ["energy", "energy_cost"], cutoff=0.8)
+    ['energy']
     """
     by_folded: dict[str, list[str]] = {}
     for c in dict.fromkeys(str(c) for c in choices):
         by_folded.setdefault(c.casefold(), []).append(c)
-    near = difflib.get_close_matches(str(name).casefold(), list(by_folded), n=n, cutoff=0.5)
+    near = difflib.get_close_matches(str(name).casefold(), list(by_folded), n=n, cutoff=cutoff)
     return [c for key in near for c in by_folded[key]][:n]
 
 
