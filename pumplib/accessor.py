@@ -43,10 +43,33 @@ class PumpAccessor:
     def good(self, flags: xr.Dataset | None = None) -> xr.Dataset:
         """Only good samples, others NaN: :func:`pumplib.quality.good`.
 
+        For *raw* signals (``pumplib.query.query_raw``, ``Lake.open_raw``).
         Without ``flags``, the flags stored in the lake the Dataset came from.
+
+        Raises
+        ------
+        ArgumentError
+            On a golden-table result (``pumplib.query(...)``): its values are
+            already made from good samples only, and their share is in the
+            ``<feature>_coverage`` columns.
         """
         from .quality import good
 
+        level = _golden_level(self._ds)
+        if level is not None:
+            from .errors import ArgumentError
+
+            cover = [str(v) for v in self._ds.data_vars if str(v).endswith("_coverage")]
+            feats = sorted({str(da.attrs["feature"]) for da in self._ds.data_vars.values()
+                            if da.attrs.get("feature")}) or ["<feature>"]
+            raise ArgumentError(
+                "ds.pump.good() masks raw samples that the quality flags reject; this is a "
+                f"golden-table result (level {level}), whose values are already made from good "
+                "samples only: their share is in the <feature>_coverage columns"
+                + (f" ({', '.join(cover[:3])}{', …' if len(cover) > 3 else ''})" if cover
+                   else f" (pumplib.query({feats[0]!r}, …) includes them)")
+                + " and values below min_coverage are NaN. For raw samples use "
+                "pumplib.query.query_raw(..., good=True)")
         return good(self._ds, flags)
 
     def scores(self, timezone: str | None = None):
@@ -61,3 +84,15 @@ class PumpAccessor:
         from .quality import explain
 
         return explain(value)
+
+
+def _golden_level(ds: xr.Dataset) -> str | None:
+    """The level of a golden-table Dataset (a query result), None for raw signals."""
+    if "cadence" in ds.attrs:
+        return None
+    if ds.attrs.get("level"):
+        return str(ds.attrs["level"])
+    for da in ds.data_vars.values():
+        if "aggregation" in da.attrs and da.attrs.get("level"):
+            return str(da.attrs["level"])
+    return None
