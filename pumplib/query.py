@@ -17,10 +17,16 @@ calls :func:`query`, and helpers sit beside it (``pumplib.query.select_assets``,
   whose number of periods in ``[start, end)`` stays within ``max_points`` per
   series, so a chart never draws more than that bound.
 * **time**: ``start`` inclusive, ``end`` exclusive, on the period start; naive
-  times are wall times of the utility (``utility.timezone``; ``timezone="UTC"``
-  reads them as UTC), so ``start="2026-03-10", level="1D"`` begins with the
-  local day of 10 March. Results are indexed in UTC like the lake.
-  ``as_of``/``snapshot`` read the lake as it was.
+  times (``"2026-03-10"``, a ``datetime.date``) are wall times of the utility:
+  the zone the golden table's days were cut in (its ``timezone`` attribute, the
+  ``utility.timezone`` setting when it was built); ``timezone="UTC"`` reads them
+  as UTC. So ``start="2026-03-10", level="1D"`` begins with the local day of 10
+  March. The Dataset is indexed in UTC like the lake; :func:`to_frame` labels
+  rows in the utility's local time, with its zone. ``as_of``/``snapshot`` read
+  the lake as it was.
+* **no data**: a range without any period, or whose values are all missing,
+  gives an empty result *and* a :class:`~pumplib.errors.NoDataWarning` that
+  names the range that has data.
 
 Reads go through :func:`pumplib.store.get_features` when that module exists,
 else straight from the lake group ``features/<level>``.
@@ -41,6 +47,7 @@ import re
 import sys
 import threading
 import types
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -49,7 +56,14 @@ import pandas as pd
 import xarray as xr
 
 from . import config
-from .errors import ArgumentError, UnknownNameError, choices_message, close_matches
+from .errors import (
+    ArgumentError,
+    NoDataWarning,
+    PumplibError,
+    UnknownNameError,
+    choices_message,
+    close_matches,
+)
 
 __all__ = ["LEVELS", "LEVEL_SECONDS", "MAX_POINTS", "available_columns", "choose_level",
            "clear_cache", "feature_columns", "query", "query_raw", "select_assets", "to_frame",
@@ -319,7 +333,7 @@ def _one_spec(item: str, reg) -> list[str]:
     if phrase is not None:
         return phrase
     choices = [*reg.assets, *reg.stations, *_TYPE_WORDS, *_all_tags(reg)]
-    near = close_matches(item, choices) or close_matches(item.upper(), choices)
+    near = close_matches(item, choices)
     msg = f"unknown asset {item!r}."
     if near:
         msg += f" Did you mean {', '.join(repr(c) for c in near)}?"
@@ -399,6 +413,30 @@ def _ts(t, name: str, timezone: str | None = None) -> pd.Timestamp | None:
     return ts
 
 
+def _zone(attrs: Mapping | None = None, timezone: str | None = None) -> str:
+    """The zone of local times: ``timezone``, else the table's (``attrs['timezone']``, the zone
+    its days were cut in), else the ``utility.timezone`` setting."""
+    return str(timezone or (attrs or {}).get("timezone") or config.get("utility.timezone"))
+
+
+def _when(t, tz: str) -> str:
+    """A UTC time as a short local label: the date alone at local midnight."""
+    ts = pd.Timestamp(t)
+    ts = (ts.tz_localize("UTC") if ts.tzinfo is None else ts).tz_convert(tz)
+    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%d %H:%M")
+
+
+def _range_words(t0, t1, tz: str) -> str:
+    """``[t0, t1)`` in words, local: ``between 2026-03-10 and 2026-03-17 (<tz>, end excluded)``."""
+    if t0 is None and t1 is None:
+        return f"at any time ({tz})"
+    if t1 is None:
+        return f"from {_when(t0, tz)} on ({tz})"
+    if t0 is None:
+        return f"before {_when(t1, tz)} ({tz})"
+    return f"between {_when(t0, tz)} and {_when(t1, tz)} ({tz}, end excluded)"
+
+
 def choose_level(start, end, max_points: int = MAX_POINTS, levels: Sequence[str] = LEVELS
                  ) -> str:
     """The finest level with at most ``max_points`` periods in ``[start, end)``.
@@ -428,8 +466,13 @@ def time_span(store=None, level: str = "1h", *, snapshot=None, as_of=None
               ) -> tuple[pd.Timestamp, pd.Timestamp]:
     """First period start and last period end of a golden table (UTC, naive); the default
     hourly table gives the span of the data (calendar days and months overhang it)."""
-    ds = _open_level(level, store, snapshot, as_of)
+    return _table_span(_open_level(level, store, snapshot, as_of))
+
+
+def _table_span(ds: xr.Dataset) -> tuple[pd.Timestamp, pd.Timestamp]:
     t = ds["time"].values
+    if not len(t):
+        raise ArgumentError(f"level {ds.attrs.get('level')!r}: the golden table has no periods")
     end = np.asarray(ds["time_end"].isel(time=-1).values).reshape(-1)[0] \
         if "time_end" in ds.coords else t[-1]
     return pd.Timestamp(t[0]), pd.Timestamp(end)
@@ -495,20 +538,20 @@ def query(features: str | Iterable[str], assets=None, level: str | None = None, 
     '1min'
     """
     max_points = int(config.get("query.max_points", MAX_POINTS, override_with=max_points))
-    tz = config.get("utility.timezone", override_with=timezone)
     chosen = "given"
     if level in (None, "auto"):
         chosen = "auto"
-        if start is None or end is None:
+        if start is None or end is None:     # the data's span, in UTC (not local wall time)
             s0, e0 = time_span(store, "1h", snapshot=snapshot, as_of=as_of)
-            start = s0 if start is None else start
-            end = e0 if end is None else end
+            start = s0.tz_localize("UTC") if start is None else start
+            end = e0.tz_localize("UTC") if end is None else end
         level = choose_level(start, end, max_points)
     _check_level(level)
+    table = _open_level(level, store, snapshot, as_of)
+    tz = _zone(table.attrs, timezone)
     t0, t1 = _ts(start, "start", tz), _ts(end, "end", tz)
     if t0 is not None and t1 is not None and t1 <= t0:
         raise ArgumentError(f"query: end {end!r} is not after start {start!r}")
-    table = _open_level(level, store, snapshot, as_of)
     cols = feature_columns(features, table)
     if not coverage and not isinstance(features, str):
         cols = [c for c in cols if not c.endswith("_coverage") or c in features]
@@ -533,7 +576,21 @@ def query(features: str | Iterable[str], assets=None, level: str | None = None, 
                           snapshot=snapshot, store=store)
     ds = ds[[c for c in cols if c in ds.data_vars]]
     ds.attrs.update({"level": level, "level_chosen": chosen, "max_points": int(max_points)})
+    if ds.sizes.get("time", 0) == 0:
+        zone = _zone(ds.attrs, None)
+        times = table["time"].values
+        warnings.warn(f"query: no {level} period starts {_range_words(t0, t1, zone)}; "
+                      f"the {level} table's periods start from {_when(times[0], zone)} to "
+                      f"{_when(times[-1], zone)}", NoDataWarning, stacklevel=_stacklevel())
     return ds
+
+
+def _stacklevel() -> int:
+    """The stack level of the first frame outside pumplib's query module (for warnings)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _all_ids(assets, table) -> bool:
@@ -582,34 +639,129 @@ def query_raw(signals: str | Iterable[str], assets=None, start=None, end=None, *
     return out
 
 
-def to_frame(ds: xr.Dataset | xr.DataArray, *, wide: bool = False) -> pd.DataFrame:
-    """A query result as a pandas table (this computes it).
+def to_frame(ds: xr.Dataset | xr.DataArray, *, wide: bool = False,
+             timezone: str | None = None) -> pd.DataFrame:
+    """A query result as a pandas table (this computes it), labelled in local time.
 
     Long form (default): one row per ``(time, asset)`` with a column per
     variable. ``wide=True``: time index, columns ``(variable, asset)``.
 
+    ``time`` is each period's start as a time-zone-aware timestamp in the
+    utility's zone (the table's ``timezone`` attribute, else the
+    ``utility.timezone`` setting), so the local day 10 March reads
+    ``2026-03-10 00:00:00+01:00``; ``timezone="UTC"`` (or any zone) converts
+    it. Compare it with other aware times, or use ``frame["time"].dt.date``
+    for local calendar dates. ``frame.attrs`` holds ``timezone``, ``level``
+    and ``units`` (column → CF ``units``).
+
+    When every value of the result is missing (a range or assets without
+    data, or coverage below ``min_coverage`` throughout), a
+    :class:`~pumplib.errors.NoDataWarning` says so and names, per asset,
+    the days that do have values.
+
     Examples
     --------
-    >>> t = pd.date_range("2026-03-10", periods=2, freq="1D")
-    >>> ds = xr.Dataset({"energy_integral": (("asset", "time"), [[1.0, 2.0], [3.0, 4.0]])},
-    ...                 coords={"asset": ["P1", "P2"], "time": t})
-    >>> to_frame(ds)
-            time asset  energy_integral
-    0 2026-03-10    P1              1.0
-    1 2026-03-11    P1              2.0
-    2 2026-03-10    P2              3.0
-    3 2026-03-11    P2              4.0
+    >>> t = pd.date_range("2026-03-09 23:00", periods=2, freq="1D")   # UTC, as in the lake
+    >>> ds = xr.Dataset({"energy_integral": (("asset", "time"), [[1.0, 2.0], [3.0, 4.0]],
+    ...                                      {"units": "kWh"})},
+    ...                 coords={"asset": ["P1", "P2"], "time": t},
+    ...                 attrs={"timezone": "Europe/Amsterdam", "level": "1D"})
+    >>> frame = to_frame(ds)
+    >>> frame
+                           time asset  energy_integral
+    0 2026-03-10 00:00:00+01:00    P1              1.0
+    1 2026-03-11 00:00:00+01:00    P1              2.0
+    2 2026-03-10 00:00:00+01:00    P2              3.0
+    3 2026-03-11 00:00:00+01:00    P2              4.0
+    >>> frame.attrs["units"]
+    {'energy_integral': 'kWh'}
+    >>> to_frame(ds, timezone="UTC")["time"].iloc[0]
+    Timestamp('2026-03-09 23:00:00+0000', tz='UTC')
     """
     if isinstance(ds, xr.DataArray):
         ds = ds.to_dataset(name=ds.name or "value")
+    tz = _zone(ds.attrs, timezone)
+    attrs = dict(ds.attrs)
     ds = ds.drop_vars([c for c in ds.coords if c not in ds.dims], errors="ignore")
     ds = ds.compute()
+    meta = {"timezone": tz, "level": attrs.get("level"),
+            "units": {str(v): str(ds[v].attrs["units"]) for v in ds.data_vars
+                      if "units" in ds[v].attrs}}
+    if "time" in ds.dims and ds.sizes["time"]:
+        _warn_if_no_values(ds, attrs, tz)
     if wide:
         frames = {v: ds[v].transpose("time", "asset").to_pandas() for v in ds.data_vars}
-        return pd.concat(frames, axis=1, names=["variable", "asset"])
-    df = ds.to_dataframe().reset_index()
-    lead = [c for c in ("time", "asset") if c in df.columns]
-    return df[lead + [c for c in df.columns if c not in lead]]
+        df = pd.concat(frames, axis=1, names=["variable", "asset"])
+        if isinstance(df.index, pd.DatetimeIndex):
+            df.index = _aware(df.index, tz)
+    else:
+        df = ds.to_dataframe().reset_index()
+        lead = [c for c in ("time", "asset") if c in df.columns]
+        df = df[lead + [c for c in df.columns if c not in lead]]
+        if "time" in df.columns and pd.api.types.is_datetime64_any_dtype(df["time"]):
+            df["time"] = _aware(pd.DatetimeIndex(df["time"]), tz)
+    df.attrs = meta
+    return df
+
+
+def _aware(index: pd.DatetimeIndex, tz: str) -> pd.DatetimeIndex:
+    """UTC (naive = UTC, as in the lake) → aware times in ``tz``."""
+    index = index.tz_localize("UTC") if index.tz is None else index
+    return index.tz_convert(tz).rename(index.name)
+
+
+def _warn_if_no_values(ds: xr.Dataset, attrs: Mapping, tz: str) -> None:
+    """A NoDataWarning when no value column of a computed result holds a value: why (coverage
+    below ``min_coverage``, or no data) and the days that have values, per asset."""
+    values = [str(v) for v in ds.data_vars if not str(v).endswith("_coverage")]
+    if not values or any(bool(ds[v].notnull().any()) for v in values):
+        return
+    t = ds["time"].values
+    level = attrs.get("level") or "time"
+    periods = (f"the {level} period of {_when(t[0], tz)}" if len(t) == 1 else
+               f"the {len(t)} {level} periods from {_when(t[0], tz)} to {_when(t[-1], tz)}")
+    assets = [str(a) for a in ds["asset"].values] if "asset" in ds.dims else []
+    msg = (f"no values of {', '.join(values)} for {', '.join(assets) or 'any asset'} in "
+           f"{periods} ({tz})")
+    cover = [str(v) for v in ds.data_vars if str(v).endswith("_coverage")]
+    need = [float(ds[v].attrs["min_coverage"]) for v in values if "min_coverage" in ds[v].attrs]
+    best = max((float(ds[c].max()) for c in cover if bool(ds[c].notnull().any())), default=0.0)
+    if best > 0 and need:
+        msg += (f": coverage (share of good samples) reaches only {best:.2g}, below "
+                f"min_coverage {min(need):g}")
+    else:
+        msg += ": no good data"
+    spans = _value_spans(attrs, values, assets, tz)
+    if spans:
+        msg += "; " + spans
+    warnings.warn(msg, NoDataWarning, stacklevel=_stacklevel())
+
+
+def _value_spans(attrs: Mapping, columns: list[str], assets: list[str], tz: str) -> str:
+    """``'days with values: N-P1 2026-03-09 … 2026-04-05; N-T1 none'``, read from the day table
+    of the lake the result came from; '' when that cannot be read."""
+    if attrs.get("store") is None or not assets:
+        return ""
+    try:
+        table = _open_level("1D", attrs["store"], attrs.get("snapshot"))
+        cols = [c for c in columns if c in table.data_vars]
+        have = [a for a in assets if a in set(map(str, table["asset"].values))]
+        if not cols or not have:
+            return ""
+        sub = table[cols].sel(asset=have)
+        has = np.zeros((len(have), sub.sizes["time"]), bool)
+        for c in cols:
+            has |= np.asarray(sub[c].notnull().values)
+    except (PumplibError, OSError, KeyError, ValueError):
+        return ""
+    times = table["time"].values
+    by_span: dict[str, list[str]] = {}
+    for a, row in zip(have, has, strict=True):
+        idx = np.flatnonzero(row)
+        words = f"{_when(times[idx[0]], tz)} … {_when(times[idx[-1]], tz)}" if len(idx) \
+            else "none"
+        by_span.setdefault(words, []).append(a)
+    return "days with values: " + "; ".join(f"{', '.join(a)} {w}" for w, a in by_span.items())
 
 
 # ---------------------------------------------------------------------------
