@@ -36,7 +36,12 @@ def ask_cmd(
     model: Annotated[str, typer.Option(help="Model name for --generator.")] = "default",
     as_json: JsonOpt = False,
 ) -> None:
-    """Answer a question about the data, the catalogs or the docs, citing the sources."""
+    """Answer a question about the data, the catalogs or the docs, citing the sources.
+
+    Exit status: 0 answered; 1 not understood (nothing relevant found, or a pump,
+    station, period or word it could not read: the answer says what and lists the
+    nearest questions it can answer); 2 invalid options.
+    """
     from pumplib.cli import _exit_on_error, out
 
     with _exit_on_error():
@@ -49,14 +54,16 @@ def ask_cmd(
                 generator=gen)
     if as_json:
         _json(a.to_dict())
-        return
-    out.print(a.text, highlight=False, soft_wrap=True)
-    if a.citations:
-        out.print("\nSources:", highlight=False)
-        for c in a.citations:
-            out.print(f"  {c.label()}", highlight=False, soft_wrap=True)
-    for n in a.notes:
-        out.print(f"[dim]note: {n}[/]", highlight=False, soft_wrap=True)
+    else:
+        out.print(a.text, highlight=False, soft_wrap=True, markup=False)
+        if a.citations:
+            out.print("\nSources:", highlight=False)
+            for c in a.citations:
+                out.print(f"  {c.label()}", highlight=False, soft_wrap=True, markup=False)
+        for n in a.notes:
+            out.print(f"note: {n}", style="dim", highlight=False, soft_wrap=True, markup=False)
+    if not a.found:
+        raise typer.Exit(1)
 
 
 def _note_first_build(store, index_dir) -> None:

@@ -49,11 +49,15 @@ from .parse import (  # noqa: F401 - re-exported: the parser was part of this mo
     find_entities,
     find_metric,
     parse_question,
+    read_question,
     resolve_period,
 )
+from .suggest import suggest_questions
 
 #: cosine similarity below which a document question finds "nothing relevant"
 MIN_SCORE = 0.3
+#: the line before the suggested questions of an answer that did not understand
+SUGGEST_HEADER = "Questions I can answer:"
 
 
 # -- result objects -----------------------------------------------------------------------
@@ -87,12 +91,22 @@ class Answer:
         column, value, unit, period, coverage and lineage).
     hits : list of Hit
         What retrieval returned.
-    intent : {"data", "document", "none"}
-        ``"none"``: nothing relevant was found.
+    intent : {"data", "document", "none", "unclear"}
+        ``"none"``: nothing relevant was found; ``"unclear"``: a part of the question
+        was not understood (an unknown pump or station, a period or a word that could
+        not be read) and nothing was answered. Both count as not understood
+        (:attr:`found` is False) and list :attr:`suggestions`.
     generator : str or None
         The generator that wrote ``text`` (None: composed from the sources).
     notes : list of str
         Why a generator answer was rejected, ambiguities, masked values.
+    reading : str
+        How typos were read ("Reading 'specifc enrgy' as specific_energy …"), also the
+        first line of ``text``; empty when nothing was corrected.
+    problems : list of str
+        What was not understood (``"unclear"`` answers).
+    suggestions : list of str
+        Questions pumplib can answer, nearest to this one (not-understood answers).
     """
 
     question: str
@@ -103,10 +117,14 @@ class Answer:
     intent: str = "document"
     generator: str | None = None
     notes: list[str] = field(default_factory=list)
+    reading: str = ""
+    problems: list[str] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
-        return self.intent != "none"
+        """Whether the question was understood and answered (from data or documents)."""
+        return self.intent in ("data", "document")
 
     def sources_text(self) -> str:
         return "\n".join(c.label() for c in self.citations)
@@ -117,15 +135,23 @@ class Answer:
     def to_dict(self) -> dict:
         return {"question": self.question, "text": self.text, "intent": self.intent,
                 "generator": self.generator, "notes": list(self.notes),
+                "reading": self.reading, "problems": list(self.problems),
+                "suggestions": list(self.suggestions),
                 "citations": [c.__dict__ for c in self.citations], "facts": self.facts,
                 "hits": [{"id": h.chunk.id, "kind": h.chunk.kind, "ref": h.chunk.ref,
                           "score": h.score, "dense": h.dense, "bm25": h.bm25}
                          for h in self.hits]}
 
     def html(self) -> str:
-        """The answer as HTML: text with linked markers, then the numbered sources."""
-        body = html.escape(self.text).replace("\n", "<br>")
+        """The answer as HTML: text with linked markers, suggestions as a list, then the
+        numbered sources."""
+        text = self.text.split(f"\n{SUGGEST_HEADER}")[0] if self.suggestions else self.text
+        body = html.escape(text).replace("\n", "<br>")
         body = re.sub(r"\[(\d+)\]", r'<sup><a href="#qa-src-\1">[\1]</a></sup>', body)
+        if self.suggestions:
+            body += (f"<br>{html.escape(SUGGEST_HEADER)}</p><ul class=\"pumplib-qa-suggestions\">"
+                     + "".join(f"<li>{html.escape(q)}</li>" for q in self.suggestions)
+                     + "</ul><p>")
         srcs = "".join(f'<li id="qa-src-{c.n}"><b>{html.escape(c.kind)}</b>: '
                        f"{html.escape(c.ref)}</li>" for c in self.citations)
         out = f'<div class="pumplib-qa"><p>{body}</p>'
@@ -504,18 +530,27 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
     if store is None and index.manifest.get("store"):
         store = index.manifest["store"]
     tz = registry.utility.get("timezone", "UTC")
-    tables = None
-    dq = None
     parsed_now = None if now is None else pd.Timestamp(now)
     if parsed_now is not None and parsed_now.tzinfo is None:
         parsed_now = parsed_now.tz_localize("UTC")
-    if _could_be_data(question):
-        tables = _tables(Lake(store, create=False), snapshot)
-        ref_now = parsed_now if parsed_now is not None else tables.data_end()
-        dq = parse_question(question, registry, ref_now.tz_convert(tz))
-    hits = index.search(question, k)
+    held: dict[str, _Tables] = {}
+
+    def tables() -> _Tables:
+        if "t" not in held:
+            held["t"] = _tables(Lake(store, create=False), snapshot)
+        return held["t"]
+
+    def ref_now() -> pd.Timestamp:       # the lake is opened only for a data question
+        return (parsed_now if parsed_now is not None else tables().data_end()).tz_convert(tz)
+
+    reading = read_question(question, registry, ref_now, known_words=index.bm25.vocab)
+    said = reading.describe()
+    if reading.problems:
+        return _not_understood(reading, registry, ref_now, said)
+    hits = index.search(reading.text, k)
+    dq = reading.query
     if dq is not None:
-        text, facts = answer_data(dq, tables, registry, question)
+        text, facts = answer_data(dq, tables(), registry, reading.text)
         if facts:
             f0 = facts[0]
             lin = f0["lineage"]
@@ -534,19 +569,46 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
                 desc = c.text.split(": ", 1)[-1].split(" Unit:")[0].strip()
                 text += f"\nDefinition of {dq.metric.feature}: {desc} [2]"
             ans = Answer(question, text, cites, facts, hits, "data", notes=list(dq.notes))
-            return _generate(ans, generator, index)
-    ids = _identifiers(question)
+            return _said(_generate(ans, generator, index), said)
+    ids = _identifiers(reading.text)
     relevant = [h for h in hits if h.dense >= min_score
                 or any(i in f"{h.chunk.ref} {h.chunk.text}".lower() for i in ids)]
     if not relevant:
         best = max((h.dense for h in hits), default=0.0)
-        return Answer(question, "I found nothing relevant to this question in the indexed "
-                      f"sources ({len(index)} chunks; best similarity {best:.2f} < "
-                      f"{min_score}). Try naming a feature, pump, station or document.",
-                      [], [], hits, "none")
-    body, cites = compose(question, relevant, index)
+        sugg = suggest_questions(reading, registry, parsed_now)
+        text = ("I did not understand this question: I found nothing relevant to it in the "
+                f"indexed sources ({len(index)} chunks; best similarity {best:.2f} < "
+                f"{min_score}). Try naming a feature, pump, station or document.")
+        return _said(Answer(question, _with_suggestions(text, sugg), [], [], hits, "none",
+                            suggestions=sugg), said)
+    body, cites = compose(reading.text, relevant, index)
     ans = Answer(question, "From the indexed sources:\n" + body, cites, [], hits, "document")
-    return _generate(ans, generator, index)
+    return _said(_generate(ans, generator, index), said)
+
+
+def _with_suggestions(text: str, suggestions: Sequence[str]) -> str:
+    if not suggestions:
+        return text
+    return f"{text}\n{SUGGEST_HEADER}\n" + "\n".join(f"- {q}" for q in suggestions)
+
+
+def _said(ans: Answer, said: str) -> Answer:
+    """The answer with how its typos were read as its first line."""
+    if said:
+        ans.reading = said
+        ans.text = f"{said}\n{ans.text}"
+    return ans
+
+
+def _not_understood(reading, registry, now, said: str) -> Answer:
+    """The answer to a question with a part that was not understood: what, and the nearest
+    questions that can be answered (nothing is widened or guessed)."""
+    problems = [p.message for p in reading.problems]
+    sugg = suggest_questions(reading, registry, now)
+    text = "I did not understand this question:\n" + "\n".join(
+        f"- {m[:1].upper()}{m[1:]}" for m in problems)
+    return _said(Answer(reading.question, _with_suggestions(text, sugg), intent="unclear",
+                        problems=problems, suggestions=sugg), said)
 
 
 def _identifiers(question: str) -> set[str]:
@@ -558,10 +620,6 @@ def _identifiers(question: str) -> set[str]:
                 re.search(r"[A-Za-z]", t) and (re.search(r"\d", t) or "_" in t))):
             out.add(t.lower())
     return out
-
-
-def _could_be_data(question: str) -> bool:
-    return find_metric(question) is not None
 
 
 def _generate(ans: Answer, generator, index: QAIndex) -> Answer:

@@ -9,11 +9,17 @@ zone (:func:`resolve_period`). :func:`parse_question` gives the
 
 from __future__ import annotations
 
-import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
+
+from ..errors import choices_message, close_matches
+from .index import STOPWORDS, _stem
+
+#: similarity (difflib ratio, 0-1) above which a word is read as the one word it is close to
+CONFIDENT = 0.8
 
 
 # -- metrics --------------------------------------------------------------------------------
@@ -51,8 +57,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("bep_flow_ratio", "bep_flow_ratio_mean", "bep_flow_ratio", "BEP flow ratio",
            False, "high", ("bep flow ratio", "flow ratio")),
     Metric("cost", "energy_cost_integral", "energy_cost", "energy cost", True, "high",
-           ("energy cost", "electricity cost", "costs", "cost", "spend", "spent", "money",
-            "bill", "expensive", "euros", "eur")),
+           ("energy cost", "energy costs", "electricity cost", "electricity costs", "costs", "cost",
+            "spend", "spent", "money", "bill", "expensive", "euros", "eur")),
     Metric("energy", "energy_integral", "energy", "energy", True, "high",
            ("energy consumption", "energy use", "energy used", "electricity", "energy", "kwh",
             "consumed", "consume", "consumption")),
@@ -69,14 +75,20 @@ METRICS: tuple[Metric, ...] = (
 
 def find_metric(question: str) -> Metric | None:
     """The metric a question asks about: the longest synonym found (word boundaries)."""
+    found = _metric_span(question)
+    return found[0] if found else None
+
+
+def _metric_span(question: str) -> tuple[Metric, int, int] | None:
+    """The metric of :func:`find_metric` and where its synonym stands in the question."""
     q = question.lower()
-    best: tuple[int, int, Metric] | None = None
+    best: tuple[int, int, int, Metric] | None = None
     for m in METRICS:
         for s in m.synonyms:
             hit = re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", q)
             if hit and (best is None or len(s) > best[0]):
-                best = (len(s), hit.start(), m)
-    return best[2] if best else None
+                best = (len(s), hit.start(), hit.end(), m)
+    return (best[3], best[1], best[2]) if best else None
 
 
 # -- entities ---------------------------------------------------------------------------
@@ -97,27 +109,39 @@ def find_entities(question: str, registry) -> tuple[list[str], list[str], list[s
     Assets by id (``N-P1``, ``np1``), name (``North pump 1``) or short name
     (``P1``, ``pump 1``; restricted to the named station, all matches otherwise);
     stations by id, name or first word of the name, with typo-tolerant matching.
+    Names that match nothing are in the notes (:func:`read_question` refuses them).
+    """
+    assets, stations, notes, problems = _entities(question, registry)
+    return assets, stations, notes + [p.message for p in problems]
+
+
+def _entities(question: str, registry, fuzzy: bool = True
+              ) -> tuple[list[str], list[str], list[str], list[Problem]]:
+    """``(assets, stations, notes, problems)``: the names of a question and those unknown.
+
+    ``fuzzy``: read a word close to one station alias as that station (the
+    question reader corrects typos before, so it passes False).
     """
     q = question.lower()
     notes: list[str] = []
+    problems: list[Problem] = []
     stations: list[str] = []
     aliases = _station_aliases(registry)
     for alias in sorted(aliases, key=len, reverse=True):
         if re.search(rf"(?<![\w-]){re.escape(alias)}(?![\w-])", q) and aliases[alias] not in \
                 stations:
             stations.append(aliases[alias])
-    if not stations:
-        words = re.findall(r"[a-z]{4,}", q)
+    if not stations and fuzzy:
         singles = {a: s for a, s in aliases.items() if " " not in a and "-" not in a}
-        for w in words:
-            near = difflib.get_close_matches(w, singles, n=1, cutoff=0.8)
-            if near and singles[near[0]] not in stations:
-                stations.append(singles[near[0]])
-                notes.append(f"read {w!r} as station {singles[near[0]]}")
+        for w in re.findall(r"[a-z]{4,}", q):
+            near = {singles[a] for a in close_matches(w, singles, cutoff=CONFIDENT)}
+            if len(near) == 1 and (sid := near.pop()) not in stations:
+                stations.append(sid)
+                notes.append(f"read {w!r} as station {sid}")
     assets: list[str] = []
     rest = q
     for a in sorted(registry.assets.values(), key=lambda a: -len(a.id)):
-        pats = [re.escape(a.id.lower()).replace(r"\-", r"[-\s]?")]
+        pats = [re.escape(a.id.lower()).replace(r"\-", r"[-_\s]?")]
         if a.name:
             pats.append(re.escape(a.name.lower()))
         for p in pats:
@@ -125,6 +149,11 @@ def find_entities(question: str, registry) -> tuple[list[str], list[str], list[s
                 if a.id not in assets:
                     assets.append(a.id)
                 rest = re.sub(rf"(?<![\w-]){p}(?![\w-])", " ", rest)
+    pumps = [a.id for a in registry.pumps()]
+    for m in _ID_LIKE.finditer(rest):           # shaped like an id, but none of the registry's
+        name = m.group(0).upper()
+        problems.append(Problem("asset", name, choices_message("pump", name, pumps),
+                                tuple(a for a in close_matches(name, pumps))))
     for m in re.finditer(r"(?<![\w-])(?:p|pump)\s*#?\s*(\d+)(?![\w-])", rest):
         num = m.group(1)
         cands = [a.id for a in registry.pumps()
@@ -135,8 +164,17 @@ def find_entities(question: str, registry) -> tuple[list[str], list[str], list[s
                          "name the station to choose one")
         assets.extend(c for c in cands if c not in assets)
         if not cands:
-            notes.append(f"no pump matches {m.group(0).strip()!r}")
-    return assets, stations, notes
+            scope = [a for a in pumps if not stations or registry.assets[a].station in stations]
+            problems.append(Problem("asset", m.group(0).strip(),
+                                    f"no pump matches {m.group(0).strip()!r}"
+                                    + (f" at {', '.join(stations)}" if stations else "")
+                                    + f"; pumps: {', '.join(scope or pumps)}",
+                                    tuple((scope or pumps)[:3])))
+    return assets, stations, notes, problems
+
+
+#: words shaped like an asset id (``S-P4``, ``np4``, ``n_p12``) that name no registry asset
+_ID_LIKE = re.compile(r"(?<![\w-])(?:[a-z]{1,4}[-_][a-z]{0,3}\d{1,3}|[a-z]{1,2}p\d{1,3})(?![\w-])")
 
 
 # -- periods ----------------------------------------------------------------------------
@@ -274,36 +312,48 @@ def parse_question(question: str, registry, now: pd.Timestamp | None = None
                    ) -> DataQuery | None:
     """A :class:`DataQuery` when ``question`` asks for numbers, else None.
 
+    Typos are corrected as :func:`read_question` does; a question with a part that is
+    not understood (an unknown pump or station, an unreadable period) gives None:
+    :func:`read_question` says what it was.
+
     Parameters
     ----------
     question : str
     registry : AssetRegistry
     now : pandas.Timestamp, optional
         The reference time for relative periods (tz-aware; default: the current time
-        in the utility's zone — :func:`ask` passes the end of the data).
+        in the utility's zone — :func:`~pumplib.qa.ask` passes the end of the data).
 
     Examples
     --------
-    >>> from pumplib.assets import AssetRegistry                      # doctest: +SKIP
-    >>> dq = parse_question("how many starts did P3 have yesterday?", AssetRegistry.load(),
+    >>> from pumplib.assets import AssetRegistry
+    >>> from pumplib.simulate import make_registry
+    >>> reg = AssetRegistry.from_dict(make_registry())
+    >>> dq = parse_question("how many starts did P3 have yesterday?", reg,
     ...                     now=pd.Timestamp("2026-04-06 02:00", tz="Europe/Amsterdam"))
-    ... # doctest: +SKIP
-    >>> dq.metric.column, dq.assets, dq.period.level                  # doctest: +SKIP
+    >>> dq.metric.column, dq.assets, dq.period.level
     ('starts_starts', ('N-P3',), '1D')
     """
-    metric = find_metric(question)
-    if metric is None:
-        return None
+    return read_question(question, registry, now).query
+
+
+def _now(now, registry) -> pd.Timestamp:
+    """``now`` (a time, a string, a function giving one, or None: the current time) in the
+    utility's zone; naive times are UTC."""
     tz = registry.utility.get("timezone", "UTC")
+    if callable(now):
+        now = now()
     if now is None:
-        now = pd.Timestamp.now(tz=tz)
-    elif now.tzinfo is None:
-        now = now.tz_localize("UTC").tz_convert(tz)
-    else:
-        now = now.tz_convert(tz)
+        return pd.Timestamp.now(tz=tz)
+    now = pd.Timestamp(now)
+    return (now.tz_localize("UTC") if now.tzinfo is None else now).tz_convert(tz)
+
+
+def _query(question: str, metric: Metric, assets, stations, notes, period: Period | None
+           ) -> DataQuery | None:
+    """The ranking and grouping of a question whose names are resolved; None unless it asks
+    for numbers (a definition question, or a metric named alone)."""
     q = question.lower()
-    assets, stations, notes = find_entities(question, registry)
-    period = resolve_period(question, now)
     words = set(re.findall(r"[a-z]+", q))
     rank = None
     if "worst" in words:
@@ -328,3 +378,424 @@ def parse_question(question: str, registry, now: pd.Timestamp | None = None
                  r"expression|defined)\b", q) and not (assets or stations or period):
         return None
     return DataQuery(metric, tuple(assets), tuple(stations), period, rank, group, tuple(notes))
+
+
+# -- reading a question: typos, unknown names, what was understood ------------------------
+#: words of periods (correction targets, and the words around a corrected one)
+PERIOD_WORDS: tuple[str, ...] = (
+    "yesterday", "today", "day", "days", "week", "weeks", "month", "months", "last", "this",
+    "past", "previous", "between", "starting", "beginning", "before",
+    *(m for m in MONTHS if len(m) > 3))
+#: period phrases that :func:`resolve_period` reads (offered when a period is not understood)
+PERIOD_PHRASES: tuple[str, ...] = (
+    "yesterday", "today", "the day before yesterday", "last week", "this week", "last month",
+    "this month", "the last 7 days", "the last 4 weeks")
+_RANK_WORDS = ("worst", "best", *_RANK_MAX, *_RANK_MIN)
+_QUESTION_WORDS = ("which", "what", "how", "much", "many", "long", "pump", "pumps", "station",
+                   "stations", "each", "every", "total", "average", "mean", "used", "use", "had",
+                   "have", "did", "was", "were")
+#: everyday words of questions that are never read as typos of a domain word
+_COMMON = frozenset(re.findall(r"\w+", """
+able above across again against ago all almost along also always am among amount another any
+anything approximately approx are around ask asked avg back be because been being below
+between both bring but by combined compare compared comparison could daily data date dates
+day days did difference do does doing done down during each either else enough equal even
+ever every exactly fewer figure figures find first following for from full get give given go
+going got greater had has have having hello help her here hi high higher his hour hourly hours
+however if in including into is it just know last least less let level like list look low
+lower make many may me measured might more most much must my need new next night no none not
+now number numbers of off on once one only or other others our out over overall own part
+per period please plot pumped quarter quite rather really report rest right roughly same say
+see show since so some something sort sorted still such summary sum table tell than thank
+thanks that the their them then there these they thing this those through time times to
+together tomorrow too total under until up us value values versus very vs want was way we
+weekend weekly monthly well were what when where whether which while who whole why will with
+within would year years yearly yet you your monday tuesday wednesday thursday friday saturday
+sunday kw mwh kwh m3 eur euro percent won win lost lose define defined definition compute
+computed computing calculate calculated calculation formula expression measure measures count
+counts counted work worked works explain explained meaning means feature features input inputs
+signal signals raw derived unit units describe described mention mentioned happen happened
+"""))
+_WORD = re.compile(r"(?<![\w-])[A-Za-z]+(?:-[A-Za-z]+)*(?![\w-])")
+_PERIODISH = re.compile(
+    r"\b(?:last|past|previous|this|next|coming)\s+(?:\d+\s+)?[a-z]+"
+    r"|\b(?:tomorrow|ago|since\s+\S+|fortnight|quarter|years?|weekend"
+    r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day|in\s+\d{4})\b")
+_NOT_PERIOD_NOUNS = frozenset(("pump", "pumps", "station", "stations", "asset", "assets", "one",
+                               "ones", "value", "values", "reading", "readings", "run", "runs",
+                               "start", "starts", "question", "answer", "data", "number"))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A part of a question that was not understood.
+
+    ``kind`` is ``"asset"``, ``"station"``, ``"period"``, ``"metric"`` or ``"word"``;
+    ``text`` what was typed; ``message`` one line saying so; ``near`` the close matches
+    (asset or station ids, metric keys, period phrases or words).
+    """
+
+    kind: str
+    text: str
+    message: str
+    near: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A word read as the one domain word it is close to (``start``/``end`` in the question,
+    ``at`` where the correction starts in the corrected text)."""
+
+    original: str
+    corrected: str
+    start: int
+    end: int
+    at: int
+
+    @property
+    def at_end(self) -> int:
+        return self.at + len(self.corrected)
+
+
+def domain_words(registry=None) -> list[str]:
+    """The words a typo may be corrected to: words of metric synonyms and feature names,
+    period, ranking and question words, and the stations' names."""
+    words: set[str] = set()
+    for m in METRICS:
+        for text in (*m.synonyms, m.label.lower(), m.feature.replace("_", " ")):
+            words.update(w for w in text.split() if re.fullmatch(r"[a-z]+(?:-[a-z]+)*", w))
+    words.update(PERIOD_WORDS, _RANK_WORDS, _QUESTION_WORDS)
+    if registry is not None:
+        for alias in _station_aliases(registry):
+            words.update(w for w in alias.split() if re.fullmatch(r"[a-z]+", w))
+    return sorted(w for w in words if len(w) >= 3 and w not in STOPWORDS)
+
+
+def _known_words(registry) -> set[str]:
+    known = set(domain_words(registry)) | set(STOPWORDS) | set(_COMMON) | set(MONTHS)
+    for a in registry.assets.values():
+        known.update(re.findall(r"[a-z]+", f"{a.id} {a.name or ''}".lower()))
+    for sid, st in registry.stations.items():
+        known.update(re.findall(r"[a-z]+", f"{sid} {st.get('name', '')}".lower()))
+    return known
+
+
+def _is_known(word: str, known) -> bool:
+    w = word.lower()
+    return w in known or _stem(w) in known or ("-" in w and all(
+        p in known or _stem(p) in known for p in w.split("-")))
+
+
+def correct_words(question: str, vocabulary: Iterable[str], known, names: Iterable[str] = ()
+                  ) -> tuple[str, list[Correction], list[tuple[str, int, int, tuple[str, ...]]]]:
+    """Read each unknown word of ``question`` as the one vocabulary word it is close to.
+
+    The matcher is the query API's (:func:`pumplib.errors.close_matches`): a word is
+    corrected when the matches above :data:`CONFIDENT` are one word (or its plural).
+    A capitalised word after the first looks like a name: it is only read as one of
+    ``names`` ("Nroth" as north, never "EAST" as least).
+
+    Parameters
+    ----------
+    question : str
+    vocabulary : iterable of str
+        Lower-case words a typo may be corrected to (:func:`domain_words`).
+    known : container of str
+        Words that are never corrected (a word or its singular).
+
+    Returns
+    -------
+    text : str
+        The question with its corrections.
+    corrections : list of Correction
+    unknown : list of (word, start, end, near)
+        Unknown words not corrected whose close matches (the query API's cut-off) are
+        vocabulary words; ``start``/``end`` in ``text``.
+
+    Examples
+    --------
+    >>> text, fixed, unknown = correct_words("specifc enrgy last wek",
+    ...                                      domain_words(), set(STOPWORDS))
+    >>> text
+    'specific energy last week'
+    >>> [(c.original, c.corrected) for c in fixed]
+    [('specifc', 'specific'), ('enrgy', 'energy'), ('wek', 'week')]
+    """
+    vocab = sorted(set(vocabulary))
+    name_vocab = sorted(set(names))
+    out: list[str] = []
+    corrections: list[Correction] = []
+    unknown: list[tuple[str, int, int, tuple[str, ...]]] = []
+    pos = shift = 0
+    for m in _WORD.finditer(question):
+        word = m.group(0)
+        if len(word) < 3 or _is_known(word, known):
+            continue
+        among = name_vocab if word[:1].isupper() and question[:m.start()].strip() else vocab
+        sure = close_matches(word.lower(), among, cutoff=CONFIDENT)
+        if sure and len({_stem(c) for c in sure}) == 1:
+            out += [question[pos:m.start()], sure[0]]
+            pos = m.end()
+            corrections.append(Correction(word, sure[0], m.start(), m.end(), m.start() + shift))
+            shift += len(sure[0]) - len(word)
+        else:
+            near = tuple(close_matches(word.lower(), among))
+            if near:
+                unknown.append((word, m.start() + shift, m.end() + shift, near))
+    out.append(question[pos:])
+    return "".join(out), corrections, unknown
+
+
+def period_phrase(period: Period) -> str:
+    """Words that :func:`resolve_period` reads back as ``period``."""
+    if period.label:
+        return period.label
+    last = (period.end - pd.Timedelta(1, "ns")).date()
+    if last == period.start.date():
+        return f"on {period.start.date()}"
+    return f"between {period.start.date()} and {last}"
+
+
+def _rank_word(text: str) -> str | None:
+    words = re.findall(r"[a-z]+", text.lower())
+    return next((w for w in words if w in _RANK_WORDS), None)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What :func:`read_question` understood of a question, and what it did not.
+
+    Attributes
+    ----------
+    question : str
+    text : str
+        The question with confident typo corrections applied.
+    corrections : tuple of Correction
+    metric : Metric or None
+    assets, stations : tuple of str
+    period : Period or None
+    rank : str or None
+        The ranking word ("worst", "highest", …).
+    problems : tuple of Problem
+        What was not understood; empty when the question was.
+    query : DataQuery or None
+        The data question, when it is one and was understood.
+    data_like : bool
+        It names a metric (or nearly), or a pump or station that does not exist: a data
+        question, or meant as one.
+    metrics_near, periods_near, ranks_near : tuple
+        Metrics, period phrases and ranking words that the unknown words may have meant.
+    """
+
+    question: str
+    text: str
+    corrections: tuple[Correction, ...] = ()
+    metric: Metric | None = None
+    assets: tuple[str, ...] = ()
+    stations: tuple[str, ...] = ()
+    period: Period | None = None
+    rank: str | None = None
+    problems: tuple[Problem, ...] = ()
+    query: DataQuery | None = None
+    data_like: bool = False
+    metrics_near: tuple[Metric, ...] = ()
+    periods_near: tuple[str, ...] = ()
+    ranks_near: tuple[str, ...] = ()
+    metric_span: tuple[int, int] | None = None
+    station_words: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def understood(self) -> bool:
+        return not self.problems
+
+    def _original(self, a: int, b: int) -> str:
+        """The question's text behind ``text[a:b]``."""
+        def orig(p: int) -> int:
+            return p - sum(len(c.corrected) - len(c.original) for c in self.corrections
+                           if c.at_end <= p)
+        return self.question[orig(a):orig(b)]
+
+    def describe(self) -> str:
+        """One sentence on the corrections ("Reading 'specifc enrgy' as specific_energy …");
+        empty when there were none."""
+        runs: list[list[Correction]] = []
+        for c in self.corrections:
+            if runs and not self.text[runs[-1][-1].at_end:c.at].strip():
+                runs[-1].append(c)
+            else:
+                runs.append([c])
+        parts = []
+        for run in runs:
+            a, b = run[0].at, run[-1].at_end
+            ms = self.metric_span
+            if ms and self.metric and a < ms[1] and b > ms[0]:
+                a, b, what = min(a, ms[0]), max(b, ms[1]), self.metric.feature
+            elif self.period and any(c.corrected in PERIOD_WORDS for c in run):
+                a, b = _widen(self.text, a, b)
+                what = self.period.describe()
+            elif len(run) == 1 and run[0].corrected in dict(self.station_words):
+                what = f"station {dict(self.station_words)[run[0].corrected]}"
+            else:
+                what = repr(self.text[a:b])
+            parts.append(f"{self._original(a, b)!r} as {what}")
+        if not parts:
+            return ""
+        return "Reading " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") \
+            + parts[-1] + "."
+
+
+_PERIOD_CONTEXT = frozenset(("last", "this", "past", "previous", "the", "day", "before",
+                             "week", "weeks", "month", "months", "days", "yesterday", "today"))
+
+
+def _widen(text: str, a: int, b: int) -> tuple[int, int]:
+    """``[a, b)`` widened over the neighbouring period words and numbers."""
+    words = [(m.start(), m.end(), m.group(0).lower())
+             for m in re.finditer(r"[A-Za-z]+|\d+", text)]
+    inside = [i for i, (s, e, _) in enumerate(words) if s < b and e > a]
+    if not inside:
+        return a, b
+    i, j = inside[0], inside[-1]
+
+    def context(k: int, step: int) -> int:   # how many words beyond k belong to the period
+        k2 = k + step
+        if not 0 <= k2 < len(words):
+            return 0
+        if words[k2][2] in _PERIOD_CONTEXT:
+            return 1
+        k3 = k2 + step                       # a number only between period words ("last 7 days")
+        return 2 if words[k2][2].isdigit() and 0 <= k3 < len(words) \
+            and words[k3][2] in _PERIOD_CONTEXT else 0
+
+    while n := context(i, -1):
+        i -= n
+    while n := context(j, 1):
+        j += n
+    return min(a, words[i][0]), max(b, words[j][1])
+
+
+def _unknown_stations(text: str, registry, known, found: list[str]) -> list[Problem]:
+    """Names next to the word "station" that are no station ("the EAST station")."""
+    aliases = _station_aliases(registry)
+    plain = set(STOPWORDS) | _COMMON | set(domain_words()) | {"booster", "pumping"}
+    out: list[Problem] = []
+    seen = set()
+    cands = [(m.group(1), True) for m in re.finditer(
+        r"(?<![\w-])([A-Za-z][\w-]*)\s+(?:booster\s+|pumping\s+)?stations?\b", text)]
+    cands += [(m.group(1), False) for m in re.finditer(
+        r"\bstations?\s+([A-Za-z][\w-]*)", text, re.IGNORECASE)]
+    for name, before in cands:
+        low = name.lower()
+        if low in aliases or low in seen or low in plain or _stem(low) in plain:
+            continue
+        if not before and _is_known(low, known) and not name[:1].isupper():
+            continue
+        seen.add(low)
+        ids = list(registry.stations)
+        names = {str(st.get("name", sid)).split()[0]: sid for sid, st in registry.stations.items()}
+        near = tuple(dict.fromkeys(names.get(c, c) for c in close_matches(name, [*ids, *names])))
+        out.append(Problem("station", name, choices_message("station", name, ids), near))
+    return out
+
+
+def read_question(question: str, registry, now=None, *,
+                  known_words: Iterable[str] | None = None) -> Reading:
+    """Read a question: correct typos, resolve names and the period, and report the rest.
+
+    A word that is not known (an everyday word, a word of the domain, a name of the
+    registry, or one of ``known_words``) and is close to exactly one domain word is
+    read as that word (:func:`correct_words`, the query API's matcher). What cannot
+    be read is reported as a :class:`Problem`, never widened: a pump or station that
+    does not exist (with the close matches), a period that cannot be read, a word
+    close to several domain words.
+
+    Parameters
+    ----------
+    question : str
+    registry : AssetRegistry
+    now : Timestamp, str or callable, optional
+        Reference time of relative periods, or a function giving it (called only when
+        the question is a data question); default: the current time.
+    known_words : iterable of str, optional
+        More words that are never corrected (:func:`~pumplib.qa.ask` passes the
+        index's vocabulary).
+
+    Returns
+    -------
+    Reading
+
+    Examples
+    --------
+    >>> from pumplib.assets import AssetRegistry
+    >>> from pumplib.simulate import make_registry
+    >>> reg = AssetRegistry.from_dict(make_registry())
+    >>> now = pd.Timestamp("2026-04-06 02:00", tz="Europe/Amsterdam")
+    >>> r = read_question("specifc enrgy of N-P1 last wek", reg, now)
+    >>> r.query.metric.feature, r.query.assets, r.query.period.label
+    ('specific_energy', ('N-P1',), 'last week')
+    >>> print(r.describe())
+    Reading 'specifc enrgy' as specific_energy and 'last wek' as last week (2026-03-30 → 2026-04-05, Europe/Amsterdam).
+    >>> print(read_question("kwh for S-P4 yesterday", reg, now).problems[0].message)
+    unknown pump 'S-P4'. Did you mean 'S-P2', 'S-P1', 'N-P3'? Valid choices: 'N-P1', 'N-P2', 'N-P3', 'S-P1', 'S-P2'
+    """
+    known = _known_words(registry) | set(known_words or ())
+    aliases = _station_aliases(registry)
+    names = {w for a in aliases for w in a.split() if re.fullmatch(r"[a-z]{3,}", w)}
+    text, corrections, unknown = correct_words(question, domain_words(registry), known, names)
+    span = _metric_span(text)
+    metric = span[0] if span else None
+    assets, stations, notes, problems = _entities(text, registry, fuzzy=False)
+    problems += _unknown_stations(text, registry, known, stations)
+    # what the unknown words may have meant: each close match put in its place
+    alternatives = [(w, text[:a] + n + text[b:]) for w, a, b, near in unknown for n in near]
+    near_metrics: dict[Metric, list[str]] = {}
+    for w, alt in alternatives:
+        if (found := _metric_span(alt)) and found[0] != metric:
+            near_metrics.setdefault(found[0], []).append(w)
+    rank = _rank_word(text)
+    base = dict(question=question, text=text, corrections=tuple(corrections), metric=metric,
+                assets=tuple(assets), stations=tuple(stations), rank=rank,
+                metrics_near=tuple(near_metrics), metric_span=span[1:] if span else None,
+                station_words=tuple((c.corrected, aliases[c.corrected]) for c in corrections
+                                    if c.corrected in aliases),
+                ranks_near=tuple(dict.fromkeys(w for w in (_rank_word(a) for _, a in alternatives)
+                                               if w and w != rank)))
+    tz = registry.utility.get("timezone", "UTC")
+    shaped = bool(assets or stations or rank or resolve_period(text, pd.Timestamp.now(tz=tz)))
+    if metric is None and not problems and not (shaped and near_metrics):
+        return Reading(**base)                       # not a data question
+    now = _now(now, registry)
+    period = resolve_period(text, now)
+    periods_near = tuple(dict.fromkeys(
+        period_phrase(p) for p in (resolve_period(a, now) for _, a in alternatives)
+        if p is not None and p != period))
+    if period is None:
+        m = _PERIODISH.search(text.lower())
+        tail = m.group(0).split()[-1] if m else ""
+        if m and tail not in _NOT_PERIOD_NOUNS:
+            near = periods_near or tuple(close_matches(m.group(0), PERIOD_PHRASES))
+            problems.append(Problem(
+                "period", m.group(0), f"cannot read the period {m.group(0)!r}."
+                + (f" Did you mean {', '.join(map(repr, near))}?" if near else "")
+                + " Periods I read: " + ", ".join(PERIOD_PHRASES)
+                + ", in March, on 2026-03-20, the week of 2026-03-16, "
+                  "between 2026-03-23 and 2026-03-25", near))
+            periods_near = near
+    if metric is None and near_metrics:
+        typed = list(dict.fromkeys(w for ws in near_metrics.values() for w in ws))
+        problems.append(Problem(
+            "metric", " ".join(typed), f"no metric I know in {' '.join(typed)!r}. Did you mean "
+            + ", ".join(repr(m.label) for m in near_metrics) + "?",
+            tuple(m.key for m in near_metrics)))
+    query = None
+    if metric is not None and not problems:
+        query = _query(text, metric, assets, stations, notes, period)
+        # asked for numbers: a word that is unknown but close to a word of the domain
+        # may change what is asked ("spcfc enrgy"), so it is reported, not skipped
+        words = [(w, near) for w, _, _, near in unknown if len(w) >= 4]
+        if query is not None and words:
+            problems += [Problem("word", w, f"unknown word {w!r}. Did you mean "
+                                 + ", ".join(map(repr, near)) + "?", near) for w, near in words]
+            query = None
+    return Reading(**base, period=period, problems=tuple(problems), query=query,
+                   data_like=True, periods_near=periods_near)
