@@ -18,6 +18,8 @@ from pumplib.errors import ArgumentError, SchemaError
 from pumplib.qa import index as qi
 from pumplib.qa.answer import find_entities, find_metric, parse_question, resolve_period
 from pumplib.qa.evaluation import load_questions, ref_matches, run_eval
+from pumplib.qa.parse import read_question
+from pumplib.qa.suggest import suggest_questions
 
 from .naive_qa import expected_value
 
@@ -80,6 +82,105 @@ def test_metric_entity_and_period_parsing(demo_registry):
     dq = parse_question("how many starts did P3 have yesterday?", demo_registry, NOW)
     assert dq.assets == ("N-P3",) and dq.period.level == "1D"
     assert parse_question("how is specific energy computed?", demo_registry, NOW) is None
+
+
+# -- questions not understood (typos, unknown names and periods) ------------------------------
+def test_typos_are_read_as_the_one_name_they_are_close_to(demo_registry):
+    r = read_question("specifc enrgy last wek", demo_registry, NOW)
+    dq = r.query
+    assert dq.metric.column == "specific_energy_mean" and dq.period.level == "1W"
+    assert str(dq.period.start.date()) == "2026-03-30" and not r.problems
+    said = r.describe()
+    assert said.startswith("Reading 'specifc enrgy' as specific_energy and 'last wek' as last "
+                           "week (2026-03-30 → 2026-04-05"), said
+    # siblings: a misspelled metric never becomes another one, names and ranking words too
+    assert parse_question("avg specfic energy of N-P3 on 2026-03-24", demo_registry,
+                          NOW).metric.key == "specific_energy"
+    assert parse_question("energy cots of N-P1 last week", demo_registry, NOW).metric.key == "cost"
+    assert parse_question("What were the energy costs of N-P1 last week?", demo_registry,
+                          NOW).metric.key == "cost"
+    r = read_question("how many strats did S-P2 have yestrday", demo_registry, NOW)
+    assert (r.query.metric.key, r.query.assets, r.query.period.label) == \
+        ("starts", ("S-P2",), "yesterday")
+    r = read_question("which pump at Nroth had the lowset enrgy last week", demo_registry, NOW)
+    assert r.query.stations == ("NORTH",) and r.query.rank == "min"
+    assert "'Nroth' as station NORTH" in r.describe()
+    # a well-formed question is read as it is written
+    r = read_question("How many starts did P3 have yesterday?", demo_registry, NOW)
+    assert not r.corrections and not r.describe() and r.query.assets == ("N-P3",)
+
+
+def test_evaluation_questions_read_without_corrections_or_problems(demo_registry):
+    for q in load_questions():
+        r = read_question(q["question"], demo_registry, NOW)
+        assert not r.corrections and not r.problems, (q["id"], r.corrections, r.problems)
+        kind = q.get("kind", "doc")
+        assert kind == "doc" or (r.query is not None) == (kind == "data"), q["id"]
+
+
+def test_unknown_names_are_refused_with_close_matches_not_widened(demo_registry):
+    r = read_question("kwh for S-P4 yesterday", demo_registry, NOW)
+    assert r.query is None and [p.kind for p in r.problems] == ["asset"]
+    assert {"S-P1", "S-P2"} <= set(r.problems[0].near)
+    assert "unknown pump 'S-P4'. Did you mean" in r.problems[0].message
+    assert parse_question("kwh for S-P4 yesterday", demo_registry, NOW) is None
+    r = read_question("starts at the EAST station last week", demo_registry, NOW)
+    assert r.query is None and r.problems[0].kind == "station" and r.problems[0].text == "EAST"
+    assert "'NORTH', 'SOUTH'" in r.problems[0].message         # "EAST" is not read as "least"
+    r = read_question("energy of pump 4 at station South yesterday", demo_registry, NOW)
+    assert r.query is None and r.problems[0].kind == "asset" and "S-P1" in r.problems[0].message
+    assert "no pump matches 'pump 4'" in find_entities("pump 4", demo_registry)[2][0]
+
+
+def test_periods_are_read_or_reported_never_dropped(demo_registry):
+    for q, near in (("energy of N-P1 last wak", "last week"),
+                    ("energy of N-P1 next week", "this week"),
+                    ("energy of N-P1 in 2025", None)):
+        r = read_question(q, demo_registry, NOW)
+        assert r.query is None and r.problems[-1].kind == "period", q
+        assert near is None or near in r.problems[-1].near, (q, r.problems)
+    r = read_question("how many starts did N-P1 have lsat week", demo_registry, NOW)
+    assert r.query is None and r.problems[0].text == "lsat" and "last" in r.problems[0].near
+    assert "last week" in r.periods_near
+
+
+def test_a_word_close_to_a_domain_word_is_reported_when_it_may_change_the_answer(
+        demo_registry):
+    r = read_question("spcfc enrgy of N-P1 last week", demo_registry, NOW)
+    assert r.query is None and r.problems[0].text == "spcfc"
+    assert [m.key for m in r.metrics_near] == ["specific_energy"]
+    assert suggest_questions(r, demo_registry, NOW)[0] == \
+        "What was the specific energy of N-P1 last week?"
+    r = read_question("effcy of N-P2 yesterday", demo_registry, NOW)
+    assert r.problems[0].kind == "metric" and r.problems[0].near == ("efficiency",)
+    # not a data question: retrieval answers it, the unknown word does not matter
+    r = read_question("How is specifc energy defined in the catalog?", demo_registry, NOW)
+    assert r.query is None and not r.problems and r.text.startswith("How is specific energy")
+
+
+def test_suggestions_are_questions_that_are_understood(demo_registry):
+    for q in ("kwh for S-P4 yesterday", "starts at the EAST station last week",
+              "flurble wibble snork", "energy of N-P1 last wak", "effcy of N-P2 yesterday",
+              "which pump had the lowset hed in 2025"):
+        sugg = suggest_questions(read_question(q, demo_registry, NOW), demo_registry, NOW)
+        assert 1 <= len(sugg) <= 5, q
+        for s in sugg:
+            r = read_question(s, demo_registry, NOW)
+            assert r.query is not None and not r.corrections and not r.problems, (q, s)
+    sugg = suggest_questions(read_question("kwh for S-P4 yesterday", demo_registry, NOW),
+                             demo_registry, NOW)
+    assert sugg[:2] == ["How much energy did S-P2 use yesterday?",
+                        "How much energy did S-P1 use yesterday?"]
+
+
+def test_parse_and_suggest_docstrings_run():
+    import doctest
+
+    from pumplib.qa import parse, suggest
+
+    for mod in (parse, suggest):
+        res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        assert res.failed == 0 and res.attempted > 0, mod
 
 
 def test_eval_set_is_valid_and_large_enough(tmp_path):
@@ -165,6 +266,44 @@ def test_data_answer_quotes_lineage(qa_index, demo_store):
     c = ask("How much energy did N-P1 use on 2026-02-01?", demo_store, index=qa_index,
             registry=REGISTRY)
     assert c.facts[0]["value"] is None and "no data" in c.text
+
+
+def test_typo_question_answers_and_says_how_it_was_read(qa_index, demo_store):
+    from pumplib.qa import ask
+
+    a = ask("specifc enrgy last wek", demo_store, index=qa_index, registry=REGISTRY)
+    assert a.intent == "data" and a.found and a.text.splitlines()[0] == a.reading
+    assert a.reading.startswith("Reading 'specifc enrgy' as specific_energy and 'last wek' as "
+                                "last week (2026-03-30 → 2026-04-05"), a.reading
+    b = ask("What was the specific energy of each pump last week?", demo_store, index=qa_index,
+            registry=REGISTRY)
+    assert b.reading == "" and len(b.facts) == 5
+    assert [(f["name"], f["value"]) for f in a.facts] == [(f["name"], f["value"]) for f in b.facts]
+    values = {e["name"]: e["value"] for q in load_questions() if q["id"] == "data-worst-se-north"
+              for e in q["expect"]}
+    assert all(math.isclose(f["value"], values[f["name"]], rel_tol=1e-12)
+               for f in a.facts if f["name"] in values) and len(values) == 3
+
+
+def test_not_understood_says_so_and_suggests_answerable_questions(qa_index, demo_store):
+    from pumplib.qa import ask
+
+    for q, intent in (("flurble wibble snork", "none"), ("kwh for S-P4 yesterday", "unclear"),
+                      ("starts at the EAST station last week", "unclear"),
+                      ("energy of N-P1 last wak", "unclear")):
+        a = ask(q, demo_store, index=qa_index, registry=REGISTRY)
+        assert a.intent == intent and not a.found and not a.facts, (q, a.text)
+        assert a.text.startswith("I did not understand this question"), a.text
+        assert a.suggestions and all(f"\n- {x}" in a.text for x in a.suggestions), a.text
+        for x in a.suggestions:                  # each suggestion, asked back, gives numbers
+            b = ask(x, demo_store, index=qa_index, registry=REGISTRY)
+            assert b.intent == "data" and any(f["value"] is not None for f in b.facts), (q, x)
+    a = ask("kwh for S-P4 yesterday", demo_store, index=qa_index, registry=REGISTRY)
+    assert "unknown pump 'S-P4'. Did you mean" in a.problems[0] and "'S-P1'" in a.problems[0]
+    assert a.suggestions[:2] == ["How much energy did S-P2 use yesterday?",
+                                 "How much energy did S-P1 use yesterday?"]
+    assert '<ul class="pumplib-qa-suggestions"><li>How much energy did S-P2' in a.html()
+    assert a.to_dict()["suggestions"] == a.suggestions and a.to_dict()["intent"] == "unclear"
 
 
 def test_incremental_reindex(demo_store_copy, tmp_path):
@@ -337,9 +476,21 @@ def test_cli_ask_and_index(qa_index, demo_store):
                             str(qa_index.path)])
     assert r.exit_code == 0 and f"Q&A index {qa_index.path}" in r.output   # (up-to-date
     assert f"lake tip {qa_index.manifest['tip']}" in r.output         # rebuilds: incremental test)
+    # not understood: the answer and its suggestions are printed, exit status 1
     r = runner.invoke(app, ["ask", "What is the capital of France?", "--store", demo_store,
                             "--index-dir", str(qa_index.path)])
-    assert r.exit_code == 0 and "nothing relevant" in r.output
+    assert r.exit_code == 1 and "nothing relevant" in r.output and "Questions I can" in r.output
+    r = runner.invoke(app, ["ask", "kwh for S-P4 yesterday", "--store", demo_store,
+                            "--index-dir", str(qa_index.path)])
+    assert r.exit_code == 1 and "I did not understand" in r.output, r.output
+    assert "- How much energy did S-P2 use yesterday?" in r.output
+    r = runner.invoke(app, ["ask", "kwh for S-P4 yesterday", "--store", demo_store,
+                            "--index-dir", str(qa_index.path), "--json"])
+    out = json.loads(r.output)
+    assert r.exit_code == 1 and out["intent"] == "unclear" and out["suggestions"]
+    r = runner.invoke(app, ["ask", "specifc enrgy of N-P1 last wek", "--store", demo_store,
+                            "--index-dir", str(qa_index.path)])
+    assert r.exit_code == 0 and r.output.startswith("Reading 'specifc enrgy' as "), r.output
     r = runner.invoke(app, ["ask", "x", "--store", demo_store, "--index-dir",
                             str(qa_index.path), "-k", "0"])
     assert r.exit_code == 2 and "k must be at least 1" in r.output

@@ -9,6 +9,7 @@ zone (:func:`resolve_period`). :func:`parse_question` gives the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -471,8 +472,32 @@ def domain_words(registry=None) -> list[str]:
     return sorted(w for w in words if len(w) >= 3 and w not in STOPWORDS)
 
 
+#: words of pumplib's own subjects (registry, lake, quality, docs): known, never typos
+_SUBJECTS = frozenset(re.findall(r"\w+", """
+tariff tariffs price prices rate rates peak offpeak rated curve curves motor voltage reservoir
+tank tanks area capacity volume flow pressure suction discharge power current speed vibration
+temperature bearing quality score scores flag flags outlier outliers event events alert alerts
+forecast forecasts recommendation recommendations saving savings snapshot snapshots lineage commit
+commits ingest ingested file files source sources column columns catalog catalogs entry golden
+impeller wear fault faults sample samples zone timezone utility utilities setting settings
+override overrides quarantine quarantined rows row rule rules cluster bitmask hash hashes clocks
+header timestamp timestamps format formats aggregation aggregations integral duration lake store
+scenario scenarios schedule pipeline notebook app dashboard chart charts model models
+"""))
+
+
+@functools.lru_cache(maxsize=1)
+def _static_known() -> frozenset[str]:
+    from .. import signals
+
+    words = set(STOPWORDS) | _COMMON | _SUBJECTS | set(MONTHS) | set(domain_words())
+    for name in signals.signals():
+        words.update(name.lower().split("_"))
+    return frozenset(words)
+
+
 def _known_words(registry) -> set[str]:
-    known = set(domain_words(registry)) | set(STOPWORDS) | set(_COMMON) | set(MONTHS)
+    known = set(domain_words(registry)) | _static_known()
     for a in registry.assets.values():
         known.update(re.findall(r"[a-z]+", f"{a.id} {a.name or ''}".lower()))
     for sid, st in registry.stations.items():
