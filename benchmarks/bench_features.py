@@ -129,7 +129,7 @@ def day_block(pumps: int, day: int, seed: int = 0) -> dict[str, np.ndarray]:
 def write_days(url: str, pumps: int, days: range, message: str) -> str:
     from pumplib.lake import Lake
 
-    lake = Lake(url)
+    lake = Lake(url, create=True)
     ids = assets(pumps)
     with lake.transaction(message, {"kind": "bench"}) as tx:
         for d in days:

@@ -181,7 +181,7 @@ def build(workdir: Path, pumps: int, days: int) -> dict:
     reg = AssetRegistry.from_dict(spec)
     assets = [a.id for a in reg.pumps()]
     t0 = time.perf_counter()
-    lake = Lake(str(lake_dir))
+    lake = Lake(str(lake_dir), create=True)
     with config.set({"lake.chunk_samples": DAY}):
         for day in range(days):
             vals, sq = day_values(reg, assets, day)

@@ -76,7 +76,7 @@ def _table(level: str, step: str, rng: np.random.Generator) -> xr.Dataset:
 
 def make_lake(path: str) -> Lake:
     rng = np.random.default_rng(5)
-    lake = Lake(path)
+    lake = Lake(path, create=True)
     write_tables(lake, {"15min": _table("15min", "15min", rng),
                         "1min": _table("1min", "1min", rng)}, "bench tables")
     return lake

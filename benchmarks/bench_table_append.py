@@ -68,7 +68,7 @@ def run(chunks: dict | None, args, work: Path) -> dict:
         builder._TIME_CHUNKS.clear()
         builder._TIME_CHUNKS.update(chunks)
     try:
-        lake = Lake(str(work / "lake"))
+        lake = Lake(str(work / "lake"), create=True)
         # minutes: a shorter history (a year would be 8 GB in memory; their chunks
         # hold at most two days either way), ending where the others end
         history = {lv: table(lv, args.pumps, args.columns,

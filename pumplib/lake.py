@@ -79,6 +79,29 @@ def snap_cadence(step_seconds: float) -> str:
 
 
 # -- store URLs ---------------------------------------------------------------
+def _local_path(url: str) -> Path | None:
+    """The folder of a local store URL (``./path``, ``file:///path``); None for others."""
+    parsed = urlparse(url)
+    scheme = parsed.scheme.lower()
+    if scheme in ("", "file") or re.match(r"^[A-Za-z]:[\\/]", url):
+        return Path(parsed.path if scheme == "file" else url).expanduser().resolve()
+    return None
+
+
+def _first_line(exc: Exception) -> str:
+    """An Icechunk error's message without its trace context (one line)."""
+    lines = [ln.strip(" |x`->") for ln in str(exc).splitlines()]
+    return next((ln for ln in lines if ln), type(exc).__name__)
+
+
+def _no_lake_message(url: str, from_settings: bool) -> str:
+    where = f"no lake at {str(_local_path(url))!r}"
+    if from_settings:
+        where += f" ({config.describe_path('store.url')})"
+    return (f"{where}: run `pumplib demo` (or `pumplib ingest`) to create it, or point "
+            f"PUMPLIB_STORE__URL or --store at an existing lake")
+
+
 def storage_for(url: str | os.PathLike) -> icechunk.Storage:
     """Normalise a store URL once, at the boundary, into Icechunk storage.
 
@@ -89,9 +112,8 @@ def storage_for(url: str | os.PathLike) -> icechunk.Storage:
     url = os.fspath(url)
     parsed = urlparse(url)
     scheme = parsed.scheme.lower()
-    if scheme in ("", "file") or re.match(r"^[A-Za-z]:[\\/]", url):
-        path = parsed.path if scheme == "file" else url
-        return icechunk.local_filesystem_storage(str(Path(path).expanduser().resolve()))
+    if (local := _local_path(url)) is not None:
+        return icechunk.local_filesystem_storage(str(local))
     if scheme == "memory":
         return icechunk.in_memory_storage()
     if scheme == "s3":
@@ -191,11 +213,15 @@ class Lake:
     url : str or path, optional
         Store location; defaults to the ``store.url`` setting.
     create : bool
-        Create the repository if it does not exist (default True).
+        Create the repository if it does not exist (default False: reading never
+        creates anything; ingest and the main job create the lake they write).
     """
 
-    def __init__(self, url: str | os.PathLike | None = None, *, create: bool = True):
+    def __init__(self, url: str | os.PathLike | None = None, *, create: bool = False):
         self.url = os.fspath(config.get("store.url", override_with=url))
+        if not create and _local_path(self.url) is not None \
+                and not (_local_path(self.url) / "refs").is_dir():
+            raise LakeError(_no_lake_message(self.url, url is None))
         storage = storage_for(self.url)
         try:
             if self.url.startswith("memory://"):
@@ -208,7 +234,8 @@ class Lake:
             else:
                 self.repo = icechunk.Repository.open(storage)
         except icechunk.IcechunkError as exc:
-            raise LakeError(f"cannot open the lake at {self.url!r}: {exc}") from None
+            raise LakeError(f"cannot open the lake at {self.url!r}: {_first_line(exc)}") \
+                from None
 
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"

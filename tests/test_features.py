@@ -381,7 +381,7 @@ def test_build_from_a_lake_and_unknown_names(tmp_path):
     from pumplib.lake import Lake
 
     ds = _raw(days=1)
-    lake = Lake(str(tmp_path / "store"))
+    lake = Lake(str(tmp_path / "store"), create=True)
     t0 = int(ds.time.values[0].astype("datetime64[s]").astype(np.int64))
     with lake.transaction("seed", {"kind": "test"}) as tx:
         for var in ("power", "run_state"):
@@ -471,7 +471,7 @@ def test_incremental_builds_equal_a_full_build(tmp_path):
         return {lv: lake.open_group(f"features/{lv}").load() for lv in levels}
 
     # a new day: build 8 days, then append the 9th incrementally
-    inc, ref = Lake(str(tmp_path / "inc")), Lake(str(tmp_path / "ref"))
+    inc, ref = Lake(str(tmp_path / "inc"), create=True), Lake(str(tmp_path / "ref"), create=True)
     write_tables(inc, tables(full.isel(time=slice(0, 8 * 1440))))
     day = ("2026-04-02T00:00Z", "2026-04-03T00:00Z")
     part = tables(full, changed=day)
@@ -495,7 +495,7 @@ def test_incremental_builds_equal_a_full_build(tmp_path):
     assert list(part["1M"].time.values) == [np.datetime64("2026-02-28T23:00", "ns")]
     assert len(part["1h"].time) < len(b["1h"].time)
     write_tables(inc, part)
-    ref2 = Lake(str(tmp_path / "ref2"))
+    ref2 = Lake(str(tmp_path / "ref2"), create=True)
     write_tables(ref2, tables(late))
     a, b = stored(inc), stored(ref2)
     for lv in levels:
@@ -537,7 +537,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
         return {lv: lake.open_group(f"features/{lv}").load()
                 for lv in [*LEVELS, builder.PARTIALS_GROUP]}
 
-    inc = Lake(str(tmp_path / "inc"))
+    inc = Lake(str(tmp_path / "inc"), create=True)
     write_tables(inc, tables(full.isel(time=slice(0, 8 * 1440))))
     assert inc.open_group("features/_partials/1D").sizes["time"] == 9   # local days
     monkeypatch.setattr(builder._FeatureEvaluator, "__init__", spy)
@@ -547,7 +547,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     assert pd.Timestamp(part["1M"].time.values[0]) == pd.Timestamp("2026-03-31T22:00")
     assert pd.Timestamp(part["1W"].time.values[0]) == pd.Timestamp("2026-03-29T22:00")
     write_tables(inc, part)
-    ref = Lake(str(tmp_path / "ref"))
+    ref = Lake(str(tmp_path / "ref"), create=True)
     monkeypatch.setattr(builder._FeatureEvaluator, "__init__", evaluate)
     write_tables(ref, tables(full))
     a, b = stored(inc), stored(ref)
@@ -568,7 +568,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
         "1min": 120, "15min": 8, "1h": 2, "1D": 1, "1W": 1, "1M": 1, "_partials/1D": 1}
     write_tables(inc, part)
     monkeypatch.setattr(builder._FeatureEvaluator, "__init__", evaluate)
-    ref2 = Lake(str(tmp_path / "ref2"))
+    ref2 = Lake(str(tmp_path / "ref2"), create=True)
     write_tables(ref2, tables(late))
     a, b = stored(inc), stored(ref2)
     for lv in a:
@@ -613,7 +613,7 @@ def test_build_lake_takes_only_good_samples_and_stores_partials(tmp_path):
     from pumplib.lake import Lake
     from pumplib.quality import open_quality
 
-    lake = Lake(str(tmp_path / "lake"))
+    lake = Lake(str(tmp_path / "lake"), create=True)
     with lake.transaction("raw") as tx:
         tx.write_block("1min", ["P1"], "power", 0, np.full((1, 2880), 2.0))
     cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
@@ -648,7 +648,7 @@ def test_build_lake_that_fails_commits_nothing(tmp_path):
     from pumplib.features import build_lake
     from pumplib.lake import Lake
 
-    lake = Lake(str(tmp_path / "lake"))
+    lake = Lake(str(tmp_path / "lake"), create=True)
     with lake.transaction("raw") as tx:
         tx.write_block("1min", ["P1"], "power", 0, np.full((1, 1440), 2.0))
     tip = lake.tip()
@@ -673,7 +673,7 @@ def test_build_lake_leaves_the_garbage_collector_as_it_found_it(tmp_path, monkey
     from pumplib.features import build_lake, builder
     from pumplib.lake import Lake
 
-    lake = Lake(str(tmp_path / "lake"))
+    lake = Lake(str(tmp_path / "lake"), create=True)
     with lake.transaction("raw") as tx:
         tx.write_block("1min", ["P1"], "power", 0, np.full((1, 1440), 2.0))
     cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
@@ -705,7 +705,7 @@ def _lake_from(path, ds):
     """A lake holding ``ds``'s signals at 1 min (NaN cells hold nothing)."""
     from pumplib.lake import Lake
 
-    lake = Lake(str(path))
+    lake = Lake(str(path), create=True)
     t0 = int(pd.Timestamp(ds.time.values[0]).tz_localize("UTC").timestamp())
     with lake.transaction("raw") as tx:
         for k in ds.data_vars:

@@ -84,7 +84,7 @@ def test_array_partials_clip_the_ends_like_level_partials():
 
 def _lake_with_signals(path, step="1min", start="2026-03-28T07:13Z", steps=3 * 1440):
     rng = np.random.default_rng(5)
-    lake = Lake(str(path))
+    lake = Lake(str(path), create=True)
     t0 = int(pd.Timestamp(start).timestamp())
     power = 20 + rng.normal(size=(2, steps))
     power[0, 50:400] = np.nan                           # a gap over a chunk boundary
@@ -156,7 +156,7 @@ def test_direct_chunk_reads_equal_zarr_reads(tmp_path, monkeypatch, cname):
     x = 20 + rng.normal(size=(5, 3 * 1440))
     x[1, 100:900] = np.nan
     x[2, 40] = np.inf
-    lake = Lake(str(tmp_path / "lake"))
+    lake = Lake(str(tmp_path / "lake"), create=True)
     settings = {"lake.asset_chunk": 2, "lake.chunk_samples": 1440, "lake.codec": cname}
     with config.set(settings), lake.transaction("raw") as tx:
         tx.write_block("1min", ["P1", "P2", "P3"], "power", t0, x[:3])
@@ -252,7 +252,7 @@ def test_stacked_levels_read_as_variables_and_legacy_levels_still_merge(tmp_path
     stores = {}
     for stacked in (True, False):
         monkeypatch.setattr(builder, "STACKED", stacked)
-        out = Lake(str(tmp_path / f"s{stacked}"))
+        out = Lake(str(tmp_path / f"s{stacked}"), create=True)
         builder.write_tables(out, full)
         stores[stacked] = out
         root = zarr.open_group(store=out.session().store, mode="r")
@@ -264,7 +264,7 @@ def test_stacked_levels_read_as_variables_and_legacy_levels_still_merge(tmp_path
         xr.testing.assert_identical(a, b)
         assert list(a.data_vars) == list(full[lv].data_vars)
     # an older lake (one array per variable) takes an appended day the old way
-    legacy = Lake(str(tmp_path / "legacy"))
+    legacy = Lake(str(tmp_path / "legacy"), create=True)
     monkeypatch.setattr(builder, "STACKED", False)
     builder.write_tables(legacy, first)
     monkeypatch.setattr(builder, "STACKED", True)

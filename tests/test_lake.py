@@ -24,7 +24,7 @@ T0 = int(pd.Timestamp("2026-03-09", tz="UTC").timestamp())
 
 
 def test_write_read_roundtrip_and_merge_only_present_cells(tmp_path):
-    lake = Lake(str(tmp_path / "s"))
+    lake = Lake(str(tmp_path / "s"), create=True)
     with lake.transaction("one") as tx:
         tx.write_block("1min", ["A", "B"], "flow", T0, np.array([[1.0, 2, 3], [4, 5, 6]]))
     with lake.transaction("two") as tx:
@@ -39,7 +39,7 @@ def test_write_read_roundtrip_and_merge_only_present_cells(tmp_path):
 
 
 def test_readers_see_only_committed_data(tmp_path):
-    lake = Lake(str(tmp_path / "s"))
+    lake = Lake(str(tmp_path / "s"), create=True)
     with lake.transaction("base") as tx:
         tx.write_block("1min", ["A"], "power", T0, np.array([[1.0]]))
     with pytest.raises(RuntimeError, match="boom"), lake.transaction("never") as tx:
@@ -52,7 +52,7 @@ def test_readers_see_only_committed_data(tmp_path):
 
 
 def test_time_travel_by_snapshot_and_time(tmp_path):
-    lake = Lake(str(tmp_path / "s"))
+    lake = Lake(str(tmp_path / "s"), create=True)
     with lake.transaction("v1") as tx:
         tx.write_block("1h", ["A"], "level", T0, np.array([[1.0, 1.0]]))
     first = lake.tip()
@@ -77,8 +77,9 @@ def test_errors_name_valid_choices(tmp_path):
         tx.write_block("1h", ["A"], "flw", T0, np.array([[1.0]]))
     with pytest.raises(LakeError, match="unsupported scheme 'ftp'"):
         storage_for("ftp://host/x")
-    with pytest.raises(LakeError, match="cannot open the lake"):
-        Lake(str(tmp_path / "missing"), create=False)
+    with pytest.raises(LakeError, match=r"^no lake at '.*missing': run `pumplib demo`[^\n]*$"):
+        Lake(str(tmp_path / "missing"))              # reading: one line, nothing created
+    assert not (tmp_path / "missing").exists()
 
 
 def test_snap_cadence():
@@ -202,7 +203,7 @@ def test_two_concurrent_ingests_both_land(tmp_path, registry_file):
     """Two processes ingest different files into one local lake at the same time:
     the later committer starts again on top of the other's snapshot."""
     store = str(tmp_path / "s")
-    Lake(store)
+    Lake(store, create=True)
     a = write(tmp_path / "a.csv", "\n".join(long_rows(120)) + "\n")
     b = write(tmp_path / "b.csv", "\n".join(long_rows(120, "2026-03-12T00:00:00Z")) + "\n")
     procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(f), store,
@@ -220,7 +221,7 @@ def test_two_concurrent_ingests_both_land(tmp_path, registry_file):
 def test_arrays_added_later_chunk_like_the_group_was_created(tmp_path):
     """The assets per chunk are fixed when a raw grid is created: a signal or a quality
     array added after the setting changed chunks like the arrays already there."""
-    lake = Lake(str(tmp_path / "lake"))
+    lake = Lake(str(tmp_path / "lake"), create=True)
     t0 = 1_774_000_800
     with config.set({"lake.asset_chunk": 1}), lake.transaction("raw") as tx:
         tx.write_block("1min", ["P1", "P2", "P3"], "power", t0, np.ones((3, 100)))
@@ -242,7 +243,7 @@ def test_readers_of_one_snapshot_share_its_session(tmp_path):
     from pumplib import lake as L
     from pumplib.lake import Lake
 
-    lake = Lake(str(tmp_path / "lake"))
+    lake = Lake(str(tmp_path / "lake"), create=True)
     with lake.transaction("raw") as tx:
         tx.write_block("1min", ["P1"], "power", 0, np.full((1, 60), 1.0))
     tip = lake.session()                                  # the tip, remembered by its id
@@ -264,7 +265,7 @@ def test_open_raw_makes_one_trip_to_zarrs_event_loop(tmp_path, monkeypatch):
     import zarr.core.array
     import zarr.core.sync
 
-    lake = Lake(str(tmp_path / "lake"))
+    lake = Lake(str(tmp_path / "lake"), create=True)
     with lake.transaction("raw") as tx:
         for sig in ("flow", "power", "speed", "current", "voltage", "level", "pressure",
                     "vibration"):
@@ -286,7 +287,7 @@ def test_open_raw_equals_xarrays_open_of_the_grid(tmp_path):
     other ``chunks=`` still go through xarray, and a missing cadence names the others."""
     import xarray as xr
 
-    lake = Lake(str(tmp_path / "lake"))
+    lake = Lake(str(tmp_path / "lake"), create=True)
     t0 = 1_774_000_800
     rng = np.random.default_rng(3)
     vals = rng.normal(size=(3, 500))
@@ -332,7 +333,7 @@ def test_feature_chunk_readers_take_the_grid_open_raw_opened(tmp_path, monkeypat
     from pumplib import lake as lake_mod
     from pumplib.features import builder
 
-    lake = Lake(str(tmp_path / "lake"))
+    lake = Lake(str(tmp_path / "lake"), create=True)
     with lake.transaction("raw") as tx:
         tx.write_block("1min", ["P1", "P2"], "power", 1_774_000_800, np.ones((2, 120)))
     ds = lake.open_raw("1min")

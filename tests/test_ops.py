@@ -495,7 +495,7 @@ def test_cli_serve_ops_errors_clearly(tmp_path):
 def test_missing_golden_tables_are_named(tmp_path, demo_registry):
     from pumplib.lake import Lake
 
-    lake = Lake(tmp_path / "empty")
+    lake = Lake(tmp_path / "empty", create=True)
     with lake.transaction("something else", {"kind": "test"}) as tx:
         tx.write_table("notes", "n1", pd.DataFrame({"a": [1]}), {})
     ops = Operations(tmp_path / "empty", demo_registry, "sqlite://")

@@ -371,7 +371,7 @@ def lake_with_pumps(url: str, registry, n: int = 900, seed: int = 11) -> Lake:
     q[0, 700:720] = np.nan            # a gap
     run[0, 50:60], q[0, 50:60] = 0, 60  # flow with the pump off
     start = int(T0.tz_localize("UTC").timestamp())
-    lake = Lake(url)
+    lake = Lake(url, create=True)
     with config.set({"lake.chunk_samples": LAKE_CHUNK}), lake.transaction("test data") as tx:
         tx.write_block("1min", ["N-P1", "N-P2"], "flow", start, q)
         tx.write_block("1min", ["N-P1", "N-P2"], "power", start, power)
@@ -600,7 +600,7 @@ def test_flags_are_lazy_and_on_the_same_grid():
 def test_batadal_flatline_on_idle_and_always_on_pumps(shared_data, tmp_path):
     from pumplib.ingest import ingest
 
-    lake = Lake(str(tmp_path / "batadal"))
+    lake = Lake(str(tmp_path / "batadal"), create=True)
     ingest(shared_data / "batadal" / "dataset03.csv", "batadal", store=lake)
     ds = lake.open_raw("1h")
     fl = evaluate(ds, None).compute()       # packaged rules; no registry needed
@@ -636,7 +636,7 @@ def test_skab_negative_pressures_flagged(shared_data, tmp_path):
     from pumplib.ingest import ingest
 
     files = [shared_data / "skab-dev" / "valve1" / f"{i}.csv" for i in (0, 1)]
-    lake = Lake(str(tmp_path / "skab"))
+    lake = Lake(str(tmp_path / "skab"), create=True)
     ingest(files, "skab", store=lake)
     ds = lake.open_raw("1s")
     fl = evaluate(ds, None).compute()

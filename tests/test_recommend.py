@@ -99,7 +99,7 @@ def test_load_shift_follows_the_control_mode_on_another_plant(tmp_path):
     reg = AssetRegistry.from_dict(spec)
     sim = simulate(reg, start="2026-03-09", days=5, freq="1min", seed=99, faults=())
     write_exports(sim, tmp_path / "week.parquet")
-    lake = Lake(str(tmp_path / "store"))
+    lake = Lake(str(tmp_path / "store"), create=True)
     ingest([tmp_path / "week.parquet"], "long_parquet", store=lake, registry=reg,
            timezone=reg.utility["timezone"], progress=False)
     validate_lake(lake, reg, log=lambda _m: None, progress=False)

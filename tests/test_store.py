@@ -68,7 +68,7 @@ def test_pumplib_get_features_is_the_store_function():
 # --- point in time, with late data -----------------------------------------------------------
 def _small_lake(path: str, hours: int = 6):
     """Two pumps with constant power over the last ``hours`` whole hours (UTC)."""
-    lake = Lake(path)
+    lake = Lake(path, create=True)
     end = (int(time.time()) // 3600 - 1) * 3600            # an hour that has ended
     start = end - hours * 3600
     n = (end - start) // 60
@@ -293,7 +293,7 @@ def test_cli_features_sync_and_versions(demo_store_copy, tmp_path):
 
 def test_levels_stored_one_array_per_column_read_the_same(tmp_path):
     """Older lakes keep one Zarr array per column (no stacked ``_values``)."""
-    lake = Lake(str(tmp_path / "old"))
+    lake = Lake(str(tmp_path / "old"), create=True)
     times = np.arange(4, dtype=np.int64) * 3600
     vals = np.array([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
     with lake.transaction("old-style level", {"kind": "features", "levels": ["1h"],

@@ -163,7 +163,7 @@ def ingest(paths: Sequence[str | os.PathLike] | str | os.PathLike, format: str |
         (format, paths), = groups.items()
     fmt = get_format(format)
     files = expand_paths(paths, fmt)
-    lake = store if isinstance(store, Lake) else Lake(store)
+    lake = store if isinstance(store, Lake) else Lake(store, create=True)
     reg = _registry(registry, fmt)
     tz = timezone or fmt.timezone or config.get("ingest.source_timezone")
     _check_tz(tz)
