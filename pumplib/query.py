@@ -504,7 +504,7 @@ def query(features: str | Iterable[str], assets=None, level: str | None = None, 
         picks the finest level with at most ``max_points`` periods per series.
     start, end : time-like, optional
         ``[start, end)`` on the period start; default the table's span. Naive
-        times are wall times in ``timezone``.
+        times (``"2026-03-10"``, ``datetime.date``) are wall times in ``timezone``.
     store : str or Lake, optional
         Default: the ``store.url`` setting.
     as_of, snapshot : optional
@@ -516,7 +516,8 @@ def query(features: str | Iterable[str], assets=None, level: str | None = None, 
     coverage : bool
         Keep the ``<feature>_coverage`` columns that a feature name expands to.
     timezone : str, optional
-        Zone of naive ``start``/``end`` (default: the ``utility.timezone``
+        Zone of naive ``start``/``end`` (default: the zone the table's days
+        were cut in, its ``timezone`` attribute, else the ``utility.timezone``
         setting; ``"UTC"`` for lake time).
     version : int, optional
         Read the last build of this definition version (one feature; through
@@ -525,9 +526,16 @@ def query(features: str | Iterable[str], assets=None, level: str | None = None, 
     Returns
     -------
     xarray.Dataset
-        Dims ``(asset, time)``, dask-backed; attrs ``level``, ``snapshot``,
-        ``store`` and ``level_chosen`` (``"auto"`` or ``"given"``). Turn it into a
-        table with :func:`to_frame`.
+        Dims ``(asset, time)``, ``time`` the period start in UTC, dask-backed;
+        attrs ``level``, ``snapshot``, ``store``, ``timezone`` and ``level_chosen``
+        (``"auto"`` or ``"given"``). Turn it into a table labelled in local time
+        with :func:`to_frame`.
+
+    Warns
+    -----
+    NoDataWarning
+        No period of the level starts in the range; the message gives the
+        periods the table has.
 
     Examples
     --------
@@ -679,7 +687,10 @@ def to_frame(ds: xr.Dataset | xr.DataArray, *, wide: bool = False,
     Timestamp('2026-03-09 23:00:00+0000', tz='UTC')
     """
     if isinstance(ds, xr.DataArray):
+        hints = {k: ds.attrs[k] for k in ("level", "timezone", "store", "snapshot")
+                 if k in ds.attrs}
         ds = ds.to_dataset(name=ds.name or "value")
+        ds.attrs = {**hints, **ds.attrs}
     tz = _zone(ds.attrs, timezone)
     attrs = dict(ds.attrs)
     ds = ds.drop_vars([c for c in ds.coords if c not in ds.dims], errors="ignore")

@@ -205,6 +205,8 @@ def test_to_frame_labels_periods_in_local_time_with_zone(demo_store, demo_regist
     assert utc["time"].iloc[0] == pd.Timestamp("2026-03-09 23:00", tz="UTC")
     wide = pumplib.query.to_frame(ds, wide=True)
     assert wide.index[0] == pd.Timestamp("2026-03-10", tz=AMS)
+    one = pumplib.query.to_frame(ds["energy_integral"].astype("float64"))   # a DataArray
+    assert one["time"].iloc[0] == pd.Timestamp("2026-03-10", tz=AMS)
     # CSV keeps the zone's offset
     from typer.testing import CliRunner
 
