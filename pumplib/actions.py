@@ -6,6 +6,15 @@ action — ``accept``, ``dismiss`` (with a reason), ``assign``, ``comment`` or
 time (UTC). The current state of an item is derived from its rows, so two
 people acting at once never overwrite each other: both rows land.
 
+Accepting is idempotent: a second ``accept`` of an item that is still
+accepted stores nothing and returns the first one (who, when), with
+``created=False``. The database enforces it, not a read-then-write check: an
+accept row carries a key ``kind|item|accept|n`` (``n`` counts the item's
+``dismiss``/``reopen`` rows before it) under a UNIQUE constraint, so of two
+processes accepting at the same moment exactly one row lands and the other
+is told who was first. After a ``dismiss`` or ``reopen`` the item can be
+accepted again.
+
 By default the database is a SQLite file beside the store
 (``./store`` → ``./store.actions.sqlite``), opened in WAL mode with a busy
 timeout and retries, so several processes (the marimo app, a Voila kernel,
@@ -16,10 +25,13 @@ the CLI) write to it safely. Shared deployments pass any SQLAlchemy URL, e.g.
 Examples
 --------
 >>> log = ActionLog("sqlite://")                     # in memory
->>> _ = log.accept("rec-1", user="ana", comment="do it next week")
+>>> first = log.accept("rec-1", user="ana", comment="do it next week")
 >>> _ = log.dismiss("alert-7", user="bo", reason="sensor swapped", kind="alert")
 >>> log.state().loc["rec-1", "status"]
 'accepted'
+>>> again = log.accept("rec-1", user="bo")           # stores nothing new
+>>> again.created, again.user, again.id == first.id
+(False, 'ana', True)
 >>> len(log.history())
 2
 """
@@ -32,6 +44,7 @@ import os
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,7 +52,7 @@ from urllib.parse import urlparse
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from . import config
@@ -51,6 +64,8 @@ ACTIONS = ("accept", "dismiss", "assign", "comment", "reopen")
 ITEM_KINDS = ("recommendation", "alert")
 #: the status an action leaves an item in (``assign``/``comment`` keep the status)
 STATUS_OF = {"accept": "accepted", "dismiss": "dismissed", "reopen": "open"}
+#: actions that end an acceptance: after one of them the item may be accepted again
+RESETS_ACCEPT = ("dismiss", "reopen")
 
 STATE_COLUMNS = ["kind", "status", "assignee", "reason", "last_action", "last_user",
                  "last_at", "accepted_at", "accepted_by", "n_comments", "n_actions"]
@@ -77,6 +92,51 @@ class Action(Base):
     assignee: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
     comment: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
     details: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    #: ``kind|item_id|accept|n`` on accept rows (NULL otherwise): UNIQUE, so an item is
+    #: accepted once until a dismiss/reopen (n counts those), whoever writes at once
+    once_key: Mapped[str | None] = mapped_column(sa.String(300), nullable=True, unique=True)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What :meth:`ActionLog.record` did.
+
+    ``created`` is False when nothing new was stored because the action was
+    already in force (an item accepted twice): ``id``, ``user`` and ``at`` are
+    then those of the earlier row.
+    """
+
+    id: int
+    item_id: str
+    kind: str
+    action: str
+    user: str
+    at: pd.Timestamp
+    created: bool = True
+
+    def when(self, timezone: str | None = None) -> str:
+        """``at`` as text, in ``timezone`` (default UTC), e.g. ``2026-04-01 10:00 CEST``."""
+        t = pd.Timestamp(self.at)
+        t = t.tz_localize("UTC") if t.tzinfo is None else t
+        t = t.tz_convert(timezone or "UTC")
+        return t.strftime("%Y-%m-%d %H:%M %Z")
+
+    def message(self, timezone: str | None = None) -> str:
+        """One line for a person: what was stored, or that it already was.
+
+        Examples
+        --------
+        >>> r = Recorded(7, "rec-1", "recommendation", "accept", "ana",
+        ...              pd.Timestamp("2026-04-01 08:00", tz="UTC"), created=False)
+        >>> r.message("Europe/Amsterdam")
+        'rec-1 was already accepted by ana at 2026-04-01 10:00 CEST (action #7); nothing new was recorded.'
+        """
+        if not self.created:
+            done = STATUS_OF.get(self.action, self.action)
+            return (f"{self.item_id} was already {done} by {self.user} at "
+                    f"{self.when(timezone)} (action #{self.id}); nothing new was recorded.")
+        return (f"Recorded action #{self.id}: {self.action} {self.item_id} by {self.user} "
+                f"at {self.when(timezone)}.")
 
 
 def default_url(store: str | os.PathLike | None = None) -> str:
@@ -140,6 +200,43 @@ class ActionLog:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._retry(lambda: Base.metadata.create_all(self.engine))
+        self._retry(self._migrate)
+
+    def _migrate(self) -> None:
+        """Bring a log written by an older pumplib up to date: add the ``once_key``
+        column with its UNIQUE index, and key the accept rows already there (of
+        duplicate accepts only the first keeps the key)."""
+        if self._has_once_key():
+            return
+        try:
+            self._add_once_key()
+        except sa.exc.DBAPIError:
+            if not self._has_once_key():     # another process migrated it meanwhile: fine
+                raise
+
+    def _has_once_key(self) -> bool:
+        cols = sa.inspect(self.engine).get_columns(Action.__tablename__)
+        return "once_key" in {c["name"] for c in cols}
+
+    def _add_once_key(self) -> None:
+        table = Action.__tablename__
+        with self.engine.begin() as conn:
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN once_key VARCHAR(300)"))
+            rows = conn.execute(sa.select(Action.id, Action.kind, Action.item_id, Action.action)
+                                .order_by(Action.id)).all()
+            resets: dict[tuple[str, str], int] = {}
+            taken: set[str] = set()
+            for rid, kind, item, action in rows:
+                if action in RESETS_ACCEPT:
+                    resets[kind, item] = resets.get((kind, item), 0) + 1
+                elif action == "accept":
+                    key = _once_key(kind, item, resets.get((kind, item), 0))
+                    if key not in taken:
+                        taken.add(key)
+                        conn.execute(sa.update(Action).where(Action.id == rid)
+                                     .values(once_key=key))
+            conn.execute(sa.text(f"CREATE UNIQUE INDEX IF NOT EXISTS ix_{table}_once_key "
+                                 f"ON {table} (once_key)"))
 
     def __repr__(self) -> str:
         return f"ActionLog({self.url!r})"
@@ -157,8 +254,13 @@ class ActionLog:
     # -- writing --------------------------------------------------------------
     def record(self, item_id: str, action: str, user: str, *, kind: str = "recommendation",
                reason: str | None = None, assignee: str | None = None,
-               comment: str | None = None, details: dict | None = None) -> int:
-        """Append one action; return its row id.
+               comment: str | None = None, details: dict | None = None) -> Recorded:
+        """Append one action; return what was stored (:class:`Recorded`).
+
+        An ``accept`` of an item that is already accepted (no ``dismiss`` or
+        ``reopen`` since) stores nothing: the returned :class:`Recorded` has
+        ``created=False`` and names who accepted it and when. This holds for
+        any number of processes writing at once (a UNIQUE constraint decides).
 
         Parameters
         ----------
@@ -195,36 +297,62 @@ class ActionLog:
                    at=self._clock(), reason=reason, assignee=assignee, comment=comment,
                    details=json.dumps(details, default=str) if details else None)
 
-        def write() -> int:
+        def write() -> Recorded:
             with self.engine.begin() as conn:
-                res = conn.execute(sa.insert(Action).values(**row))
-                return int(res.inserted_primary_key[0])
+                values = dict(row)
+                if action == "accept":
+                    # the UNIQUE once_key, not this count, is what keeps a second accept out:
+                    # two writers that count alike make the same key, and one insert fails
+                    n = conn.execute(sa.select(sa.func.count()).select_from(Action).where(
+                        Action.kind == kind, Action.item_id == str(item_id),
+                        Action.action.in_(RESETS_ACCEPT))).scalar_one()
+                    values["once_key"] = _once_key(kind, str(item_id), int(n))
+                res = conn.execute(sa.insert(Action).values(**values))
+                rid = int(res.inserted_primary_key[0])
+            return Recorded(rid, str(item_id), kind, action, row["user"], _utc(row["at"]))
 
-        return self._retry(write)
+        try:
+            return self._retry(write)
+        except IntegrityError:
+            if action != "accept":
+                raise
+        return self._retry(lambda: self._accepted(kind, str(item_id)))
+
+    def _accepted(self, kind: str, item_id: str) -> Recorded:
+        """The accept row in force for an item (after a refused second accept)."""
+        with self.engine.connect() as conn:
+            r = conn.execute(sa.select(Action).where(
+                Action.kind == kind, Action.item_id == item_id, Action.action == "accept",
+                Action.once_key.is_not(None)).order_by(Action.id.desc()).limit(1)
+            ).mappings().first()
+            if r is None:  # pragma: no cover - the constraint failed for another reason
+                raise ArgumentError(f"could not record accept of {item_id!r}")
+            return Recorded(int(r["id"]), r["item_id"], r["kind"], r["action"], r["user"],
+                            _utc(r["at"]), created=False)
 
     def accept(self, item_id: str, user: str, *, kind: str = "recommendation",
-               comment: str | None = None, details: dict | None = None) -> int:
-        """Accept a recommendation (or acknowledge an alert)."""
+               comment: str | None = None, details: dict | None = None) -> Recorded:
+        """Accept a recommendation (or acknowledge an alert); idempotent (see :meth:`record`)."""
         return self.record(item_id, "accept", user, kind=kind, comment=comment, details=details)
 
     def dismiss(self, item_id: str, user: str, reason: str, *, kind: str = "recommendation",
-                comment: str | None = None) -> int:
+                comment: str | None = None) -> Recorded:
         """Dismiss an item, saying why."""
         return self.record(item_id, "dismiss", user, kind=kind, reason=reason, comment=comment)
 
     def assign(self, item_id: str, user: str, assignee: str, *,
-               kind: str = "recommendation", comment: str | None = None) -> int:
+               kind: str = "recommendation", comment: str | None = None) -> Recorded:
         """Give an item to someone (the status does not change)."""
         return self.record(item_id, "assign", user, kind=kind, assignee=assignee,
                            comment=comment)
 
     def comment(self, item_id: str, user: str, text: str, *,
-                kind: str = "recommendation") -> int:
+                kind: str = "recommendation") -> Recorded:
         """Add a comment to an item."""
         return self.record(item_id, "comment", user, kind=kind, comment=text)
 
     def reopen(self, item_id: str, user: str, *, kind: str = "recommendation",
-               comment: str | None = None) -> int:
+               comment: str | None = None) -> Recorded:
         """Undo an accept or dismiss: the item is open again."""
         return self.record(item_id, "reopen", user, kind=kind, comment=comment)
 
@@ -297,6 +425,15 @@ class ActionLog:
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _once_key(kind: str, item_id: str, resets: int) -> str:
+    return f"{kind}|{item_id}|accept|{resets}"
+
+
+def _utc(t) -> pd.Timestamp:
+    t = pd.Timestamp(t)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -151,3 +151,137 @@ def test_doctests():
 
     res = doctest.testmod(pumplib.actions)
     assert res.failed == 0 and res.attempted > 0
+
+
+# -- idempotent accept: a uniqueness rule in the database ------------------------------------
+def test_a_second_accept_stores_nothing_and_says_who_and_when(tmp_path):
+    log = ActionLog(f"sqlite:///{tmp_path / 'a.sqlite'}", clock=_clock())
+    first = log.accept("rec-1", user="ana")
+    assert first.created and first.user == "ana"
+    assert first.at == pd.Timestamp("2026-04-01 08:01", tz="UTC")
+    again = log.accept("rec-1", user="bo")
+    assert not again.created
+    assert (again.id, again.user, again.at) == (first.id, "ana", first.at)
+    assert again.message("Europe/Amsterdam") == (
+        f"rec-1 was already accepted by ana at 2026-04-01 10:01 CEST (action #{first.id}); "
+        "nothing new was recorded.")
+    h = log.history("rec-1")
+    assert h["action"].tolist() == ["accept"] and h["user"].tolist() == ["ana"]
+    # the same id as an alert is another item
+    assert log.accept("rec-1", user="bo", kind="alert").created
+    # a comment or assignment keeps it accepted: still no second accept
+    log.comment("rec-1", user="bo", text="parts ordered")
+    assert not log.accept("rec-1", user="cy").created
+    # after a dismissal or a reopen it can be accepted again, once
+    log.dismiss("rec-1", user="bo", reason="not this month")
+    third = log.accept("rec-1", user="cy")
+    assert third.created and log.state().loc["rec-1", "accepted_by"] == "cy"
+    assert not log.accept("rec-1", user="ana").created
+    log.reopen("rec-1", user="ana")
+    assert log.accept("rec-1", user="ana").created
+    assert not log.accept("rec-1", user="bo").created
+    assert (log.history("rec-1", kind="recommendation")["action"] == "accept").sum() == 3
+    log.close()
+
+
+def test_the_database_refuses_a_duplicate_accept_row(tmp_path):
+    """The rule lives in the database: a row written past the Python code is refused too."""
+    import sqlalchemy as sa
+    from sqlalchemy.exc import IntegrityError
+
+    from pumplib.actions import Action
+
+    log = ActionLog(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    log.accept("rec-1", user="ana")
+    key = log.history("rec-1").iloc[0]
+    with pytest.raises(IntegrityError), log.engine.begin() as conn:
+        conn.execute(sa.insert(Action).values(
+            kind="recommendation", item_id="rec-1", action="accept", user="bo",
+            at=dt.datetime(2026, 4, 1, tzinfo=dt.UTC), once_key="recommendation|rec-1|accept|0"))
+    assert len(log.history("rec-1")) == 1 and key["user"] == "ana"
+    log.close()
+
+
+def test_two_action_logs_accept_an_item_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'two.sqlite'}"
+    logs = [ActionLog(url), ActionLog(url)]
+    barrier = threading.Barrier(2)
+    results: dict[str, list] = {"ana": [], "bo": []}
+
+    def run(log, who):
+        barrier.wait()
+        for i in range(25):
+            results[who].append(log.accept(f"rec-{i}", user=who))
+
+    threads = [threading.Thread(target=run, args=(lg, w))
+               for lg, w in zip(logs, ("ana", "bo"), strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    h = logs[0].history()
+    assert len(h) == 25 and h["item_id"].is_unique
+    created = [r for rs in results.values() for r in rs if r.created]
+    assert len(created) == 25
+    # whoever lost is told who won
+    owner = h.set_index("item_id")["user"]
+    for rs in results.values():
+        for r in rs:
+            assert r.user == owner[r.item_id]
+    for lg in logs:
+        lg.close()
+
+
+def _accepter(url: str, who: str, n: int, barrier, queue) -> None:
+    log = ActionLog(url)
+    barrier.wait()
+    made = [log.accept(f"rec-{i}", user=who).created for i in range(n)]
+    log.close()
+    queue.put((who, made))
+
+
+def test_two_processes_accept_an_item_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'procs.sqlite'}"
+    ActionLog(url).close()
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(2), ctx.Queue()
+    n = 30
+    procs = [ctx.Process(target=_accepter, args=(url, who, n, barrier, queue))
+             for who in ("ana", "bo")]
+    for p in procs:
+        p.start()
+    made = dict(queue.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    log = ActionLog(url)
+    h = log.history()
+    assert len(h) == n and h["item_id"].is_unique            # one accept per item
+    assert sum(made["ana"]) + sum(made["bo"]) == n            # each told the truth
+    for i in range(n):
+        assert made["ana"][i] != made["bo"][i]
+    log.close()
+
+
+def test_a_log_of_an_older_pumplib_is_migrated(tmp_path):
+    """A log written before the uniqueness rule (duplicate accepts in it) gets the rule."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE pumplib_actions (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "kind VARCHAR(32), item_id VARCHAR(200), action VARCHAR(32), "
+                "user VARCHAR(200), at DATETIME, reason TEXT, assignee VARCHAR(200), "
+                "comment TEXT, details TEXT)")
+    for who, at in (("ana", "2026-04-01 08:00:00"), ("bo", "2026-04-01 09:00:00")):
+        con.execute("INSERT INTO pumplib_actions (kind, item_id, action, user, at) "
+                    "VALUES ('recommendation', 'rec-1', 'accept', ?, ?)", (who, at))
+    con.commit()
+    con.close()
+    log = ActionLog(f"sqlite:///{path}")
+    again = log.accept("rec-1", user="cy")
+    assert not again.created and again.user == "ana"
+    assert again.at == pd.Timestamp("2026-04-01 08:00", tz="UTC")
+    assert len(log.history("rec-1")) == 2                    # the old rows stay as they were
+    log.close()
+    ActionLog(f"sqlite:///{path}").close()                     # a second open: nothing to do
