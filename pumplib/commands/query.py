@@ -243,7 +243,9 @@ def register(app) -> None:
             if w not in no_data:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if no_data:
-            reason = str(no_data[0].message).removeprefix("query: ")
+            from rich.markup import escape
+
+            reason = escape(str(no_data[0].message).removeprefix("query: "))
             err.print(f"[bold yellow]no data:[/] {reason}", highlight=False, soft_wrap=True)
             if not len(frame):
                 raise typer.Exit(EXIT_NO_DATA)
