@@ -12,6 +12,7 @@ run::
         manifest.json              params, status per step, timings, error
         01_ingest.ipynb …          the executed notebooks (outputs kept)
         01_ingest.json …           what each step reported (``step_result``)
+        01_ingest.kernel.log …     the kernel's own output, kept only when there is some
 
 ``runs_dir`` defaults to ``runs/`` beside a local store folder
 (``<store>/../runs``), else ``./runs``. A failed step stops the run; the
@@ -95,9 +96,10 @@ class RunResult:
             return ""
         e = s.error
         where = f" ({e['source']!r})" if e.get("source") else ""
+        klog = f"; kernel log {e['kernel_log']}" if e.get("kernel_log") else ""
         return (f"run {self.run_id}: step {s.step} failed in cell {e.get('cell')}{where}: "
-                f"{e.get('ename')}: {e.get('evalue')} (notebook {s.notebook}; resume with "
-                f"`pumplib run pipeline --resume {self.run_id}`)")
+                f"{e.get('ename')}: {e.get('evalue')} (notebook {s.notebook}{klog}; resume "
+                f"with `pumplib run pipeline --resume {self.run_id}`)")
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "status": self.status, "run_dir": str(self.run_dir),
@@ -173,7 +175,8 @@ def run_pipeline(store: str | os.PathLike | None = None, params: Mapping | None 
                  steps: Sequence[str] | None = None,
                  notebooks_dir: str | os.PathLike | None = None, kernel_name: str = "python3",
                  timeout: int = 1800, run_id: str | None = None,
-                 log: Callable[[str], None] = print) -> RunResult:
+                 log: Callable[[str], None] = print,
+                 progress: Callable[[int, int], None] | None = None) -> RunResult:
     """Execute the pipeline notebooks in order; stop at the first failure.
 
     Parameters
@@ -197,6 +200,9 @@ def run_pipeline(store: str | os.PathLike | None = None, params: Mapping | None 
         Jupyter kernel (``python3``: this interpreter's ipykernel).
     timeout : int
         Seconds a cell may run.
+    progress : callable, optional
+        Called as ``progress(steps_done, steps_to_run)`` before the first
+        step and after each one (a progress bar's hook).
 
     Returns
     -------
@@ -241,6 +247,9 @@ def run_pipeline(store: str | os.PathLike | None = None, params: Mapping | None 
     res.status = "running"
     res.save()
     t_run = time.perf_counter()
+    n_done, n_todo = 0, sum(s.step in todo for s in res.steps)
+    if progress is not None:
+        progress(0, n_todo)
     for step in res.steps:
         if step.step not in todo:
             continue
@@ -248,6 +257,8 @@ def run_pipeline(store: str | os.PathLike | None = None, params: Mapping | None 
         out_nb = run_dir / f"{step.step}.ipynb"
         result_file = run_dir / f"{step.step}.json"
         result_file.unlink(missing_ok=True)
+        kernel_log = run_dir / f"{step.step}.kernel.log"
+        kernel_log.unlink(missing_ok=True)
         step.status, step.started, step.error = "running", _now(), None
         step.notebook = str(out_nb)
         res.save()
@@ -262,7 +273,8 @@ def run_pipeline(store: str | os.PathLike | None = None, params: Mapping | None 
             pm.execute_notebook(str(src), str(out_nb), parameters=nb_params,
                                 kernel_name=kernel_name, language="python", progress_bar=False,
                                 execution_timeout=timeout, cwd=os.getcwd(),
-                                log_output=False)
+                                log_output=False,
+                                kernel_manager_class=_kernel_manager_class(kernel_log))
         except pm.PapermillExecutionError as exc:
             step.status = "failed"
             step.error = {**_cell_of(out_nb, exc.cell_index),
@@ -275,11 +287,18 @@ def run_pipeline(store: str | os.PathLike | None = None, params: Mapping | None 
         else:
             step.status = "ok"
         step.seconds = round(time.perf_counter() - t0, 3)
+        if kernel_log.is_file() and not kernel_log.stat().st_size:
+            kernel_log.unlink()
+        elif step.error is not None and kernel_log.is_file():
+            step.error["kernel_log"] = str(kernel_log)
         if result_file.is_file():
             step.result = json.loads(result_file.read_text())
             if step.status == "ok" and step.result.get("status") == "skipped":
                 step.status = "skipped"
         res.save()
+        n_done += 1
+        if progress is not None:
+            progress(n_done, n_todo)
         if step.status == "failed":
             break
         log(f"[{res.run_id}] {step.step} {step.status} in {step.seconds:.1f} s")
@@ -289,6 +308,41 @@ def run_pipeline(store: str | os.PathLike | None = None, params: Mapping | None 
     if res.failed:
         log(res.error_message())
     return res
+
+
+def _kernel_manager_class(log_path: Path):
+    """nbclient's kernel manager for one step: encrypted sockets, the kernel's output in a log.
+
+    * Transport encryption: without it every ipykernel prints ``[IPKernelApp]
+      WARNING | Kernel is running over TCP without encryption …`` once per
+      step. The manager provisions CurveZMQ keys when the kernelspec declares
+      support (ipykernel's does), which is what that warning asks for.
+    * The kernel process writes its own stdout and stderr (its log lines, such
+      as ``KeyboardInterrupt caught in kernel`` when jupyter_client interrupts
+      it before shutting it down, or a crash report) to ``log_path`` in the run
+      folder instead of the terminal, where they broke the progress bar and,
+      on stdout, ``--json`` output. Nothing is lost: the log is kept when it
+      has content, and a failed step's error names it. Cell output and cell
+      errors travel through the notebook as before.
+    """
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    curve = zmq.has("curve")
+
+    class StepKernelManager(AsyncKernelManager):
+        @default("transport_encryption")
+        def _transport_encryption_default(self) -> str:
+            return "auto" if curve else "disabled"
+
+        async def start_kernel(self, **kw):
+            with open(log_path, "ab") as out:   # the kernel holds its own copy of the fd
+                kw.setdefault("stdout", out)
+                kw.setdefault("stderr", out)
+                return await super().start_kernel(**kw)
+
+    return StepKernelManager
 
 
 def _cell_of(executed: Path, index: int) -> dict:

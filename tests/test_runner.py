@@ -200,3 +200,34 @@ def test_forecast_cli(demo_store_copy):
     r = cli.invoke(app, ["forecast", "run", "--store", demo_store_copy, "--registry", reg,
                          "--model", "prophet"])
     assert r.exit_code == 2 and "'prophet'" in r.stderr
+
+
+def test_kernels_print_nothing_to_the_terminal(tmp_path, store, capfd):
+    """No '[IPKernelApp] WARNING | Kernel is running over TCP without encryption' per step
+    (the kernels talk over CurveZMQ), and what a kernel process writes to its own stdout or
+    stderr goes to ``<step>.kernel.log`` in the run folder, never to the terminal."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nbs = _tiny_notebooks(tmp_path / "nbs")
+    nbformat.write(new_notebook(cells=[
+        new_code_cell("store = None\nresult_path = None\nrun_id = None",
+                      metadata={"tags": ["parameters"]}),
+        new_code_cell("import os\nos.write(2, b'kernel noise on fd 2\\n')\n"
+                      "os.write(1, b'kernel noise on fd 1\\n')\nprint('cell output')")]),
+        nbs / "c_third.ipynb")
+    calls = []
+    res = runner.run_pipeline(store=store, runs_dir=tmp_path / "runs", notebooks_dir=nbs,
+                              params={"fail": False}, log=lambda _m: None,
+                              progress=lambda done, total: calls.append((done, total)))
+    assert res.status == "ok", res.error_message()
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    seen = capfd.readouterr()
+    assert "IPKernelApp" not in seen.err + seen.out
+    assert "kernel noise" not in seen.err + seen.out
+    log = (res.run_dir / "c_third.kernel.log").read_text()
+    assert "kernel noise on fd 2" in log and "kernel noise on fd 1" in log
+    assert "without encryption" not in log
+    # cell output still lands in the executed notebook; quiet kernels leave no log file
+    nb = nbformat.read(res.run_dir / "c_third.ipynb", as_version=4)
+    assert "cell output" in json.dumps(nb.cells[-1].outputs)
+    assert all(p.stat().st_size for p in res.run_dir.glob("*.kernel.log"))
