@@ -1,8 +1,10 @@
-"""The ``pumplib`` command line.
+"""The ``pumplib`` command line (also ``python -m pumplib``).
 
-Every command has ``--help``. Errors print one clear line (file, line, key,
-valid choices) and exit with status 2; ``--json`` output goes to stdout and
-progress bars to stderr, so the two never mix.
+Every command has ``--help`` (``-h``); ``pumplib --version`` names the
+versions. Errors print one clear line (file, line, key, valid choices) on a
+line of their own and exit with status 2; ``--json`` output goes to stdout.
+Long commands draw progress bars on stderr when it is a terminal, never when
+piped or with ``--json`` (one rule: :func:`pumplib.progress.wanted`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,29 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import progress as _progress
+from .commands._options import ProgressOpt
 from .errors import PumplibError
 
+
+class _Root(typer.core.TyperGroup):
+    """The root command: whatever a sub-command raises passes here.
+
+    A pumplib error that a command did not catch still becomes one line and
+    exit status 2 (never a traceback); any error first clears the progress
+    bars still drawn, so what is printed next starts on a fresh line.
+    """
+
+    def invoke(self, ctx):
+        with _exit_on_error():
+            return super().invoke(ctx)
+
+
+#: ``-h`` beside ``--help``; sub-commands and groups inherit it from the root
+CONTEXT = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="pumplib: trusted features from pump-station sensor data.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  context_settings=CONTEXT, cls=_Root)
 lake_app = typer.Typer(help="Inspect the raw lake: history, summary, quarantine.",
                        no_args_is_help=True)
 config_app = typer.Typer(help="Show pumplib settings.", no_args_is_help=True)
@@ -41,22 +62,68 @@ StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL o
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
+def version_line() -> str:
+    """``pumplib X (python Y, zarr Z, icechunk W)``: what ``pumplib --version`` prints."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    def v(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (f"pumplib {__version__} (python {platform.python_version()}, zarr {v('zarr')}, "
+            f"icechunk {v('icechunk')})")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(version_line() + "\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the versions of pumplib, Python, zarr and icechunk, and exit.")] = False
+          ) -> None:
+    """pumplib: trusted features from pump-station sensor data."""
+
+
 def _fail(exc: Exception) -> None:
+    _progress.close_all()        # a bar still drawn would share the error's line
     err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
 @contextlib.contextmanager
 def _exit_on_error():
-    """A pumplib error becomes one clear line on stderr and exit status 2."""
+    """A pumplib error becomes one clear line on stderr and exit status 2.
+
+    Any error (also an interrupt or a bug's traceback) first clears the
+    progress bars still drawn, so what is printed next starts on a fresh line.
+    """
     try:
         yield
     except PumplibError as exc:
         _fail(exc)
+    except BaseException:
+        _progress.close_all()
+        raise
 
 
 def _json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def _log(as_json: bool = False):
+    """Progress lines on stderr, above any bar drawn (none with ``--json``)."""
+    if as_json:
+        return lambda m: None
+    return _progress.above(lambda m: err.print(m, highlight=False, soft_wrap=True))
 
 
 # -- ingest -----------------------------------------------------------------------
@@ -75,7 +142,7 @@ def ingest(
                                                       help="YAML with extra format declarations."
                                                       )] = None,
     as_json: JsonOpt = False,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    progress: ProgressOpt = None,
 ) -> None:
     """Ingest historian exports into the lake as one commit.
 
@@ -89,7 +156,8 @@ def ingest(
         if formats_file:
             load_formats(formats_file)
         res = _ingest(paths, format, store=store, registry=registry, cadence=cadence,
-                      timezone=timezone, progress=progress and not as_json)
+                      timezone=timezone,
+                      progress=_progress.wanted(progress, as_json=as_json))
     if as_json:
         _json(res.to_dict())
         return
@@ -212,34 +280,24 @@ def validate(
     new: Annotated[bool, typer.Option("--new", help="Only what was ingested since the last "
                                       "validation.")] = False,
     as_json: JsonOpt = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: ProgressOpt = None,
 ) -> None:
     """Evaluate the quality rules and commit per-sample flags to quality/<cadence>."""
-    from tqdm.auto import tqdm
-
     from .lake import Lake
     from .quality import validate as _validate
     from .quality import validate_new as _validate_new
 
-    bar = tqdm(desc="validate", unit="block", disable=not progress or as_json)
-
-    def tick(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
-    try:
+    show = _progress.wanted(progress, as_json=as_json)
+    with _exit_on_error():
         lake = Lake(store, create=False)
         cads = [cadence] if cadence else lake.cadences()
         results = []
         for cad in cads:
-            kw = {"rules": rules, "registry": registry, "progress": tick}
-            res = (_validate_new(lake, cad, **kw) if new else
-                   _validate(lake, cad, start=start, end=end, **kw))
+            with _progress.task(f"validate {cad}", show) as tick:
+                kw = {"rules": rules, "registry": registry, "progress": tick}
+                res = (_validate_new(lake, cad, **kw) if new else
+                       _validate(lake, cad, start=start, end=end, **kw))
             results.append(res or {"cadence": cad, "snapshot": None, "note": "nothing new"})
-    except PumplibError as exc:
-        _fail(exc)
-    finally:
-        bar.close()
     if as_json:
         _json(results)
         return
@@ -408,6 +466,7 @@ def features_build(
     no_quality: Annotated[bool, typer.Option("--no-quality", help="Take every raw sample, not "
                                              "only good ones.")] = False,
     as_json: JsonOpt = False,
+    progress: ProgressOpt = None,
 ) -> None:
     """Build golden tables from the good samples and store them (one commit)."""
     from .assets import AssetRegistry
@@ -424,8 +483,8 @@ def features_build(
                              cadence=cadence, catalog=catalog, levels=levels or None,
                              features=feature or None, changed=changed,
                              quality=not no_quality,
-                             log=(lambda m: None) if as_json else (lambda m: err.print(m)),
-                             progress=not as_json)
+                             log=_log(as_json),
+                             progress=_progress.wanted(progress, as_json=as_json))
     if as_json:
         _json(res)
     else:
@@ -517,6 +576,7 @@ def demo(
                     ] = None,
     index: Annotated[bool, typer.Option(help="Bring the Q&A index up to date.")] = True,
     as_json: JsonOpt = False,
+    progress: ProgressOpt = None,
 ) -> None:
     """The main job: the sample through the whole pipeline, then the operations app.
 
@@ -527,10 +587,11 @@ def demo(
     """
     from .pipeline import run_main_job
 
-    log = (lambda m: err.print(m, highlight=False)) if not as_json else (lambda m: None)
     with _exit_on_error():
         summ = run_main_job(store=store, sample=sample, registry=registry,
-                            catalogs_dir=catalogs, regenerate=regenerate, index=index, log=log)
+                            catalogs_dir=catalogs, regenerate=regenerate, index=index,
+                            log=_log(as_json),
+                            progress=_progress.wanted(progress, as_json=as_json))
     if as_json:
         _json(summ)
     else:

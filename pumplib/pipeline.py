@@ -7,14 +7,13 @@ the lake.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from . import progress as _progress
 from .assets import AssetRegistry
 from .ingest import detect_format, ingest
 from .lake import Lake
@@ -34,8 +33,13 @@ def sample_files(sample: str | os.PathLike) -> dict[str, list[Path]]:
 
 def run_demo(store: str | os.PathLike | None = None, sample: str | os.PathLike = "data_samples",
              registry: str | os.PathLike = "catalogs/assets.yaml", regenerate: bool = False,
-             log: Callable[[str], None] = print, progress: bool = True) -> dict:
-    """Simulate (if asked or missing) and ingest the sample; return the lake summary."""
+             log: Callable[[str], None] = print, progress: bool | None = None) -> dict:
+    """Simulate (if asked or missing) and ingest the sample; return the lake summary.
+
+    ``progress``: draw bars (default: when stderr is a terminal,
+    :func:`pumplib.progress.wanted`).
+    """
+    progress = _progress.wanted(progress)
     sample, registry = Path(sample), Path(registry)
     if regenerate or not registry.exists() or not any(sample.glob("*.parquet")):
         from .simulate import make_sample
@@ -43,7 +47,7 @@ def run_demo(store: str | os.PathLike | None = None, sample: str | os.PathLike =
         log(f"simulating the sample into {sample} …")
         make_sample(out_dir=sample, registry_path=registry)
     reg = AssetRegistry.load(registry)
-    lake = Lake(store)
+    lake = Lake(store, create=True)
     reports = []
     # oldest data first (long exports), so the grid grows forward, not backward
     for fmt, files in sorted(sample_files(sample).items()):
@@ -62,13 +66,15 @@ def run_demo(store: str | os.PathLike | None = None, sample: str | os.PathLike =
 
 
 def validate_lake(lake: Lake, registry: AssetRegistry, new_only: bool = True,
-                  log: Callable[[str], None] = print, progress: bool = True) -> list[dict]:
+                  log: Callable[[str], None] = print, progress: bool | None = None
+                  ) -> list[dict]:
     """Quality flags for every cadence (only what is new since the last run)."""
     from .quality import validate, validate_new
 
     out = []
+    show = _progress.wanted(progress)
     for cad in lake.cadences():
-        with _bar(f"validate {cad}", progress) as tick:
+        with _progress.task(f"validate {cad}", show) as tick:
             res = (validate_new if new_only else validate)(lake, cad, registry=registry,
                                                              progress=tick)
         if res is None:
@@ -82,7 +88,7 @@ def validate_lake(lake: Lake, registry: AssetRegistry, new_only: bool = True,
 
 def build_features(lake: Lake, registry: AssetRegistry, *, cadence: str | None = None,
                    catalog=None, levels=None, features=None, changed=None, quality: bool = True,
-                   log: Callable[[str], None] = print, progress: bool = True) -> dict:
+                   log: Callable[[str], None] = print, progress: bool | None = None) -> dict:
     """Golden tables from the good samples of one raw cadence, stored as one commit.
 
     Only samples the quality flags call good enter; the tables and the day
@@ -111,7 +117,7 @@ def build_features(lake: Lake, registry: AssetRegistry, *, cadence: str | None =
     for k in ("definition_hashes", "kind"):   # the builder records its own
         lineage.pop(k, None)
     names = list(features) if features else list(catalog)
-    with _bar("features", progress):
+    with _progress.activity(f"features from raw/{cadence}", _progress.wanted(progress)):
         snapshot = build_lake(lake, catalog, levels, features=features, registry=registry,
                               timezone=registry.utility["timezone"], cadence=cadence,
                               changed=changed, quality=quality, metadata=lineage,
@@ -155,28 +161,12 @@ def feature_overview(lake: Lake, level: str = "1W", timezone: str | None = None
     return frame.round(3)
 
 
-@contextlib.contextmanager
-def _bar(desc: str, show: bool):
-    """A tqdm bar on stderr fed by ``progress(done, total)`` callbacks."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(desc=desc, unit="block", leave=False, file=sys.stderr, disable=not show)
-
-    def tick(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
-    try:
-        yield tick
-    finally:
-        bar.close()
-
-
 def run_main_job(store: str | os.PathLike | None = None, sample: str | os.PathLike = "data_samples",
                  registry: str | os.PathLike = "catalogs/assets.yaml", *,
                  catalogs_dir: str | os.PathLike = "catalogs",
                  runs_dir: str | os.PathLike | None = None, regenerate: bool = False,
-                 index: bool = True, log: Callable[[str], None] = print) -> dict:
+                 index: bool = True, log: Callable[[str], None] = print,
+                 progress: bool | None = None) -> dict:
     """The README's main job, end to end on the sample (without serving the app).
 
     1. simulate the sample when it is missing (or ``regenerate``);
@@ -185,6 +175,9 @@ def run_main_job(store: str | os.PathLike | None = None, sample: str | os.PathLi
        executed notebook kept in ``runs/<run_id>/``;
     3. write the Intake catalogs of the lake and its features into ``catalogs_dir``;
     4. bring the Q&A index up to date (``index``).
+
+    ``progress``: a bar of the pipeline's steps (default: when stderr is a
+    terminal, :func:`pumplib.progress.wanted`).
 
     Returns a summary: lake, weekly overview, run, outlier events, recommendations.
     A failed step raises :class:`~pumplib.runner.PipelineError` naming the run, the
@@ -200,8 +193,9 @@ def run_main_job(store: str | os.PathLike | None = None, sample: str | os.PathLi
         log(f"simulating the sample into {sample} …")
         make_sample(out_dir=sample, registry_path=registry)
     store = os.fspath(config.get("store.url", override_with=store))
-    run = run_pipeline(store, params={"sample": str(sample), "registry": str(registry)},
-                       runs_dir=runs_dir, log=log)
+    with _progress.task("pipeline", _progress.wanted(progress), unit="step") as tick:
+        run = run_pipeline(store, params={"sample": str(sample), "registry": str(registry)},
+                           runs_dir=runs_dir, log=log, progress=tick)
     if run.status != "ok":
         raise PipelineError(run.error_message())
     lake = Lake(store)
@@ -214,7 +208,8 @@ def run_main_job(store: str | os.PathLike | None = None, sample: str | os.PathLi
         from .qa import build_index
 
         log("bringing the Q&A index up to date …")
-        build_index(lake.url, registry=reg)
+        with _progress.activity("Q&A index", _progress.wanted(progress)):
+            build_index(lake.url, registry=reg)
     from .outliers import events
     from .recommend import load_recommendations
 

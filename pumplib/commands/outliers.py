@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from ._options import ProgressOpt
+
 outliers_app = typer.Typer(help="Outlier discovery (Stumpy matrix profile + change scores): "
                                 "find events per pump, list them, explain one.",
                            no_args_is_help=True)
@@ -60,9 +62,11 @@ def detect_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Do not store the events.")
                        ] = False,
     as_json: JsonOpt = False,
+    progress: ProgressOpt = None,
 ) -> None:
     """Find outlier events per pump and store them in the lake (one commit)."""
-    from pumplib.cli import _exit_on_error, err, out
+    from pumplib import progress as bars
+    from pumplib.cli import _exit_on_error, _log, out
 
     with _exit_on_error():
         from pumplib.errors import ArgumentError
@@ -74,11 +78,11 @@ def detect_cmd(
             if len(parts) != 2 or not all(parts):
                 raise ArgumentError(f"--reference must be START/END, got {reference!r}")
             ref = (parts[0], parts[1])
-        err.print("computing matrix profiles (the first call compiles numba, ~25 s)…",
-                  highlight=False)
-        ev = detect_lake(store, assets=assets or None, signals=signals or None, start=start,
-                         end=end, reference=ref, cadence=cadence, m=m, method=method,
-                         threshold=threshold, write=not dry_run)
+        _log(as_json)("computing matrix profiles (the first call compiles numba, ~25 s)…")
+        with bars.dask_tasks("outliers", bars.wanted(progress, as_json=as_json)):
+            ev = detect_lake(store, assets=assets or None, signals=signals or None,
+                             start=start, end=end, reference=ref, cadence=cadence, m=m,
+                             method=method, threshold=threshold, write=not dry_run)
     if as_json:
         _json({"run_id": ev.attrs.get("run_id"), "snapshot": ev.attrs.get("snapshot"),
                "events": _records(ev)})

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from ._options import ProgressOpt
+
 run_app = typer.Typer(help="Scheduled runs: the pipeline notebooks, executed with papermill.",
                       no_args_is_help=True)
 forecast_app = typer.Typer(help="Forecasts (Darts): back-tests and stored forecasts.",
@@ -39,20 +41,22 @@ def run_pipeline_cmd(
                                                "failed step.")] = None,
     steps: Annotated[list[str] | None, typer.Option("--step", help="Run only this step "
                                                     "(repeatable).")] = None,
-    as_json: JsonOpt = False,
+    as_json: JsonOpt = False, progress: ProgressOpt = None,
 ) -> None:
     """Run the pipeline notebooks (ingest → … → recommendations) in order.
 
     Executed notebooks and a manifest.json go to <runs-dir>/<run_id>/. A failed
     step stops the run with exit status 2, naming the step, cell and error.
     """
-    from pumplib.cli import _exit_on_error, _json, err, out
+    from pumplib import progress as bars
+    from pumplib.cli import _exit_on_error, _json, _log, err, out
     from pumplib.runner import parse_params, run_pipeline
 
     with _exit_on_error():
         p = parse_params(params or [])
-        res = run_pipeline(store=store, params=p, runs_dir=runs_dir, resume=resume,
-                           steps=steps, log=lambda m: err.print(m, highlight=False))
+        with bars.task("pipeline", bars.wanted(progress, as_json=as_json), unit="step") as tick:
+            res = run_pipeline(store=store, params=p, runs_dir=runs_dir, resume=resume,
+                               steps=steps, log=_log(), progress=tick)
     if as_json:
         _json(res.to_dict())
     else:
@@ -112,16 +116,20 @@ def forecast_run_cmd(
     skill: Annotated[bool, typer.Option("--skill", help="Also back-test vs the seasonal "
                                         "naive.")] = False,
     store: StoreOpt = None, registry: RegistryOpt = None, as_json: JsonOpt = False,
+    progress: ProgressOpt = None,
 ) -> None:
     """Forecast a target and store it in forecasts/<level> (one commit with lineage)."""
+    from pumplib import progress as bars
     from pumplib.cli import _exit_on_error, _json, out
 
     with _exit_on_error():
         from pumplib.forecast import forecast_lake
 
         reg = _registry(registry, by, target)
-        res = forecast_lake(store, reg, target=target, level=level, model=model, by=by,
-                            horizon=horizon, skill=skill)
+        with bars.activity(f"forecast {target} {level} ({model})",
+                           bars.wanted(progress, as_json=as_json)):
+            res = forecast_lake(store, reg, target=target, level=level, model=model, by=by,
+                                horizon=horizon, skill=skill)
     if as_json:
         _json({"snapshot": res.snapshot, "lineage": res.lineage,
                "forecast": res.frame.astype({"time": str}).to_dict(orient="records")})
@@ -142,18 +150,22 @@ def forecast_backtest_cmd(
     horizon: Annotated[int | None, typer.Option("--horizon")] = None,
     test_periods: Annotated[int | None, typer.Option("--test-periods")] = None,
     store: StoreOpt = None, registry: RegistryOpt = None, as_json: JsonOpt = False,
+    progress: ProgressOpt = None,
 ) -> None:
     """Back-test models on the last periods: MASE, relative MAE, sMAPE, interval coverage."""
+    from pumplib import progress as bars
     from pumplib.cli import _exit_on_error, _json, out
 
     with _exit_on_error():
         from pumplib.forecast import backtest, past_covariate_frames, target_frame
 
         reg = _registry(registry, by, target)
-        frame = target_frame(store, target, level, by=by, registry=reg)
-        pf = past_covariate_frames(store, level, by=by, registry=reg)
-        table = backtest(frame, level, models or ["theta", "lightgbm"], registry=reg,
-                         horizon=horizon, test_periods=test_periods, past_frames=pf or None)
+        with bars.activity(f"back-test {target} {level}", bars.wanted(progress, as_json=as_json)):
+            frame = target_frame(store, target, level, by=by, registry=reg)
+            pf = past_covariate_frames(store, level, by=by, registry=reg)
+            table = backtest(frame, level, models or ["theta", "lightgbm"], registry=reg,
+                             horizon=horizon, test_periods=test_periods,
+                             past_frames=pf or None)
     if as_json:
         _json(table.reset_index().to_dict(orient="records"))
     else:

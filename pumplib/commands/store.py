@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from ._options import ProgressOpt
+
 catalog_app = typer.Typer(help="Intake catalogs of the lake and the features: list, search, "
                                "show, generate.", no_args_is_help=True)
 
@@ -184,16 +186,18 @@ def features_sync(store: StoreOpt = None, catalog: CatalogOpt = None,
                   registry: Annotated[Path | None, typer.Option(help="Asset registry YAML.")]
                   = None,
                   no_rebuild: Annotated[bool, typer.Option("--no-rebuild", help="Only record "
-                                                           "the definition versions.")] = False
-                  ) -> None:
+                                                           "the definition versions.")] = False,
+                  progress: ProgressOpt = None) -> None:
     """Record definition versions in the lake and rebuild features whose meaning changed."""
+    from pumplib import progress as bars
     from pumplib import store as fs
     from pumplib.assets import AssetRegistry
     from pumplib.cli import _exit_on_error, out
 
     with _exit_on_error():
         reg = AssetRegistry.load(registry)
-        res = fs.sync(catalog, store, registry=reg, rebuild=not no_rebuild)
+        with bars.activity("features sync", bars.wanted(progress)):
+            res = fs.sync(catalog, store, registry=reg, rebuild=not no_rebuild)
     ch = res["changes"]
     if ch.empty:
         out.print("no definition changed", highlight=False)
