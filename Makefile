@@ -1,5 +1,6 @@
 # Two commands set everything up on a fresh machine (Debian, Python 3.11):
 #   make demo   – create/reuse .venv from env/requirements.lock, run the main job
+#                 (writes only git-ignored files: store/, runs/, catalogs/{lake,features}.yaml)
 #   make test   – same environment, run the test suite
 # A second run with everything installed starts in seconds (stamp file).
 
@@ -58,5 +59,6 @@ lock:
 	.venv-lock/bin/python -m pip freeze | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' > $(LOCK)
 	rm -rf .venv-lock
 
+# the store and what was generated from it (git ignores all of them)
 clean-store:
-	rm -rf store
+	rm -rf store catalogs/lake.yaml catalogs/features.yaml
