@@ -110,11 +110,15 @@ def test_typos_are_read_as_the_one_name_they_are_close_to(demo_registry):
     assert not r.corrections and not r.describe() and r.query.assets == ("N-P3",)
 
 
-def test_evaluation_questions_read_without_corrections_or_problems(demo_registry):
+def test_evaluation_questions_are_read_as_their_kind(demo_registry):
     for q in load_questions():
         r = read_question(q["question"], demo_registry, NOW)
-        assert not r.corrections and not r.problems, (q["id"], r.corrections, r.problems)
         kind = q.get("kind", "doc")
+        if kind == "unclear":
+            assert r.problems and r.query is None, q["id"]
+            continue
+        assert not r.problems, (q["id"], r.problems)
+        assert bool(r.corrections) == q["id"].startswith("data-typo-"), (q["id"], r.corrections)
         assert kind == "doc" or (r.query is not None) == (kind == "data"), q["id"]
 
 
@@ -139,6 +143,10 @@ def test_periods_are_read_or_reported_never_dropped(demo_registry):
         r = read_question(q, demo_registry, NOW)
         assert r.query is None and r.problems[-1].kind == "period", q
         assert near is None or near in r.problems[-1].near, (q, r.problems)
+    jan = resolve_period("energy of N-P1 in january 2025", NOW)   # not 20 January 2026
+    assert (str(jan.start.date()), jan.level) == ("2025-01-01", "1M")
+    r = read_question("energy usage of station south this month", demo_registry, NOW)
+    assert r.query.stations == ("SOUTH",) and r.query.period.label == "this month"
     r = read_question("how many starts did N-P1 have lsat week", demo_registry, NOW)
     assert r.query is None and r.problems[0].text == "lsat" and "last" in r.problems[0].near
     assert "last week" in r.periods_near
@@ -187,6 +195,7 @@ def test_eval_set_is_valid_and_large_enough(tmp_path):
     items = load_questions()
     kinds = pd.Series([q.get("kind", "doc") for q in items]).value_counts()
     assert len(items) >= 40 and kinds["doc"] >= 20 and kinds["data"] >= 12 and kinds["none"] >= 2
+    assert kinds["unclear"] >= 4
     bad = tmp_path / "q.yaml"
     bad.write_text("- {id: a, question: x, kind: data}\n")
     with pytest.raises(SchemaError, match="needs 'expect'"):
@@ -236,6 +245,7 @@ def test_evaluation_set(qa_index, demo_store):
     assert s["recall_at_k"] >= 0.9, misses
     assert s["data_exact"] == s["data"], misses
     assert s["none_correct"] == s["none"], misses
+    assert s["unclear_correct"] == s["unclear"], misses
 
 
 def test_data_answer_quotes_lineage(qa_index, demo_store):

@@ -123,7 +123,8 @@ def eval_cmd(store: StoreOpt = None, index_dir: IndexOpt = None, registry: Regis
     s = res["summary"]
     out.print(f"document questions: {s['documents']}, recall@{k} {s['recall_at_k']:.3f}; "
               f"data questions: {s['data']}, exact {s['data_exact']}; nothing-found questions: "
-              f"{s['none']}, correct {s['none_correct']}", highlight=False)
+              f"{s['none']}, correct {s['none_correct']}; not-understood questions: "
+              f"{s['unclear']}, reported {s['unclear_correct']}", highlight=False)
     for r in res["questions"]:
         if not r["ok"]:
             out.print(f"  [red]miss[/] {r['id']}: {r['question']} → {r['detail']}",

@@ -1,6 +1,6 @@
 """The Q&A evaluation set (``pumplib/qa/eval/questions.yaml``) and its runner.
 
-Three kinds of questions:
+Four kinds of questions:
 
 * ``doc``: ``sources`` lists expected source references (prefixes of chunk
   ``ref`` s, e.g. ``README.md#ingestion`` or ``assets.yaml#stations.SOUTH``);
@@ -12,6 +12,9 @@ Three kinds of questions:
   (``column``, ``assets``, ``start``/``end`` local dates, ``how``), which the
   tests do independently.
 * ``none``: nothing relevant must be found.
+* ``unclear``: a part of the question (an unknown pump or station, a period or a word
+  that cannot be read) must be reported as not understood, with suggestions, and
+  nothing answered.
 
 Examples
 --------
@@ -32,7 +35,7 @@ import yaml
 from ..errors import ArgumentError, SchemaError, choices_message
 
 QUESTIONS = Path(__file__).with_name("eval") / "questions.yaml"
-KINDS = ("doc", "data", "none")
+KINDS = ("doc", "data", "none", "unclear")
 
 
 def load_questions(path: str | os.PathLike | None = None) -> list[dict]:
@@ -73,7 +76,7 @@ def run_eval(index, *, store=None, registry=None, questions=None, k: int = 5,
     -------
     dict
         ``{"questions": [...], "summary": {documents, recall_at_k, data, data_exact,
-        none, none_correct}}``.
+        none, none_correct, unclear, unclear_correct}}``.
     """
     from .answer import ask
 
@@ -97,6 +100,9 @@ def run_eval(index, *, store=None, registry=None, questions=None, k: int = 5,
             row["answer"] = a.text
             if kind == "none":
                 row.update(ok=a.intent == "none", detail=f"intent {a.intent}")
+            elif kind == "unclear":
+                row.update(ok=a.intent == "unclear" and bool(a.suggestions) and not a.facts,
+                           detail=f"intent {a.intent}, {len(a.suggestions)} suggestions")
             else:
                 facts = {f["name"]: f for f in a.facts}
                 bad = []
@@ -119,8 +125,10 @@ def run_eval(index, *, store=None, registry=None, questions=None, k: int = 5,
     docs = [r for r in rows if r["kind"] == "doc"]
     data = [r for r in rows if r["kind"] == "data"]
     none = [r for r in rows if r["kind"] == "none"]
+    unclear = [r for r in rows if r["kind"] == "unclear"]
     summary = {"questions": len(rows), "documents": len(docs),
                "recall_at_k": sum(r["recall"] for r in docs) / len(docs) if docs else float("nan"),
                "k": k, "data": len(data), "data_exact": sum(r["ok"] for r in data),
-               "none": len(none), "none_correct": sum(r["ok"] for r in none)}
+               "none": len(none), "none_correct": sum(r["ok"] for r in none),
+               "unclear": len(unclear), "unclear_correct": sum(r["ok"] for r in unclear)}
     return {"questions": rows, "summary": summary}

@@ -185,7 +185,7 @@ MONTHS = {m.lower(): i for i, m in enumerate(
 MONTHS.update({k[:3]: v for k, v in list(MONTHS.items()) if k != "may"})
 _MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
 _DATE_RE = (rf"(\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTH_RE})(?:\s+\d{{4}})?"
-            rf"|(?:{_MONTH_RE})\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?)")
+            rf"|(?:{_MONTH_RE})\s+\d{{1,2}}(?!\d)(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?)")
 
 
 @dataclass(frozen=True)
@@ -393,8 +393,7 @@ PERIOD_PHRASES: tuple[str, ...] = (
     "this month", "the last 7 days", "the last 4 weeks")
 _RANK_WORDS = ("worst", "best", *_RANK_MAX, *_RANK_MIN)
 _QUESTION_WORDS = ("which", "what", "how", "much", "many", "long", "pump", "pumps", "station",
-                   "stations", "each", "every", "total", "average", "mean", "used", "use", "had",
-                   "have", "did", "was", "were")
+                   "stations", "each", "every", "total", "average", "mean")
 #: everyday words of questions that are never read as typos of a domain word
 _COMMON = frozenset(re.findall(r"\w+", """
 able above across again against ago all almost along also always am among amount another any
@@ -416,6 +415,7 @@ sunday kw mwh kwh m3 eur euro percent won win lost lose define defined definitio
 computed computing calculate calculated calculation formula expression measure measures count
 counts counted work worked works explain explained meaning means feature features input inputs
 signal signals raw derived unit units describe described mention mentioned happen happened
+usage
 """))
 _WORD = re.compile(r"(?<![\w-])[A-Za-z]+(?:-[A-Za-z]+)*(?![\w-])")
 _PERIODISH = re.compile(
@@ -469,7 +469,8 @@ def domain_words(registry=None) -> list[str]:
     if registry is not None:
         for alias in _station_aliases(registry):
             words.update(w for w in alias.split() if re.fullmatch(r"[a-z]+", w))
-    return sorted(w for w in words if len(w) >= 3 and w not in STOPWORDS)
+    keep = set(_QUESTION_WORDS) | set(PERIOD_WORDS)      # stop words that carry meaning here
+    return sorted(w for w in words if len(w) >= 3 and (w not in STOPWORDS or w in keep))
 
 
 #: words of pumplib's own subjects (registry, lake, quality, docs): known, never typos
@@ -643,23 +644,29 @@ class Reading:
     def describe(self) -> str:
         """One sentence on the corrections ("Reading 'specifc enrgy' as specific_energy …");
         empty when there were none."""
-        runs: list[list[Correction]] = []
+        ms = self.metric_span
+
+        def in_metric(c: Correction) -> bool:
+            return bool(ms) and c.at < ms[1] and c.at_end > ms[0]
+
+        runs: list[list[Correction]] = []        # neighbouring corrections, read together
         for c in self.corrections:
-            if runs and not self.text[runs[-1][-1].at_end:c.at].strip():
+            if runs and not self.text[runs[-1][-1].at_end:c.at].strip() \
+                    and in_metric(c) == in_metric(runs[-1][-1]):
                 runs[-1].append(c)
             else:
                 runs.append([c])
         parts = []
         for run in runs:
             a, b = run[0].at, run[-1].at_end
-            ms = self.metric_span
-            if ms and self.metric and a < ms[1] and b > ms[0]:
+            if ms and self.metric and in_metric(run[0]):
                 a, b, what = min(a, ms[0]), max(b, ms[1]), self.metric.feature
             elif self.period and any(c.corrected in PERIOD_WORDS for c in run):
                 a, b = _widen(self.text, a, b)
                 what = self.period.describe()
-            elif len(run) == 1 and run[0].corrected in dict(self.station_words):
-                what = f"station {dict(self.station_words)[run[0].corrected]}"
+            elif sid := next((dict(self.station_words)[c.corrected] for c in run
+                              if c.corrected in dict(self.station_words)), None):
+                what = f"station {sid}"
             else:
                 what = repr(self.text[a:b])
             parts.append(f"{self._original(a, b)!r} as {what}")
