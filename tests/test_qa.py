@@ -462,6 +462,9 @@ def test_ipywidgets_and_marimo_panels(qa_index, demo_store):
     assert '<ol class="pumplib-qa-sources">' in box.output.value
     assert "assets.yaml#stations.SOUTH" in box.output.value
     assert box.panel.last.citations
+    box.question.value = "kwh for S-P4 yesterday"             # not understood: suggestions
+    assert "I did not understand" in box.output.value
+    assert '<ul class="pumplib-qa-suggestions"><li>How much energy did S-P2' in box.output.value
     text = marimo_input("hello")
     assert isinstance(text, mo.ui.text) and text.value == "hello"
     panel = QAPanel(demo_store, index=qa_index, registry=REGISTRY)

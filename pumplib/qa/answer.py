@@ -14,10 +14,18 @@ means) and quoted with its lineage (snapshot, feature version and definition
 hash, level, period, coverage). Values masked for low coverage are reported
 as masked, never filled in.
 
+Typos are read first (:func:`~pumplib.qa.parse.read_question`, the query API's
+close-match rule): a word close to exactly one domain word is read as it and the
+answer's first line says so. A part that cannot be read (an unknown pump or
+station, a period, a word close to several) makes an ``"unclear"`` answer: what
+was not understood, and the nearest answerable questions
+(:func:`~pumplib.qa.suggest.suggest_questions`); nothing is widened.
+
 Anything else is a *document question*: the index is searched (BM25 +
 embeddings) and the best sentences of the best chunks are quoted with
 numbered citations. When the best chunk is not similar enough
-(``min_score``), the answer says that nothing relevant was found.
+(``min_score``), the answer says that it did not understand (nothing relevant
+was found), with suggestions.
 
 Examples
 --------

@@ -1,7 +1,8 @@
 """Q&A panels: ipywidgets (JupyterLab, Voila) and marimo.
 
 Both are thin: a text box, and the HTML of :meth:`Answer.html` (answer text
-with linked ``[n]`` markers and the numbered sources). The index is built or
+with linked ``[n]`` markers and the numbered sources; for a question not
+understood, what was not and the suggested questions as a list). The index is built or
 refreshed once, when the panel is made.
 
 ipywidgets::
