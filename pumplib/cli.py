@@ -93,9 +93,16 @@ def _root(version: Annotated[bool, typer.Option(
     """pumplib: trusted features from pump-station sensor data."""
 
 
-def _fail(exc: Exception) -> None:
+def print_error(message: str) -> None:
+    """``error: MESSAGE`` on stderr, on a line of its own (bars cleared first), text as is."""
+    from rich.markup import escape
+
     _progress.close_all()        # a bar still drawn would share the error's line
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
+def _fail(exc: Exception) -> None:
+    print_error(str(exc))
     raise typer.Exit(2)
 
 
@@ -123,7 +130,8 @@ def _log(as_json: bool = False):
     """Progress lines on stderr, above any bar drawn (none with ``--json``)."""
     if as_json:
         return lambda m: None
-    return _progress.above(lambda m: err.print(m, highlight=False, soft_wrap=True))
+    return _progress.above(lambda m: err.print(m, highlight=False, markup=False,
+                                               soft_wrap=True))
 
 
 # -- ingest -----------------------------------------------------------------------

@@ -202,12 +202,13 @@ def test_an_uncaught_pumplib_error_is_one_line(monkeypatch):
     from pumplib.errors import LakeError
 
     def boom():
-        raise LakeError("the flags table is gone")
+        raise LakeError("the flags table [quality/1min] is gone")
 
     monkeypatch.setattr(quality, "flag_table", boom)
     res = runner.invoke(app, ["quality", "flags"])
     assert res.exit_code == 2, res.output
-    assert res.stderr.strip() == "error: the flags table is gone"
+    # the text as is: brackets are not taken for console markup
+    assert res.stderr.strip() == "error: the flags table [quality/1min] is gone"
     assert "Traceback" not in res.output
 
 
@@ -408,6 +409,9 @@ def test_run_pipeline_on_a_terminal_step_bar_error_line_no_kernel_noise(tmp_path
     errors = _error_lines(tty)
     assert errors and errors[0].startswith("error: run pipeline-"), _screen(tty)
     assert "b_second failed in cell 2" in " ".join(_screen(tty))
+    # the step lines above the bar keep their run id (not eaten as console markup)
+    assert any(re.fullmatch(r"\[pipeline-\d{8}T\d{6}-[0-9a-f]{8}\] a_first ok in [\d.]+ s", ln)
+               for ln in _screen(tty)), _screen(tty)
     rc, out, tty = _run([*args, "--json"], tmp_path, tty=True, pre=pre)
     assert rc == 2 and json.loads(out)["status"] == "failed"
     assert not BAR.search(tty) and "IPKernelApp" not in tty, tty

@@ -49,7 +49,7 @@ def run_pipeline_cmd(
     step stops the run with exit status 2, naming the step, cell and error.
     """
     from pumplib import progress as bars
-    from pumplib.cli import _exit_on_error, _json, _log, err, out
+    from pumplib.cli import _exit_on_error, _json, _log, out, print_error
     from pumplib.runner import parse_params, run_pipeline
 
     with _exit_on_error():
@@ -65,7 +65,7 @@ def run_pipeline_cmd(
                       f"{'' if s.seconds is None else f'{s.seconds:7.1f} s'}", highlight=False)
         out.print(f"run {res.run_id}: {res.status} → {res.run_dir}", highlight=False)
     if res.status != "ok":
-        err.print(f"[bold red]error:[/] {res.error_message()}", highlight=False, soft_wrap=True)
+        print_error(res.error_message())
         raise typer.Exit(2)
 
 
