@@ -96,7 +96,11 @@ def test_typos_are_read_as_the_one_name_they_are_close_to(demo_registry):
     # siblings: a misspelled metric never becomes another one, names and ranking words too
     assert parse_question("avg specfic energy of N-P3 on 2026-03-24", demo_registry,
                           NOW).metric.key == "specific_energy"
-    assert parse_question("energy cots of N-P1 last week", demo_registry, NOW).metric.key == "cost"
+    assert parse_question("energy cosst of N-P1 last week", demo_registry,
+                          NOW).metric.key == "cost"
+    r = read_question("energy cots of N-P1 last week", demo_registry, NOW)   # a real word
+    assert r.query is None and r.problems[0].near == ("cost", "energy")      # next to a metric
+    assert "'energy cots' may be energy or energy cost" in r.problems[0].message
     assert parse_question("What were the energy costs of N-P1 last week?", demo_registry,
                           NOW).metric.key == "cost"
     r = read_question("how many strats did S-P2 have yestrday", demo_registry, NOW)
@@ -134,6 +138,10 @@ def test_unknown_names_are_refused_with_close_matches_not_widened(demo_registry)
     r = read_question("energy of pump 4 at station South yesterday", demo_registry, NOW)
     assert r.query is None and r.problems[0].kind == "asset" and "S-P1" in r.problems[0].message
     assert "no pump matches 'pump 4'" in find_entities("pump 4", demo_registry)[2][0]
+    r = read_question("energy of mp3 yesterday", demo_registry, NOW)     # a data question
+    assert r.query is None and r.problems[0].near == ("N-P3",)
+    r = read_question("Does ingest read utf-8 files with a sha-256?", demo_registry, NOW)
+    assert not r.problems and not r.data_like                           # not shaped like ids
 
 
 def test_periods_are_read_or_reported_never_dropped(demo_registry):
@@ -143,6 +151,11 @@ def test_periods_are_read_or_reported_never_dropped(demo_registry):
         r = read_question(q, demo_registry, NOW)
         assert r.query is None and r.problems[-1].kind == "period", q
         assert near is None or near in r.problems[-1].near, (q, r.problems)
+    r = read_question("Total electricity cost at SOUTH for the last full week of data",
+                      demo_registry, NOW)
+    assert r.problems[0].text == "last full week" and "last week" in r.problems[0].near
+    r = read_question("energy of N-P1 at 15min resolution last week", demo_registry, NOW)
+    assert not r.problems and r.query.rank is None       # "15min" is no ranking, a rare word
     jan = resolve_period("energy of N-P1 in january 2025", NOW)   # not 20 January 2026
     assert (str(jan.start.date()), jan.level) == ("2025-01-01", "1M")
     r = read_question("energy usage of station south this month", demo_registry, NOW)

@@ -551,7 +551,7 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
     def ref_now() -> pd.Timestamp:       # the lake is opened only for a data question
         return (parsed_now if parsed_now is not None else tables().data_end()).tz_convert(tz)
 
-    reading = read_question(question, registry, ref_now, known_words=index.bm25.vocab)
+    reading = read_question(question, registry, ref_now)
     said = reading.describe()
     if reading.problems:
         return _not_understood(reading, registry, ref_now, said)

