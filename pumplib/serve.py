@@ -11,6 +11,12 @@ Bound to anything but localhost, the server is protected: a token (random
 unless ``token=`` is given) that the returned URL carries; on localhost no
 token is used unless one is given.
 
+Nothing is loaded from the internet: the apps' charts inline their scripts
+and stylesheets (:func:`pumplib.ui.charts.setup`), and Voila runs with the
+template ``pumplib`` (:func:`voila_template_root`): Voila's ``lab`` template
+with its two CDN stylesheet links (Font Awesome, which Voila also bundles)
+taken out.
+
 Examples
 --------
 >>> url = serve_ops("./store", port=2718, block=False)        # doctest: +SKIP
@@ -19,13 +25,16 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -72,12 +81,53 @@ def command(kind: str, port: int, host: str = "127.0.0.1", token: str | None = N
         return cmd
     if kind == "voila":
         cmd = [str(bindir / "voila"), str(DASHBOARD), "--no-browser", f"--port={port}",
-               f"--Voila.ip={host}", "--Voila.open_browser=False"]
+               f"--Voila.ip={host}", "--Voila.open_browser=False",
+               f"--template={VOILA_TEMPLATE}", "--theme=light"]
         cmd.append(f"--token={token}" if token else "--token=")
         if preheat:
             cmd += ["--preheat_kernel=True", "--pool_size=1"]
         return cmd
     raise ArgumentError(choices_message("app kind", kind, KINDS))
+
+
+#: the Voila template that serves the dashboard (Voila's ``lab`` without CDN links)
+VOILA_TEMPLATE = "pumplib"
+_CDN_LINKS = ("https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@^5/css/all.min.css",
+              "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@^5/css/v4-shims.min.css")
+_VOILA_INDEX = """{%- extends 'lab/index.html.j2' -%}
+{#- pumplib: Voila's lab template without its CDN stylesheet links (Font Awesome is also in
+    Voila's own bundle); an air-gapped browser loads nothing from the internet -#}
+{%- block notebook_css -%}
+{{ super()""" + "".join(f' | replace("{u}", "data:text/css,")' for u in _CDN_LINKS) + """ }}
+{%- endblock notebook_css -%}
+"""
+
+
+def voila_template_root() -> Path:
+    """A Jupyter data folder holding the Voila template ``pumplib``; the server gets it
+    on ``JUPYTER_PATH``. Written once per version of the template (it is tiny)."""
+    body = _VOILA_INDEX.encode()
+    root = Path(tempfile.gettempdir()) / f"pumplib-voila-{hashlib.sha1(body).hexdigest()[:10]}"
+    folder = root / "voila" / "templates" / VOILA_TEMPLATE
+    if not (folder / "index.html.j2").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".index.{os.getpid()}.tmp"
+        tmp.write_bytes(body)
+        (folder / "conf.json").write_text(json.dumps({"base_template": "lab"}))
+        os.replace(tmp, folder / "index.html.j2")
+    return root
+
+
+def server_env(kind: str, env: dict | None = None) -> dict:
+    """The environment a server of ``kind`` needs beyond the settings (Voila: the
+    template folder on ``JUPYTER_PATH``)."""
+    env = dict(os.environ if env is None else env)
+    if kind == "voila":
+        paths = [str(voila_template_root())]
+        if env.get("JUPYTER_PATH"):
+            paths.append(env["JUPYTER_PATH"])
+        env["JUPYTER_PATH"] = os.pathsep.join(paths)
+    return env
 
 
 _LAUNCHER = """\
@@ -105,7 +155,11 @@ def preload() -> None:
         o = ops.open_operations()
         view = ops.View("1M")
         o.kpis("utility", view)
-        ops.png(ops.figure(o.chart_data("utility", view)))
+        chart = ops.kpi_chart(o.chart_data("utility", view), timezone=o.timezone,
+                              currency=o.currency)
+        import holoviews as hv
+
+        hv.render(chart, backend="bokeh")      # HoloViews, Panel and Bokeh imported and warm
         o.alerts("utility", view)
         o.recommendations("utility")
     except PumplibError:  # the app shows the same error on its page
@@ -161,7 +215,8 @@ def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None
     registry = Path(config.get("assets.registry", override_with=registry)).resolve()
     token = access_token(host, token, protect)
     port = int(port or free_port(host if host not in ("0.0.0.0", "::") else "127.0.0.1"))
-    env = dict(os.environ, PUMPLIB_STORE__URL=store, PUMPLIB_ASSETS__REGISTRY=str(registry),
+    env = server_env(kind)
+    env.update(PUMPLIB_STORE__URL=store, PUMPLIB_ASSETS__REGISTRY=str(registry),
                PUMPLIB_INGEST__PROGRESS="False")
     if actions:
         env["PUMPLIB_OPS__ACTIONS_URL"] = str(actions)

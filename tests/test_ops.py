@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import holoviews as hv
 import numpy as np
 import pandas as pd
 import pytest
@@ -318,7 +319,7 @@ def test_recommendations_join_their_actions_and_verified_savings(ops_rw, demo_st
 def test_dashboard_widgets_drive_the_library(ops_rw, demo_store_copy):
     pytest.importorskip("ipywidgets")
     d = pops.Dashboard(ops_rw, user="tester")
-    assert 'data-kpi="energy"' in d.tiles.value and d.chart.value[:4] == b"\x89PNG"
+    assert 'data-kpi="energy"' in d.tiles.value and isinstance(d.chart_obj, hv.Layout)
     d.scope.value = "S-P1"
     assert d.period.options[0][0] == "2026-03"
     d.drill.click()
@@ -335,7 +336,8 @@ def test_dashboard_widgets_drive_the_library(ops_rw, demo_store_copy):
     assert d.view.level == "1D" and len(d.period.options) == 7
     d.top.click()
     d.alert.value = "quality:S-P1:2026-03-15"
-    assert "Evidence" in d.evidence.children[0].value and len(d.evidence.children) == 4
+    assert "Evidence" in d.evidence_text.value and d.evidence.children[0] is d.evidence_text
+    assert isinstance(d.evidence_obj, hv.Layout)
     d.alert_action.value = "dismiss"
     d.alert_submit.click()                                   # a dismissal needs a reason
     assert "Not recorded: dismiss needs a reason" in d.alert_message.value
@@ -344,7 +346,8 @@ def test_dashboard_widgets_drive_the_library(ops_rw, demo_store_copy):
     assert "Recorded action" in d.alert_message.value
     st = ops_rw.actions.state(kind="alert").loc["quality:S-P1:2026-03-15"]
     assert st["status"] == "dismissed" and st["last_user"] == "tester"
-    assert "(dismissed)" in dict((v, k) for k, v in d.alert.options)["quality:S-P1:2026-03-15"]
+    assert "status <b>dismissed</b>" in d.evidence_text.value     # the open alert follows
+    assert d.alert.value == "quality:S-P1:2026-03-15"             # and stays open
     d.submit.click()
     assert "Choose a recommendation" in d.message.value
     if hasattr(d.qa, "question"):                       # the Q&A panel of pumplib.qa.widgets
@@ -504,7 +507,8 @@ def test_missing_golden_tables_are_named(tmp_path, demo_registry):
     assert ops.recommendations().empty and ops.alerts().empty
 
 
-@pytest.mark.parametrize("module", ["pumplib.ops", "pumplib.serve"])
+@pytest.mark.parametrize("module", ["pumplib.ops.views", "pumplib.ops.kpis", "pumplib.ops.alerts",
+                                    "pumplib.ops.tables", "pumplib.ops.app", "pumplib.serve"])
 def test_doctests(module):
     import doctest
     import importlib
@@ -562,3 +566,280 @@ def test_dashboard_notebook_code_runs(demo_store, tmp_path, ops_cache):
     d = ns["dashboard"]
     assert isinstance(d, pops.Dashboard) and d.ops.lake.url == demo_store
     assert 'data-kpi="energy"' in d.tiles.value and len(d.alert.options) > 1
+
+
+# -- control-room standard: tables, charts, alerts, actions ----------------------------------
+@pytest.fixture(scope="session")
+def live_store(demo_store, tmp_path_factory):
+    """The sample lake with stored recommendations and outlier events (read it only)."""
+    import shutil
+
+    from pumplib import outliers, recommend
+
+    dst = tmp_path_factory.mktemp("live") / "store"
+    shutil.copytree(demo_store, dst)
+    recommend.recommend(str(dst), ROOT / "catalogs" / "assets.yaml", write=True)
+    outliers.detect_lake(str(dst), assets=["N-P3", "S-P1"], start="2026-03-12",
+                         end="2026-03-16", method="none")
+    return str(dst)
+
+
+@pytest.fixture
+def live(live_store, demo_registry, tmp_path, ops_cache):
+    return Operations(live_store, demo_registry, f"sqlite:///{tmp_path / 'live.sqlite'}",
+                      cache_dir=ops_cache)
+
+
+def test_recommendation_table_reads_like_a_report(live):
+    from pumplib.ops import tables
+
+    recs = live.recommendations()
+    assert len(recs) >= 3 and recs["saving_money"].isna().any()   # some have no estimate
+    t = pops.recommendation_table(recs, live.currency, live.timezone)
+    # human column names, the money columns in the registry's currency
+    assert "_" not in "".join(t.columns)
+    assert list(t.columns[:5]) == ["Recommendation", "Asset", "Station",
+                                   "Est. saving (kWh/year)", "Est. saving (EUR/year)"]
+    assert "Verified saving (EUR)" in t.columns
+    # numbers stay numbers (they sort); text cells never say None/nan
+    assert t["Est. saving (EUR/year)"].dtype == float
+    cells = t.select_dtypes(exclude="number").to_numpy().ravel().tolist()
+    assert not {"None", "nan", "NaN", "NaT", ""} & {str(c) for c in cells}
+    assert pops.MISSING in cells
+    page = pops.table_html(t, formats=tables.rec_formats("EUR"))
+    assert "None" not in page and "nan" not in page.lower().replace("nanoseconds", "")
+    best = recs.iloc[0]
+    assert pops.money(best["saving_money"], "EUR") in page and "€" in page
+    assert "saving_money" not in page and "rec_id" not in page
+    # the long titles wrap in a column that keeps its width (no 13-line strip), and a
+    # narrow page scrolls the table instead of cutting a column off
+    assert 'style="min-width:380px"' in page and "overflow-x:auto" in page
+    # sortable: by money, high first, missing values last whatever the direction
+    for desc in (True, False):
+        s = tables.sort_table(t, "Est. saving (EUR/year)", descending=desc)
+        v = s["Est. saving (EUR/year)"]
+        known = v.dropna().tolist()
+        assert known == sorted(known, reverse=desc) and v.iloc[-1] != v.iloc[-1]
+    # the dashboard shows the same table and re-sorts it
+    d = pops.Dashboard(live, user="tester")
+    assert "Est. saving (EUR/year)" in d.recs.value and "€" in d.recs.value
+    d.rec_sort.value = "Asset"
+    d.rec_order.value = False
+    assert d.rec_table["Asset"].tolist() == sorted(d.rec_table["Asset"].tolist())
+    assert "Asset" in d.recs.value
+    d.close()
+
+
+def test_money_and_missing_marks():
+    assert pops.money(1620.27, "EUR") == "€1,620"
+    assert pops.money(1620.27, "SEK") == "1,620 SEK"
+    assert pops.money(None, "EUR") == pops.money(float("nan"), "EUR") == pops.MISSING
+    from pumplib.ops import tables
+
+    assert tables.text(None) == tables.text(np.nan) == tables.text("None") == pops.MISSING
+    assert tables.rec_headers("USD", 30)["saving_money"] == "Est. saving (USD/30 days)"
+
+
+def test_alerts_with_equal_titles_are_all_selectable(live):
+    from pumplib.ops.alerts import alert_id_of
+
+    al = live.alerts()
+    titles = al["title"]
+    assert titles.duplicated().any()                 # the two cavitation events of N-P3
+    opts = pops.alert_options(al, live.timezone)
+    assert len(opts) == len(al) and set(opts.values()) == set(al["alert_id"])
+    assert all(alert_id_of(label) == aid for label, aid in opts.items())
+    # grouped: by asset, then severity (high first), newest first within a group
+    order = al.set_index("alert_id").loc[list(opts.values())]
+    rank = order["severity"].map({"high": 0, "medium": 1, "low": 2})
+    keys = list(zip(order["asset"], rank, -order["start"].astype("int64"), strict=True))
+    assert keys == sorted(keys)
+    groups = pops.alert_groups(al)
+    assert groups["total"].sum() == len(al)
+    assert groups.loc["N-P3", "high"] == ((al["asset"] == "N-P3") & (al["severity"] == "high")).sum()
+    # 73 alerts with 62 distinct titles: 73 entries (a dict keyed by title held 62)
+    many = pd.concat([al] * (73 // len(al) + 1), ignore_index=True).head(73).copy()
+    many["alert_id"] = [f"a-{i}" for i in range(73)]
+    many["title"] = [f"title {i % 62}" for i in range(73)]
+    assert len(pops.alert_options(many, live.timezone)) == 73
+    # the dashboard offers every alert of the view
+    d = pops.Dashboard(live, user="tester")
+    assert len(d.alert.options) == len(al) + 1       # and "-- choose an alert --"
+    assert "High" in d.alert_groups.value and "N-P3" in d.alert_groups.value
+    d.close()
+
+
+def test_accept_is_idempotent_and_says_who_and_when(live):
+    recs = live.recommendations()
+    rid = recs.iloc[0]["rec_id"]
+    live.actions._clock = lambda: dt.datetime(2026, 4, 1, 8, 0, tzinfo=dt.UTC)
+    first = live.act(rid, "accept", "ana")
+    again = live.act(rid, "accept", "bo")
+    assert first.created and not again.created
+    assert (again.user, again.id) == ("ana", first.id)
+    assert again.message(live.timezone) == (
+        f"{rid} was already accepted by ana at 2026-04-01 10:00 CEST (action #{first.id}); "
+        "nothing new was recorded.")
+    assert live.actions.history(rid)["action"].tolist() == ["accept"]
+    # the same through the dashboard: the second click says so, and stores nothing
+    other = recs.iloc[1]["rec_id"]
+    d = pops.Dashboard(live, user="tester")
+    d.rec.value = other
+    done = d.act()
+    assert done.created and "Recorded action" in d.message.value
+    assert d.rec.value == other                       # the choice stays for a second click
+    d.act()
+    assert "already accepted by tester at 2026-04-01 10:00 CEST" in d.message.value
+    assert len(live.actions.history(other)) == 1
+    # an unknown id is refused, never stored
+    with pytest.raises(UnknownNameError, match="unknown alert 'nope'"):
+        live.act("nope", "accept", "ana", kind="alert")
+    assert live.actions.history("nope").empty
+    d.close()
+
+
+def test_accepting_a_recommendation_leaves_the_open_alert_open(live):
+    d = pops.Dashboard(live, user="tester")
+    aid = next(v for _k, v in d.alert.options if v and v.startswith("outlier:"))
+    d.alert.value = aid
+    shown = d.evidence_text.value
+    assert "Evidence" in shown and "status <b>open</b>" in shown
+    d.rec.value = live.recommendations().iloc[0]["rec_id"]
+    assert d.act().created
+    assert d.alert.value == aid and d.evidence_text.value == shown
+    assert d.evidence.children[0] is d.evidence_text
+    assert live.actions.history(kind="alert").empty            # no alert was touched
+    assert live.alerts().set_index("alert_id").loc[aid, "status"] == "open"
+    d.close()
+
+
+def test_drill_down_then_choose_an_alert(live):
+    """An alert chosen right after a drill-down opens its evidence (it used to do nothing
+    while marimo logged "ValueError: The option name … is not a valid option")."""
+    mo = pytest.importorskip("marimo")
+    from pumplib.ops import app as papp
+
+    tz = live.timezone
+    month = View("1M")
+    before = pops.alert_options(live.alerts("N-P3", month), tz)
+    day = drill_down(drill_down(month, "2026-02-28 23:00", tz), "2026-03-11 23:00", tz)
+    after = pops.alert_options(live.alerts("N-P3", day), tz)
+    stale = next(label for label in before if label not in after)   # not in the new list
+    # the cause: marimo keeps an element's id across a redraw, and a plain dropdown
+    # refuses the label of the list the person was looking at
+    plain = mo.ui.dropdown(options=after, label="Alert")
+    with pytest.raises(ValueError, match="is not a valid option"):
+        plain._update([stale])
+    # the app's picker reads the alert's id from the label instead: the choice counts
+    pick = papp.picker(after, label="Alert")
+    pick._update([stale])
+    assert pick.value == before[stale]
+    ev = live.evidence(pick.value)
+    assert ev["alert"]["alert_id"] == before[stale]
+    pick._update([next(iter(after))])                               # a current label
+    assert pick.value == next(iter(after.values()))
+    pick._update(["2026-03-12 (Thu)"])                              # a stale label, no id
+    assert pick.value is None
+    # the dashboard: drill down, then choose an alert of the new list
+    d = pops.Dashboard(live, user="tester")
+    d.scope.value = "N-P3"
+    d.drill.click()
+    d.period.value = d.period.options[3][1]                         # 2026-03-12 (Thu)
+    d.drill.click()
+    assert d.view.level == "1h"
+    aid = next(v for _k, v in d.alert.options if v and v.startswith("outlier:"))
+    d.alert.value = aid
+    assert "Unusual behaviour of N-P3" in d.evidence_text.value
+    d.close()
+
+
+def test_charts_have_units_local_time_and_partial_periods(live):
+    from bokeh.models import DatetimeAxis, HoverTool
+
+    tz = live.timezone
+    months = live.chart_data("utility", View("1M"))
+    # the sample spans 2026-03-09 … 2026-04-05: both months are partial
+    assert months["partial"].tolist() == [True, True]
+    assert 0.70 < months["span_share"].iloc[0] < 0.78
+    days = live.chart_data("S-P1", drill_down(View("1M"), months["time"].iloc[0], tz))
+    assert not days["partial"].iloc[1:].any()                       # whole days are whole
+    chart = pops.kpi_chart(months, timezone=tz, currency=live.currency)
+    fig = hv.render(chart, backend="bokeh")
+    plots = [c[0] if isinstance(c, tuple) else c for c in fig.children]
+    ylabels = [p.yaxis[0].axis_label for p in plots]
+    assert ylabels == ["kWh", "EUR", "kWh/m³", "score 0–100"]
+    titles = [p.title.text for p in plots]
+    assert titles == ["Energy [kWh]", "Cost [EUR]", "Specific energy [kWh/m³]",
+                      "Data-quality score [score 0–100]"]
+    for p in plots:
+        assert isinstance(p.xaxis[0], DatetimeAxis)
+        assert p.xaxis[0].axis_label == "Local time (Europe/Amsterdam)"
+        tips = [t for t in p.tools if isinstance(t, HoverTool)]
+        assert tips and "@{state}" in str(tips[0].tooltips)
+    # the bars start at local midnight of the 1st (UTC 2026-02-28 23:00 is local 03-01 00:00)
+    energy = list(chart.values())[0]
+    rects = [el for el in energy.values() if len(el)]
+    part = next(el for el in rects if "partial" in el.label)
+    row = part.dframe().iloc[0]
+    assert pd.Timestamp("2026-03-01") < row["x0"] < pd.Timestamp("2026-03-04")
+    assert "partial: the data cover 74% of this period" in row["state"]
+    assert row["shown"].endswith(" kWh")
+    # the partial bars are hatched and lighter in the browser
+    glyphs = [r.glyph for r in plots[0].renderers if hasattr(r, "glyph")]
+    assert any(getattr(g, "hatch_pattern", None) == "/" for g in glyphs)
+
+
+def test_evidence_chart_has_units_and_the_alert_window(live):
+    from bokeh.models import BoxAnnotation, HoverTool
+
+    al = live.alerts("N-P3", kinds=["outlier"])
+    ev = live.evidence(al.iloc[0]["alert_id"])
+    assert ev["signals"].attrs["units"]["flow"] == "m3/h"
+    chart = pops.evidence_chart(ev, timezone=live.timezone)
+    fig = hv.render(chart, backend="bokeh")
+    plots = [c[0] if isinstance(c, tuple) else c for c in fig.children]
+    labels = {p.yaxis[0].axis_label for p in plots}
+    assert {"kW", "m³/h", "bar", "mm/s", "°C", "rpm"} <= labels
+    for p in plots:
+        assert p.xaxis[0].axis_label == "Local time (Europe/Amsterdam)"
+        assert any(isinstance(t, HoverTool) for t in p.tools)
+        assert any(isinstance(r, BoxAnnotation) for r in p.renderers)   # the alert window
+    assert pops.evidence_chart({"alert": ev["alert"], "signals": pd.DataFrame()},
+                               timezone=live.timezone) is None
+
+
+def test_pages_show_local_time(live):
+    v = drill_down(drill_down(View("1M"), "2026-02-28 23:00", TZ), "2026-03-11 23:00", TZ)
+    assert pops.window_text(v, TZ) == "2026-03-12 00:00 → 2026-03-13 00:00 CET"
+    d = pops.Dashboard(live, user="tester")
+    d.selection.set(level=v.level, start=v.start, end=v.end)
+    assert "2026-03-12 00:00 → 2026-03-13 00:00 CET" in d.where.value
+    assert "UTC" not in d.where.value
+    aid = next(v for _k, v in d.alert.options if v and v.startswith("outlier:"))
+    label = next(k for k, v in d.alert.options if v == aid)
+    assert "CET" in label and "UTC" not in label
+    d.close()
+
+
+def test_the_apps_draw_without_matplotlib():
+    files = [*(ROOT / "pumplib" / "ops").glob("*.py"), ROOT / "notebooks" / "apps" /
+             "operations.py", ROOT / "notebooks" / "dashboards" / "operations.ipynb",
+             ROOT / "pumplib" / "serve.py"]
+    for f in files:
+        assert "matplotlib" not in f.read_text(), f
+
+
+def test_voila_serves_a_template_without_cdn_links():
+    from pumplib import serve
+
+    env = serve.server_env("voila", {"JUPYTER_PATH": "/elsewhere"})
+    root = env["JUPYTER_PATH"].split(":")[0]
+    index = Path(root, "voila", "templates", "pumplib", "index.html.j2").read_text()
+    assert "extends 'lab/index.html.j2'" in index
+    assert index.count("data:text/css,") == 2 and env["JUPYTER_PATH"].endswith(":/elsewhere")
+    assert "--template=pumplib" in serve.command("voila", 8000)
+    nb = json.loads((ROOT / "notebooks" / "dashboards" / "operations.ipynb").read_text())
+    # no developer prose on the page (Voila hides code; markdown would show) and the
+    # heading is the dashboard's own, once
+    assert [c["cell_type"] for c in nb["cells"]] == ["code"]
+    assert nb["metadata"]["title"] == "Pump operations"

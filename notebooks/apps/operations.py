@@ -1,7 +1,7 @@
 import marimo
 
 __generated_with = "0.25.2"
-app = marimo.App(width="full", app_title="pumplib · operations")
+app = marimo.App(width="full", app_title="Pump operations")
 
 
 @app.cell
@@ -9,8 +9,12 @@ def _():
     import marimo as mo
 
     from pumplib import ops as pops
+    from pumplib.ops import app as papp
+    from pumplib.ui import charts
 
-    return mo, pops
+    # interactive Bokeh charts, every script and stylesheet inline (no CDN)
+    _frontend = charts.setup()
+    return mo, papp, pops
 
 
 @app.cell
@@ -18,6 +22,7 @@ def _(mo, pops):
     # the store: `marimo run operations.py -- --store PATH` or PUMPLIB_STORE__URL
     _args = mo.cli_args()
     ops = pops.open_operations(_args.get("store"), _args.get("registry"), _args.get("actions"))
+    tz = ops.timezone
     # one shared selection model (pumplib.ui.Selection): pumps, level and time range; every
     # control below writes it, and the cells follow it through two counters
     sel = ops.selection()
@@ -31,8 +36,21 @@ def _(mo, pops):
             set_view_rev(lambda r: r + 1)
 
     sel.observe(_follow)
-    get_tick, set_tick = mo.state(0)
-    return get_assets_rev, get_tick, get_view_rev, ops, sel, set_tick
+    # an action redraws only its own list: accepting a recommendation leaves the open
+    # alert open, and acting on an alert leaves the recommendations as they are
+    get_recs_tick, set_recs_tick = mo.state(0)
+    get_alerts_tick, set_alerts_tick = mo.state(0)
+    return (
+        get_alerts_tick,
+        get_assets_rev,
+        get_recs_tick,
+        get_view_rev,
+        ops,
+        sel,
+        set_alerts_tick,
+        set_recs_tick,
+        tz,
+    )
 
 
 @app.cell
@@ -51,6 +69,12 @@ def _(get_view_rev, pops, sel):
 
 
 @app.cell
+def _(mo):
+    user = mo.ui.text(value="operator", label="Your name")
+    return (user,)
+
+
+@app.cell
 def _(mo, ops, scope_id, sel):
     from pumplib.ui.marimo import asset_picker
 
@@ -60,16 +84,15 @@ def _(mo, ops, scope_id, sel):
         value=_labels[scope_id] if isinstance(scope_id, str) else None, label="Scope",
         on_change=lambda s: sel.set(assets=ops.scope_assets(s)) if s else None)
     pumps = asset_picker(sel, label="Pumps (several at once)")
-    user = mo.ui.text(value="operator", label="Your name")
-    return pumps, scope, user
+    return pumps, scope
 
 
 @app.cell
-def _(mo, ops, view):
+def _(ops, papp, view):
     periods = ops.periods(view)
-    period = mo.ui.dropdown(options={p.label: p.start.isoformat() for p in periods},
-                            value=periods[0].label if periods else None,
-                            label=f"Period ({view.level}, {view.tier})")
+    period = papp.picker({p.label: p.start.isoformat() for p in periods},
+                         value=periods[0].start.isoformat() if periods else None,
+                         label=f"Period ({view.level}, {view.tier})")
     return (period,)
 
 
@@ -82,7 +105,8 @@ def _(mo, ops, period, pops, sel, view):
         on_change=lambda p: sel.preset(p) if p else None)
     drill = mo.ui.button(
         label="Drill down", disabled=view.level not in pops.CHILD,
-        on_click=lambda _: pops.drill_selection(sel, period.value, ops.timezone))
+        on_click=lambda _: pops.drill_selection(sel, period.value, ops.timezone)
+        if period.value else None)
     top = mo.ui.button(label="Back to months",
                        on_click=lambda _: pops.apply_view(sel, pops.View("1M")))
     weeks = mo.ui.button(label="Weeks", on_click=lambda _: pops.apply_view(sel, pops.View("1W")))
@@ -91,97 +115,129 @@ def _(mo, ops, period, pops, sel, view):
 
 
 @app.cell
-def _(drill, mo, period, preset, pumps, scope, scope_label, top, undo, user, view, weeks):
-    _where = ("whole span" if view.start is None
-              else f"{view.start:%Y-%m-%d %H:%M} → {view.end:%Y-%m-%d %H:%M} UTC")
+def _(
+    drill,
+    mo,
+    period,
+    pops,
+    preset,
+    pumps,
+    scope,
+    scope_label,
+    top,
+    tz,
+    undo,
+    user,
+    view,
+    weeks,
+):
     mo.vstack([
         mo.md("# Pump operations"),
         mo.hstack([scope, period, drill, top, weeks, undo, preset, user], justify="start",
                   wrap=True),
         pumps,
-        mo.md(f"{scope_label} · level **{view.level}** ({view.tier}), {_where}"),
+        mo.md(f"{scope_label} · level **{view.level}** ({view.tier}), "
+              f"{pops.window_text(view, tz)}"),
     ])
     return
 
 
 @app.cell
-def _(mo, ops, period, pops, scope_id, scope_label, view):
+def _(mo, ops, period, pops, scope_id, scope_label, tz, view):
     _tiles = ops.kpis(scope_id, view, period=period.value) if period.value else \
         ops.kpis(scope_id, view)
-    _chart = ops.chart_data(scope_id, view)
+    _chart = pops.kpi_chart(ops.chart_data(scope_id, view), timezone=tz,
+                            currency=ops.currency, level=view.level)
     mo.vstack([
         mo.Html(pops.tiles_html(_tiles)),
-        pops.figure(_chart, title=f"{scope_label} per {view.level}"),
+        mo.md(f"### {scope_label} per {view.level}\n\nHover a bar for its value, drag to "
+              "zoom; hatched, lighter bars are periods the data cover only in part."),
+        _chart,
     ])
     return
 
 
 @app.cell
-def _(get_tick, mo, ops, scope_id, view):
-    get_tick()
+def _(mo, ops, papp, pops, scope_id, scope_label, tz, view):
+    # every alert its own entry (the id ends its label), grouped by asset and severity;
+    # labels carry no status, so an action never replaces the list or the choice
     alerts = ops.alerts(scope_id, view)
-    alert = mo.ui.dropdown(
-        options={f"[{r.severity}] {r.title} ({r.status})": r.alert_id
-                 for r in alerts.itertuples()},
-        label=f"Alerts ({len(alerts)})")
+    alert = papp.picker(pops.alert_options(alerts, tz), label=f"Alert ({len(alerts)})",
+                        full_width=True)
+    mo.vstack([
+        mo.md(f"## Alerts\n\n{pops.alerts_caption(len(alerts), scope_label, view)}"),
+        mo.Html(pops.tables.alert_groups_html(pops.alert_groups(alerts))),
+        alert,
+    ])
     return alert, alerts
 
 
 @app.cell
 def _(mo):
-    alert_action = mo.ui.dropdown(options=["accept", "dismiss", "assign", "comment", "reopen"],
-                                  value="accept", label="Alert action")
+    alert_action = mo.ui.dropdown(
+        options={"acknowledge": "accept", "dismiss": "dismiss", "assign": "assign",
+                 "comment": "comment", "reopen": "reopen"},
+        value="acknowledge", label="Alert action")
     alert_note = mo.ui.text(label="Reason / assignee / comment")
     alert_submit = mo.ui.run_button(label="Submit alert action")
     return alert_action, alert_note, alert_submit
 
 
 @app.cell
-def _(alert, alert_action, alert_note, alert_submit, alerts, mo, ops, pops, scope_label, view):
+def _(
+    alert,
+    alert_action,
+    alert_note,
+    alert_submit,
+    alerts,
+    get_alerts_tick,
+    mo,
+    ops,
+    pops,
+    tz,
+):
+    get_alerts_tick()
     if alert.value is None:
-        _out = mo.md("No alert opened." if len(alerts) else
+        _out = mo.md("Choose an alert to see its evidence." if len(alerts) else
                      "No alerts for this selection (outlier events, quality problems and "
                      "forecast deviations appear here).")
     else:
         _ev = ops.evidence(alert.value)
-        _a = _ev["alert"]
+        _chart = pops.evidence_chart(_ev, timezone=tz)
         _out = mo.vstack([
-            mo.md(f"### Evidence: {_a['title']}\n\n{_a['explanation']}\n\n"
-                  f"{_a['kind']} alert · {_a['asset']} · {_a['start']} → {_a['end']} UTC · "
-                  f"samples every {_ev['signals'].attrs.get('step', '')}"),
-            pops.evidence_figure(_ev),
+            mo.md(pops.tables.alert_header(_ev["alert"], tz)),
+            _chart if _chart is not None else mo.md("_No raw signals for this alert._"),
             mo.md("**Quality flags in the window**"),
-            mo.Html(pops.table_html(_ev["flags"], empty="no flags: every sample checked good")),
+            mo.Html(pops.tables.flags_html(_ev["flags"])),
             mo.md("**Lineage**"),
-            mo.Html(pops.table_html(_ev["lineage"])),
+            mo.Html(pops.tables.lineage_html(_ev["lineage"], tz)),
             mo.hstack([alert_action, alert_note, alert_submit], justify="start"),
         ])
-    _caption = pops.alerts_caption(len(alerts), scope_label, view)
-    mo.vstack([mo.md(f"## Alerts\n\n{_caption}"), alert, _out])
+    _out
     return
 
 
 @app.cell
-def _(alert, alert_action, alert_note, alert_submit, mo, ops, user):
+def _(alert, alert_action, alert_note, alert_submit, mo, ops, set_alerts_tick, tz, user):
     mo.stop(not alert_submit.value or alert.value is None)
     _kw = {"dismiss": {"reason": alert_note.value}, "assign": {"assignee": alert_note.value},
            "comment": {"comment": alert_note.value}}.get(alert_action.value, {})
     try:
-        _id = ops.act(alert.value, alert_action.value, user.value, kind="alert", **_kw)
+        _done = ops.act(alert.value, alert_action.value, user.value, kind="alert", **_kw)
     except ValueError as _exc:
         _msg = mo.callout(mo.md(f"Not recorded: {_exc}"), kind="danger")
     else:
-        _msg = mo.callout(mo.md(f"Recorded action #{_id}: {alert_action.value} alert "
-                                f"`{alert.value}` by {user.value}."), kind="success")
+        _msg = mo.callout(mo.md(_done.message(tz)), kind="success" if _done.created else "warn")
+        set_alerts_tick(lambda t: t + 1)
     _msg
     return
 
 
 @app.cell
-def _(mo, ops, scope_id):
+def _(mo, ops, papp, pops, scope_id):
     _all = ops.recommendations(scope_id)
-    rec = mo.ui.dropdown(options={f"{r.title} [{r.rec_id}]": r.rec_id for r in _all.itertuples()},
-                         label="Recommendation")
+    rec = papp.picker({pops.rec_label(r): r.rec_id for r in _all.itertuples()},
+                      label="Recommendation")
     action = mo.ui.dropdown(options=["accept", "dismiss", "assign", "comment", "reopen"],
                             value="accept", label="Action")
     note = mo.ui.text(label="Reason / assignee / comment")
@@ -190,27 +246,33 @@ def _(mo, ops, scope_id):
 
 
 @app.cell
-def _(action, get_tick, mo, ops, pops, rec, scope_id, scope_label, submit):
-    get_tick()
+def _(
+    action,
+    get_recs_tick,
+    mo,
+    note,
+    ops,
+    papp,
+    pops,
+    rec,
+    scope_id,
+    scope_label,
+    submit,
+    tz,
+):
+    get_recs_tick()
     _recs = ops.recommendations(scope_id)
     mo.vstack([
-        mo.md(f"## Recommendations\n\n"
-              f"{pops.recs_caption(len(_recs), scope_label)}"),
-        mo.Html(pops.table_html(_recs, columns=pops.REC_VIEW_COLUMNS)),
-        mo.hstack([rec, action, submit], justify="start"),
+        mo.md(f"## Recommendations\n\n{pops.recs_caption(len(_recs), scope_label)} "
+              "(click a column header to sort)"),
+        papp.recommendation_ui(_recs, ops.currency, tz),
+        mo.hstack([rec, action, note, submit], justify="start", wrap=True),
     ]) if len(_recs) else mo.md("## Recommendations\n\nNo recommendations stored yet.")
     return
 
 
 @app.cell
-def _(action, mo, note, submit):
-    mo.hstack([note], justify="start") if action.value in ("dismiss", "assign", "comment") \
-        else mo.md("")
-    return
-
-
-@app.cell
-def _(action, mo, note, ops, rec, set_tick, submit, user):
+def _(action, mo, note, ops, rec, set_recs_tick, submit, tz, user):
     mo.stop(not submit.value)
     if rec.value is None:
         _msg = mo.callout(mo.md("Choose a recommendation first."), kind="warn")
@@ -218,13 +280,14 @@ def _(action, mo, note, ops, rec, set_tick, submit, user):
         _kw = {"dismiss": {"reason": note.value}, "assign": {"assignee": note.value},
                "comment": {"comment": note.value}}.get(action.value, {})
         try:
-            _id = ops.act(rec.value, action.value, user.value, **_kw)
+            _done = ops.act(rec.value, action.value, user.value, **_kw)
         except ValueError as _exc:
             _msg = mo.callout(mo.md(f"Not recorded: {_exc}"), kind="danger")
         else:
-            _msg = mo.callout(mo.md(f"Recorded action #{_id}: {action.value} "
-                                    f"`{rec.value}` by {user.value}."), kind="success")
-            set_tick(lambda t: t + 1)
+            _msg = mo.callout(mo.md(_done.message(tz)),
+                              kind="success" if _done.created else "warn")
+            if _done.created:
+                set_recs_tick(lambda t: t + 1)
     _msg
     return
 
