@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -598,22 +599,23 @@ def test_recommendation_table_reads_like_a_report(live):
     t = pops.recommendation_table(recs, live.currency, live.timezone)
     # human column names, the money columns in the registry's currency
     assert "_" not in "".join(t.columns)
-    assert list(t.columns[:5]) == ["Recommendation", "Asset", "Station",
-                                   "Est. saving (kWh/year)", "Est. saving (EUR/year)"]
-    assert "Verified saving (EUR)" in t.columns
+    assert list(t.columns) == ["Recommendation", "Asset", "Est. saving (kWh/year)",
+                               "Est. saving (EUR/year)", "Confidence", "Status",
+                               "Verified saving (EUR)", "ID"]
+    assert "S-T1 · SOUTH" in t["Asset"].tolist()            # a tank, with its station
     # numbers stay numbers (they sort); text cells never say None/nan
     assert t["Est. saving (EUR/year)"].dtype == float
     cells = t.select_dtypes(exclude="number").to_numpy().ravel().tolist()
     assert not {"None", "nan", "NaN", "NaT", ""} & {str(c) for c in cells}
-    assert pops.MISSING in cells
     page = pops.table_html(t, formats=tables.rec_formats("EUR"))
+    assert f'<td class="num">{pops.MISSING}</td>' in page    # no estimate: the one mark
     assert "None" not in page and "nan" not in page.lower().replace("nanoseconds", "")
     best = recs.iloc[0]
     assert pops.money(best["saving_money"], "EUR") in page and "€" in page
     assert "saving_money" not in page and "rec_id" not in page
     # the long titles wrap in a column that keeps its width (no 13-line strip), and a
     # narrow page scrolls the table instead of cutting a column off
-    assert 'style="min-width:380px"' in page and "overflow-x:auto" in page
+    assert 'style="min-width:320px"' in page and "overflow-x:auto" in page
     # sortable: by money, high first, missing values last whatever the direction
     for desc in (True, False):
         s = tables.sort_table(t, "Est. saving (EUR/year)", descending=desc)
@@ -627,6 +629,13 @@ def test_recommendation_table_reads_like_a_report(live):
     d.rec_order.value = False
     assert d.rec_table["Asset"].tolist() == sorted(d.rec_table["Asset"].tolist())
     assert "Asset" in d.recs.value
+    # the status says who accepted and when, in local time
+    rid = recs.iloc[0]["rec_id"]
+    live.actions._clock = lambda: dt.datetime(2026, 4, 1, 8, 0, tzinfo=dt.UTC)
+    d.rec.value = rid
+    d.act()
+    row = d.rec_table.set_index("ID").loc[rid]
+    assert row["Status"] == "accepted by tester, 2026-04-01 10:00 CEST"
     d.close()
 
 
@@ -664,7 +673,13 @@ def test_alerts_with_equal_titles_are_all_selectable(live):
     assert len(pops.alert_options(many, live.timezone)) == 73
     # the dashboard offers every alert of the view
     d = pops.Dashboard(live, user="tester")
-    assert len(d.alert.options) == len(al) + 1       # and "-- choose an alert --"
+    assert len(d.alert.options) == len(al)
+    heads = [g["label"] for g in d.alert.groups]           # real groups (<optgroup>)
+    assert all(re.match(r"^\S+ · (high|medium|low) \(\d+\)$", h) for h in heads)
+    keys = [(h.split(" · ")[0], {"high": 0, "medium": 1, "low": 2}[h.split(" ")[2]])
+            for h in heads]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert sum(len(g["options"]) for g in d.alert.groups) == len(al)
     assert "High" in d.alert_groups.value and "N-P3" in d.alert_groups.value
     d.close()
 
@@ -750,6 +765,12 @@ def test_drill_down_then_choose_an_alert(live):
     aid = next(v for _k, v in d.alert.options if v and v.startswith("outlier:"))
     d.alert.value = aid
     assert "Unusual behaviour of N-P3" in d.evidence_text.value
+    # a choice from the list the person saw before the redraw (the picker sends the id,
+    # not a position in the list): that alert opens, though the new list lacks it
+    gone = next(v for v in before.values() if v not in {i for _lb, i in d.alert.options})
+    d.alert.value = gone
+    assert gone.split(":")[-1] in d.evidence_text.value and d.evidence.children[1] is \
+        d.evidence_chart
     d.close()
 
 

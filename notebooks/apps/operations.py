@@ -40,13 +40,18 @@ def _(mo, pops):
     # alert open, and acting on an alert leaves the recommendations as they are
     get_recs_tick, set_recs_tick = mo.state(0)
     get_alerts_tick, set_alerts_tick = mo.state(0)
+    # the open alert: kept here, not only in its picker, so a choice survives the redraw
+    # of the list (a drill-down re-creates the picker)
+    get_alert_id, set_alert_id = mo.state(None)
     return (
+        get_alert_id,
         get_alerts_tick,
         get_assets_rev,
         get_recs_tick,
         get_view_rev,
         ops,
         sel,
+        set_alert_id,
         set_alerts_tick,
         set_recs_tick,
         tz,
@@ -158,12 +163,12 @@ def _(mo, ops, period, pops, scope_id, scope_label, tz, view):
 
 
 @app.cell
-def _(mo, ops, papp, pops, scope_id, scope_label, tz, view):
+def _(get_alert_id, mo, ops, papp, pops, scope_id, scope_label, set_alert_id, tz, view):
     # every alert its own entry (the id ends its label), grouped by asset and severity;
     # labels carry no status, so an action never replaces the list or the choice
     alerts = ops.alerts(scope_id, view)
     alert = papp.picker(pops.alert_options(alerts, tz), label=f"Alert ({len(alerts)})",
-                        full_width=True)
+                        full_width=True, value=get_alert_id(), on_change=set_alert_id)
     mo.vstack([
         mo.md(f"## Alerts\n\n{pops.alerts_caption(len(alerts), scope_label, view)}"),
         mo.Html(pops.tables.alert_groups_html(pops.alert_groups(alerts))),
@@ -185,11 +190,11 @@ def _(mo):
 
 @app.cell
 def _(
-    alert,
     alert_action,
     alert_note,
     alert_submit,
     alerts,
+    get_alert_id,
     get_alerts_tick,
     mo,
     ops,
@@ -197,12 +202,13 @@ def _(
     tz,
 ):
     get_alerts_tick()
-    if alert.value is None:
+    _open = get_alert_id()
+    if _open is None:
         _out = mo.md("Choose an alert to see its evidence." if len(alerts) else
                      "No alerts for this selection (outlier events, quality problems and "
                      "forecast deviations appear here).")
     else:
-        _ev = ops.evidence(alert.value)
+        _ev = ops.evidence(_open)
         _chart = pops.evidence_chart(_ev, timezone=tz)
         _out = mo.vstack([
             mo.md(pops.tables.alert_header(_ev["alert"], tz)),
@@ -218,12 +224,23 @@ def _(
 
 
 @app.cell
-def _(alert, alert_action, alert_note, alert_submit, mo, ops, set_alerts_tick, tz, user):
-    mo.stop(not alert_submit.value or alert.value is None)
+def _(
+    alert_action,
+    alert_note,
+    alert_submit,
+    get_alert_id,
+    mo,
+    ops,
+    set_alerts_tick,
+    tz,
+    user,
+):
+    _open = get_alert_id()
+    mo.stop(not alert_submit.value or _open is None)
     _kw = {"dismiss": {"reason": alert_note.value}, "assign": {"assignee": alert_note.value},
            "comment": {"comment": alert_note.value}}.get(alert_action.value, {})
     try:
-        _done = ops.act(alert.value, alert_action.value, user.value, kind="alert", **_kw)
+        _done = ops.act(_open, alert_action.value, user.value, kind="alert", **_kw)
     except ValueError as _exc:
         _msg = mo.callout(mo.md(f"Not recorded: {_exc}"), kind="danger")
     else:

@@ -15,6 +15,7 @@ module            its one idea
 ``tables``        tables and tiles as people read them (human names, currency)
 ``charts``        interactive HoloViews/Bokeh charts (units, local time, partial periods)
 ``app``           helpers of the marimo app (pickers that survive a redraw)
+``picker``        a grouped picker widget (anywidget) that sends ids, not positions
 ``dashboard``     the ipywidgets :class:`Dashboard` (Voila, JupyterLab)
 ================  ==========================================================================
 
@@ -53,6 +54,7 @@ from .alerts import (
     alert_groups,
     alert_id_of,
     alert_label,
+    alert_option_groups,
     alert_options,
 )
 from .charts import evidence_chart, kpi_chart, panel_of
@@ -98,7 +100,7 @@ __all__ = [
     "ALERT_COLUMNS", "ALERT_KINDS", "CHILD", "COLUMNS", "FLOOR_KWH_M3_M", "KPI_SPEC", "LEVELS",
     "MAX_POINTS", "MISSING", "PARTIAL_BELOW", "REC_COLUMNS", "REC_VIEW_COLUMNS", "SEVERITIES",
     "TIERS", "Dashboard", "Operations", "Period", "View", "_operations", "alert_groups",
-    "alert_id_of", "alert_label", "alert_options", "alerts_caption", "apply_view",
+    "alert_id_of", "alert_label", "alert_option_groups", "alert_options", "alerts_caption", "apply_view",
     "drill_down", "drill_selection", "evidence_chart", "kpi_chart", "local_text", "money",
     "open_operations", "panel_of", "period_end", "rec_label", "recommendation_table",
     "recs_caption", "replace_view", "roll_up", "table_html", "tiles_html", "view_of",

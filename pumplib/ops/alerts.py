@@ -225,6 +225,22 @@ def alert_options(alerts: pd.DataFrame, timezone: str) -> dict[str, str]:
     return out
 
 
+def alert_option_groups(alerts: pd.DataFrame, timezone: str) -> list[dict]:
+    """The entries of :func:`alert_options` in groups: one per asset and severity.
+
+    Returns ``[{"label": "N-P3 · high (2)", "options": [[label, alert_id], …]}, …]``
+    (the shape of :class:`pumplib.ops.picker.GroupedPicker`).
+    """
+    groups: list[dict] = []
+    for r in group_order(alerts).itertuples():
+        key = f"{r.asset} · {r.severity}"
+        if not groups or groups[-1]["key"] != key:
+            groups.append({"key": key, "options": []})
+        groups[-1]["options"].append([alert_label(r, timezone), r.alert_id])
+    return [{"label": f"{g['key']} ({len(g['options'])})", "options": g["options"]}
+            for g in groups]
+
+
 def alert_id_of(label: str | None) -> str | None:
     """The alert id a label ends with (None when there is none).
 

@@ -42,14 +42,17 @@ def _picker_class():
 
 
 def picker(options: dict[str, str], *, value: str | None = None, label: str = "",
-           full_width: bool = False):
+           full_width: bool = False, on_change=None):
     """A ``mo.ui.dropdown`` of ``label → id`` options (labels ending ``[id]``) whose
     value is the chosen id, also when the label came from an earlier list.
 
     ``value`` is an id (not a label) to start with, when it is among the options.
+    ``on_change`` receives the chosen id: the app keeps it in a ``mo.state``, so a
+    choice made just before a redraw re-created the picker is not lost either.
     """
     start = next((k for k, v in options.items() if v == value), None) if value else None
-    return _picker_class()(options, value=start, label=label, full_width=full_width)
+    return _picker_class()(options, value=start, label=label, full_width=full_width,
+                           on_change=on_change)
 
 
 def recommendation_ui(recs, currency: str, timezone: str, *, label: str = ""):
@@ -63,6 +66,7 @@ def recommendation_ui(recs, currency: str, timezone: str, *, label: str = ""):
         horizon = float(recs["horizon_days"].dropna().iloc[0])
     formats = rec_formats(currency, horizon if horizon is not None else 365)
     return mo.ui.table(table, selection=None, pagination=True, page_size=10,
-                       format_mapping=formats, wrapped_columns=["Recommendation"],
-                       column_widths={"Recommendation": 380}, show_download=False,
+                       format_mapping=formats, wrapped_columns=["Recommendation", "Status"],
+                       column_widths={"Recommendation": 320, "Status": 180},
+                       show_download=False,
                        show_column_summaries=False, show_data_types=False, label=label)

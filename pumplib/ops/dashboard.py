@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import html
 
-from .alerts import alert_groups, alert_options
+from .alerts import alert_groups, alert_option_groups
 from .charts import evidence_chart, kpi_chart, panel_of
+from .picker import GroupedPicker
 from .tables import (
     alert_groups_html,
     alert_header,
@@ -112,7 +113,9 @@ class Dashboard:
         self.chart = W.Output()
         self.alert_head = W.HTML("<h2>Alerts</h2>")
         self.alert_groups = W.HTML()
-        self.alert = W.Dropdown(description="Alert", layout=W.Layout(width="95%"))
+        # the alerts in groups (asset · severity); it sends the alert's id, not a position
+        self.alert = GroupedPicker(description="Alert", placeholder="-- choose an alert --",
+                                   layout=W.Layout(width="95%"))
         self.evidence = W.VBox()
         self.evidence_text = W.HTML()
         self.evidence_chart = W.Output()
@@ -126,8 +129,8 @@ class Dashboard:
         headers = rec_headers(ops.currency)
         self.rec_sort = W.Dropdown(
             options=[(h, h) for h in (headers["saving_money"], headers["saving_kwh"],
-                                      headers["confidence"], headers["status"],
-                                      headers["asset"], headers["title"])],
+                                      headers["verified_saving_money"], headers["confidence"],
+                                      headers["status"], headers["asset"], headers["title"])],
             value=headers["saving_money"], description="Sort by")
         self.rec_order = W.ToggleButtons(options=[("high → low", True), ("low → high", False)],
                                          value=True, style={"button_width": "auto"})
@@ -253,7 +256,22 @@ class Dashboard:
             display(panel_of(obj))
 
     def refresh(self) -> None:
-        """Redraw everything for the current selection (scope and view)."""
+        """Redraw everything for the current selection (scope and view).
+
+        The pickers are disabled while it runs: an ipywidgets dropdown sends the
+        position of the chosen entry, so a choice made in a list that is being
+        replaced would open another item than the one the person saw.
+        """
+        pickers = [self.alert, self.period, self.rec]
+        for w in pickers:
+            w.disabled = True
+        try:
+            self._refresh()
+        finally:
+            for w in pickers:
+                w.disabled = False
+
+    def _refresh(self) -> None:
         v = self.view
         scope = self.scope_value
         label = self.ops.scope_label(scope)
@@ -289,11 +307,10 @@ class Dashboard:
         al = self.ops.alerts(self.scope_value, self.view)
         self._alert_rows = al
         keep = self.alert.value
-        opts = alert_options(al, self.ops.timezone)
         self._quiet = True
         try:
-            self.alert.options = [("-- choose an alert --", None)] + list(opts.items())
-            self.alert.value = keep if keep in set(opts.values()) else None
+            self.alert.groups = alert_option_groups(al, self.ops.timezone)
+            self.alert.value = keep if keep in set(al["alert_id"]) else None
         finally:
             self._quiet = False
         self.alert.description = f"Alert ({len(al)})"
@@ -313,7 +330,11 @@ class Dashboard:
                 "<i>No alerts for this selection (outlier events, quality problems and "
                 "forecast deviations appear here).</i>")]
             return
-        ev = self.ops.evidence(self.alert.value)
+        try:
+            ev = self.ops.evidence(self.alert.value)
+        except KeyError as exc:            # UnknownNameError: an alert that is gone
+            self.evidence.children = [W.HTML(_message(str(exc).strip("'\""), _WARN))]
+            return
         self.evidence_text.value = _md(alert_header(ev["alert"], self.ops.timezone))
         self.evidence_obj = evidence_chart(ev, timezone=self.ops.timezone)
         self._show(self.evidence_chart, self.evidence_obj)

@@ -28,12 +28,13 @@ MISSING = "–"
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹"}
 
 #: recommendation columns a page shows (library names, in order)
-REC_VIEW_COLUMNS = ["title", "asset", "station", "saving_kwh", "saving_money", "confidence",
-                    "status", "accepted_by", "accepted_at", "assignee",
-                    "verified_saving_money", "n_comments", "rec_id"]
+REC_VIEW_COLUMNS = ["title", "asset", "saving_kwh", "saving_money", "confidence", "status",
+                    "verified_saving_money", "rec_id"]
 
 #: the widths a long text column keeps (px), so it never squeezes into a narrow strip
-WIDE_COLUMNS = {"Recommendation": 380, "Meaning": 280, "What": 320}
+WIDE_COLUMNS = {"Recommendation": 320, "Status": 180, "Meaning": 280, "What": 320}
+#: short columns that read best on one line
+NOWRAP_COLUMNS = {"ID", "Asset", "Confidence", "Written", "Snapshot", "Run", "Signal", "Flag"}
 
 TABLE_CSS = """
 <style>
@@ -147,32 +148,59 @@ def rec_headers(currency: str, horizon_days: float | None = 365) -> dict[str, st
     """
     per = "year" if horizon_days in (None, 365, 365.0) or _missing(horizon_days) \
         else f"{horizon_days:g} days"
-    return {"title": "Recommendation", "asset": "Asset", "station": "Station",
+    return {"title": "Recommendation", "asset": "Asset",
             "saving_kwh": f"Est. saving (kWh/{per})",
             "saving_money": f"Est. saving ({currency}/{per})",
-            "confidence": "Confidence", "status": "Status", "accepted_by": "Accepted by",
-            "accepted_at": "Accepted at", "assignee": "Assigned to",
-            "verified_saving_money": f"Verified saving ({currency})",
-            "n_comments": "Comments", "rec_id": "ID"}
+            "confidence": "Confidence", "status": "Status",
+            "verified_saving_money": f"Verified saving ({currency})", "rec_id": "ID"}
+
+
+def status_text(rec, timezone: str) -> str:
+    """What people decided about a recommendation, in one cell.
+
+    Examples
+    --------
+    >>> status_text({"status": "accepted", "accepted_by": "ana", "n_comments": 2,
+    ...              "accepted_at": pd.Timestamp("2026-04-01 08:00", tz="UTC")},
+    ...             "Europe/Amsterdam")
+    'accepted by ana, 2026-04-01 10:00 CEST · 2 comments'
+    """
+    get = rec.get if isinstance(rec, dict) else (lambda k, d=None: getattr(rec, k, d))
+    status = text(get("status"))
+    if status == "accepted" and not _missing(get("accepted_by")):
+        status += f" by {get('accepted_by')}"
+        if not _missing(get("accepted_at")):
+            status += f", {local_text(get('accepted_at'), timezone)}"
+    elif status == "dismissed" and not _missing(get("reason")):
+        status += f": {get('reason')}"
+    if not _missing(get("assignee")):
+        status += f" · assigned to {get('assignee')}"
+    n = get("n_comments", 0)
+    if not _missing(n) and int(n):
+        status += f" · {int(n)} comment{'s' if int(n) != 1 else ''}"
+    return status
 
 
 def recommendation_table(recs: pd.DataFrame, currency: str, timezone: str) -> pd.DataFrame:
     """Recommendations with human headers: numbers stay numbers (they sort), text
-    cells hold :data:`MISSING` instead of None, times are local."""
+    cells hold :data:`MISSING` instead of None, the status says who decided and
+    when (local time)."""
     horizon = None
     if "horizon_days" in recs and recs["horizon_days"].notna().any():
         horizon = float(recs["horizon_days"].dropna().iloc[0])
     heads = rec_headers(currency, horizon if horizon is not None else 365)
-    cols = [c for c in REC_VIEW_COLUMNS if c in recs]
-    out = pd.DataFrame(index=range(len(recs)))
-    for c in cols:
-        v = recs[c].reset_index(drop=True)
+    rows = recs.reset_index(drop=True)
+    out = pd.DataFrame(index=range(len(rows)))
+    for c in REC_VIEW_COLUMNS:
+        v = rows[c] if c in rows else pd.Series([None] * len(rows), dtype=object)
         if c in ("saving_kwh", "saving_money", "verified_saving_money"):
             out[heads[c]] = pd.to_numeric(v, errors="coerce").astype(float)
-        elif c == "n_comments":
-            out[heads[c]] = pd.to_numeric(v, errors="coerce").fillna(0).astype(int)
-        elif c == "accepted_at":
-            out[heads[c]] = [MISSING if _missing(t) else local_text(t, timezone) for t in v]
+        elif c == "asset":
+            st = rows["station"] if "station" in rows else [None] * len(rows)
+            out[heads[c]] = [text(a) if _missing(s) or str(s) == str(a) else
+                             f"{text(a)} · {s}" for a, s in zip(v, st, strict=True)]
+        elif c == "status":
+            out[heads[c]] = [status_text(r, timezone) for r in rows.to_dict("records")]
         else:
             out[heads[c]] = [text(x) for x in v]
     return out
@@ -233,7 +261,7 @@ def table_html(rows, columns: Mapping[str, str] | list[str] | None = None, *,
                 shown = str(v)
             width = WIDE_COLUMNS.get(str(c))
             style = f' style="min-width:{width}px"' if width else ""
-            cls = "num" if numeric or c in formats else ""
+            cls = "num" if numeric or c in formats else "nowrap" if c in NOWRAP_COLUMNS else ""
             cls_attr = f' class="{cls}"' if cls else ""
             cells.append(f"<td{cls_attr}{style}>{html.escape(shown)}</td>")
         rc = f' class="{html.escape(row_class(r))}"' if row_class is not None else ""
