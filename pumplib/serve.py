@@ -157,9 +157,7 @@ def preload() -> None:
         o.kpis("utility", view)
         chart = ops.kpi_chart(o.chart_data("utility", view), timezone=o.timezone,
                               currency=o.currency)
-        import holoviews as hv
-
-        hv.render(chart, backend="bokeh")      # HoloViews, Panel and Bokeh imported and warm
+        chart.get_root()                         # Panel and Bokeh imported and warm
         o.alerts("utility", view)
         o.recommendations("utility")
     except PumplibError:  # the app shows the same error on its page

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
+import panel as pn
 import pytest
 
 from pumplib import ops as pops
@@ -320,7 +320,7 @@ def test_recommendations_join_their_actions_and_verified_savings(ops_rw, demo_st
 def test_dashboard_widgets_drive_the_library(ops_rw, demo_store_copy):
     pytest.importorskip("ipywidgets")
     d = pops.Dashboard(ops_rw, user="tester")
-    assert 'data-kpi="energy"' in d.tiles.value and isinstance(d.chart_obj, hv.Layout)
+    assert 'data-kpi="energy"' in d.tiles.value and isinstance(d.chart_obj, pn.pane.Bokeh)
     d.scope.value = "S-P1"
     assert d.period.options[0][0] == "2026-03"
     d.drill.click()
@@ -338,7 +338,7 @@ def test_dashboard_widgets_drive_the_library(ops_rw, demo_store_copy):
     d.top.click()
     d.alert.value = "quality:S-P1:2026-03-15"
     assert "Evidence" in d.evidence_text.value and d.evidence.children[0] is d.evidence_text
-    assert isinstance(d.evidence_obj, hv.Layout)
+    assert isinstance(d.evidence_obj, pn.pane.Bokeh)
     d.alert_action.value = "dismiss"
     d.alert_submit.click()                                   # a dismissal needs a reason
     assert "Not recorded: dismiss needs a reason" in d.alert_message.value
@@ -775,7 +775,7 @@ def test_drill_down_then_choose_an_alert(live):
 
 
 def test_charts_have_units_local_time_and_partial_periods(live):
-    from bokeh.models import DatetimeAxis, HoverTool
+    from bokeh.models import DatetimeAxis, HoverTool, Legend
 
     tz = live.timezone
     months = live.chart_data("utility", View("1M"))
@@ -785,29 +785,35 @@ def test_charts_have_units_local_time_and_partial_periods(live):
     days = live.chart_data("S-P1", drill_down(View("1M"), months["time"].iloc[0], tz))
     assert not days["partial"].iloc[1:].any()                       # whole days are whole
     chart = pops.kpi_chart(months, timezone=tz, currency=live.currency)
-    fig = hv.render(chart, backend="bokeh")
-    plots = [c[0] if isinstance(c, tuple) else c for c in fig.children]
+    assert isinstance(chart, pn.pane.Bokeh)            # rendered through Panel: inline, offline
+    plots = [c[0] for c in chart.object.children]
     ylabels = [p.yaxis[0].axis_label for p in plots]
     assert ylabels == ["kWh", "EUR", "kWh/m³", "score 0–100"]
     titles = [p.title.text for p in plots]
     assert titles == ["Energy [kWh]", "Cost [EUR]", "Specific energy [kWh/m³]",
                       "Data-quality score [score 0–100]"]
+    assert all(p.x_range is plots[0].x_range for p in plots)   # one time axis for all
     for p in plots:
         assert isinstance(p.xaxis[0], DatetimeAxis)
         assert p.xaxis[0].axis_label == "Local time (Europe/Amsterdam)"
         tips = [t for t in p.tools if isinstance(t, HoverTool)]
-        assert tips and "@{state}" in str(tips[0].tooltips)
-    # the bars start at local midnight of the 1st (UTC 2026-02-28 23:00 is local 03-01 00:00)
-    energy = list(chart.values())[0]
-    rects = [el for el in energy.values() if len(el)]
-    part = next(el for el in rects if "partial" in el.label)
-    row = part.dframe().iloc[0]
-    assert pd.Timestamp("2026-03-01") < row["x0"] < pd.Timestamp("2026-03-04")
-    assert "partial: the data cover 74% of this period" in row["state"]
-    assert row["shown"].endswith(" kWh")
-    # the partial bars are hatched and lighter in the browser
-    glyphs = [r.glyph for r in plots[0].renderers if hasattr(r, "glyph")]
-    assert any(getattr(g, "hatch_pattern", None) == "/" for g in glyphs)
+        assert tips and ("Data", "@state") in tips[0].tooltips
+    # the partial bars: hatched and lighter, "partial" in their hover and in the legend
+    part = next(r for r in plots[0].renderers if getattr(r.glyph, "hatch_pattern", None) == "/")
+    data = part.data_source.data
+    assert len(data["x0"]) == 2
+    # the first bar starts at local midnight of the 1st (UTC 2026-02-28 23:00)
+    assert pd.Timestamp("2026-03-01") < pd.Timestamp(data["x0"][0]) < pd.Timestamp("2026-03-04")
+    assert data["state"][0] == "partial: the data cover 74% of this period"
+    assert data["shown"][0].endswith(" kWh") and data["period"][0] == "2026-03"
+    legend = [x for x in plots[0].above if isinstance(x, Legend)][0]
+    assert [it.label["value"] for it in legend.items] == [
+        "complete period", "partial period (the data cover only part of it)"]
+    # whole days are drawn whole
+    day_chart = pops.kpi_chart(days, timezone=tz, currency=live.currency)
+    first = [c[0] for c in day_chart.object.children][0]
+    full = next(r for r in first.renderers if getattr(r.glyph, "hatch_pattern", None) != "/")
+    assert len(full.data_source.data["x0"]) == len(days) - 1
 
 
 def test_evidence_chart_has_units_and_the_alert_window(live):
@@ -817,14 +823,13 @@ def test_evidence_chart_has_units_and_the_alert_window(live):
     ev = live.evidence(al.iloc[0]["alert_id"])
     assert ev["signals"].attrs["units"]["flow"] == "m3/h"
     chart = pops.evidence_chart(ev, timezone=live.timezone)
-    fig = hv.render(chart, backend="bokeh")
-    plots = [c[0] if isinstance(c, tuple) else c for c in fig.children]
+    plots = [c[0] for c in chart.object.children]
     labels = {p.yaxis[0].axis_label for p in plots}
     assert {"kW", "m³/h", "bar", "mm/s", "°C", "rpm"} <= labels
     for p in plots:
         assert p.xaxis[0].axis_label == "Local time (Europe/Amsterdam)"
         assert any(isinstance(t, HoverTool) for t in p.tools)
-        assert any(isinstance(r, BoxAnnotation) for r in p.renderers)   # the alert window
+        assert any(isinstance(r, BoxAnnotation) for r in p.center)   # the alert window
     assert pops.evidence_chart({"alert": ev["alert"], "signals": pd.DataFrame()},
                                timezone=live.timezone) is None
 
