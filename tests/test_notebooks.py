@@ -33,7 +33,7 @@ def test_notebook_runs(name, demo_store, monkeypatch):
     monkeypatch.setenv("PUMPLIB_STORE__URL", demo_store)
     nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     NotebookClient(nb, timeout=240, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT)}}).execute()
+                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     shown = json.dumps([o.get("data", {}) for o in outputs])

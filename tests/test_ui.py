@@ -31,11 +31,12 @@ def sel(reg):
 
 def test_doctests():
     import pumplib.ui.charts
+    import pumplib.ui.display
     import pumplib.ui.selection
 
-    for mod in (pumplib.ui.selection, pumplib.ui.charts):
+    for mod in (pumplib.ui.selection, pumplib.ui.charts, pumplib.ui.display):
         res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-        assert res.failed == 0 and res.attempted >= 2
+        assert res.failed == 0 and res.attempted >= 2, mod
 
 
 def test_selection_observes_presets_drill_down_and_back(sel):
@@ -185,3 +186,107 @@ def test_panel_queries_and_charts_the_sample(demo_store, demo_registry, tmp_path
     assert "cdn.bokeh.org" not in text and "Bokeh" in text        # inline resources
     with pytest.raises(UnknownNameError, match="chart engine"):
         line_chart(ds, engine="matplotlib")
+
+
+# --- charts: units, local time, partial periods, offline ------------------------------
+def _daily(values, coverage=None, units="kWh"):
+    import numpy as np
+    import xarray as xr
+
+    t = pd.date_range("2026-03-08T23:00", periods=len(values), freq="1D")   # local midnights
+    v = {"energy_integral": (("asset", "time"), np.array([values], float),
+                             {"units": units, "feature": "energy"})}
+    if coverage is not None:
+        v["energy_coverage"] = (("asset", "time"), np.array([coverage], float), {"units": "1"})
+    return xr.Dataset(v, coords={"asset": ["N-P1"], "time": t},
+                      attrs={"timezone": "Europe/Amsterdam", "level": "1D"})
+
+
+def test_line_chart_has_units_local_time_hover_and_marks_partial_periods():
+    import holoviews as hv
+    import numpy as np
+    from bokeh.models import HoverTool
+
+    from pumplib.ui import line_chart
+
+    chart = line_chart(_daily([5.0, 6.0, 7.0], coverage=[0.4, 1.0, 1.0]))
+    overlay = chart.Overlay.Energy_integral
+    curve = overlay.Curve.N_hyphen_minus_P1
+    assert curve.vdims[0].pprint_label == "energy integral [kWh]"
+    assert curve.kdims[0].pprint_label == "time (Europe/Amsterdam)"
+    # local midnights on the axis (the UTC data start at 23:00 the day before)
+    assert list(curve.dimension_values("time")) == list(
+        pd.date_range("2026-03-09", periods=3, freq="1D").values)
+    partial = [e for e in overlay if "partial period" in e.label]
+    assert len(partial) == 1 and partial[0].dimension_values("coverage").tolist() == [0.4]
+    fig = hv.render(chart)
+    tips = [t for p in fig.children for t in p[0].select({"type": HoverTool})]
+    text = str([t.tooltips for t in tips])
+    assert "kWh" in text and "coverage" in text and "@time{%F %H:%M}" in text
+    # complete periods: nothing marked
+    full = line_chart(_daily([5.0, 6.0, 7.0], coverage=[1.0, 1.0, 1.0]))
+    assert not [e for e in full.Overlay.Energy_integral if "partial" in e.label]
+    assert np.isfinite(full.Overlay.Energy_integral.Curve.N_hyphen_minus_P1.dimension_values(1)).all()
+
+
+def test_line_chart_reads_the_coverage_a_query_left_out(demo_store):
+    import pumplib
+    from pumplib.ui import line_chart
+
+    ds = pumplib.query("energy_integral", assets=["S-P1"], level="1D", store=demo_store)
+    assert "energy_coverage" not in ds                      # an exact column: no coverage
+    overlay = line_chart(ds).Overlay.Energy_integral
+    assert "coverage" in overlay.Curve.S_hyphen_minus_P1.dimensions("value", label="name")
+    # the sample starts and ends inside a local day: both ends are partial
+    partial = [e for e in overlay if "partial period" in e.label]
+    assert partial and len(partial[0]) >= 2
+
+
+def test_charts_carry_no_cdn_url_in_any_frontend():
+    """Panel's stylesheets become inline CSS before a model leaves Python (the notebook and
+    marimo paths go through this hook; holoviz/panel#7073)."""
+    import panel as pn
+    from bokeh.embed.util import standalone_docs_json
+    from bokeh.models import ImportedStyleSheet
+
+    from pumplib.ui import line_chart
+    from pumplib.ui.display import setup
+
+    setup()
+    assert pn.config.inline
+    from bokeh.document import Document
+
+    doc = Document()
+    root = pn.panel(line_chart(_daily([1.0, 2.0]))).get_root(doc)
+    if root.document is None:
+        doc.add_root(root)
+    text = str(standalone_docs_json([root]))
+    assert "cdn.holoviz.org" not in text and "cdn.bokeh.org" not in text
+    assert not [s for m in root.select({"type": ImportedStyleSheet}) for s in [m.url]
+                if "holoviz" in s or "static/extensions/panel" in s]
+
+
+@pytest.mark.slow
+def test_raw_chart_draws_a_year_at_one_second_with_datashader():
+    import holoviews as hv
+    import numpy as np
+    import xarray as xr
+
+    from pumplib.ui import raw_chart
+
+    n = 365 * 86400
+    t = pd.date_range("2025-01-01", periods=n, freq="1s").values
+    v = np.sin(np.arange(n, dtype=float) / 86400 * 2 * np.pi) * 10 + 20
+    da = xr.DataArray(v, dims="time", coords={"time": t}, name="power",
+                      attrs={"units": "kW", "long_name": "Electrical input power"})
+    dm = raw_chart(da, timezone="Europe/Amsterdam", width=600, height=200)
+    img = dm[()]                                    # datashader aggregates the year
+    assert type(img).__name__ == "Image"
+    drawn = np.nan_to_num(img.dimension_values(2, flat=False)) > 0
+    assert drawn.shape[1] >= 300 and drawn.any(axis=0).mean() > 0.99      # every column
+    lo, hi = img.range("time")                      # the whole year, in local time
+    assert pd.Timestamp(lo) <= pd.Timestamp("2025-01-01T01:00:01") and \
+        pd.Timestamp(hi) >= pd.Timestamp("2025-12-31T23:59")
+    fig = hv.render(dm)
+    assert fig.yaxis[0].axis_label == "Electrical input power [kW]"
+    assert fig.xaxis[0].axis_label == "time (Europe/Amsterdam)"
