@@ -538,15 +538,18 @@ def config_get(key: str) -> None:
 # -- simulator ------------------------------------------------------------------------------
 @sim_app.command("sample")
 def simulate_sample(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the sample.")] = Path(
-        "data_samples"),
-    registry: Annotated[Path, typer.Option(help="Where to write the asset registry.")] = Path(
-        "catalogs/assets.yaml"),
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the sample "
+                                                 "(default: setting demo.sample).")] = None,
+    registry: Annotated[Path | None, typer.Option(help="Where to write the asset registry "
+                                                  "(default: setting assets.registry).")
+                        ] = None,
 ) -> None:
     """Regenerate the bundled sample (byte for byte) and its asset registry."""
-    from . import simulate
+    from . import config, simulate
 
     with _exit_on_error():
+        out_dir = Path(config.get("demo.sample", override_with=out_dir))
+        registry = Path(config.get("assets.registry", override_with=registry))
         simulate.make_sample(out_dir=out_dir, registry_path=registry)
     err.print(f"sample written to {out_dir} and registry to {registry}")
 
@@ -571,10 +574,12 @@ def simulate_export(ctx: typer.Context) -> None:
 @app.command()
 def demo(
     store: StoreOpt = None,
-    sample: Annotated[Path, typer.Option(help="Sample folder.")] = Path("data_samples"),
-    registry: Annotated[Path, typer.Option(help="Asset registry.")] = Path("catalogs/assets.yaml"),
-    catalogs: Annotated[Path, typer.Option(help="Where the Intake catalogs go.")] = Path(
-        "catalogs"),
+    sample: Annotated[Path | None, typer.Option(help="Sample folder (default: setting "
+                                                "demo.sample).")] = None,
+    registry: Annotated[Path | None, typer.Option(help="Asset registry (default: setting "
+                                                  "assets.registry).")] = None,
+    catalogs: Annotated[Path | None, typer.Option(help="Where the Intake catalogs go "
+                                                  "(default: setting catalog.dir).")] = None,
     regenerate: Annotated[bool, typer.Option(help="Simulate the sample again first.")] = False,
     serve: Annotated[bool, typer.Option(help="Serve the operations app when done "
                                         "(--no-serve: stop after the pipeline).")] = True,

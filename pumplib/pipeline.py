@@ -31,8 +31,8 @@ def sample_files(sample: str | os.PathLike) -> dict[str, list[Path]]:
     return groups
 
 
-def run_demo(store: str | os.PathLike | None = None, sample: str | os.PathLike = "data_samples",
-             registry: str | os.PathLike = "catalogs/assets.yaml", regenerate: bool = False,
+def run_demo(store: str | os.PathLike | None = None, sample: str | os.PathLike | None = None,
+             registry: str | os.PathLike | None = None, regenerate: bool = False,
              log: Callable[[str], None] = print, progress: bool | None = None) -> dict:
     """Simulate (if asked or missing) and ingest the sample; return the lake summary.
 
@@ -40,7 +40,7 @@ def run_demo(store: str | os.PathLike | None = None, sample: str | os.PathLike =
     :func:`pumplib.progress.wanted`).
     """
     progress = _progress.wanted(progress)
-    sample, registry = Path(sample), Path(registry)
+    sample, registry = _sample_and_registry(sample, registry)
     if regenerate or not registry.exists() or not any(sample.glob("*.parquet")):
         from .simulate import make_sample
 
@@ -161,9 +161,9 @@ def feature_overview(lake: Lake, level: str = "1W", timezone: str | None = None
     return frame.round(3)
 
 
-def run_main_job(store: str | os.PathLike | None = None, sample: str | os.PathLike = "data_samples",
-                 registry: str | os.PathLike = "catalogs/assets.yaml", *,
-                 catalogs_dir: str | os.PathLike = "catalogs",
+def run_main_job(store: str | os.PathLike | None = None, sample: str | os.PathLike | None = None,
+                 registry: str | os.PathLike | None = None, *,
+                 catalogs_dir: str | os.PathLike | None = None,
                  runs_dir: str | os.PathLike | None = None, regenerate: bool = False,
                  index: bool = True, log: Callable[[str], None] = print,
                  progress: bool | None = None) -> dict:
@@ -184,9 +184,11 @@ def run_main_job(store: str | os.PathLike | None = None, sample: str | os.PathLi
     step, the cell and the error (resume with ``pumplib run pipeline --resume``).
     """
     from . import config
+    from .catalog import catalog_dir
     from .runner import PipelineError, run_pipeline
 
-    sample, registry = Path(sample), Path(registry)
+    sample, registry = _sample_and_registry(sample, registry)
+    catalogs_dir = catalog_dir(catalogs_dir)
     if regenerate or not registry.exists() or not any(sample.glob("*.parquet")):
         from .simulate import make_sample
 
@@ -223,6 +225,15 @@ def run_main_job(store: str | os.PathLike | None = None, sample: str | os.PathLi
                                                          "saving_kwh", "saving_money",
                                                          "currency", "title")
                                             if c in recs]].to_dict(orient="records")}
+
+
+def _sample_and_registry(sample, registry) -> tuple[Path, Path]:
+    """The sample folder and the registry: as given, else the settings ``demo.sample`` and
+    ``assets.registry`` (taken from the project folder)."""
+    from . import config
+
+    return (Path(config.get("demo.sample", override_with=sample)),
+            Path(config.get("assets.registry", override_with=registry)))
 
 
 def _paths(obj) -> list[str]:

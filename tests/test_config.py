@@ -14,7 +14,7 @@ def test_schema_and_defaults_agree():
     """Every packaged default is documented in the YAML and has a valid type."""
     d = config.defaults()
     assert set(d) == {"store", "lake", "ingest", "utility", "levels", "quality", "features",
-                      "assets", "query", "qa", "ops"}
+                      "catalog", "demo", "assets", "query", "qa", "ops"}
     assert d["levels"] == ["1min", "15min", "1h", "1D", "1W", "1M"]
     for key, choices in config.CHOICES.items():
         section, name = key.split(".")
@@ -108,6 +108,10 @@ def test_the_repository_is_a_project_and_a_notebooks_kernel_finds_its_store():
     out = _settings_from(root / "notebooks")
     assert out.stdout.split()[:3] == [str(root), str(root / "store"),
                                       str(root / "catalogs" / "assets.yaml")]
+    out = _settings_from(root / "notebooks", code="print(config.get('catalog.dir'), "
+                         "config.get('demo.sample'), config.get('features.catalog'))")
+    assert out.stdout.split() == [str(root / "catalogs"), str(root / "data_samples"),
+                                  str(root / "catalogs" / "features")]
 
 
 def test_reading_a_missing_store_from_the_settings_says_where_it_looked(tmp_path):

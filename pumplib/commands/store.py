@@ -17,7 +17,8 @@ catalog_app = typer.Typer(help="Intake catalogs of the lake and the features: li
 
 StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL or folder "
                                               "(default: setting store.url).")]
-DirOpt = Annotated[Path, typer.Option("--dir", help="Folder of the generated catalogs.")]
+DirOpt = Annotated[Path | None, typer.Option("--dir", help="Folder of the generated catalogs "
+                                              "(default: setting catalog.dir).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 LiveOpt = Annotated[str | None, typer.Option("--store", "-s", help="Read live from this store "
                                              "instead of the generated catalog files.")]
@@ -45,7 +46,7 @@ def _frame_out(frame, as_json: bool, title: str, columns: list[str]) -> None:
 
 
 @catalog_app.command("list")
-def catalog_list(dir: DirOpt = Path("catalogs"), store: LiveOpt = None,
+def catalog_list(dir: DirOpt = None, store: LiveOpt = None,
                  as_json: JsonOpt = False) -> None:
     """Every catalog entry: features (unit, version, levels) and lake groups."""
     from pumplib import catalog
@@ -59,7 +60,7 @@ def catalog_list(dir: DirOpt = Path("catalogs"), store: LiveOpt = None,
 
 @catalog_app.command("search")
 def catalog_search(query: Annotated[list[str], typer.Argument(help="Words to find.")],
-                   dir: DirOpt = Path("catalogs"), store: LiveOpt = None,
+                   dir: DirOpt = None, store: LiveOpt = None,
                    as_json: JsonOpt = False) -> None:
     """Find entries by words in names, descriptions, tags, units and assets."""
     from pumplib import catalog
@@ -74,7 +75,7 @@ def catalog_search(query: Annotated[list[str], typer.Argument(help="Words to fin
 @catalog_app.command("show")
 def catalog_show(name: Annotated[str, typer.Argument(help="Entry name (a feature or e.g. "
                                                      "features_1D).")],
-                 dir: DirOpt = Path("catalogs"), store: LiveOpt = None) -> None:
+                 dir: DirOpt = None, store: LiveOpt = None) -> None:
     """All metadata of one entry (YAML)."""
     import yaml
 
@@ -88,7 +89,7 @@ def catalog_show(name: Annotated[str, typer.Argument(help="Entry name (a feature
 
 
 @catalog_app.command("generate")
-def catalog_generate(store: StoreOpt = None, dir: DirOpt = Path("catalogs"),
+def catalog_generate(store: StoreOpt = None, dir: DirOpt = None,
                      catalog: CatalogOpt = None,
                      no_record: Annotated[bool, typer.Option(
                          "--no-record", help="Do not record definition versions in the lake "

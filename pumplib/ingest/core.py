@@ -256,7 +256,7 @@ def _check_tz(tz: str) -> None:
 
 
 def _progress(files, show):
-    if not show or len(files) < 3:
+    if not show:
         return files
     from tqdm.auto import tqdm
 
