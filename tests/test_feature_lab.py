@@ -2,7 +2,8 @@
 
 The app is served by ``marimo run`` on 127.0.0.1 (a free port, no token) over a
 private copy of the sample lake, and driven in headless Debian Chromium with
-Playwright: pick a pump and a range, define a feature, see the preview chart
+Playwright, every request off localhost blocked and counted (none may
+be made): pick a pump and a range, define a feature, see the preview chart
 and the scorecard, save. Screenshots go to ``test-artifacts/feature_lab/``.
 """
 
@@ -17,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from .browser import offline_browser
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "notebooks" / "apps" / "feature_lab.py"
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "feature_lab"
 MARIMO = Path(sys.executable).with_name("marimo")
 
@@ -69,18 +71,10 @@ def lab_server(demo_store_copy, tmp_path):
 
 @pytest.mark.slow
 def test_feature_lab_in_browser(lab_server, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is absent (`make` installs it for browser tests)")
-    from playwright.sync_api import sync_playwright
-
     url, features_dir, store = lab_server
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"], viewport={"width": 1300, "height": 2400})
+    with offline_browser(tmp_path / "chromium-profile", width=1300, height=2400) as (ctx,
+                                                                                  blocked):
         page = ctx.new_page()
         try:
             page.set_default_timeout(30_000)
@@ -127,8 +121,7 @@ def test_feature_lab_in_browser(lab_server, tmp_path):
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
             raise
-        finally:
-            ctx.close()
+    assert blocked == []                  # nothing requested off localhost (all blocked)
     saved = features_dir / "pump_load.yaml"
     assert saved.is_file()
     from pumplib.features.definitions import load_catalog
