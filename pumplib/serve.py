@@ -168,7 +168,8 @@ def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None
               host: str = "127.0.0.1", kind: str = "marimo", open_browser: bool = False,
               block: bool = True, registry: str | os.PathLike | None = None,
               actions: str | None = None, token: str | None = None, protect: bool | None = None,
-              timeout: float = 120.0, warm: bool = True, log=None) -> str:
+              timeout: float = 120.0, warm: bool = True, preheat: bool | None = None,
+              log=None) -> str:
     """Serve the operations app on ``store``; return its URL.
 
     Parameters
@@ -199,6 +200,9 @@ def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None
         Compute the daily quality scores (the slowest part of a first page)
         before serving (they are cached on disk per lake snapshot), and let the
         marimo server compute the first page before it answers (:func:`preload`).
+    preheat : bool, optional
+        Voila: keep one kernel that has run the dashboard ready for the next
+        visitor (``--preheat_kernel``; default: ``warm``).
     log : callable, optional
         Where to print the URL (default: ``print`` when blocking).
     """
@@ -227,7 +231,7 @@ def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None
         from .ops import Operations
 
         Operations(store, registry, actions).quality_days()
-    cmd = command(kind, port, host, token)
+    cmd = command(kind, port, host, token, preheat=warm if preheat is None else preheat)
     proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL if not block else None,
                             stderr=subprocess.DEVNULL if not block else None)
@@ -238,6 +242,8 @@ def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None
     except BaseException:
         _kill(proc)
         raise
+    if warm and kind == "marimo":
+        warm_session(base, token)
     (log or (print if block else (lambda _m: None)))(f"pumplib operations ({kind}) at {url}")
     if open_browser:
         webbrowser.open(url)
@@ -256,6 +262,49 @@ def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None
     finally:
         _kill(proc)
     return url
+
+
+def warm_session(base: str, token: str | None = None, timeout: float = 60.0) -> bool:
+    """Run the marimo app once in a throwaway session, so the first visitor does not pay
+    for the server's first session (marimo's runtime and formatters, ~1.5 s here).
+
+    Opens the app's websocket, waits until the run completes, and leaves. Returns
+    whether it did (False without the ``websockets`` package or on any failure: the
+    app then simply warms on its first visitor).
+    """
+    try:
+        import asyncio
+
+        import websockets
+    except ImportError:  # pragma: no cover - installed with marimo's server
+        return False
+    query = f"session_id=pumplib-warm-{secrets.token_hex(4)}"
+    if token:
+        query += f"&access_token={token}"
+    ws_url = base.replace("http://", "ws://").rstrip("/") + f"/ws?{query}"
+
+    async def run() -> bool:
+        async with websockets.connect(ws_url, max_size=None, open_timeout=timeout) as ws:
+            while True:
+                msg = await asyncio.wait_for(ws.recv(), timeout)
+                text = msg if isinstance(msg, str) else msg.decode("utf-8", "replace")
+                if '"completed-run"' in text[:200]:
+                    return True
+
+    done: list[bool] = []
+
+    def thread() -> None:       # its own event loop: the caller may be running one
+        try:
+            done.append(asyncio.run(run()))
+        except Exception:  # noqa: BLE001 - warming is best effort
+            done.append(False)
+
+    import threading
+
+    t = threading.Thread(target=thread, name="pumplib-warm-session", daemon=True)
+    t.start()
+    t.join(timeout + 5)
+    return bool(done and done[0])
 
 
 def _exit_on_sigterm(_signum, _frame):

@@ -12,7 +12,6 @@ import html
 
 from .alerts import alert_groups, alert_option_groups
 from .charts import evidence_chart, kpi_chart, panel_of
-from .picker import GroupedPicker
 from .tables import (
     alert_groups_html,
     alert_header,
@@ -83,6 +82,7 @@ class Dashboard:
 
         from ..ui.charts import setup
         from ..ui.widgets import AssetSelector, TimeSelector
+        from .picker import GroupedPicker
 
         # the plotting extension (inline Bokeh JS) goes out once, before any chart
         setup()
