@@ -17,6 +17,11 @@ counted (it must stay 0). Times:
 * ``interaction``: on a loaded page, one change of the scope selector until
   the page says the new scope and the charts are drawn anew.
 
+Baseline in the same run: ``marimo_floor``, a one-cell marimo app with four
+empty Bokeh panels served the same way (what marimo, Panel and Bokeh cost on
+this machine before any pumplib work). The app as it was before the charts
+became interactive cannot be run against today's library.
+
 p50/p95 over the runs (5 by default; ``--quick``: a smoke run, 1 run and 2
 changes). Targets: app first render ≤ 3 s, interaction p95 ≤ 1 s, Voila first
 render ≤ 5 s. The daily quality scores a first page needs are cached on disk
@@ -263,6 +268,78 @@ def case_marimo_interaction(env: Env, runs: int) -> dict:
     return _interaction(env, "marimo", max(runs, 2))
 
 
+FLOOR_APP = """import marimo
+app = marimo.App(width="full")
+
+
+@app.cell
+def _():
+    import marimo as mo
+    import panel as pn
+    from bokeh.layouts import gridplot
+    from bokeh.plotting import figure
+
+    from pumplib.ui.charts import setup
+
+    setup()
+    figs = []
+    for _k in range(4):
+        _f = figure(width=900, height=170, x_axis_type="datetime")
+        _f.quad(left=[0], right=[1], top=[1], bottom=[0])
+        figs.append(_f)
+    mo.vstack([mo.Html('<div data-kpi="energy">floor</div>'),
+               pn.pane.Bokeh(gridplot([[f] for f in figs]))])
+    return
+
+
+if __name__ == "__main__":
+    app.run()
+"""
+
+
+def case_marimo_floor(env: Env, runs: int) -> dict:
+    """The baseline: a one-cell marimo app with the same four (empty) Bokeh panels, served
+    the same way: what marimo, Panel and Bokeh cost on this machine before any pumplib work."""
+    import subprocess
+
+    from playwright.sync_api import sync_playwright
+
+    from pumplib.serve import _kill, free_port, wait_ready, warm_session
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-apps-floor-"))
+    app = folder / "floor.py"
+    app.write_text(FLOOR_APP)
+    launcher = "import sys\nimport pumplib.ui.charts\nfrom marimo._cli.cli import main\nsys.exit(main())\n"
+    starts, renders = [], []
+    try:
+        with sync_playwright() as p:
+            for _ in range(runs):
+                port = free_port()
+                t0 = time.perf_counter()
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", launcher, "run", str(app), "--headless", "--port",
+                     str(port), "--no-token", "--no-check"], cwd=ROOT,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                base = f"http://127.0.0.1:{port}/"
+                try:
+                    wait_ready(base, proc, timeout=TIMEOUT_MS / 1000)
+                    warm_session(base)
+                    starts.append(time.perf_counter() - t0)
+                    ctx = env.browser(p)
+                    page = ctx.new_page()
+                    t0 = time.perf_counter()
+                    page.goto(base, timeout=TIMEOUT_MS)
+                    page.locator("[data-kpi=energy]").first.wait_for(timeout=TIMEOUT_MS)
+                    _wait_charts(page)
+                    renders.append(time.perf_counter() - t0)
+                    Env.close(ctx)
+                finally:
+                    _kill(proc)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"first_render_s": _stats(renders), "server_start_s": _stats(starts)}
+
+
 def case_voila_first_render(env: Env, runs: int) -> dict:
     """The Voila dashboard (as ``pumplib serve ops --voila`` serves it)."""
     return _first_render(env, "voila", runs)
@@ -281,6 +358,7 @@ def case_voila_interaction(env: Env, runs: int) -> dict:
 
 #: name → case; a new case is a function of (env, runs) returning a dict of stats
 CASES: dict[str, Callable[[Env, int], dict]] = {
+    "marimo_floor": case_marimo_floor,
     "marimo_first_render": case_marimo_first_render,
     "marimo_interaction": case_marimo_interaction,
     "voila_first_render": case_voila_first_render,
