@@ -236,6 +236,10 @@ def _session(page, kind, url, actions, browser, shots) -> None:
     page.locator("[data-kpi=energy]").first.wait_for()
     page.get_by_text(re.compile(r"level\s+1M")).first.wait_for()
     assert _wait_canvases(page, 4) >= 4
+    # one heading, no developer prose (the Voila notebook's notes stay in its code)
+    assert page.locator("h1", has_text="Pump operations").count() == 1
+    body = page.locator("body").inner_text()
+    assert "PUMPLIB_STORE__URL" not in body and "pumplib.ui.Selection" not in body
     tip = _hover_tooltip(page, "Period", "kWh")
     assert "Energy" in tip and re.search(r"\d", tip), tip
     shots(page, "1-first-render-hover")
