@@ -95,7 +95,8 @@ class Dashboard:
         self.scope = W.Dropdown(options=[(v, k) for k, v in ops.scopes().items()],
                                 value=None, description="Scope", layout=lay)
         self._sync_scope()
-        self.period = W.Dropdown(description="Period", layout=lay)
+        self.period = W.Dropdown(description="Period", layout=lay,
+                                 style={"description_width": "initial"})
         self.drill = W.Button(description="Drill down", icon="search-plus")
         self.top = W.Button(description="Back to months")
         self.weeks = W.Button(description="Weeks")
