@@ -97,3 +97,41 @@ def test_every_notebook_runs_in_jupyterlab_offline_with_drawn_charts(project, st
             stop_kernels(base, token)
         assert not (project / "notebooks" / "store").exists()      # reading created nothing
         assert blocked == [], blocked
+
+
+def test_the_offline_browser_fails_and_counts_every_request_off_localhost(tmp_path):
+    """The harness itself: a local page that asks a CDN, a public IP and a font host."""
+    import http.server
+    import threading
+
+    from .browser import free_port
+
+    page_html = (b'<html><body><p id="ok">served</p><img src="https://cdn.example.org/x.png">'
+                 b'<script src="http://203.0.113.7/a.js"></script>'
+                 b'<link rel="stylesheet" href="https://fonts.googleapis.com/css?f=x">'
+                 b'</body></html>')
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *args):
+            pass
+
+    port = free_port()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Page)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with offline_browser(tmp_path / "chromium", timeout_ms=30_000) as (ctx, blocked):
+            page = ctx.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            assert page.inner_text("#ok") == "served"
+            page.wait_for_timeout(500)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert sorted(u.split("/")[2] for u in blocked) == [
+        "203.0.113.7", "cdn.example.org", "fonts.googleapis.com"]

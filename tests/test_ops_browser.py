@@ -26,74 +26,28 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from urllib.parse import urlparse
+from types import SimpleNamespace
 
 import pytest
 
 from pumplib.actions import ActionLog
 
+from .browser import COUNT_CANVASES, offline_browser
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "ops-browser"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 TIMEOUT = 180_000  # ms: a cold kernel on a loaded 2-core machine is slow
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 
 pytestmark = [pytest.mark.timeout(900)]
 
-#: canvases inside Bokeh roots, through open shadow roots and same-origin iframes
-COUNT_CANVASES = """() => {
-  let n = 0;
-  const walk = (root) => {
-    root.querySelectorAll('*').forEach((el) => {
-      if (el.tagName === 'CANVAS' && el.closest('.bk-Canvas, [class*="bk-"]') !== null) n++;
-      else if (el.tagName === 'CANVAS' && el.getRootNode() instanceof ShadowRoot) n++;
-      if (el.shadowRoot) walk(el.shadowRoot);
-    });
-    root.querySelectorAll('iframe').forEach((f) => {
-      try { walk(f.contentDocument); } catch (e) {}
-    });
-  };
-  walk(document);
-  return n;
-}"""
-
-
-class Offline:
-    """A Chromium context that lets only localhost through and counts the rest."""
-
-    def __init__(self, ctx):
-        self.ctx = ctx
-        self.blocked: list[str] = []
-        ctx.route("**/*", self._route)
-
-    def _route(self, route):
-        url = route.request.url
-        if url.startswith(("data:", "blob:", "about:")) or \
-                urlparse(url).hostname in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            self.blocked.append(url)
-            route.abort()
-
 
 @pytest.fixture
 def browser(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent (the Makefile installs Debian chromium in CI)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=FLAGS, viewport={"width": 1400, "height": 1100})
-        ctx.set_default_timeout(TIMEOUT)
-        offline = Offline(ctx)
-        try:
-            yield offline
-        finally:
-            ctx.close()
+    """A fresh Chromium that reaches only localhost; ``.blocked`` lists what it tried."""
+    with offline_browser(tmp_path / "chromium-profile", height=1100,
+                         timeout_ms=TIMEOUT) as (ctx, blocked):
+        yield SimpleNamespace(ctx=ctx, blocked=blocked)
 
 
 @pytest.fixture
