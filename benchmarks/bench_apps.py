@@ -46,28 +46,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))               # tests/browser.py: the offline Chromium
+
+from tests.browser import COUNT_CANVASES  # noqa: E402
+
 WORK = ROOT / "benchmarks" / "_work" / "apps"
 REGISTRY = ROOT / "catalogs" / "assets.yaml"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 TIMEOUT_MS = 300_000
 TARGETS = {"marimo_first_render": 3.0, "marimo_interaction": 1.0, "voila_first_render": 5.0}
 
-#: Bokeh canvases on the page, through open shadow roots
-COUNT_CANVASES = """() => {
-  let n = 0;
-  const walk = (root) => root.querySelectorAll('*').forEach((el) => {
-    if (el.tagName === 'CANVAS') n++;
-    if (el.shadowRoot) walk(el.shadowRoot);
-  });
-  walk(document);
-  return n;
-}"""
 #: mark the canvases on screen, so a redraw (new canvases) can be told from the old picture
 MARK_CHARTS = """() => {
   const walk = (root) => root.querySelectorAll('*').forEach((el) => {
@@ -121,25 +110,18 @@ class Env:
 
         stop(url)
 
-    def browser(self, playwright):
-        """A Chromium with a fresh profile that lets only localhost through."""
-        profile = tempfile.mkdtemp(prefix="bench-apps-chromium-")
-        ctx = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
-            viewport={"width": 1400, "height": 1100})
-        ctx.set_default_timeout(TIMEOUT_MS)
+    def browser(self, playwright, profile: str | None = None):
+        """A Chromium that reaches only localhost (``tests/browser.py``: requests elsewhere
+        fail at a dead local proxy and are counted; nothing is intercepted, so the HTTP
+        cache works as in an operator's browser). A fresh profile unless one is given."""
+        from tests.browser import launch_offline
 
-        def route(r):
-            url = r.request.url
-            if url.startswith(("data:", "blob:", "about:")) or \
-                    urlparse(url).hostname in LOCAL_HOSTS:
-                r.continue_()
-            else:
-                self.blocked.append(url)
-                r.abort()
-
-        ctx.route("**/*", route)
-        ctx._bench_profile = profile
+        fresh = profile is None
+        profile = profile or tempfile.mkdtemp(prefix="bench-apps-chromium-")
+        ctx, blocked = launch_offline(playwright, Path(profile), height=1100,
+                                      timeout_ms=TIMEOUT_MS)
+        ctx.on("close", lambda _c: self.blocked.extend(blocked))
+        ctx._bench_profile = profile if fresh else None
         return ctx
 
     @staticmethod
@@ -195,15 +177,33 @@ def _wait_charts(page, n: int = 4) -> None:
 
 
 def _first_render(env: Env, kind: str, runs: int, *, wait_preheated: bool = True,
-                  **serve_kw) -> dict:
+                  returning: bool = False, **serve_kw) -> dict:
+    """Fresh server per run; a fresh browser profile, or (``returning``) the profile of a
+    browser that opened the app before, at the same address (an operator's screen after
+    the server restarted: the app's files come from the browser's cache)."""
     from playwright.sync_api import sync_playwright
 
+    from pumplib.serve import free_port
+
+    profile = tempfile.mkdtemp(prefix="bench-apps-returning-") if returning else None
+    if returning:
+        serve_kw["port"] = free_port()
     starts, tiles, renders = [], [], []
     with sync_playwright() as p:
+        if returning:                                   # the earlier visit
+            url, _ = env.serve(kind, wait_preheated=wait_preheated, **serve_kw)
+            try:
+                ctx = env.browser(p, profile)
+                page = ctx.new_page()
+                page.goto(url, timeout=TIMEOUT_MS)
+                _wait_charts(page)
+                ctx.close()
+            finally:
+                env.stop(url)
         for _ in range(runs):
             url, started = env.serve(kind, wait_preheated=wait_preheated, **serve_kw)
             try:
-                ctx = env.browser(p)
+                ctx = env.browser(p, profile)
                 page = ctx.new_page()
                 t0 = time.perf_counter()
                 page.goto(url, timeout=TIMEOUT_MS)
@@ -216,6 +216,8 @@ def _first_render(env: Env, kind: str, runs: int, *, wait_preheated: bool = True
                 Env.close(ctx)
             finally:
                 env.stop(url)
+    if profile:
+        shutil.rmtree(profile, ignore_errors=True)
     return {"first_render_s": _stats(renders), "tiles_s": _stats(tiles),
             "server_start_s": _stats(starts)}
 
@@ -261,6 +263,12 @@ def _interaction(env: Env, kind: str, changes: int, **serve_kw) -> dict:
 def case_marimo_first_render(env: Env, runs: int) -> dict:
     """The marimo operations app: fresh server, fresh browser, first page with charts."""
     return _first_render(env, "marimo", runs)
+
+
+def case_marimo_first_render_returning(env: Env, runs: int) -> dict:
+    """The marimo operations app: fresh server, a browser that opened it before (same
+    address), first page with charts: what an operator's screen sees after a restart."""
+    return _first_render(env, "marimo", runs, returning=True)
 
 
 def case_marimo_interaction(env: Env, runs: int) -> dict:
@@ -356,6 +364,45 @@ def case_voila_interaction(env: Env, runs: int) -> dict:
     return _interaction(env, "voila", max(runs, 2))
 
 
+def case_jupyterlab_first_chart(env: Env, runs: int) -> dict:
+    """A data scientist's first chart: a fresh JupyterLab (started in ``notebooks/`` of a
+    copy of the project whose store is the benchmark lake) and a fresh browser; open
+    ``02_explore_station``, Run All Cells. Times: the notebook open with its kernel
+    ready, and from Run All until the first chart cell (``line_chart``) is drawn."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import jupyterlab, open_notebook, stop_kernels
+
+    opened, charted = [], []
+    work = Path(tempfile.mkdtemp(prefix="bench-apps-lab-"))
+    try:
+        top = work / "utility"
+        (top / "notebooks").mkdir(parents=True)
+        shutil.copy(ROOT / "pumplib-project.yaml", top)
+        (top / "catalogs").symlink_to(ROOT / "catalogs")
+        (top / "store").symlink_to(Path(env.store).resolve())
+        shutil.copy(ROOT / "notebooks" / "02_explore_station.ipynb", top / "notebooks")
+        with sync_playwright() as p:
+            for i in range(runs):
+                with jupyterlab(top / "notebooks", work / f"run{i}") as (base, token):
+                    ctx = env.browser(p)
+                    page = ctx.new_page()
+                    t0 = time.perf_counter()
+                    open_notebook(page, base, token, "02_explore_station.ipynb")
+                    t1 = time.perf_counter()
+                    page.evaluate("() => { window.jupyterapp.commands.execute("
+                                  "'notebook:run-all-cells'); }")
+                    page.locator(".jp-OutputArea canvas").first.wait_for(timeout=TIMEOUT_MS)
+                    t2 = time.perf_counter()
+                    opened.append(t1 - t0)
+                    charted.append(t2 - t1)
+                    stop_kernels(base, token)
+                    Env.close(ctx)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"first_render_s": _stats(charted), "notebook_open_s": _stats(opened)}
+
+
 #: name → case; a new case is a function of (env, runs) returning a dict of stats
 CASES: dict[str, Callable[[Env, int], dict]] = {
     "marimo_floor": case_marimo_floor,
@@ -364,6 +411,8 @@ CASES: dict[str, Callable[[Env, int], dict]] = {
     "voila_first_render": case_voila_first_render,
     "voila_first_render_at_start": case_voila_first_render_at_start,
     "voila_interaction": case_voila_interaction,
+    "marimo_first_render_returning": case_marimo_first_render_returning,
+    "jupyterlab_first_chart": case_jupyterlab_first_chart,
 }
 
 

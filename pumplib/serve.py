@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -158,10 +159,19 @@ def preload() -> None:
         chart = ops.kpi_chart(o.chart_data("utility", view), timezone=o.timezone,
                               currency=o.currency)
         chart.get_root()                         # Panel and Bokeh imported and warm
-        o.alerts("utility", view)
-        o.recommendations("utility")
+        alerts = o.alerts("utility", view)
+        recs = o.recommendations("utility")
     except PumplibError:  # the app shows the same error on its page
         return
+    # the marimo elements of the page (its table plugin costs ~0.3 s on first use)
+    from .ops import app as papp
+    from .ui.marimo import asset_picker
+
+    papp.recommendation_ui(recs, o.currency, o.timezone)
+    ops.alert_options(alerts, o.timezone)
+    asset_picker(o.selection(), label="")
+    with contextlib.suppress(ImportError):
+        import pumplib.qa.widgets  # noqa: F401  (the Q&A panel's module)
 
 
 def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None,

@@ -442,11 +442,8 @@ class Operations:
         """
         check_alert_kinds(kinds)
         assets = self.scope_assets(scope) if scope else None
-        sources = {"outlier": outlier_alerts, "quality": quality_alerts,
-                   "forecast": forecast_alerts}
-        frames = [sources[k](self) for k in ALERT_KINDS if k in kinds]
-        frames = [f for f in frames if len(f)]
-        al = pd.concat(frames, ignore_index=True) if frames else empty(ALERT_COLUMNS)
+        al = self._stored(("alerts", *[k for k in ALERT_KINDS if k in kinds]),
+                          lambda: self._alert_sources(kinds))
         if assets is not None:
             stations = {station_of(self, a) for a in assets}
             al = al[al["asset"].isin(assets) | (al["asset"].isin(stations))]
@@ -463,6 +460,26 @@ class Operations:
         al = al.assign(_sev=pd.to_numeric(al["severity"].map(sev)).fillna(0))
         al = al.sort_values(["_sev", "start"], ascending=[False, False]).drop(columns="_sev")
         return al[ALERT_COLUMNS].reset_index(drop=True)
+
+    def _alert_sources(self, kinds) -> pd.DataFrame:
+        sources = {"outlier": outlier_alerts, "quality": quality_alerts,
+                   "forecast": forecast_alerts}
+        frames = [sources[k](self) for k in ALERT_KINDS if k in kinds]
+        frames = [f for f in frames if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else empty(ALERT_COLUMNS)
+
+    def _stored(self, name: tuple, make) -> pd.DataFrame:
+        """What the lake holds for ``name`` at its tip, made once per snapshot (a page
+        of the apps asks for the same alerts and recommendations on every redraw; the
+        action state is joined afresh each time)."""
+        key = (*name, self.lake.tip())
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is None:
+            hit = make()
+            with self._lock:
+                self._cache[key] = hit
+        return hit.copy()
 
     def alert(self, alert_id: str) -> dict:
         """One alert by id (as a dict)."""
@@ -491,14 +508,7 @@ class Operations:
         savings come from ``pumplib.recommend.verify`` for accepted ones, when
         that module is present.
         """
-        tables = self.lake.tables("recommendations")
-        if tables:
-            recs = tables[sorted(tables)[-1]].drop_duplicates("rec_id", keep="last")
-        else:
-            recs = empty(REC_COLUMNS[:12])
-        for c in REC_COLUMNS[:12]:
-            if c not in recs:
-                recs[c] = np.nan
+        recs = self._stored(("recommendations",), self._stored_recommendations)
         if scope:
             # a pump's recommendations with its pump; those of a tank or of a whole station
             # with the station (so the utility shows every one)
@@ -526,6 +536,17 @@ class Operations:
             recs = recs[recs["status"] == status]
         recs = recs.sort_values("saving_money", ascending=False, na_position="last")
         return recs[REC_COLUMNS].reset_index(drop=True)
+
+    def _stored_recommendations(self) -> pd.DataFrame:
+        tables = self.lake.tables("recommendations")
+        if tables:
+            recs = tables[sorted(tables)[-1]].drop_duplicates("rec_id", keep="last")
+        else:
+            recs = empty(REC_COLUMNS[:12])
+        for c in REC_COLUMNS[:12]:
+            if c not in recs:
+                recs[c] = np.nan
+        return recs
 
     def _verified(self, accepted: pd.DataFrame) -> pd.DataFrame | None:
         """Measured savings of accepted recommendations (``pumplib.recommend.verify``).
