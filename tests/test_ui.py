@@ -213,7 +213,7 @@ def test_line_chart_has_units_local_time_hover_and_marks_partial_periods():
     overlay = chart.Overlay.Energy_integral
     curve = overlay.Curve.N_hyphen_minus_P1
     assert curve.vdims[0].pprint_label == "energy integral [kWh]"
-    assert curve.kdims[0].pprint_label == "time (Europe/Amsterdam)"
+    assert curve.kdims[0].pprint_label == "Local time (Europe/Amsterdam)"
     # local midnights on the axis (the UTC data start at 23:00 the day before)
     assert list(curve.dimension_values("time")) == list(
         pd.date_range("2026-03-09", periods=3, freq="1D").values)
@@ -289,4 +289,4 @@ def test_raw_chart_draws_a_year_at_one_second_with_datashader():
         pd.Timestamp(hi) >= pd.Timestamp("2025-12-31T23:59")
     fig = hv.render(dm)
     assert fig.yaxis[0].axis_label == "Electrical input power [kW]"
-    assert fig.xaxis[0].axis_label == "time (Europe/Amsterdam)"
+    assert fig.xaxis[0].axis_label == "Local time (Europe/Amsterdam)"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..ui.charts import time_axis_label
 from .kpis import KPI_SPEC, kpi_unit
 from .tables import fmt_kpi, money
 from .views import local
@@ -39,10 +40,6 @@ EVIDENCE_SIGNALS = ("power", "flow", "discharge_pressure", "vibration", "bearing
                     "speed")
 PARTIAL_LABEL = "partial period (the data cover only part of it)"
 TOOLS = "pan,box_zoom,wheel_zoom,reset,save"
-
-
-def _time_label(timezone: str) -> str:
-    return f"Local time ({timezone})"
 
 
 def _axis_label(name: str, unit: str) -> str:
@@ -68,7 +65,7 @@ def _figure(*, title: str, ylabel: str, timezone: str, width: int, height: int, 
     kw = {"x_range": x_range} if x_range is not None else {}
     f = figure(width=width, height=height, x_axis_type="datetime", tools=TOOLS,
                active_drag="box_zoom", title=title, **kw)
-    f.xaxis.axis_label = _time_label(timezone)
+    f.xaxis.axis_label = time_axis_label(timezone)
     f.yaxis.axis_label = ylabel
     f.title.text_font_size = "12px"
     f.axis.axis_label_text_font_size = "11px"

@@ -178,9 +178,9 @@ def local(t, timezone: str) -> pd.Timestamp | pd.DatetimeIndex:
     '2026-03-12 19:46:00'
     """
     if isinstance(t, (pd.DatetimeIndex, pd.Series, np.ndarray, list)):
-        idx = pd.DatetimeIndex(t)
-        idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
-        return idx.tz_convert(timezone).tz_localize(None)
+        from ..ui.charts import local_times
+
+        return pd.DatetimeIndex(local_times(t, timezone))
     ts = pd.Timestamp(t)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return ts.tz_convert(timezone).tz_localize(None)

@@ -42,7 +42,7 @@ from ..errors import UnknownNameError, choices_message
 from .display import frontend, setup
 
 __all__ = ["ENGINES", "frontend", "line_chart", "local_times", "raw_chart", "save_html",
-           "setup", "to_html"]
+           "setup", "time_axis_label", "to_html"]
 
 ENGINES = ("holoviews", "hvplot")
 #: below this coverage a period is drawn as partial (its value covers part of it)
@@ -93,8 +93,9 @@ def local_times(times, timezone: str) -> np.ndarray:
     return idx.tz_convert(timezone).tz_localize(None).values.astype("datetime64[ns]")
 
 
-def _time_label(timezone: str) -> str:
-    return f"time ({timezone})"
+def time_axis_label(timezone: str) -> str:
+    """The label of every time axis: ``Local time (Europe/Amsterdam)``."""
+    return f"Local time ({timezone})"
 
 
 def line_chart(ds: xr.Dataset, columns: str | Sequence[str] | None = None, *,
@@ -127,7 +128,7 @@ def line_chart(ds: xr.Dataset, columns: str | Sequence[str] | None = None, *,
     data = _with_coverage(ds, cols).compute()
     times = local_times(data["time"].values, tz)
     assets = [str(a) for a in data["asset"].values] if "asset" in data.dims else [None]
-    xdim = hv.Dimension("time", label=_time_label(tz))
+    xdim = hv.Dimension("time", label=time_axis_label(tz))
     panels = []
     for c in cols:
         label = _label(c, data[c].attrs)
@@ -137,7 +138,7 @@ def line_chart(ds: xr.Dataset, columns: str | Sequence[str] | None = None, *,
 
             p = data[c].assign_coords(time=times).hvplot.line(
                 x="time", by="asset" if "asset" in data.dims else None, width=width,
-                height=height, ylabel=label, xlabel=_time_label(tz), hover_cols="all")
+                height=height, ylabel=label, xlabel=time_axis_label(tz), hover_cols="all")
             panels.append(p.relabel(name))
             continue
         panels.append(_panel(hv, data, c, times, assets, xdim, label, name, partial_below))
@@ -243,7 +244,7 @@ def raw_chart(da: xr.DataArray, *, by: str | None = "asset", width: int = 800,
     tz = timezone or _timezone(da)
     da = da.assign_coords(time=local_times(da["time"].values, tz))
     return da.hvplot.line(x="time", by=by, rasterize=rasterize, width=width, height=height,
-                          ylabel=_label(str(da.name), da.attrs), xlabel=_time_label(tz),
+                          ylabel=_label(str(da.name), da.attrs), xlabel=time_axis_label(tz),
                           dynamic=True)
 
 
