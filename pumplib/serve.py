@@ -93,13 +93,11 @@ def command(kind: str, port: int, host: str = "127.0.0.1", token: str | None = N
 
 #: the Voila template that serves the dashboard (Voila's ``lab`` without CDN links)
 VOILA_TEMPLATE = "pumplib"
-_CDN_LINKS = ("https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@^5/css/all.min.css",
-              "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@^5/css/v4-shims.min.css")
 _VOILA_INDEX = """{%- extends 'lab/index.html.j2' -%}
 {#- pumplib: Voila's lab template without its CDN stylesheet links (Font Awesome is also in
     Voila's own bundle); an air-gapped browser loads nothing from the internet -#}
 {%- block notebook_css -%}
-{{ super()""" + "".join(f' | replace("{u}", "data:text/css,")' for u in _CDN_LINKS) + """ }}
+{{ super() | replace('href="https://', 'href="data:text/css,') | replace('href="http://', 'href="data:text/css,') }}
 {%- endblock notebook_css -%}
 """
 
