@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 from donfig import Config
-from donfig.config_obj import collect_env, collect_yaml
+from donfig.config_obj import collect_env, collect_yaml, merge
 
 from .errors import ConfigError, choices_message
 
@@ -118,7 +118,7 @@ def _sync_project() -> None:
 
 def _reload(project_file: Path | None) -> None:
     config.clear()
-    config.config.update(_merged(_load_defaults(), *collect_yaml(config.paths)))
+    config.config.update(merge(_load_defaults(), *collect_yaml(config.paths)))
     if project_file is not None:
         try:
             values = yaml.safe_load(project_file.read_text()) or {}
@@ -132,15 +132,9 @@ def _reload(project_file: Path | None) -> None:
         if unknown:
             raise ConfigError(f"{project_file}: " + choices_message(
                 "configuration key", unknown[0], _flat_keys(defaults())))
-        config.config.update(_merged(config.config, values))
-    config.config.update(_merged(config.config, collect_env(config.env_prefix, config.env)))
+        config.config.update(merge(config.config, values))
+    config.config.update(merge(config.config, collect_env(config.env_prefix, config.env)))
     _loaded[0] = project_file
-
-
-def _merged(base: dict, *more: dict) -> dict:
-    from donfig.config_obj import merge
-
-    return merge(base, *more)
 
 
 def resolve_path(value: Any) -> Any:
