@@ -47,7 +47,7 @@ def test_tariff_prices_in_local_time_with_holidays(registry):
 
 
 @pytest.mark.parametrize(("mutate", "match"), [
-    (lambda d: d.pop("tariffs"), r"key '<top>.tariffs': is required"),
+    (lambda d: d.pop("tariffs"), r"key 'tariffs': is required"),
     (lambda d: d["stations"][0]["assets"][0].update(kind="pmp"),
      r"key 'stations\[0\].assets\[0\].kind': unknown asset kind 'pmp'. Did you mean 'pump'"),
     (lambda d: d["stations"][0]["assets"][0]["signals"].update(flw={"tag": "X", "unit": "L/s"}),
