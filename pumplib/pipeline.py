@@ -16,7 +16,7 @@ import pandas as pd
 from . import progress as _progress
 from .assets import AssetRegistry
 from .ingest import detect_format, ingest
-from .lake import Lake
+from .lake import Lake, redo_on_conflict
 
 SAMPLE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
@@ -86,15 +86,19 @@ def validate_lake(lake: Lake, registry: AssetRegistry, new_only: bool = True,
     return out
 
 
+@redo_on_conflict   # a true commit conflict (two builds at once): built again on top
 def build_features(lake: Lake, registry: AssetRegistry, *, cadence: str | None = None,
                    catalog=None, levels=None, features=None, changed=None, quality: bool = True,
-                   log: Callable[[str], None] = print, progress: bool | None = None) -> dict:
+                   log: Callable[[str], None] = print, progress: bool | None = None,
+                   force: bool = False) -> dict:
     """Golden tables from the good samples of one raw cadence, stored as one commit.
 
     Only samples the quality flags call good enter; the tables and the day
     partials land in one commit whose metadata records the raw snapshot and
     the definition hashes. ``changed=(start, end)`` rebuilds only the periods
-    that new or late raw data touched.
+    that new or late raw data touched. A build that would write the same
+    tables again writes nothing (``"up_to_date"`` names the snapshot that holds
+    them) unless ``force``.
     """
     from .features import build_lake, load_catalog
 
@@ -121,12 +125,18 @@ def build_features(lake: Lake, registry: AssetRegistry, *, cadence: str | None =
         snapshot = build_lake(lake, catalog, levels, features=features, registry=registry,
                               timezone=registry.utility["timezone"], cadence=cadence,
                               changed=changed, quality=quality, metadata=lineage,
-                              message=f"features build from raw/{cadence}")
+                              message=f"features build from raw/{cadence}", force=force)
     meta = lake.log(1)[0].metadata if snapshot else {}
-    log(f"features: {len(names)} definitions at {', '.join(meta.get('levels', []))} "
-        f"→ snapshot {snapshot}")
+    current = None
+    if snapshot:
+        log(f"features: {len(names)} definitions at {', '.join(meta.get('levels', []))} "
+            f"→ snapshot {snapshot}")
+    elif changed is None:
+        current = next((c.snapshot for c in lake.log() if c.metadata.get("kind") == "features"),
+                       None)
+        log(f"features: nothing they depend on changed since snapshot {current}")
     return {"kind": "features", "cadence": cadence, "snapshot": snapshot,
-            "levels": list(meta.get("levels", [])),
+            "levels": list(meta.get("levels", [])), "up_to_date": current,
             "definition_hashes": {n: catalog[n].hash for n in names}}
 
 OVERVIEW = {  # column → (feature variable, scale, unit)

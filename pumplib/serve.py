@@ -2,7 +2,10 @@
 
 :func:`serve_ops` starts ``marimo run notebooks/apps/operations.py`` or
 ``voila notebooks/dashboards/operations.ipynb`` in a child process (its own
-process group), waits until it answers, and returns the URL. The store, the
+process group), waits until it answers, and returns the URL. The server goes
+down with the process that started it, however that process ends (also
+``kill -9``: :func:`guard_parent`), and its token never appears on a command
+line (:func:`token_channel`). The store, the
 asset registry and the action log reach the app through the environment
 (``PUMPLIB_STORE__URL``, ``PUMPLIB_ASSETS__REGISTRY``,
 ``PUMPLIB_OPS__ACTIONS_URL``), as absolute paths.
@@ -27,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
 import secrets
@@ -68,27 +70,50 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def command(kind: str, port: int, host: str = "127.0.0.1", token: str | None = None,
             preheat: bool = False) -> list[str]:
-    """The command line that serves ``kind`` (``marimo`` or ``voila``)."""
-    bindir = Path(sys.executable).parent
+    """The command line that serves ``kind`` (``marimo`` or ``voila``).
+
+    The line never holds the token (any user can read a command line with ``ps``):
+    :func:`serve_ops` hands it to marimo on its standard input
+    (``--token-password-file -``) and to Voila in ``JUPYTER_TOKEN``
+    (:func:`token_channel`). Both servers start through a Python launcher that
+    first calls :func:`guard_parent`.
+    """
     if kind == "marimo":
         # marimo runs each app session as a thread of its server: a launcher that first
         # imports pumplib and computes the first page (:func:`preload`) makes every page fast
-        launcher = ([sys.executable, "-c", _LAUNCHER]
-                    if importlib.util.find_spec("marimo._cli.cli") is not None
-                    else [str(bindir / "marimo")])
-        cmd = [*launcher, "run", str(APP), "--headless", "--port", str(port),
-               "--host", host, "--no-sandbox", "--no-check"]
-        cmd += ["--token", "--token-password", token] if token else ["--no-token"]
+        cmd = [sys.executable, "-c", _LAUNCHER, "run", str(APP), "--headless",
+               "--port", str(port), "--host", host, "--no-sandbox", "--no-check"]
+        cmd += ["--token", "--token-password-file", "-"] if token else ["--no-token"]
         return cmd
     if kind == "voila":
-        cmd = [str(bindir / "voila"), str(DASHBOARD), "--no-browser", f"--port={port}",
-               f"--Voila.ip={host}", "--Voila.open_browser=False",
+        cmd = [sys.executable, "-c", _VOILA_LAUNCHER, str(DASHBOARD), "--no-browser",
+               f"--port={port}", f"--Voila.ip={host}", "--Voila.open_browser=False",
                f"--template={VOILA_TEMPLATE}", "--theme=light"]
-        cmd.append(f"--token={token}" if token else "--token=")
+        # with a token, Voila's identity provider reads it from JUPYTER_TOKEN
+        cmd.append("--Voila.auto_token=True" if token else "--token=")
         if preheat:
             cmd += ["--preheat_kernel=True", "--pool_size=1"]
         return cmd
     raise ArgumentError(choices_message("app kind", kind, KINDS))
+
+
+def token_channel(kind: str, token: str | None) -> tuple[dict, bytes | None]:
+    """How ``token`` reaches a server of ``kind``: extra environment, bytes for its stdin.
+
+    Examples
+    --------
+    >>> token_channel("voila", "pw")
+    ({'JUPYTER_TOKEN': 'pw'}, None)
+    >>> token_channel("marimo", "pw")
+    ({}, b'pw')
+    >>> token_channel("marimo", None)
+    ({}, None)
+    """
+    if not token:
+        return {}, None
+    if kind == "voila":
+        return {"JUPYTER_TOKEN": token}, None
+    return {}, token.encode()
 
 
 #: the Voila template that serves the dashboard (Voila's ``lab`` without CDN links)
@@ -131,11 +156,56 @@ def server_env(kind: str, env: dict | None = None) -> dict:
 
 _LAUNCHER = """\
 import sys
-from pumplib.serve import preload
+from pumplib.serve import guard_parent, preload
+guard_parent()
 preload()
 from marimo._cli.cli import main
+sys.argv[0] = "marimo"
 sys.exit(main())
 """
+
+_VOILA_LAUNCHER = """\
+import sys
+from pumplib.serve import guard_parent
+guard_parent()
+from voila.app import main
+sys.argv[0] = "voila"
+sys.exit(main())
+"""
+
+#: environment variable naming the process whose death takes the server down
+PARENT_ENV = "PUMPLIB_SERVE_PARENT"
+
+
+def guard_parent(poll: float = 0.5, grace: float = 5.0) -> bool:
+    """In a server started by :func:`serve_ops`: end the server's process group when the
+    process that started it dies, however it dies (also ``kill -9``).
+
+    A daemon thread compares the parent's pid with the one :func:`serve_ops` put in
+    ``PUMPLIB_SERVE_PARENT`` every ``poll`` seconds; once the parent is gone it sends
+    SIGTERM to the server's process group (the server and its kernels), then SIGKILL
+    after ``grace`` seconds. (Linux's ``PR_SET_PDEATHSIG`` is not used: it fires when
+    the *thread* that started the server ends, which would stop a server started from
+    a worker thread that finished.) Returns whether the guard runs.
+    """
+    want = os.environ.pop(PARENT_ENV, None)
+    if not want:
+        return False
+    parent = int(want)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgrp(), signal.SIGTERM)
+        time.sleep(grace)
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    import threading
+
+    threading.Thread(target=watch, name="pumplib-parent-guard", daemon=True).start()
+    return True
 
 
 def preload() -> None:
@@ -240,9 +310,16 @@ def serve_ops(store: str | os.PathLike | None = None, *, port: int | None = None
 
         Operations(store, registry, actions).quality_days()
     cmd = command(kind, port, host, token, preheat=warm if preheat is None else preheat)
+    extra, stdin = token_channel(kind, token)
+    env.update(extra)
+    env[PARENT_ENV] = str(os.getpid())      # the server ends when this process does
     proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, start_new_session=True,
+                            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL if not block else None,
                             stderr=subprocess.DEVNULL if not block else None)
+    if stdin:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
     url = url_for(kind, host, port, token)
     base = url.split("?")[0]
     try:

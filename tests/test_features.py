@@ -665,6 +665,49 @@ def test_build_lake_that_fails_commits_nothing(tmp_path):
     assert lake.tip() == tip
 
 
+def test_an_unchanged_build_writes_nothing(tmp_path):
+    """A full build of what the lake already holds makes no commit; new raw data, new
+    quality flags, other levels or definitions, another build's tables or ``force``
+    build again."""
+    from pumplib.features import build_lake
+    from pumplib.lake import Lake
+
+    lake = Lake(str(tmp_path / "lake"), create=True)
+    with lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1"], "power", 0, np.full((1, 2880), 2.0))
+    cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
+                               "expression": "power", "aggregations": ["mean"]}])
+
+    def full(**kw):
+        kw = {"timezone": "UTC", "quality": False, **kw}
+        before = lake.tip()
+        snap = build_lake(lake, cat, kw.pop("levels", ["1h", "1D"]), **kw)
+        assert (snap is None) == (lake.tip() == before)
+        return snap
+
+    assert full() is not None
+    n = len(lake.log())
+    assert full() is None and full() is None and len(lake.log()) == n
+    assert full(force=True) is not None                   # asked for
+    assert full() is None
+    with lake.transaction("raw") as tx:                    # new raw data
+        tx.write_block("1min", ["P1"], "power", 2880 * 60, np.full((1, 1440), 4.0))
+    assert full() is not None and full() is None
+    assert lake.open_group("features/1D").p_mean.values.tolist() == [[2.0, 2.0, 4.0]]
+    assert full(levels=["1h"]) is not None                # other levels: other tables
+    assert full() is not None                             # ... which changed features/
+    assert full(timezone="Europe/Berlin") is not None     # another zone, other periods
+    assert full(timezone="Europe/Berlin") is None
+    cat2 = catalog_from_dicts([{"name": "p", "version": 2, "unit": "kW", "inputs": ["power"],
+                                "expression": "power * 2", "aggregations": ["mean"]}])
+    assert build_lake(lake, cat2, ["1h", "1D"], timezone="Europe/Berlin",
+                      quality=False) is not None          # another definition
+    with lake.transaction("a table of something else") as tx:   # other groups: no rebuild
+        tx.write_table("notes", "n1", pd.DataFrame({"a": [1]}), {})
+    assert build_lake(lake, cat2, ["1h", "1D"], timezone="Europe/Berlin",
+                      quality=False) is None
+
+
 def test_build_lake_leaves_the_garbage_collector_as_it_found_it(tmp_path, monkeypatch):
     """Collections skip the objects alive before a build, and only during it; a caller's
     own frozen objects stay frozen, and a failed build unfreezes too."""

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 import sys
@@ -471,10 +472,12 @@ def test_serve_protects_anything_but_localhost(tmp_path):
     assert tok and len(tok) >= 20
     assert serve.access_token("0.0.0.0", "pw", None) == "pw"
     assert serve.access_token("0.0.0.0", None, False) is None
+    for kind in serve.KINDS:                   # the token never sits on a command line
+        assert not any("pw" in a for a in serve.command(kind, 8000, "0.0.0.0", "pw"))
     cmd = serve.command("marimo", 8000, "0.0.0.0", "pw")
-    assert cmd[cmd.index("--token-password") + 1] == "pw" and "--token" in cmd
+    assert cmd[cmd.index("--token-password-file") + 1] == "-" and "--token" in cmd
     assert "--no-token" in serve.command("marimo", 8000)
-    assert "--token=pw" in serve.command("voila", 8000, "0.0.0.0", "pw")
+    assert "--token=" in serve.command("voila", 8000)
     assert serve.url_for("marimo", "0.0.0.0", 8000, "pw") == \
         "http://127.0.0.1:8000/?access_token=pw"
     assert serve.url_for("voila", "127.0.0.1", 8000, None) == "http://127.0.0.1:8000/"
@@ -537,6 +540,8 @@ def test_protected_server_asks_for_the_token(kind, demo_store, tmp_path):
 
     try:
         assert "s3cret" in url
+        lines = _command_lines(serve.SERVERS[url].pid)        # `ps` shows no token
+        assert lines and not any("s3cret" in ln for ln in lines)
         base = url.split("?")[0]
         assert "login" in get(base)                                   # no token: log in
         assert "login" in get(url.replace("s3cret", "wrong"))         # wrong token: log in
@@ -546,6 +551,80 @@ def test_protected_server_asks_for_the_token(kind, demo_store, tmp_path):
         serve.stop(url)
     with pytest.raises(ArgumentError, match="unknown running server"):
         serve.stop(url)
+
+
+def _command_lines(pid: int) -> list[str]:
+    """Command lines of ``pid`` and every process of its group (as ``ps`` shows them)."""
+    pgid, out = os.getpgid(pid), []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if os.getpgid(int(proc.name)) == pgid:
+                    out.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            except (OSError, ProcessLookupError):
+                continue
+    return out
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_serve_ops_killed_takes_its_server_down(demo_store, tmp_path, ops_cache):
+    """`pumplib serve ops` killed with kill -9 leaves no server answering."""
+    import signal
+    import subprocess
+    import time
+
+    from pumplib import serve
+
+    port = serve.free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pumplib", "serve", "ops", "--store", str(demo_store),
+         "--port", str(port), "--no-browser",
+         "--registry", str(ROOT / "catalogs" / "assets.yaml")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+        env={**os.environ, "PUMPLIB_OPS__ACTIONS_URL": f"sqlite:///{tmp_path / 'a.sqlite'}",
+             "PUMPLIB_OPS__CACHE_DIR": str(ops_cache)})
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        serve.wait_ready(url, timeout=120)
+        children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                    and _ppid(int(p.name)) == proc.pid]
+        assert children
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (_answers(url) or any(map(_alive, children))):
+            time.sleep(0.25)
+        assert not _answers(url) and not any(map(_alive, children))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_dashboard_notebook_code_runs(demo_store, tmp_path, ops_cache):

@@ -1463,13 +1463,18 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
                changed: tuple | None = None, registry=None, timezone: str | None = None,
                cadence: str | None = None, message: str | None = None,
                engine: str | None = None, quality: bool = True,
-               metadata: Mapping | None = None) -> str | None:
+               metadata: Mapping | None = None, force: bool = False) -> str | None:
     """Build golden tables from ``lake``'s raw data and commit them to it.
 
     The tables and the day partials (``features/_partials/1D``) land in one
     commit, so a later ``changed=`` build (new or late raw data) reads the raw
     data of the changed days only and rolls week and month up from the stored
     day partials. Returns the snapshot id (None when nothing was written).
+
+    A full build that would write what the last build wrote (same definitions,
+    levels, cadence, registry and version, and no raw data, quality flags or
+    golden tables changed since: :mod:`pumplib.features.uptodate`) writes
+    nothing and returns None, unless ``force``.
 
     With ``quality`` (default) only the samples the stored quality flags call
     good enter (``quality/<cadence>``; a cell no validation reached is not
@@ -1495,9 +1500,21 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
     >>> lake.open_group("features/1D").p_mean.values.tolist()
     [[2.0, 2.0]]
     """
+    from .uptodate import build_key, up_to_date
+
+    if catalog is None or isinstance(catalog, str):
+        catalog = load_catalog(catalog)
+    names = list(features) if features is not None else list(catalog)
+    key = build_key({n: catalog[n].hash for n in names},
+                    levels if levels is not None else config.get("levels"), cadence, quality,
+                    config.get("utility.timezone", override_with=timezone),
+                    getattr(registry, "spec", None))
+    if changed is None and not force and up_to_date(lake, key):
+        return None
+    metadata = {**(metadata or {}), "build_key": key}
     _tune_malloc()
     with _gc_skips_older_objects():
-        return _build_lake(lake, catalog, levels, features, changed, registry, timezone,
+        return _build_lake(lake, catalog, levels, names, changed, registry, timezone,
                            cadence, message, engine, quality, metadata)
 
 
