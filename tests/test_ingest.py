@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,11 @@ def test_long_csv_matches_naive_reference(tmp_path, registry, store):
     f = write(tmp_path / "long.csv", "\n".join(rows) + "\n")
     res = ingest(f, "long_csv", store=store, registry=registry)
     fr = res.files[0]
-    assert (fr.rows_read, fr.samples_ingested, fr.rows_quarantined) == (91, 90, 1)
+    # the copy is a duplicate row, not a quarantined one; both accountings add up
+    assert (fr.rows_read, fr.rows_ingested, fr.rows_quarantined, fr.rows_duplicate) == (
+        91, 90, 0, 1)
+    assert (fr.values_read, fr.samples_ingested, fr.samples_duplicate) == (91, 90, 1)
+    assert fr.rows_balanced and fr.values_balanced
     assert fr.duplicates_dropped == 1 and fr.out_of_order_rows == 4
     assert fr.cadence == "1min"
     # the copy is quarantined (kept, with its reason); the rows that came after a
@@ -167,17 +172,22 @@ def test_missing_column_and_unit_errors_name_file_and_choices(tmp_path, registry
         ingest(f, "long_csv", store=store, registry=registry, timezone="Mars/Base")
     with pytest.raises(UnknownNameError, match="unknown cadence '7s'"):
         ingest(f, "long_csv", store=store, registry=registry, cadence="7s")
-    assert Lake(store).log()[0].message == "Repository initialized"  # nothing committed
+    assert not Path(store).exists()  # nothing committed, so no store left behind
 
 
-def test_wide_unknown_column_quarantined_not_lost(tmp_path, registry, store):
-    f = write(tmp_path / "w.csv", "timestamp,N.P1.KW,MYSTERY\n2026-03-09 00:00:00,1,7\n"
-                                  "2026-03-09 00:01:00,2,\n")
+def test_wide_unknown_column_reported_once_by_name(tmp_path, registry, store):
+    f = write(tmp_path / "w.csv", "timestamp,N.P1.KW,MYSTERY,N.P1.KWW\n"
+                                  "2026-03-09 00:00:00,1,7,3\n2026-03-09 00:01:00,2,,4\n")
     res = ingest(f, "wide_csv", store=store, registry=registry, timezone="UTC")
-    assert res.samples_ingested == 2
-    q = Lake(store).quarantine()
-    assert len(q) == 1 and q.iloc[0]["column"] == "MYSTERY" and q.iloc[0]["line"] == 2
-    assert q.iloc[0]["raw"] == "7.0"
+    fr = res.files[0]
+    assert res.samples_ingested == 2 and fr.rows_ingested == 2
+    # named once each, with a hint; not quarantined cell by cell, not values read
+    assert fr.unmapped_columns == ["MYSTERY", "N.P1.KWW"]
+    assert "did you mean 'N.P1.KW' for 'N.P1.KWW'" in fr.unmapped_hint
+    assert fr.values_read == 2 and fr.rows_balanced and fr.values_balanced
+    assert Lake(store).quarantine().empty
+    assert Lake(store).log()[0].metadata["sources"][0]["unmapped_columns"] == [
+        "MYSTERY", "N.P1.KWW"]
 
 
 def test_conflicting_duplicates_keep_later_and_quarantine_earlier(tmp_path, registry, store):

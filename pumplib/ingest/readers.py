@@ -8,8 +8,8 @@ is bounded by the batch size, whatever the file size.
 
 from __future__ import annotations
 
-import gzip
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +22,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..assets import AssetRegistry
-from ..errors import IngestError, UnknownNameError, choices_message
+from ..errors import IngestError, UnknownNameError, choices_message, close_matches
 from .formats import Format
+from .text import TextKind, head, looks_like, recode, sniff, utf8_stream
 
 _OFFSET_RE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
 NO_QUALITY = -1
@@ -48,29 +49,89 @@ class Records:
     value: np.ndarray        # float64, source unit
     quality: np.ndarray      # int16, -1 = none
     line: np.ndarray         # int64, 1-based source line (CSV) or row (Parquet)
+    #: samples its source row gave (wide layout); None: one a row (long layout)
+    row_n: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.time_ns)
 
     def take(self, mask: np.ndarray) -> Records:
         return Records(self.time_ns[mask], self.key[mask], self.value[mask],
-                       self.quality[mask], self.line[mask])
+                       self.quality[mask], self.line[mask],
+                       None if self.row_n is None else self.row_n[mask])
 
 
 @dataclass
 class Stats:
+    """Counts of one file as the reader saw it.
+
+    Rows: every data row (malformed ones too); ``rows_empty`` held no value.
+    Values: one a row in the long layout, one a mapped column and row in the
+    wide layout; each is yielded, empty or quarantined here.
+    """
+
     rows_read: int = 0
+    rows_empty: int = 0
+    #: rows that gave at least one sample to the caller
+    rows_yielding: int = 0
+    values_read: int = 0
+    values_empty: int = 0
+    values_quarantined: int = 0
     ambiguous: int = 0
     nonexistent: int = 0
+
+
+class RowLedger:
+    """The rows that lost a value, to tell rows by what became of them.
+
+    A row counts as ingested when at least one of its values is; a row that
+    lost every value it yielded (or was rejected whole) is quarantined, or a
+    duplicate when only exact copies were dropped. Only rows with a loss are
+    kept, so memory follows the quarantine, not the file.
+    """
+
+    QUARANTINED, DUPLICATE = 1, 2
+
+    def __init__(self):
+        self.lines: dict[int, list[int]] = {}    # line -> [yielded, lost, flags]
+
+    def mark(self, line: int, flag: int, yielded: int = 0, lost: int = 0) -> None:
+        e = self.lines.get(line)
+        if e is None:
+            self.lines[line] = [yielded, lost, flag]
+        else:
+            e[0] = max(e[0], yielded)
+            e[1] += lost
+            e[2] |= flag
+
+    def set_yielded(self, line: int, yielded: int) -> None:
+        e = self.lines.get(line)
+        if e is not None:
+            e[0] = max(e[0], yielded)
+
+    def counts(self) -> tuple[int, int, int]:
+        """Rows quarantined, rows dropped as exact duplicates, and rows among them that
+        had given samples (all lost later)."""
+        quarantined = duplicate = lost_all = 0
+        for yielded, lost, flags in self.lines.values():
+            if lost >= yielded:
+                lost_all += yielded > 0
+                if flags & self.QUARANTINED:
+                    quarantined += 1
+                else:
+                    duplicate += 1
+        return quarantined, duplicate, lost_all
 
 
 @dataclass
 class Reader:
     """Parse one file of a declared format.
 
-    Iterating yields :class:`Records`; rejected rows accumulate in
-    :attr:`rejects` (dicts with line, column, raw text and reason) and are
-    drained by the caller after each batch.
+    :meth:`prepare` checks the file (its text encoding, its header, the
+    columns the format needs) before anything is read; iterating yields
+    :class:`Records`. Rejected rows accumulate in :attr:`rejects` (dicts with
+    line, column, raw text and reason) and are drained by the caller after
+    each batch; :attr:`stats` and :attr:`ledger` count rows and values.
     """
 
     path: Path
@@ -83,12 +144,21 @@ class Reader:
     keys: list[Key] = field(default_factory=list)
     rejects: list[dict] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
+    ledger: RowLedger = field(default_factory=RowLedger)
+    #: the text encoding of a CSV file (``utf-8``, ``utf-16``, ``cp1252``…)
+    encoding: str | None = None
+    #: wide columns that map to no registry tag or column rule, in file order
+    unmapped: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self._key_of: dict[tuple, int] = {}
         self._tag_cache: dict[str, int] = {}
         self._seen_ambiguous: set = set()
         self._skipped_lines: list[int] = []
+        self._colkeys: dict[str, int] = {}       # wide: mapped column -> key
+        self._source = None                       # what prepare() opened
+        self._text: TextKind | None = None
+        self._recode_as: str | None = None
         self.stem = self.path.name.split(".")[0]
         self.parent = self.path.parent.name
 
@@ -115,26 +185,51 @@ class Reader:
         self._tag_cache[tag] = k
         return k
 
-    def reject(self, line, column, raw, reason, timestamp=None, tag=None) -> None:
+    def reject(self, line, column, raw, reason, timestamp=None, tag=None, *,
+               yielded: int = 0, lost: int = 0) -> None:
+        """Quarantine a row or value with its reason (``lost``: samples already yielded)."""
         self.rejects.append({"line": int(line), "column": column, "raw": _s(raw),
                              "reason": reason, "timestamp": _s(timestamp), "tag": _s(tag)})
+        self.ledger.mark(int(line), RowLedger.QUARANTINED, yielded, lost)
 
-    # -- iteration --------------------------------------------------------------
-    def __iter__(self) -> Iterator[Records]:
-        if not self.path.exists():
+    def _values_per_row(self) -> int:
+        return 1 if self.fmt.layout == "long" else len(self._colkeys)
+
+    # -- opening ----------------------------------------------------------------
+    def prepare(self) -> None:
+        """Check the file before reading it: one :class:`IngestError` line on trouble."""
+        if self._source is not None:
+            return
+        if not self.path.is_file():
             raise IngestError(f"{self.path}: file not found")
-        batches = self._csv_batches() if self.fmt.container == "csv" else self._parquet_batches()
-        for table, first_line in batches:
-            self.stats.rows_read += table.num_rows
-            if table.num_rows == 0:
-                continue
-            lines = self._lines(first_line, table.num_rows)
-            if self.fmt.layout == "long":
-                rec = self._long(table, lines)
-            else:
-                rec = self._wide(table, lines)
-            if rec is not None and len(rec):
-                yield rec
+        if self.fmt.container == "csv":
+            self._source = self._open_csv()
+        else:
+            self._source = self._open_parquet()
+
+    def close(self) -> None:
+        """Close the file (iteration closes it at its end)."""
+        if self._source is not None and hasattr(self._source[0], "__exit__"):
+            self._source[0].__exit__(None, None, None)
+
+    def __iter__(self) -> Iterator[Records]:
+        self.prepare()
+        batches = self._csv_tables() if self.fmt.container == "csv" else self._parquet_tables()
+        try:
+            for table, first_line in batches:
+                self.stats.rows_read += table.num_rows
+                if table.num_rows == 0:
+                    continue
+                lines = self._lines(first_line, table.num_rows)
+                start = len(self.rejects)
+                if self.fmt.layout == "long":
+                    rec = self._long(table, lines)
+                else:
+                    rec = self._wide(table, lines, start)
+                if rec is not None and len(rec):
+                    yield rec
+        finally:
+            self.close()
 
     def _columns(self, names: list[str]) -> list[str]:
         return [n.strip() for n in names] if self.fmt.strip_names else list(names)
@@ -145,56 +240,123 @@ class Reader:
                 raise IngestError(
                     f"{self.path}: line 1: column {col!r} is missing for format "
                     f"{self.fmt.name!r}. " + choices_message("column", col, names))
-
-    def _csv_batches(self) -> Iterator[tuple[pa.Table, int]]:
-        fmt = self.fmt
-        opener = gzip.open if self.path.name.endswith(".gz") else open
-        with opener(self.path, "rb") as fh:
-            header = fh.readline().decode("utf-8-sig").rstrip("\r\n")
-        if not header:
-            raise IngestError(f"{self.path}: line 1: the file is empty (no header)")
-        raw_names = header.split(fmt.delimiter)
-        names = self._columns(raw_names)
-        needed = [fmt.timestamp] + ([fmt.tag, fmt.value] if fmt.layout == "long" else [])
-        self._require(names, needed)
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
             raise IngestError(f"{self.path}: line 1: duplicate column names {dup}")
-        ncol = len(names)
+        if self.fmt.layout == "wide":
+            self._map_columns(names)
 
-        types = {n: pa.string() for n in names}
-        if fmt.layout == "long":
-            types[fmt.tag] = pa.dictionary(pa.int32(), pa.string())
-        convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
-                                       quoted_strings_can_be_null=True)
+    def _map_columns(self, names: list[str]) -> None:
+        """Wide layout: each column's key, from the format's rules or the registry."""
+        fmt = self.fmt
+        for name in names:
+            if name == fmt.timestamp or name in fmt.ignore_columns:
+                continue
+            hit = fmt.map_column(name, self.stem, self.parent) if fmt.columns else None
+            if hit is not None:
+                self._colkeys[name] = self._key(*hit, tag=name)
+            elif not fmt.columns and (k := self.key_for_tag(name)) >= 0:
+                self._colkeys[name] = k
+            else:
+                self.unmapped.append(name)
+
+    def unmapped_hint(self) -> str:
+        """Why the unmapped columns map to nothing (the rules or close registry tags)."""
+        if self.fmt.columns:
+            pats = [r.pattern for r in self.fmt.columns]
+            return f"no column rule of format {self.fmt.name!r} matches ({pats})"
+        known = self.registry.tags if self.registry is not None else {}
+        near = {n: close_matches(n, known) for n in self.unmapped}
+        near = {n: m for n, m in near.items() if m}
+        hint = "not a tag of the asset registry"
+        if near:
+            hint += "; did you mean " + ", ".join(f"{m[0]!r} for {n!r}" for n, m in
+                                                  list(near.items())[:5]) + "?"
+        return hint
+
+    def _open_csv(self):
+        fmt = self.fmt
+        self._text = sniff(self.path)
+        self.encoding = self._text.label
         # The file is cut into blocks at line ends by hand and each block is
         # parsed by all cores (pyarrow's streaming reader reads ahead without
         # bound, several GB on a big file, and is single-threaded when it must
         # number bad rows). Only a block that holds a malformed row is parsed
         # again on one thread, where pyarrow reports line numbers.
-        block = max(1 << 20, self.batch_rows * 48)
-        with _LineBlocks(self.path, block) as blocks:
-            yield from self._csv_tables(blocks, names, convert, ncol)
+        blocks = _LineBlocks(utf8_stream(self.path, self._text),
+                             max(1 << 20, self.batch_rows * 48))
+        try:
+            header = blocks.read_header(self.path)
+            if header is None:
+                raise IngestError(f"{self.path}: line 1: the file is empty (no header)")
+            text = header.decode("utf-8", errors="replace").rstrip("\r")
+            if not text.strip():
+                raise IngestError(f"{self.path}: line 1: the header is blank")
+            names = self._columns(text.split(fmt.delimiter))
+            self._require(names, [fmt.timestamp] + ([fmt.tag, fmt.value]
+                                                    if fmt.layout == "long" else []))
+        except BaseException:
+            blocks.__exit__(None, None, None)
+            raise
+        types = {n: pa.string() for n in names}
+        if fmt.layout == "long":
+            types[fmt.tag] = pa.dictionary(pa.int32(), pa.string())
+        convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                       quoted_strings_can_be_null=True)
+        return blocks, names, convert
 
-    def _csv_tables(self, blocks, names, convert, ncol) -> Iterator[tuple[pa.Table, int]]:
+    def _open_parquet(self):
+        what = looks_like(head(self.path, 64))
+        if what != "a Parquet file":
+            kind = what or "text"
+            raise IngestError(f"{self.path}: not a Parquet file (looks like {kind}); name a "
+                              "CSV format for text (long_csv, wide_csv…), see `pumplib formats`")
+        try:
+            # no pre-buffering: it reads the column chunks of the whole file ahead
+            pf = pq.ParquetFile(self.path, pre_buffer=False)
+        except (pa.ArrowException, OSError) as exc:
+            raise IngestError(f"{self.path}: not a readable Parquet file: "
+                              f"{_first_line(exc)}") from None
+        names = self._columns(pf.schema_arrow.names)
+        self._require(names, [self.fmt.timestamp] + ([self.fmt.tag, self.fmt.value]
+                                                     if self.fmt.layout == "long" else []))
+        typ = pf.schema_arrow.types[names.index(self.fmt.timestamp)]
+        if not (pa.types.is_timestamp(typ) or pa.types.is_string(typ)
+                or pa.types.is_large_string(typ)):
+            raise IngestError(f"{self.path}: column {self.fmt.timestamp!r} has type {typ}, "
+                              "expected timestamps or text")
+        return pf, names
+
+    def _broken(self, exc: BaseException, where: str) -> StreamBroken:
+        return StreamBroken(f"{self.path}: {where}: the file breaks off: {_first_line(exc)}")
+
+    def _csv_tables(self) -> Iterator[tuple[pa.Table, int]]:
         fmt = self.fmt
+        blocks, names, convert = self._source
+        ncol = len(names)
+        nval = self._values_per_row()
         row0 = 0
         line0 = 1  # lines before the current block (the header)
         pool = pa.default_memory_pool()
-        for chunk in blocks:
+        while True:
+            try:
+                chunk = next(blocks)
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError, EOFError, ValueError, zlib.error) as exc:
+                raise self._broken(exc, f"after line {line0 + 1}") from None
             if not len(chunk):
                 continue
-            try:
-                table, bad = self._parse_block(chunk, names, convert, threads=True)
-                if any(b[0] is None for b in bad):
-                    table, bad = self._parse_block(chunk, names, convert, threads=False)
-            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-                raise IngestError(f"{self.path}: after data row {row0}: cannot parse: {exc}") from None
+            table, bad = self._parse_any(chunk, names, convert, line0)
             for number, text, actual in sorted(bad, key=lambda b: b[0]):
                 self._skipped_lines.append(line0 + number)
                 self.reject(line0 + number, None, text,
                             f"malformed row: expected {ncol} fields ({fmt.delimiter!r}-separated), "
                             f"got {actual}")
+            # malformed rows are rows read; each of their values is quarantined
+            self.stats.rows_read += len(bad)
+            self.stats.values_read += len(bad) * nval
+            self.stats.values_quarantined += len(bad) * nval
             # pyarrow numbers rows as lines without the blank ones; so do we
             line0 += table.num_rows + len(bad)
             del chunk  # the raw block is freed here, and so is the parser's scratch memory
@@ -202,7 +364,27 @@ class Reader:
             yield table, row0
             row0 += table.num_rows
 
-    def _parse_block(self, chunk: memoryview, names: list[str], convert, threads: bool):
+    def _parse_any(self, chunk, names, convert, line0):
+        """Parse a block; text that is not UTF-8 after all is decoded again (cp1252 when
+        the sniffed start was plain ASCII, else bad bytes become U+FFFD)."""
+        if self._recode_as:
+            chunk = recode(chunk, self._recode_as)
+        for attempt in (0, 1):
+            try:
+                table, bad = self._parse_block(chunk, names, convert, threads=True)
+                if any(b[0] is None for b in bad):
+                    table, bad = self._parse_block(chunk, names, convert, threads=False)
+                return table, bad
+            except pa.ArrowInvalid as exc:
+                if attempt or "utf8" not in str(exc).lower().replace("-", ""):
+                    raise self._broken(exc, f"after line {line0}") from None
+                if self._recode_as is None and self._text is not None and self._text.ascii_only:
+                    self._recode_as = "cp1252"
+                    self.encoding = "cp1252"
+                chunk = recode(chunk, self._recode_as or "utf-8")
+        raise AssertionError("unreachable")
+
+    def _parse_block(self, chunk, names: list[str], convert, threads: bool):
         bad: list[tuple] = []
 
         def on_invalid(row) -> str:
@@ -218,18 +400,17 @@ class Reader:
             convert_options=convert)
         return table, bad
 
-    def _parquet_batches(self) -> Iterator[tuple[pa.Table, int]]:
-        try:
-            # no pre-buffering: it reads the column chunks of the whole file ahead
-            pf = pq.ParquetFile(self.path, pre_buffer=False)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise IngestError(f"{self.path}: not a readable Parquet file: {exc}") from None
-        names = self._columns(pf.schema_arrow.names)
-        needed = [self.fmt.timestamp] + ([self.fmt.tag, self.fmt.value]
-                                         if self.fmt.layout == "long" else [])
-        self._require(names, needed)
+    def _parquet_tables(self) -> Iterator[tuple[pa.Table, int]]:
+        pf, names = self._source
         row0 = 0
-        for batch in pf.iter_batches(batch_size=self.batch_rows):
+        batches = pf.iter_batches(batch_size=self.batch_rows)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError) as exc:
+                raise self._broken(exc, f"after row {row0}") from None
             t = pa.Table.from_batches([batch]).rename_columns(names)
             yield t, row0
             row0 += t.num_rows
@@ -261,6 +442,9 @@ class Reader:
                               "expected timestamps or text")
         if not aware:
             ts = self._localize(ts, lines, tags)
+        if col.null_count:
+            for i in np.flatnonzero(np.asarray(col.is_null().to_numpy(zero_copy_only=False))):
+                self.reject(lines[i], fmt.timestamp, None, "missing timestamp")
         ns = ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
         if ts.null_count == 0:  # the usual case: no copy, no mask to apply
             return ns, np.ones(len(ns), dtype=bool)
@@ -289,24 +473,25 @@ class Reader:
             ns[off] = t.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").to_numpy(
                 dtype="datetime64[ns]").view(np.int64)
         naive = (~has_off & s.notna()).to_numpy()
+        loc = None
         if naive.any():
             loc = pd.to_datetime(s[naive], format="ISO8601", errors="coerce")
+            ns[naive] = loc.astype("datetime64[ns]").to_numpy().view(np.int64)
+        nat = ns == np.iinfo(np.int64).min
+        parsed = pa.array(ns, type=pa.int64(), mask=nat)
+        self._reject_bad_times(col, parsed, lines, "expected ISO 8601, e.g. 2026-03-09T00:00:00Z")
+        if loc is not None:
             arr = self._localize(pa.array(loc.astype("datetime64[ns]")), lines[naive], None)
             ns[naive] = arr.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).fill_null(
                 np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
         nat = ns == np.iinfo(np.int64).min
-        ts = pa.array(ns, type=pa.int64(), mask=nat).cast(pa.timestamp("ns", tz="UTC"))
-        self._reject_bad_times(col, ts, lines, "expected ISO 8601, e.g. 2026-03-09T00:00:00Z")
-        return ts, True
+        return pa.array(ns, type=pa.int64(), mask=nat).cast(pa.timestamp("ns", tz="UTC")), True
 
     def _reject_bad_times(self, raw: pa.Array, parsed: pa.Array, lines: np.ndarray, hint: str):
         bad = np.asarray(pc.and_(parsed.is_null(), raw.is_valid()).to_numpy(zero_copy_only=False))
-        missing = np.asarray(raw.is_null().to_numpy(zero_copy_only=False))
         for i in np.flatnonzero(bad):
             self.reject(lines[i], self.fmt.timestamp, raw[i].as_py(),
                         f"unparseable timestamp {raw[i].as_py()!r}: {hint}")
-        for i in np.flatnonzero(missing):
-            self.reject(lines[i], self.fmt.timestamp, None, "missing timestamp")
 
     def _localize(self, naive: pa.Array, lines: np.ndarray, tags) -> pa.Array:
         """Wall times of ``self.timezone`` → UTC, with DST gaps and repeats handled."""
@@ -444,48 +629,64 @@ class Reader:
                             choices_message("tag", t[i], known_tags, limit=5),
                             timestamp=None, tag=t[i])
         ok = tvalid & vvalid & qvalid & ~unknown
+        n = len(ok)
+        self.stats.values_read += n
+        self._ensure_marked(lines, ok)
+        self.stats.values_quarantined += n - int(np.count_nonzero(ok))
+        # a row with no value and no quality code holds nothing: empty, not ingested
+        empty = np.isnan(value)
+        if empty.any():
+            empty &= ok & (quality == NO_QUALITY)
+            n_empty = int(np.count_nonzero(empty))
+            self.stats.values_empty += n_empty
+            self.stats.rows_empty += n_empty
+            if n_empty:
+                ok = ok & ~empty
+        self.stats.rows_yielding += int(np.count_nonzero(ok))
         if ok.all():
             return Records(ns, key, value, quality, lines)
         return Records(ns[ok], key[ok], value[ok], quality[ok], lines[ok])
 
-    def _wide(self, table: pa.Table, lines: np.ndarray) -> Records | None:
+    def _ensure_marked(self, lines: np.ndarray, ok: np.ndarray) -> None:
+        """Every row dropped here is in the ledger (its reason is in the quarantine)."""
+        for i in np.flatnonzero(~ok):
+            if int(lines[i]) not in self.ledger.lines:
+                self.reject(lines[i], None, None, "row could not be read")
+
+    def _wide(self, table: pa.Table, lines: np.ndarray, first_reject: int) -> Records | None:
         fmt = self.fmt
         ns, tvalid = self._times(table.column(fmt.timestamp), lines, None)
+        n = len(ns)
         parts = []
-        for name in table.column_names:
-            if name == fmt.timestamp or name in fmt.ignore_columns:
-                continue
-            hit = fmt.map_column(name, self.stem, self.parent) if fmt.columns else None
-            if hit is not None:
-                k = self._key(*hit, tag=name)
-            elif fmt.columns:
-                k = -1
-            else:
-                k = self.key_for_tag(name)
+        yielded = np.zeros(n, dtype=np.int32)
+        n_empty = np.zeros(n, dtype=np.int32)
+        for name, k in self._colkeys.items():
             value, vvalid = self._values(table.column(name), lines, name)
-            if k < 0:
-                has = ~np.isnan(value)
-                for i in np.flatnonzero(has & tvalid):
-                    self.reject(lines[i], name, value[i], self._unknown_column(name), tag=name)
-                continue
+            empty = np.isnan(value) & vvalid
             ok = tvalid & vvalid & ~np.isnan(value)
+            yielded += ok
+            n_empty += empty
             parts.append((k, ok, value))
+        m = len(parts)
+        self.stats.values_read += n * m
+        self.stats.values_empty += int(n_empty.sum())
+        self.stats.values_quarantined += n * m - int(n_empty.sum()) - int(yielded.sum())
+        self.stats.rows_empty += int(np.count_nonzero((n_empty == m) & tvalid))
+        self.stats.rows_yielding += int(np.count_nonzero(yielded))
+        # rows that lost a value here: how many samples they still gave
+        for r in self.rejects[first_reject:]:
+            i = int(np.searchsorted(lines, r["line"]))
+            if i < n and lines[i] == r["line"]:
+                self.ledger.set_yielded(r["line"], int(yielded[i]))
+        self._ensure_marked(lines, tvalid)
         if not parts:
             return None
-        n = len(ns)
         keys = np.concatenate([np.full(n, k, dtype=np.int32) for k, _, _ in parts])
-        ok = np.concatenate([m for _, m, _ in parts])
+        ok = np.concatenate([o for _, o, _ in parts])
         vals = np.concatenate([v for _, _, v in parts])
-        rec = Records(np.tile(ns, len(parts)), keys, vals,
-                      np.full(n * len(parts), NO_QUALITY, dtype=np.int16), np.tile(lines, len(parts)))
+        rec = Records(np.tile(ns, m), keys, vals, np.full(n * m, NO_QUALITY, dtype=np.int16),
+                      np.tile(lines, m), np.tile(yielded, m))
         return rec.take(ok)
-
-    def _unknown_column(self, name: str) -> str:
-        if self.fmt.columns:
-            pats = [r.pattern for r in self.fmt.columns]
-            return f"column {name!r} matches no column rule of format {self.fmt.name!r} ({pats})"
-        known = self.registry.tags if self.registry is not None else {}
-        return choices_message("tag (column)", name, known, limit=5)
 
 
 def _nan_filled(arr: pa.Array) -> np.ndarray:
@@ -505,25 +706,43 @@ Progress = Callable[[int], None]
 
 
 class _LineBlocks:
-    """The data lines of a (possibly gzipped) text file after its header, in blocks of
-    about ``size`` bytes that end at a line end (the last one may not).
+    """The data lines of a UTF-8 text stream after its header, in blocks of about
+    ``size`` bytes that end at a line end (the last one may not).
 
     Each block is read straight into a fresh buffer and handed out as a memoryview
     that nothing here keeps, so a block is freed as soon as its reader drops it.
     """
 
-    def __init__(self, path: Path, size: int):
-        compression = "gzip" if path.name.endswith(".gz") else None
-        self.stream = pa.input_stream(str(path), compression=compression)
+    #: a header line longer than this is no CSV header
+    HEADER_MAX = 1 << 20
+
+    def __init__(self, stream, size: int):
+        self.stream = stream
         self.size = size
         self.carry = b""
-        self.header = True
 
     def __enter__(self) -> _LineBlocks:
         return self
 
     def __exit__(self, *exc) -> None:
         self.stream.close()
+
+    def read_header(self, path: Path) -> bytes | None:
+        """The first line (without its line end); None for an empty file."""
+        buf = b""
+        while True:
+            nl = buf.find(b"\n")
+            if nl >= 0:
+                self.carry = buf[nl + 1:]
+                return buf[:nl]
+            if len(buf) > self.HEADER_MAX:
+                raise IngestError(f"{path}: line 1 is longer than {self.HEADER_MAX:,} bytes "
+                                  "without a line end: not a CSV header")
+            piece = self.stream.read(1 << 16)
+            if not piece:
+                self.carry = b""
+                return buf or None
+            buf += piece
 
     def __iter__(self) -> _LineBlocks:
         return self
@@ -536,20 +755,22 @@ class _LineBlocks:
             got = self.stream.readinto(memoryview(buf)[len(carry):]) if self.size else 0
             if not got:
                 self.carry, self.size = b"", 0
-                if carry and not self.header:
+                if carry:
                     return memoryview(carry)
                 raise StopIteration
             n = len(carry) + got
-            start = 0
-            if self.header:
-                nl = buf.find(b"\n", 0, n)
-                if nl < 0:
-                    self.carry = bytes(buf[:n])
-                    continue
-                start, self.header = nl + 1, False
-            cut = buf.rfind(b"\n", start, n) + 1
+            cut = buf.rfind(b"\n", 0, n) + 1
             if cut == 0:
-                self.carry = bytes(buf[start:n])
+                self.carry = bytes(buf[:n])
                 continue
             self.carry = bytes(buf[cut:n])
-            return memoryview(buf)[start:cut]
+            return memoryview(buf)[:cut]
+
+
+class StreamBroken(IngestError):
+    """A file breaks off while it is read (truncated, corrupt compression)."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
