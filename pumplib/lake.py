@@ -34,9 +34,12 @@ import contextlib
 import datetime as dt
 import functools
 import io
+import json
 import os
+import random
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -95,7 +98,8 @@ def _first_line(exc: Exception) -> str:
 
 
 def _no_lake_message(url: str, from_settings: bool) -> str:
-    where = f"no lake at {str(_local_path(url))!r}"
+    local = _local_path(url)
+    where = f"no lake at {str(local) if local is not None else url!r}"
     if from_settings:
         where += f" ({config.describe_path('store.url')})"
     return (f"{where}: run `pumplib demo` (or `pumplib ingest`) to create it, or point "
@@ -191,6 +195,42 @@ def _remember_session(url: str, session) -> None:
             _SESSIONS.popitem(last=False)
 
 
+def redo_on_conflict(fn=None, *, tries: int | None = None):
+    """Run a writer again when its commit met a true conflict (decorator or call).
+
+    :meth:`Lake.transaction` rebases a commit over the commits other writers made
+    meanwhile; only where both wrote the same chunk or array metadata (two
+    feature builds of the same levels, say) does it raise
+    :class:`~pumplib.errors.ConflictError`. A writer decorated with this is then
+    run again from the start, on top of the other's commit (it reads the new
+    tip), up to ``tries`` times (default: setting ``lake.redo_tries``); the last
+    conflict is raised as it is.
+
+    Examples
+    --------
+    >>> @redo_on_conflict
+    ... def write(lake):
+    ...     with lake.transaction("demo") as tx:
+    ...         tx.write_block("1min", ["P1"], "flow", 0, np.array([[1.0]]))
+    """
+    if fn is None:
+        return functools.partial(redo_on_conflict, tries=tries)
+
+    @functools.wraps(fn)
+    def again(*args, **kwargs):
+        n = max(int(config.get("lake.redo_tries") if tries is None else tries), 0)
+        for attempt in range(n + 1):
+            try:
+                return fn(*args, **kwargs)
+            except ConflictError:
+                if attempt == n:
+                    raise
+                time.sleep(0.05 * (attempt + 1) * (1 + random.random()))
+        raise AssertionError("unreachable")
+
+    return again
+
+
 @dataclass(frozen=True)
 class Commit:
     """One entry of the lake's history."""
@@ -230,12 +270,36 @@ class Lake:
                     _MEMORY_REPOS[self.url] = icechunk.Repository.create(storage)
                 self.repo = _MEMORY_REPOS[self.url]
             elif create:
-                self.repo = icechunk.Repository.open_or_create(storage)
+                self.repo = self._open_or_create(storage)
             else:
                 self.repo = icechunk.Repository.open(storage)
         except icechunk.IcechunkError as exc:
+            if not create and not icechunk.Repository.exists(storage):
+                raise LakeError(_no_lake_message(self.url, url is None)) from None
             raise LakeError(f"cannot open the lake at {self.url!r}: {_first_line(exc)}") \
                 from None
+
+    def _open_or_create(self, storage: icechunk.Storage) -> icechunk.Repository:
+        """Open the repository, creating it when there is none.
+
+        Two processes creating one store at once race on its first branch
+        reference ("branch update conflict"), or one finds the other's half-made
+        repository ("can only be created in clean prefixes"), although the
+        repository it wanted exists a moment later. It opens that one instead
+        (after a short, random wait, ``lake.open_tries`` times at most).
+        """
+        tries = max(int(config.get("lake.open_tries")), 1)
+        for attempt in range(tries):
+            try:
+                return icechunk.Repository.open_or_create(storage)
+            except icechunk.IcechunkError:
+                if attempt == tries - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1) * (1 + random.random()))
+                with contextlib.suppress(icechunk.IcechunkError):
+                    if icechunk.Repository.exists(storage):
+                        return icechunk.Repository.open(storage)
+        raise AssertionError("unreachable")
 
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"
@@ -287,6 +351,9 @@ class Lake:
         if ds is None and (cadence is None
                            or f"raw/{cadence}" not in open_root(session.store, "r")):
             available = self.cadences(session.snapshot_id)
+            if not available:
+                raise UnknownNameError(f"the lake at {self.url} has no data yet: ingest some "
+                                       "files first")
             if cadence is None and len(available) == 1:
                 cadence = available[0]
             elif cadence is None:
@@ -350,6 +417,11 @@ class Lake:
     def source_hashes(self) -> dict[str, dict]:
         """Content hashes of every source file committed so far → its record."""
         seen: dict[str, dict] = {}
+        for frame in self.tables("expired_history").values():   # commits gc expired
+            for rec in frame.itertuples():
+                for src in json.loads(rec.metadata).get("sources", []) or []:
+                    if src.get("sha256"):
+                        seen[src["sha256"]] = {**src, "snapshot": rec.snapshot}
         for c in reversed(self.log()):
             for src in c.metadata.get("sources", []) or []:
                 if src.get("sha256"):
@@ -399,22 +471,81 @@ class Lake:
     # -- writing ------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self, message: str, metadata: dict | None = None) -> Iterator[Transaction]:
-        """One atomic commit: everything written inside lands together or not at all."""
+        """One atomic commit: everything written inside lands together or not at all.
+
+        When another writer committed to the branch meanwhile, the commit is
+        rebased on top of it (Icechunk's rebase with a conflict detector), so a
+        writer never redoes its work because of a writer of other arrays or
+        other chunks. The commit metadata records ``base_snapshot``, the
+        snapshot the writer read; :attr:`Transaction.rebased_over` lists the
+        commits it was rebased over. Where both wrote the same chunk or the
+        same array or group metadata (a true conflict), nothing of this write
+        lands and :class:`~pumplib.errors.ConflictError` names the other
+        writer's commit.
+        """
         session = self.repo.writable_session(BRANCH)
+        base = session.snapshot_id
         tx = Transaction(self, session)
         yield tx
         if not session.has_uncommitted_changes:
             tx.snapshot = None
             return
         meta = {"pumplib_version": _version(), "committed_at": _now().isoformat(),
-                **(metadata or {}), **tx.metadata}
+                "base_snapshot": base, **(metadata or {}), **tx.metadata}
+        tries = max(int(config.get("lake.rebase_tries")), 1)
         try:
             with self._commit_lock():
-                tx.snapshot = session.commit(message, metadata=_jsonable(meta))
-        except icechunk.ConflictError as exc:
-            raise ConflictError(
-                f"{self.url}: another writer committed first ({exc}); nothing was written, "
-                "run the same command again") from None
+                tx.snapshot = session.commit(message, metadata=_jsonable(meta),
+                                             rebase_with=icechunk.ConflictDetector(),
+                                             rebase_tries=tries)
+        except icechunk.RebaseFailedError as exc:
+            paths = sorted({c.path for c in exc.conflicts})
+            raise ConflictError(self._conflict_message(exc.snapshot, paths)) from None
+        except icechunk.ConflictError:
+            raise ConflictError(self._conflict_message(self.tip(), [])) from None
+        tx.rebased_over = self._commits_between(base, tx.snapshot)
+
+    def _conflict_message(self, other: str, paths: Sequence[str]) -> str:
+        """One line naming the commit this write conflicts with (and what both wrote)."""
+        try:
+            info = self.repo.lookup_snapshot(other)
+            who = (f"commit {info.id} ({info.message!r}, "
+                   f"{info.written_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC)")
+        except icechunk.IcechunkError:
+            who = f"commit {other}"
+        shown = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
+        what = f" also wrote {shown}" if paths else " committed first"
+        return (f"{self.url}: another writer's {who}{what}; nothing of this write landed, "
+                "run it again")
+
+    def _commits_between(self, base: str, snapshot: str) -> list[str]:
+        """Snapshot ids between ``base`` (excluded) and ``snapshot``'s parent, oldest first."""
+        out = []
+        for i, snap in enumerate(self.repo.ancestry(snapshot_id=snapshot)):
+            if snap.id == base:
+                break
+            if i:
+                out.append(snap.id)
+        return out[::-1]
+
+    # -- care -----------------------------------------------------------------
+    def gc(self, *, older_than=None, grace=None, dry_run: bool = False):
+        """Expire snapshots older than ``older_than`` (default: setting
+        ``lake.retention``; never the branch tip or a tagged snapshot) and delete
+        the objects no snapshot reaches that are older than ``grace`` (default:
+        ``lake.gc_grace``), e.g. the chunks of a killed writer. Returns a
+        :class:`pumplib.lakecare.GCReport` (counts and bytes freed)."""
+        from .lakecare import gc
+
+        return gc(self, older_than=older_than, grace=grace, dry_run=dry_run)
+
+    def check(self, *, all_snapshots: bool = False, quick: bool = False):
+        """Read every array at the tip (or at every snapshot): metadata and every chunk
+        (``quick``: chunks listed only). Returns a :class:`pumplib.lakecare.CheckReport`
+        whose ``broken`` lists one line per array that cannot be read."""
+        from .lakecare import check
+
+        return check(self, all_snapshots=all_snapshots, quick=quick)
 
     @contextlib.contextmanager
     def _commit_lock(self):
@@ -474,10 +605,10 @@ def _open_grid(store, path: str, url: str, snapshot: str | None) -> xr.Dataset |
     from zarr.core.sync import sync
 
     async def nodes():
-        root = await AsyncGroup.open(store, zarr_format=3, use_consolidated=False)
         try:
+            root = await AsyncGroup.open(store, zarr_format=3, use_consolidated=False)
             g = await root.getitem(path)
-        except KeyError:
+        except (KeyError, FileNotFoundError):   # no such group, or no data at all yet
             return None
         if not isinstance(g, AsyncGroup):
             return None
@@ -523,15 +654,35 @@ def open_root(store, mode: str = "r") -> zarr.Group:
 
     Icechunk stores hold zarr v3 without consolidated metadata; saying so skips
     zarr's probing for v2 and consolidated metadata, which costs 5–9 ms per open.
+
+    Read on a lake with no data yet (only the commit that created it: its
+    first ingest failed or was killed), the root group does not exist; reading
+    (``mode="r"``) then gets an empty group, so such a lake reads as an empty
+    lake. Writing creates the root group.
     """
-    return zarr.open_group(store=store, mode=mode, zarr_format=3, use_consolidated=False)
+    try:
+        return zarr.open_group(store=store, mode=mode, zarr_format=3, use_consolidated=False)
+    except zarr.errors.GroupNotFoundError:
+        if mode != "r":
+            raise
+        return _empty_root()
+
+
+def _empty_root() -> zarr.Group:
+    """An empty, in-memory root group: what a lake with no data yet holds."""
+    return zarr.open_group(store=zarr.storage.MemoryStore(), mode="w", zarr_format=3)
 
 
 async def open_root_async(store, mode: str = "r"):
     """:func:`open_root` on zarr's event loop: the root ``AsyncGroup``."""
     from zarr.api.asynchronous import open_group
 
-    return await open_group(store=store, mode=mode, zarr_format=3, use_consolidated=False)
+    try:
+        return await open_group(store=store, mode=mode, zarr_format=3, use_consolidated=False)
+    except zarr.errors.GroupNotFoundError:
+        if mode != "r":
+            raise
+        return await open_group(store=zarr.storage.MemoryStore(), mode="w", zarr_format=3)
 
 
 def raw_compressor(level: int | None = None, shuffle: str = "shuffle") -> zarr.codecs.BloscCodec:
@@ -558,6 +709,8 @@ class Transaction:
         self.lake = lake
         self.session = session
         self.snapshot: str | None = None
+        #: commits of other writers this one was rebased over (oldest first)
+        self.rebased_over: list[str] = []
         #: extra commit metadata, merged in at commit time (the lineage)
         self.metadata: dict = {}
         self._groups: dict[str, zarr.Group] = {}

@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import zarr
+from typer.testing import CliRunner
 
 from pumplib import LakeError, UnknownNameError, config
+from pumplib.errors import ConfigError, ConflictError
 from pumplib.ingest import ingest
 from pumplib.lake import Lake, cadence_seconds, snap_cadence, storage_for
 
@@ -355,3 +357,210 @@ def test_docstring_examples_run():
 
     res = doctest.testmod(L, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert res.failed == 0 and res.attempted > 0
+
+
+# -- a lake with no data yet ------------------------------------------------------------------
+def test_lake_with_only_its_first_commit_reads_as_an_empty_lake(tmp_path):
+    """What a failed or killed first ingest leaves: the repository and its first commit."""
+    lake = Lake(str(tmp_path / "s"), create=True)
+    assert len(lake.log()) == 1
+    assert lake.cadences() == []
+    s = lake.summary()
+    assert s["cadences"] == {} and s["quarantined_rows"] == 0 and s["commits"] == 1
+    assert lake.quarantine().empty and list(lake.quarantine().columns)[:2] == ["run_id", "source"]
+    assert lake.tables("quarantine") == {} and lake.ingest_notes().empty
+    assert lake.open_group("features/1D") is None and lake.source_hashes() == {}
+    for cad in (None, "1min"):
+        with pytest.raises(UnknownNameError, match=r"^the lake at .* has no data yet: ingest "
+                                                   r"some files first$"):
+            lake.open_raw(cad)
+    assert lake.check().ok
+    # the first write makes the root group
+    with lake.transaction("first") as tx:
+        tx.write_block("1min", ["P1"], "flow", T0, np.array([[1.0]]))
+    assert lake.cadences() == ["1min"]
+
+
+# -- concurrent writers in one process: rebased, not redone ---------------------------------
+def _open_tx(lake, message):
+    cm = lake.transaction(message)
+    return cm, cm.__enter__()
+
+
+def _close_tx(cm):
+    cm.__exit__(None, None, None)
+
+
+def test_a_writer_of_other_arrays_is_rebased_not_redone(tmp_path):
+    lake = Lake(str(tmp_path / "s"), create=True)
+    with lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1", "P2"], "flow", T0, np.ones((2, 5)))
+    base = lake.tip()
+    a, ta = _open_tx(lake, "ingest more")      # both read the same tip
+    b, tb = _open_tx(lake, "a table")
+    ta.write_block("1min", ["P1"], "power", T0, np.full((1, 5), 7.0))
+    tb.write_table("tables", "t1", pd.DataFrame({"x": [1, 2]}), {})
+    _close_tx(a)
+    _close_tx(b)                               # rebased over a's commit
+    assert tb.rebased_over == [ta.snapshot] and ta.rebased_over == []
+    log = lake.log()
+    assert [c.message for c in log[:2]] == ["a table", "ingest more"]
+    assert {c.metadata["base_snapshot"] for c in log[:2]} == {base}
+    ds = lake.open_raw("1min")
+    assert float(ds.power.sel(asset="P1").max()) == 7.0
+    assert lake.tables("tables")["t1"].x.tolist() == [1, 2]
+
+
+def test_a_true_conflict_names_the_other_writers_commit(tmp_path):
+    lake = Lake(str(tmp_path / "s"), create=True)
+    with lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1"], "flow", T0, np.ones((1, 5)))
+    a, ta = _open_tx(lake, "first writer")
+    b, tb = _open_tx(lake, "second writer")
+    ta.write_block("1min", ["P1"], "flow", T0, np.full((1, 5), 2.0))
+    tb.write_block("1min", ["P1"], "flow", T0, np.full((1, 5), 3.0))
+    _close_tx(a)
+    with pytest.raises(ConflictError) as got:
+        _close_tx(b)
+    msg = str(got.value)
+    assert "\n" not in msg and ta.snapshot in msg and "'first writer'" in msg
+    assert "/raw/1min/flow" in msg and "nothing of this write landed" in msg
+    assert lake.tip() == ta.snapshot
+    assert float(lake.open_raw("1min").flow.max()) == 2.0
+
+
+def test_redo_on_conflict_runs_a_writer_again_on_top(tmp_path):
+    from pumplib.lake import redo_on_conflict
+
+    lake = Lake(str(tmp_path / "s"), create=True)
+    with lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1"], "flow", T0, np.ones((1, 5)))
+    calls = []
+
+    @redo_on_conflict(tries=2)
+    def writer():
+        calls.append(1)
+        with lake.transaction("mine") as tx:
+            tx.write_block("1min", ["P1"], "flow", T0, np.full((1, 5), 5.0))
+            if len(calls) == 1:                # another writer commits the same chunk meanwhile
+                with lake.transaction("theirs") as other:
+                    other.write_block("1min", ["P1"], "flow", T0, np.full((1, 5), 4.0))
+        return tx.snapshot
+
+    snap = writer()
+    assert len(calls) == 2 and snap == lake.tip()
+    assert [c.message for c in lake.log()[:2]] == ["mine", "theirs"]
+    assert float(lake.open_raw("1min").flow.max()) == 5.0
+
+
+# -- gc and check -------------------------------------------------------------------------------
+def _orphan(lake):
+    """Chunks a killed writer leaves: written to the store, never committed."""
+    s = lake.repo.writable_session("main")
+    arr = zarr.open_group(s.store, mode="a")["raw/1min/flow"]
+    arr[:] = np.random.default_rng(0).random(arr.shape)
+
+
+def test_gc_frees_orphan_chunks_and_expires_history_but_the_tip_and_tags(tmp_path, registry):
+    from pumplib.lakecare import folder_bytes
+
+    store = str(tmp_path / "s")
+    f = write(tmp_path / "a.csv", "\n".join(long_rows(300)) + "\n")
+    ingest(f, "long_csv", store=store, registry=registry)
+    lake = Lake(store)
+    for i in range(3):
+        with lake.transaction(f"edit {i}") as tx:
+            tx.write_block("1min", ["N-P1"], "flow", T0, np.full((1, 10), float(i)))
+    lake.repo.create_tag("keep", lake.log()[1].snapshot)
+    tagged, tip = lake.log()[1].snapshot, lake.tip()
+    before_cells = lake_cells(lake.open_raw())
+    _orphan(lake)
+    size = folder_bytes(store)
+    # the grace keeps fresh objects: nothing is deleted yet
+    dry = lake.gc(older_than="none", dry_run=True)
+    assert dry.chunks_deleted == 0 and dry.snapshots_expired == []
+    got = lake.gc(older_than="none", grace="0s")
+    assert got.chunks_deleted >= 1 and got.bytes_deleted > 0
+    assert got.bytes_after == folder_bytes(store) < size
+    assert lake.tip() == tip and len(lake.log()) == 5
+    # history: everything older than now leaves, but the tip, the tag and the first commit
+    got = lake.gc(older_than="0s", grace="0s")
+    assert tagged not in got.snapshots_expired and got.snapshots_expired
+    kept = [c.message for c in lake.log()]
+    assert kept[0].startswith("gc: record of") and kept[-1] == "Repository initialized"
+    assert len(kept) == 2
+    assert [s.id for s in lake.repo.ancestry(tag="keep")][0] == tagged
+    assert lake_cells(lake.open_raw()) == before_cells and lake.check(all_snapshots=True).ok
+    # files ingested by expired commits are still known: not ingested twice
+    assert ingest(f, "long_csv", store=store, registry=registry).files[0].status == "skipped"
+
+
+def test_gc_settings_and_options_are_checked(tmp_path):
+    lake = Lake(str(tmp_path / "s"), create=True)
+    with pytest.raises(ConfigError, match=r"^--grace: '3x' is not a duration"):
+        lake.gc(grace="3x")
+    with config.set({"lake.retention": "soon"}), \
+            pytest.raises(ConfigError, match=r"^lake.retention: 'soon' is not a duration"):
+        lake.gc()
+
+
+def test_check_names_each_broken_array_in_one_line(tmp_path):
+    from pumplib.cli import app
+
+    store = tmp_path / "s"
+    lake = Lake(str(store), create=True)
+    with lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1"], "flow", T0, np.ones((1, 5)))
+        tx.write_block("1min", ["P1"], "power", T0, np.ones((1, 5)))
+    runner = CliRunner()
+    ok = runner.invoke(app, ["lake", "check", "--store", str(store)])
+    assert ok.exit_code == 0 and "sound" in ok.output
+    # lose the chunk of one array
+    flow_chunk = lake.session().store
+    chunks = sorted((store / "chunks").iterdir(), key=lambda p: p.stat().st_mtime)
+    assert flow_chunk is not None and chunks
+    for c in chunks:
+        c.unlink()
+    rep = Lake(str(store)).check()
+    assert not rep.ok and len(rep.broken) >= 2
+    assert all(line.count("\n") == 0 and " at snapshot " in line for line in rep.broken)
+    assert any(line.startswith("raw/1min/flow at snapshot") for line in rep.broken)
+    assert Lake(str(store)).check(quick=True).ok     # the chunk index is intact
+    bad = runner.invoke(app, ["lake", "check", "--store", str(store)])
+    assert bad.exit_code == 1 and "broken: raw/1min/flow at snapshot" in bad.output
+    js = runner.invoke(app, ["lake", "check", "--store", str(store), "--json"])
+    assert js.exit_code == 1 and '"ok": false' in js.output
+
+
+def test_lake_gc_command_says_what_it_freed(tmp_path):
+    from pumplib.cli import app
+
+    store = tmp_path / "s"
+    lake = Lake(str(store), create=True)
+    with lake.transaction("raw") as tx:
+        tx.write_block("1min", ["P1"], "flow", T0, np.ones((1, 50)))
+    _orphan(lake)
+    runner = CliRunner()
+    dry = runner.invoke(app, ["lake", "gc", "--store", str(store), "--grace", "0s", "--dry-run"])
+    assert dry.exit_code == 0 and "would free 1 chunks" in dry.output
+    got = runner.invoke(app, ["lake", "gc", "--store", str(store), "--grace", "0s", "--json"])
+    assert got.exit_code == 0 and '"chunks_deleted": 1' in got.output
+    bad = runner.invoke(app, ["lake", "gc", "--store", str(store), "--older-than", "tomorrow"])
+    assert bad.exit_code == 2 and "--older-than: 'tomorrow' is not a duration" in bad.output
+
+
+# -- a mistyped object store -------------------------------------------------------------------
+@pytest.mark.s3
+def test_missing_repository_on_s3_is_one_line_and_creates_nothing(s3_server):
+    import boto3
+
+    from pumplib.cli import app
+
+    url = f"s3://lake/no-such-lake?endpoint_url={s3_server}"
+    with pytest.raises(LakeError, match=r"^no lake at 's3://lake/no-such-lake\?endpoint_url="):
+        Lake(url)
+    res = CliRunner().invoke(app, ["lake", "summary", "--store", url])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert res.output.strip().count("\n") <= 1 and "no lake at" in res.output
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    assert s3.list_objects_v2(Bucket="lake", Prefix="no-such-lake").get("KeyCount", 0) == 0
