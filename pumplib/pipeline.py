@@ -87,7 +87,6 @@ def validate_lake(lake: Lake, registry: AssetRegistry, new_only: bool = True,
 
 
 @redo_on_conflict   # a true commit conflict (two builds at once): built again on top
-@redo_on_conflict   # a true commit conflict (two builds at once): built again on top
 def build_features(lake: Lake, registry: AssetRegistry, *, cadence: str | None = None,
                    catalog=None, levels=None, features=None, changed=None, quality: bool = True,
                    log: Callable[[str], None] = print, progress: bool | None = None,
