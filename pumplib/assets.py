@@ -493,6 +493,8 @@ def _validate(spec: Any, source: str) -> tuple[dict[str, _signals.Signal], dict[
               _TOP_KEYS, ("version", "utility", "tariffs", "stations"))
     if isinstance(spec["version"], bool) or spec["version"] != 1:
         c.fail("version", f"unsupported version {describe(spec['version'])}. Valid choices: [1]")
+    if spec.get("description") is not None:
+        c.text("description", spec["description"])
     _check_utility(c, spec["utility"])
     for i, d in enumerate(c.sequence("holidays", spec.get("holidays") or [], "dates YYYY-MM-DD")):
         if not isinstance(d, dt.date):
@@ -612,8 +614,9 @@ def _check_tariff(c: _Check, where: str, t: Any) -> None:
     c.mapping(where, t, "a tariff (a mapping with default_price and periods)", _TARIFF_KEYS,
               ("default_price",))
     c.number(f"{where}.default_price", t["default_price"])
-    if t.get("currency") is not None:
-        c.text(f"{where}.currency", t["currency"])
+    for k in ("currency", "description"):
+        if t.get(k) is not None:
+            c.text(f"{where}.{k}", t[k])
     periods = c.sequence(f"{where}.periods", t.get("periods") or [],
                          "periods (mappings with name, price, start, end and days)")
     for i, p in enumerate(periods):
@@ -689,6 +692,8 @@ def _check_asset(c: _Check, aw: str, a: Any, kinds: Mapping[str, str],
                    + " (declare new signals under the top-level key 'signals')")
         c.mapping(sw, s, "a mapping with tag and unit", _TAG_KEYS, ("tag", "unit"))
         tag = c.text(f"{sw}.tag", s["tag"], "a historian tag (a string)")
+        if s.get("description") is not None:
+            c.text(f"{sw}.description", s["description"])
         if tag in tags:
             c.fail(f"{sw}.tag", f"tag {tag!r} is also used at {tags[tag]}")
         tags[tag] = sw

@@ -213,8 +213,9 @@ def _filter(registry, *, station=None, pump_type=None, tags=None, kind=None) -> 
 
     if pump_type is not None and pump_type not in PUMP_TYPES:
         raise UnknownNameError(choices_message("pump type", pump_type, PUMP_TYPES))
-    if kind is not None and kind not in ASSET_KINDS:
-        raise UnknownNameError(choices_message("asset kind", kind, ASSET_KINDS))
+    kinds = getattr(registry, "asset_kinds", ASSET_KINDS)     # built-in and declared kinds
+    if kind is not None and kind not in kinds:
+        raise UnknownNameError(choices_message("asset kind", kind, kinds))
     stations = None
     if station is not None:
         stations = set()

@@ -226,6 +226,12 @@ def declare(found: Mapping[str, Signal], source: str) -> None:
             _BY_SOURCE[source] = mine
 
 
+def forget(source: str) -> None:
+    """Drop what the registry ``source`` declared (e.g. a test's throwaway registry)."""
+    with _LOCK:
+        _BY_SOURCE.pop(source, None)
+
+
 def _load_configured() -> None:
     """Read the configured registry once per version of its file (declares its signals).
 
