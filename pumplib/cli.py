@@ -147,15 +147,19 @@ def ingest(
                                                 "(default: declared or inferred).")] = None,
     timezone: Annotated[str | None, typer.Option(help="Zone of timestamps without offset.")] = None,
     formats_file: Annotated[Path | None, typer.Option("--formats-file",
-                                                      help="YAML with extra format declarations."
-                                                      )] = None,
+                                                      help="YAML with extra format declarations "
+                                                      "(the project's catalogs/formats/ is read "
+                                                      "without it).")] = None,
     as_json: JsonOpt = False,
     progress: ProgressOpt = None,
 ) -> None:
     """Ingest historian exports into the lake as one commit.
 
     Rejected rows go to the quarantine with their reason (`pumplib lake
-    quarantine`); a file ingested before (same content) is skipped.
+    quarantine`); a file ingested before (same content) is skipped. A file
+    that cannot be read is reported as rejected and the others are ingested.
+    Exit status: 0 every file read; 1 some file rejected or broken off, the
+    others ingested; 2 nothing could be read (one line on stderr).
     """
     from .ingest import ingest as _ingest
     from .ingest import load_formats
@@ -168,22 +172,61 @@ def ingest(
                       progress=_progress.wanted(progress, as_json=as_json))
     if as_json:
         _json(res.to_dict())
-        return
+    else:
+        _ingest_table(res)
+    for f in res.rejected:
+        print_error(f.error)
+    if res.exit_code:
+        raise typer.Exit(res.exit_code)
+
+
+def _ingest_table(res) -> None:
+    """The ingest report: a row a file and a total row; rows and values add up."""
+    from rich.markup import escape
+
     t = Table(title=f"ingest {res.run_id} → {res.store} (snapshot {res.snapshot})")
-    for col in ("file", "status", "rows read", "samples ingested", "rows quarantined", "cadence"):
-        t.add_column(col, justify="right" if col.startswith(("rows", "samples")) else "left")
+    heads = ("file", "status", "rows read", "rows ingested", "rows quarantined",
+             "rows duplicate", "rows empty", "values read", "samples ingested",
+             "samples quarantined", "samples duplicate", "samples empty", "cadence", "note")
+    for col in heads:
+        t.add_column(col, justify="right" if col.startswith(("rows", "values", "samples"))
+                     else "left")
+
+    def counts(r) -> list[str]:
+        return [f"{getattr(r, k):,}" for k in (
+            "rows_read", "rows_ingested", "rows_quarantined", "rows_duplicate", "rows_empty",
+            "values_read", "samples_ingested", "samples_quarantined", "samples_duplicate",
+            "samples_empty")]
+
+    def note(f) -> str:
+        if f.error or f.skipped_because:
+            return f.error or f.skipped_because
+        if f.unmapped_columns:
+            names = ", ".join(f.unmapped_columns[:10]) + (
+                f" … ({len(f.unmapped_columns) - 10} more)" if len(f.unmapped_columns) > 10
+                else "")
+            return f"{len(f.unmapped_columns)} unmapped column(s), not read: {names}"
+        return ""
+
     for f in res.files:
-        t.add_row(f.path, f.status, f"{f.rows_read:,}", f"{f.samples_ingested:,}",
-                  f"{f.rows_quarantined:,}", f.cadence or "")
+        t.add_row(escape(f.path), f.status, *counts(f), f.cadence or "", escape(note(f)))
+    if len(res.files) > 1:
+        t.add_row("total", "", *counts(res), "", "")
     out.print(t)
+    for f in res.files:
+        if f.unmapped_columns:
+            out.print(f"{f.path}: unmapped columns: {f.unmapped_hint}", highlight=False,
+                      markup=False)
 
 
 @app.command("formats")
 def formats_cmd(as_json: JsonOpt = False) -> None:
-    """List the declared source formats."""
+    """List the declared source formats (built in, the project's catalogs/formats/,
+    entry points)."""
     from .ingest import formats
 
-    fm = formats()
+    with _exit_on_error():
+        fm = formats()
     if as_json:
         _json({n: {"container": f.container, "layout": f.layout, "description": f.description}
                for n, f in fm.items()})

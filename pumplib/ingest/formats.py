@@ -94,6 +94,9 @@ class Format:
     @classmethod
     def from_dict(cls, spec: Mapping, source: str = "<dict>") -> Format:
         """Build a format from a YAML-style mapping, with clear key errors."""
+        if not isinstance(spec, Mapping):
+            raise SchemaError(f"{source}: expected a mapping of format keys, got "
+                              f"{type(spec).__name__}")
         allowed = {f.name for f in fields(cls)}
         for k in spec:
             if k not in allowed:
@@ -101,8 +104,16 @@ class Format:
         if "name" not in spec:
             raise SchemaError(f"{source}: key 'name' is required")
         kw = dict(spec)
-        kw["columns"] = tuple(ColumnRule(**c) if isinstance(c, Mapping) else c
-                              for c in spec.get("columns", ()) or ())
+        rules = []
+        for i, c in enumerate(spec.get("columns", ()) or ()):
+            if isinstance(c, Mapping):
+                need = {"pattern", "asset", "signal", "unit"}
+                if set(c) != need:
+                    raise SchemaError(f"{source}: columns[{i}]: expected keys {sorted(need)}, "
+                                      f"got {sorted(c)}")
+                c = ColumnRule(**c)
+            rules.append(c)
+        kw["columns"] = tuple(rules)
         for k in ("ignore_columns", "patterns"):
             if k in kw:
                 kw[k] = tuple(kw[k])
@@ -178,8 +189,62 @@ def _entry_point_formats() -> dict[str, Format]:
 
 
 def formats() -> dict[str, Format]:
-    """All known formats: built-in, from entry points, and registered."""
-    return {**_BUILTIN, **_entry_point_formats(), **_REGISTERED}
+    """All known formats: built-in, from entry points, the project's folder of declared
+    formats (setting ``ingest.formats_dir``, ``catalogs/formats``) and registered."""
+    return {**_BUILTIN, **_entry_point_formats(), **project_formats(), **_REGISTERED}
+
+
+_PROJECT_CACHE: dict[tuple, dict[str, Format]] = {}
+
+
+def project_formats(folder: str | Path | None = None) -> dict[str, Format]:
+    """The formats declared in the YAML files of the project's formats folder.
+
+    Each ``*.yaml`` file holds one format (a mapping with ``name``) or several
+    (``formats: [..]``); the folder is the ``ingest.formats_dir`` setting, taken
+    from the project folder. A missing folder declares none. Files are read
+    again when they change.
+    """
+    from .. import config
+
+    folder = folder if folder is not None else config.get("ingest.formats_dir", None)
+    if not folder or not Path(folder).is_dir():
+        return {}
+    files = sorted([*Path(folder).glob("*.yaml"), *Path(folder).glob("*.yml")])
+    stamp = tuple((str(f), f.stat().st_mtime_ns) for f in files)
+    if stamp not in _PROJECT_CACHE:
+        found: dict[str, Format] = {}
+        for f in files:
+            for fmt in _read_formats(f):
+                found[fmt.name] = fmt
+        _PROJECT_CACHE.clear()
+        _PROJECT_CACHE[stamp] = found
+    return dict(_PROJECT_CACHE[stamp])
+
+
+def _read_formats(path: Path) -> list[Format]:
+    """The formats of one YAML file: ``formats: [..]`` or a single mapping with ``name``."""
+    import yaml
+
+    if not path.is_file():
+        raise SchemaError(f"formats file {path} does not exist (--formats-file, or a file "
+                          "of the ingest.formats_dir folder)")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as exc:
+        raise SchemaError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path}: cannot read the formats file: {exc}") from None
+    if isinstance(spec, Mapping) and "formats" in spec:
+        items = spec["formats"]
+        if not isinstance(items, list):
+            raise SchemaError(f"{path}: key 'formats': expected a list of formats")
+        return [Format.from_dict(s, source=f"{path}: formats[{i}]") for i, s in
+                enumerate(items)]
+    if isinstance(spec, Mapping) and "name" in spec:
+        return [Format.from_dict(spec, source=str(path))]
+    raise SchemaError(f"{path}: expected a format (a mapping with 'name', 'layout'…) or "
+                      "'formats: [..]'")
 
 
 def register_format(fmt: Format | Mapping) -> Format:
@@ -191,32 +256,33 @@ def register_format(fmt: Format | Mapping) -> Format:
 
 
 def load_formats(path: str | Path) -> list[Format]:
-    """Register every format declared in a YAML file (``formats: [..]``)."""
-    import yaml
-
-    path = Path(path)
-    with open(path) as f:
-        spec = yaml.safe_load(f) or {}
-    if "formats" not in spec:
-        raise SchemaError(f"{path}: key 'formats' is required")
-    return [register_format(Format.from_dict(s, source=f"{path}: formats[{i}]"))
-            for i, s in enumerate(spec["formats"])]
+    """Register every format declared in a YAML file (``formats: [..]`` or one format)."""
+    return [register_format(f) for f in _read_formats(Path(path))]
 
 
 def detect_format(path: str | Path) -> Format:
-    """Guess the built-in format of a file from its container and header."""
-    import gzip
+    """Guess the format of a file from its content: Parquet by its magic bytes, CSV by
+    its header (any text encoding :func:`pumplib.ingest.text.sniff` reads).
+
+    A wide CSV whose first column names a time (``Date-time CET-CEST (DD/MM/YYYY
+    HH:mm)``) gets that column, the strptime format written in its parentheses and
+    the zone it names (see :func:`local_time_format`).
+    """
+    from .text import head, looks_like, sniff
 
     path = Path(path)
-    name = path.name.lower()
-    if name.endswith(".parquet"):
+    if path.name.lower().endswith(".parquet") or looks_like(head(path, 8)) == "a Parquet file":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        cols = set(pq.ParquetFile(path).schema_arrow.names)
+        try:
+            cols = set(pq.ParquetFile(path).schema_arrow.names)
+        except (pa.ArrowException, OSError) as exc:
+            raise SchemaError(f"{path}: not a readable Parquet file: "
+                              f"{str(exc).splitlines()[0] if str(exc) else exc}") from None
         return LONG_PARQUET if {"tag", "value"} <= cols else WIDE_PARQUET
-    opener = gzip.open if name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig") as f:
-        header = f.readline().strip()
+    lines = _first_lines(path, sniff(path), 2)
+    header = lines[0] if lines else ""
     cols = [c.strip() for c in header.split(",")]
     if header.startswith("datetime;") and "Accelerometer1RMS" in header:
         return SKAB
@@ -226,9 +292,99 @@ def detect_format(path: str | Path) -> Format:
         return LONG_CSV
     if cols and cols[0] == "timestamp":
         return WIDE_CSV
+    local = local_time_format(header, lines[1] if len(lines) > 1 else None)
+    if local is not None:
+        return local
     raise UnknownNameError(
         f"{path}: line 1: cannot tell the format from the header {header[:80]!r}; name one "
         "with --format. " + choices_message("format", "auto", formats()))
+
+
+def _first_lines(path: Path, kind, n: int) -> list[str]:
+    from .text import utf8_stream
+
+    with utf8_stream(path, kind) as s:
+        data = s.read(1 << 20)
+    text = data.decode("utf-8", errors="replace")
+    return [ln.rstrip("\r") for ln in text.split("\n")[:n]]
+
+
+#: words of a column that holds the time, in a few languages
+_TIME_WORDS = re.compile(r"(?i)\b(date|time|datetime|date-time|timestamp|datum|zeit|tijd|"
+                         r"fecha|hora|data|ora|heure)\b")
+#: zone labels seen in historian headers → IANA zones
+ZONE_LABELS = {
+    "UTC": "UTC", "GMT": "UTC", "Z": "UTC",
+    "CET": "Europe/Berlin", "CEST": "Europe/Berlin", "CET-CEST": "Europe/Berlin",
+    "CET/CEST": "Europe/Berlin", "MEZ": "Europe/Berlin", "MEZ/MESZ": "Europe/Berlin",
+    "EET": "Europe/Athens", "EET-EEST": "Europe/Athens", "EET/EEST": "Europe/Athens",
+    "WET": "Europe/Lisbon", "WET-WEST": "Europe/Lisbon", "WET/WEST": "Europe/Lisbon",
+    "GMT-BST": "Europe/London", "GMT/BST": "Europe/London",
+}
+_TOKENS = (("YYYY", "%Y"), ("yyyy", "%Y"), ("YY", "%y"), ("yy", "%y"), ("MM", "%m"),
+           ("DD", "%d"), ("dd", "%d"), ("HH", "%H"), ("hh", "%H"), ("mm", "%M"),
+           ("ss", "%S"), ("SS", "%S"))
+
+
+def local_time_format(header: str, first_row: str | None = None) -> Format | None:
+    """A wide CSV format for a header whose first column is a (local) time, or None.
+
+    The column may say how its times are written, in parentheses
+    (``DD/MM/YYYY HH:mm`` → ``%d/%m/%Y %H:%M``; kept only when the first data
+    row parses with it), and in which zone (``CET-CEST`` → ``Europe/Berlin``,
+    ``UTC``, or an IANA name such as ``Europe/Rome``); without a zone the
+    ``ingest.source_timezone`` setting (or ``--timezone``) applies.
+
+    Examples
+    --------
+    >>> f = local_time_format("Date-time CET-CEST (DD/MM/YYYY HH:mm),DMA 1 (L/s)",
+    ...                       "01/01/2021 00:00,3.7")
+    >>> (f.timestamp_format, f.timezone, f.layout)
+    ('%d/%m/%Y %H:%M', 'Europe/Berlin', 'wide')
+    """
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    delim = max(counts, key=counts.get)
+    if not counts[delim]:
+        return None
+    first = header.split(delim)[0].strip().strip('"')
+    if not _TIME_WORDS.search(first):
+        return None
+    fmt_text = None
+    m = re.search(r"\(([^()]*)\)", first)
+    if m and re.search(r"YY|yy|DD|dd|HH|hh", m.group(1)):
+        fmt_text = m.group(1).strip()
+        for token, code in _TOKENS:
+            fmt_text = fmt_text.replace(token, code)
+        if first_row is not None:
+            import datetime as dt
+
+            try:
+                dt.datetime.strptime(first_row.split(delim)[0].strip().strip('"'), fmt_text)
+            except ValueError:
+                fmt_text = None
+    outside = re.sub(r"\([^()]*\)", " ", first)
+    tz = None
+    iana = re.search(r"\b[A-Z][A-Za-z_]+/[A-Z][A-Za-z_]+(?:/[A-Za-z_]+)?\b", first)
+    if iana and _is_zone(iana.group(0)):
+        tz = iana.group(0)
+    else:
+        for word in reversed(_TIME_WORDS.sub(" ", outside).split()):
+            if word.strip("()[],") in ZONE_LABELS:
+                tz = ZONE_LABELS[word.strip("()[],")]
+                break
+    return Format(name="wide_csv", container="csv", layout="wide", delimiter=delim,
+                  timestamp=first, timestamp_format=fmt_text, timezone=tz, quality=None,
+                  description=f"wide CSV with a local-time column {first!r} (detected)")
+
+
+def _is_zone(name: str) -> bool:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+        return True
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
 
 
 def get_format(name: str | Format) -> Format:
@@ -242,4 +398,5 @@ def get_format(name: str | Format) -> Format:
 
 
 __all__ = ["BATADAL", "LONG_CSV", "LONG_PARQUET", "SKAB", "WIDE_CSV", "WIDE_PARQUET", "ColumnRule",
-           "Format", "detect_format", "formats", "get_format", "load_formats", "register_format"]
+           "Format", "detect_format", "formats", "get_format", "load_formats",
+           "local_time_format", "project_formats", "register_format"]

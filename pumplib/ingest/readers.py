@@ -8,6 +8,7 @@ is bounded by the batch size, whatever the file size.
 
 from __future__ import annotations
 
+import csv
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -292,7 +293,7 @@ class Reader:
             text = header.decode("utf-8", errors="replace").rstrip("\r")
             if not text.strip():
                 raise IngestError(f"{self.path}: line 1: the header is blank")
-            names = self._columns(text.split(fmt.delimiter))
+            names = self._columns(next(csv.reader([text], delimiter=fmt.delimiter)))
             self._require(names, [fmt.timestamp] + ([fmt.tag, fmt.value]
                                                     if fmt.layout == "long" else []))
         except BaseException:
