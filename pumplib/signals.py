@@ -30,7 +30,6 @@ pumplib.errors.UnknownNameError: unknown signal 'rainfal'. ... Valid choices: ..
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import re
@@ -236,7 +235,7 @@ def _load_configured() -> None:
     """Read the configured registry once per version of its file (declares its signals).
 
     A missing or broken file is left to the command that opens the registry to
-    report; here it only means no declared signals.
+    report; here it only means no declared signals from it.
     """
     if getattr(_LOADING, "busy", False):
         return
@@ -249,8 +248,10 @@ def _load_configured() -> None:
         if path.is_file():
             from .assets import AssetRegistry
 
-            with contextlib.suppress(PumplibError, OSError):
+            try:
                 AssetRegistry.load(path)
+            except (PumplibError, OSError):
+                forget(str(path.resolve()))      # its old declarations are stale now
     finally:
         _LOADING.busy = False
 

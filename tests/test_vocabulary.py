@@ -180,3 +180,50 @@ def test_dma_and_weather_station_end_to_end(vocab_registry, tmp_path):
             assert np.isnan(day[name].sel(asset=other).values).all(), (name, other)
     eff = float(day.wire_to_water_efficiency_mean.sel(asset="N-P1").values[0])
     assert 0.5 < eff < 0.8                                  # ~19 kW to the water of ~28 kW
+
+
+def test_configured_registry_declares_its_signals_on_first_use(tmp_path):
+    """A rules file naming a declared signal works before any registry was opened: the
+    configured registry (setting assets.registry) is read on first use, and re-read when the
+    file changes; a broken configured registry only means no declared signals here."""
+    from pumplib import config
+    from pumplib.quality import Rules
+
+    path = tmp_path / "assets.yaml"
+    spec = vocabulary_registry_dict()
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    source = str(path.resolve())
+    try:
+        with config.set({"assets.registry": str(path)}):
+            rules = Rules.from_dict({"version": 1, "signals": {"rainfall": {"range": {"min": 0}}}})
+            assert rules.spec["signals"]["rainfall"]["range"] == {"min": 0}
+            assert _signals.get("rainfall").source == source
+            del spec["signals"]["air_temperature"]
+            spec["stations"][0]["assets"].pop()                     # WS-1 measured it
+            path.write_text(yaml.safe_dump(spec, sort_keys=False) + "\n# edited\n")
+            assert "air_temperature" not in _signals.signals()
+            assert _signals.get("rainfall").unit == "mm"
+            path.write_text("stations: [")                          # broken: reported on load
+            assert "rainfall" not in _signals.signals()
+    finally:
+        _signals.forget(source)
+
+
+def test_readme_example_is_a_valid_registry():
+    """The README's registry fragment, completed with a utility and a tariff, loads."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Declared signals and asset kinds", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    spec = yaml.safe_load(block)
+    spec.update(version=1, utility={"id": "u", "timezone": "UTC"},
+                tariffs={"flat": {"default_price": 0.2}})
+    spec["stations"][0]["tariff"] = "flat"
+    reg = AssetRegistry.from_dict(spec, source="README.md")
+    try:
+        assert reg.asset("DMA-OLDTOWN").kind == "dma" and reg.pumps() == []
+        assert reg.tag("AIR_T").signal == "air_temperature"
+        assert _signals.get("rainfall").interpolation == "step"
+    finally:
+        _signals.forget("README.md")
