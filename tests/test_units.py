@@ -31,3 +31,14 @@ def test_incompatible_and_unknown_units():
         conversion("bar", "m3/h")
     with pytest.raises(UnitError, match=r"unknown unit 'furlongs/fortnite'.*Known spellings"):
         conversion("furlongs/fortnite", "m3/h")
+
+
+def test_units_of_declared_signals():
+    """Units a registry may declare (rainfall, air temperature, DMA inflow) and their spellings."""
+    from pumplib.signals import same_unit
+
+    assert conversion("in", "mm") == pytest.approx((25.4, 0.0))
+    assert conversion("mm/h", "mm/min")[0] == pytest.approx(1 / 60)
+    assert conversion("°F", "degC")[1] == pytest.approx(-160 / 9)
+    assert same_unit("m3/h", "m³/h") and same_unit("degC", "°C") and same_unit("1", "%") is False
+    assert not same_unit("L/s", "m3/h") and not same_unit("mm", "nonsense-unit")

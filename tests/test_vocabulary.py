@@ -227,3 +227,34 @@ def test_readme_example_is_a_valid_registry():
         assert _signals.get("rainfall").interpolation == "step"
     finally:
         _signals.forget("README.md")
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("version: 1\nutility: {id: u, timezone: UTC}\ntariffs: {}\nstations: 5\n",
+     "key 'stations': must be a list of stations (mappings with id, tariff and assets), "
+     "got 5 (int)"),
+    ("version: 1\nutility: {id: u, timezone: UTC}\ntariffs: a: b\nstations: []\n",
+     ", line 3, column 11: not valid YAML: mapping values are not allowed here"),
+    ("version: 1\nutility: {id: u, timezone: UTC}\ntariffs: {}\nstations: []\n"
+     "signals: {rainfall: {unit: furlongs/fortnite}}\n", "key 'signals.rainfall.unit': unknown unit"),
+    ("version: 1\nutility: {id: u, timezone: UTC}\ntariffs: {}\nstations: []\n"
+     "asset_kind: [dma]\n", "key 'asset_kind': unknown key 'asset_kind'. Did you mean "
+                            "'asset_kinds'"),
+])
+def test_cli_malformed_registry_is_one_line_exit_2(tmp_path, text, want):
+    from typer.testing import CliRunner
+
+    from pumplib.cli import app
+
+    reg = tmp_path / "registry.yaml"
+    reg.write_text(text)
+    csv = tmp_path / "a.csv"
+    csv.write_text("timestamp,RAIN_MM\n2026-03-02T00:00:00Z,0.2\n")
+    res = CliRunner().invoke(app, ["ingest", str(csv), "--format", "wide_csv", "--store",
+                                   str(tmp_path / "store"), "--registry", str(reg)])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.splitlines()
+    assert lines[0].startswith(f"error: {reg.resolve()}") and want in lines[0], res.stderr
+    assert len(lines) == 1 or "not valid YAML" in lines[0], res.stderr   # a caret may follow
+    assert "Traceback" not in res.output + res.stderr
+    assert not (tmp_path / "store").exists()                 # nothing created
