@@ -43,6 +43,7 @@ from ..lake import QUARANTINE_COLUMNS, Lake, Transaction, cadence_seconds, new_r
 from ..units import conversion
 from .formats import Format, detect_format, get_format
 from .readers import NO_QUALITY, Reader, Records, RowLedger
+from .text import sniff
 
 #: lake group of the ingest notes (rows ingested out of time order), one table a run
 NOTES_GROUP = "ingest_notes"
@@ -213,13 +214,25 @@ def _plan(paths: Sequence[Path], format: str | Format) -> list[_Job]:
             jobs.append(_Job(Path(p), fmt, error))
         for f in found:
             if not auto:
-                jobs.append(_Job(f, fmt))
+                jobs.append(_Job(f, fmt, _not_text(f, fmt)))
                 continue
             try:
                 jobs.append(_Job(f, detect_format(f)))
             except PumplibError as exc:
                 jobs.append(_Job(f, None, str(exc)))
     return jobs
+
+
+def _not_text(path: Path, fmt: Format) -> str | None:
+    """Why a file given to a CSV format cannot be read as text (checked before the store
+    is opened), or None."""
+    if fmt.container != "csv":
+        return None
+    try:
+        sniff(path)
+    except (IngestError, OSError) as exc:
+        return str(exc) if isinstance(exc, IngestError) else f"{path}: cannot read: {exc}"
+    return None
 
 
 def ingest(paths: Sequence[str | os.PathLike] | str | os.PathLike, format: str | Format = "auto",
@@ -288,7 +301,12 @@ def ingest(paths: Sequence[str | os.PathLike] | str | os.PathLike, format: str |
     batch_rows = int(batch_rows or config.get("ingest.batch_rows"))
     show = config.get("ingest.progress") if progress is None else progress
     retries = int(config.get("ingest.commit_retries"))
-    lake, fresh = _open_lake(store)
+    fresh = _fresh(store)
+    try:
+        lake = store if isinstance(store, Lake) else Lake(store, create=True)
+    except BaseException:
+        _remove_fresh(None, fresh)
+        raise
     try:
         for attempt in range(retries + 1):
             try:
@@ -325,18 +343,16 @@ def _fmt_key(fmt: Format) -> str:
     return f"{fmt.name}|{fmt.timestamp}|{fmt.timezone}|{id(fmt)}"
 
 
-def _open_lake(store) -> tuple[Lake, tuple | None]:
-    """The lake, created when missing; ``fresh`` says what this call created (a local
-    folder, or the repository files in a folder that was there), else None."""
+def _fresh(store) -> tuple | None:
+    """What opening ``store`` with ``create=True`` would create: a local folder (its
+    path and the names it held before, None when there was no folder), else None."""
     if isinstance(store, Lake):
-        return store, None
+        return None
     url = os.fspath(config.get("store.url", override_with=store))
     root = _local_root(url)
-    fresh = None
-    if root is not None and not (root / "refs").is_dir():
-        before = set(os.listdir(root)) if root.is_dir() else None
-        fresh = (root, before)
-    return Lake(store, create=True), fresh
+    if root is None or (root / "refs").is_dir():
+        return None
+    return root, (set(os.listdir(root)) if root.is_dir() else None)
 
 
 def _local_root(url: str) -> Path | None:
@@ -348,14 +364,14 @@ def _local_root(url: str) -> Path | None:
     return Path(parsed.path if parsed.scheme == "file" else url).expanduser()
 
 
-def _remove_fresh(lake: Lake, fresh: tuple | None) -> None:
+def _remove_fresh(lake: Lake | None, fresh: tuple | None) -> None:
     """Remove the store this call created, if nothing was committed to it (its branch
     still at the initial snapshot): a failed ingest leaves no store behind."""
     if fresh is None:
         return
     root, before = fresh
     with contextlib.suppress(Exception):
-        if len(lake.log(2)) != 1:
+        if lake is not None and len(lake.log(2)) != 1:
             return  # another writer committed meanwhile: the store is theirs too
         if before is None:
             shutil.rmtree(root, ignore_errors=True)

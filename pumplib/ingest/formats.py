@@ -283,6 +283,10 @@ def detect_format(path: str | Path) -> Format:
         return LONG_PARQUET if {"tag", "value"} <= cols else WIDE_PARQUET
     lines = _first_lines(path, sniff(path), 2)
     header = lines[0] if lines else ""
+    if not header.strip():
+        from ..errors import IngestError
+
+        raise IngestError(f"{path}: line 1: the file is empty (no header)")
     cols = [c.strip() for c in header.split(",")]
     if header.startswith("datetime;") and "Accelerometer1RMS" in header:
         return SKAB

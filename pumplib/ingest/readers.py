@@ -345,7 +345,7 @@ class Reader:
             except StopIteration:
                 return
             except (pa.ArrowException, OSError, EOFError, ValueError, zlib.error) as exc:
-                raise self._broken(exc, f"after line {line0 + 1}") from None
+                raise self._broken(exc, f"after line {line0}") from None
             if not len(chunk):
                 continue
             table, bad = self._parse_any(chunk, names, convert, line0)
@@ -565,8 +565,11 @@ class Reader:
                     self.reject(lines[i], column, s.iloc[i], f"value {s.iloc[i]!r} is not a number",
                                 tag=None if tags is None else tags[i])
                 ok = ~bad.to_numpy()
-                v = np.asarray(v, dtype=np.float64).copy()
-                v = np.ascontiguousarray(v)
+                v = np.ascontiguousarray(np.asarray(v, dtype=np.float64))
+                for i in np.flatnonzero(np.isinf(v)):
+                    self.reject(lines[i], column, v[i], "value is infinite",
+                                tag=None if tags is None else tags[i])
+                    ok[i] = False
                 return v, ok
         v = np.asarray(v, dtype=np.float64)
         inf = np.isinf(v)
