@@ -42,9 +42,9 @@ Only assets of kind ``pump`` enter pump computations (:meth:`AssetRegistry.pumps
 efficiency, BEP, starts, recommendations); other kinds carry signals only.
 
 Every malformed input is one :class:`~pumplib.errors.SchemaError` line naming
-the file and the key path (``stations[0].assets[2].rated.flow``) and what is
-expected; a YAML syntax error names the line and column, and a caret excerpt
-follows.
+the file, the line (when read from a file), the key path
+(``stations[0].assets[2].rated.flow``) and what is expected; a YAML syntax
+error names the line and column, and a caret excerpt follows.
 
 Examples
 --------
@@ -212,10 +212,11 @@ class Asset:
 class AssetRegistry:
     """Parsed and validated asset registry."""
 
-    def __init__(self, spec: dict, source: str = "<dict>"):
+    def __init__(self, spec: dict, source: str = "<dict>",
+                 lines: Mapping[str, int] | None = None):
         self.source = source
         self.spec = spec
-        declared, kinds = _validate(spec, source)
+        declared, kinds = _validate(spec, source, lines)
         #: the signals this registry declares beyond the built-ins (see :mod:`pumplib.signals`)
         self.signals: dict[str, _signals.Signal] = declared
         #: every asset kind it knows, built-in and declared, with its label
@@ -326,7 +327,8 @@ class AssetRegistry:
 
 @functools.lru_cache(maxsize=16)
 def _load_cached(path: str, mtime: int) -> AssetRegistry:
-    return AssetRegistry(load_yaml(path), path)
+    spec, lines = load_yaml(path, with_lines=True)
+    return AssetRegistry(spec, path, lines)
 
 
 # -- reading YAML -------------------------------------------------------------
@@ -363,12 +365,13 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
-def load_yaml(path: str | Path) -> Any:
+def load_yaml(path: str | Path, with_lines: bool = False) -> Any:
     """Read a YAML file; every problem is one :class:`SchemaError` line naming the file.
 
     A syntax error names the line and column, and a caret excerpt of the line
     follows. Duplicate keys and impossible dates are errors too (PyYAML keeps
-    the last duplicate silently).
+    the last duplicate silently). ``with_lines`` also returns the line of each
+    key path (``{"stations[0].assets[2].rated.flow": 42, …}``) for messages.
 
     Examples
     --------
@@ -396,12 +399,37 @@ def load_yaml(path: str | Path) -> Any:
                           f"offset {exc.start}); save the file as UTF-8") from None
     if "\x00" in text:
         raise SchemaError(f"{path}: not a YAML text file (it holds NUL bytes)")
+    loader = _StrictLoader(text)
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        node = loader.get_single_node()
+        data = None if node is None else loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         raise SchemaError(_yaml_message(str(path), exc, text)) from None
     except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
         raise SchemaError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    finally:
+        loader.dispose()
+    if not with_lines:
+        return data
+    lines: dict[str, int] = {}
+    if node is not None:
+        _node_lines(node, "<top>", lines)
+    return data, lines
+
+
+def _node_lines(node: yaml.Node, path: str, out: dict[str, int]) -> None:
+    """Record the line (1-based) of every key path under ``node``, as the checks name them."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                p = _join(path, key.value)
+                out.setdefault(p, key.start_mark.line + 1)
+                _node_lines(value, p, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            p = f"{path}[{i}]"
+            out.setdefault(p, item.start_mark.line + 1)
+            _node_lines(item, p, out)
 
 
 def _yaml_message(path: str, exc: yaml.MarkedYAMLError, text: str) -> str:
@@ -423,11 +451,24 @@ def _yaml_message(path: str, exc: yaml.MarkedYAMLError, text: str) -> str:
 class _Check:
     """Type and value checks that fail with one line naming the file and key path."""
 
-    def __init__(self, source: str):
-        self.source = source
+    def __init__(self, source: str, lines: Mapping[str, int] | None = None):
+        self.source, self.lines = source, lines or {}
 
     def fail(self, key: str, msg: str):
-        raise SchemaError(f"{self.source}: key {key!r}: {msg}")
+        where = self.source
+        line = self._line(key)
+        if line is not None:
+            where += f", line {line}"
+        raise SchemaError(f"{where}: key {key!r}: {msg}")
+
+    def _line(self, key: str) -> int | None:
+        """The line of ``key``, else of the nearest enclosing key that the file has."""
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            cut = max(key.rfind("."), key.rfind("["))
+            key = key[:cut] if cut > 0 else ""
+        return None
 
     def mapping(self, key: str, value: Any, what: str, allowed: Iterable[str] | None = None,
                 required: Iterable[str] = ()) -> Mapping:
@@ -483,9 +524,10 @@ def _join(key: str, sub: str) -> str:
     return sub if key == "<top>" else f"{key}.{sub}"
 
 
-def _validate(spec: Any, source: str) -> tuple[dict[str, _signals.Signal], dict[str, str]]:
+def _validate(spec: Any, source: str, lines: Mapping[str, int] | None = None
+              ) -> tuple[dict[str, _signals.Signal], dict[str, str]]:
     """Check a registry spec; return its declared signals and its asset kinds."""
-    c = _Check(source)
+    c = _Check(source, lines)
     if spec is None:
         c.fail("<top>", "the registry is empty; expected a mapping with keys "
                         "version, utility, tariffs and stations")
@@ -562,7 +604,8 @@ def _check_signals(c: _Check, spec: Any) -> dict[str, _signals.Signal]:
     builtins = _signals.builtins()
     out: dict[str, _signals.Signal] = {}
     for name, s in spec.items():
-        sig = _signals.Signal.from_spec(name, s, source=c.source, where=f"signals.{name}")
+        sig = _signals.Signal.from_spec(name, s, source=c.source, where=f"signals.{name}",
+                                        fail=c.fail)
         if name in builtins:
             b = builtins[name]
             if not _signals.same_unit(sig.unit, b.unit):

@@ -34,7 +34,7 @@ import functools
 import math
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,19 +89,24 @@ class Signal:
 
     @classmethod
     def from_spec(cls, name: str, spec: Any, source: str = "built-in",
-                  where: str | None = None) -> Signal:
+                  where: str | None = None, fail: Callable[[str, str], Any] | None = None
+                  ) -> Signal:
         """Validate one declaration (a mapping with at least ``unit``) into a Signal.
 
         Every problem is a :class:`~pumplib.errors.SchemaError` naming ``source``
-        and the key (``where``, default ``signals.<name>``) and what is expected.
+        and the key (``where``, default ``signals.<name>``) and what is expected;
+        ``fail(key, message)`` raises it instead when given (the registry adds
+        the line).
         """
         from . import units as _units
         from .errors import UnitError
 
         where = where or f"signals.{name}"
 
-        def fail(key: str, msg: str):
+        def _fail(key: str, msg: str):
             raise SchemaError(f"{source}: key {key!r}: {msg}")
+
+        fail = fail or _fail
 
         if not isinstance(name, str) or not NAME_RE.match(name):
             fail(where, f"signal name {name!r} must be a lower-case identifier (letters, "

@@ -249,10 +249,18 @@ def test_fuzz_unknown_keys_everywhere(tmp_path):
 def test_malformed_registry_messages(tmp_path, mutate, key, match):
     spec = _fuzz_spec()
     mutate(spec)
-    msg = _load_text(tmp_path, yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+    text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+    msg = _load_text(tmp_path, text)
     assert msg is not None
     assert _key_of(msg) == key, msg
     assert re.search(match, msg), msg
+    # the line named is the key's own line in the file
+    line = text.splitlines()[int(re.search(r"registry.yaml, line (\d+): key ", msg)[1]) - 1]
+    last = re.split(r"[.]", key)[-1]
+    if last.endswith("]"):
+        assert line.lstrip().startswith("- "), (line, msg)
+    else:
+        assert line.lstrip(" -").startswith(f"{last}:"), (line, msg)
 
 
 def test_yaml_text_errors(tmp_path):

@@ -231,7 +231,7 @@ def test_readme_example_is_a_valid_registry():
 
 @pytest.mark.parametrize(("text", "want"), [
     ("version: 1\nutility: {id: u, timezone: UTC}\ntariffs: {}\nstations: 5\n",
-     "key 'stations': must be a list of stations (mappings with id, tariff and assets), "
+     "line 4: key 'stations': must be a list of stations (mappings with id, tariff and assets), "
      "got 5 (int)"),
     ("version: 1\nutility: {id: u, timezone: UTC}\ntariffs: a: b\nstations: []\n",
      ", line 3, column 11: not valid YAML: mapping values are not allowed here"),
