@@ -522,6 +522,40 @@ def test_manual_overrides_are_versioned_and_applied(registry):
         add_override(lake, "N-P3", t[1], t[2], "bad", "x")
 
 
+def test_override_errors_name_the_key_the_asset_and_the_cadence(registry):
+    from pumplib.errors import ArgumentError
+
+    lake = lake_with_pumps("memory://quality-override-errors", registry)
+    with lake.transaction("a second grid") as tx:     # N-P1 also at 1s, N-P2 only at 1min
+        tx.write_block("1s", ["N-P1"], "flow", 0, np.array([[1.0, 2.0]]))
+    for start, end, key, why in [("2026-03-32", "2026-04-01", "start", "day is out of range"),
+                                 ("2026-03-10", "2026-13-01", "end", "month must be in 1..12"),
+                                 ("yesterday", "2026-03-11", "start", "")]:
+        with pytest.raises(ArgumentError, match=f"key '{key}': '{start if key == 'start' else end}'"
+                           f" is not a time.*{why}.*YYYY-MM-DD"):
+            add_override(lake, "N-P2", start, end, "bad", "x")
+    # an unknown asset is named before any cadence is asked for
+    with pytest.raises(UnknownNameError, match="unknown asset 'N-P9'. Did you mean") as exc:
+        add_override(lake, "N-P9", "2026-03-09", "2026-03-10", "bad", "x")
+    assert "cadence" not in str(exc.value)
+    with pytest.raises(UnknownNameError, match="'N-P1' is held at cadences '1s', '1min'|"
+                                               "'N-P1' is held at cadences '1min', '1s'"):
+        add_override(lake, "N-P1", "2026-03-09", "2026-03-10", "bad", "x")
+    rec = add_override(lake, "N-P2", "2026-03-09", "2026-03-10", "bad", "x")   # one grid: 1min
+    assert rec["cadence"] == "1min"
+    with pytest.raises(UnknownNameError, match="Did you mean '1min'"):
+        overrides(lake, "1mn")
+
+
+def test_explain_refuses_a_value_that_is_no_flag():
+    from pumplib.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="0 … 65535"):
+        explain(70000)
+    with pytest.raises(ArgumentError, match="0 … 65535"):
+        explain(-1)
+
+
 def test_scores_and_report(tmp_path):
     t = pd.date_range("2026-03-09", periods=48, freq="1h")
     f = np.zeros((1, 48), np.uint16)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._options import ProgressOpt
+from ._options import ProgressOpt, check_time, time_option
 
 outliers_app = typer.Typer(help="Outlier discovery (Stumpy matrix profile + change scores): "
                                 "find events per pump, list them, explain one.",
@@ -49,8 +49,8 @@ def detect_cmd(
                                                      "(repeat; default: every pump).")] = None,
     signals: Annotated[list[str] | None, typer.Option("--signal", help="Signal to score "
                                                       "(repeat; default: all).")] = None,
-    start: Annotated[str | None, typer.Option(help="First time scanned (UTC).")] = None,
-    end: Annotated[str | None, typer.Option(help="Last time scanned (UTC).")] = None,
+    start: Annotated[str | None, time_option(help="First time scanned (UTC).")] = None,
+    end: Annotated[str | None, time_option(help="Last time scanned (UTC).")] = None,
     reference: Annotated[str | None, typer.Option(help="Normal period START/END for the "
                                                   "AB-join, e.g. 2026-03-09/2026-03-11 "
                                                   "(default: self-join).")] = None,
@@ -68,6 +68,7 @@ def detect_cmd(
     from pumplib import progress as bars
     from pumplib.cli import _exit_on_error, _log, out
 
+    show = bars.wanted(progress, as_json=as_json)
     with _exit_on_error():
         from pumplib.errors import ArgumentError
         from pumplib.outliers import detect_lake
@@ -77,10 +78,13 @@ def detect_cmd(
             parts = reference.split("/")
             if len(parts) != 2 or not all(parts):
                 raise ArgumentError(f"--reference must be START/END, got {reference!r}")
-            ref = (parts[0], parts[1])
-        _log(as_json)("computing matrix profiles (the first call compiles numba, ~25 s)…")
-        with bars.dask_tasks("outliers", bars.wanted(progress, as_json=as_json)):
-            ev = detect_lake(store, assets=assets or None, signals=signals or None,
+            ref = (check_time(parts[0], "--reference START"),
+                   check_time(parts[1], "--reference END"))
+        lake = _checked_lake(store, cadence, assets, signals)
+        if show:     # the wait explained where a person watches (never before an error)
+            _log(as_json)("computing matrix profiles (the first call compiles numba, ~25 s)…")
+        with bars.dask_tasks("outliers", show):
+            ev = detect_lake(lake, assets=assets or None, signals=signals or None,
                              start=start, end=end, reference=ref, cadence=cadence, m=m,
                              method=method, threshold=threshold, write=not dry_run)
     if as_json:
@@ -89,6 +93,25 @@ def detect_cmd(
         return
     out.print(_table(ev, f"{len(ev)} outlier events, run {ev.attrs.get('run_id')}"
                      + (" (not stored)" if dry_run else "")))
+
+
+def _checked_lake(store, cadence: str, assets, signals):
+    """The lake, once its cadence, assets and signals are known to be there (one line if not)."""
+    from pumplib.errors import UnknownNameError, choices_message
+
+    from ._options import open_lake
+
+    lake = open_lake(store, data=True)
+    raw = lake.open_raw(cadence)
+    have = [str(a) for a in raw.asset.values]
+    for a in assets or []:
+        if a not in have:
+            raise UnknownNameError(choices_message("asset", a, have))
+    sigs = [str(v) for v in raw.data_vars if not str(v).endswith("_sq")]
+    for s in signals or []:
+        if s not in sigs:
+            raise UnknownNameError(choices_message("signal", s, sigs))
+    return lake
 
 
 def list_cmd(
@@ -107,6 +130,9 @@ def list_cmd(
         from pumplib.outliers import SEVERITIES, events
         from pumplib.outliers import runs as list_runs
 
+        from ._options import open_lake
+
+        store = open_lake(store)
         if runs:
             r = list_runs(store)
             if as_json:
@@ -118,7 +144,17 @@ def list_cmd(
         if severity is not None and severity not in SEVERITIES:
             raise UnknownNameError(choices_message("severity", severity, SEVERITIES))
         ev = events(store, run)
+        if run is not None and not len(ev):
+            known = list_runs(store)["run_id"].tolist() if len(list_runs(store)) else []
+            if run not in known:
+                raise UnknownNameError(choices_message("outlier run", run, known) if known else
+                                       f"unknown outlier run {run!r}: no outlier runs stored "
+                                       "yet (`pumplib outliers detect` stores them)")
         if asset:
+            if asset not in set(ev["asset"]):
+                known = _assets(store)
+                if asset not in known:
+                    raise UnknownNameError(choices_message("asset", asset, known))
             ev = ev[ev["asset"] == asset]
         if severity:
             ev = ev[ev["severity"] == severity]
@@ -127,6 +163,13 @@ def list_cmd(
         return
     rid = ev["run_id"].iloc[0] if len(ev) else run
     out.print(_table(ev, f"{len(ev)} outlier events (run {rid})"))
+
+
+def _assets(lake) -> list[str]:
+    """Every asset of the lake's raw grids."""
+    from ._options import lake_cadences
+
+    return sorted({str(a) for cad in lake_cadences(lake) for a in lake.open_raw(cad).asset.values})
 
 
 def explain_cmd(
@@ -140,7 +183,12 @@ def explain_cmd(
         from pumplib.errors import UnknownNameError, choices_message
         from pumplib.outliers import events
 
-        ev = events(store, run)
+        from ._options import open_lake
+
+        ev = events(open_lake(store), run)
+        if not len(ev):
+            raise UnknownNameError(f"unknown event {event_id!r}: no outlier events stored yet "
+                                   "(`pumplib outliers detect` finds and stores them)")
         hit = ev[ev["event_id"] == event_id]
         if not len(hit):
             raise UnknownNameError(choices_message("event", event_id, ev["event_id"]))

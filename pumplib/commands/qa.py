@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from ._options import check_input, open_lake, time_option
+
 qa_app = typer.Typer(help="Question answering: the index behind `pumplib ask`, and its "
                           "evaluation set.", no_args_is_help=True)
 
@@ -28,8 +30,8 @@ def _json(obj) -> None:
 def ask_cmd(
     question: Annotated[str, typer.Argument(help="The question, in words.")],
     store: StoreOpt = None, index_dir: IndexOpt = None, registry: RegistryOpt = None,
-    now: Annotated[str | None, typer.Option(help="Reference time of 'yesterday', 'last week' "
-                                            "(default: the end of the data).")] = None,
+    now: Annotated[str | None, time_option(help="Reference time of 'yesterday', 'last week' "
+                                           "(default: the end of the data).")] = None,
     k: Annotated[int, typer.Option("-k", help="Chunks retrieved.")] = 5,
     generator: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint base URL "
                                                   "(optional; default: composed answer).")] = None,
@@ -49,6 +51,7 @@ def ask_cmd(
         from pumplib.qa.generator import Generator
 
         gen = Generator(generator, model=model) if generator else None
+        open_lake(store, data=True)   # a mistyped or empty store: one line, before anything
         _note_first_build(store, index_dir)
         a = ask(question, store, index_dir=index_dir, registry=registry, now=now, k=k,
                 generator=gen)
@@ -87,6 +90,7 @@ def index_cmd(store: StoreOpt = None, index_dir: IndexOpt = None, registry: Regi
     with _exit_on_error():
         from pumplib.qa import build_index
 
+        open_lake(store)
         idx = build_index(store, index_dir=index_dir, registry=registry, rebuild=rebuild)
     kinds = {}
     for c in idx.chunks:
@@ -115,6 +119,8 @@ def eval_cmd(store: StoreOpt = None, index_dir: IndexOpt = None, registry: Regis
         from pumplib.qa import build_index
         from pumplib.qa.evaluation import run_eval
 
+        check_input(questions, "--questions", "evaluation set file")
+        open_lake(store)
         idx = build_index(store, index_dir=index_dir, registry=registry)
         res = run_eval(idx, store=store, registry=registry, questions=questions, k=k)
     if as_json:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ._options import check_output, open_lake, time_option
+
 if TYPE_CHECKING:
     import pandas as pd
     from rich.table import Table
@@ -194,9 +196,9 @@ def register(app) -> None:
             "'variable-speed pumps at NORTH' (repeat or comma-separate; default: all).")] = None,
         level: Annotated[str, typer.Option(help="1min, 15min, 1h, 1D, 1W, 1M or auto.")
                          ] = "auto",
-        start: Annotated[str | None, typer.Option(help="First period (utility local time "
-                                                  "unless an offset is given).")] = None,
-        end: Annotated[str | None, typer.Option(help="End, exclusive.")] = None,
+        start: Annotated[str | None, time_option(help="First period (utility local time "
+                                                 "unless an offset is given).")] = None,
+        end: Annotated[str | None, time_option(help="End, exclusive.")] = None,
         fmt: Annotated[str, typer.Option("--format", "-f", help="table | csv | parquet")
                        ] = "table",
         output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here "
@@ -206,7 +208,7 @@ def register(app) -> None:
                                                   "(default: setting store.url).")] = None,
         max_points: Annotated[int, typer.Option(help="Points per series for --level auto.")
                               ] = 5000,
-        as_of: Annotated[str | None, typer.Option(help="Read the lake as it was then.")
+        as_of: Annotated[str | None, time_option(help="Read the lake as it was then.")
                          ] = None,
     ) -> None:
         """Golden-table values for some assets and a time range.
@@ -218,7 +220,8 @@ def register(app) -> None:
 
         Exit status: 0 with data; 1 when the range holds no value (no period,
         or every value missing: one line on stderr says why and names the range
-        that has data; rows without values are still written); 2 on bad input.
+        that has data; rows without values are still written); 2 on bad input,
+        a missing lake or a lake with no data yet.
 
         Example: pumplib query energy_integral --assets NORTH --level 1D
         --start 2026-03-10 --end 2026-03-17 --format csv
@@ -232,6 +235,8 @@ def register(app) -> None:
                 raise UnknownNameError(choices_message("format", fmt, FORMATS))
             if fmt == "parquet" and output is None:
                 raise ArgumentError("--format parquet needs --output PATH")
+            check_output(output, "--output")
+            open_lake(store, data=True)
             ids = None
             if assets:
                 ids = [a.strip() for item in assets for a in item.split(",") if a.strip()]
@@ -261,8 +266,9 @@ def register(app) -> None:
         level: Annotated[str, typer.Option(help="Level of feature and target.")] = "1h",
         horizon: Annotated[int, typer.Option(help="Periods ahead.")] = 1,
         assets: Annotated[list[str] | None, typer.Option("--assets", "-a")] = None,
-        start: Annotated[str | None, typer.Option()] = None,
-        end: Annotated[str | None, typer.Option()] = None,
+        start: Annotated[str | None, time_option(help="First period (utility local time).")
+                         ] = None,
+        end: Annotated[str | None, time_option(help="End, exclusive.")] = None,
         store: Annotated[str | None, typer.Option("--store", "-s")] = None,
         save: Annotated[bool, typer.Option(help="Store it in the lake (group scorecards).")
                         ] = False,
@@ -273,6 +279,7 @@ def register(app) -> None:
         from pumplib.validation import save_scorecard, scorecard
 
         with _exit_on_error():
+            open_lake(store, data=True)
             ids = [a.strip() for item in assets for a in item.split(",")] if assets else None
             card = scorecard(feature, target=target, level=level, assets=ids, start=start,
                              end=end, horizon=horizon, store=store, backtest=backtest)

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from ._options import check_input, open_lake, time_option
+
 StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL or folder "
                                               "(default: setting store.url).")]
 RegistryOpt = Annotated[Path | None, typer.Option("--registry", help="Asset registry YAML "
@@ -17,7 +19,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 StationOpt = Annotated[str, typer.Option("--station", help="Station id, e.g. SOUTH.")]
 DaysOpt = Annotated[int, typer.Option("--days", help="Horizon in days (demand from the "
                                       "simulator, or from the lake with --store).")]
-StartOpt = Annotated[str, typer.Option("--start", help="First day of the horizon (UTC).")]
+StartOpt = Annotated[str, time_option("--start", help="First day of the horizon (UTC).")]
 
 scenario_app = typer.Typer(help="What-if runs of a station (tariff, demand growth, pump "
                                 "replacement, VFD, schedule), side by side.",
@@ -34,18 +36,12 @@ def _errors():
     return _exit_on_error()
 
 
-def _store(store):
-    from pumplib.cli import _default_store
-
-    return store or _default_store()
-
-
 def recommend_cmd(store: StoreOpt = None, registry: RegistryOpt = None,
                   kinds: Annotated[list[str] | None, typer.Option(
                       "--kind", help="load_shift | efficient_pump | efficiency_loss | "
                                      "bep_drift | data_quality (repeat; default all).")] = None,
-                  start: Annotated[str | None, typer.Option(help="First time analysed.")] = None,
-                  end: Annotated[str | None, typer.Option(help="Last time analysed.")] = None,
+                  start: Annotated[str | None, time_option(help="First time analysed.")] = None,
+                  end: Annotated[str | None, time_option(help="Last time analysed.")] = None,
                   write: Annotated[bool, typer.Option("--write/--no-write", help="Store the run "
                                                       "in the lake (one commit).")] = True,
                   as_json: JsonOpt = False) -> None:
@@ -54,8 +50,9 @@ def recommend_cmd(store: StoreOpt = None, registry: RegistryOpt = None,
     from pumplib.recommend import recommend
 
     with _errors():
+        lake = open_lake(store, data=True)
         reg = AssetRegistry.load(registry)
-        recs = recommend(_store(store), reg, kinds=kinds, start=start, end=end, write=write)
+        recs = recommend(lake, reg, kinds=kinds, start=start, end=end, write=write)
     if as_json:
         _json(json.loads(recs.to_json(orient="records", date_format="iso")))
         return
@@ -77,6 +74,7 @@ def _demand(reg, station, days, start, store):
     from pumplib.scenario import demand_from_simulation, station_demand
 
     if store:
+        store = open_lake(store, data=True)
         import pandas as pd
 
         t0 = pd.Timestamp(start)
@@ -89,6 +87,7 @@ def _compare(path: Path, station: str, days: int, start: str, store, registry):
     from pumplib.assets import AssetRegistry
     from pumplib.scenario import compare, load_scenarios
 
+    check_input(path, "PATH", "scenarios file")
     reg = AssetRegistry.load(registry)
     demand, _ = _demand(reg, station, days, start, store)
     return compare(load_scenarios(path), reg, station, demand)
@@ -103,6 +102,7 @@ def scenario_run(path: Annotated[Path, typer.Argument(help="Scenarios YAML (a li
     from pumplib.scenario import load_scenarios, run
 
     with _errors():
+        check_input(path, "PATH", "scenarios file")
         reg = AssetRegistry.load(registry)
         demand, _ = _demand(reg, station, days, start, store)
         res = run(load_scenarios(path)[0], reg, station, demand)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ._options import ProgressOpt
+from ._options import ProgressOpt, open_lake
 
 run_app = typer.Typer(help="Scheduled runs: the pipeline notebooks, executed with papermill.",
                       no_args_is_help=True)
@@ -72,12 +72,21 @@ def run_pipeline_cmd(
 @run_app.command("list")
 def run_list_cmd(store: StoreOpt = None, runs_dir: RunsOpt = None,
                  as_json: JsonOpt = False) -> None:
-    """Pipeline runs, newest first."""
+    """Pipeline runs, newest first.
+
+    Runs are listed from the runs folder even where the store was never made (a
+    first run that failed); with neither a lake nor a run there, one line says so.
+    """
     from pumplib.cli import _exit_on_error, _json, out
-    from pumplib.runner import list_runs
+    from pumplib.errors import ArgumentError
+    from pumplib.runner import default_runs_dir, list_runs
 
     with _exit_on_error():
+        if runs_dir is not None and not runs_dir.is_dir():
+            raise ArgumentError(f"--runs-dir {str(runs_dir)!r}: no such folder")
         df = list_runs(runs_dir, store=store)
+        if df.empty and runs_dir is None and not default_runs_dir(store).is_dir():
+            open_lake(store)          # a mistyped store: one line, nothing created
     if as_json:
         _json(df.to_dict(orient="records"))
     elif df.empty:
@@ -125,6 +134,7 @@ def forecast_run_cmd(
     with _exit_on_error():
         from pumplib.forecast import forecast_lake
 
+        open_lake(store, data=True)
         reg = _registry(registry, by, target)
         with bars.activity(f"forecast {target} {level} ({model})",
                            bars.wanted(progress, as_json=as_json)):
@@ -159,6 +169,7 @@ def forecast_backtest_cmd(
     with _exit_on_error():
         from pumplib.forecast import backtest, past_covariate_frames, target_frame
 
+        open_lake(store, data=True)
         reg = _registry(registry, by, target)
         with bars.activity(f"back-test {target} {level}", bars.wanted(progress, as_json=as_json)):
             frame = target_frame(store, target, level, by=by, registry=reg)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ._options import ProgressOpt
+from ._options import ProgressOpt, check_output, open_lake, time_option
 
 catalog_app = typer.Typer(help="Intake catalogs of the lake and the features: list, search, "
                                "show, generate.", no_args_is_help=True)
@@ -111,9 +111,9 @@ def lineage_cmd(
     downstream: Annotated[str | None, typer.Option(
         "--downstream", help="A signal: show what is affected if it was wrong.")] = None,
     asset: Annotated[str | None, typer.Option("--asset", help="Asset of --downstream.")] = None,
-    start: Annotated[str | None, typer.Option("--start", help="Start (UTC) of --downstream.")]
+    start: Annotated[str | None, time_option("--start", help="Start (UTC) of --downstream.")]
     = None,
-    end: Annotated[str | None, typer.Option("--end", help="End (UTC) of --downstream.")] = None,
+    end: Annotated[str | None, time_option("--end", help="End (UTC) of --downstream.")] = None,
     svg: Annotated[Path | None, typer.Option("--svg", help="Also draw the graph here (SVG).")]
     = None,
     png: Annotated[Path | None, typer.Option("--png", help="Also draw the graph here (PNG).")]
@@ -129,6 +129,9 @@ def lineage_cmd(
     from pumplib.errors import ArgumentError
 
     with _exit_on_error():
+        for path, option in ((svg, "--svg"), (png, "--png"), (openlineage, "--openlineage")):
+            check_output(path, option)
+        open_lake(store, data=True)
         cat = None
         if catalog is not None:
             from pumplib.features import load_catalog

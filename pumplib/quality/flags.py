@@ -144,8 +144,17 @@ def explain(value: int) -> str:
     'good: checked, no problem found'
     >>> explain(Flag.PHYSICS_DRY_RUN)
     'PHYSICS_DRY_RUN: power drawn with almost no flow (closed valve or dry running)'
+    >>> explain(70000)
+    Traceback (most recent call last):
+    ...
+    pumplib.errors.ArgumentError: flag value 70000 is out of range: expected 0 … 65535 (a uint16 bitmask; `pumplib quality flags` lists the bits)
     """
     value = int(value)
+    if not 0 <= value <= 0xFFFF:
+        from ..errors import ArgumentError
+
+        raise ArgumentError(f"flag value {value} is out of range: expected 0 … 65535 (a uint16 "
+                            "bitmask; `pumplib quality flags` lists the bits)")
     if value == 0:
         return "good: checked, no problem found"
     parts = [f"{f.name}: {DESCRIPTIONS[f]}" for f in Flag if value & f]

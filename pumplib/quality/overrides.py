@@ -28,7 +28,7 @@ import uuid
 import numpy as np
 import pandas as pd
 
-from ..errors import SchemaError, UnknownNameError, choices_message
+from ..errors import ArgumentError, SchemaError, UnknownNameError, choices_message
 from ..lake import Lake
 from .flags import Flag
 
@@ -39,12 +39,51 @@ COLUMNS = ["id", "cadence", "asset", "signal", "start", "end", "status", "reason
 
 
 def _lake(lake) -> Lake:
-    return lake if isinstance(lake, Lake) else Lake(lake)
+    return lake if isinstance(lake, Lake) else Lake(lake, create=False)
 
 
-def _utc(t) -> pd.Timestamp:
-    ts = pd.Timestamp(t)
+def _utc(t, key: str = "time") -> pd.Timestamp:
+    """``t`` as a UTC timestamp (naive: UTC); a value that is no time is one clear error."""
+    try:
+        ts = pd.Timestamp(t)
+    except (ValueError, TypeError, OverflowError) as exc:
+        why = str(exc).split(":")[0].strip()
+        why = f" ({why})" if why and not why.lower().startswith("unknown") else ""
+        raise ArgumentError(f"override: key {key!r}: {t!r} is not a time{why}; expected "
+                            "YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], optionally with an offset "
+                            "such as +01:00") from None
+    if ts is pd.NaT:
+        raise ArgumentError(f"override: key {key!r}: {t!r} is not a time")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _grid(lake: Lake, asset: str, cadence: str | None):
+    """The raw grid an override of ``asset`` applies to.
+
+    With no cadence named, the one grid that holds the asset (any grid for
+    ``"*"``): an unknown asset is named with its close matches before any
+    cadence is asked for, and only an asset held at several cadences needs one.
+    """
+    if cadence is not None:
+        ds = lake.open_raw(cadence)
+        assets = [str(a) for a in ds.asset.values]
+        if asset != "*" and asset not in assets:
+            raise UnknownNameError(choices_message("asset", asset, assets)
+                                   + f" (at cadence {cadence!r})")
+        return ds
+    grids = {cad: lake.open_raw(cad) for cad in lake.cadences()}
+    if not grids:
+        raise ArgumentError(f"override: no data yet in the lake at {lake.url!r}: ingest files "
+                            "first")
+    held = [cad for cad, ds in grids.items()
+            if asset == "*" or asset in {str(a) for a in ds.asset.values}]
+    if not held:
+        everyone = {str(a) for ds in grids.values() for a in ds.asset.values}
+        raise UnknownNameError(choices_message("asset", asset, everyone))
+    if len(held) > 1:
+        raise UnknownNameError(f"override: asset {asset!r} is held at cadences "
+                               f"{', '.join(repr(c) for c in held)}; choose one (--cadence)")
+    return grids[held[0]]
 
 
 def add_override(lake: Lake | str | os.PathLike, asset: str, start, end, status: str,
@@ -56,8 +95,11 @@ def add_override(lake: Lake | str | os.PathLike, asset: str, start, end, status:
     ------
     SchemaError
         Unknown status, empty reason, or ``end`` not after ``start``.
+    ArgumentError
+        ``start`` or ``end`` is not a time; the lake holds no data yet.
     UnknownNameError
-        Asset, signal or cadence not in the lake.
+        Asset, signal or cadence not in the lake (with close matches); no
+        cadence named for an asset held at several.
     """
     lake = _lake(lake)
     if status not in STATUSES:
@@ -66,15 +108,13 @@ def add_override(lake: Lake | str | os.PathLike, asset: str, start, end, status:
     if not str(reason or "").strip():
         raise SchemaError("override: key 'reason': a reason is required (why is this period "
                           f"{status}?)")
-    t0, t1 = _utc(start), _utc(end)
+    t0, t1 = _utc(start, "start"), _utc(end, "end")
     if t1 <= t0:
         raise SchemaError(f"override: key 'end': {t1.isoformat()} is not after start "
                           f"{t0.isoformat()}")
-    ds = lake.open_raw(cadence)
+    ds = _grid(lake, asset, cadence)
     cadence = ds.attrs["cadence"]
     assets = [str(a) for a in ds.asset.values]
-    if asset != "*" and asset not in assets:
-        raise UnknownNameError(choices_message("asset", asset, assets))
     sigs = [str(v) for v in ds.data_vars if not str(v).endswith("_sq")]
     if signal != "*" and signal not in sigs:
         raise UnknownNameError(choices_message("signal", signal, sigs))
@@ -105,8 +145,19 @@ def add_override(lake: Lake | str | os.PathLike, asset: str, start, end, status:
 
 def overrides(lake: Lake | str | os.PathLike, cadence: str | None = None,
               snapshot: str | None = None) -> pd.DataFrame:
-    """All manual overrides (optionally of one cadence), oldest first."""
-    tables = _lake(lake).tables(GROUP, snapshot=snapshot)
+    """All manual overrides (optionally of one cadence), oldest first.
+
+    Raises
+    ------
+    UnknownNameError
+        ``cadence`` is not a cadence of the lake's raw data (with close matches).
+    """
+    lake = _lake(lake)
+    if cadence is not None:
+        cads = lake.cadences(snapshot)
+        if cadence not in cads:
+            raise UnknownNameError(choices_message("cadence", cadence, cads))
+    tables = lake.tables(GROUP, snapshot=snapshot)
     if not tables:
         return pd.DataFrame(columns=COLUMNS)
     frame = pd.concat(tables.values(), ignore_index=True).sort_values("created_at")

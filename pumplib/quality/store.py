@@ -38,7 +38,7 @@ KIND = "quality"
 
 
 def _lake(lake) -> Lake:
-    return lake if isinstance(lake, Lake) else Lake(lake)
+    return lake if isinstance(lake, Lake) else Lake(lake, create=False)
 
 
 def open_for_rules(lake: Lake | str | os.PathLike, cadence: str | None = None, *,
