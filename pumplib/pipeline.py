@@ -126,7 +126,9 @@ def build_features(lake: Lake, registry: AssetRegistry, *, cadence: str | None =
                               timezone=registry.utility["timezone"], cadence=cadence,
                               changed=changed, quality=quality, metadata=lineage,
                               message=f"features build from raw/{cadence}", force=force)
-    meta = lake.log(1)[0].metadata if snapshot else {}
+    # its own commit (another writer's may have landed on top since)
+    meta = next((c.metadata for c in lake.log() if c.snapshot == snapshot), {}) \
+        if snapshot else {}
     current = None
     if snapshot:
         log(f"features: {len(names)} definitions at {', '.join(meta.get('levels', []))} "
