@@ -20,8 +20,22 @@ from rich.console import Console
 from rich.table import Table
 
 from . import progress as _progress
-from .commands._options import ProgressOpt
+from .commands._options import (
+    ProgressOpt,
+    check_input,
+    check_output,
+    check_time,
+    open_lake,
+    time_argument,
+    time_option,
+    zone_option,
+)
 from .errors import PumplibError
+
+try:                      # typer vendors its own click (typer._click) …
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:       # … older typer releases use click itself
+    from click.exceptions import NoArgsIsHelpError, UsageError
 
 
 class _Root(typer.core.TyperGroup):
@@ -34,7 +48,20 @@ class _Root(typer.core.TyperGroup):
 
     def invoke(self, ctx):
         with _exit_on_error():
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except NoArgsIsHelpError:
+                raise                        # a group called bare: its help, as before
+            except UsageError as exc:        # a mistyped option, command or value
+                _usage_error(exc)
+
+
+def _usage_error(exc: UsageError) -> None:
+    """A usage error of any command as one line: what is wrong, and where help is."""
+    where = exc.ctx.command_path if exc.ctx is not None else "pumplib"
+    msg = " ".join(str(exc.format_message()).split())
+    print_error(f"{where}: {msg} (see `{where} -h`)")
+    raise typer.Exit(exc.exit_code)
 
 
 #: ``-h`` beside ``--help``; sub-commands and groups inherit it from the root
@@ -117,6 +144,13 @@ def _exit_on_error():
         yield
     except PumplibError as exc:
         _fail(exc)
+    except OSError as exc:
+        if exc.filename is None or isinstance(exc, (BrokenPipeError, ConnectionError)):
+            _progress.close_all()
+            raise
+        # a file or folder named on the command line that cannot be read or written
+        print_error(f"{exc.filename}: {exc.strerror or type(exc).__name__}")
+        raise typer.Exit(2) from None
     except BaseException:
         _progress.close_all()
         raise
@@ -241,13 +275,13 @@ def formats_cmd(as_json: JsonOpt = False) -> None:
 
 # -- lake ---------------------------------------------------------------------------
 @lake_app.command("log")
-def lake_log(store: StoreOpt = None, limit: Annotated[int | None, typer.Option("-n")] = None,
+def lake_log(store: StoreOpt = None,
+             limit: Annotated[int | None, typer.Option("-n", min=1, help="Newest N commits.")
+                              ] = None,
              as_json: JsonOpt = False) -> None:
     """History of the lake, newest first: snapshot, time, message, sources."""
-    from .lake import Lake
-
     with _exit_on_error():
-        commits = Lake(store, create=False).log(limit)
+        commits = open_lake(store).log(limit)
     if as_json:
         _json([c.as_dict() for c in commits])
         return
@@ -266,11 +300,13 @@ def lake_summary(store: StoreOpt = None,
                  snapshot: Annotated[str | None, typer.Option(help="Time travel: a snapshot id."
                                                               )] = None,
                  as_json: JsonOpt = False) -> None:
-    """Assets, signals, time span and samples per cadence; commits."""
-    from .lake import Lake
+    """Assets, signals, time span and samples per cadence; commits.
 
+    A lake with no data yet (its first ingest failed or was killed) is an empty
+    summary, exit status 0.
+    """
     with _exit_on_error():
-        summ = Lake(store, create=False).summary(snapshot)
+        summ = open_lake(store).summary(snapshot)
     if as_json:
         _json(summ)
         return
@@ -280,6 +316,8 @@ def lake_summary(store: StoreOpt = None,
 def print_summary(summ: dict) -> None:
     out.print(f"[bold]lake[/] {summ['store']}: {summ['commits']} commits, "
               f"{summ['quarantined_rows']:,} quarantined rows", highlight=False)
+    if not summ["cadences"]:
+        out.print("no data yet: ingest files first", highlight=False)
     for cad, s in summ["cadences"].items():
         out.print(f"[bold]{cad}[/]: {s['samples']:,} samples, {s['start']} → {s['end']}",
                   highlight=False)
@@ -295,10 +333,17 @@ def lake_quarantine(store: StoreOpt = None,
                                                              )] = None,
                     as_json: JsonOpt = False) -> None:
     """Rows rejected by ingests, with file, line, column and reason."""
-    from .lake import Lake
+    from .errors import UnknownNameError, choices_message
 
     with _exit_on_error():
-        q = Lake(store, create=False).quarantine(run)
+        check_output(csv, "--csv")
+        lake = open_lake(store)
+        q = lake.quarantine(run)
+        if run is not None and not len(q):
+            runs = [c.metadata.get("run_id") for c in lake.log()]
+            runs = [r for r in runs if r]
+            if run not in runs:
+                raise UnknownNameError(choices_message("ingest run", run, runs))
     if csv:
         q.to_csv(csv, index=False)
         err.print(f"wrote {len(q):,} rows to {csv}")
@@ -326,21 +371,23 @@ def validate(
     rules: Annotated[Path | None, typer.Option(help="Rules YAML (default: setting "
                                                "quality.rules).")] = None,
     registry: Annotated[Path | None, typer.Option(help="Asset registry YAML.")] = None,
-    start: Annotated[str | None, typer.Option(help="Only from this time (UTC).")] = None,
-    end: Annotated[str | None, typer.Option(help="Only up to this time (UTC).")] = None,
+    start: Annotated[str | None, time_option(help="Only from this time (UTC).")] = None,
+    end: Annotated[str | None, time_option(help="Only up to this time (UTC).")] = None,
     new: Annotated[bool, typer.Option("--new", help="Only what was ingested since the last "
                                       "validation.")] = False,
     as_json: JsonOpt = False,
     progress: ProgressOpt = None,
 ) -> None:
-    """Evaluate the quality rules and commit per-sample flags to quality/<cadence>."""
-    from .lake import Lake
+    """Evaluate the quality rules and commit per-sample flags to quality/<cadence>.
+
+    A lake with no data yet is one line, "no data yet: ingest files first" (exit 2).
+    """
     from .quality import validate as _validate
     from .quality import validate_new as _validate_new
 
     show = _progress.wanted(progress, as_json=as_json)
     with _exit_on_error():
-        lake = Lake(store, create=False)
+        lake = open_lake(store, data=True)
         cads = [cadence] if cadence else lake.cadences()
         results = []
         for cad in cads:
@@ -368,16 +415,17 @@ def quality_report(
     out_json: Annotated[Path | None, typer.Option("--out", help="Write the JSON report here."
                                                   )] = None,
     html: Annotated[Path | None, typer.Option(help="Write the HTML page here.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="Zone of the days (default: the "
-                                                 "utility's).")] = None,
+    timezone: Annotated[str | None, zone_option(help="Zone of the days (default: the "
+                                                "utility's).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Scores per asset, signal and day, with reasons; JSON and HTML reports."""
-    from .lake import Lake
     from .quality import open_quality, report, report_html, scores
 
     with _exit_on_error():
-        flags = open_quality(Lake(store, create=False), cadence)
+        check_output(out_json, "--out")
+        check_output(html, "--html")
+        flags = open_quality(open_lake(store, data=True), cadence)
         rep = report(flags, timezone=timezone, path=out_json)
         if html:
             report_html(flags, html, timezone=timezone)
@@ -399,8 +447,8 @@ def quality_report(
 @quality_app.command("override")
 def quality_override(
     asset: Annotated[str, typer.Argument(help="Asset id.")],
-    start: Annotated[str, typer.Argument(help="Start (UTC unless it has an offset).")],
-    end: Annotated[str, typer.Argument(help="End (inclusive).")],
+    start: Annotated[str, time_argument(help="Start (UTC unless it has an offset).")],
+    end: Annotated[str, time_argument(help="End (inclusive).")],
     status: Annotated[str, typer.Argument(help="bad or good.")],
     reason: Annotated[str, typer.Option(help="Why (kept with the override).")],
     signal: Annotated[str, typer.Option(help="One signal, or * for all.")] = "*",
@@ -408,11 +456,14 @@ def quality_override(
     cadence: CadenceOpt = None,
     user: Annotated[str | None, typer.Option(help="Who decided.")] = None,
 ) -> None:
-    """Mark a period as bad or good with a reason (a versioned commit)."""
+    """Mark a period as bad or good with a reason (a versioned commit).
+
+    Without --cadence, the one raw grid that holds ASSET is marked.
+    """
     from .quality import add_override
 
     with _exit_on_error():
-        rec = add_override(store or _default_store(), asset, start, end,
+        rec = add_override(open_lake(store, data=True), asset, start, end,
                            status, reason, signal=signal, cadence=cadence, user=user)
     _json(rec)
 
@@ -424,7 +475,7 @@ def quality_overrides(store: StoreOpt = None, cadence: CadenceOpt = None,
     from .quality import overrides
 
     with _exit_on_error():
-        frame = overrides(store or _default_store(), cadence)
+        frame = overrides(open_lake(store), cadence)
     if as_json:
         _json(frame.to_dict(orient="records"))
     else:
@@ -447,7 +498,8 @@ def quality_explain(value: Annotated[int, typer.Argument(help="A flag value, e.g
     """Say in words what a flag value means."""
     from .quality import explain
 
-    out.print(explain(value))
+    with _exit_on_error():
+        out.print(explain(value), highlight=False)
 
 
 @quality_app.command("check-rules")
@@ -456,6 +508,7 @@ def quality_check_rules(path: Annotated[Path, typer.Argument(help="Rules YAML.")
     from .quality import Rules
 
     with _exit_on_error():
+        check_input(path, "PATH", "rules file")
         r = Rules.load(path)
     out.print(f"{path}: valid (sha256 {r.sha256[:12]})")
 
@@ -511,17 +564,22 @@ def features_build(
                                                      "(repeat; default all six).")] = None,
     feature: Annotated[list[str] | None, typer.Option("--feature", help="Only these features "
                                                       "(repeat).")] = None,
-    since: Annotated[str | None, typer.Option(help="Incremental: raw data changed from this "
-                                              "time (UTC) …")] = None,
-    until: Annotated[str | None, typer.Option(help="… up to this time (default: now).")] = None,
+    since: Annotated[str | None, time_option(help="Incremental: raw data changed from this "
+                                             "time (UTC) …")] = None,
+    until: Annotated[str | None, time_option(help="… up to this time (default: now).")] = None,
     no_quality: Annotated[bool, typer.Option("--no-quality", help="Take every raw sample, not "
                                              "only good ones.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Build even when nothing changed "
+                                        "since the last build.")] = False,
     as_json: JsonOpt = False,
     progress: ProgressOpt = None,
 ) -> None:
-    """Build golden tables from the good samples and store them (one commit)."""
+    """Build golden tables from the good samples and store them (one commit).
+
+    A build that would write the same tables again (nothing changed since the last
+    build) writes nothing and says so.
+    """
     from .assets import AssetRegistry
-    from .lake import Lake
     from .pipeline import build_features
 
     with _exit_on_error():
@@ -530,29 +588,33 @@ def features_build(
             import pandas as pd
 
             changed = (since, until or pd.Timestamp.now(tz="UTC").isoformat())
-        res = build_features(Lake(store, create=False), AssetRegistry.load(registry),
+        res = build_features(open_lake(store, data=True), AssetRegistry.load(registry),
                              cadence=cadence, catalog=catalog, levels=levels or None,
                              features=feature or None, changed=changed,
-                             quality=not no_quality,
+                             quality=not no_quality, force=force,
                              log=_log(as_json),
                              progress=_progress.wanted(progress, as_json=as_json))
     if as_json:
         _json(res)
     else:
-        out.print(f"built {', '.join(res['levels']) or 'nothing new'} → snapshot "
-                  f"{res['snapshot']}", highlight=False)
+        if res["snapshot"] is None and res.get("up_to_date"):
+            out.print(f"up to date with snapshot {res['up_to_date']}: nothing built "
+                      "(--force rebuilds)", highlight=False)
+        else:
+            out.print(f"built {', '.join(res['levels']) or 'nothing new'} → snapshot "
+                      f"{res['snapshot']}", highlight=False)
 
 
 @features_app.command("history")
 def features_history(store: StoreOpt = None,
-                     limit: Annotated[int | None, typer.Option("-n")] = None,
+                     limit: Annotated[int | None, typer.Option("-n", min=1, help="Newest N "
+                                                               "builds.")] = None,
                      as_json: JsonOpt = False) -> None:
     """Feature builds, newest first: snapshot, levels, changed range, definition hashes."""
     from .features import history
-    from .lake import Lake
 
     with _exit_on_error():
-        frame = history(Lake(store, create=False), limit)
+        frame = history(open_lake(store), limit)
     if as_json:
         _json(frame.astype(str).to_dict(orient="records"))
     else:
@@ -607,10 +669,24 @@ def simulate_export(ctx: typer.Context) -> None:
     `pumplib simulate export -h` for them, e.g.
     `pumplib simulate export big.parquet --days 7 --freq 1s --n-stations 4`.
     """
-    from . import simulate
+    from unittest import mock
 
-    with _exit_on_error():
-        simulate.main(["export", *ctx.args])
+    from . import simulate
+    from .errors import ArgumentError
+
+    def one_line(parser, message):     # argparse's usage block → one error line
+        raise ArgumentError(f"pumplib simulate export: {message} "
+                            "(see `pumplib simulate export -h`)")
+
+    with _exit_on_error(), mock.patch.object(simulate.argparse.ArgumentParser, "error",
+                                             one_line):
+        args = list(ctx.args)
+        for i, arg in enumerate(args):        # the first day, checked before simulating
+            if arg.startswith("--start="):
+                check_time(arg.partition("=")[2], "--start")
+            elif arg == "--start" and i + 1 < len(args):
+                check_time(args[i + 1], "--start")
+        simulate.main(["export", *args])
 
 
 # -- main job ------------------------------------------------------------------------------------
