@@ -73,7 +73,7 @@ def test_backtest_metrics_match_a_hand_computed_seasonal_naive():
     y = 10 + 3 * np.sin(2 * np.pi * np.arange(len(t)) / 24) + rng.normal(0, 0.5, len(t))
     frame = pd.DataFrame({"S": y}, index=t)
     frame.attrs.update(level="1h", timezone="UTC")
-    table = F.backtest(frame, "1h", ["naive"], test_periods=72, future=False)
+    table = F.backtest(frame, "1h", ["naive"], test_periods=72, future=False, season=24)
     start = len(y) - 72
     pred = np.concatenate([y[o - 24:o] for o in range(start, len(y), 24)])
     mae = np.abs(y[start:] - pred).mean()
@@ -117,8 +117,9 @@ def test_target_frame_station_energy_sums_the_pumps(demo_store, demo_registry, s
 def test_sample_hourly_lightgbm_beats_seasonal_naive(demo_store, demo_registry, sample_frames):
     reg = demo_registry
     pf = F.past_covariate_frames(demo_store, "1h", registry=reg)
+    # four simulated weeks with a daily pattern: the target declares a daily season
     table = F.backtest(sample_frames[("energy", "1h")], "1h", ["lightgbm"], registry=reg,
-                       past_frames=pf)
+                       past_frames=pf, season=24)
     lgb = table.loc["lightgbm"]
     # the last 7 days, day-ahead from each midnight (UTC), both stations
     assert lgb["forecasts"] == 14 and lgb["points"] > 300
@@ -126,7 +127,8 @@ def test_sample_hourly_lightgbm_beats_seasonal_naive(demo_store, demo_registry, 
     assert 0.4 < lgb["coverage"] < 1.0     # 10–90 % interval (under-covers: see RESULTS)
     # 15 min: a week of lags needs 672 periods of history before each origin
     q = F.target_frame(demo_store, "energy", "15min", by="station", registry=reg)
-    table = F.backtest(q, "15min", ["lightgbm"], registry=reg, test_periods=4 * 96)
+    table = F.backtest(q, "15min", ["lightgbm"], registry=reg, test_periods=4 * 96,
+                       season=96)
     assert table.loc["lightgbm", "forecasts"] >= 6
     assert table.loc["lightgbm", "rel_mae"] < 0.95 and table.loc["lightgbm", "mase"] < 0.9
 
@@ -142,7 +144,8 @@ def test_sample_daily_beats_seasonal_naive(demo_registry, sample_frames):
             assert table.loc[model, "mase"] < 0.95, (target, model)
     # quantiles fitted apart cross on 3 weeks of days; they are rearranged
     fc = F.forecast(sample_frames[("energy", "1D")], "1D", "lightgbm", registry=demo_registry)
-    assert len(fc) == 14 and ((fc.q10 <= fc.q50) & (fc.q50 <= fc.q90)).all()
+    # 4 weeks leave one calibration origin (7 residuals): too few for an interval
+    assert len(fc) == 14 and fc["mean"].notna().all() and fc.q10.isna().all()
 
 
 @pytest.fixture(scope="module")
@@ -197,29 +200,29 @@ def test_forecast_lake_stores_quantiles_with_lineage(demo_store_copy, demo_regis
         F.open_forecasts(lake, "1h")
     features_snap = lake.open_group("features/1h").attrs["snapshot"]
     res = F.forecast_lake(lake, demo_registry, target="energy", level="1h",
-                          params={"n_estimators": 40}, skill=True)
+                          params={"n_estimators": 40}, skill=True, season=24)
     assert res.skill.loc["lightgbm", "rel_mae"] < 1.0
     ds = F.open_forecasts(lake, "1h")
     assert sorted(ds.asset.values) == ["NORTH", "SOUTH"]
-    assert {"energy_mean", "energy_q10", "energy_q50", "energy_q90"} <= set(ds.data_vars)
+    assert {"energy_mean", "energy_q10", "energy_q90"} <= set(ds.data_vars)
     times = pd.DatetimeIndex(ds.time.values)
     assert len(times) == 24 and times[0] == pd.Timestamp("2026-04-06 00:00")
-    q = ds[["energy_q10", "energy_q50", "energy_q90"]].load()
-    assert (q.energy_q10 <= q.energy_q50 + 1e-9).all() and (q.energy_q50 <= q.energy_q90
-                                                             + 1e-9).all()
-    assert float(q.energy_q50.sum()) > 0
+    q = ds[["energy_q10", "energy_mean", "energy_q90"]].load()
+    assert (q.energy_q10 <= q.energy_mean + 1e-9).all() and (q.energy_mean <= q.energy_q90
+                                                              + 1e-9).all()
+    assert float(q.energy_mean.sum()) > 0
     meta = lake.log(1)[0].metadata
     assert meta["kind"] == "forecast" and meta["source_snapshot"] == features_snap
     assert meta["source"] == "features/1h:energy_integral" and meta["model"] == "lightgbm"
     assert set(meta["versions"]) == {"pumplib", "darts", "lightgbm"}
     assert meta["past_covariates"] == ["runtime_duration", "starts_starts"]
     skill = {r["model"]: r for r in meta["skill"]}     # NaN stored as null (JSON)
-    assert skill["naive"]["coverage"] is None and skill["lightgbm"]["coverage"] > 0
+    assert 0 < skill["naive"]["coverage"] <= 1 and skill["lightgbm"]["coverage"] > 0
     assert res.snapshot == lake.log(1)[0].snapshot
     # a second target lands beside the first; daily forecasts are labelled like features/1D
     F.forecast_lake(lake, demo_registry, target="cost", level="1h", model="naive")
     ds = F.open_forecasts(lake, "1h")
-    assert {"energy_q50", "cost_mean"} <= set(ds.data_vars) and "cost_q50" not in ds
+    assert {"energy_q90", "cost_mean", "cost_q10"} <= set(ds.data_vars)
     assert ds.attrs["targets"]["cost"]["model"] == "naive"
     F.forecast_lake(lake, demo_registry, target="energy", level="1D", model="theta",
                     horizon=3)

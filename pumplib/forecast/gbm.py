@@ -1,0 +1,183 @@
+"""A global LightGBM that scales each series and can extrapolate (``gbm``).
+
+It models the *change against one season ago*, in units of the series' own
+level: for a target period ``t`` forecast from origin ``p``, the target is
+``(y[t] - y[t - r·m]) / L`` where ``m`` is the longest season, ``r·m`` the
+nearest whole number of seasons before the origin and ``L`` the mean of the
+season before the origin. A series at an all-time low or high is forecast
+from its own recent values, never clipped to the training range. One model
+serves all series and every step of the horizon (the step is a feature).
+
+Features (all values divided by ``L``): the values 1–4 seasons before ``t``
+and their median, the value one shortest season before, the last value and
+the recent level change against a season earlier, the step, the local hour
+and weekday, off-days (weekends and holidays) at ``t`` and one season before,
+and future-known covariates (weather) at ``t`` and their change against one
+season before. The loss is L1 (the score is the MAE).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .frames import Panel, calendar_covariates
+
+
+def _calendar(index: pd.DatetimeIndex, level: str, timezone, registry, holidays):
+    cov = calendar_covariates(index, level, registry=registry, timezone=timezone or "UTC",
+                              holidays=holidays)
+    cols = [c for c in ("hour_sin", "hour_cos", "dow_sin", "dow_cos", "offday")
+            if c in cov.columns]
+    return cov[cols].to_numpy(dtype=float), cols
+
+
+def _covariate_array(covariates, index: pd.DatetimeIndex):
+    if covariates is None:
+        return None, []
+    cov = covariates.copy()
+    if isinstance(cov.index, pd.DatetimeIndex) and cov.index.tz is not None:
+        cov = cov.set_axis(cov.index.tz_convert("UTC").tz_localize(None))
+    cov = cov.reindex(index).apply(pd.to_numeric, errors="coerce")
+    cov = cov.interpolate(limit_area="inside", limit=3)
+    return cov.to_numpy(dtype=float), [str(c) for c in cov.columns]
+
+
+def _features(p: Panel, J, T, S, m: int, s: int, cal, cov):
+    """Feature matrix, base values and scales of rows (series J, target T, step S)."""
+    y = p.y
+    n = len(y)
+    P = T - S
+
+    def at(idx):
+        ok = (idx >= 0) & (idx < n)
+        out = np.full(len(idx), np.nan)
+        out[ok] = y[idx[ok], J[ok]]
+        return out
+
+    r = 1 + S // m
+    lags = [at(T - (r + k) * m) for k in range(4)]
+    base = lags[0]
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(np.stack(lags), axis=0)
+            # the level: mean of the season before the origin
+            csum = np.vstack([np.zeros((1, y.shape[1])), np.nancumsum(y, axis=0)])
+            ccnt = np.vstack([np.zeros((1, y.shape[1])),
+                              np.cumsum(~np.isnan(y), axis=0)])
+
+            def mean(a, b):   # mean of y[a:b, J]
+                a = np.clip(a, 0, n)
+                b = np.clip(b, 0, n)
+                c = ccnt[b, J] - ccnt[a, J]
+                return np.where(c > 0, (csum[b, J] - csum[a, J]) / np.maximum(c, 1), np.nan)
+
+            level = mean(P - m, P)
+            scale = np.where(np.abs(level) > 1e-9, np.abs(level), 1.0)
+            base = np.where(np.isnan(base), med, base)
+            last = at(P - 1)
+            feats = [
+                (base - med) / scale, *[(v - base) / scale for v in lags[1:]],
+                (at(T - s * (1 + S // s)) - base) / scale if s < m else np.zeros(len(T)),
+                (last - at(P - 1 - m)) / scale,
+                (mean(P - s, P) - mean(P - s - m, P - m)) / scale,
+                (level - mean(P - 2 * m, P - m)) / scale,
+                base / scale, S.astype(float), np.log(scale)]
+    names = ["med_vs_base", "lag2", "lag3", "lag4", "short_lag", "last_change",
+             "recent_change", "season_change", "base", "step", "log_level"]
+    feats += [cal[T, c] for c in range(cal.shape[1])]
+    names += [f"cal{c}" for c in range(cal.shape[1])]
+    if cal.shape[1]:
+        feats.append(cal[np.clip(T - r * m, 0, n - 1), -1])   # off-day a season before
+        names.append("offday_before")
+    if cov is not None:
+        for c in range(cov.shape[1]):
+            feats += [cov[T, c], cov[T, c] - cov[np.clip(T - r * m, 0, n - 1), c]]
+            names += [f"cov{c}", f"cov{c}_change"]
+    return np.column_stack(feats), base, scale, names
+
+
+def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level: str, *,
+                  timezone=None, registry=None, covariates=None, holidays=None,
+                  params: dict | None = None) -> dict:
+    """{(series j, origin position): forecast (horizon,)} of the global model.
+
+    Parameters
+    ----------
+    p : Panel
+        The series (rows beyond the data may be NaN: the horizon).
+    positions : list of int
+        Forecast origins (rows of ``p``).
+    fit_end : int
+        Rows before it are the training data.
+    params : dict, optional
+        LightGBM parameters (``n_estimators``, ``learning_rate``, ``num_leaves`` …),
+        ``samples`` (steps drawn per training period, default 2), ``refit``
+        (periods between refits, default four of the longest seasons).
+
+    The model is first fitted at the first origin with four seasons of
+    training periods (never on data at or after ``fit_end`` for origins
+    before it), then refitted on all data before the origin every ``refit``
+    periods; origins before the first fit get no forecast.
+    """
+    import lightgbm as lgb
+
+    ss = sorted(season)
+    m, s = max(ss), min(ss)
+    h = int(horizon)
+    n, k = p.y.shape
+    cal, _ = _calendar(p.index, level, timezone, registry, holidays)
+    cov, _ = _covariate_array(covariates, p.index)
+    params = dict(params or {})
+    samples = int(params.pop("samples", 2))
+    every = int(params.pop("refit", 4 * m))
+    seed = int(params.pop("seed", 0))
+    kw = dict(objective="l1", n_estimators=300, learning_rate=0.05, num_leaves=31,
+              min_child_samples=40, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
+              num_threads=1, verbose=-1, random_state=0)
+    kw.update(params)
+    t_lo = 2 * m + h
+    out, model, fitted = {}, None, None
+    for q in sorted(positions):
+        end = min(q, max(fit_end, q))   # only data before the origin
+        if model is None or q - fitted >= every:
+            if end < t_lo + 4 * m:      # too little history to learn from
+                continue
+            model, fitted = _fit(lgb, p, t_lo, end, samples, seed, h, m, s, cal, cov, kw), end
+            if model is None:
+                continue
+        J = np.repeat(np.arange(k), h)
+        S = np.tile(np.arange(h), k)
+        T = q + S
+        if T.max() >= n:
+            continue
+        X, base, scale, _ = _features(p, J, T, S, m, s, cal, cov)
+        pred = base + scale * model.predict(X)
+        for j in range(k):
+            v = pred[j * h:(j + 1) * h]
+            if np.isfinite(v).all() and not np.isnan(p.y[q - 1, j]):
+                out[(j, q)] = v
+    return out
+
+
+def _fit(lgb, p: Panel, t_lo: int, end: int, samples: int, seed: int, h: int, m: int,
+         s: int, cal, cov, kw):
+    """LightGBM fitted on target periods in ``[t_lo, end)``, ``samples`` steps each."""
+    k = p.y.shape[1]
+    rng = np.random.default_rng(seed + end)
+    T = np.repeat(np.arange(t_lo, end), k * samples)
+    J = np.tile(np.repeat(np.arange(k), samples), max(end - t_lo, 0))
+    S = rng.integers(0, h, len(T))
+    keep = p.observed[T, J]
+    T, J, S = T[keep], J[keep], S[keep]
+    X, base, scale, _ = _features(p, J, T, S, m, s, cal, cov)
+    target = (p.y[T, J] - base) / scale
+    ok = np.isfinite(target) & np.isfinite(base)
+    if ok.sum() < 50:
+        return None
+    model = lgb.LGBMRegressor(**kw)
+    model.fit(X[ok], target[ok])
+    return model
