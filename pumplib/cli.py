@@ -588,6 +588,12 @@ def features_build(
             import pandas as pd
 
             changed = (since, until or pd.Timestamp.now(tz="UTC").isoformat())
+            t0, t1 = (pd.Timestamp(t) for t in changed)
+            t0, t1 = (t.tz_convert(None) if t.tzinfo else t for t in (t0, t1))   # naive UTC
+            if t1 <= t0:
+                from .errors import ArgumentError
+
+                raise ArgumentError(f"--until {changed[1]!r} is not after --since {since!r}")
         res = build_features(open_lake(store, data=True), AssetRegistry.load(registry),
                              cadence=cadence, catalog=catalog, levels=levels or None,
                              features=feature or None, changed=changed,

@@ -104,8 +104,10 @@ def _pairs(feature: xr.DataArray, target: xr.DataArray, lag: int = 0):
     """Pooled finite pairs (feature at t - lag, target at t) over assets."""
     f = _values(feature)
     y = _values(target)
-    if lag > 0:
-        f = np.concatenate([np.full((f.shape[0], lag), np.nan), f[:, :-lag]], axis=1)
+    if lag > 0:           # a lag as long as the series or longer leaves no pair
+        pad = min(lag, f.shape[1])
+        f = np.concatenate([np.full((f.shape[0], pad), np.nan), f[:, :f.shape[1] - pad]],
+                           axis=1)
     elif lag < 0:
         raise ArgumentError(f"lag {lag} is negative: a feature may only lead, never follow")
     ok = np.isfinite(f) & np.isfinite(y)

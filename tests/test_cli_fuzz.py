@@ -70,6 +70,9 @@ CASES: list[tuple] = [
     ("ask 'energy of N-P1 last week' --store {empty}", 2),
     ("ask 'energy of N-P1 last week' --store {store} --now 2026-03-32", 2),
     ("query energy_integral --store {typo}", 2),
+    ("query energy_integral --store s3://", 2, H2 + ": an S3 URL without a bucket: "
+     "Repository.exists raises IcechunkError inside Lake.__init__'s handler"),
+    ("query energy_integral --store ftp://x/y", 2),
     ("query energy_integral --store {empty}", 2),
     ("query energy_integral --store {store} --level 1d", 2),
     ("query energy_integral --store {store} --level 1D --assets N-P9", 2),
@@ -93,6 +96,7 @@ CASES: list[tuple] = [
     ("optimise-schedule --station SOTH", 2),
     ("optimise-schedule --start 2026-03-32", 2),
     ("optimise-schedule --registry {typo}.yaml", 2),
+    ("optimise-schedule --period 1hr", 2),
     ("schedule --every dialy", 2),
     ("schedule --params x", 2),
     ("lineage enrgy --store {store}", 2),
@@ -158,6 +162,7 @@ CASES: list[tuple] = [
     ("features build --store {store} --feature enrgy", 2),
     ("features build --store {store} --cadence 1mn", 2),
     ("features build --store {store} --since 2026-03-32", 2),
+    ("features build --store {store} --since 2026-03-12 --until 2026-03-10", 2),
     ("features build --store {store} --catalog {typo}", 2),
     ("features build --store {store} --registry {typo}.yaml", 2),
     ("features history --store {typo}", 2),
@@ -193,6 +198,7 @@ CASES: list[tuple] = [
     ("scenario network --inp {typo}.inp", 2),
     ("scenario network --inp Net9", 2),
     ("scenario network --tariff tuo", 2),
+    ("scenario network --demand-factor -1", 2),
     ("run pipeline --step ingset --runs-dir {typo} --store {typo}", 2),
     ("run pipeline --resume nope --runs-dir {typo} --store {typo}", 2),
     ("run pipeline --params x --runs-dir {typo} --store {typo}", 2),
@@ -209,6 +215,7 @@ CASES: list[tuple] = [
     ("forecast backtest --store {store} --level 1d", 2),
     ("forecast backtest --store {store} --model lgbm", 2),
     ("serve ops --store {typo} --no-browser", 2),
+    ("serve ops --store {empty} --no-browser", 2),
     ("serve ops --store {store} --registry {typo}.yaml --no-browser", 2),
     ("catalog list --dir {typo}", 2),
     ("catalog list --store {typo}", 2),
@@ -362,3 +369,58 @@ def test_real_processes_one_line_and_nothing_created(lakes, tmp_path):
                 and "object_store" not in ln]
         assert len(ours) == 1 and ours[0].startswith("error: "), (line, err)
     assert not (tmp_path / "no").exists()
+
+
+# -- every command that takes --store, found from the app: a mistyped store is one line -------
+#: commands that create the store they write (a new path is a new lake, not a typo)
+WRITERS = {"ingest", "demo", "run pipeline", "schedule"}
+#: a plausible value for each required parameter, by name, so only the store is wrong
+REQUIRED = {"question": "energy of N-P1 yesterday", "features": "energy", "feature": "energy",
+            "name": "energy", "asset": "N-P1", "start": "2026-03-10", "end": "2026-03-11",
+            "status": "bad", "reason": "fuzz", "event_id": "OUT-1", "query": "energy",
+            "path": "{file}"}
+
+
+def _store_commands():
+    root = typer.main.get_command(app)
+    out = []
+    for name in COMMANDS:
+        cmd = root
+        for word in name.split():
+            cmd = cmd.commands[word]
+        if name in WRITERS or not any("--store" in getattr(p, "opts", []) for p in cmd.params):
+            continue
+        args = []
+        for p in cmd.params:
+            if not p.required:
+                continue
+            value = REQUIRED[p.name]
+            args += [value] if p.param_type_name == "argument" else [p.opts[0], value]
+        out.append(pytest.param(name, args, id=name))
+    return out
+
+
+@pytest.mark.parametrize(("name", "args"), _store_commands())
+def test_every_store_option_refuses_a_mistyped_store(name, args, lakes, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    typo = tmp_path / "no" / "stor"
+    res = runner.invoke(app, [*name.split(), *(a.format(**lakes) for a in args),
+                              "--store", str(typo)])
+    assert res.exit_code == 2, (res.stderr, res.stdout[-300:])
+    _check_one_line(res.stderr)
+    assert "no lake at" in res.stderr or "does not exist" in res.stderr, res.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_store_commands_are_found():
+    found = {p.values[0] for p in _store_commands()}
+    assert {"query", "quality override", "lake summary", "features build", "serve ops",
+            "outliers detect", "forecast run", "ask"} <= found
+
+
+def test_tracebacks_the_fuzz_found_stay_fixed(lakes):
+    """Valid input that crashed: a scorecard at a level with fewer periods than lags."""
+    res = runner.invoke(app, ["scorecard", "runtime_mean", "--store", lakes["store"],
+                              "--level", "1M", "--no-backtest", "--json"])
+    assert res.exit_code == 0, (res.stderr, res.exception)
+    assert '"level": "1M"' in res.stdout

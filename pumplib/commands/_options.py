@@ -90,6 +90,22 @@ def check_timezone(value: str | None, option: str) -> str | None:
                            "names such as 'UTC', 'Europe/Amsterdam', 'America/New_York'")
 
 
+def check_period(value: str | None, option: str) -> str | None:
+    """``value`` unchanged if pandas reads it as a fixed period (``15min``, ``1h``, ``1D``)."""
+    if value is None:
+        return None
+    import pandas as pd
+
+    from pumplib.errors import ArgumentError
+
+    try:
+        pd.tseries.frequencies.to_offset(value)
+        return value
+    except (ValueError, TypeError):
+        raise ArgumentError(f"{option} {value!r} is not a period; expected a number and a unit "
+                            "such as '15min', '30min', '1h' or '1D'") from None
+
+
 def _time_callback(ctx, param, value):
     return check_time(value, _name(param))
 

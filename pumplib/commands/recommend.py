@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ._options import check_input, open_lake, time_option
+from ._options import check_input, check_period, open_lake, time_option
 
 StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL or folder "
                                               "(default: setting store.url).")]
@@ -153,6 +153,7 @@ def optimise_cmd(station: StationOpt = "SOUTH", days: DaysOpt = 2,
     from pumplib.scenario import StationModel, baseline_from_truth, optimise_schedule
 
     with _errors():
+        check_period(period, "--period")
         reg = AssetRegistry.load(registry)
         demand, truth = _demand(reg, station, days, start, None)
         model = StationModel.from_registry(reg, station)
@@ -187,6 +188,12 @@ def scenario_network(inp: Annotated[str, typer.Option("--inp", help="An EPANET .
     from pumplib.scenario.network import compare_network
 
     with _errors():
+        from pumplib.errors import ArgumentError
+
+        bad = [f for f in demand_factor or [] if not f > 0]
+        if bad:
+            raise ArgumentError(f"--demand-factor {bad[0]:g}: expected a multiplier above 0, "
+                                "e.g. 1.2 for 20 % more demand")
         common: dict = {"hours": hours}
         if tariff is not None:
             from pumplib.assets import AssetRegistry

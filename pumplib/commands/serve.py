@@ -35,11 +35,30 @@ def serve_ops_cmd(
                                            "off localhost (only behind your own "
                                            "authentication).")] = False,
 ) -> None:
-    """Start the operations app and print its URL; Ctrl-C stops it."""
+    """Start the operations app and print its URL; Ctrl-C stops it.
+
+    A lake with no data yet (its first ingest failed) is one line, "no data yet:
+    ingest files first", before any server starts.
+    """
     from pumplib.cli import _exit_on_error
     from pumplib.serve import serve_ops
 
     with _exit_on_error():
+        _refuse_an_empty_lake(store)
         serve_ops(store, port=port, host=host, kind="voila" if voila else "marimo",
                   open_browser=not no_browser, block=True, registry=registry, actions=actions,
                   token=token, protect=False if no_token else None)
+
+
+def _refuse_an_empty_lake(store) -> None:
+    """One line if the lake holds no data yet; a missing store is named by ``serve_ops``."""
+    from pumplib.errors import LakeError
+    from pumplib.lake import Lake
+
+    from ._options import open_lake
+
+    try:
+        Lake(store, create=False)
+    except LakeError:
+        return
+    open_lake(store, data=True)
