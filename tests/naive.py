@@ -273,3 +273,38 @@ def naive_aggregate(times, values, step, level, tz, good=None):
             out["quantile=0.9"].append(nan)
         out["coverage"].append(sum(good[i] for i in idx) / ((p1 - p0) / step))
     return out
+
+
+# -- forecasting baselines and intervals: one value at a time (pumplib.forecast) ------------
+def naive_seasonal_naive(y, origin, horizon, m):
+    """ŷ[origin + i] = the value at the same position of the last full season before origin."""
+    return np.array([y[origin - m + (i % m)] for i in range(horizon)], dtype=float)
+
+
+def naive_seasonal_median(y, origin, horizon, m, k):
+    """Median of y[origin - r*m + (i mod m)] for r = 1..k (missing values skipped)."""
+    out = []
+    for i in range(horizon):
+        vals = [y[origin - r * m + (i % m)] for r in range(1, k + 1)
+                if origin - r * m + (i % m) >= 0]
+        vals = sorted(v for v in vals if not np.isnan(v))
+        n = len(vals)
+        out.append(np.nan if n == 0 else (vals[n // 2] if n % 2 else
+                                          (vals[n // 2 - 1] + vals[n // 2]) / 2))
+    return np.array(out)
+
+
+def naive_conformal(points, y, horizon, n_cal, q_lo, q_hi, block, series, origin):
+    """Interval of one forecast from the residuals of the series' last n_cal forecasts that
+    ended before its origin, pooled per block of steps (loops; np.quantile's default)."""
+    earlier = sorted(p for (j, p) in points if j == series and p + horizon <= origin)[-n_cal:]
+    pt = points[(series, origin)]
+    lo, hi = np.full(horizon, np.nan), np.full(horizon, np.nan)
+    for b0 in range(0, horizon, block):
+        res = [y[p + i, series] - points[(series, p)][i] for p in earlier
+               for i in range(b0, min(b0 + block, horizon)) if not np.isnan(y[p + i, series])]
+        if len(res) >= 8:
+            for i in range(b0, min(b0 + block, horizon)):
+                lo[i] = pt[i] + np.quantile(res, q_lo)
+                hi[i] = pt[i] + np.quantile(res, q_hi)
+    return lo, hi

@@ -254,3 +254,108 @@ def test_docstring_examples_run():
 
     res = doctest.testmod(F, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert res.failed == 0 and res.attempted > 0
+
+
+def _weekly_frame(weeks=12, n_series=3, seed=0, noise=None):
+    rng = np.random.default_rng(seed)
+    t = pd.date_range("2026-01-05", periods=168 * weeks, freq="h", tz="UTC")
+    i = np.arange(len(t))
+    cols = {}
+    for k in range(n_series):
+        sd = (noise or [0.5, 1.0, 2.0])[k % 3]
+        cols[f"S{k}"] = (10 * (k + 1) + 3 * np.sin(2 * np.pi * i / 24)
+                         + 2.0 * (((i // 24) % 7) >= 5) + rng.normal(0, sd, len(t)))
+    frame = pd.DataFrame(cols, index=t)
+    frame.attrs.update(level="1h", timezone="UTC")
+    return frame
+
+
+def test_seasons_come_from_settings_or_the_target():
+    assert F.seasons("1h") == [24, 168] and F.seasons("1D") == [7]
+    assert F.seasons("15min") == [96, 672] and F.seasons("1h", [168, 24, 24]) == [24, 168]
+    with pytest.raises(ArgumentError, match="season"):
+        F.seasons("1h", 1)
+    from pumplib import config
+
+    with config.set({"forecast.seasons": {"1h": [12]}}):
+        assert F.seasons("1h") == [12]
+
+
+def test_baselines_match_naive_references():
+    from pumplib.forecast.baselines import seasonal_median, seasonal_naive
+
+    from .naive import naive_seasonal_median, naive_seasonal_naive
+
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=800)
+    y[300:310] = np.nan
+    for origin, h, m, k in [(700, 168, 168, 4), (500, 30, 24, 3), (400, 7, 7, 4)]:
+        np.testing.assert_allclose(seasonal_naive(y[:origin], h, m),
+                                   naive_seasonal_naive(y, origin, h, m))
+        np.testing.assert_allclose(seasonal_median(y[:origin], h, m, k),
+                                   naive_seasonal_median(y, origin, h, m, k))
+
+
+def test_backtest_weekly_naive_median4w_per_series_and_forecasts():
+    from .naive import naive_seasonal_median, naive_seasonal_naive
+
+    frame = _weekly_frame(weeks=10)
+    res = F.backtest(frame, "1h", [], horizon=168, test_periods=2 * 168, calibration=2)
+    fc = res.forecasts
+    y = frame.to_numpy()
+    n = len(y)
+    for j, name in enumerate(frame.columns):
+        for origin in (n - 336, n - 168):
+            got = fc[(fc.series == name) & (fc.model == "naive")
+                     & (fc.origin == frame.index[origin].tz_localize(None))]["mean"]
+            np.testing.assert_allclose(got, naive_seasonal_naive(y[:, j], origin, 168, 168))
+            got = fc[(fc.series == name) & (fc.model == "median4w")
+                     & (fc.origin == frame.index[origin].tz_localize(None))]["mean"]
+            np.testing.assert_allclose(got, naive_seasonal_median(y[:, j], origin, 168, 168, 4))
+        e_naive = np.abs(fc[(fc.series == name) & (fc.model == "naive")].eval("actual - mean"))
+        assert res.metrics.loc[(name, "naive"), "mae"] == pytest.approx(e_naive.mean())
+    assert res.pooled.loc["naive", "rel_mae"] == 1 and res.pooled.loc["median4w",
+                                                                      "rel_mae_median4w"] == 1
+    assert res.pooled.loc["median4w", "rel_mae"] < 0.9     # the median beats one noisy week
+    assert set(res.metrics.index.get_level_values("series")) == {"S0", "S1", "S2"}
+    assert res.loc["naive", "series"] == 3                 # reads like the pooled table
+
+
+def test_conformal_intervals_match_naive_reference_and_cover_per_series():
+    from pumplib.forecast.intervals import block_size, conformal_intervals
+
+    from .naive import naive_conformal
+
+    frame = _weekly_frame(weeks=30, noise=[0.3, 1.0, 3.0])
+    res = F.backtest(frame, "1h", [], horizon=24, test_periods=24 * 7 * 12,
+                     calibration=8)
+    cov = res.metrics.xs("median4w", level="model")["coverage"]
+    assert cov.between(0.74, 0.86).all(), cov        # ≈ 0.80 in every series
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=(400, 2))
+    points = {(j, p): rng.normal(size=24) * 0.1 for j in range(2) for p in range(0, 370, 24)}
+    got = conformal_intervals(points, y, ~np.isnan(y), 24, 5, 0.1, 0.9)
+    for key in [(0, 360), (1, 240), (1, 48)]:
+        lo, hi = naive_conformal(points, y, 24, 5, 0.1, 0.9, block_size(24), *key)
+        np.testing.assert_allclose(got[key][0], lo)
+        np.testing.assert_allclose(got[key][1], hi)
+
+
+def test_forecast_frame_reads_a_plain_table_and_names_bad_input(tmp_path):
+    from pumplib.errors import SchemaError
+
+    frame = _weekly_frame(weeks=6, n_series=2)
+    t = frame.index.tz_convert("Europe/Rome")
+    table = pd.DataFrame({"time": [x.isoformat() for x in t], **{c: frame[c].to_numpy()
+                                                                 for c in frame}})
+    table.loc[50:52, "S0"] = np.nan
+    path = tmp_path / "h.csv"
+    table.to_csv(path, index=False)
+    out = F.forecast_frame(path, 24, candidates=())
+    assert list(out.columns) == ["time", "S0", "S0_q10", "S0_q90", "S1", "S1_q10", "S1_q90"]
+    assert len(out) == 24 and out["time"].iloc[0] == frame.index[-1] + pd.Timedelta("1h")
+    assert (out.S1_q10 <= out.S1).all() and (out.S1_q90 >= out.S1).all()
+    table.loc[7, "time"] = "2026-01-05 07:00"
+    table.to_csv(path, index=False)
+    with pytest.raises(SchemaError, match=r"h.csv, line 9, column 'time'"):
+        F.forecast_frame(path, 24)
