@@ -267,12 +267,15 @@ def test_cli_batch_bad_and_good(corpus, creg_file, tmp_path):
     assert files["plain.csv"]["status"] == "ingested" and out["samples_ingested"] == 3
     assert out["exit_code"] == 1 and out["rows_read"] == out["rows_ingested"] == 3
     assert res.stderr.strip().count("\n") == 0 and "elf.csv" in res.stderr
-    # the table shows the rejected file with its reason, and totals
+    # the report fits 80 columns: the rejected file in the table, its reason on its
+    # error line, totals that add up
     res = runner.invoke(app, args[:-1] + ["--store", str(tmp_path / "s2")],
-                        env={"COLUMNS": "400"})
+                        env={"COLUMNS": "80"})
     assert res.exit_code == 1
-    assert "rejected" in res.stdout and "looks like an ELF binary" in res.stdout
-    assert "total" in res.stdout
+    assert "rejected" in res.stdout and "looks like an ELF binary" in res.stderr
+    assert max(map(len, res.stdout.splitlines())) <= 80 and "…" not in res.stdout
+    totals = [ln.split() for ln in res.stdout.splitlines() if ln.startswith("total")]
+    assert [t[1:] for t in totals] == [["3", "3", "0", "0", "0"], ["3", "3", "0", "0", "0"]]
 
 
 def test_failed_ingest_keeps_a_folder_the_user_made(corpus, creg, tmp_path):
