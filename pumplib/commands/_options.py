@@ -68,6 +68,9 @@ def check_time(value: str | None, option: str) -> str | None:
                             f"{TIME_FORMATS}") from None
     if ts is pd.NaT:
         raise ArgumentError(f"{option} {value!r} is not a time; expected {TIME_FORMATS}")
+    if not 1900 <= ts.year <= 2200:
+        raise ArgumentError(f"{option} {value!r} is year {ts.year}: expected a time between "
+                            f"1900 and 2200, written {TIME_FORMATS}")
     return value
 
 
@@ -104,6 +107,24 @@ def check_period(value: str | None, option: str) -> str | None:
     except (ValueError, TypeError):
         raise ArgumentError(f"{option} {value!r} is not a period; expected a number and a unit "
                             "such as '15min', '30min', '1h' or '1D'") from None
+
+
+def check_cadence(value: str | None, option: str) -> str | None:
+    """``value`` unchanged unless it is blank (the lake names the valid cadences itself)."""
+    if value is not None and not value.strip():
+        from pumplib.errors import ArgumentError
+
+        raise ArgumentError(f"{option} is empty: give a cadence such as '1s' or '1min'")
+    return value
+
+
+def _cadence_callback(ctx, param, value):
+    return check_cadence(value, _name(param))
+
+
+def cadence_option(*decls: str, help: str) -> typer.models.OptionInfo:
+    """A ``typer.Option`` for a raw grid's cadence (a blank value is refused when parsed)."""
+    return typer.Option(*decls, help=help, callback=_cadence_callback)
 
 
 def _time_callback(ctx, param, value):

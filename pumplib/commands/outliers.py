@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._options import ProgressOpt, check_time, time_option
+from ._options import ProgressOpt, cadence_option, check_time, time_option
 
 outliers_app = typer.Typer(help="Outlier discovery (Stumpy matrix profile + change scores): "
                                 "find events per pump, list them, explain one.",
@@ -58,7 +58,7 @@ def detect_cmd(
     method: Annotated[str, typer.Option(help="stump | mstump | none.")] = "stump",
     threshold: Annotated[float, typer.Option(help="Score above which a sample is an "
                                              "outlier.")] = 4.0,
-    cadence: Annotated[str, typer.Option(help="Raw grid.")] = "1min",
+    cadence: Annotated[str, cadence_option(help="Raw grid.")] = "1min",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Do not store the events.")
                        ] = False,
     as_json: JsonOpt = False,

@@ -17,8 +17,8 @@ RegistryOpt = Annotated[Path | None, typer.Option("--registry", help="Asset regi
                                                   "(default: setting assets.registry).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 StationOpt = Annotated[str, typer.Option("--station", help="Station id, e.g. SOUTH.")]
-DaysOpt = Annotated[int, typer.Option("--days", help="Horizon in days (demand from the "
-                                      "simulator, or from the lake with --store).")]
+DaysOpt = Annotated[int, typer.Option("--days", min=1, help="Horizon in days (demand from "
+                                      "the simulator, or from the lake with --store).")]
 StartOpt = Annotated[str, time_option("--start", help="First day of the horizon (UTC).")]
 
 scenario_app = typer.Typer(help="What-if runs of a station (tariff, demand growth, pump "
@@ -146,7 +146,8 @@ def optimise_cmd(station: StationOpt = "SOUTH", days: DaysOpt = 2,
                  min_run: Annotated[int, typer.Option(help="Minimum run, periods.")] = 2,
                  min_rest: Annotated[int, typer.Option(help="Minimum rest, periods.")] = 1,
                  max_starts: Annotated[int, typer.Option(help="Starts per pump per day.")] = 4,
-                 time_limit: Annotated[float, typer.Option(help="Solver seconds.")] = 20.0,
+                 time_limit: Annotated[float, typer.Option(min=0.1, help="Solver seconds.")
+                                       ] = 20.0,
                  as_json: JsonOpt = False) -> None:
     """Cheapest schedule (MILP, HiGHS) against the simulator's demand, vs its own schedule."""
     from pumplib.assets import AssetRegistry

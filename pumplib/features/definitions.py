@@ -184,6 +184,9 @@ def load_catalog(paths: str | Path | Sequence[str | Path] | None = None) -> Feat
         p = Path(p)
         if p.is_dir():
             files = sorted(list(p.glob("*.yaml")) + list(p.glob("*.yml")))
+            if not files:
+                raise SchemaError(f"{p}: no feature definitions (*.yaml) in this folder; give "
+                                  "the folder of the feature YAML files (catalogs/features)")
         elif p.is_file():
             files = [p]
         else:
