@@ -78,9 +78,13 @@ from . import units as _units
 from .assets import Asset, AssetRegistry, Tariff
 from .errors import ConfigError, SchemaError, UnknownNameError, choices_message
 
+# test-rig fault kinds with truth (rotor imbalance, cavitation, leak, impulse): their own room
+from .simulate_faults import RIG_FAULT_KINDS, inject, rig_frame
+
 __all__ = [
     "DEFAULT_FAULT_RATES",
     "FAULT_KINDS",
+    "RIG_FAULT_KINDS",
     "FORMATS",
     "OPT_IN_FAULT_KINDS",
     "PUMP_SIGNALS",
@@ -94,8 +98,10 @@ __all__ = [
     "main",
     "make_registry",
     "make_sample",
+    "inject",
     "read_truth",
     "registry_yaml",
+    "rig_frame",
     "simulate",
     "write_exports",
 ]

@@ -14,7 +14,7 @@ def test_schema_and_defaults_agree():
     """Every packaged default is documented in the YAML and has a valid type."""
     d = config.defaults()
     assert set(d) == {"store", "lake", "ingest", "utility", "levels", "quality", "features",
-                      "catalog", "demo", "assets", "query", "qa", "ops", "forecast"}
+                      "catalog", "demo", "assets", "query", "qa", "ops", "forecast", "outliers"}
     assert d["levels"] == ["1min", "15min", "1h", "1D", "1W", "1M"]
     for key, choices in config.CHOICES.items():
         section, name = key.split(".")

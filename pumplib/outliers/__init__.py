@@ -51,11 +51,13 @@ from .common import (
                      running_mask,
 )
 from .detect import detect, empty_events
+from .detector import ALARM_COLUMNS, AlarmDetector
+from .features import FEATURES, window_features
 from .parallel import profiles
 from .profile import Profile, StreamingProfile, matrix_profile, multi_profile, warm_up
 from .store import _normalise_events, _replace_table, detect_lake, events, recall, runs  # noqa: F401
 
-__all__ = ["EVENT_COLUMNS", "GROUP", "METHODS", "SEVERITIES", "STATE_SIGNALS", "ChangeDetector",
+__all__ = ["ALARM_COLUMNS", "EVENT_COLUMNS", "FEATURES", "AlarmDetector", "window_features", "GROUP", "METHODS", "SEVERITIES", "STATE_SIGNALS", "ChangeDetector",
            "Profile", "StreamingProfile", "detect", "detect_lake", "empty_events", "events",
            "hysteresis", "matrix_profile", "multi_profile", "profiles", "recall",
            "run_segments", "runs", "running_mask", "warm_up"]

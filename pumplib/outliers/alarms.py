@@ -1,9 +1,12 @@
-"""Alarms from scores: hysteresis (alarms that end)."""
+"""Alarms from scores: hysteresis, alarms that end, a reference that re-baselines."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
+from ..errors import ArgumentError
 from .common import run_segments
 
 
@@ -25,4 +28,116 @@ def hysteresis(score: np.ndarray, on: float, off: float, min_length: int = 1) ->
         for a, b in run_segments(out, 1):
             if b - a < min_length:
                 out[a:b] = False
+    return out
+
+
+#: states of :func:`track`
+NORMAL, ALARM, SETTLE = 0, 1, 2
+
+
+@dataclass
+class Tracked:
+    """What :func:`track` returns: per-row alarm flag, score and state, and the re-baselines.
+
+    ``rebaselines`` lists ``(row, centre)``: from ``row`` on, scores are taken
+    against the new ``centre`` (one value per feature).
+    """
+
+    alarm: np.ndarray
+    score: np.ndarray
+    state: np.ndarray
+    rebaselines: list[tuple[int, np.ndarray]] = field(default_factory=list)
+
+
+def _zmax(row: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> float:
+    z = np.abs(row - centre) / scale
+    z = z[np.isfinite(z)]
+    return float(z.max()) if z.size else 0.0
+
+
+def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float, off: float,
+          *, clear: int = 10, confirm: int = 60, learn: int = 20, settle: int = 60,
+          rebaseline: bool = True) -> Tracked:
+    """Alarms that end, and a reference that re-baselines after a confirmed event.
+
+    Each row's score is its largest ``|feature − centre| / scale``. An alarm
+    starts when the score passes ``on`` and ends when it has stayed at or
+    below ``off`` for ``clear`` rows (the state came back to normal).
+
+    With ``rebaseline``, an alarm that has lasted ``confirm`` rows is a
+    confirmed event: the event's own state is learnt (feature medians of its
+    last ``learn`` rows). When the rows then leave that event state too —
+    more than ``on`` from it and less than half its distance from the
+    reference, for ``clear`` rows, while still above ``off`` — the event has ended in a *new* state (the rig was set to
+    another operating point, or repaired): the alarm ends, and once the new
+    state has held still for ``settle`` rows (its two halves' medians within
+    ``off`` of each other) the reference centre moves to it (scales are
+    kept). Without that, a detector stays on for good once the plant leaves
+    the state it was fitted on.
+
+    Parameters
+    ----------
+    features : array (n, k)
+        Window features per row (NaN: unknown, ignored).
+    centre, scale : array (k,)
+        The reference, from :func:`~pumplib.outliers.reference.robust_centre_scale`.
+    on, off : float
+        Alarm thresholds on the score (``off <= on``).
+    clear, confirm, learn, settle : int
+        Rows, as above.
+    rebaseline : bool
+        Move the reference after a confirmed event that ended in a new state.
+
+    Examples
+    --------
+    >>> f = np.r_[np.zeros(20), np.full(30, 9.0), np.zeros(30)][:, None]
+    >>> t = track(f, np.zeros(1), np.ones(1), on=3, off=2, clear=5)
+    >>> int(t.alarm.argmax()), int(t.alarm.sum())
+    (20, 34)
+    """
+    if not 0 < off <= on:
+        raise ArgumentError(f"alarm thresholds need 0 < off <= on, got on={on!r}, off={off!r}")
+    F = np.asarray(features, dtype=float)
+    n = len(F)
+    c = np.asarray(centre, dtype=float).copy()
+    s = np.asarray(scale, dtype=float)
+    alarm = np.zeros(n, bool)
+    score = np.zeros(n)
+    state = np.zeros(n, np.int8)
+    out = Tracked(alarm, score, state)
+    st, onset, below, away, evt, start = NORMAL, 0, 0, 0, None, 0
+    for i in range(n):
+        z = _zmax(F[i], c, s)
+        score[i] = z
+        if st == NORMAL:
+            if z > on:
+                st, onset, below, away, evt = ALARM, i, 0, 0, None
+        elif st == ALARM:
+            below = below + 1 if z <= off else 0
+            if below >= clear:
+                st = NORMAL
+            elif rebaseline:
+                if evt is None and i - onset + 1 >= confirm:
+                    evt = np.nanmedian(F[max(onset, i - learn + 1): i + 1], axis=0)
+                    evt_z = _zmax(evt, c, s)
+                if evt is not None:
+                    # left the event state, and half-way back towards the reference
+                    back = _zmax(F[i], evt, s) > on and z < 0.5 * evt_z
+                    away = away + 1 if back else 0
+                    if away >= clear:
+                        st, start = SETTLE, i + 1
+        elif st == SETTLE and i - start + 1 >= settle:
+            block = F[start: i + 1]
+            h = len(block) // 2
+            with np.errstate(all="ignore"):
+                drift = _zmax(np.nanmedian(block[:h], axis=0), np.nanmedian(block[h:], axis=0), s)
+            if drift <= off:
+                c = np.nanmedian(block, axis=0)
+                c = np.where(np.isfinite(c), c, np.asarray(centre, float))
+                out.rebaselines.append((i + 1, c.copy()))
+                st = NORMAL
+            else:
+                start = i + 1 - settle // 2      # not still yet: keep watching
+        alarm[i] = st == ALARM
+        state[i] = st
     return out

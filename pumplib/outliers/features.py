@@ -1,0 +1,108 @@
+"""Window features of each signal: level, spread and impulses.
+
+A window *mean* alone dilutes what a pump's faults look like on a sensor:
+two-phase flow (cavitation) makes the flow and the vibration noisy without
+moving their means much, and a single impulse of a few samples is one
+twentieth of a 20-sample mean. So each signal gets three trailing-window
+features, all in the signal's own units:
+
+* ``mean``: the window mean; for a *slow* signal (a temperature that drifts
+  with the load or the seasons) the window mean minus its ``detrend``-sample
+  trend, so slow drift is not a change but a sudden one is;
+* ``std``: the window standard deviation (cavitation-like noise);
+* ``jump``: the largest absolute first difference in the window (a single
+  impulse, a spike).
+
+Every feature of a row uses only that row and earlier ones (``center=False``),
+so the same numbers come out live and offline.
+
+Examples
+--------
+>>> x = pd.DataFrame({"flow": [1.0, 1.0, 1.0, 5.0, 1.0, 1.0]})
+>>> f = window_features(x, window=3)
+>>> f["flow:jump"].tolist()
+[nan, 0.0, 0.0, 4.0, 4.0, 4.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ArgumentError, choices_message
+
+#: the window features, in the order their columns are made
+FEATURES = ("mean", "std", "jump")
+#: what each feature means, for explanations
+FEATURE_WORDS = {"mean": "level", "std": "noise (window std)", "jump": "impulse (max |step|)"}
+
+
+def check_features(features: Iterable[str]) -> tuple[str, ...]:
+    """The features asked for, checked against :data:`FEATURES`."""
+    out = tuple(features)
+    for f in out:
+        if f not in FEATURES:
+            raise ArgumentError(choices_message("window feature", f, FEATURES))
+    if not out:
+        raise ArgumentError("at least one window feature is needed; choose from "
+                            + ", ".join(repr(f) for f in FEATURES))
+    return out
+
+
+def is_slow(x: pd.Series, autocorr: float) -> bool:
+    """True when the lag-1 autocorrelation of ``x`` exceeds ``autocorr`` (a slow signal)."""
+    ac = x.astype(float).autocorr(1)
+    return bool(np.isfinite(ac) and ac > autocorr)
+
+
+def window_features(frame: pd.DataFrame, window: int, *, slow: Sequence[str] = (),
+                    detrend: int = 60, features: Sequence[str] = FEATURES,
+                    center: bool = False) -> pd.DataFrame:
+    """Trailing-window features of every column of ``frame``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Numeric signals, one column each (NaN: missing).
+    window : int
+        Samples per window.
+    slow : sequence of str
+        Columns whose ``mean`` is taken against their ``detrend``-sample trend.
+    detrend : int
+        Samples of the trend removed from slow signals.
+    features : sequence of str
+        Any of :data:`FEATURES`.
+    center : bool
+        Centred windows (use later samples; offline only).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``<signal>:<feature>``, same index as ``frame``.
+    """
+    feats = check_features(features)
+    mp = max(2, window // 2)
+    out = {}
+    for c in frame.columns:
+        x = frame[c].astype(float)
+        roll = x.rolling(window, min_periods=mp, center=center)
+        for f in feats:
+            if f == "mean":
+                v = roll.mean()
+                if c in slow:
+                    v = v - x.rolling(detrend, min_periods=max(2, detrend // 2),
+                                      center=center).mean()
+            elif f == "std":
+                v = roll.std()
+            else:   # jump
+                v = x.diff().abs().rolling(window, min_periods=1, center=center).max()
+            out[f"{c}:{f}"] = v
+    return pd.DataFrame(out, index=frame.index)
+
+
+def split_column(col: str) -> tuple[str, str]:
+    """``"flow:std"`` → ``("flow", "std")``."""
+    sig, _, feat = col.rpartition(":")
+    return sig, feat

@@ -1,0 +1,137 @@
+"""The reference a detector learns: a screened fit window, robust scales, a FAR threshold.
+
+Three small steps, each testable against an obvious reference
+(``tests/naive_outliers.py``):
+
+* :func:`screen` — the fit window is screened for faults before it is learnt:
+  a row whose window feature lies more than ``z`` robust standard deviations
+  (``1.4826 × MAD``) from that feature's median in the fit window is dropped,
+  with ``pad`` rows either side (its window spills over them). A fault inside
+  the fit window is then not learnt as normal.
+* :func:`robust_centre_scale` — median and ``1.4826 × MAD`` of each feature on
+  the kept rows (a floor of a small share of the feature's typical size keeps
+  a flat feature from dividing by zero).
+* :func:`far_threshold` — the alarm threshold set from a target false-alarm
+  rate: the ``1 − target_far`` quantile of the combined score on the kept
+  rows, *cross-fitted*: each half of the fit window is scored against the
+  centre and scale learnt on the other half, so the threshold sees the
+  out-of-sample spread that new data will have, not the optimistic in-sample
+  one.
+
+Examples
+--------
+>>> f = pd.DataFrame({"a": np.r_[np.zeros(50), 9.0, np.zeros(49)] + np.arange(100) % 3})
+>>> keep = screen(f, z=6.0, pad=2)
+>>> int((~keep).sum())
+5
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ArgumentError
+
+MAD_TO_SD = 1.4826
+
+
+def _mad_scale(v: np.ndarray, quantile: float | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Column medians and ``1.4826 × MAD`` (or the ``quantile`` of the absolute deviations)
+    of a 2-D array (NaN ignored), with a floor."""
+    with np.errstate(all="ignore"):
+        med = np.nanmedian(v, axis=0)
+        dev = np.abs(v - med)
+        mad = (MAD_TO_SD * np.nanmedian(dev, axis=0) if quantile is None
+               else np.nanquantile(dev, quantile, axis=0))
+        sd = np.nanstd(v, axis=0)
+        # a feature that is (almost) constant in the fit window — a coarse sensor, a
+        # quantised value — gets a scale from its std, or from its size
+        floor = np.maximum(1e-3 * np.abs(med), 1e-9)
+        scale = np.where(mad > floor, mad, np.where(sd > floor, sd, floor))
+    return np.nan_to_num(med, nan=0.0), np.nan_to_num(scale, nan=1.0)
+
+
+def screen(features: pd.DataFrame, z: float = 6.0, pad: int = 0,
+           min_keep: float = 0.5) -> np.ndarray:
+    """Rows of the fit window to learn from: those with no extreme feature.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Window features of the fit window (rows × features).
+    z : float
+        Robust z-score (vs the column median, in ``1.4826 × MAD``) above which a
+        row is a suspect fault.
+    pad : int
+        Rows dropped either side of a suspect row (the window length: its
+        window holds the fault too).
+    min_keep : float
+        Share of rows that must stay; if screening would keep fewer, only the
+        quietest ``min_keep`` share (smallest largest-z) is kept.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True for rows kept (rows with a NaN feature are not kept).
+    """
+    if not z > 0:
+        raise ArgumentError(f"screen z must be positive, got {z!r}")
+    v = features.to_numpy(dtype=float)
+    med, scale = _mad_scale(v)
+    zz = np.abs(v - med) / scale
+    worst = np.nanmax(np.where(np.isfinite(zz), zz, -np.inf), axis=1) if v.size else \
+        np.zeros(len(v))
+    finite = np.isfinite(v).all(axis=1)
+    bad = finite & (worst > z)
+    if pad > 0 and bad.any():
+        k = np.convolve(bad.astype(int), np.ones(2 * pad + 1, int), mode="same") > 0
+        bad = k
+    keep = finite & ~bad
+    need = int(np.ceil(min_keep * finite.sum()))
+    if keep.sum() < need:
+        order = np.argsort(np.where(finite, worst, np.inf), kind="stable")
+        keep = np.zeros(len(v), bool)
+        keep[order[:need]] = True
+    return keep
+
+
+def robust_centre_scale(features: pd.DataFrame, keep: np.ndarray | None = None,
+                        quantile: float | None = None) -> tuple[pd.Series, pd.Series]:
+    """Median and robust scale of each feature on ``keep`` rows: ``1.4826 × MAD``, or with
+    ``quantile`` the quantile of the absolute deviations from the median (floored)."""
+    v = features.to_numpy(dtype=float)
+    if keep is not None:
+        v = v[np.asarray(keep, bool)]
+    med, scale = _mad_scale(v, quantile)
+    return (pd.Series(med, index=features.columns), pd.Series(scale, index=features.columns))
+
+
+def combined(features: pd.DataFrame, centre: pd.Series, scale: pd.Series) -> pd.Series:
+    """The combined score of each row: the largest ``|feature − centre| / scale``."""
+    z = (features[centre.index] - centre).abs() / scale
+    return z.max(axis=1, skipna=True).fillna(0.0)
+
+
+def far_threshold(features: pd.DataFrame, keep: np.ndarray, target_far: float,
+                  quantile: float | None = None) -> float:
+    """Threshold whose exceedance rate on the (screened) fit window is ``target_far``.
+
+    The ``1 − target_far`` quantile of the combined score of the kept rows,
+    each half scored against the centre and scale of the other half
+    (cross-fitting; see the module docstring).
+    """
+    if not 0 < target_far < 1:
+        raise ArgumentError(f"target_far must be in (0, 1), got {target_far!r}")
+    keep = np.asarray(keep, bool)
+    idx = np.flatnonzero(keep)
+    if len(idx) < 4:
+        raise ArgumentError(f"the screened fit window keeps {len(idx)} rows; it needs at least 4")
+    half = len(idx) // 2
+    a, b = idx[:half], idx[half:]
+    scores = []
+    for fit_rows, score_rows in ((a, b), (b, a)):
+        c, s = robust_centre_scale(features.iloc[fit_rows], quantile=quantile)
+        scores.append(combined(features.iloc[score_rows], c, s).to_numpy())
+    return float(np.quantile(np.concatenate(scores), 1.0 - target_far))
