@@ -22,6 +22,7 @@ from rich.table import Table
 from . import progress as _progress
 from .commands._options import (
     ProgressOpt,
+    cadence_option,
     check_input,
     check_output,
     check_time,
@@ -360,8 +361,8 @@ def lake_quarantine(store: StoreOpt = None,
 
 
 # -- quality ---------------------------------------------------------------------------------
-CadenceOpt = Annotated[str | None, typer.Option(help="Raw grid, e.g. 1min (default: the only "
-                                                "one).")]
+CadenceOpt = Annotated[str | None, cadence_option(help="Raw grid, e.g. 1min (default: the "
+                                                "only one).")]
 
 
 @app.command()

@@ -80,6 +80,7 @@ CASES: list[tuple] = [
     ("query energy_integral --store {store} --level 1D --start 2026-13-01", 2),
     ("query energy_integral --store {store} --level 1D --start 2026-03-32", 2),
     ("query energy_integral --store {store} --level 1D --start yesterday", 2),
+    ("query energy_integral --store {store} --level 1D --start -1", 2),
     ("query energy_integral --store {store} --level 1D --as-of 2026-03-32", 2),
     ("query energy_integral --store {store} --level 1D --format tabel", 2),
     ("query energy_integral --store {store} --level 1D --format csv -o {typo}/q.csv", 2),
@@ -97,6 +98,7 @@ CASES: list[tuple] = [
     ("optimise-schedule --start 2026-03-32", 2),
     ("optimise-schedule --registry {typo}.yaml", 2),
     ("optimise-schedule --period 1hr", 2),
+    ("optimise-schedule --time-limit -1", 2),
     ("schedule --every dialy", 2),
     ("schedule --params x", 2),
     ("lineage enrgy --store {store}", 2),
@@ -131,6 +133,7 @@ CASES: list[tuple] = [
     ("quality report --store {typo}", 2),
     ("quality report --store {empty}", 2),
     ("quality report --store {store} --cadence 1mn", 2),
+    ("quality report --store {store} --cadence ''", 2),
     ("quality report --store {store} --timezone Europe/Amsterdm", 2),
     ("quality report --store {store} --html {typo}/q.html", 2),
     ("quality override N-P1 2026-03-10 2026-03-11 bad --reason r --store {typo}", 2),
@@ -143,6 +146,8 @@ CASES: list[tuple] = [
      "--cadence 1min", 2),
     ("quality override N-P1 2026-03-10 2026-03-11 bad --reason r --store {store} "
      "--cadence 1mn", 2),
+    ("quality override N-P1 2026-03-10 2026-03-11 bad --reason r --store {store} "
+     "--cadence ''", 2),
     ("quality override N-P1 2026-03-10 2026-03-11 bda --reason r --store {store}", 2),
     ("quality override N-P1 2026-03-10 2026-03-11 bad --reason r --store {store} "
      "--signal flwo", 2),
@@ -155,6 +160,7 @@ CASES: list[tuple] = [
     ("quality check-rules {typo}.yaml", 2),
     ("quality check-rules {bad_yaml}", 2, None, True),
     ("features list --catalog {typo}", 2),
+    ("features list --catalog {folder}", 2),
     ("features validate --catalog {typo}", 2),
     ("features build --store {typo}", 2),
     ("features build --store {empty}", 2),
@@ -177,6 +183,8 @@ CASES: list[tuple] = [
     ("outliers detect --store {store} --asset N-P9 --dry-run", 2),
     ("outliers detect --store {store} --signal flwo --dry-run", 2),
     ("outliers detect --store {store} --start 2026-03-32 --dry-run", 2),
+    ("outliers detect --store {store} --end -1 --dry-run", 2),
+    ("outliers detect --store {store} --cadence '' --dry-run", 2),
     ("outliers detect --store {store} --cadence 1mn --dry-run", 2),
     ("outliers detect --store {store} --method stmp --dry-run", 2),
     ("outliers detect --store {store} --reference 2026-03-32/2026-03-11 --dry-run", 2),
@@ -193,6 +201,7 @@ CASES: list[tuple] = [
     ("scenario run {typo}.yaml", 2),
     ("scenario run {typo}.yaml --station SOTH", 2),
     ("scenario run {file} --start 2026-03-32", 2),
+    ("scenario run {file} --days 0", 2),
     ("scenario run {typo}.yaml --store {typo}", 2),
     ("scenario compare {typo}.yaml", 2),
     ("scenario network --inp {typo}.inp", 2),
@@ -214,6 +223,10 @@ CASES: list[tuple] = [
     ("forecast backtest --store {typo}", 2),
     ("forecast backtest --store {store} --level 1d", 2),
     ("forecast backtest --store {store} --model lgbm", 2),
+    ("forecast frame {typo}.csv --horizon 3 --out {typo}/f.csv", 2),
+    ("forecast frame {file} --horizon 3 --out {typo}/f.csv", 2),
+    ("forecast frame {bad_csv} --horizon 3 --out {typo}/f.csv", 2),
+    ("forecast frame {bad_csv} --horizon abc --out {typo}/f.csv", 2),
     ("serve ops --store {typo} --no-browser", 2),
     ("serve ops --store {empty} --no-browser", 2),
     ("serve ops --store {store} --registry {typo}.yaml --no-browser", 2),
@@ -264,9 +277,14 @@ def lakes(demo_store, tmp_path_factory):
     bad_yaml = base / "bad.yaml"
     bad_yaml.write_text("rules: [\n  flow: {\n")
     plain = base / "plain.txt"
+    folder = base / "folder"             # a folder with no feature definitions
+    folder.mkdir()
+    bad_csv = base / "series.csv"        # a day that does not exist on line 3
+    bad_csv.write_text("time,a\n2026-03-01T00:00:00+00:00,1\n2026-03-32T00:00:00+00:00,2\n")
     plain.write_text("not a folder, not scenarios\n")
     return {"store": str(store), "empty": str(empty), "bad_yaml": str(bad_yaml),
-            "file": str(plain), "sample": str(ROOT / "data_samples")}
+            "file": str(plain), "folder": str(folder), "bad_csv": str(bad_csv),
+            "sample": str(ROOT / "data_samples")}
 
 
 def _tips(lakes) -> dict:
