@@ -308,3 +308,59 @@ def naive_conformal(points, y, horizon, n_cal, q_lo, q_hi, block, series, origin
                 lo[i] = pt[i] + np.quantile(res, q_lo)
                 hi[i] = pt[i] + np.quantile(res, q_hi)
     return lo, hi
+
+
+
+def naive_adaptive_conformal(points, y, horizon, n_cal, q_lo, q_hi, block, season, gain,
+                             series, origin):
+    """Normalised adaptive conformal interval of one forecast, by recursion over origins.
+
+    Residuals are divided by the mean |y| of the ``season`` periods before their origin
+    (the interval multiplied back by the origin's own). The miss rate used at origin p is
+    α + gain·Σ(α - miss(q)) over the earlier forecasts q that ended by p and were
+    calibrated on n_cal forecasts, α = 1 - (q_hi - q_lo), clipped to [0, 1].
+    """
+    mine = sorted(p for (j, p) in points if j == series)
+    alpha = 1 - (q_hi - q_lo)
+
+    def level(p):
+        v = [abs(y[i, series]) for i in range(max(0, p - season), p)
+             if not np.isnan(y[i, series])]
+        return sum(v) / len(v) if v and sum(v) / len(v) > 1e-9 else 1.0
+
+    def earlier(p):
+        return [q for q in mine if q + horizon <= p][-n_cal:]
+
+    def interval(p):
+        a = alpha + gain * sum(alpha - miss(q) for q in mine
+                               if q + horizon <= p and len(earlier(q)) >= n_cal
+                               and miss(q) is not None)
+        a = min(max(a, 0.0), 1.0)
+        ql, qh = q_lo * a / alpha, 1 - (1 - q_hi) * a / alpha
+        pt = points[(series, p)]
+        lo, hi = np.full(horizon, np.nan), np.full(horizon, np.nan)
+        def resid(steps):
+            return [(y[q + i, series] - points[(series, q)][i]) / level(q) for q in earlier(p)
+                    for i in steps if not np.isnan(y[q + i, series])]
+
+        for b0 in range(0, horizon, block):
+            res = resid(range(b0, min(b0 + block, horizon)))
+            if len(res) < 8:          # too few in the block: every step of the forecasts
+                res = resid(range(horizon))
+            if len(res) >= 8:
+                for i in range(b0, min(b0 + block, horizon)):
+                    lo[i] = pt[i] + level(p) * np.quantile(res, ql)
+                    hi[i] = pt[i] + level(p) * np.quantile(res, qh)
+        return lo, hi
+
+    memo = {}
+
+    def miss(q):
+        if q not in memo:
+            lo, hi = interval(q)
+            ins = [lo[i] <= y[q + i, series] <= hi[i] for i in range(horizon)
+                   if q + i < len(y) and not np.isnan(y[q + i, series]) and not np.isnan(lo[i])]
+            memo[q] = 1 - sum(ins) / len(ins) if ins else None
+        return memo[q]
+
+    return interval(origin)

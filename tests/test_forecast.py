@@ -341,6 +341,34 @@ def test_conformal_intervals_match_naive_reference_and_cover_per_series():
         np.testing.assert_allclose(got[key][1], hi)
 
 
+def test_adaptive_normalised_intervals_match_reference_and_cover_a_drifting_series():
+    from pumplib.forecast.intervals import block_size, conformal_intervals
+
+    from .naive import naive_adaptive_conformal
+
+    rng = np.random.default_rng(5)
+    y = 5 + rng.normal(size=(600, 2)) * np.linspace(0.5, 3.0, 600)[:, None]  # noise grows
+    y[100:103, 1] = np.nan
+    points = {(j, p): 5 + rng.normal(size=24) * 0.1 for j in range(2)
+              for p in range(24, 577, 24)}
+    got = conformal_intervals(points, y, ~np.isnan(y), 24, 4, 0.1, 0.9, scale=48, gain=0.5)
+    for key in [(0, 576), (1, 360), (1, 120), (0, 48)]:
+        lo, hi = naive_adaptive_conformal(points, y, 24, 4, 0.1, 0.9, block_size(24), 48, 0.5,
+                                          *key)
+        np.testing.assert_allclose(got[key][0], lo)
+        np.testing.assert_allclose(got[key][1], hi)
+    # growing noise: plain split conformal under-covers late origins, the adaptive one not
+    late = [(j, p) for j in range(2) for p in range(360, 577, 24)]
+
+    def coverage(bands):
+        ins = [((y[p:p + 24, j] >= bands[(j, p)][0]) & (y[p:p + 24, j] <= bands[(j, p)][1]))
+               for j, p in late]
+        return np.mean(ins)
+
+    plain = conformal_intervals(points, y, ~np.isnan(y), 24, 4, 0.1, 0.9)
+    assert coverage(plain) < 0.76 < coverage(got) < 0.86, (coverage(plain), coverage(got))
+
+
 def test_forecast_frame_reads_a_plain_table_and_names_bad_input(tmp_path):
     from pumplib.errors import SchemaError
 

@@ -4,10 +4,12 @@ One engine serves :func:`backtest` and :func:`forecast`: a model is asked for
 ``horizon`` periods at forecast *origins* (positions of the series' grid)
 with only what was known there. Local models are refitted at each origin on
 the recent window ``forecast.fit_window``; global models are fitted once on
-everything before the first origin. The ``forecast.calibration`` origins
-before the test span are forecast too: their residuals, and those of test
-origins that have ended, calibrate each series' intervals
-(:mod:`pumplib.forecast.intervals`).
+everything before the first origin. Twice ``forecast.calibration`` origins
+before the test span are forecast too: the residuals of the last
+``forecast.calibration`` forecasts that have ended (test origins included)
+calibrate each series' interval, and the misses of the intervals before an
+origin adapt its width (:mod:`pumplib.forecast.intervals`: normalised,
+adaptive split conformal).
 
 Metrics
 -------
@@ -31,7 +33,7 @@ import pandas as pd
 
 from ..errors import ArgumentError
 from .frames import Panel, panel
-from .intervals import conformal_intervals
+from .intervals import ACI_GAIN, conformal_intervals
 from .levels import _check_choice, _level, _step, calibration_origins, fit_window, seasons
 from .models import (
     BASELINES,
@@ -227,7 +229,7 @@ def backtest(frame: pd.DataFrame, level: str | None = None,
     n_cal = int(calibration or calibration_origins())
     s0 = n - n_test
     test = list(range(s0, n - h + 1, stride))
-    cal = [s0 - stride * c for c in range(n_cal, 0, -1) if s0 - stride * c > 2 * max(ss)]
+    cal = [s0 - stride * c for c in range(2 * n_cal, 0, -1) if s0 - stride * c > 2 * max(ss)]
     if not test:
         raise ArgumentError(f"test_periods={n_test} is shorter than the horizon {h}")
     ctx = _Context(level, ss, h, frame, registry, past_frames, future, covariates, holidays,
@@ -247,7 +249,8 @@ def backtest(frame: pd.DataFrame, level: str | None = None,
         raise ArgumentError("no series has a forecast origin in the test span that every "
                             "model could forecast; give more history or fewer models")
     bands = {name: conformal_intervals(results[name], p.y, p.observed, h, n_cal, qs[0],
-                                       qs[-1], targets=keys) for name in order}
+                                       qs[-1], targets=keys, scale=max(ss), gain=ACI_GAIN)
+             for name in order}
     metrics, pooled, fcs = _score(p, results, bands, keys, order, s0, ss, h, qs)
     pooled["seconds"] = [round(seconds[m], 3) for m in pooled.index]
     info = dict(level=level, horizon=h, stride=stride, test_start=str(p.index[s0]),
@@ -333,9 +336,11 @@ def forecast(frame: pd.DataFrame, level: str | None = None, model: str = "lightg
              params: dict | None = None, calibration: int | None = None) -> pd.DataFrame:
     """Forecast ``horizon`` periods after the end of the frame, with calibrated intervals.
 
-    The model also forecasts from the ``calibration`` origins one horizon
+    The model also forecasts from ``2 × calibration`` origins one horizon
     apart before the end (global models fitted on what precedes them, then
-    refitted on everything); their residuals give each series' interval.
+    refitted on everything); the residuals of the last ``calibration`` give
+    each series' interval, the misses of the earlier intervals adapt its
+    width (:mod:`pumplib.forecast.intervals`).
 
     Returns
     -------
@@ -357,7 +362,7 @@ def forecast(frame: pd.DataFrame, level: str | None = None, model: str = "lightg
     p = Panel(pd.DatetimeIndex(ext, freq=p.index.freq), p.names, np.vstack([p.y, nan]),
               np.vstack([p.observed, np.zeros_like(nan, dtype=bool)]))
     n_cal = int(calibration or calibration_origins())
-    cal = [n - h * c for c in range(n_cal, 0, -1) if n - h * c > 2 * max(ss)]
+    cal = [n - h * c for c in range(2 * n_cal, 0, -1) if n - h * c > 2 * max(ss)]
     ctx = _Context(level, ss, h, frame, registry, past_frames, future, covariates, holidays,
                    max_gap, min_length, qs, {model: params} if params else None,
                    int(config.get("forecast.median_k")))
@@ -370,7 +375,7 @@ def forecast(frame: pd.DataFrame, level: str | None = None, model: str = "lightg
     points.update(_run_model(model, p, [n], n, ctx))
     targets = [k for k in points if k[1] == n]
     bands = conformal_intervals(points, p.y, p.observed, h, n_cal, qs[0], qs[-1],
-                                targets=targets)
+                                targets=targets, scale=max(ss), gain=ACI_GAIN)
     rows = []
     times = p.index[n:n + h]
     for j, _ in sorted(targets):
