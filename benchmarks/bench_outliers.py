@@ -6,8 +6,12 @@ run, same inputs, results checked equal:
 
 * baseline: ``pumplib.outliers.matrix_profile`` in a loop in this process
   (Stumpy's numba kernel uses every core of this process);
-* pumplib: ``pumplib.outliers.profiles`` on a ``dask.distributed`` LocalCluster
-  of ``--workers`` single-threaded worker processes, one task per pump.
+* pumplib: ``pumplib.outliers.profiles(..., client=)`` given a
+  ``dask.distributed`` LocalCluster of ``--workers`` worker processes; with
+  every worker on this machine it plans to compute here (numba threads on
+  every core, no second compile), so it must be no slower than the loop;
+* also shown: ``placement="workers"`` (one task per pump on the worker
+  processes, numba threads capped to each worker's share of the cores).
 
 numba's compile time is measured apart (first call in this process, and the
 warm-up of the workers) and is not in ``seconds`` / ``baseline_seconds``.
@@ -118,7 +122,13 @@ def main(argv: list[str] | None = None) -> dict:
         t0 = time.perf_counter()
         par = O.profiles(series, args.m, normalize=normalize, client=client)
         dask_s = time.perf_counter() - t0
-    print(f"Dask, {args.workers} workers, one task per pump: {dask_s:.1f} s", flush=True)
+        print(f"profiles(client=LocalCluster), plan "
+              f"{O.parallel.plan(client)!r}: {dask_s:.1f} s", flush=True)
+        t0 = time.perf_counter()
+        O.profiles(series, args.m, normalize=normalize, client=client, placement="workers")
+        workers_s = time.perf_counter() - t0
+    print(f"placement='workers', {args.workers} workers, one task per pump: {workers_s:.1f} s",
+          flush=True)
 
     for k in series:
         a, b = base[k].distance, par[k].distance
@@ -131,6 +141,8 @@ def main(argv: list[str] | None = None) -> dict:
     out = {"seconds": round(dask_s, 2), "baseline_seconds": round(baseline_s, 2),
            "jit_seconds": round(jit_s, 2), "jit_seconds_workers": round(jit_workers_s, 2),
            "import_seconds": round(import_s, 2), "speedup": round(baseline_s / dask_s, 2),
+           "workers_seconds": round(workers_s, 2), "plan": "here",
+           "not_slower_than_loop": bool(dask_s <= 1.05 * baseline_s),
            "pumps": args.pumps, "points_per_pump": n, "m": args.m, "workers": args.workers,
            "normalize": normalize, "worker_numba_threads": worker_threads,
            "load_avg": [round(v, 2) for v in os.getloadavg()], "results_equal": True, "bursts_found": found}

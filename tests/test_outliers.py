@@ -370,3 +370,111 @@ def test_detect_lake_on_a_distributed_client_gives_the_same_events(outlier_lake)
         got = O.detect_lake(store, assets=["N-P1", "N-P3"], start="2026-03-09",
                             end="2026-03-12T23:59", write=False, client=client)
     pd.testing.assert_frame_equal(got, ev, check_dtype=False)
+
+
+# --- the alarm detector (issue #22) ---------------------------------------------------------
+def test_window_features_match_the_naive_reference():
+    from pumplib.outliers.features import window_features
+    from tests.naive_outliers import naive_window_features
+
+    rng = np.random.default_rng(11)
+    x = np.cumsum(rng.standard_normal(300)) * 0.1 + rng.standard_normal(300)
+    x[[40, 41, 200]] = np.nan
+    f = window_features(pd.DataFrame({"a": x, "t": x}), 10, slow=["t"], detrend=30)
+    for col, slow in (("a", False), ("t", True)):
+        mean, std, jump = naive_window_features(x, 10, slow=slow, detrend=30)
+        np.testing.assert_allclose(f[f"{col}:mean"], mean, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(f[f"{col}:std"], std, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(f["a:jump"].to_numpy()[1:], jump[1:], rtol=1e-9)
+    with pytest.raises(ArgumentError, match="unknown window feature 'kurt'"):
+        window_features(pd.DataFrame({"a": x}), 10, features=["kurt"])
+
+
+def test_far_threshold_matches_the_naive_reference_and_screening_drops_a_fault():
+    from pumplib.outliers.reference import far_threshold, screen
+    from tests.naive_outliers import naive_far_threshold
+
+    rng = np.random.default_rng(12)
+    F = pd.DataFrame(rng.standard_normal((240, 3)), columns=["a:mean", "b:mean", "b:std"])
+    keep = np.ones(240, bool)
+    keep[::7] = False
+    got = far_threshold(F, keep, 0.05, quantile=0.99)
+    assert got == pytest.approx(naive_far_threshold(F.to_numpy(), keep, 0.05), rel=1e-9)
+    assert far_threshold(F, keep, 0.01, 0.99) > got          # a lower FAR, a higher bar
+    F.iloc[100:110, 0] += 40.0                                # a fault inside the fit window
+    k = screen(F, z=6.0, pad=5)
+    assert not k[95:115].any() and k[:90].all() and k[120:].all()
+
+
+def test_an_alarm_ends_and_the_reference_rebaselines_after_a_confirmed_event():
+    from pumplib.outliers.alarms import ALARM, SETTLE, track
+
+    # normal (0) → fault (9) for 100 rows → back to normal: the alarm ends by itself
+    f = np.r_[np.zeros(50), np.full(100, 9.0), np.zeros(80)][:, None]
+    t = track(f, np.zeros(1), np.ones(1), on=3, off=2, clear=5, confirm=30, settle=40)
+    assert t.alarm[50:150].all() and not t.alarm[155:].any() and not t.rebaselines
+    # fault (9) → a new state (2.5, between off and on: it never clears by itself)
+    f = np.r_[np.zeros(50), np.full(100, 9.0), np.full(150, 2.5)][:, None]
+    plain = track(f, np.zeros(1), np.ones(1), on=3, off=2, clear=5, rebaseline=False)
+    assert plain.alarm[50:].all()                            # stays on for good
+    t = track(f, np.zeros(1), np.ones(1), on=3, off=2, clear=5, confirm=30, settle=40)
+    assert t.alarm[50:150].all() and not t.alarm[160:].any()
+    assert (t.state == SETTLE).any() and (t.state[155:] != ALARM).all()
+    (row, centre), = t.rebaselines
+    assert 190 <= row <= 200 and centre[0] == pytest.approx(2.5)
+
+
+def test_alarm_detector_sees_noise_and_impulses_and_explains_them():
+    from pumplib.simulate_faults import inject, rig_frame
+
+    base = rig_frame(1000, seed=3)
+    tr = base.iloc[:400]
+    for kind, start, length in (("cavitation", 600, 200), ("impulse", 600, 60)):
+        faulty, truth = inject(base, kind, start, length, seed=3)
+        te = faulty.iloc[400:]
+        det = O.AlarmDetector(target_far=0.01).fit(tr)
+        pred = det.predict(te, context=tr)
+        assert pred[start - 400: truth["end"] - 400 + det.window].any(), kind
+        al = det.alarms(te, context=tr)
+        hit = al[(al.start <= faulty.index[truth["end"] + det.window - 1])
+                 & (al.end >= faulty.index[start])]
+        assert len(hit) and hit.explanation.iloc[0].startswith("alarm: "), kind
+        d = hit.drivers.iloc[0][0]
+        assert {"signal", "feature", "value", "reference", "z", "text"} <= set(d)
+    # the impulse is seen by its step, not by the diluted window mean
+    assert d["feature"] == "jump" and d["signal"] == "Accelerometer1RMS"
+    with pytest.raises(ArgumentError, match="target_far must be in"):
+        O.AlarmDetector(target_far=1.5)
+    with pytest.raises(ArgumentError, match="not fitted"):
+        O.AlarmDetector().predict(base)
+
+
+def test_simulated_faults_carry_truth():
+    from pumplib.simulate_faults import RIG_FAULT_KINDS, inject, rig_frame
+
+    base = rig_frame(500, seed=1)
+    for kind in RIG_FAULT_KINDS:
+        out, truth = inject(base, kind, 200, 100, seed=2)
+        assert truth["kind"] == kind and (truth["start"], truth["end"]) == (200, 300)
+        changed = (out != base).any(axis=1).to_numpy()
+        assert not changed[:200].any() and not changed[300:].any() and changed[200:300].any()
+    with pytest.raises(UnknownNameError, match="unknown fault kind 'leek'. Did you mean"):
+        inject(base, "leek", 0, 10)
+
+
+def test_profiles_plan_computes_here_for_local_workers():
+    from pumplib.outliers.parallel import plan
+
+    class FakeClient:
+        def __init__(self, addrs):
+            self.addrs = addrs
+
+        def scheduler_info(self):
+            return {"workers": {a: {"nthreads": 1} for a in self.addrs}}
+
+    assert plan(None) == "here"
+    assert plan(FakeClient(["tcp://127.0.0.1:4001", "tcp://127.0.0.1:4002"])) == "here"
+    assert plan(FakeClient(["tcp://10.9.8.7:4001"])) == "workers"
+    assert plan(FakeClient(["tcp://127.0.0.1:4001"]), placement="workers") == "workers"
+    with pytest.raises(ArgumentError, match="invalid placement 'gpu'"):
+        plan(None, placement="gpu")

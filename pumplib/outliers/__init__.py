@@ -39,6 +39,7 @@ Examples
 ['P1', 'vibration', 'high']
 """
 
+from . import parallel  # noqa: F401
 from .alarms import hysteresis
 from .change import ChangeDetector
 from .common import (
