@@ -206,6 +206,7 @@ def run_main_job(store: str | os.PathLike | None = None, sample: str | os.PathLi
 
         log(f"simulating the sample into {sample} …")
         make_sample(out_dir=sample, registry_path=registry)
+    _default_catalogs(log)
     store = os.fspath(config.get("store.url", override_with=store))
     with _progress.task("pipeline", _progress.wanted(progress), unit="step") as tick:
         run = run_pipeline(store, params={"sample": str(sample), "registry": str(registry)},
@@ -237,6 +238,27 @@ def run_main_job(store: str | os.PathLike | None = None, sample: str | os.PathLi
                                                          "saving_kwh", "saving_money",
                                                          "currency", "title")
                                             if c in recs]].to_dict(orient="records")}
+
+
+def _default_catalogs(log: Callable[[str], None]) -> None:
+    """Where the quality rules (``quality.rules``) or the feature definitions
+    (``features.catalog``) are missing (``pumplib demo`` in a new folder), write the
+    ones shipped with pumplib there, so every step of the main job finds what it needs."""
+    import shutil
+
+    from . import config
+    from .features.definitions import builtin_dir
+
+    shipped = builtin_dir()
+    rules = Path(config.get("quality.rules"))
+    if not rules.exists() and (shipped.parent / "quality_rules.yaml").is_file():
+        rules.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shipped.parent / "quality_rules.yaml", rules)
+        log(f"wrote the default quality rules to {rules}")
+    catalog = Path(config.get("features.catalog"))
+    if not catalog.exists() and shipped.is_dir():
+        shutil.copytree(shipped, catalog)
+        log(f"wrote the default feature definitions to {catalog}")
 
 
 def _sample_and_registry(sample, registry) -> tuple[Path, Path]:
