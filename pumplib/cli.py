@@ -216,39 +216,39 @@ def ingest(
 
 
 def _ingest_table(res) -> None:
-    """The ingest report: a row a file and a total row; rows and values add up."""
+    """The ingest report in 80 columns: rows, then values, a line a file and a total
+    line, each adding up (read = ingested + quarantined + duplicate + empty); notes on
+    skipped files and unmapped columns below (a rejected file's reason is its error line).
+    """
     from rich.markup import escape
 
-    t = Table(title=f"ingest {res.run_id} → {res.store} (snapshot {res.snapshot})")
-    heads = ("file", "status", "rows read", "rows ingested", "rows quarantined",
-             "rows duplicate", "rows empty", "values read", "samples ingested",
-             "samples quarantined", "samples duplicate", "samples empty", "cadence", "note")
-    for col in heads:
-        t.add_column(col, justify="right" if col.startswith(("rows", "values", "samples"))
-                     else "left")
-
-    def counts(r) -> list[str]:
-        return [f"{getattr(r, k):,}" for k in (
-            "rows_read", "rows_ingested", "rows_quarantined", "rows_duplicate", "rows_empty",
-            "values_read", "samples_ingested", "samples_quarantined", "samples_duplicate",
-            "samples_empty")]
-
-    def note(f) -> str:
-        if f.error or f.skipped_because:
-            return f.error or f.skipped_because
-        if f.unmapped_columns:
-            names = ", ".join(f.unmapped_columns[:10]) + (
-                f" … ({len(f.unmapped_columns) - 10} more)" if len(f.unmapped_columns) > 10
-                else "")
-            return f"{len(f.unmapped_columns)} unmapped column(s), not read: {names}"
-        return ""
-
+    out.print(f"ingest {res.run_id} → {res.store} (snapshot {res.snapshot})",
+              highlight=False, markup=False)
+    many = len(res.files) > 1
+    for unit, keys in (("rows", ("rows_read", "rows_ingested", "rows_quarantined",
+                                 "rows_duplicate", "rows_empty")),
+                       ("values", ("values_read", "samples_ingested", "samples_quarantined",
+                                   "samples_duplicate", "samples_empty"))):
+        t = Table(box=None, pad_edge=False, header_style="bold")
+        t.add_column("file", overflow="fold", ratio=1)
+        if unit == "rows":
+            t.add_column("status")
+        for head in (f"{unit} read", "ingested", "quarantined", "duplicate", "empty"):
+            t.add_column(head, justify="right", no_wrap=True)
+        if unit == "rows":
+            t.add_column("cadence", no_wrap=True)
+        for f in res.files:
+            cells = [f"{getattr(f, k):,}" for k in keys]
+            t.add_row(escape(f.path), *([f.status] if unit == "rows" else []), *cells,
+                      *([f.cadence or ""] if unit == "rows" else []))
+        if many:
+            t.add_row("total", *([""] if unit == "rows" else []),
+                      *(f"{getattr(res, k):,}" for k in keys),
+                      *([""] if unit == "rows" else []), style="bold")
+        out.print(t)
     for f in res.files:
-        t.add_row(escape(f.path), f.status, *counts(f), f.cadence or "", escape(note(f)))
-    if len(res.files) > 1:
-        t.add_row("total", "", *counts(res), "", "")
-    out.print(t)
-    for f in res.files:
+        if f.skipped_because:
+            out.print(f"{f.path}: skipped, {f.skipped_because}", highlight=False, markup=False)
         if f.unmapped_columns:
             out.print(f"{f.path}: unmapped columns: {f.unmapped_hint}", highlight=False,
                       markup=False)
