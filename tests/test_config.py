@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -122,3 +123,24 @@ def test_reading_a_missing_store_from_the_settings_says_where_it_looked(tmp_path
     assert f"no lake at '{tmp_path / 'lake'}' (setting store.url = 'lake' taken from the " \
            f"project folder {tmp_path})" in last
     assert not (tmp_path / "lake").exists() and not (tmp_path / "notebooks" / "store").exists()
+
+
+def test_packaged_defaults_declare_each_key_once():
+    """YAML keeps the last of two equal keys silently: a setting declared twice (two
+    changes each adding it) would hide the first."""
+    import yaml
+
+    from pumplib import config as cfg
+
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        keys = [loader.construct_object(k) for k, _ in node.value]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        assert not twice, f"pumplib.yaml line {node.start_mark.line + 1}: {twice} twice"
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    path = Path(cfg.__file__).with_name("pumplib.yaml")
+    assert yaml.load(path.read_text(), Strict)
