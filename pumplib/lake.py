@@ -121,6 +121,9 @@ def storage_for(url: str | os.PathLike) -> icechunk.Storage:
     if scheme == "memory":
         return icechunk.in_memory_storage()
     if scheme == "s3":
+        if not parsed.netloc:
+            raise LakeError(f"store URL {os.fspath(url)!r} names no bucket: use "
+                            "s3://BUCKET/PREFIX[?endpoint_url=http://host:port]")
         q = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         endpoint = q.get("endpoint_url") or config.get("store.endpoint_url")
         allow_http = bool(endpoint and endpoint.startswith("http://")) or bool(
@@ -274,7 +277,11 @@ class Lake:
             else:
                 self.repo = icechunk.Repository.open(storage)
         except icechunk.IcechunkError as exc:
-            if not create and not icechunk.Repository.exists(storage):
+            try:
+                missing = not create and not icechunk.Repository.exists(storage)
+            except icechunk.IcechunkError:      # the storage itself is unreachable
+                missing = False
+            if missing:
                 raise LakeError(_no_lake_message(self.url, url is None)) from None
             raise LakeError(f"cannot open the lake at {self.url!r}: {_first_line(exc)}") \
                 from None
@@ -317,7 +324,8 @@ class Lake:
             else:
                 session = self.repo.readonly_session(branch=BRANCH)
         except icechunk.IcechunkError as exc:
-            raise LakeError(f"{self.url}: cannot open snapshot {snapshot or as_of}: {exc}") from None
+            raise LakeError(f"{self.url}: cannot open snapshot {snapshot or as_of}: "
+                            f"{_first_line(exc)}") from None
         _remember_session(self.url, session)
         return session
 

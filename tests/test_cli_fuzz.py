@@ -47,7 +47,6 @@ COMMANDS = sorted(_leaves(typer.main.get_command(app)))
 #: initial commit, {typo} a mistyped path (nothing may exist under its folder afterwards),
 #: {bad_yaml} a YAML file that does not parse, {file} an existing plain file
 H1 = "H1: ingest (pumplib/ingest)"
-H2 = "H2: the lake layer (pumplib/lake.py)"
 CASES: list[tuple] = [
     # (command line, exit status, xfail reason or None, a YAML excerpt may follow)
     ("ingest {typo}.csv --format long_csv --store {typo}", 2),
@@ -70,8 +69,8 @@ CASES: list[tuple] = [
     ("ask 'energy of N-P1 last week' --store {empty}", 2),
     ("ask 'energy of N-P1 last week' --store {store} --now 2026-03-32", 2),
     ("query energy_integral --store {typo}", 2),
-    ("query energy_integral --store s3://", 2, H2 + ": an S3 URL without a bucket: "
-     "Repository.exists raises IcechunkError inside Lake.__init__'s handler"),
+    ("query energy_integral --store s3://", 2),
+    ("query energy_integral --store s3://no-such-bucket/x?endpoint_url=http://127.0.0.1:9", 2),
     ("query energy_integral --store ftp://x/y", 2),
     ("query energy_integral --store {empty}", 2),
     ("query energy_integral --store {store} --level 1d", 2),
@@ -115,8 +114,7 @@ CASES: list[tuple] = [
     ("lake log --store {typo}", 2),
     ("lake log --store {store} -n 0", 2),
     ("lake summary --store {typo}", 2),
-    ("lake summary --store {store} --snapshot XYZ", 2, H2 + ": a bad snapshot id is "
-     "Icechunk's multi-line message (Lake.session)"),
+    ("lake summary --store {store} --snapshot XYZ", 2),
     ("lake quarantine --store {typo}", 2),
     ("lake quarantine --store {store} --run nope", 2),
     ("lake quarantine --store {store} --csv {typo}/q.csv", 2),
