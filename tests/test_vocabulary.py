@@ -258,3 +258,30 @@ def test_cli_malformed_registry_is_one_line_exit_2(tmp_path, text, want):
     assert len(lines) == 1 or "not valid YAML" in lines[0], res.stderr   # a caret may follow
     assert "Traceback" not in res.output + res.stderr
     assert not (tmp_path / "store").exists()                 # nothing created
+
+
+def test_cli_validate_rules_naming_a_signal_the_given_registry_declares(vocab_registry,
+                                                                       tmp_path):
+    """`pumplib validate --registry R --rules F` in a fresh process: R is read before F,
+    so F may name the signals R declares (the configured registry declares none)."""
+    import subprocess
+    import sys
+
+    from pumplib.ingest import ingest
+    from pumplib.lake import Lake
+    from pumplib.quality import Flag, open_quality
+
+    csv = tmp_path / "export.csv"
+    _wide_csv(csv)
+    store = str(tmp_path / "store")
+    ingest(csv, "wide_csv", store=store, registry=vocab_registry, progress=False)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nsignals:\n  rainfall:\n    range: {min: 0, max: 50}\n")
+    res = subprocess.run([sys.executable, "-m", "pumplib", "validate", "--store", store,
+                          "--registry", vocab_registry.source, "--rules", str(rules)],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    lake = Lake(store)
+    flags = open_quality(lake, "1min", like=lake.open_raw("1min"))
+    rain = flags.rainfall.sel(asset="DMA-1").values
+    assert rain[100] & int(Flag.RANGE) and not (rain[101] & int(Flag.RANGE))

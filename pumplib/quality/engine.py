@@ -652,8 +652,8 @@ def evaluate(ds: xr.Dataset, rules: Rules | dict | str | os.PathLike | None = No
     >>> [explain(v) for v in f.power.values[0][1:3]]  # doctest: +NORMALIZE_WHITESPACE
     ['good: checked, no problem found', 'SPIKE: robust outlier against the local window']
     """
+    registry = as_registry(registry)      # first: it may declare signals the rules name
     rules = as_rules(rules)
-    registry = as_registry(registry)
     sigs = signal_names(ds, signals)
     all_sigs = signal_names(ds)
     plan = _Plan(ds, rules, registry, sigs)
@@ -704,7 +704,8 @@ def _flag_attrs(sig: str) -> dict[str, Any]:
 def context_steps(ds: xr.Dataset, rules=None, registry=None,
                   signals: Sequence[str] | None = None) -> int:
     """Steps of context on each side that the rules need around a validated range."""
-    return _Plan(ds, as_rules(rules), as_registry(registry), signal_names(ds, signals)).context()
+    registry = as_registry(registry)      # first: it may declare signals the rules name
+    return _Plan(ds, as_rules(rules), registry, signal_names(ds, signals)).context()
 
 
 def evaluate_range(ds: xr.Dataset, start, end, rules=None, registry=None, *,
@@ -724,7 +725,8 @@ def evaluate_range(ds: xr.Dataset, start, end, rules=None, registry=None, *,
     >>> part.sizes["time"]
     10
     """
-    rules, registry = as_rules(rules), as_registry(registry)
+    registry = as_registry(registry)      # first: it may declare signals the rules name
+    rules = as_rules(rules)
     sigs = signal_names(ds, signals)
     ctx = _Plan(ds, rules, registry, sigs).context()
     i0, i1 = _time_index(ds, start), _time_index(ds, end)

@@ -89,7 +89,8 @@ def validate(lake: Lake | str | os.PathLike, cadence: str | None = None, rules=N
     from .overrides import overrides as _overrides
 
     lake = _lake(lake)
-    rules, registry = as_rules(rules), as_registry(registry)
+    registry = as_registry(registry)      # first: it may declare signals the rules name
+    rules = as_rules(rules)
     ds = open_for_rules(lake, cadence)
     cadence = ds.attrs["cadence"]
     kw = {"quarantine": time_rows(lake) if use_quarantine else None,
@@ -171,7 +172,8 @@ def skew_table(ds: xr.Dataset, rules=None, registry=None, start=None, end=None
     from .rules import steps
     from .skew import STATE_SIGNALS, clock_skew
 
-    rules, registry = as_rules(rules), as_registry(registry)
+    registry = as_registry(registry)      # first: it may declare signals the rules name
+    rules = as_rules(rules)
     sigs = [s for s in STATE_SIGNALS if s in ds.data_vars]
     if len(sigs) < 2 or ds.sizes["time"] < 2:
         return None
