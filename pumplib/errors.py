@@ -104,5 +104,5 @@ def choices_message(kind: str, name: object, choices: Iterable[str], limit: int 
         msg += f" Did you mean {', '.join(repr(c) for c in near)}?"
     shown = ", ".join(repr(c) for c in choices[:limit])
     more = f" … ({len(choices) - limit} more)" if len(choices) > limit else ""
-    msg += f" Valid choices: {shown}{more}"
+    msg += f" Valid choices: {shown}{more}" if choices else f" There is no {kind} yet."
     return msg

@@ -224,6 +224,8 @@ CASES: list[tuple] = [
     ("forecast backtest --store {typo}", 2),
     ("forecast backtest --store {store} --level 1d", 2),
     ("forecast backtest --store {store} --model lgbm", 2),
+    ("forecast run --store {store} --horizon 0", 2),
+    ("forecast backtest --store {store} --test-periods 0", 2),
     ("forecast frame {typo}.csv --horizon 3 --out {typo}/f.csv", 2),
     ("forecast frame {file} --horizon 3 --out {typo}/f.csv", 2),
     ("forecast frame {bad_csv} --horizon 3 --out {typo}/f.csv", 2),

@@ -121,7 +121,7 @@ def forecast_run_cmd(
     model: Annotated[str, typer.Option("--model", help="naive, theta, ets, lightgbm, "
                                        "nlinear.")] = "lightgbm",
     by: Annotated[str, typer.Option("--by", help="station or asset.")] = "station",
-    horizon: Annotated[int | None, typer.Option("--horizon")] = None,
+    horizon: Annotated[int | None, typer.Option("--horizon", min=1)] = None,
     skill: Annotated[bool, typer.Option("--skill", help="Also back-test vs the seasonal "
                                         "naive.")] = False,
     store: StoreOpt = None, registry: RegistryOpt = None, as_json: JsonOpt = False,
@@ -157,8 +157,8 @@ def forecast_backtest_cmd(
     models: Annotated[list[str] | None, typer.Option("--model", help="Repeatable; the "
                                                      "seasonal naive always runs.")] = None,
     by: Annotated[str, typer.Option("--by")] = "station",
-    horizon: Annotated[int | None, typer.Option("--horizon")] = None,
-    test_periods: Annotated[int | None, typer.Option("--test-periods")] = None,
+    horizon: Annotated[int | None, typer.Option("--horizon", min=1)] = None,
+    test_periods: Annotated[int | None, typer.Option("--test-periods", min=1)] = None,
     store: StoreOpt = None, registry: RegistryOpt = None, as_json: JsonOpt = False,
     progress: ProgressOpt = None,
 ) -> None:
