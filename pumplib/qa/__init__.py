@@ -19,6 +19,10 @@ Modules:
   understood;
 * :mod:`pumplib.qa.suggest` — the answerable questions nearest to one not understood;
 * :mod:`pumplib.qa.answer` — retrieval, data questions, composed answers with citations;
+* :mod:`pumplib.qa.facts` — registry facts (rated values, BEP, curves, tariffs) as data;
+* :mod:`pumplib.qa.define` — feature definitions traced to raw signals and source files;
+* :mod:`pumplib.qa.refuse` — plain refusals of questions nothing answers;
+* :mod:`pumplib.qa.service` — the warm answer service (`pumplib qa serve`) and its client;
 * :mod:`pumplib.qa.generator` — optional OpenAI-compatible HTTP generator;
 * :mod:`pumplib.qa.widgets` — ipywidgets and marimo panels.
 
@@ -32,11 +36,26 @@ Examples
 
 from __future__ import annotations
 
-from .answer import Answer, Citation, DataQuery, ask, parse_question
-from .index import Chunk, Hit, QAIndex, build_index, collect_chunks, default_index_dir, load_index
-from .parse import Reading, read_question
-from .suggest import suggest_questions
+import importlib
 
-__all__ = ["Answer", "Chunk", "Citation", "DataQuery", "Hit", "QAIndex", "Reading", "ask",
-           "build_index", "collect_chunks", "default_index_dir", "load_index", "parse_question",
-           "read_question", "suggest_questions"]
+#: what the package exports, and the module each name lives in (imported on first use, so
+#: ``pumplib.qa.service``'s client and the CLI stay light)
+_EXPORTS = {"Answer": "answer", "Citation": "answer", "DataQuery": "answer", "ask": "answer",
+            "parse_question": "answer", "Chunk": "index", "Hit": "index", "QAIndex": "index",
+            "build_index": "index", "collect_chunks": "index", "default_index_dir": "index",
+            "load_index": "index", "Reading": "parse", "read_question": "parse",
+            "suggest_questions": "suggest"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -128,11 +128,25 @@ class Answer:
     reading: str = ""
     problems: list[str] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
+    interpretation: str = ""
+    period: dict | None = None
+    total: float | None = None
+    selected: str | None = None
+    registry_facts: list[dict] = field(default_factory=list)
+    formula: str | None = None
+    inputs: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
         """Whether the question was understood and answered (from data or documents)."""
         return self.intent in ("data", "document")
+
+    @property
+    def type(self) -> str:
+        """``"data"`` (numbers from the lake or facts from the registry and catalogs),
+        ``"doc"`` (passages), ``"none"`` (nothing answers it) or ``"unclear"``."""
+        return "doc" if self.intent == "document" else self.intent
 
     def sources_text(self) -> str:
         return "\n".join(c.label() for c in self.citations)
@@ -144,7 +158,11 @@ class Answer:
         return {"question": self.question, "text": self.text, "intent": self.intent,
                 "generator": self.generator, "notes": list(self.notes),
                 "reading": self.reading, "problems": list(self.problems),
-                "suggestions": list(self.suggestions),
+                "suggestions": list(self.suggestions), "type": self.type,
+                "interpretation": self.interpretation, "period": self.period,
+                "total": self.total, "selected": self.selected,
+                "registry_facts": self.registry_facts, "formula": self.formula,
+                "inputs": list(self.inputs), "unknown": list(self.unknown),
                 "citations": [c.__dict__ for c in self.citations], "facts": self.facts,
                 "hits": [{"id": h.chunk.id, "kind": h.chunk.kind, "ref": h.chunk.ref,
                           "score": h.score, "dense": h.dense, "bm25": h.bm25}
@@ -353,8 +371,49 @@ def _display(metric: Metric, value: float | None, units: str, currency: str) -> 
     return f"{value:.3f}" if abs(value) < 100 else f"{value:,.1f}", units.replace("m3", "m³")
 
 
+def period_dates(period: Period) -> dict:
+    """A period as local dates: ``start``, ``end`` (exclusive), ``last`` (its last day)."""
+    last = (period.end - pd.Timedelta(1, "ns")).date()
+    return {"start": str(period.start.date()), "end": str(period.end.date()),
+            "last": str(last), "label": period.label}
+
+
+def short_period(period: Period) -> str:
+    """``"last week = 30 Mar – 5 Apr 2026 local"``: what a relative period was resolved to."""
+    last = (period.end - pd.Timedelta(1, "ns"))
+    a, b = period.start, last
+    if a.date() == b.date():
+        span = f"{a.day} {a:%b %Y}"
+    elif a.year == b.year:
+        span = f"{a.day} {a:%b} – {b.day} {b:%b %Y}"
+    else:
+        span = f"{a.day} {a:%b %Y} – {b.day} {b:%b %Y}"
+    label = period.label.removeprefix("in ") if period.label else ""
+    return (f"{label} = {span}" if label and not label[:1].isdigit() else span) + " local"
+
+
+def _groups(dq: DataQuery, registry, question: str) -> dict[str, list[str]]:
+    """What is listed or ranked: a station's pumps together, or pumps one by one."""
+    pumps = [a.id for a in registry.pumps()]
+    per_pump = re.search(r"\b(each|every|per)\s+pump|\bby pump\b|\bpumps\b", question.lower())
+    if dq.group == "station" and dq.rank:
+        return {s: [a.id for a in registry.station_assets(s) if a.kind == "pump"]
+                for s in (dq.stations or registry.stations)}
+    if dq.assets:
+        return {a: [a] for a in dq.assets}
+    if dq.stations and not dq.rank and not per_pump:
+        return {s: [a.id for a in registry.station_assets(s) if a.kind == "pump"]
+                for s in dq.stations}
+    scope = [a for a in pumps if not dq.stations or registry.assets[a].station in dq.stations]
+    return {a: [a] for a in scope}
+
+
 def answer_data(dq: DataQuery, tables: _Tables, registry, question: str = "") -> tuple[str, list]:
-    """Text (with ``[1]`` citing the table read) and facts of a data question."""
+    """Text (with ``[1]`` citing the table read) and facts of a data question.
+
+    The facts of a total ("all pumps together", "in total") end with one whose
+    ``total`` is True; the winner of a ranking or comparison has ``selected`` True.
+    """
     tz = registry.utility.get("timezone", "UTC")
     currency = registry.utility.get("currency", "EUR")
     span = (tables.data_start().tz_convert(tz), tables.data_end().tz_convert(tz))
@@ -362,19 +421,11 @@ def answer_data(dq: DataQuery, tables: _Tables, registry, question: str = "") ->
                                  + pd.Timedelta(days=1), "over all the data", None)
     units = str(tables.ds("1D")[dq.metric.column].attrs.get("units", "")) \
         if dq.metric.column in tables.ds("1D") else ""
-    pumps = [a.id for a in registry.pumps()]
-    if dq.group == "station" and dq.rank:
-        groups = {s: [a.id for a in registry.station_assets(s) if a.kind == "pump"]
-                  for s in (dq.stations or registry.stations)}
-    elif dq.assets:
-        groups = {a: [a] for a in dq.assets}
-    elif dq.stations and not dq.rank and not re.search(
-            r"\b(each|every|per)\s+pump|\bpumps\b|\bby pump\b", question.lower()):
-        groups = {s: [a.id for a in registry.station_assets(s) if a.kind == "pump"]
-                  for s in dq.stations}
-    else:
-        scope = [a for a in pumps if not dq.stations or registry.assets[a].station in dq.stations]
-        groups = {a: [a] for a in scope}
+    groups = _groups(dq, registry, question)
+    if dq.total and len(groups) > 1:
+        everyone = [m for ms in groups.values() for m in ms]
+        name = dq.stations[0] if len(dq.stations) == 1 and not dq.assets else "total"
+        groups[name if name not in groups else "total"] = list(dict.fromkeys(everyone))
     facts = []
     for name, members in groups.items():
         members = [m for m in members if m in tables.frame("1D", dq.metric.column).index]
@@ -388,33 +439,11 @@ def answer_data(dq: DataQuery, tables: _Tables, registry, question: str = "") ->
                       "display": f"{shown} {unit}".strip(),
                       "period": [period.start.isoformat(), period.end.isoformat()],
                       "period_label": period.describe(), **f})
-    what = dq.metric.label
-    lines = []
-    if dq.rank and len(facts) > 1:
-        valued = [f for f in facts if f["value"] is not None]
-        if not valued:
-            lines.append(f"No {what} values for {', '.join(groups)} {period.describe()}: "
-                         + "; ".join(f"{f['name']}: {f['note']}" for f in facts) + " [1].")
-        else:
-            pick = (max if dq.rank == "max" else min)(valued, key=lambda f: f["value"])
-            word = {"max": "highest", "min": "lowest"}[dq.rank]
-            if re.search(r"\bworst\b", question.lower()):
-                word = f"worst ({word})"
-            elif re.search(r"\bbest\b", question.lower()):
-                word = f"best ({word})"
-            pick["selected"] = True
-            others = "; ".join(f"{f['name']} {f['display']}" for f in facts if f is not pick)
-            lines.append(f"{pick['name']} had the {word} {what} {period.describe()}: "
-                         f"{pick['display']} [1]. Others: {others}.")
-    else:
-        for f in facts:
-            members = "" if f["assets"] == [f["name"]] else f" (pumps {', '.join(f['assets'])})"
-            if f["value"] is None:
-                lines.append(f"{f['name']}{members}: no {what} value {period.describe()} — "
-                             f"{f['note']} [1].")
-            else:
-                lines.append(f"{f['name']}{members}: {what} = {f['display']} "
-                             f"{period.describe()} [1].")
+    if dq.total and len(groups) > 1 and facts:
+        facts[-1]["total"] = True
+    elif len(facts) == 1 and len(facts[0]["assets"]) > 1:
+        facts[0]["total"] = True
+    lines = _data_lines(dq, facts, groups, period, question)
     for f in facts:
         if f["value"] is not None and f["note"]:
             lines.append(f"Note for {f['name']}: {f['note']}.")
@@ -426,6 +455,74 @@ def answer_data(dq: DataQuery, tables: _Tables, registry, question: str = "") ->
                      + ", ".join(f"{f['name']} {f['coverage']}" for f in facts) + ".")
     lines.extend(f"Note: {n}." for n in dq.notes)
     return "\n".join(lines), facts
+
+
+def _data_lines(dq: DataQuery, facts: list[dict], groups, period: Period, question: str
+                ) -> list[str]:
+    """The sentences of a data answer: the winner of a ranking or comparison with the metric
+    it was ranked by, or each value, then the total."""
+    what = dq.metric.label
+    lines: list[str] = []
+    ranked = [f for f in facts if not f.get("total")]
+    if dq.rank and len(ranked) > 1:
+        valued = [f for f in ranked if f["value"] is not None]
+        if not valued:
+            return [f"No {what} values for {', '.join(groups)} {period.describe()}: "
+                    + "; ".join(f"{f['name']}: {f['note']}" for f in ranked) + " [1]."]
+        pick = (max if dq.rank == "max" else min)(valued, key=lambda f: f["value"])
+        word = {"max": "highest", "min": "lowest"}[dq.rank]
+        if re.search(r"\bworst\b", question.lower()):
+            word = f"worst ({word})"
+        elif re.search(r"\bbest\b", question.lower()):
+            word = f"best ({word})"
+        pick["selected"] = True
+        others = "; ".join(f"{f['name']} {f['display']}" for f in ranked if f is not pick)
+        if dq.compare and len(ranked) == 2:
+            other = next(f for f in ranked if f is not pick)
+            more = "more" if dq.rank == "max" else "less"
+            lines.append(f"{pick['name']} had {more} {what} than {other['name']} "
+                         f"{period.describe()}: {pick['display']} against {other['display']} "
+                         f"[1].")
+        else:
+            lines.append(f"{pick['name']} had the {word} {what} {period.describe()}: "
+                         f"{pick['display']} [1]. Others: {others}.")
+        lines.append(f"Ranked by {what} ({dq.metric.column}).")
+    else:
+        for f in ranked if len(ranked) > 1 or not facts else facts:
+            members = "" if f["assets"] == [f["name"]] else f" (pumps {', '.join(f['assets'])})"
+            if f["value"] is None:
+                lines.append(f"{f['name']}{members}: no {what} value {period.describe()} — "
+                             f"{f['note']} [1].")
+            else:
+                lines.append(f"{f['name']}{members}: {what} = {f['display']} "
+                             f"{period.describe()} [1].")
+    tot = next((f for f in facts if f.get("total")), None)
+    if tot is not None and tot in facts and len(facts) > 1:
+        how = "together" if dq.metric.additive else "pooled over the pumps"
+        lines.append(f"Total, {', '.join(tot['assets'])} {how}: {what} = "
+                     + (tot["display"] if tot["value"] is not None else "no value")
+                     + f" {period.describe()} [1].")
+    return lines
+
+
+def interpretation(dq: DataQuery, facts: list[dict], registry, units: str = "") -> str:
+    """How a data question was read, in one line: ``energy cost (EUR), SOUTH, last week =
+    30 Mar – 5 Apr 2026 local``."""
+    unit = units or (facts[0]["units"] if facts else "")
+    what = f"{dq.metric.label} ({unit})" if unit else dq.metric.label
+    scope = ", ".join(dq.assets) or ", ".join(dq.stations) or "all pumps"
+    if dq.total:
+        scope += " together"
+    parts = [what, scope]
+    if dq.rank:
+        parts.append("ranked, highest first" if dq.rank == "max" else "ranked, lowest first")
+    if dq.period is not None:
+        parts.append(short_period(dq.period))
+    elif facts:
+        p = facts[0]["period"]
+        parts.append(f"all the data ({p[0][:10]} – "
+                     f"{(pd.Timestamp(p[1]) - pd.Timedelta(1, 'ns')).date()} local)")
+    return "Interpreted as: " + ", ".join(parts) + "."
 
 
 # -- composing document answers ----------------------------------------------------------
@@ -474,7 +571,8 @@ def compose(question: str, hits: Sequence[Hit], index: QAIndex, start: int = 1,
 # -- the entry point ---------------------------------------------------------------------
 def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex | None = None,
         index_dir: str | os.PathLike | None = None, registry=None, now=None, k: int = 5,
-        min_score: float | None = None, generator=None, snapshot: str | None = None) -> Answer:
+        min_score: float | None = None, generator=None, snapshot: str | None = None,
+        on_build=None) -> Answer:
     """Answer ``question`` from the index and the golden tables, citing every source.
 
     Parameters
@@ -504,6 +602,10 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
         ``qa.generator.url`` and ``qa.generator.model`` when set, else none.
     snapshot : str, optional
         Read the golden tables at this lake snapshot.
+    on_build : callable, optional
+        Called before the index is loaded or built (only document questions need it;
+        data, registry and definition questions never load the embedding model); when it
+        returns an index, that one is used.
 
     Returns
     -------
@@ -517,7 +619,6 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
     """
     from ..assets import AssetRegistry
     from ..lake import Lake
-    from .index import build_index
 
     if not isinstance(question, str) or not question.strip():
         raise ArgumentError(f"ask: the question must be a non-empty string, got {question!r}")
@@ -533,15 +634,13 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
                               model=str(config.get("qa.generator.model", "default")))
     if isinstance(registry, str | os.PathLike) or registry is None:
         registry = AssetRegistry.load(registry)
-    if index is None:
-        index = build_index(store, index_dir=index_dir, registry=registry)
-    if store is None and index.manifest.get("store"):
+    if store is None and index is not None and index.manifest.get("store"):
         store = index.manifest["store"]
     tz = registry.utility.get("timezone", "UTC")
     parsed_now = None if now is None else pd.Timestamp(now)
     if parsed_now is not None and parsed_now.tzinfo is None:
         parsed_now = parsed_now.tz_localize("UTC")
-    held: dict[str, _Tables] = {}
+    held: dict[str, Any] = {}
 
     def tables() -> _Tables:
         if "t" not in held:
@@ -551,33 +650,71 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
     def ref_now() -> pd.Timestamp:       # the lake is opened only for a data question
         return (parsed_now if parsed_now is not None else tables().data_end()).tz_convert(tz)
 
+    def the_index() -> QAIndex:          # loaded (and the model) only for document questions
+        if index is not None:
+            return index
+        if "i" not in held:
+            from .index import build_index
+
+            given = on_build() if on_build is not None else None
+            held["i"] = given if given is not None else \
+                build_index(store, index_dir=index_dir, registry=registry)
+        return held["i"]
+
     reading = read_question(question, registry, ref_now)
     said = reading.describe()
     if reading.problems:
+        if _out_of_vocabulary(reading):
+            return _said(_refusal(reading, registry, parsed_now,
+                                  [f"nothing pumplib holds is about {p.text!r}"
+                                   for p in reading.problems]), said)
         return _not_understood(reading, registry, ref_now, said)
-    hits = index.search(reading.text, k)
     dq = reading.query
-    if dq is not None:
-        text, facts = answer_data(dq, tables(), registry, reading.text)
-        if facts:
-            f0 = facts[0]
-            lin = f0["lineage"]
-            ref = (f"{lin['table']}:{lin['column']} v{lin['version']} ({lin['definition_hash']}) "
-                   f"@ {lin['snapshot']}, {f0['period_label']}")
-            cites = [Citation(1, hashlib.sha1(ref.encode()).hexdigest()[:16], "data", ref,
-                              f"{dq.metric.label} from features/{f0['level']}")]
-            defs = [c for c in index.chunks
-                    if c.kind == "feature" and c.meta.get("feature") == dq.metric.feature]
-            if not defs:
-                defs = [h.chunk for h in index.search(
-                    f"feature {dq.metric.feature} {dq.metric.label}", 1, kinds=["feature"])]
-            if defs:
-                c = defs[0]
-                cites.append(Citation(2, c.id, c.kind, c.ref, c.title))
-                desc = c.text.split(": ", 1)[-1].split(" Unit:")[0].strip()
-                text += f"\nDefinition of {dq.metric.feature}: {desc} [2]"
-            ans = Answer(question, text, cites, facts, hits, "data", notes=list(dq.notes))
+    from .facts import find_facts
+
+    years = _years_with_data(tables) if store is not None else set()
+    future = [y for y in re.findall(r"(?<!\d)(?:19|20)\d\d(?!\d)", reading.text)
+              if years and int(y) > max(years)]
+    if future and dq is None:
+        return _said(_refusal(reading, registry, parsed_now, [
+            f"the lake holds data up to {max(years)} only and pumplib makes no projections "
+            f"for {', '.join(future)}"]), said)
+    from .define import asks_definition
+
+    kinds = find_facts(reading.text)
+    named = reading.assets or reading.stations
+    which_feature = re.search(r"\b(?:which|what) features?\b", reading.text.lower())
+    if (dq is None or which_feature) and not named and \
+            asks_definition(reading.text, weak=not kinds):
+        ans = _definition_answer(reading, store)
+        if ans is not None:
             return _said(_generate(ans, generator, index), said)
+    if kinds and reading.period is None and not (dq is not None and dq.rank):
+        return _said(_generate(_registry_answer(reading, kinds, registry, parsed_now),
+                               generator, index), said)
+    if dq is not None:
+        t = tables()
+        out = _outside_data(dq, t, tz)
+        if out is not None:
+            return _said(_period_refused(reading, registry, ref_now, out, dq), said)
+        text, facts = answer_data(dq, t, registry, reading.text)
+        if facts:
+            return _said(_generate(_data_answer(question, dq, text, facts, registry), generator,
+                                   index), said)
+    idx = the_index()
+    hits = idx.search(reading.text, k)
+    from .refuse import foreign_words, foreign_years
+
+    reasons = [f"the lake holds no data for {y} and no document mentions it"
+               for y in foreign_years(reading.text, idx, years)]
+    foreign = foreign_words(reading.text, idx)
+    if foreign:
+        reasons.append("nothing in the lake, the catalogs or the documents mentions "
+                       + ", ".join(map(repr, foreign)))
+    if reasons:
+        ans = _refusal(reading, registry, parsed_now, reasons)
+        ans.hits = hits
+        return _said(ans, said)
     ids = _identifiers(reading.text)
     relevant = [h for h in hits if h.dense >= min_score
                 or any(i in f"{h.chunk.ref} {h.chunk.text}".lower() for i in ids)]
@@ -585,13 +722,179 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
         best = max((h.dense for h in hits), default=0.0)
         sugg = suggest_questions(reading, registry, parsed_now)
         text = ("I did not understand this question: I found nothing relevant to it in the "
-                f"indexed sources ({len(index)} chunks; best similarity {best:.2f} < "
+                f"indexed sources ({len(idx)} chunks; best similarity {best:.2f} < "
                 f"{min_score}). Try naming a feature, pump, station or document.")
         return _said(Answer(question, _with_suggestions(text, sugg), [], [], hits, "none",
                             suggestions=sugg), said)
-    body, cites = compose(reading.text, relevant, index)
+    body, cites = compose(reading.text, relevant, idx)
     ans = Answer(question, "From the indexed sources:\n" + body, cites, [], hits, "document")
-    return _said(_generate(ans, generator, index), said)
+    return _said(_generate(ans, generator, idx), said)
+
+
+def _years_with_data(tables) -> set[int]:
+    try:
+        t = tables()
+        return set(range(t.data_start().year, t.data_end().year + 1))
+    except Exception:  # noqa: BLE001 - an empty or unreadable lake holds no year
+        return set()
+
+
+def _out_of_vocabulary(reading) -> bool:
+    """Whether every problem is a word that is no typo of anything pumplib knows (the near
+    matches are loose: "chlorine" is not "energy"): a refusal, not a question back."""
+    from ..errors import close_matches as near
+    from .parse import LIKELY, domain_words
+
+    words = domain_words()
+    return all(p.kind in ("metric", "word") and not any(
+        near(w, words, cutoff=LIKELY) for w in p.text.lower().split())
+        for p in reading.problems)
+
+
+def _refusal(reading, registry, now, reasons: list[str]) -> Answer:
+    from .refuse import refusal_text
+
+    sugg = suggest_questions(reading, registry, now)
+    return Answer(reading.question, _with_suggestions(refusal_text(reasons), sugg),
+                  intent="none", suggestions=sugg, problems=reasons)
+
+
+def _outside_data(dq: DataQuery, tables: _Tables, tz: str) -> str | None:
+    """Why the period of a data question holds no data at all, or None."""
+    if dq.period is None:
+        return None
+    d0, d1 = tables.data_start().tz_convert(tz), tables.data_end().tz_convert(tz)
+    if dq.period.end <= d0 or dq.period.start >= d1:
+        last = (d1 - pd.Timedelta(1, "ns")).date()
+        return (f"the lake holds no data in the period {dq.period.describe()}: its data cover "
+                f"{d0.date()} – {last} local")
+    return None
+
+
+def _period_refused(reading, registry, now, why: str, dq: DataQuery) -> Answer:
+    from dataclasses import replace
+
+    sugg = suggest_questions(replace(reading, period=None, query=None), registry, now)
+    text = "I did not answer this question:\n- " + why[:1].upper() + why[1:] + \
+        ". Ask about a period inside it."
+    said = dq.period.label.removeprefix("in ") if dq.period.label else str(dq.period.start.date())
+    return Answer(reading.question, _with_suggestions(text, sugg), intent="unclear",
+                  problems=[why], suggestions=sugg, unknown=[said],
+                  period=period_dates(dq.period))
+
+
+def _data_answer(question: str, dq: DataQuery, text: str, facts: list[dict], registry
+                 ) -> Answer:
+    """The answer of a data question: the text, the table and definition cited, and the
+    structured fields (interpretation, period, total, winner)."""
+    from .define import feature_ref
+
+    f0 = facts[0]
+    lin = f0["lineage"]
+    ref = (f"{lin['table']}:{lin['column']} v{lin['version']} ({lin['definition_hash']}) "
+           f"@ {lin['snapshot']}, {f0['period_label']}")
+    cites = [Citation(1, hashlib.sha1(ref.encode()).hexdigest()[:16], "data", ref,
+                      f"{dq.metric.label} from features/{f0['level']}")]
+    found = feature_ref(dq.metric.feature)
+    if found is not None:
+        fref, desc = found
+        cites.append(Citation(2, hashlib.sha1(fref.encode()).hexdigest()[:16], "feature", fref,
+                              f"feature {dq.metric.feature}"))
+        text += f"\nDefinition of {dq.metric.feature}: {desc} [2]"
+    inter = interpretation(dq, facts, registry)
+    p = f0["period"]
+    start, end = pd.Timestamp(p[0]), pd.Timestamp(p[1])
+    period = {"start": str(start.date()), "end": str(end.date()),
+              "last": str((end - pd.Timedelta(1, "ns")).date()),
+              "label": dq.period.label if dq.period else "over all the data"}
+    tot = next((f for f in facts if f.get("total")), None)
+    sel = next((f["name"] for f in facts if f.get("selected")), None)
+    return Answer(question, inter + "\n" + text, cites, facts, [], "data", notes=list(dq.notes),
+                  interpretation=inter, period=period, selected=sel,
+                  total=None if tot is None else tot["value"])
+
+
+def _registry_answer(reading, kinds, registry, now) -> Answer:
+    """Registry facts asked for, each cited by the registry file and key."""
+    from .facts import answer_facts, named_tariffs
+
+    tariffs = named_tariffs(reading.text, registry)
+    assets, stations = list(reading.assets), list(reading.stations)
+    if assets and stations:      # "south pump 2": the pump, not every pump of the station
+        stations = [s for s in stations if s not in {registry.assets[a].station for a in assets}]
+    asset_kinds = [k for k in kinds if k.scope == "asset"]
+    ambiguous = [n for n in reading.query.notes if "ambiguous" in n] if reading.query else []
+    if not ambiguous:
+        from .parse import find_entities
+
+        ambiguous = [n for n in find_entities(reading.text, registry)[2] if "ambiguous" in n]
+    everyone = re.search(r"\b(each|every|all)\b|\bpumps\b", reading.text.lower())
+    if asset_kinds and (ambiguous or not (assets or stations or everyone)):
+        why = ambiguous[0] if ambiguous else (
+            f"which pump? {', '.join(k.label for k in asset_kinds)} is a fact of one pump; "
+            f"pumps: {', '.join(a.id for a in registry.pumps())}")
+        sugg = [f"What is the {asset_kinds[0].label} of {a.id}?" for a in registry.pumps()][:5]
+        return Answer(reading.question, _with_suggestions("I did not answer this question:\n- "
+                                                          + why, sugg), intent="unclear",
+                      problems=[why], suggestions=sugg)
+    if everyone and not (assets or stations):
+        assets = [a.id for a in registry.assets.values()]
+    if any(k.scope != "asset" for k in kinds) and not (assets or stations or tariffs):
+        stations = list(registry.stations)
+    facts, missing = answer_facts(kinds, assets, stations, registry, tariffs)
+    cites, lines = [], []
+    for f in facts:
+        ref = f"{registry.source}#{f['key'].split('#', 1)[1]}"
+        n = next((c.n for c in cites if c.ref == ref), None)
+        if n is None:
+            n = len(cites) + 1
+            cites.append(Citation(n, hashlib.sha1(ref.encode()).hexdigest()[:16], "registry",
+                                  ref, f["key"]))
+        f["citation"] = n
+        lines.append(f"{f['text']} [{n}].")
+    lines += [f"Not in the registry: {m}." for m in missing]
+    if not facts:
+        return _refusal(reading, registry, now, missing or ["the registry holds no such fact"])
+    inter = ("Interpreted as: registry facts " + ", ".join(dict.fromkeys(k.label for k in kinds))
+             + " of " + ", ".join(dict.fromkeys(f["subject"] for f in facts)) + ".")
+    return Answer(reading.question, inter + "\n" + "\n".join(lines), cites, [], [], "data",
+                  interpretation=inter,
+                  registry_facts=[{k: f[k] for k in ("name", "key_name", "subject", "value",
+                                                     "unit", "key")} for f in facts])
+
+
+def _definition_answer(reading, store) -> Answer | None:
+    """A feature's formula, inputs and unit, traced to raw signals and source files."""
+    from ..errors import PumplibError
+    from ..features.definitions import load_catalog
+    from . import define
+
+    try:
+        catalog = load_catalog()
+    except PumplibError:
+        return None
+    feat = define.find_feature(reading.text, catalog, reading.metric)
+    if feat is None:
+        return None
+    t = define.trace(feat, catalog)
+    if store is not None:
+        t = define.with_lineage(t, store)
+    fref = define.relative_source(t.source)
+    cites = [Citation(1, hashlib.sha1(fref.encode()).hexdigest()[:16], "feature", fref,
+                      f"feature {feat} v{t.version} ({t.hash})")]
+    for name, _, _ in t.steps[1:]:
+        r = define.relative_source(catalog[name].source)
+        cites.append(Citation(len(cites) + 1, hashlib.sha1(r.encode()).hexdigest()[:16],
+                              "feature", r, f"feature {name}"))
+    if t.build:
+        r = f"lineage: build {t.build} of {feat}"
+        cites.append(Citation(len(cites) + 1, hashlib.sha1(r.encode()).hexdigest()[:16],
+                              "lineage", r, r))
+    inter = f"Interpreted as: the definition of feature {feat}, traced to raw signals."
+    text = inter + "\n" + define.describe(t) + " " + " ".join(f"[{c.n}]" for c in cites)
+    return Answer(reading.question, text, cites, [], [], "data", interpretation=inter,
+                  formula=t.formula + (f" where {t.condition}" if t.condition else ""),
+                  inputs=list(t.raw))
 
 
 def _with_suggestions(text: str, suggestions: Sequence[str]) -> str:
@@ -616,7 +919,8 @@ def _not_understood(reading, registry, now, said: str) -> Answer:
     text = "I did not understand this question:\n" + "\n".join(
         f"- {m[:1].upper()}{m[1:]}" for m in problems)
     return _said(Answer(reading.question, _with_suggestions(text, sugg), intent="unclear",
-                        problems=problems, suggestions=sugg), said)
+                        problems=problems, suggestions=sugg,
+                        unknown=[p.text for p in reading.problems]), said)
 
 
 def _identifiers(question: str) -> set[str]:
@@ -636,8 +940,7 @@ def _generate(ans: Answer, generator, index: QAIndex) -> Answer:
     from .generator import Generator, verify
 
     gen = generator if isinstance(generator, Generator) else Generator(str(generator))
-    sources = [{"n": c.n, "kind": c.kind, "ref": c.ref,
-                "text": index.get(c.id).text if c.id in index else _fact_text(ans, c)}
+    sources = [{"n": c.n, "kind": c.kind, "ref": c.ref, "text": _source_text(ans, c, index)}
                for c in ans.citations]
     try:
         text = gen.generate(ans.question, sources, ans.text)
@@ -650,6 +953,17 @@ def _generate(ans: Answer, generator, index: QAIndex) -> Answer:
     else:
         ans.notes.append(f"generator answer rejected ({why}); composed answer kept")
     return ans
+
+
+def _source_text(ans: Answer, c: Citation, index) -> str:
+    """The text a generator is given for one citation: the chunk, the numbers read, or the
+    answer's lines citing it (registry facts, definitions)."""
+    if index is not None and c.id in index:
+        return index.get(c.id).text
+    if c.kind == "data" or not ans.text:
+        return _fact_text(ans, c)
+    lines = [line for line in ans.text.splitlines() if f"[{c.n}]" in line]
+    return "\n".join(lines or ans.text.splitlines()) + f" (source {c.ref})"
 
 
 def _fact_text(ans: Answer, c: Citation) -> str:

@@ -911,7 +911,9 @@ def _file_sha(path: Path) -> str:
 
 def _doc_files(root: Path, docs: Sequence[str] | None) -> list[Path]:
     if docs is None:
-        files = [root / d for d in DEFAULT_DOCS] + sorted((root / "docs").glob("*.md"))
+        # evaluation sets' write-ups quote questions, not answers: never sources
+        files = [root / d for d in DEFAULT_DOCS] + sorted(
+            f for f in (root / "docs").glob("*.md") if not f.name.startswith("qa_eval"))
     else:
         files = [Path(d) if Path(d).is_absolute() else root / d for d in docs]
     return [f for f in files if f.is_file()]

@@ -57,13 +57,23 @@ METRICS: tuple[Metric, ...] = (
     Metric("time_near_bep", "time_near_bep_duration", "time_near_bep",
            "time near the best efficiency point", True, "low",
            ("time near bep", "time near the bep", "near bep", "near the best efficiency point",
-            "near best efficiency point", "time near the best efficiency point")),
+            "near best efficiency point", "time near the best efficiency point",
+            "near its bep", "near their bep", "near its best efficiency point",
+            "near their best efficiency point", "close to bep", "close to its bep",
+            "close to the bep", "close to its best efficiency point", "around bep",
+            "around its bep", "at its bep", "at bep", "at the bep", "at its best efficiency point",
+            "at the best efficiency point", "within 10 % of bep", "in the bep window",
+            "time at bep")),
     Metric("bep_flow_ratio", "bep_flow_ratio_mean", "bep_flow_ratio", "BEP flow ratio",
            False, "high", ("bep flow ratio", "flow ratio")),
     Metric("cost", "energy_cost_integral", "energy_cost", "energy cost", True, "high",
            ("energy cost", "energy costs", "electricity cost", "electricity costs", "costs", "cost",
             "electricity bill", "energy bill", "power bill", "spend", "spent", "money", "bill",
-            "expensive", "euros", "eur")),
+            "expensive", "euros", "eur", "cost us", "costs us", "cost the most", "spend on power",
+            "spent on power", "spend on electricity", "spent on electricity", "paid for power",
+            "paid for electricity", "pay for power", "pay for electricity", "power cost",
+            "power costs", "cost of power", "cost of electricity", "costliest", "pricey",
+            "spending")),
     Metric("energy", "energy_integral", "energy", "energy", True, "high",
            ("energy consumption", "energy use", "energy used", "electricity", "energy", "kwh",
             "consumed", "consume", "consumption")),
@@ -88,12 +98,28 @@ def _metric_span(question: str) -> tuple[Metric, int, int] | None:
     """The metric of :func:`find_metric` and where its synonym stands in the question."""
     q = question.lower()
     best: tuple[int, int, int, Metric] | None = None
+    hits: dict[str, tuple[int, int, int, Metric]] = {}
     for m in METRICS:
         for s in m.synonyms:
             hit = re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", q)
+            if hit and (m.key not in hits or len(s) > hits[m.key][0]):
+                hits[m.key] = (len(s), hit.start(), hit.end(), m)
             if hit and (best is None or len(s) > best[0]):
                 best = (len(s), hit.start(), hit.end(), m)
+    if best is not None:
+        # a more specific metric named anywhere wins over the general one ("which pump cost
+        # us the most in electricity" ranks cost, "how long … run near its BEP" time near BEP)
+        for general, specific in _SPECIFIC:
+            if best[3].key == general and specific in hits and \
+                    q[hits[specific][1]:hits[specific][2]] not in _WEAK:
+                best = hits[specific]
     return (best[3], best[1], best[2]) if best else None
+
+
+#: (general, specific): when both are named, the specific metric is asked about
+_SPECIFIC = (("energy", "cost"), ("runtime", "time_near_bep"), ("efficiency", "time_near_bep"))
+#: synonyms too weak to override ("how much energy did we spend" is energy)
+_WEAK = frozenset(("spend", "spent", "spending"))
 
 
 # -- entities ---------------------------------------------------------------------------
@@ -264,12 +290,16 @@ def resolve_period(question: str, now: pd.Timestamp) -> Period | None:
     if m:
         n = int(m.group(1)) * (7 if m.group(2) == "week" else 1)
         return days(at(local(today) - n * day), n, f"the last {m.group(1)} {m.group(2)}s")
-    if re.search(r"\b(?:last|previous|past)\s+week\b", q):
+    if re.search(r"\b(?:last|previous|past|latest|most recent)\s+(?:full\s+|complete\s+|whole\s+)?"
+                 r"week\b|\bthe\s+last\s+week\s+of\s+(?:the\s+)?data\b", q):
         return days(at(local(monday) - 7 * day), 7, "last week", "1W")
+    if re.search(r"\b(?:last|latest|most recent)\s+(?:full\s+|complete\s+|whole\s+)day\b", q):
+        return days(at(local(today) - day), 1, "yesterday", "1D")
     if re.search(r"\bthis week\b", q):
         return days(monday, 7, "this week", "1W")
     first = at(local(today).replace(day=1))
-    if re.search(r"\b(?:last|previous|past)\s+month\b", q):
+    if re.search(r"\b(?:last|previous|past|latest|most recent)\s+(?:full\s+|complete\s+|whole\s+)?"
+                 r"month\b", q):
         start = at((local(first) - day).replace(day=1))
         return Period(start, first, "last month", "1M")
     if re.search(r"\bthis month\b", q):
@@ -289,6 +319,10 @@ def resolve_period(question: str, now: pd.Timestamp) -> Period | None:
     m = re.search(_DATE_RE, q)
     if m:
         return days(_date(m.group(1), now), 1, "", "1D")
+    m = re.search(r"\b(?:in|during|for|of|over)\s+(?:the\s+year\s+)?(\d{4})\b(?!-)", q)
+    if m and not re.search(rf"\b(?:{_MONTH_RE})\s+{m.group(1)}\b", q):
+        start = pd.Timestamp(year=int(m.group(1)), month=1, day=1).tz_localize(now.tz)
+        return Period(start, at(local(start) + pd.offsets.YearBegin(1)), f"in {m.group(1)}", None)
     m = re.search(rf"\b(?:in|during|for|of)\s+(may|{_MONTH_RE})(?:\s+(\d{{4}}))?\b", q) or \
         re.search(rf"\b({_MONTH_RE})(?:\s+(\d{{4}}))\b", q)
     if m:
@@ -307,6 +341,14 @@ _RANK_MAX = ("highest", "most", "maximum", "largest", "biggest", "top", "max")
 _RANK_MIN = ("lowest", "least", "fewest", "minimum", "smallest", "min")
 
 
+_MORE = frozenset(("more", "higher", "greater", "bigger", "larger", "longer", "costlier"))
+_LESS = frozenset(("less", "lower", "fewer", "smaller", "shorter", "cheaper"))
+#: words asking for one figure over several assets
+_TOTAL = (r"\b(?:together|combined|altogether|all together|in total|total|overall|summed|"
+          r"sum of|all (?:the |of the )?pumps|whole station|entire station|for the station|"
+          r"station as a whole|across (?:all )?(?:the )?pumps)\b")
+
+
 @dataclass(frozen=True)
 class DataQuery:
     """What a data question asks: metric, assets/stations, period and ranking."""
@@ -318,6 +360,8 @@ class DataQuery:
     rank: str | None          # "max", "min" or None
     group: str                # "pump" or "station": what is ranked or listed
     notes: tuple[str, ...] = ()
+    total: bool = False       # the sum (or pooled value) over the assets is asked for
+    compare: bool = False     # two or more named assets or stations compared ("N-P2 or N-P3")
 
 
 def parse_question(question: str, registry, now: pd.Timestamp | None = None
@@ -366,6 +410,7 @@ def _query(question: str, metric: Metric, assets, stations, notes, period: Perio
     """The ranking and grouping of a question whose names are resolved; None unless it asks
     for numbers (a definition question, or a metric named alone)."""
     q = question.lower()
+    q = re.sub(r"\bbest[ -]efficiency[ -]point\b|\bbest efficiency\b", "bep", q)
     words = set(re.findall(r"\b[a-z]+\b", q))
     rank = None
     if "worst" in words:
@@ -378,8 +423,21 @@ def _query(question: str, metric: Metric, assets, stations, notes, period: Perio
         rank = "min"
     which = re.search(r"\bwhich\s+(pump|station|asset)s?\b", q)
     group = "station" if (which and which.group(1) == "station") else "pump"
+    compare = len(assets) >= 2 or (len(stations) >= 2 and not assets)
+    if compare and rank is None:
+        if words & _MORE:
+            rank = "max"
+        elif words & _LESS:
+            rank = "min"
+        elif re.search(r"\b(?:better|worse)\b", q):
+            better = "min" if metric.worse == "high" else "max"
+            rank = better if "better" in words else {"min": "max", "max": "min"}[better]
+    if compare and len(stations) >= 2 and not assets:
+        group = "station"
     if which and rank is None:
         rank = "max" if metric.worse == "high" else "min"
+    total = bool(re.search(_TOTAL, q) or (re.search(r"\b(?:we|us|our)\b", q) and not assets
+                                          and metric.additive)) and not rank
     asks_number = bool(re.search(r"\b(how many|how much|how long|what was|what were|what is the "
                                  r"total|total|sum|average|mean)\b", q))
     if not (assets or stations or period or rank or (asks_number and not
@@ -389,7 +447,8 @@ def _query(question: str, metric: Metric, assets, stations, notes, period: Perio
     if re.search(r"\b(what does|define|definition|how is|how are|computed|calculated|formula|"
                  r"expression|defined)\b", q) and not (assets or stations or period):
         return None
-    return DataQuery(metric, tuple(assets), tuple(stations), period, rank, group, tuple(notes))
+    return DataQuery(metric, tuple(assets), tuple(stations), period, rank, group, tuple(notes),
+                     total=total, compare=compare and rank is not None)
 
 
 # -- reading a question: typos, unknown names, what was understood ------------------------
