@@ -10,7 +10,9 @@ serves all series and every step of the horizon (the step is a feature).
 
 Features (all values divided by ``L``): the values 1–4 seasons before ``t``
 and their median, the value one shortest season before, the last value and
-the recent level change against a season earlier, the step, the local hour
+the recent level change against a season earlier, the last value and the
+last shortest season's mean against their medians over the last 4 seasons
+(an anomaly that persists), the step, the local hour
 and weekday, off-days (weekends and holidays) at ``t`` and one season before,
 and future-known covariates (weather) at ``t`` and their change against one
 season before. The loss is L1 (the score is the MAE).
@@ -43,7 +45,7 @@ def _covariate_array(covariates, index: pd.DatetimeIndex):
     return cov.to_numpy(dtype=float), [str(c) for c in cov.columns]
 
 
-def _features(p: Panel, J, T, S, m: int, s: int, cal, cov):
+def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4):
     """Feature matrix, base values and scales of rows (series J, target T, step S)."""
     y = p.y
     n = len(y)
@@ -56,7 +58,7 @@ def _features(p: Panel, J, T, S, m: int, s: int, cal, cov):
         return out
 
     r = 1 + S // m
-    lags = [at(T - (r + k) * m) for k in range(4)]
+    lags = [at(T - (r + k) * m) for k in range(n_lags)]
     base = lags[0]
     with np.errstate(all="ignore"):
         import warnings
@@ -80,14 +82,20 @@ def _features(p: Panel, J, T, S, m: int, s: int, cal, cov):
             base = np.where(np.isnan(base), med, base)
             last = at(P - 1)
             feats = [
-                (base - med) / scale, *[(v - base) / scale for v in lags[1:]],
+                (lags[0] - med) / scale, *[(v - base) / scale for v in lags[1:]],
                 (at(T - s * (1 + S // s)) - base) / scale if s < m else np.zeros(len(T)),
                 (last - at(P - 1 - m)) / scale,
                 (mean(P - s, P) - mean(P - s - m, P - m)) / scale,
                 (level - mean(P - 2 * m, P - m)) / scale,
                 base / scale, S.astype(float), np.log(scale)]
-    names = ["med_vs_base", "lag2", "lag3", "lag4", "short_lag", "last_change",
+            # the last day and hour against their medians over the last 4 seasons
+            day = np.nanmedian(np.stack([mean(P - s - k * m, P - k * m)
+                                         for k in range(1, 5)]), axis=0)
+            hour = np.nanmedian(np.stack([at(P - 1 - k * m) for k in range(1, 5)]), axis=0)
+            feats += [(mean(P - s, P) - day) / scale, (last - hour) / scale]
+    names = ["lag1_vs_med", *[f"lag{k + 2}" for k in range(n_lags - 1)], "short_lag", "last_change",
              "recent_change", "season_change", "base", "step", "log_level"]
+    names += ["day_vs_median", "last_vs_median"]
     feats += [cal[T, c] for c in range(cal.shape[1])]
     names += [f"cal{c}" for c in range(cal.shape[1])]
     if cal.shape[1]:
@@ -116,7 +124,9 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
     params : dict, optional
         LightGBM parameters (``n_estimators``, ``learning_rate``, ``num_leaves`` …),
         ``samples`` (steps drawn per training period, default 2), ``refit``
-        (periods between refits, default four of the longest seasons).
+        (periods between refits, default four of the longest seasons), ``lags``
+        (seasons back, default 4), ``seed``. Defaults were tuned on the
+        bwdf-dev back-test (docs/forecasting.md).
 
     The model is first fitted at the first origin with four seasons of
     training periods (never on data at or after ``fit_end`` for origins
@@ -135,8 +145,9 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
     samples = int(params.pop("samples", 2))
     every = int(params.pop("refit", 4 * m))
     seed = int(params.pop("seed", 0))
-    kw = dict(objective="l1", n_estimators=300, learning_rate=0.05, num_leaves=31,
-              min_child_samples=40, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
+    shape = {"n_lags": int(params.pop("lags", 4))}
+    kw = dict(objective="l1", n_estimators=300, learning_rate=0.05, num_leaves=63,
+              min_child_samples=100, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
               num_threads=1, verbose=-1, random_state=0)
     kw.update(params)
     t_lo = 2 * m + h
@@ -146,7 +157,8 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
         if model is None or q - fitted >= every:
             if end < t_lo + 4 * m:      # too little history to learn from
                 continue
-            model, fitted = _fit(lgb, p, t_lo, end, samples, seed, h, m, s, cal, cov, kw), end
+            model = _fit(lgb, p, t_lo, end, samples, seed, h, m, s, cal, cov, kw, shape)
+            fitted = end
             if model is None:
                 continue
         J = np.repeat(np.arange(k), h)
@@ -154,7 +166,7 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
         T = q + S
         if T.max() >= n:
             continue
-        X, base, scale, _ = _features(p, J, T, S, m, s, cal, cov)
+        X, base, scale, _ = _features(p, J, T, S, m, s, cal, cov, **shape)
         pred = base + scale * model.predict(X)
         for j in range(k):
             v = pred[j * h:(j + 1) * h]
@@ -164,7 +176,7 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
 
 
 def _fit(lgb, p: Panel, t_lo: int, end: int, samples: int, seed: int, h: int, m: int,
-         s: int, cal, cov, kw):
+         s: int, cal, cov, kw, shape):
     """LightGBM fitted on target periods in ``[t_lo, end)``, ``samples`` steps each."""
     k = p.y.shape[1]
     rng = np.random.default_rng(seed + end)
@@ -173,7 +185,7 @@ def _fit(lgb, p: Panel, t_lo: int, end: int, samples: int, seed: int, h: int, m:
     S = rng.integers(0, h, len(T))
     keep = p.observed[T, J]
     T, J, S = T[keep], J[keep], S[keep]
-    X, base, scale, _ = _features(p, J, T, S, m, s, cal, cov)
+    X, base, scale, _ = _features(p, J, T, S, m, s, cal, cov, **shape)
     target = (p.y[T, J] - base) / scale
     ok = np.isfinite(target) & np.isfinite(base)
     if ok.sum() < 50:
