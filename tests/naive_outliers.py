@@ -75,9 +75,10 @@ def naive_window_features(x, w, slow=False, detrend=60):
     return mean, std, jump
 
 
-def naive_far_threshold(F, keep, far, quantile=0.99):
+def naive_far_threshold(F, keep, far, quantile=0.99, upper=None, floor=None):
     """The cross-fitted (1 - far) quantile of the largest |f - median| / scale, with the
-    scale the ``quantile`` of |f - median| of the other half (sorted-list quantiles)."""
+    scale the ``quantile`` of |f - median| of the other half (sorted-list quantiles), at
+    least ``floor[j]``; an ``upper[j]`` feature counts only above its median."""
     F = np.asarray(F, float)
     rows = [i for i in range(len(F)) if keep[i]]
     half = len(rows) // 2
@@ -89,7 +90,25 @@ def naive_far_threshold(F, keep, far, quantile=0.99):
             col = sorted(F[i, j] for i in fit)
             m = float(np.median(col))
             med.append(m)
-            sc.append(float(np.quantile([abs(v - m) for v in col], quantile)))
+            q = float(np.quantile([abs(v - m) for v in col], quantile))
+            sc.append(max(q, floor[j]) if floor is not None else q)
         for i in score:
-            scores.append(max(abs(F[i, j] - med[j]) / sc[j] for j in range(F.shape[1])))
+            zs = []
+            for j in range(F.shape[1]):
+                d = (F[i, j] - med[j]) / sc[j]
+                zs.append(max(d, 0.0) if upper is not None and upper[j] else abs(d))
+            scores.append(max(zs))
     return float(np.quantile(scores, 1 - far))
+
+
+def naive_adaptive_centre(F, centre, on, rate):
+    """The centre of :func:`pumplib.outliers.alarms.track` with ``adapt``, for rows that
+    never alarm: each row moves it ``rate`` of the way to the row (a plain loop)."""
+    c = [float(v) for v in centre]
+    out = []
+    for row in np.asarray(F, float):
+        z = max(abs(row[j] - c[j]) for j in range(len(c)))
+        assert z <= on, "the reference only covers rows without an alarm"
+        c = [c[j] + rate * (row[j] - c[j]) for j in range(len(c))]
+        out.append(list(c))
+    return np.array(out)

@@ -406,6 +406,59 @@ def test_far_threshold_matches_the_naive_reference_and_screening_drops_a_fault()
     assert not k[95:115].any() and k[:90].all() and k[120:].all()
 
 
+def test_one_sided_features_and_a_quantised_sensor_floor_match_the_naive_reference():
+    from pumplib.outliers.features import resolution
+    from pumplib.outliers.reference import far_threshold, robust_centre_scale
+    from tests.naive_outliers import naive_far_threshold
+
+    rng = np.random.default_rng(5)
+    F = pd.DataFrame({"m": rng.standard_normal(300), "s": np.abs(rng.standard_normal(300)),
+                      "j": np.where(np.isin(np.arange(300), [100, 250]), 4 / 3, 1.0)})
+    keep = np.ones(300, bool)
+    keep[40:60] = False
+    upper, floor = np.array([False, True, True]), np.array([0.0, 0.0, 1 / 3])
+    got = far_threshold(F, keep, 0.05, 0.99, upper, floor)
+    assert got == pytest.approx(naive_far_threshold(F.to_numpy(), keep, 0.05, 0.99, upper,
+                                                    floor), rel=1e-9)
+    # without the floor a quantised step (all but 2 rows at 1.0) has a scale near zero,
+    # and one step more than usual would be a 10-unit alarm
+    assert robust_centre_scale(F, keep, 0.99)[1]["j"] < 0.05
+    assert robust_centre_scale(F, keep, 0.99, floor)[1]["j"] == pytest.approx(1 / 3)
+    assert resolution(np.array([32.0, 32.0, 32.33, 32.0, 32.67, 32.67])) == pytest.approx(0.33)
+    assert np.isnan(resolution(np.ones(5)))
+
+
+def test_the_adaptive_reference_follows_slow_wander_but_not_a_fault():
+    from pumplib.outliers.alarms import track
+    from tests.naive_outliers import naive_adaptive_centre
+
+    # slow wander of 6 scale units over 600 rows: a fixed reference alarms, an adaptive one not
+    wander = np.linspace(0, 6, 600)[:, None]
+    fixed = track(wander, np.zeros(1), np.ones(1), on=3, off=2, clear=5)
+    assert fixed.alarm[400:].all()
+    t = track(wander, np.zeros(1), np.ones(1), on=3, off=2, clear=5, adapt=100)
+    assert not t.alarm.any()
+    with pytest.raises(ArgumentError, match="adapt must be"):
+        track(wander, np.zeros(1), np.ones(1), on=3, off=2, adapt=-1)
+    # the centre is the naive exponential mean; frozen during a fault, so the fault ends
+    f = np.r_[np.linspace(0, 1, 100), np.full(150, 9.0), np.full(50, 1.0)][:, None]
+    t = track(f, np.zeros(1), np.ones(1), on=3, off=2, clear=5, adapt=50, rebaseline=False)
+    assert t.alarm[100:250].all() and not t.alarm[260:].any()
+    ref = naive_adaptive_centre(f[:100], [0.0], 3, 1 / 50)
+    assert t.score[100] == pytest.approx(abs(9.0 - ref[-1, 0]))
+    # noisier normal operation widens the scale, never narrows it: after 400 rows that
+    # swing 0.6 (fit spread 0.1) a step of 1.2 is no alarm; with a fixed scale it is
+    f = np.r_[np.ones(50), np.tile([1.0, 1.6], 200), np.full(30, 2.5)][:, None]
+    kw = dict(on=3, off=2, clear=5, adapt=50, upper=np.array([True]))
+    fixed = track(f, np.ones(1), np.full(1, 0.3), **kw)
+    grown = track(f, np.ones(1), np.full(1, 0.3), spread=np.full(1, 0.1), **kw)
+    assert not fixed.alarm[:450].any() and fixed.alarm[455:].all()
+    assert not grown.alarm.any()
+    quiet = track(np.r_[np.ones(300), np.full(20, 2.0)][:, None], np.ones(1), np.full(1, 0.3),
+                  spread=np.full(1, 0.1), **kw)
+    assert quiet.alarm[-15:].all()          # a quiet stretch does not narrow the scale
+
+
 def test_an_alarm_ends_and_the_reference_rebaselines_after_a_confirmed_event():
     from pumplib.outliers.alarms import ALARM, SETTLE, track
 

@@ -49,15 +49,20 @@ class Tracked:
     rebaselines: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
 
-def _zmax(row: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> float:
-    z = np.abs(row - centre) / scale
+def _zmax(row: np.ndarray, centre: np.ndarray, scale: np.ndarray,
+          upper: np.ndarray | None = None) -> float:
+    """Largest distance of ``row`` from ``centre`` in ``scale`` units; ``upper`` features
+    count only above their centre (more noise, a larger impulse)."""
+    z = (row - centre) / scale
+    z = np.where(upper, np.maximum(z, 0.0), np.abs(z)) if upper is not None else np.abs(z)
     z = z[np.isfinite(z)]
     return float(z.max()) if z.size else 0.0
 
 
 def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float, off: float,
           *, clear: int = 10, confirm: int = 60, learn: int = 20, settle: int = 60,
-          rebaseline: bool = True) -> Tracked:
+          rebaseline: bool = True, upper: np.ndarray | None = None,
+          adapt: int = 0, spread: np.ndarray | None = None) -> Tracked:
     """Alarms that end, and a reference that re-baselines after a confirmed event.
 
     Each row's score is its largest ``|feature − centre| / scale``. An alarm
@@ -87,6 +92,22 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
         Rows, as above.
     rebaseline : bool
         Move the reference after a confirmed event that ended in a new state.
+    upper : array (k,) of bool, optional
+        Features that alarm only above their centre (noise, impulses): less
+        noise than the reference is not a fault.
+    adapt : int
+        With ``adapt > 0`` the reference centre follows slow wander of normal
+        operation: on each row without an alarm it moves ``1/adapt`` of the way
+        to that row's features (an exponential mean over about ``adapt`` rows).
+        It is frozen during an alarm, so a fault is not learnt. 0: fixed.
+        The scale follows too, but only upwards: each feature's mean absolute
+        distance from the centre is tracked the same way, and when normal
+        operation gets noisier than it was in the fit window (``spread``, the
+        fit window's mean absolute distance) the scale grows in proportion; it
+        never shrinks below the fitted scale.
+    spread : array (k,), optional
+        The fit window's mean absolute distance of each feature from its
+        centre (needed for the scale to follow; without it only the centre does).
 
     Examples
     --------
@@ -101,17 +122,31 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
     n = len(F)
     c = np.asarray(centre, dtype=float).copy()
     s = np.asarray(scale, dtype=float)
+    up = None if upper is None else np.asarray(upper, bool)
+    if not isinstance(adapt, int | np.integer) or adapt < 0:
+        raise ArgumentError(f"adapt must be a non-negative integer, got {adapt!r}")
+    rate = 1.0 / adapt if adapt else 0.0
+    s0 = s.copy()
+    m0 = None if spread is None else np.asarray(spread, dtype=float)
+    m = None if m0 is None else m0.copy()
     alarm = np.zeros(n, bool)
     score = np.zeros(n)
     state = np.zeros(n, np.int8)
     out = Tracked(alarm, score, state)
     st, onset, below, away, evt, start = NORMAL, 0, 0, 0, None, 0
     for i in range(n):
-        z = _zmax(F[i], c, s)
+        z = _zmax(F[i], c, s, up)
         score[i] = z
         if st == NORMAL:
             if z > on:
                 st, onset, below, away, evt = ALARM, i, 0, 0, None
+            elif rate:
+                ok = np.isfinite(F[i])
+                c[ok] += rate * (F[i][ok] - c[ok])
+                if m is not None:
+                    m[ok] += rate * (np.abs(F[i][ok] - c[ok]) - m[ok])
+                    with np.errstate(all="ignore"):
+                        s = s0 * np.maximum(1.0, np.where(m0 > 0, m / m0, 1.0))
         elif st == ALARM:
             below = below + 1 if z <= off else 0
             if below >= clear:
@@ -119,10 +154,10 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
             elif rebaseline:
                 if evt is None and i - onset + 1 >= confirm:
                     evt = np.nanmedian(F[max(onset, i - learn + 1): i + 1], axis=0)
-                    evt_z = _zmax(evt, c, s)
+                    evt_z = _zmax(evt, c, s, up)
                 if evt is not None:
                     # left the event state, and half-way back towards the reference
-                    back = _zmax(F[i], evt, s) > on and z < 0.5 * evt_z
+                    back = _zmax(F[i], evt, s, up) > on and z < 0.5 * evt_z
                     away = away + 1 if back else 0
                     if away >= clear:
                         st, start = SETTLE, i + 1

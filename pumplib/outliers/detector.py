@@ -29,7 +29,15 @@ from ..errors import ArgumentError, UnknownNameError, choices_message
 from .alarms import Tracked, track
 from .common import run_segments
 from .explain import drivers, sentence
-from .features import FEATURES, check_features, is_slow, window_features
+from .features import (
+    FEATURES,
+    UPPER_FEATURES,
+    check_features,
+    is_slow,
+    resolution,
+    split_column,
+    window_features,
+)
 from .reference import far_threshold, robust_centre_scale, screen
 
 #: columns of :meth:`AlarmDetector.alarms`
@@ -106,8 +114,12 @@ class AlarmDetector:
     slow_autocorr: float = 0.9
     scale_quantile: float | None = 0.99
     margin: float = 1.0
+    adapt: int | None = None
+    adapt_scale: bool = True
     signals: Sequence[str] | None = None
     slow_: list = field(default_factory=list, init=False, repr=False)
+    upper_: np.ndarray | None = field(default=None, init=False, repr=False)
+    spread_: np.ndarray | None = field(default=None, init=False, repr=False)
     centre_: pd.Series | None = field(default=None, init=False, repr=False)
     scale_: pd.Series | None = field(default=None, init=False, repr=False)
     on_: float | None = field(default=None, init=False, repr=False)
@@ -126,6 +138,10 @@ class AlarmDetector:
         self.settle = _positive_int(name, "settle", _setting("settle", self.settle))
         self.detrend = _positive_int(name, "detrend", self.detrend or 3 * self.window)
         self.features = check_features(self.features)
+        adapt = _setting("adapt", self.adapt)
+        if not isinstance(adapt, int | np.integer) or isinstance(adapt, bool) or adapt < 0:
+            raise ArgumentError(f"{name} adapt must be a non-negative integer, got {adapt!r}")
+        self.adapt = int(adapt)
 
     # -- fitting -------------------------------------------------------------
     def _columns(self, df: pd.DataFrame) -> list[str]:
@@ -168,8 +184,17 @@ class AlarmDetector:
         f = f.loc[:, f.notna().sum() >= self.window]
         keep = screen(f, z=self.screen_z, pad=self.window)
         self.kept_ = keep
-        self.centre_, self.scale_ = robust_centre_scale(f, keep, self.scale_quantile)
-        self.on_ = self.margin * far_threshold(f, keep, self.target_far, self.scale_quantile)
+        parts = [split_column(c) for c in f.columns]
+        self.upper_ = np.array([feat in UPPER_FEATURES for _, feat in parts])
+        res = {c: resolution(x[c]) for c in cols}
+        # a quantised sensor's noise and largest step cannot move by less than its step
+        floor = np.array([res[sig] if feat in UPPER_FEATURES else 0.0 for sig, feat in parts])
+        self.centre_, self.scale_ = robust_centre_scale(f, keep, self.scale_quantile, floor)
+        kv = f.to_numpy(float)[keep]
+        with np.errstate(all="ignore"):
+            self.spread_ = np.nan_to_num(np.nanmean(np.abs(kv - self.centre_.to_numpy()), axis=0))
+        self.on_ = self.margin * far_threshold(f, keep, self.target_far, self.scale_quantile,
+                                               self.upper_, floor)
         return self
 
     # -- scoring -------------------------------------------------------------
@@ -191,7 +216,9 @@ class AlarmDetector:
         f = self._feats(df, context)
         t = track(f.to_numpy(), self.centre_.to_numpy(), self.scale_.to_numpy(), self.on_,
                   self.on_ * self.off_ratio, clear=self.clear, confirm=self.confirm,
-                  learn=self.window, settle=self.settle, rebaseline=self.rebaseline)
+                  learn=self.window, settle=self.settle, rebaseline=self.rebaseline,
+                  upper=self.upper_, adapt=self.adapt,
+                  spread=self.spread_ if self.adapt_scale else None)
         return t, f
 
     def score(self, df: pd.DataFrame, context: pd.DataFrame | None = None) -> pd.Series:

@@ -35,6 +35,9 @@ from ..errors import ArgumentError, choices_message
 
 #: the window features, in the order their columns are made
 FEATURES = ("mean", "std", "jump")
+#: features that alarm only above their reference: less noise, or smaller steps, than
+#: normal operation is not a pump fault
+UPPER_FEATURES = ("std", "jump")
 #: what each feature means, for explanations
 FEATURE_WORDS = {"mean": "level", "std": "noise (window std)", "jump": "impulse (max |step|)"}
 
@@ -100,6 +103,21 @@ def window_features(frame: pd.DataFrame, window: int, *, slow: Sequence[str] = (
                 v = x.diff().abs().rolling(window, min_periods=1, center=center).max()
             out[f"{c}:{f}"] = v
     return pd.DataFrame(out, index=frame.index)
+
+
+def resolution(x: pd.Series | np.ndarray) -> float:
+    """The step a sensor resolves: the median of the non-zero absolute first differences
+    (NaN when the signal never changes). A quantised sensor (a flow meter read in steps
+    of 1/3 m³/h) cannot move its largest step or its noise by less than this.
+
+    Examples
+    --------
+    >>> resolution(np.array([32.0, 32.0, 32.33, 32.0, 32.67, 32.67]))
+    0.33
+    """
+    d = np.abs(np.diff(np.asarray(x, dtype=float)))
+    d = d[np.isfinite(d) & (d > 0)]
+    return float(np.round(np.median(d), 12)) if d.size else float("nan")
 
 
 def split_column(col: str) -> tuple[str, str]:

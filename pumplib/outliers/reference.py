@@ -98,24 +98,37 @@ def screen(features: pd.DataFrame, z: float = 6.0, pad: int = 0,
 
 
 def robust_centre_scale(features: pd.DataFrame, keep: np.ndarray | None = None,
-                        quantile: float | None = None) -> tuple[pd.Series, pd.Series]:
+                        quantile: float | None = None, floor: np.ndarray | None = None
+                        ) -> tuple[pd.Series, pd.Series]:
     """Median and robust scale of each feature on ``keep`` rows: ``1.4826 × MAD``, or with
-    ``quantile`` the quantile of the absolute deviations from the median (floored)."""
+    ``quantile`` the quantile of the absolute deviations from the median (floored; a
+    ``floor`` per feature — the resolution of a quantised sensor — is a lower bound)."""
     v = features.to_numpy(dtype=float)
     if keep is not None:
         v = v[np.asarray(keep, bool)]
     med, scale = _mad_scale(v, quantile)
+    if floor is not None:
+        scale = np.maximum(scale, np.nan_to_num(np.asarray(floor, float), nan=0.0))
     return (pd.Series(med, index=features.columns), pd.Series(scale, index=features.columns))
 
 
-def combined(features: pd.DataFrame, centre: pd.Series, scale: pd.Series) -> pd.Series:
-    """The combined score of each row: the largest ``|feature − centre| / scale``."""
-    z = (features[centre.index] - centre).abs() / scale
+def combined(features: pd.DataFrame, centre: pd.Series, scale: pd.Series,
+             upper: np.ndarray | None = None) -> pd.Series:
+    """The combined score of each row: the largest ``|feature − centre| / scale``
+    (for ``upper`` features only the part above the centre)."""
+    z = (features[centre.index] - centre) / scale
+    if upper is not None:
+        up = np.asarray(upper, bool)
+        z = pd.DataFrame(np.where(up, np.maximum(z.to_numpy(), 0.0), np.abs(z.to_numpy())),
+                         index=z.index, columns=z.columns)
+    else:
+        z = z.abs()
     return z.max(axis=1, skipna=True).fillna(0.0)
 
 
 def far_threshold(features: pd.DataFrame, keep: np.ndarray, target_far: float,
-                  quantile: float | None = None) -> float:
+                  quantile: float | None = None, upper: np.ndarray | None = None,
+                  floor: np.ndarray | None = None) -> float:
     """Threshold whose exceedance rate on the (screened) fit window is ``target_far``.
 
     The ``1 − target_far`` quantile of the combined score of the kept rows,
@@ -132,6 +145,6 @@ def far_threshold(features: pd.DataFrame, keep: np.ndarray, target_far: float,
     a, b = idx[:half], idx[half:]
     scores = []
     for fit_rows, score_rows in ((a, b), (b, a)):
-        c, s = robust_centre_scale(features.iloc[fit_rows], quantile=quantile)
-        scores.append(combined(features.iloc[score_rows], c, s).to_numpy())
+        c, s = robust_centre_scale(features.iloc[fit_rows], quantile=quantile, floor=floor)
+        scores.append(combined(features.iloc[score_rows], c, s, upper).to_numpy())
     return float(np.quantile(np.concatenate(scores), 1.0 - target_far))
