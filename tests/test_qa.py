@@ -681,3 +681,16 @@ def test_data_questions_do_not_load_the_model_and_the_service_answers(demo_store
         proc.wait(timeout=30)
         proc.stderr.close()
     assert not list((tmp_path / "serve").glob("*.json"))
+
+
+@pytest.mark.parametrize("day", ["2026-02-30", "30 february", "february 30th"])
+def test_a_day_that_does_not_exist_is_reported_not_a_traceback(day, demo_store):
+    """An impossible date is a part of the question not understood (it stopped the
+    evaluation with pandas' DateParseError)."""
+    from pumplib.assets import AssetRegistry
+    from pumplib.qa.parse import read_question
+
+    reg = AssetRegistry.load(ROOT / "catalogs" / "assets.yaml")
+    r = read_question(f"how much energy did N-P1 use on {day}", reg)
+    assert r.query is None
+    assert [p.kind for p in r.problems] == ["period"] and "not a date" in r.problems[0].message

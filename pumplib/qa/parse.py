@@ -242,7 +242,22 @@ class Period:
             f"{span} ({self.start.tz})"
 
 
+class BadDate(ValueError):
+    """A date in a question that is no day of the calendar (2026-02-30)."""
+
+    def __init__(self, text: str, reason: str):
+        super().__init__(f"{text!r} is not a date ({reason})")
+        self.text = text
+
+
 def _date(text: str, now: pd.Timestamp) -> pd.Timestamp:
+    try:
+        return _parse_date(text, now)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise BadDate(text.strip(), str(exc).split(":")[0]) from None
+
+
+def _parse_date(text: str, now: pd.Timestamp) -> pd.Timestamp:
     text = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", text.strip().lower()).replace(",", "")
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         d = pd.Timestamp(text)
@@ -257,6 +272,15 @@ def _date(text: str, now: pd.Timestamp) -> pd.Timestamp:
         if len(parts) <= 2 and d.tz_localize(now.tz) > now:
             d = d.replace(year=year - 1)
     return d.tz_localize(now.tz)
+
+
+def _period(question: str, now: pd.Timestamp) -> Period | bool | None:
+    """:func:`resolve_period`, a question naming a day that does not exist reading as True
+    (it names a period, an unreadable one)."""
+    try:
+        return resolve_period(question, now)
+    except BadDate:
+        return True
 
 
 def resolve_period(question: str, now: pd.Timestamp) -> Period | None:
@@ -916,15 +940,21 @@ def read_question(question: str, registry, now=None, *,
                 ranks_near=tuple(dict.fromkeys(w for w in (_rank_word(a) for _, a in alternatives)
                                                if w and w != rank)))
     tz = registry.utility.get("timezone", "UTC")
-    shaped = bool(assets or stations or rank or resolve_period(text, pd.Timestamp.now(tz=tz)))
+    shaped = bool(assets or stations or rank or _period(text, pd.Timestamp.now(tz=tz)))
     if metric is None and not problems and not (shaped and near_metrics):
         return Reading(**base)                       # not a data question
     now = _now(now, registry)
-    period = resolve_period(text, now)
+    try:
+        period = resolve_period(text, now)
+    except BadDate as exc:                           # a day that does not exist
+        problems.append(Problem("period", exc.text, f"{exc}.", ()))
+        period = False
     periods_near = tuple(dict.fromkeys(
-        period_phrase(p) for p in (resolve_period(a, now) for _, a in alternatives)
-        if p is not None and p != period))
-    if period is None:
+        period_phrase(p) for p in (_period(a, now) for _, a in alternatives)
+        if isinstance(p, Period) and p != period))
+    if period is False:
+        period = None
+    elif period is None:
         said = _unread_period(text, known)
         if said:
             near = periods_near or tuple(close_matches(said, PERIOD_PHRASES))
