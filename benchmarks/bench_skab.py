@@ -16,7 +16,9 @@ slices of the real ``anomaly-free.csv`` (or of :func:`rig_frame` when it is
 absent), each fitted on its first 400 rows, with one fault of each kind
 injected at a seeded row in 600–900 (200 rows; impulses: 3 spikes in 60
 rows). Recall is per episode (an alarm within the fault rows or the
-``window`` rows after); FAR is per row, over every row outside those.
+``window`` rows after); FAR is per row, over every row outside those. The
+row ``none`` is the same slices with no fault injected: the false alarms the
+base data makes by itself (its recall is meaningless and not a target).
 
 Usage::
 
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{k:>16}: recall {v['recall']:.3f}  FAR {v['far']:.3f}  ({v['episodes']} episodes)")
     a = res["alarm"]
     met = bool(a["f1"] >= 0.85 and a["far"] <= 0.10
-               and all(v["recall"] >= 0.9 and v["far"] <= 0.10 for v in sim.values()))
+               and all(v["recall"] >= 0.9 and v["far"] <= 0.10 for k, v in sim.items()
+                       if k != "none"))
     out = {"f1": a["f1"], "far": a["far"], "mar": a["mar"], "files": len(files), "rows": rows,
            "sim": sim, "sim_base": "anomaly-free.csv" if normal.exists() else "rig_frame",
            "targets_met": met,
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
 def simulated(normal: pd.DataFrame | None, episodes: int, train: int = 400) -> dict:
     """Per-kind episode recall and row FAR of the ``alarm`` detector on injected faults."""
     out = {}
-    for kind in RIG_FAULT_KINDS:
+    for kind in (*RIG_FAULT_KINDS, "none"):
         found, fp, neg = 0, 0, 0
         for e in range(episodes):
             rng = np.random.default_rng([e, 7])
@@ -164,7 +167,10 @@ def simulated(normal: pd.DataFrame | None, episodes: int, train: int = 400) -> d
                 base = rig_frame(1200, seed=e)
             start = int(rng.integers(600, 900))
             length = 60 if kind == "impulse" else 200
-            faulty, truth = inject(base, kind, start, length, seed=e)
+            if kind == "none":      # the same slice, no fault: the base data's own FAR
+                faulty, truth = base, {"start": start, "end": start}
+            else:
+                faulty, truth = inject(base, kind, start, length, seed=e)
             det = make_detector("alarm")
             tr, te = faulty.iloc[:train], faulty.iloc[train:]
             pred = det.fit(tr).predict(te, context=tr)

@@ -69,7 +69,8 @@ class AlarmDetector:
     off_ratio : float
         The lower (clearing) threshold as a share of the alarm threshold (0.8).
     clear : int
-        Rows below the lower threshold that end an alarm (default ``window``).
+        Rows at or below the lower threshold that end an alarm (default: setting
+        ``outliers.clear``, 10).
     confirm, settle : int
         Rows an alarm lasts before it is a confirmed event, and rows a new state
         must hold still before the reference re-baselines to it (defaults:
@@ -77,13 +78,21 @@ class AlarmDetector:
     rebaseline : bool
         Re-baseline after a confirmed event that ended in a new state (True).
     screen_z : float
-        Robust z-score above which a fit row is screened out as a fault (6).
+        Robust z-score above which a fit row is screened out as a fault (20: window
+        features of a short, autocorrelated fit window have a small MAD, and a
+        lower bar drops ordinary wander, often half the window).
     features : sequence of str
         Window features (:data:`~pumplib.outliers.features.FEATURES`).
     detrend : int
         Trend samples removed from slow signals' means (``3 × window``).
     slow_autocorr : float
         Lag-1 autocorrelation above which a signal is slow (0.9).
+    adapt : int
+        Rows over which the reference follows slow wander of normal operation
+        (centre: exponential mean; scale: widens only), frozen during alarms; 0
+        keeps it fixed (default: setting ``outliers.adapt``, 500).
+    adapt_scale : bool
+        Let the scale widen too when normal operation gets noisier (True).
     signals : sequence of str, optional
         Columns to use (default: every numeric column).
 
@@ -108,7 +117,7 @@ class AlarmDetector:
     confirm: int | None = None
     settle: int | None = None
     rebaseline: bool = True
-    screen_z: float = 6.0
+    screen_z: float = 20.0
     features: Sequence[str] = FEATURES
     detrend: int | None = None
     slow_autocorr: float = 0.9
@@ -133,7 +142,7 @@ class AlarmDetector:
             raise ArgumentError(f"{name} target_far must be in (0, 1), got {self.target_far!r}")
         if not 0 < self.off_ratio <= 1:
             raise ArgumentError(f"{name} off_ratio must be in (0, 1], got {self.off_ratio!r}")
-        self.clear = _positive_int(name, "clear", self.clear or self.window)
+        self.clear = _positive_int(name, "clear", _setting("clear", self.clear))
         self.confirm = _positive_int(name, "confirm", _setting("confirm", self.confirm))
         self.settle = _positive_int(name, "settle", _setting("settle", self.settle))
         self.detrend = _positive_int(name, "detrend", self.detrend or 3 * self.window)
