@@ -312,14 +312,18 @@ def naive_conformal(points, y, horizon, n_cal, q_lo, q_hi, block, series, origin
 
 
 def naive_adaptive_conformal(points, y, horizon, n_cal, q_lo, q_hi, block, season, gain,
-                             series, origin):
+                             series, origin, finite=False):
     """Normalised adaptive conformal interval of one forecast, by recursion over origins.
 
     Residuals are divided by the mean |y| of the ``season`` periods before their origin
     (the interval multiplied back by the origin's own). The miss rate used at origin p is
     α + gain·Σ(α - miss(q)) over the earlier forecasts q that ended by p and were
-    calibrated on n_cal forecasts, α = 1 - (q_hi - q_lo), clipped to [0, 1].
+    calibrated on n_cal forecasts, α = 1 - (q_hi - q_lo), clipped to [0, 1]. With
+    ``finite``, of n sorted residuals the bounds are the ⌊(n+1)·ql⌋-th and ⌈(n+1)·qh⌉-th
+    (1-based, clipped to 1..n) instead of np.quantile's interpolation.
     """
+    import math
+
     mine = sorted(p for (j, p) in points if j == series)
     alpha = 1 - (q_hi - q_lo)
 
@@ -348,9 +352,16 @@ def naive_adaptive_conformal(points, y, horizon, n_cal, q_lo, q_hi, block, seaso
             if len(res) < 8:          # too few in the block: every step of the forecasts
                 res = resid(range(horizon))
             if len(res) >= 8:
+                if finite:
+                    srt, n = sorted(res), len(res)
+                    k_lo = min(max(math.floor((n + 1) * ql + 1e-9), 1), n)
+                    k_hi = min(max(math.ceil((n + 1) * qh - 1e-9), 1), n)
+                    r_lo, r_hi = srt[k_lo - 1], srt[k_hi - 1]
+                else:
+                    r_lo, r_hi = np.quantile(res, ql), np.quantile(res, qh)
                 for i in range(b0, min(b0 + block, horizon)):
-                    lo[i] = pt[i] + level(p) * np.quantile(res, ql)
-                    hi[i] = pt[i] + level(p) * np.quantile(res, qh)
+                    lo[i] = pt[i] + level(p) * r_lo
+                    hi[i] = pt[i] + level(p) * r_hi
         return lo, hi
 
     memo = {}

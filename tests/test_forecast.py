@@ -352,11 +352,18 @@ def test_adaptive_normalised_intervals_match_reference_and_cover_a_drifting_seri
     points = {(j, p): 5 + rng.normal(size=24) * 0.1 for j in range(2)
               for p in range(24, 577, 24)}
     got = conformal_intervals(points, y, ~np.isnan(y), 24, 4, 0.1, 0.9, scale=48, gain=0.5)
+    exact = conformal_intervals(points, y, ~np.isnan(y), 24, 4, 0.1, 0.9, scale=48, gain=0.5,
+                                finite=True, block=block_size(24, 4))
+    assert block_size(24, 4) == 10 and block_size(7, 8) == 5 and block_size(168, 8) == 24
     for key in [(0, 576), (1, 360), (1, 120), (0, 48)]:
         lo, hi = naive_adaptive_conformal(points, y, 24, 4, 0.1, 0.9, block_size(24), 48, 0.5,
                                           *key)
         np.testing.assert_allclose(got[key][0], lo)
         np.testing.assert_allclose(got[key][1], hi)
+        lo, hi = naive_adaptive_conformal(points, y, 24, 4, 0.1, 0.9, 10, 48, 0.5, *key,
+                                          finite=True)
+        np.testing.assert_allclose(exact[key][0], lo)
+        np.testing.assert_allclose(exact[key][1], hi)
     # growing noise: plain split conformal under-covers late origins, the adaptive one not
     late = [(j, p) for j in range(2) for p in range(360, 577, 24)]
 
@@ -367,6 +374,7 @@ def test_adaptive_normalised_intervals_match_reference_and_cover_a_drifting_seri
 
     plain = conformal_intervals(points, y, ~np.isnan(y), 24, 4, 0.1, 0.9)
     assert coverage(plain) < 0.76 < coverage(got) < 0.86, (coverage(plain), coverage(got))
+    assert 0.76 < coverage(exact) < 0.88, coverage(exact)
 
 
 def test_forecast_frame_reads_a_plain_table_and_names_bad_input(tmp_path):

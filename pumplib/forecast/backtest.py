@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..errors import ArgumentError
 from .frames import Panel, panel
-from .intervals import ACI_GAIN, conformal_intervals
+from .intervals import ACI_GAIN, block_size, conformal_intervals
 from .levels import _check_choice, _level, _step, calibration_origins, fit_window, seasons
 from .models import (
     BASELINES,
@@ -249,7 +249,8 @@ def backtest(frame: pd.DataFrame, level: str | None = None,
         raise ArgumentError("no series has a forecast origin in the test span that every "
                             "model could forecast; give more history or fewer models")
     bands = {name: conformal_intervals(results[name], p.y, p.observed, h, n_cal, qs[0],
-                                       qs[-1], targets=keys, scale=max(ss), gain=ACI_GAIN)
+                                       qs[-1], targets=keys, scale=max(ss), gain=ACI_GAIN,
+                                       finite=True, block=block_size(h, n_cal))
              for name in order}
     metrics, pooled, fcs = _score(p, results, bands, keys, order, s0, ss, h, qs)
     pooled["seconds"] = [round(seconds[m], 3) for m in pooled.index]
@@ -375,7 +376,8 @@ def forecast(frame: pd.DataFrame, level: str | None = None, model: str = "lightg
     points.update(_run_model(model, p, [n], n, ctx))
     targets = [k for k in points if k[1] == n]
     bands = conformal_intervals(points, p.y, p.observed, h, n_cal, qs[0], qs[-1],
-                                targets=targets, scale=max(ss), gain=ACI_GAIN)
+                                targets=targets, scale=max(ss), gain=ACI_GAIN,
+                                finite=True, block=block_size(h, n_cal))
     rows = []
     times = p.index[n:n + h]
     for j, _ in sorted(targets):
