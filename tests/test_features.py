@@ -15,17 +15,22 @@ import yaml
 from pumplib.errors import PumplibError, SchemaError, UnknownNameError
 from pumplib.features import (
     LEVELS,
+    blocks,
     build,
     catalog_from_dicts,
     compile_expression,
     evaluate_features,
     features_frame,
+    incremental,
     load_catalog,
     materialize,
     parse,
+    tuning,
     write_tables,
 )
+from pumplib.features import tables as table_io
 from pumplib.features.definitions import builtin_dir
+from pumplib.features.evaluate import FeatureEvaluator
 
 from .naive import naive_aggregate
 
@@ -438,7 +443,9 @@ def test_evaluate_features_marks_missing_signals_as_uncovered():
 
 @pytest.mark.parametrize("module", ["pumplib.features", "pumplib.features.aggregations",
                                     "pumplib.features.expr", "pumplib.features.definitions",
-                                    "pumplib.features.builder"])
+                                    "pumplib.features.builder", "pumplib.features.evaluate",
+                                    "pumplib.features.planning", "pumplib.features.taskgraph",
+                                    "pumplib.features.tables"])
 def test_docstring_examples_run(module, monkeypatch):
     import doctest
     import importlib
@@ -523,7 +530,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     feats = ["energy_cost", "runtime", "starts", "wire_to_water_efficiency", "hydraulic_power"]
     full = _raw(start="2026-03-25T00:00Z", days=9)
     read = []
-    evaluate = builder._FeatureEvaluator.__init__      # what features are evaluated on
+    evaluate = FeatureEvaluator.__init__      # what features are evaluated on
 
     def spy(self, ds, *a, **kw):
         read.append((pd.Timestamp(ds.time.values[0]), pd.Timestamp(ds.time.values[-1])))
@@ -540,7 +547,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     inc = Lake(str(tmp_path / "inc"), create=True)
     write_tables(inc, tables(full.isel(time=slice(0, 8 * 1440))))
     assert inc.open_group("features/_partials/1D").sizes["time"] == 9   # local days
-    monkeypatch.setattr(builder._FeatureEvaluator, "__init__", spy)
+    monkeypatch.setattr(FeatureEvaluator, "__init__", spy)
     part = tables(full, changed=("2026-04-02T00:00Z", "2026-04-03T00:00Z"), store=inc)
     # raw read: local day 2 Apr (from 1 Apr 22:00 UTC) to the data end
     assert set(read) == {(pd.Timestamp("2026-04-01T22:00"), pd.Timestamp("2026-04-02T23:59"))}
@@ -548,7 +555,7 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     assert pd.Timestamp(part["1W"].time.values[0]) == pd.Timestamp("2026-03-29T22:00")
     write_tables(inc, part)
     ref = Lake(str(tmp_path / "ref"), create=True)
-    monkeypatch.setattr(builder._FeatureEvaluator, "__init__", evaluate)
+    monkeypatch.setattr(FeatureEvaluator, "__init__", evaluate)
     write_tables(ref, tables(full))
     a, b = stored(inc), stored(ref)
     for lv in a:
@@ -561,13 +568,13 @@ def test_incremental_build_reads_only_the_changed_days_and_equals_a_full_build(t
     late["power"] = late.power.where(~hour, late.power * 1.5)
     late["run_state"] = late.run_state.where(~hour, 0.0)
     read.clear()
-    monkeypatch.setattr(builder._FeatureEvaluator, "__init__", spy)
+    monkeypatch.setattr(FeatureEvaluator, "__init__", spy)
     part = tables(late, changed=("2026-03-26T10:00Z", "2026-03-26T11:00Z"), store=inc)
     assert set(read) == {(pd.Timestamp("2026-03-25T23:00"), pd.Timestamp("2026-03-26T23:00"))}
     assert {lv: len(t.time) for lv, t in part.items()} == {
         "1min": 120, "15min": 8, "1h": 2, "1D": 1, "1W": 1, "1M": 1, "_partials/1D": 1}
     write_tables(inc, part)
-    monkeypatch.setattr(builder._FeatureEvaluator, "__init__", evaluate)
+    monkeypatch.setattr(FeatureEvaluator, "__init__", evaluate)
     ref2 = Lake(str(tmp_path / "ref2"), create=True)
     write_tables(ref2, tables(late))
     a, b = stored(inc), stored(ref2)
@@ -587,7 +594,7 @@ def test_blocks_engine_equals_the_dask_engine_bit_for_bit(monkeypatch):
     cat = load_catalog(builtin_dir())
     ds = _raw(start="2026-03-28T07:13Z", days=3, chunks=1000)    # over the DST night
     lazy = materialize(build(ds, cat, registry=reg, timezone=TZ, partials=True))
-    monkeypatch.setattr(builder, "BLOCK_VALUES", 1)             # one local day per block
+    monkeypatch.setattr(blocks, "BLOCK_VALUES", 1)             # one local day per block
     eager = build(ds, cat, registry=reg, timezone=TZ, partials=True, engine="blocks")
     assert set(eager) == set(lazy) == {*LEVELS, builder.PARTIALS_GROUP}
     for lv in lazy:
@@ -713,7 +720,7 @@ def test_build_lake_leaves_the_garbage_collector_as_it_found_it(tmp_path, monkey
     own frozen objects stay frozen, and a failed build unfreezes too."""
     import gc
 
-    from pumplib.features import build_lake, builder
+    from pumplib.features import build_lake
     from pumplib.lake import Lake
 
     lake = Lake(str(tmp_path / "lake"), create=True)
@@ -722,13 +729,13 @@ def test_build_lake_leaves_the_garbage_collector_as_it_found_it(tmp_path, monkey
     cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
                                "expression": "power", "aggregations": ["mean"]}])
     seen = []
-    put = builder._TableWriter.put
+    put = table_io.TableWriter.put
 
     def spy(*a, **kw):
         seen.append(gc.get_freeze_count())
         return put(*a, **kw)
 
-    monkeypatch.setattr(builder._TableWriter, "put", spy)
+    monkeypatch.setattr(table_io.TableWriter, "put", spy)
     assert gc.get_freeze_count() == 0
     build_lake(lake, cat, ["1h"], timezone="UTC", quality=False)
     assert seen[-1] > 0 and gc.get_freeze_count() == 0 and gc.isenabled()
@@ -742,6 +749,28 @@ def test_build_lake_leaves_the_garbage_collector_as_it_found_it(tmp_path, monkey
     with pytest.raises(UnknownNameError):
         build_lake(lake, cat, ["1h"], timezone="UTC", quality=False, cadence="5min")
     assert gc.get_freeze_count() == 0
+
+
+def _spy_incremental(monkeypatch) -> list[bool]:
+    """Each incremental build's outcome, as ``build`` dispatches to it: True when it built
+    the tables, False when it declined (the stored day partials could not serve)."""
+    from pumplib.features import builder
+    from pumplib.features.planning import EngineDeclined
+
+    served: list[bool] = []
+    real = builder.build_incremental
+
+    def spy(*a, **k):
+        try:
+            got = real(*a, **k)
+        except EngineDeclined:
+            served.append(False)
+            raise
+        served.append(True)
+        return got
+
+    monkeypatch.setattr(builder, "build_incremental", spy)
+    return served
 
 
 def _lake_from(path, ds):
@@ -800,21 +829,21 @@ def test_build_lake_appends_a_day_into_levels_grown_while_it_computes(tmp_path, 
     inc, kw, check = _appended_day(
         tmp_path, ["energy_cost", "runtime", "starts", "wire_to_water_efficiency"])
     got = []
-    prepare = builder._TableWriter._prepare
+    prepare = table_io.TableWriter._prepare
 
     async def spy(self, lv, *a):
         got.append((lv, await prepare(self, lv, *a)))
         return got[-1][1]
 
     plans = []
-    merge_plan = builder._merge_plan
+    merge_plan = table_io._merge_plan
 
     def count(*a, **k):
         plans.append(1)
         return merge_plan(*a, **k)
 
-    monkeypatch.setattr(builder._TableWriter, "_prepare", spy)
-    monkeypatch.setattr(builder, "_merge_plan", count)
+    monkeypatch.setattr(table_io.TableWriter, "_prepare", spy)
+    monkeypatch.setattr(table_io, "_merge_plan", count)
     build_lake(inc, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
     assert sorted(lv for lv, _ in got) == sorted([*LEVELS, builder.PARTIALS_GROUP])
     assert all(p is not None for _, p in got)                   # every level grew early
@@ -880,7 +909,7 @@ def test_appended_day_with_windows_lags_diffs_and_linear_interpolation_equals_a_
     integrals and means with linear interpolation (which reach into the period before
     the appended day) give the same tables after an appended day as a full rebuild, at
     every level, bit for bit (values in eighths: every sum is exact)."""
-    from pumplib.features import build_lake, builder
+    from pumplib.features import build_lake
 
     def feat(name, expression, aggregations, **kw):
         return {"name": name, "version": 1, "unit": kw.pop("unit", "kW"),
@@ -902,15 +931,7 @@ def test_appended_day_with_windows_lags_diffs_and_linear_interpolation_equals_a_
         return raw
 
     inc, kw, check = _appended_day(tmp_path, edit=edit, catalog=cat)
-    served = []
-    incremental = builder._build_incremental
-
-    def spy(*a, **k):
-        got = incremental(*a, **k)
-        served.append(got is not None)
-        return got
-
-    monkeypatch.setattr(builder, "_build_incremental", spy)
+    served = _spy_incremental(monkeypatch)
     build_lake(inc, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
     monkeypatch.undo()
     assert served == [True]                     # by the stored day partials, not from raw
@@ -933,8 +954,8 @@ def test_incremental_day_evaluates_each_feature_once_after_its_inputs_and_equals
     inc, kw, check = _appended_day(tmp_path)
     cat = kw["catalog"]
     spans, aggregated, bare, held = {}, [], [], []
-    evaluate, aggregate = builder._FeatureEvaluator.evaluate, builder.A.aggregate_array
-    kernel = builder._kernel_aggregate
+    evaluate, aggregate = FeatureEvaluator.evaluate, builder.A.aggregate_array
+    kernel = incremental.kernel_aggregate
 
     def spy_evaluate(self, name, out):
         t0 = time.perf_counter()
@@ -955,10 +976,10 @@ def test_incremental_day_evaluates_each_feature_once_after_its_inputs_and_equals
     def no_session(*a):
         raise AssertionError("the stored day partials come through the writer's transaction")
 
-    monkeypatch.setattr(builder._FeatureEvaluator, "evaluate", spy_evaluate)
+    monkeypatch.setattr(FeatureEvaluator, "evaluate", spy_evaluate)
     monkeypatch.setattr(builder.A, "aggregate_array", spy_aggregate)
-    monkeypatch.setattr(builder, "_kernel_aggregate", spy_kernel)
-    monkeypatch.setattr(builder, "_stored_partials", no_session)
+    monkeypatch.setattr(incremental, "kernel_aggregate", spy_kernel)
+    monkeypatch.setattr(incremental, "read_stored_partials", no_session)
     build_lake(inc, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
     monkeypatch.undo()
     assert all(len(v) == 1 for v in spans.values())                  # once each
@@ -981,7 +1002,7 @@ def test_incremental_day_reads_the_new_day_with_its_quality_flags_and_equals_a_r
     """An appended day's raw read applies the stored quality flags: a spike-flagged hour
     of the new day leaves, a signal without flags is not good; the incremental tables
     equal a full rebuild's, with the same flags."""
-    from pumplib.features import build_lake, builder
+    from pumplib.features import build_lake
     from pumplib.quality.flags import UNCHECKED, Flag
 
     cat = catalog_from_dicts([
@@ -1015,20 +1036,17 @@ def test_incremental_day_reads_the_new_day_with_its_quality_flags_and_equals_a_r
         f[0, 7 * 1440 + 600:7 * 1440 + 660] = int(Flag.SPIKE)
         arr[:] = f
     read = []
-    reader = builder._window_reader
+    reader = incremental.window_reader
 
     def spy(data, names, flags=None):
         read.append((sorted(names), flags is not None))
         return reader(data, names, flags)
 
-    served = []
-    incremental = builder._build_incremental
-    monkeypatch.setattr(builder, "_window_reader", spy)
-    monkeypatch.setattr(builder, "_build_incremental",
-                        lambda *a, **k: served.append(incremental(*a, **k)) or served[-1])
+    monkeypatch.setattr(incremental, "window_reader", spy)
+    served = _spy_incremental(monkeypatch)
     build_lake(inc, cat, changed=("2026-04-01T00:00Z", "2026-04-02T00:00Z"), **kw)
     monkeypatch.undo()
-    assert [x is not None for x in served] == [True]          # by the stored day partials
+    assert served == [True]                                    # by the stored day partials
     assert read == [(["flow", "power"], True)]                  # the new day, flagged
     ref = flagged(tmp_path / "ref", 8)
     build_lake(ref, cat, **kw)
@@ -1049,7 +1067,7 @@ def test_incremental_day_that_stored_partials_cannot_serve_is_recomputed_from_ra
     before keep what was stored."""
     import yaml
 
-    from pumplib.features import build_lake, builder
+    from pumplib.features import build_lake
 
     inc, kw, _check = _appended_day(tmp_path)
     docs = []
@@ -1062,13 +1080,10 @@ def test_incremental_day_that_stored_partials_cannot_serve_is_recomputed_from_ra
             doc["expression"] = ("(discharge_pressure - suction_pressure) / "
                                  "(q(998, \"kg/m**3\") * q(9.80665, \"m/s**2\"))")
     kw = {**kw, "catalog": catalog_from_dicts(docs)}
-    served = []
-    incremental = builder._build_incremental
-    monkeypatch.setattr(builder, "_build_incremental",
-                        lambda *a, **k: served.append(incremental(*a, **k)) or served[-1])
+    served = _spy_incremental(monkeypatch)
     build_lake(inc, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
     monkeypatch.undo()
-    assert served == [None]                                   # the stored ones could not
+    assert served == [False]                                  # the stored ones could not
     ref = _lake_from(tmp_path / "ref", _raw(start="2026-03-25T00:00Z", days=9).isel(
         time=slice(0, 9 * 1440 - 120)))
     build_lake(ref, **kw)
@@ -1084,7 +1099,7 @@ def test_incremental_day_whose_raw_read_fails_raises_it_and_commits_nothing(
         tmp_path, monkeypatch):
     """A raw read that fails while the stored day partials load: the build raises the
     read's error and the lake keeps its last commit."""
-    from pumplib.features import build_lake, builder
+    from pumplib.features import build_lake
 
     inc, kw, _check = _appended_day(tmp_path)
     before = inc.log(1)[0].snapshot
@@ -1094,7 +1109,7 @@ def test_incremental_day_whose_raw_read_fails_raises_it_and_commits_nothing(
             raise OSError("flow: the store went away")
         return read
 
-    monkeypatch.setattr(builder, "_window_reader", failing)
+    monkeypatch.setattr(incremental, "window_reader", failing)
     with pytest.raises(OSError, match="flow: the store went away"):
         build_lake(inc, changed=("2026-04-01T22:00Z", "2026-04-02T22:00Z"), **kw)
     assert inc.log(1)[0].snapshot == before
@@ -1106,10 +1121,10 @@ def test_task_graph_runs_chains_first_on_every_worker_and_stops_when_one_fails()
     waiting workers when another failed."""
     import threading
 
-    from pumplib.features.builder import _TaskGraph
+    from pumplib.features.taskgraph import TaskGraph
 
     deps = {"a": [], "b": ["a"], "c": ["b"], "x": [], "y": []}
-    g = _TaskGraph(deps, {"a": 1, "b": 1, "c": 1, "x": 2.5, "y": 0.5})
+    g = TaskGraph(deps, {"a": 1, "b": 1, "c": 1, "x": 2.5, "y": 0.5})
     assert g.take() == "a"                      # chain a-b-c (3) before x (2.5)
     assert g.take() == "x"
     assert g.take() == "y"
@@ -1124,7 +1139,7 @@ def test_task_graph_runs_chains_first_on_every_worker_and_stops_when_one_fails()
     assert g.done("b") == ["a"] and g.done("x") == [] and g.done("y") == []
     assert g.take() == "c" and g.done("c") == ["b"] and g.take() is None
 
-    g = _TaskGraph({"a": [], "b": ["a"]}, {"a": 1, "b": 1})
+    g = TaskGraph({"a": [], "b": ["a"]}, {"a": 1, "b": 1})
     assert g.take() == "a"
     taken = []
     waiter = threading.Thread(target=lambda: taken.append(g.take()))
@@ -1140,7 +1155,6 @@ def test_stored_levels_are_chunked_by_a_day_or_a_week_so_an_appended_day_rewrite
     hours (a shorter table: its length), whatever the history, so an appended day
     encodes one or two chunks per column group that hold at most a week
     (``benchmarks/bench_table_append.py``)."""
-    from pumplib.features import builder
     from pumplib.lake import open_root
 
     cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
@@ -1150,17 +1164,17 @@ def test_stored_levels_are_chunked_by_a_day_or_a_week_so_an_appended_day_rewrite
     write_tables(lake, build(raw.isel(time=slice(0, 8 * 1440)), cat, ["1min", "15min", "1h"],
                              timezone=TZ))
     root = open_root(lake.session().store)
-    chunks = {lv: root[f"features/{lv}/{builder.VALUES}"].chunks[-1]
+    chunks = {lv: root[f"features/{lv}/{table_io.VALUES}"].chunks[-1]
               for lv in ("1min", "15min", "1h")}
     assert chunks == {"1min": 1440, "15min": 7 * 96, "1h": 7 * 24}
     written = []
-    put = builder._put_column_chunk
+    put = table_io._put_column_chunk
 
     async def spy(arr, codec, ci, cols, lo, old_n):
         written.append((arr.path.split("/")[1], int(arr.chunks[-1]), lo, cols[0].shape[-1]))
         return await put(arr, codec, ci, cols, lo, old_n)
 
-    monkeypatch.setattr(builder, "_put_column_chunk", spy)
+    monkeypatch.setattr(table_io, "_put_column_chunk", spy)
     day = build(raw, cat, ["1min", "15min", "1h"], timezone=TZ,
                 changed=("2026-03-10T00:00Z", "2026-03-11T00:00Z"))
     write_tables(lake, day)
@@ -1175,14 +1189,13 @@ def test_stored_levels_are_chunked_by_a_day_or_a_week_so_an_appended_day_rewrite
     write_tables(short, build(raw.isel(time=slice(0, 3 * 1440)), cat, ["15min"],
                               timezone=TZ))
     root = open_root(short.session().store)
-    assert root[f"features/15min/{builder.VALUES}"].chunks[-1] == 3 * 96
+    assert root[f"features/15min/{table_io.VALUES}"].chunks[-1] == 3 * 96
 
 
 def test_table_writer_takes_other_periods_than_prepared_and_commits_no_unfilled_growth(
         tmp_path):
     """A table whose periods differ from the prepared ones is still merged right; a level
     prepared but never given its table makes the writer commit nothing."""
-    from pumplib.features import builder
 
     cat = catalog_from_dicts([{"name": "p", "version": 1, "unit": "kW", "inputs": ["power"],
                                "expression": "power", "aggregations": ["mean", "max"]}])
@@ -1194,7 +1207,7 @@ def test_table_writer_takes_other_periods_than_prepared_and_commits_no_unfilled_
     part.attrs["changed"] = [0, 1]
     secs = pd.DatetimeIndex(full["1h"].time.values).as_unit("s").asi8
     assets = [str(a) for a in raw.asset.values]
-    with builder._TableWriter(lake, ["1h"], "other periods") as w:
+    with table_io.TableWriter(lake, ["1h"], "other periods") as w:
         w.prepare("1h", assets, secs[40:50], secs[41:51])     # fewer than the table holds
         w.put("1h", part)
     xr.testing.assert_equal(lake.open_group("features/1h").load(),
@@ -1202,7 +1215,7 @@ def test_table_writer_takes_other_periods_than_prepared_and_commits_no_unfilled_
     tip = lake.tip()
     day = build(raw, cat, ["1D"], timezone=TZ)["1D"]
     with (pytest.raises(PumplibError, match="prepared for new periods but got no table"),
-          builder._TableWriter(lake, ["1h", "1D"], "unfilled") as w):
+          table_io.TableWriter(lake, ["1h", "1D"], "unfilled") as w):
         w.prepare("1h", assets, secs[60:62], secs[61:63])
         w.put("1D", day)
     assert lake.tip() == tip and lake.open_group("features/1h").sizes["time"] == 60
@@ -1219,33 +1232,112 @@ def test_first_build_tunes_glibc_malloc_unless_told_not_to(monkeypatch):
 
     from pumplib import config
     from pumplib.errors import ConfigError
-    from pumplib.features import builder
 
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
-    builder._tune_malloc.cache_clear()
+    tuning.tune_malloc.cache_clear()
     try:
         for off in (None, "null"):                       # (an environment variable: text)
             with config.set({"features.malloc_arena_max": off}):
-                assert "malloc_arena_max" not in builder._tune_malloc()
-            builder._tune_malloc.cache_clear()
+                assert "malloc_arena_max" not in tuning.tune_malloc()
+            tuning.tune_malloc.cache_clear()
         for key, bad in (("malloc_arena_max", "many"), ("malloc_arena_max", 0),
                          ("malloc_mmap_threshold", 1 << 30)):
             with (config.set({f"features.{key}": bad}),
                   pytest.raises(ConfigError, match=f"features.{key}: expected a whole "
                                                    f"number from .*{bad!r}")):
-                builder._tune_malloc()
-            builder._tune_malloc.cache_clear()
+                tuning.tune_malloc()
+            tuning.tune_malloc.cache_clear()
         monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
         monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000000")
-        assert builder._tune_malloc() == ({"malloc_mmap_threshold": 32 << 20} if glibc
+        assert tuning.tune_malloc() == ({"malloc_mmap_threshold": 32 << 20} if glibc
                                           else {})
-        builder._tune_malloc.cache_clear()
+        tuning.tune_malloc.cache_clear()
         monkeypatch.delenv("MALLOC_ARENA_MAX")
         monkeypatch.delenv("GLIBC_TUNABLES")
-        got = builder._tune_malloc()
+        got = tuning.tune_malloc()
         assert got == ({"malloc_arena_max": 1, "malloc_mmap_threshold": 32 << 20,
                         "malloc_trim_threshold": 64 << 20} if glibc else {})
-        assert builder._tune_malloc() is got                    # once per process
+        assert tuning.tune_malloc() is got                    # once per process
     finally:
-        builder._tune_malloc.cache_clear()
+        tuning.tune_malloc.cache_clear()
+
+
+def test_build_chooses_its_engine_in_one_place(tmp_path):
+    """``choose_engine`` names the engine from the inputs and options, with its reason:
+    blocks when asked (or by default without a dask cluster), dask for ``integral()``
+    and for hours straddling local midnight unless every feature is a bare raw signal,
+    incremental for a changed range over a store; a blocks engine that declines at run
+    time (bare signals not read from a lake, in such a zone) leaves the tables to dask,
+    the same tables."""
+    from pumplib.features import builder
+
+    raw = _raw(days=2)
+    grid = builder.A.Grid.from_times(raw.time.values)
+    plain = catalog_from_dicts([feat(name="p", inputs=["power"], unit="kW",
+                                     expression="power * 2", levels=["1h", "1D"])])
+    bare = catalog_from_dicts([feat(name="p", inputs=["power"], unit="kW",
+                                    expression="power", levels=["1h", "1D"])])
+    summed = catalog_from_dicts([feat(name="p", inputs=["power"], unit="kW*h",
+                                      expression="integral(power)", levels=["1h", "1D"])])
+
+    def choose(cat, timezone=TZ, **kw):
+        return builder.choose_engine(raw, cat, ["p"], ["1h", "1D"], timezone, grid, **kw)
+
+    assert choose(plain, engine="blocks").name == "blocks"
+    assert choose(plain, engine=None).name == "blocks"          # no dask.distributed client
+    assert choose(plain) == ("dask", "asked for", None)
+    assert choose(summed, engine="blocks").name == "dask"
+    kolkata = choose(plain, "Asia/Kolkata", engine="blocks")
+    assert kolkata.name == "dask" and "straddle local midnight" in kolkata.reason
+    assert choose(bare, "Asia/Kolkata", engine="blocks").name == "blocks"
+    changed = ("2026-03-28T00:00Z", "2026-03-29T00:00Z")
+    assert choose(plain, changed=changed).name == "dask"        # no store of day partials
+    assert choose(plain, changed=changed, store=object()).name == "incremental"
+    assert choose(summed, changed=changed, store=object()).name == "dask"
+    assert choose(plain, changed=("2030-01-01", "2030-01-02"),
+                  store=object()) == ("incremental", "the changed range holds no raw data", {})
+    with pytest.raises(UnknownNameError, match="engine 'eager'. Valid choices: 'blocks', 'dask'"):
+        choose(plain, engine="eager")
+    eager = build(raw, bare, ["1h", "1D"], timezone="Asia/Kolkata", engine="blocks")
+    lazy = materialize(build(raw, bare, ["1h", "1D"], timezone="Asia/Kolkata"))
+    for lv in lazy:
+        xr.testing.assert_identical(eager[lv], lazy[lv])
+
+
+def test_feature_rooms_stay_small_and_import_downward():
+    """Every module of ``pumplib.features`` is under 1,000 lines with no function over
+    120, and the modules import each other (lazy imports included) without a cycle."""
+    import ast
+    from pathlib import Path
+
+    import pumplib.features as F
+
+    folder = Path(F.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in sorted(folder.glob("*.py")):
+        src = path.read_text()
+        assert len(src.splitlines()) <= 1000, path.name
+        tree = ast.parse(src)
+        graph[path.stem] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                assert node.end_lineno - node.lineno < 120, (path.name, node.name)
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module] if node.module else [a.name for a in node.names]
+                graph[path.stem] |= {n.split(".")[0] for n in names}
+    graph.pop("__init__")
+    seen: dict[str, int] = {}
+
+    def visit(m, path):
+        assert seen.get(m) != 1, f"import cycle: {' -> '.join([*path, m])}"
+        if seen.get(m) == 2:
+            return
+        seen[m] = 1
+        for n in sorted(graph.get(m, ())):
+            visit(n, [*path, m])
+        seen[m] = 2
+
+    for m in graph:
+        visit(m, [])
+    assert {"evaluate", "planning", "blocks", "incremental", "tables", "tuning"} <= set(graph)

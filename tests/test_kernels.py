@@ -12,8 +12,10 @@ import zarr
 from pumplib import config
 from pumplib.errors import ConfigError, PumplibError
 from pumplib.features import aggregations as A
-from pumplib.features import build, builder, catalog_from_dicts, materialize
+from pumplib.features import blocks, build, catalog_from_dicts, materialize, planning
 from pumplib.features import kernels as K
+from pumplib.features import tables as table_io
+from pumplib.features.reading import direct_group
 from pumplib.lake import Lake, raw_compressor
 
 from .naive import naive_aggregate
@@ -121,8 +123,8 @@ def test_chunk_path_equals_the_dask_engine_bit_for_bit(tmp_path, monkeypatch, ch
     cat = _bare_catalog()
     raw = lake.open_raw("1min")
     grid = A.Grid.from_times(raw["time"].values)
-    specs = builder._block_specs(cat, list(cat), list(A.LEVELS))
-    assert set(builder._chunk_features(cat, specs, raw, grid, TZ)) == {"p", "fl"}
+    specs = planning.block_specs(cat, list(cat), list(A.LEVELS))
+    assert set(blocks.chunk_features(cat, specs, raw, grid, TZ)) == {"p", "fl"}
     calls = []
     orig = K.chunk_partials_from_lake
 
@@ -197,7 +199,7 @@ def test_chunks_that_do_not_nest_fall_back_to_blocks(tmp_path):
         lake = _lake_with_signals(tmp_path / "lake", step="1s", start="2026-03-29T00:59:00Z",
                                   steps=3 * 3600)
     raw = lake.open_raw("1s")
-    g, off = builder._direct_group(raw, ["power"])
+    g, off = direct_group(raw, ["power"])
     grid = A.Grid.from_times(raw["time"].values)
     edges = A.grid_edges(A.level_bounds("1min", grid.t0, grid.end, TZ), grid)
     assert K.chunk_partials_from_lake(g, ["power"], off, grid.n, edges, 60) is None
@@ -251,12 +253,12 @@ def test_stacked_levels_read_as_variables_and_legacy_levels_still_merge(tmp_path
                  store=None)
     stores = {}
     for stacked in (True, False):
-        monkeypatch.setattr(builder, "STACKED", stacked)
+        monkeypatch.setattr(table_io, "STACKED", stacked)
         out = Lake(str(tmp_path / f"s{stacked}"), create=True)
-        builder.write_tables(out, full)
+        table_io.write_tables(out, full)
         stores[stacked] = out
         root = zarr.open_group(store=out.session().store, mode="r")
-        assert (builder.VALUES in root["features/1D"]) is stacked
+        assert (table_io.VALUES in root["features/1D"]) is stacked
     for lv in full:
         a, b = (stores[s].open_group(f"features/{lv}").load() for s in (True, False))
         for ds in (a, b):
@@ -265,10 +267,10 @@ def test_stacked_levels_read_as_variables_and_legacy_levels_still_merge(tmp_path
         assert list(a.data_vars) == list(full[lv].data_vars)
     # an older lake (one array per variable) takes an appended day the old way
     legacy = Lake(str(tmp_path / "legacy"), create=True)
-    monkeypatch.setattr(builder, "STACKED", False)
-    builder.write_tables(legacy, first)
-    monkeypatch.setattr(builder, "STACKED", True)
-    builder.write_tables(legacy, part)
+    monkeypatch.setattr(table_io, "STACKED", False)
+    table_io.write_tables(legacy, first)
+    monkeypatch.setattr(table_io, "STACKED", True)
+    table_io.write_tables(legacy, part)
     for lv in ("1h", "1D"):
         xr.testing.assert_identical(legacy.open_group(f"features/{lv}").p_mean.load(),
                                     stores[True].open_group(f"features/{lv}").p_mean.load())
@@ -327,18 +329,18 @@ def test_stacked_levels_share_chunks_between_columns_and_a_subset_rewrites_its_o
     cat = _bare_catalog()
     raw = lake.open_raw("1min")
     full = materialize(build(raw, cat, ["1h", "1D"], timezone=TZ, engine="blocks"))
-    builder.write_tables(lake, full)
+    table_io.write_tables(lake, full)
     root = zarr.open_group(store=lake.session().store, mode="r")
-    arr = root["features/1h"][builder.VALUES]
-    assert arr.chunks[0] == builder._column_chunk(arr.shape[0], arr.shape[1], arr.chunks[2])
-    assert arr.chunks[0] >= builder.COLUMN_CHUNK                    # columns share chunks
+    arr = root["features/1h"][table_io.VALUES]
+    assert arr.chunks[0] == table_io._column_chunk(arr.shape[0], arr.shape[1], arr.chunks[2])
+    assert arr.chunks[0] >= table_io.COLUMN_CHUNK                    # columns share chunks
     again = {lv: ds[[k for k in ds.data_vars if k.startswith("fl_")]] * 2.0
              for lv, ds in full.items()}
     for lv, ds in again.items():
         ds.attrs = full[lv].attrs
         for k in ds.data_vars:
             ds[k].attrs = full[lv][k].attrs
-    builder.write_tables(lake, again)
+    table_io.write_tables(lake, again)
     for lv in full:
         got = lake.open_group(f"features/{lv}").load()
         for k in full[lv].data_vars:
@@ -366,10 +368,10 @@ def test_whole_chunks_written_directly_are_the_bytes_zarr_writes(tmp_path):
     arr = g.create_array("new", shape=x.shape, chunks=(8, 3, 20), dtype="float64",
                          fill_value=np.nan, compressors=raw_compressor())
     aa = arr._async_array
-    codec = builder._chunk_codec(aa)
+    codec = table_io._chunk_codec(aa)
     for ci in (0, 1):                            # every column of each column chunk
         cols = list(x[ci * 8:(ci + 1) * 8])
-        sync(builder._put_column_chunk(aa, codec, ci, cols, 0, 0))
+        sync(table_io._put_column_chunk(aa, codec, ci, cols, 0, 0))
     proto = default_buffer_prototype()
 
     def same_bytes(keys):
@@ -381,7 +383,7 @@ def test_whole_chunks_written_directly_are_the_bytes_zarr_writes(tmp_path):
     # periods [30, 50) again, 1.0 added: chunk 1 (20-40) holds periods 20-29 already,
     # so it is decoded and merged; chunk 2 (40-50) is covered whole
     y = x + 1.0
-    sync(builder._put_column_chunk(aa, codec, 0, list(y[:8, :, 30:]), 30, 50))
+    sync(table_io._put_column_chunk(aa, codec, 0, list(y[:8, :, 30:]), 30, 50))
     want = x.copy()
     want[:8, :, 30:] = y[:8, :, 30:]
     np.testing.assert_array_equal(arr[:], want)
@@ -393,11 +395,11 @@ def test_whole_chunks_written_directly_are_the_bytes_zarr_writes(tmp_path):
     arr[8:, :, :] = z
     ref[8:, :, :] = z
     assert sync(store.get("new/c/1/0/0", proto)) is None
-    sync(builder._put_column_chunk(aa, codec, 1, list(y[8:, :, 5:12]), 5, 50))
+    sync(table_io._put_column_chunk(aa, codec, 1, list(y[8:, :, 5:12]), 5, 50))
     ref[8:, :, 5:12] = y[8:, :, 5:12]
     np.testing.assert_array_equal(arr[:], ref[:])
     same_bytes(("c/1/0/0",))
     with pytest.raises(PumplibError, match="bytes, not the"):
         codec.decode_into(sync(store.get("new/c/1/0/0", proto)).to_bytes(), np.empty(7))
-    assert builder._chunk_codec(g.create_array(
+    assert table_io._chunk_codec(g.create_array(
         "other", shape=(4, 5), chunks=(2, 5), dtype="float64")._async_array) is None

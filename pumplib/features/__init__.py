@@ -7,8 +7,21 @@ Modules, in data-flow order:
   validated before any compute;
 * :mod:`pumplib.features.aggregations` — mergeable partials (chunk → combine →
   finalize), calendar levels in the utility's time zone, numpy and dask cores;
-* :mod:`pumplib.features.builder` — golden tables with coverage, stored as
-  ``features/<level>`` groups of the lake.
+* :mod:`pumplib.features.evaluate` — feature values at the raw cadence, with
+  their good masks;
+* :mod:`pumplib.features.planning` — levels, partial fields, raw context and
+  columns of each feature (what every engine asks);
+* :mod:`pumplib.features.lazy`, :mod:`~pumplib.features.blocks`,
+  :mod:`~pumplib.features.incremental` — the engines: dask (the reference),
+  eager day blocks, changed days over stored day partials (with
+  :mod:`~pumplib.features.reading` for raw windows and
+  :mod:`~pumplib.features.taskgraph` for its workers);
+* :mod:`pumplib.features.tables` — golden tables in the lake: the writer, the
+  stacked layout, its chunk codec;
+* :mod:`pumplib.features.tuning` — malloc, gc and kernel warm-up for builds;
+* :mod:`pumplib.features.builder` — the entry: :func:`build` chooses the engine
+  (:func:`~pumplib.features.builder.choose_engine`), :func:`build_lake` builds
+  from a lake and commits, :func:`history` lists the builds.
 
 Examples
 --------

@@ -63,248 +63,35 @@ from importlib.metadata import entry_points
 import numpy as np
 import pandas as pd
 
-from ..errors import PumplibError, UnknownNameError, choices_message
+from ..errors import UnknownNameError, choices_message
+from .fields import (  # noqa: F401 - the chunk and combine steps, re-exported
+    _KNOWN_FIELDS,
+    ON_THRESHOLD,
+    _concat,
+    _ffill,
+    _field_closure,
+    _is_dask,
+    _safe_div,
+    _shift_left,
+    _shift_right,
+    chunk_partials,
+    combine_partials,
+)
+from .periods import (  # noqa: F401 - levels and periods, re-exported
+    CALENDAR_LEVELS,
+    FIXED_LEVELS,
+    LEVELS,
+    AggregationError,
+    Grid,
+    _check_cadence,
+    _check_level,
+    grid_edges,
+    level_bounds,
+    times_ns,
+)
 
 #: entry-point group through which other packages register aggregations
 ENTRY_POINT_GROUP = "pumplib.aggregations"
-
-#: the golden-table levels, finest first
-LEVELS: tuple[str, ...] = ("1min", "15min", "1h", "1D", "1W", "1M")
-#: fixed-length levels (seconds), anchored at the Unix epoch (UTC)
-FIXED_LEVELS: dict[str, int] = {"1min": 60, "15min": 900, "1h": 3600}
-#: calendar levels, bounded by local midnight of the utility's time zone
-CALENDAR_LEVELS: tuple[str, ...] = ("1D", "1W", "1M")
-
-#: threshold above which a state value counts as "on" (run_state 1, flags 1)
-ON_THRESHOLD = 0.5
-
-
-class AggregationError(PumplibError, ValueError):
-    """An aggregation cannot be computed as asked (e.g. a median rolled up)."""
-
-
-# ---------------------------------------------------------------------------
-# partial fields: chunk (one raw sample) and the dependencies between fields
-# ---------------------------------------------------------------------------
-#: fields every partial set carries
-_BASE_FIELDS = ("n", "n_good")
-#: fields that need other fields to combine
-_FIELD_NEEDS: dict[str, tuple[str, ...]] = {
-    "m2": ("n", "sum"),
-    "first": ("n",),
-    "last": ("n",),
-    "lin_sum": ("head", "tail"),
-    "lin_n": ("head", "tail"),
-    "trans": ("n", "first", "last"),
-}
-_ADDITIVE_PREFIXES = ("n_eq:",)
-_ADDITIVE = {"n", "n_good", "sum", "n_on"}
-
-
-def _field_closure(fields: Iterable[str]) -> tuple[str, ...]:
-    out = list(_BASE_FIELDS)
-    todo = list(fields)
-    while todo:
-        f = todo.pop()
-        if f in out:
-            continue
-        out.append(f)
-        todo.extend(_FIELD_NEEDS.get(f, ()))
-    return tuple(sorted(out))
-
-
-def _sample_partial(name: str, x: np.ndarray, valid: np.ndarray, good: np.ndarray) -> np.ndarray:
-    """The partial ``name`` of a period holding one raw sample (the *chunk* step)."""
-    if name == "n":
-        return valid.astype(np.float64)
-    if name == "n_good":
-        return good.astype(np.float64)
-    if name == "sum":
-        return np.where(valid, x, 0.0)
-    if name in ("min", "max", "first", "last", "head", "tail"):
-        return np.where(valid, x, np.nan)
-    if name in ("m2", "lin_sum", "lin_n", "trans"):
-        return np.zeros(x.shape, dtype=np.float64)
-    if name == "n_on":
-        return (valid & (x > ON_THRESHOLD)).astype(np.float64)
-    if name.startswith("n_eq:"):
-        return (valid & (x == float(name[5:]))).astype(np.float64)
-    raise UnknownNameError(choices_message("partial field", name, _KNOWN_FIELDS))
-
-
-_KNOWN_FIELDS = ("n", "n_good", "sum", "min", "max", "m2", "first", "last", "head", "tail",
-                 "lin_sum", "lin_n", "trans", "n_on", "n_eq:<value>")
-
-
-def chunk_partials(x: np.ndarray, fields: Sequence[str], good: np.ndarray | None = None
-                   ) -> dict[str, np.ndarray]:
-    """Partials of one-sample periods: the *chunk* step of every aggregation.
-
-    Parameters
-    ----------
-    x : ndarray, shape (..., time)
-        Raw values; NaN marks a missing or bad sample.
-    fields : sequence of str
-        Partial fields wanted (their dependencies are added).
-    good : ndarray of bool, optional
-        Samples that count toward coverage (default: ``isfinite(x)``). A
-        feature's condition (e.g. only while running) masks values but not
-        coverage, so the two may differ.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    valid = np.isfinite(x)
-    good = valid if good is None else np.asarray(good, dtype=bool)
-    return {f: _sample_partial(f, x, valid, good) for f in _field_closure(fields)}
-
-
-# ---------------------------------------------------------------------------
-# combine: consecutive periods → the period that contains them
-# ---------------------------------------------------------------------------
-def combine_partials(p: Mapping[str, np.ndarray], groups: np.ndarray) -> dict[str, np.ndarray]:
-    """Merge consecutive periods' partials into coarser periods (the *combine* step).
-
-    Parameters
-    ----------
-    p : mapping of str to ndarray, shape (..., m)
-        Partials of ``m`` consecutive periods (or raw samples, see
-        :func:`chunk_partials`), in time order.
-    groups : ndarray of int, shape (k + 1,)
-        Edges into the ``m`` periods: coarse period ``j`` merges periods
-        ``groups[j]:groups[j + 1]``. ``groups[0] == 0``, ``groups[-1] == m``,
-        every group non-empty.
-
-    Returns
-    -------
-    dict of str to ndarray, shape (..., k)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> p = chunk_partials(np.array([0.0, 1.0, 1.0, 0.0, 1.0]), ["trans", "sum"])
-    >>> out = combine_partials(p, np.array([0, 2, 5]))
-    >>> out["trans"].tolist(), out["sum"].tolist()
-    ([1.0, 1.0], [1.0, 2.0])
-    >>> combine_partials(out, np.array([0, 2]))["trans"].tolist()   # same as from raw
-    [2.0]
-    """
-    groups = np.asarray(groups, dtype=np.int64)
-    m = p["n"].shape[-1]
-    if groups[0] != 0 or groups[-1] != m or np.any(np.diff(groups) <= 0):
-        raise AggregationError(f"invalid group edges over {m} periods: {groups.tolist()}")
-    starts = groups[:-1]
-    k = len(starts)
-    gid = np.repeat(np.arange(k), np.diff(groups))
-    is_gstart = np.zeros(m, dtype=bool)
-    is_gstart[starts] = True
-    shape = p["n"].shape
-    pos = np.broadcast_to(np.arange(m), shape)
-    nonempty = p["n"] > 0
-
-    def add(a):
-        return np.add.reduceat(a, starts, axis=-1)
-
-    out: dict[str, np.ndarray] = {}
-    for f, a in p.items():
-        if f in _ADDITIVE or f.startswith(_ADDITIVE_PREFIXES):
-            out[f] = add(a)
-        elif f == "min":
-            out[f] = np.fmin.reduceat(a, starts, axis=-1)
-        elif f == "max":
-            out[f] = np.fmax.reduceat(a, starts, axis=-1)
-        elif f == "first":
-            fpos = np.minimum.reduceat(np.where(nonempty, pos, m), starts, axis=-1)
-            got = np.take_along_axis(a, np.minimum(fpos, m - 1), axis=-1)
-            out[f] = np.where(fpos < groups[1:], got, np.nan)
-        elif f == "last":
-            lpos = np.maximum.reduceat(np.where(nonempty, pos, -1), starts, axis=-1)
-            got = np.take_along_axis(a, np.maximum(lpos, 0), axis=-1)
-            out[f] = np.where(lpos >= starts, got, np.nan)
-        elif f == "head":
-            out[f] = a[..., starts]
-        elif f == "tail":
-            out[f] = a[..., groups[1:] - 1]
-        elif f == "m2":
-            n, s = p["n"], p["sum"]
-            ng = add(n)
-            mean_g = _safe_div(add(s), ng)
-            mean_f = _safe_div(s, n)
-            dev = np.where(nonempty, n * (mean_f - mean_g[..., gid]) ** 2, 0.0)
-            out[f] = add(a + dev)
-        elif f in ("lin_sum", "lin_n"):
-            head, tail = p["head"], p["tail"]
-            prev_tail = np.concatenate([np.full(shape[:-1] + (1,), np.nan), tail[..., :-1]], -1)
-            pair = ~is_gstart & np.isfinite(prev_tail) & np.isfinite(head)
-            extra = (prev_tail + head) * 0.5 if f == "lin_sum" else np.ones(shape)
-            out[f] = add(a + np.where(pair, extra, 0.0))
-        elif f == "trans":
-            pv = np.maximum.accumulate(np.where(nonempty, pos, -1), axis=-1)
-            pv = np.concatenate([np.full(shape[:-1] + (1,), -1), pv[..., :-1]], axis=-1)
-            prev_last = np.take_along_axis(p["last"], np.maximum(pv, 0), axis=-1)
-            start = (nonempty & (pv >= starts[gid]) & (prev_last <= ON_THRESHOLD)
-                     & (p["first"] > ON_THRESHOLD))
-            out[f] = add(a + start)
-        else:
-            raise UnknownNameError(choices_message("partial field", f, _KNOWN_FIELDS))
-    return out
-
-
-def _safe_div(a, b):
-    """``a / b`` where ``b > 0``, else NaN, without a divide-by-zero warning (numpy or dask)."""
-    return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
-
-
-def _shift_right(a, fill):
-    """``a`` moved one period later along the last axis (numpy or dask)."""
-    pad = _full_like_last(a, fill)
-    return _concat([pad, a[..., :-1]])
-
-
-def _shift_left(a, fill):
-    """``a`` moved one period earlier along the last axis (numpy or dask)."""
-    pad = _full_like_last(a, fill)
-    return _concat([a[..., 1:], pad])
-
-
-def _is_dask(a) -> bool:
-    return type(a).__module__.startswith("dask")
-
-
-def _full_like_last(a, fill):
-    shape = a.shape[:-1] + (1,)
-    if _is_dask(a):
-        import dask.array as da
-
-        return da.full(shape, fill, dtype=a.dtype, chunks=a.chunks[:-1] + ((1,),))
-    return np.full(shape, fill, dtype=a.dtype)
-
-
-def _concat(parts):
-    if any(_is_dask(p) for p in parts):
-        import dask.array as da
-
-        return da.concatenate(parts, axis=-1)
-    return np.concatenate(parts, axis=-1)
-
-
-def _ffill_np(a, axis=-1):
-    pos = np.where(np.isfinite(a), np.arange(a.shape[-1]), 0)
-    pos = np.maximum.accumulate(pos, axis=-1)
-    out = np.take_along_axis(a, pos, axis=-1)
-    return out
-
-
-def _ffill_binop(a, b):
-    return np.where(np.isnan(b), a, b)
-
-
-def _ffill(a):
-    """Forward-fill NaN along the last axis (numpy, or dask via a cumulative reduction)."""
-    if _is_dask(a):
-        from dask.array.reductions import cumreduction
-
-        return cumreduction(_ffill_np, _ffill_binop, np.nan, a, axis=a.ndim - 1,
-                            dtype=a.dtype)
-    return _ffill_np(a)
 
 
 # ---------------------------------------------------------------------------
@@ -554,135 +341,6 @@ def get_aggregation(name: str, interpolation: str = "linear") -> Aggregation:
                            description=_PARAMETRIC[base])
     raise UnknownNameError(choices_message("aggregation", name, available_aggregations()))
 
-
-# ---------------------------------------------------------------------------
-# calendar: level boundaries and edges into the raw grid
-# ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Grid:
-    """A regular UTC time grid: ``n`` samples from ``t0`` (epoch s) every ``dt`` seconds."""
-
-    t0: int
-    dt: int
-    n: int
-
-    @property
-    def end(self) -> int:
-        return self.t0 + self.dt * self.n
-
-    @classmethod
-    def from_times(cls, times) -> Grid:
-        """The grid of a regular ``datetime64`` index (raises when it is not regular)."""
-        a = np.asarray(times)
-        if a.dtype.kind == "M":              # checked in the array's own unit: no copy
-            unit, _ = np.datetime_data(a.dtype)
-            t, per_s = a.view(np.int64), int(np.timedelta64(1, "s") // np.timedelta64(1, unit))
-        else:
-            t, per_s = np.asarray(pd.DatetimeIndex(times).as_unit("s").asi8, np.int64), 1
-        if len(t) == 0:
-            raise AggregationError("the time axis is empty")
-        if len(t) == 1:
-            raise AggregationError("a single time step does not define a grid step")
-        d = int(t[1] - t[0])
-        if d <= 0 or d % per_s or not _regular(t, d):
-            raise AggregationError("the time axis is not a regular increasing grid of "
-                                   "whole seconds")
-        return cls(int(t[0]) // per_s, d // per_s, len(t))
-
-
-def _regular(t: np.ndarray, d: int, piece: int = 1 << 16) -> bool:
-    """Whether ``t[i + 1] - t[i] == d`` for every ``i``, checked in cache-sized pieces (the
-    differences of a 16-day 1 s axis at once are an 11 MB array, paid in page faults)."""
-    for i in range(0, len(t) - 1, piece):
-        s = t[i:i + piece + 1]
-        if not np.array_equal(s[1:] - s[:-1], np.broadcast_to(d, len(s) - 1)):
-            return False
-    return True
-
-
-def _check_level(level: str) -> None:
-    if level not in LEVELS:
-        raise UnknownNameError(choices_message("level", level, LEVELS))
-
-
-def times_ns(secs) -> pd.DatetimeIndex:
-    """Epoch seconds as a nanosecond DatetimeIndex (no parsing, no cache: several times
-    faster than ``pd.to_datetime(secs, unit="s")`` for the short axes of a build).
-
-    Examples
-    --------
-    >>> times_ns([0, 86400]).strftime("%Y-%m-%d").tolist()
-    ['1970-01-01', '1970-01-02']
-    """
-    return pd.DatetimeIndex(np.asarray(secs, dtype=np.int64).astype("datetime64[s]")
-                            .astype("datetime64[ns]"))
-
-
-def level_bounds(level: str, start: int, end: int, timezone: str = "UTC") -> np.ndarray:
-    """Period boundaries (epoch seconds, UTC) of ``level`` covering ``[start, end)``.
-
-    The first boundary is at or before ``start`` and the last at or after
-    ``end``. Day, week (Monday) and month boundaries are local midnights of
-    ``timezone``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> s = int(pd.Timestamp("2026-03-28T12:00Z").timestamp())
-    >>> b = level_bounds("1D", s, s + 2 * 86400, "Europe/Amsterdam")
-    >>> (pd.to_datetime(b, unit="s").strftime("%d %H:%M").tolist(), int(b[2] - b[1]) // 3600)
-    (['27 23:00', '28 23:00', '29 22:00', '30 22:00'], 23)
-    """
-    _check_level(level)
-    if end <= start:
-        raise AggregationError(f"empty time range [{start}, {end})")
-    if level in FIXED_LEVELS:
-        size = FIXED_LEVELS[level]
-        lo = (start // size) * size
-        hi = -((-end) // size) * size
-        return np.arange(lo, hi + 1, size, dtype=np.int64)
-    return _calendar_bounds(level, int(start), int(end), timezone).copy()
-
-
-@functools.lru_cache(maxsize=256)
-def _calendar_bounds(level: str, start: int, end: int, timezone: str) -> np.ndarray:
-    """:func:`level_bounds` of a calendar level (a build asks the same ones often)."""
-    first = pd.Timestamp(start, unit="s", tz="UTC").tz_convert(timezone)
-    last = pd.Timestamp(end, unit="s", tz="UTC").tz_convert(timezone)
-    d0 = first.tz_localize(None).normalize()
-    d1 = last.tz_localize(None).normalize() + pd.Timedelta(days=1)
-    if level == "1D":
-        naive = pd.date_range(d0, d1 + pd.Timedelta(days=1), freq="D")
-    elif level == "1W":
-        w0 = d0 - pd.Timedelta(days=d0.day_of_week)
-        naive = pd.date_range(w0, d1 + pd.Timedelta(days=7), freq="7D")
-    else:
-        m0 = d0.replace(day=1)
-        naive = pd.date_range(m0, d1 + pd.offsets.MonthBegin(1), freq="MS")
-    local = naive.tz_localize(timezone, nonexistent="shift_forward",
-                              ambiguous=np.ones(len(naive), dtype=bool))
-    b = np.asarray(local.tz_convert("UTC").as_unit("s").asi8, dtype=np.int64)
-    i0 = np.searchsorted(b, start, side="right") - 1
-    i1 = np.searchsorted(b, end, side="left")
-    return b[max(i0, 0):i1 + 1]
-
-
-def grid_edges(bounds: np.ndarray, grid: Grid) -> np.ndarray:
-    """Indices into the grid of period boundaries, clipped to ``[0, grid.n]``."""
-    inner = bounds[(bounds > grid.t0) & (bounds < grid.end)]
-    if np.any((inner - grid.t0) % grid.dt):
-        raise AggregationError(
-            f"period boundaries fall between samples of the {grid.dt} s grid (e.g. "
-            f"{pd.Timestamp(int(inner[(inner - grid.t0) % grid.dt != 0][0]), unit='s')} UTC); "
-            "choose a level at least as coarse as the cadence")
-    return np.clip((bounds - grid.t0) // grid.dt, 0, grid.n).astype(np.int64)
-
-
-def _check_cadence(level: str, grid: Grid) -> None:
-    if level in FIXED_LEVELS and FIXED_LEVELS[level] < grid.dt:
-        raise AggregationError(
-            f"level {level!r} is finer than the {grid.dt} s cadence of the data. Valid "
-            f"levels here: {[lv for lv in LEVELS if FIXED_LEVELS.get(lv, 10**9) >= grid.dt]}")
 
 
 # ---------------------------------------------------------------------------

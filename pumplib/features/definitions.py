@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from .. import config as _config
@@ -564,3 +565,17 @@ def catalog_from_specs(specs: Sequence[Mapping], source: str = "<recorded>") -> 
                               f"{s['hash']!r} differs from the one recomputed now ({got!r}); "
                               "the expression language changed since it was recorded")
     return cat
+
+
+def features_frame(catalog: FeatureCatalog | None = None) -> pd.DataFrame:
+    """One row per definition: unit, inputs, levels, aggregations, hash (for listings)."""
+    catalog = catalog if catalog is not None else load_catalog()
+    rows = []
+    for d in catalog.values():
+        rows.append({"feature": d.name, "version": d.version, "unit": d.unit,
+                     "inputs": ",".join(d.inputs), "expression": d.expression,
+                     "condition": d.condition or "", "levels": ",".join(d.levels),
+                     "aggregations": ";".join(f"{lv}:{','.join(v)}"
+                                              for lv, v in d.aggregations.items()),
+                     "min_coverage": d.min_coverage, "hash": d.hash, "source": d.source})
+    return pd.DataFrame(rows).set_index("feature")
