@@ -7,10 +7,12 @@ Four kinds of questions:
   scored by recall@k of the retrieval.
 * ``data``: ``expect`` lists ``{name, value}`` pairs (asset or station and the
   number in the table's units), optionally ``selected`` (the winner of a
-  ranking); the answer's facts must match to ``rtol`` (default 1e-9). Each
-  expectation also says how to recompute it from the golden tables
-  (``column``, ``assets``, ``start``/``end`` local dates, ``how``), which the
-  tests do independently.
+  ranking); the answer's facts must match to ``rtol`` (default 1e-6, for
+  numbers written with six or more significant digits). Each expectation also
+  says how to recompute it from the golden tables (``column``, ``assets``,
+  ``start``/``end`` local dates, ``how``), which the tests do independently.
+  A registry fact or a definition (``facts``, ``inputs``, ``formula``) is
+  checked on those fields, whether it comes as a passage or as data.
 * ``none``: nothing relevant must be found.
 * ``unclear``: a part of the question (an unknown pump or station, a period or a word
   that cannot be read) must be reported as not understood, with suggestions, and
@@ -99,7 +101,7 @@ def _close(got, want, rtol: float) -> bool:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", str(text).lower().replace("³", "3").replace("²", "2")
+    return re.sub(r"[\s_\-.]+", " ", str(text).lower().replace("³", "3").replace("²", "2")
                   .replace("m^3", "m3")).strip()
 
 
@@ -122,13 +124,16 @@ def score(q: dict, a) -> list[str]:
     rtol = float(q.get("rtol", 1e-6))
     bad = []
     typ = question_type(q)
-    if a.type != typ:
+    # a fact of the registry or a definition is checked on its structured fields
+    # (facts, inputs, formula); it may come as a document passage or as data
+    structured = typ == "doc" and any(q.get(k) for k in ("facts", "inputs", "formula"))
+    if a.type != typ and not (structured and a.type == "data"):
         bad.append(f"type {a.type}, expected {typ}")
     facts = {f["name"]: f for f in a.facts}
     for e in q.get("expect", []) or []:
         f = facts.get(e["name"])
         got = None if f is None else f["value"]
-        if not _close(got, e["value"], float(e.get("rtol", q.get("rtol", 1e-9)))):
+        if not _close(got, e["value"], float(e.get("rtol", q.get("rtol", 1e-6)))):
             bad.append(f"{e['name']}: expected {e['value']}, got {got}")
     if q.get("total") is not None and not _close(a.total, q["total"], rtol):
         bad.append(f"total {a.total}, expected {q['total']}")
