@@ -12,7 +12,8 @@ Features (all values divided by ``L``): the values 1–4 seasons before ``t``
 and their median, the value one shortest season before, the last value and
 the recent level change against a season earlier, the last value and the
 last shortest season's mean against their medians over the last 4 seasons
-(an anomaly that persists), the step, the local hour
+(an anomaly that persists), the series (categorical: each series may
+respond in its own way), the step, the local hour
 and weekday, off-days (weekends and holidays) at ``t`` and one season before,
 and future-known covariates (weather) at ``t`` and their change against one
 season before. The loss is L1 (the score is the MAE).
@@ -96,6 +97,8 @@ def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4):
     names = ["lag1_vs_med", *[f"lag{k + 2}" for k in range(n_lags - 1)], "short_lag", "last_change",
              "recent_change", "season_change", "base", "step", "log_level"]
     names += ["day_vs_median", "last_vs_median"]
+    feats.append(J.astype(float))   # which series: categorical (per-series responses)
+    names.append("series")
     feats += [cal[T, c] for c in range(cal.shape[1])]
     names += [f"cal{c}" for c in range(cal.shape[1])]
     if cal.shape[1]:
@@ -185,11 +188,11 @@ def _fit(lgb, p: Panel, t_lo: int, end: int, samples: int, seed: int, h: int, m:
     S = rng.integers(0, h, len(T))
     keep = p.observed[T, J]
     T, J, S = T[keep], J[keep], S[keep]
-    X, base, scale, _ = _features(p, J, T, S, m, s, cal, cov, **shape)
+    X, base, scale, names = _features(p, J, T, S, m, s, cal, cov, **shape)
     target = (p.y[T, J] - base) / scale
     ok = np.isfinite(target) & np.isfinite(base)
     if ok.sum() < 50:
         return None
     model = lgb.LGBMRegressor(**kw)
-    model.fit(X[ok], target[ok])
+    model.fit(X[ok], target[ok], categorical_feature=[names.index("series")])
     return model
