@@ -377,6 +377,31 @@ def test_adaptive_normalised_intervals_match_reference_and_cover_a_drifting_seri
     assert 0.76 < coverage(exact) < 0.88, coverage(exact)
 
 
+def test_gbm_extrapolates_to_a_new_low_and_uses_future_weather():
+    rng = np.random.default_rng(3)
+    n, test = 24 * 45, 24 * 8
+    t = pd.date_range("2026-01-05", periods=n, freq="h", tz="UTC")
+    i = np.arange(n)
+    day = 3 * np.sin(2 * np.pi * i / 24)
+    temp = pd.Series(rng.normal(0, 1, n // 24).repeat(24), index=t)   # known a day ahead
+    fall = np.where(i < n - test, 20.0, 20.0 - 0.08 * (i - (n - test)))  # to an all-time low
+    frame = pd.DataFrame({"A": 20 + day + 3 * temp.to_numpy() + rng.normal(0, 0.3, n),
+                          "B": fall + day + 3 * temp.to_numpy() + rng.normal(0, 0.3, n),
+                          "C": 40 + 2 * day + 3 * temp.to_numpy() + rng.normal(0, 0.3, n)},
+                         index=t)
+    frame.attrs.update(level="1h", timezone="UTC")
+    kw = dict(season=[24], horizon=24, test_periods=test, stride=24, future=False,
+              calibration=4)
+    with_cov = F.backtest(frame, "1h", ["gbm"], covariates=temp.to_frame("temp"), **kw)
+    without = F.backtest(frame, "1h", ["gbm"], **kw)
+    rel = with_cov.metrics.xs("gbm", level="model")["rel_mae"]
+    assert (rel < 0.65).all(), rel                       # far better than yesterday's values
+    assert (without.metrics.xs("gbm", level="model")["rel_mae"] > 1.5 * rel).all()
+    fc = with_cov.forecasts
+    b = fc[(fc.series == "B") & (fc.model == "gbm")]
+    assert b["mean"].min() < frame.B.iloc[:n - test].min() - 4   # below all it was trained on
+
+
 def test_forecast_frame_reads_a_plain_table_and_names_bad_input(tmp_path):
     from pumplib.errors import SchemaError
 
