@@ -41,8 +41,9 @@ from ..assets import AssetRegistry
 from ..errors import ConflictError, IngestError, PumplibError, UnitError
 from ..lake import QUARANTINE_COLUMNS, Lake, Transaction, cadence_seconds, new_run_id, snap_cadence
 from ..units import conversion
+from .buffer import GridBuffer
 from .formats import Format, detect_format, get_format
-from .readers import NO_QUALITY, Reader, Records, RowLedger
+from .readers import Reader, Records
 from .text import sniff
 
 #: lake group of the ingest notes (rows ingested out of time order), one table a run
@@ -550,7 +551,10 @@ def _ingest_file(tx: Transaction, path: Path, fmt: Format, reg: AssetRegistry | 
         if bar is not None:
             bar.close()
     if buf is not None:
-        buf.flush_all()
+        try:
+            buf.flush_all()
+        finally:
+            buf.close()  # the scratch file of spilled windows, if any
         rep.samples_ingested = buf.written
         rep.assets = sorted({reader.keys[k].asset for k in buf.keys_seen})
         rep.signals = sorted({reader.keys[k].signal for k in buf.keys_seen})
@@ -649,218 +653,3 @@ def _infer_cadence(time_ns: np.ndarray) -> str:
     if len(t) < 2:
         return config.get("lake.cadences")[0]
     return snap_cadence(float(np.median(np.diff(t))) / 1e9)
-
-
-class GridBuffer:
-    """Dense per-window buffers between parsing and the lake.
-
-    Samples are scattered into arrays aligned with the lake's chunks, one
-    window (chunk span) per (asset, signal). Windows that the stream has moved
-    past are merged into the lake and freed, so memory is bounded by the
-    number of open windows, not the file size. Within one file the later of
-    two rows for the same cell wins; the other is quarantined unless it holds
-    the same value (then it is a plain duplicate and counted).
-    """
-
-    def __init__(self, tx: Transaction, cadence: str, reader: Reader, rep: FileReport,
-                 run_id: str):
-        self.tx, self.cadence, self.reader, self.rep = tx, cadence, reader, rep
-        self.step_ns = cadence_seconds(cadence) * 10**9
-        self.span = int(config.get("lake.chunk_samples"))
-        self.windows: dict[tuple[int, int], _Window] = {}  # (window, key) → buffer
-        self.written = 0
-        self.keys_seen: set[int] = set()
-        self.rejects: list[dict] = []
-        #: rows ingested but worth knowing about (out of time order), for quality
-        self.notes: list[dict] = []
-        self._last_cell: dict[int, int] = {}
-        self.has_quality = bool(reader.fmt.quality)
-        self.max_bytes = int(config.get("ingest.buffer_mb")) * 2**20
-        self.origin_cell: int | None = None
-        self._current = None
-        self._big_lines = False
-
-    def _out_of_order(self, k: int, cells: np.ndarray, lines: np.ndarray) -> None:
-        """Note rows (in file order, one key) that come after a later time of the same key."""
-        prev = self._last_cell.get(k, np.iinfo(np.int64).min)
-        if cells[0] > prev and (len(cells) == 1 or (cells[1:] > cells[:-1]).all()):
-            self._last_cell[k] = int(cells[-1])
-            return
-        run = np.maximum.accumulate(np.r_[prev, cells])
-        late = np.flatnonzero(cells < run[:-1])
-        self._last_cell[k] = int(run[-1])
-        key = self.reader.keys[k]
-        for i in late:
-            t = pd.Timestamp(int(cells[i]) * self.step_ns, tz="UTC")
-            self.notes.append({
-                "line": int(lines[i]), "column": self.reader.fmt.timestamp, "raw": t.isoformat(),
-                "reason": f"out-of-order row: {key.asset}/{key.signal} at {t.isoformat()} comes "
-                          f"after a later time; ingested in its place",
-                "timestamp": t.isoformat(), "tag": key.tag, "asset": key.asset,
-                "signal": key.signal})
-        self.rep.out_of_order_rows += len(late)
-
-    def add(self, rec: Records) -> None:
-        if not len(rec):
-            return
-        cell = rec.time_ns / self.step_ns
-        np.rint(cell, out=cell)
-        cell = cell.astype(np.int64)  # steps since epoch
-        cmin, cmax = int(cell.min()), int(cell.max())
-        if self.origin_cell is None:
-            step_s = self.step_ns // 10**9
-            self.origin_cell = self.tx.origin(self.cadence, cmin * step_s) // step_s
-        # windows are aligned with the lake's chunks
-        w0 = (cmin - self.origin_cell) // self.span
-        self._current = (cmax - self.origin_cell) // self.span
-        nkeys = len(self.reader.keys)
-        if w0 == self._current:  # the usual case: the batch lies in one window
-            gid = rec.key
-        else:
-            win = (cell - self.origin_cell) // self.span
-            gid = (win - w0) * nkeys + rec.key
-        dtype = np.int16 if gid.max() < 2**15 else np.int64
-        order = np.argsort(gid.astype(dtype), kind="stable")  # radix sort for small ints
-        g_sorted = gid[order]
-        bounds = np.flatnonzero(np.diff(g_sorted)) + 1
-        starts = np.r_[0, bounds]
-        ends = np.r_[bounds, len(order)]
-        self._big_lines = bool(rec.line.max() > _Window.LINE_MAX)
-        # gather once in group order; each group is then a slice
-        if w0 != self._current:  # groups split by window: check time order per key first
-            korder = np.argsort(rec.key.astype(dtype), kind="stable")
-            kk = rec.key[korder]
-            kb = np.r_[0, np.flatnonzero(np.diff(kk)) + 1, len(kk)]
-            for a, b in zip(kb[:-1], kb[1:], strict=True):
-                self._out_of_order(int(kk[a]), cell[korder[a:b]], rec.line[korder[a:b]])
-        cell, value, quality, line = cell[order], rec.value[order], rec.quality[order], \
-            rec.line[order]
-        rown = None if rec.row_n is None else rec.row_n[order]
-        for s, e in zip(starts, ends, strict=True):
-            g = int(g_sorted[s])
-            w, k = w0 + g // nkeys, g % nkeys
-            self.keys_seen.add(k)
-            wb = self.windows.get((w, k))
-            if wb is None:
-                wb = self.windows[(w, k)] = _Window(self.span, rown is not None)
-            if w0 == self._current:  # one group per key, in file order
-                self._out_of_order(k, cell[s:e], line[s:e])
-            pos = cell[s:e] - (self.origin_cell + w * self.span)
-            self._scatter(wb, pos, value[s:e], quality[s:e], line[s:e], w, k,
-                          None if rown is None else rown[s:e])
-        if self.nbytes() > self.max_bytes:
-            cur = self._current
-            self._flush(lambda w: w < cur)
-            if self.nbytes() > self.max_bytes:
-                self.flush_all()
-
-    def _scatter(self, wb: _Window, pos, value, quality, line, w, k, rown=None) -> None:
-        if self._big_lines and wb.line.dtype != np.int64:
-            wb.line = wb.line.astype(np.int64)  # a file of more than 2**31 lines
-        # rows of a group keep file order: strictly increasing positions (time
-        # order, the usual case) cannot repeat a cell
-        increasing = len(pos) == 1 or (pos[1:] > pos[:-1]).all()
-        if increasing and pos[-1] - pos[0] == len(pos) - 1:
-            # a gapless run of steps (the usual case): slices, not fancy indexing
-            sl = slice(int(pos[0]), int(pos[-1]) + 1)
-            if not wb.present[sl].any():
-                wb.value[sl] = value
-                wb.quality[sl] = quality
-                wb.line[sl] = line
-                wb.present[sl] = True
-                if wb.rown is not None:
-                    wb.rown[sl] = rown
-                return
-        dup_in_batch = not increasing and (np.bincount(pos)[pos] > 1).any()
-        if dup_in_batch or wb.present[pos].any():
-            self._resolve_duplicates(wb, pos, value, quality, line, w, k, rown)
-            return
-        wb.value[pos] = value
-        wb.quality[pos] = quality
-        wb.line[pos] = line
-        wb.present[pos] = True
-        if wb.rown is not None:
-            wb.rown[pos] = rown
-
-    def _resolve_duplicates(self, wb, pos, value, quality, line, w, k, rown=None) -> None:
-        key = self.reader.keys[k]
-        ledger = self.reader.ledger
-        if rown is None:
-            rown = np.ones(len(pos), dtype=np.int32)
-        for p, v, q, ln, rn in zip(pos, value, quality, line, rown, strict=True):
-            if wb.present[p]:
-                old_v = wb.value[p]
-                same = (old_v == v) or (np.isnan(old_v) and np.isnan(v))
-                t = pd.Timestamp((self.origin_cell + w * self.span + int(p)) * self.step_ns,
-                                 tz="UTC")
-                if same:
-                    # the copy is kept in the quarantine, the first row in the lake
-                    self.rep.samples_duplicate += 1
-                    ledger.mark(int(ln), RowLedger.DUPLICATE, int(rn), 1)
-                    self.rejects.append({
-                        "line": int(ln), "column": self.reader.fmt.value, "raw": str(v),
-                        "reason": f"duplicate row: same value as line {int(wb.line[p])} for "
-                                  f"{key.asset}/{key.signal} at {t.isoformat()}",
-                        "timestamp": t.isoformat(), "tag": key.tag, "asset": key.asset,
-                        "signal": key.signal})
-                    continue
-                else:
-                    self.rejects.append({
-                        "line": int(wb.line[p]), "column": self.reader.fmt.value, "raw": str(old_v),
-                        "reason": f"conflicting duplicate: line {ln} has {float(v)!r} for the same "
-                                  f"{key.asset}/{key.signal} at {t.isoformat()} and wins "
-                                  "(the later row)",
-                        "timestamp": t.isoformat(), "tag": key.tag, "asset": key.asset,
-                        "signal": key.signal})
-                    self.rep.conflicts_quarantined += 1
-                    self.rep.samples_quarantined += 1
-                    ledger.mark(int(wb.line[p]), RowLedger.QUARANTINED,
-                                1 if wb.rown is None else int(wb.rown[p]), 1)
-            wb.value[p], wb.quality[p], wb.line[p], wb.present[p] = v, q, ln, True
-            if wb.rown is not None:
-                wb.rown[p] = rn
-
-    def nbytes(self) -> int:
-        """Memory of the open windows and of blocks still waiting for the writer."""
-        return len(self.windows) * self.span * _Window.CELL_BYTES
-
-    def flush_before_current(self) -> None:
-        """Write windows the (time-ordered) stream has moved past."""
-        if self._current is not None:
-            cur = self._current
-            self._flush(lambda w: w < cur)
-
-    def flush_all(self) -> None:
-        self._flush(lambda w: True)
-
-    def _flush(self, which: Callable[[int], bool]) -> None:
-        todo = sorted(k for k in self.windows if which(k[0]))
-        by_sig: dict[tuple[int, str], list[tuple[str, _Window]]] = {}
-        for w, k in todo:
-            key = self.reader.keys[k]
-            by_sig.setdefault((w, key.signal), []).append((key.asset, self.windows.pop((w, k))))
-        step_s = self.step_ns // 10**9
-        for w, signal in list(by_sig):
-            items = by_sig.pop((w, signal))  # windows are freed as their block is made
-            assets = [a for a, _ in items]
-            values = np.stack([b.value for _, b in items])
-            present = np.stack([b.present for _, b in items])
-            sq = np.stack([b.quality for _, b in items]) if self.has_quality else None
-            del items
-            self.written += int(present.sum())
-            self.tx.write_block(self.cadence, assets, signal,
-                                (self.origin_cell + w * self.span) * step_s, values, present, sq)
-
-
-class _Window:
-    __slots__ = ("line", "present", "quality", "rown", "value")
-    CELL_BYTES = 8 + 2 + 4 + 1  # value, quality, line, present (+ 4 for rown, wide files)
-    LINE_MAX = np.iinfo(np.int32).max
-
-    def __init__(self, span: int, wide: bool = False):
-        self.value = np.full(span, np.nan)
-        self.quality = np.full(span, NO_QUALITY, dtype=np.int16)
-        self.line = np.zeros(span, dtype=np.int32)  # widened to int64 when a line needs it
-        self.present = np.zeros(span, dtype=bool)
-        #: samples the cell's source row gave (wide layout: a lost cell may leave others)
-        self.rown = np.zeros(span, dtype=np.int32) if wide else None
