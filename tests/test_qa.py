@@ -587,8 +587,8 @@ def test_registry_facts_and_definitions_are_read_from_their_sources(demo_registr
     assert got[1]["key"] == "assets.yaml#stations.SOUTH.assets.S-P2.curve.bep_flow" and not missing
     kinds = facts.find_facts("What tariff is north on and what's the peak rate per kwh")
     got, _ = facts.answer_facts(kinds, [], ["NORTH"], demo_registry)
-    assert [(f["key_name"], f["value"]) for f in got] == [("tariff", "tou_standard"),
-                                                         ("peak_rate", 0.31)]
+    assert [(f["key_name"], f["value"]) for f in got] == [
+        ("tariff", "tou_standard"), ("tariffs.tou_standard.periods.1.price", 0.31)]
     head = facts.answer_facts(facts.find_facts("BEP head of N-P1"), ["N-P1"], [],
                               demo_registry)[0][0]["value"]
     a = demo_registry.assets["N-P1"]
@@ -694,3 +694,105 @@ def test_a_day_that_does_not_exist_is_reported_not_a_traceback(day, demo_store):
     r = read_question(f"how much energy did N-P1 use on {day}", reg)
     assert r.query is None
     assert [p.kind for p in r.problems] == ["period"] and "not a date" in r.problems[0].message
+
+
+# -- registry facts, definitions and refusals, phrased as users type them (issue 23) --------
+REGISTRY_QUESTIONS = [  # question, [(key_name, subject, value)] that must be among the facts
+    ("What is the motor rating of N-P1?", [("motor.rated_power", "N-P1", 45.0)]),
+    ("How big is the motor on south pump 2?", [("motor.rated_power", "S-P2", 22.0)]),
+    ("rated power and motor rating of N-P2", [("rated.power", "N-P2", 42.1),
+                                              ("motor.rated_power", "N-P2", 55.0)]),
+    ("What voltage does the N-P3 motor run at?", [("motor.voltage", "N-P3", 400)]),
+    ("power factor of S-P1's motor", [("motor.power_factor", "S-P1", 0.82)]),
+    ("How large is the North reservoir?", [("tank.area", "N-T1", 340.0),
+                                           ("tank.max_level", "N-T1", 5.8),
+                                           ("tank.min_level", "N-T1", 0.5)]),
+    ("what is the capacity of S-T1", [("tank.volume", "S-T1", 130.0 * (4.8 - 0.5))]),
+    ("How high can the south tank fill, what's its top level?", [("tank.max_level", "S-T1", 4.8)]),
+    ("Which time zone does the utility use?", [("utility.timezone", "aquanet",
+                                                "Europe/Amsterdam")]),
+    ("Which holidays in April does the tariff calendar have?",
+     [("holidays.1", "aquanet", "2026-04-03"), ("holidays (count)", "aquanet", 4)]),
+    ("Is S-P1 a variable speed pump?", [("pump_type", "S-P1", "variable_speed")]),
+    ("what kind of pump type is np3", [("pump_type", "N-P3", "fixed_speed")]),
+    ("What is the static lift of the north station?", [("static_head", "NORTH", 15.9)]),
+    ("rated flow and head of N-P3", [("rated.flow", "N-P3", 291.5), ("rated.head", "N-P3", 36.7)]),
+    ("What is the shut off head of N-P1", [("curve.shutoff_head", "N-P1", 46.9)]),
+    ("night rate for the south station", [("tariffs.tou_large.default_price", "SOUTH", 0.085)]),
+    ("How many pumps does North have?", [("stations.NORTH.assets (pumps)", "NORTH", 3)]),
+]
+
+
+@pytest.mark.parametrize("q, want", REGISTRY_QUESTIONS, ids=[q for q, _ in REGISTRY_QUESTIONS])
+def test_registry_facts_are_found_by_their_keys_concepts(q, want):
+    """Facts are found from the words of the registry's keys and their synonyms, whatever
+    the phrasing; each is answered under its registry key path."""
+    from pumplib.qa import ask
+
+    a = ask(q, None, registry=REGISTRY, now=NOW)
+    assert a.type == "data", a.text
+    got = {(f["key_name"], f["subject"]): f["value"] for f in a.registry_facts}
+    for key, subject, value in want:
+        v = got.get((key, subject))
+        assert v is not None, (q, key, got)
+        assert (v == value) if isinstance(value, str) else math.isclose(v, value, rel_tol=1e-9)
+
+
+def test_a_metric_phrase_is_not_read_as_a_registry_fact():
+    from pumplib.qa import facts
+    from pumplib.qa.parse import read_question
+
+    reg = __import__("pumplib.assets", fromlist=["x"]).AssetRegistry.load(REGISTRY)
+    r = read_question("How long did S-P2 run near its BEP?", reg, NOW)
+    assert facts.find_facts(r.text, (), r.metric_span) == []
+    assert [k.key for k in facts.find_facts("BEP efficiency of S-P2")] == ["bep_efficiency"]
+    assert [k.key for k in facts.find_facts("rated flow and BEP head")] == ["rated_flow",
+                                                                          "bep_head"]
+
+
+DEFINITION_QUESTIONS = [  # question, feature, raw inputs
+    ("How do you get specific energy from power and flow?", "specific_energy",
+     {"power", "flow", "run_state"}),
+    ("What counts as a start?", "starts", {"run_state"}),
+    ("Which sensors feed the wire-to-water efficiency?", "wire_to_water_efficiency",
+     {"power", "run_state", "flow", "discharge_pressure", "suction_pressure"}),
+    ("which measurements go into hydraulic power", "hydraulic_power",
+     {"flow", "discharge_pressure", "suction_pressure"}),
+    ("What counts as time near BEP?", "time_near_bep", {"run_state", "flow", "speed"}),
+    ("What data is runtime based on?", "runtime", {"run_state"}),
+]
+
+
+@pytest.mark.parametrize("q, feature, raw", DEFINITION_QUESTIONS,
+                         ids=[q for q, _, _ in DEFINITION_QUESTIONS])
+def test_definitions_are_traced_however_they_are_asked(q, feature, raw):
+    from pumplib.qa import ask
+
+    a = ask(q, None, registry=REGISTRY, now=NOW)
+    assert a.type == "data" and f"feature {feature}," in a.interpretation, a.text
+    assert set(a.inputs) == raw and a.formula
+
+
+REFUSALS = [  # no data about it at all: refused plainly, no numbers, with suggestions
+    "What was the pH at the south station yesterday?",
+    "How much chlorine did we dose last week?",
+    "What's the water quality at North?",
+    "What's the weather forecast for tomorrow?",
+    "Will it rain at SOUTH?",
+    "How much did we spend on chemicals last month?",
+    "What was the revenue of the north station last month?",
+    "What is our maintenance budget?",
+    "Who was on call at south yesterday?",
+    "What will the peak price be next year?",
+    "What will electricity prices be in 2031?",
+    "How many customers does the south station serve?",
+]
+
+
+@pytest.mark.parametrize("q", REFUSALS)
+def test_subjects_pumplib_holds_no_data_on_are_refused(q):
+    from pumplib.qa import ask
+
+    a = ask(q, None, registry=REGISTRY, now=NOW)
+    assert a.type == "none" and "holds no data" in a.text, a.text
+    assert not a.facts and not a.registry_facts and a.suggestions

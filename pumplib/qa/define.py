@@ -21,7 +21,11 @@ _ASKS = re.compile(
     r"feed into|feeds|inputs?|raw signals?|signals?\s+(?:does|do|are|is)|depends? on|"
     r"made from|made of|built from|come from|comes from|traced?|lineage|source files?|"
     r"what does \w+(?:\s+\w+){0,3}\s+(?:count|measure|mean)|what is meant by|meaning of|"
-    r"unit of|units of|what units?|(?:which|what) features?)")
+    r"unit of|units of|what units?|(?:which|what) features?|counts? as|what counts|"
+    r"how do (?:you|we|i|they) (?:get|find|arrive at|compute|calculate)|get \w+(?: \w+)? from|"
+    r"sensors?|measurements?|feed(?:s|ing)?|fed (?:by|from|into)|based on|uses?|used for|"
+    r"calculations?|made up of|consists? of|which data|what data|derived?|derivation|"
+    r"recipe|equation|maths?|methodology)")
 #: weaker: "what is X" asks for a definition only when X names no registry fact
 _WEAK = re.compile(r"\b(?:what(?:'s| is| are)|explain|describe|meaning)\b")
 #: features users name in their own words beyond the metric synonyms
@@ -37,6 +41,20 @@ def asks_definition(question: str, weak: bool = True) -> bool:
     also "what is …", "explain …")."""
     q = question.lower()
     return bool(_ASKS.search(q) or (weak and _WEAK.search(q)))
+
+
+def names_feature(question: str, metric=None) -> bool:
+    """Whether ``question`` names a feature of the configured catalog (by name, alias or the
+    metric the parser found): asked about with no pump, station or period, it asks what
+    the feature is."""
+    from ..errors import PumplibError
+    from ..features.definitions import load_catalog
+
+    try:
+        catalog = load_catalog()
+    except PumplibError:
+        return False
+    return find_feature(question, catalog, metric) is not None
 
 
 def find_feature(question: str, catalog, metric=None) -> str | None:

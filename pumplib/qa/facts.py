@@ -1,13 +1,22 @@
-"""Registry facts answered as data: rated values, BEP, curves, motors, tanks, tariffs and rates.
+"""Registry facts answered as data: rated values, BEP, curves, motors, tanks, stations, tariffs,
+the utility's time zone, currency and holidays.
 
 A question that names a registry fact ("rated power and BEP flow of south pump 2",
-"what tariff is north on and what's the peak rate per kwh") is answered from the asset
-registry itself, not from passages retrieved about it: each fact is a number (or a
-name) with its unit and a citation of the registry file and key
-(``catalogs/assets.yaml#stations.SOUTH.assets.S-P2.curve.bep_flow``).
+"what tariff is north on and what's the peak rate per kwh", "how big is the motor on
+S-P2") is answered from the asset registry itself, not from passages retrieved about it:
+each fact is a number (or a name, a date) with its unit and a citation of the registry
+file and key (``catalogs/assets.yaml#stations.SOUTH.assets.S-P2.curve.bep_flow``).
+
+Facts are found by *concepts*, not phrasings: the words of the registry's own keys
+(``motor.rated_power``, ``tank.max_level``, ``static_head``, ``timezone``,
+``holidays``) and their everyday synonyms (:data:`CONCEPTS`: "drive" is a motor,
+"reservoir" a tank, "nameplate" and "rating" a rated value, "size" a rated power or a
+tank's area and levels) are read as concepts, and a fact kind is asked for when the
+concepts of one of its keys stand near each other (:data:`FACTS`). A concept
+used by a more specific fact ("motor rating") is not used again ("rated power").
 
 :func:`find_facts` gives the fact kinds a question asks for; :func:`answer_facts`
-resolves them for the pumps, stations and tariffs it names.
+resolves them for the pumps, stations, tariffs and the utility it names.
 """
 
 from __future__ import annotations
@@ -16,102 +25,242 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+#: everyday words (and spellings) of the registry's keys, each read as one concept
+CONCEPTS: dict[str, str] = {w: c for c, words in {
+    "motor": "motor motors drive drives",
+    "rated": "rated rating ratings nominal nameplate design",
+    "power": "power kw kilowatt kilowatts wattage",
+    "size": "size sized big large capacity dimensions",
+    "flow": "flow flows flowrate throughput",
+    "head": "head lift",
+    "speed": "speed rpm revolutions",
+    "efficiency": "efficiency efficient",
+    "bep": "bep",
+    "shutoff": "shutoff",
+    "voltage": "voltage volts volt",
+    "pf": "powerfactor",
+    "tank": "tank tanks reservoir reservoirs basin basins",
+    "area": "area footprint surface",
+    "volume": "volume",
+    "max": "max maximum top highest overflow full upper",
+    "min": "min minimum bottom lowest empty lower",
+    "level": "level levels depth deep",
+    "static": "static geodetic",
+    "control": "control controlled controls controlling strategy",
+    "tariff": "tariff tariffs contract",
+    "price": "price prices rate rates",
+    "peak": "peak",
+    "offpeak": "offpeak",
+    "shoulder": "shoulder",
+    "weekend": "weekend weekends",
+    "timezone": "timezone",
+    "currency": "currency currencies",
+    "holiday": "holiday holidays",
+    "type": "type pumptype",
+    "curve": "curve curves",
+    "pumpcount": "pumpcount",
+}.items() for w in words.split()}
+#: multi-word spellings read as one word first
+_PHRASES = (
+    (r"best[ -]efficiency(?:[ -]point)?|duty[ -]point", "bep"),
+    (r"shut[- ]?off|zero[- ]flow|closed[- ]valve", "shutoff"),
+    (r"power[- ]factor|cos\s*(?:phi|φ)", "powerfactor"),
+    (r"off[- ]?peak|(?:night|default|base|standard)(?=\s+(?:rate|price|tariff))", "offpeak"),
+    (r"time[- ]?zones?|\btz\b|utc offset", "timezone"),
+    (r"(?:variable|fixed|constant)[- ]speed|speed[- ]controlled|\bv[fs]ds?\b|inverters?|"
+     r"frequency converters?", "pumptype"),
+    (r"per\s+kwh|/\s*kwh|a kwh", "price"),
+    (r"flow[- ]?rate", "flow"),
+    (r"bank holidays?|public holidays?|(?:tariff|holiday)'?s? calendar", "holiday"),
+    (r"how many (?:\w+ )?pumps|number of (?:\w+ )?pumps|pump count", "pumpcount"),
+)
+
 
 @dataclass(frozen=True)
 class FactKind:
-    """A kind of registry fact: what it is called, where it lives, how questions say it."""
+    """A kind of registry fact: what it is called, where it lives, which concepts ask for it.
+
+    ``needs`` lists alternatives separated by ``;``; each is concept groups joined by ``+``,
+    a group being concepts separated by ``|`` (one of them must be said):
+    ``"motor+power|rated|size"`` is "motor" with "power", "rating" or "size".
+    """
 
     key: str
     label: str
-    scope: str            # "asset", "station" or "tariff"
-    path: str             # registry key under the asset/station ("rated.power"), or a
-    #                       tariff period name ("peak"), "" for computed facts
+    scope: str            # "asset", "station", "tariff" or "utility"
+    path: str             # registry key under the asset/station/utility ("rated.power"), or
+    #                       a tariff period name ("peak"), "" for computed facts
     unit: str
-    phrases: tuple[str, ...]   # regular expressions (lower case, word-bounded when used)
+    needs: str
 
 
-_BEP = r"(?:bep|best[ -]efficiency[ -]point|best efficiency)"
-_AT_BEP = rf"(?:at|of)\s+(?:the\s+|its\s+|their\s+)?{_BEP}"
 FACTS: tuple[FactKind, ...] = (
     FactKind("motor_rated_power", "motor rated power", "asset", "motor.rated_power", "kW",
-             (r"motor(?:'s)?\s+(?:rated\s+)?power", r"motor\s+size", r"rated\s+motor\s+power")),
-    FactKind("rated_power", "rated power", "asset", "rated.power", "kW",
-             (r"rated\s+power", r"nameplate\s+power", r"rated\s+kw", r"power\s+rating")),
-    FactKind("rated_flow", "rated flow", "asset", "rated.flow", "m³/h",
-             (r"rated\s+flow", r"design\s+flow", r"nominal\s+flow")),
-    FactKind("rated_head", "rated head", "asset", "rated.head", "m",
-             (r"rated\s+head", r"design\s+head", r"nominal\s+head")),
-    FactKind("rated_speed", "rated speed", "asset", "rated.speed", "rpm",
-             (r"rated\s+speed", r"nominal\s+speed", r"rated\s+rpm")),
-    FactKind("rated_efficiency", "rated efficiency", "asset", "rated.efficiency", "1",
-             (r"rated\s+efficiency", r"nominal\s+efficiency")),
-    FactKind("bep_flow", "BEP flow", "asset", "curve.bep_flow", "m³/h",
-             (rf"{_BEP}\s+flow", rf"flow\s+{_AT_BEP}")),
-    FactKind("bep_head", "BEP head", "asset", "", "m",
-             (rf"{_BEP}\s+head", rf"head\s+{_AT_BEP}")),
-    FactKind("bep_efficiency", "BEP efficiency", "asset", "curve.bep_efficiency", "1",
-             (rf"{_BEP}\s+efficiency", rf"efficiency\s+{_AT_BEP}", r"peak\s+efficiency")),
-    FactKind("shutoff_head", "shut-off head", "asset", "curve.shutoff_head", "m",
-             (r"shut[- ]?off\s+head", r"shut[- ]?off", r"zero[- ]flow\s+head")),
+             "motor+power|rated|size"),
     FactKind("motor_efficiency", "motor efficiency", "asset", "motor.efficiency", "1",
-             (r"motor(?:'s)?\s+efficiency",)),
-    FactKind("motor_voltage", "motor voltage", "asset", "motor.voltage", "V",
-             (r"voltage",)),
-    FactKind("power_factor", "power factor", "asset", "motor.power_factor", "1",
-             (r"power\s+factor", r"cos\s*phi")),
-    FactKind("pump_type", "pump type", "asset", "pump_type", "",
-             (r"pump\s+type", r"type\s+of\s+pump", r"variable[- ]speed", r"fixed[- ]speed",
-              r"\bvfd\b", r"speed[- ]controlled")),
-    FactKind("tank_area", "tank area", "asset", "tank.area", "m²",
-             (r"(?:tank|reservoir)(?:'s)?\s+area", r"surface\s+area", r"\barea\b")),
-    FactKind("tank_max_level", "maximum level", "asset", "tank.max_level", "m",
-             (r"max(?:imum)?\s+level", r"top\s+level", r"overflow\s+level")),
-    FactKind("tank_min_level", "minimum level", "asset", "tank.min_level", "m",
-             (r"min(?:imum)?\s+level", r"bottom\s+level")),
+             "motor+efficiency"),
+    FactKind("motor_voltage", "motor voltage", "asset", "motor.voltage", "V", "voltage"),
+    FactKind("power_factor", "motor power factor", "asset", "motor.power_factor", "1", "pf"),
+    FactKind("rated_power", "rated power", "asset", "rated.power", "kW", "rated+power"),
+    FactKind("rated_flow", "rated flow", "asset", "rated.flow", "m³/h", "rated+flow"),
+    FactKind("rated_head", "rated head", "asset", "rated.head", "m", "rated+head"),
+    FactKind("rated_speed", "rated speed", "asset", "rated.speed", "rpm", "rated+speed; speed"),
+    FactKind("rated_efficiency", "rated efficiency", "asset", "rated.efficiency", "1",
+             "rated+efficiency"),
+    FactKind("bep_flow", "BEP flow", "asset", "curve.bep_flow", "m³/h", "bep+flow"),
+    FactKind("bep_head", "BEP head", "asset", "", "m", "bep+head"),
+    FactKind("bep_efficiency", "BEP efficiency", "asset", "curve.bep_efficiency", "1",
+             "bep+efficiency; peak+efficiency"),
+    FactKind("bep", "best efficiency point", "asset", "curve", "", "bep"),
+    FactKind("shutoff_head", "shut-off head", "asset", "curve.shutoff_head", "m", "shutoff"),
+    FactKind("pump_type", "pump type", "asset", "pump_type", "", "type"),
+    FactKind("tank_area", "tank area", "asset", "tank.area", "m²", "area"),
+    FactKind("tank_max_level", "tank maximum level", "asset", "tank.max_level", "m",
+             "max+level"),
+    FactKind("tank_min_level", "tank minimum level", "asset", "tank.min_level", "m",
+             "min+level"),
+    FactKind("tank_volume", "tank usable volume", "asset", "", "m³", "tank+volume"),
+    FactKind("tank_size", "tank size", "asset", "tank", "", "tank+size"),
     FactKind("static_head", "static head", "station", "static_head", "m",
-             (r"static\s+head", r"geodetic\s+head", r"static\s+lift")),
-    FactKind("control", "control mode", "station", "control", "",
-             (r"control\s+mode", r"controlled\s+by", r"how\s+is\s+\w+\s+controlled")),
-    FactKind("peak_rate", "peak rate", "tariff", "peak", "/kWh",
-             (r"(?<!off[- ])(?<!off)peak\s+(?:rate|price|tariff|hours?|period)s?",
-              r"on[- ]peak", r"peak\s+(?:energy\s+)?(?:rate|price)")),
-    FactKind("shoulder_rate", "shoulder rate", "tariff", "shoulder", "/kWh",
-             (r"shoulder(?:\s+(?:rate|price|hours?|period)s?)?",)),
+             "static+head; static"),
+    FactKind("control", "control mode", "station", "control", "", "control"),
+    FactKind("station_pumps", "number of pumps", "station", "assets", "", "pumpcount"),
+    FactKind("peak_rate", "peak rate", "tariff", "peak", "/kWh", "peak"),
+    FactKind("shoulder_rate", "shoulder rate", "tariff", "shoulder", "/kWh", "shoulder"),
     FactKind("weekend_rate", "weekend rate", "tariff", "weekend", "/kWh",
-             (r"weekend\s+(?:rate|price|tariff)s?",)),
-    FactKind("offpeak_rate", "off-peak rate", "tariff", "default", "/kWh",
-             (r"off[- ]?peak(?:\s+(?:rate|price|hours?|period)s?)?", r"night\s+(?:rate|price)",
-              r"default\s+(?:rate|price)", r"base\s+(?:rate|price)", r"cheapest\s+rate")),
-    FactKind("tariff", "tariff", "tariff", "", "",
-             (r"tariffs?", r"rates?\s+per\s+kwh", r"(?:power|electricity|energy)\s+prices?",
-              r"prices?\s+per\s+kwh", r"price\s+schedule")),
-    FactKind("curve", "pump curve", "asset", "curve", "",
-             (r"(?:pump|head|efficiency|performance)\s+curves?", r"\bcurves?\b")),
+             "weekend+price|tariff"),
+    FactKind("offpeak_rate", "off-peak rate", "tariff", "default", "/kWh", "offpeak"),
+    FactKind("tariff", "tariff", "tariff", "", "", "tariff; price"),
+    FactKind("timezone", "time zone", "utility", "timezone", "", "timezone"),
+    FactKind("currency", "currency", "utility", "currency", "", "currency"),
+    FactKind("holidays", "holiday", "utility", "holidays", "", "holiday"),
+    FactKind("curve", "pump curve", "asset", "curve", "", "curve"),
 )
 _BY_KEY = {f.key: f for f in FACTS}
+#: how many words apart the concepts of one fact may stand
+WINDOW = 6
 
 
-def find_facts(question: str) -> list[FactKind]:
-    """The registry fact kinds ``question`` asks for, in the order it names them (a phrase
-    inside a longer one that matched is not counted twice)."""
+def concept_words(question: str) -> list[tuple[int, str, int, int]]:
+    """``(position, concept, start, end)`` of each word of ``question`` that names a
+    concept of the registry (:data:`CONCEPTS`), after its multi-word spellings."""
     q = question.lower()
+    for pat, word in _PHRASES:
+        q = re.sub(pat, lambda m, w=word: w.ljust(len(m.group(0))), q)
+    out = []
+    for i, m in enumerate(re.finditer(r"[a-z]+(?:'s)?", q)):
+        w = m.group(0).removesuffix("'s")
+        c = CONCEPTS.get(w) or (CONCEPTS.get(w[:-1]) if w.endswith("s") else None)
+        if c:
+            out.append((i, c, m.start(), m.end()))
+    return out
+
+
+def _alternatives(kind: FactKind) -> list[list[set[str]]]:
+    return [[set(g.split("|")) for g in alt.strip().split("+")] for alt in kind.needs.split(";")]
+
+
+def find_facts(question: str, implied: tuple[str, ...] = (),
+               ignore: tuple[int, int] | None = None) -> list[FactKind]:
+    """The registry fact kinds ``question`` asks for, in the order it names them.
+
+    Each fact's concepts are looked for near each other; facts with more concepts are
+    matched first, and of two, the one whose concepts stand closer. A word that says
+    what a fact is about ("flow", "voltage") is used by one fact only; a qualifier
+    ("rated", "motor", "BEP", "tank") may serve several ("rated flow and head").
+
+    Parameters
+    ----------
+    question : str
+    implied : tuple of str
+        Concepts said by the names of the question (a named tank says "tank").
+    ignore : (start, end), optional
+        A span of the question read as something else (a metric's synonym: "near its
+        BEP" is time near BEP, not a BEP fact); a fact said only inside it is not asked.
+    """
+    words = concept_words(question)
+    used: set[int] = set()
     found: list[tuple[int, FactKind]] = []
-    taken: list[tuple[int, int]] = []
-    for f in sorted(FACTS, key=lambda f: -max(len(p) for p in f.phrases)):
-        for p in f.phrases:
-            for m in re.finditer(rf"(?<![\w-]){p}(?![\w])", q):
-                if any(a < m.end() and m.start() < b for a, b in taken):
+    while True:
+        best = None
+        for kind in FACTS:
+            if kind in [f for _, f in found]:
+                continue
+            for groups in _alternatives(kind):
+                hit = _match(words, groups, used, implied)
+                if hit is None or (ignore and hit[0] and all(
+                        ignore[0] <= words[j][2] < ignore[1] for j in hit[0])):
                     continue
-                taken.append((m.start(), m.end()))
-                if f not in [g for _, g in found]:
-                    found.append((m.start(), f))
+                rank = (-len(groups), hit[1])
+                if best is None or rank < best[0]:
+                    best = (rank, kind, hit[0])
+        if best is None:
+            break
+        _, kind, idx = best
+        used.update(j for j in idx if words[j][1] not in QUALIFIERS)
+        found.append((min((words[j][0] for j in idx), default=10**6), kind))
     keys = [f for _, f in sorted(found, key=lambda t: t[0])]
-    if _BY_KEY["curve"] in keys:      # a curve is its BEP and shut-off head
-        i = keys.index(_BY_KEY["curve"])
-        keys[i:i + 1] = [_BY_KEY[k] for k in ("shutoff_head", "bep_flow", "bep_head",
-                                              "bep_efficiency") if _BY_KEY[k] not in keys]
+    for bundle, parts in _BUNDLES.items():      # a curve is its BEP and shut-off head …
+        if _BY_KEY[bundle] in keys:
+            i = keys.index(_BY_KEY[bundle])
+            said = any(_BY_KEY[k] in keys for k in parts)     # "BEP efficiency": that one
+            keys[i:i + 1] = [] if said and bundle != "curve" else \
+                [_BY_KEY[k] for k in parts if _BY_KEY[k] not in keys]
     return keys
 
+
+#: concepts that qualify what follows them ("rated flow and head"): shared between facts
+QUALIFIERS = frozenset(("rated", "motor", "bep", "tank", "curve"))
+#: facts that stand for several others
+_BUNDLES = {"curve": ("shutoff_head", "bep_flow", "bep_head", "bep_efficiency"),
+            "bep": ("bep_flow", "bep_head", "bep_efficiency"),
+            "tank_size": ("tank_area", "tank_max_level", "tank_min_level", "tank_volume")}
+
+
+def _match(words, groups: list[set[str]], used: set[int], implied
+           ) -> tuple[list[int], int] | None:
+    """``(indices into words, spread)`` of words that say each group near one of the first
+    group (None: not said); a word next to a used one that says a group of the same fact
+    is used too ("motor rated power")."""
+    free = [j for j in range(len(words)) if j not in used]
+    if groups[0] & set(implied):
+        if len(groups) == 1:
+            return None
+        groups = groups[1:]
+        if len(groups) == 1:
+            hit = next(([j] for j in free if words[j][1] in groups[0]), None)
+            return None if hit is None else (hit, 0)
+    best = None
+    for a in free:
+        if words[a][1] not in groups[0]:
+            continue
+        hit = [a]
+        for g in groups[1:]:
+            cands = [j for j in free if words[j][1] in g and j not in hit
+                     and abs(words[j][0] - words[a][0]) <= WINDOW]
+            if not cands:
+                hit = None
+                break
+            hit.append(min(cands, key=lambda j: abs(words[j][0] - words[a][0])))
+        if hit is None:
+            continue
+        spread = max(words[j][0] for j in hit) - min(words[j][0] for j in hit)
+        if best is None or spread < best[1]:
+            best = (hit, spread)
+    if best is None:
+        return None
+    hit = best[0]
+    said = set().union(*groups)
+    grow = True
+    while grow:
+        grow = False
+        pos = {words[j][0] for j in hit}
+        for j in free:
+            if j not in hit and words[j][1] in said and (
+                    words[j][0] - 1 in pos or words[j][0] + 1 in pos):
+                hit.append(j)
+                grow = True
+    return hit, best[1]
 
 def _ref(registry, *keys: str) -> str:
     return f"{Path(registry.source).name}#" + ".".join(keys)
@@ -125,16 +274,25 @@ def _asset_fact(registry, kind: FactKind, asset) -> dict | None:
         except (KeyError, ZeroDivisionError):
             return None
         return {"value": round(value, 3), "key": _ref(registry, *base, "curve"),
+                "path": "curve.bep_head",
                 "how": "head curve at the BEP flow: H = H0 − k·Q², k = (H0 − rated head) / "
                        "rated flow² (curve.shutoff_head, rated.head, rated.flow, curve.bep_flow)"}
+    if kind.key == "tank_volume":
+        t = asset.tank
+        if not {"area", "max_level", "min_level"} <= set(t):
+            return None
+        return {"value": round(t["area"] * (t["max_level"] - t["min_level"]), 3),
+                "key": _ref(registry, *base, "tank"), "path": "tank.volume",
+                "how": "tank.area × (tank.max_level − tank.min_level)"}
     if kind.path == "pump_type":
         return None if asset.pump_type is None else {
-            "value": asset.pump_type, "key": _ref(registry, *base, "pump_type")}
+            "value": asset.pump_type, "key": _ref(registry, *base, "pump_type"),
+            "path": "pump_type"}
     block, _, name = kind.path.partition(".")
     value = getattr(asset, block, {}).get(name)
     if value is None:
         return None
-    return {"value": value, "key": _ref(registry, *base, block, name)}
+    return {"value": value, "key": _ref(registry, *base, block, name), "path": kind.path}
 
 
 def _tariff_facts(registry, kind: FactKind, tname: str, station: str | None) -> list[dict]:
@@ -145,12 +303,13 @@ def _tariff_facts(registry, kind: FactKind, tname: str, station: str | None) -> 
     if kind.key == "tariff":
         key = _ref(registry, "stations", station, "tariff") if station else \
             _ref(registry, "tariffs", tname)
-        return [{"key_name": "tariff", "value": tname, "unit": "", "key": key,
+        return [{"key_name": "tariff" if station else f"tariffs.{tname}", "value": tname,
+                 "unit": "", "key": key,
                  "text": (f"{station} is on tariff {tname}" if station else f"tariff {tname}")
                  + f" ({t.currency}): " + _tariff_text(t)}]
     if kind.path == "default":
-        return [{"key_name": kind.key, "value": t.default_price, "unit": unit,
-                 "key": _ref(registry, "tariffs", tname, "default_price"),
+        return [{"key_name": f"tariffs.{tname}.default_price", "value": t.default_price,
+                 "unit": unit, "key": _ref(registry, "tariffs", tname, "default_price"),
                  "text": f"{kind.label} of {tname} (every time outside its periods): "
                          f"{t.default_price} {unit}"}]
     out = []
@@ -160,7 +319,8 @@ def _tariff_facts(registry, kind: FactKind, tname: str, station: str | None) -> 
         when = "; ".join(f"{p['start']}–{p['end']} {','.join(p.get('days', []))}"
                          for _, p in periods if float(p["price"]) == price)
         i = next(i for i, p in periods if float(p["price"]) == price)
-        out.append({"key_name": kind.key, "value": price, "unit": unit,
+        out.append({"key_name": f"tariffs.{tname}.periods.{i}.price",
+                    "value": price, "unit": unit,
                     "key": _ref(registry, "tariffs", tname, "periods", str(i), "price"),
                     "text": f"{kind.label} of {tname}: {price} {unit} ({when})"})
     return out
@@ -172,6 +332,31 @@ def _tariff_text(t) -> str:
     return "; ".join(parts) + f"; otherwise {t.default_price} {t.currency}/kWh"
 
 
+def _utility_facts(registry, kind: FactKind, period=None) -> list[dict]:
+    """The utility's time zone, currency or holidays (those in ``period`` when one is given;
+    local dates ``[start, end)``)."""
+    uid = str(registry.utility.get("id", "utility"))
+    if kind.path == "holidays":
+        days = list(registry.holidays)
+        if period is not None:
+            days = [d for d in days if period.start.date() <= d < period.end.date()]
+        out = [{"key_name": f"holidays.{i}", "value": str(d), "unit": "",
+                "key": _ref(registry, "holidays", str(i)), "subject": uid,
+                "text": f"{d:%A} {d} is a holiday (priced like a Sunday by the tariffs)"}
+               for i, d in enumerate(registry.holidays) if d in days]
+        out.append({"key_name": "holidays (count)", "value": len(days), "unit": "",
+                    "key": _ref(registry, "holidays"), "subject": uid,
+                    "text": f"{len(days)} holidays in the tariff calendar"
+                    + (f" in {period.describe()}" if period is not None else "")})
+        return out
+    value = registry.utility.get(kind.path)
+    if value is None:
+        return []
+    return [{"key_name": f"utility.{kind.path}", "value": value, "unit": "", "subject": uid,
+             "key": _ref(registry, "utility", kind.path),
+             "text": f"the utility's {kind.label}: {value}"}]
+
+
 def named_tariffs(question: str, registry) -> list[str]:
     """The tariffs a question names by their registry name (``tou_standard``)."""
     q = question.lower()
@@ -179,15 +364,18 @@ def named_tariffs(question: str, registry) -> list[str]:
             if re.search(rf"(?<![\w-]){re.escape(t.lower())}(?![\w-])", q)]
 
 
-def answer_facts(kinds, assets, stations, registry, tariffs=()) -> tuple[list[dict], list[str]]:
+def answer_facts(kinds, assets, stations, registry, tariffs=(), period=None
+                 ) -> tuple[list[dict], list[str]]:
     """The registry facts ``kinds`` for the named assets and stations.
 
     Returns
     -------
     facts : list of dict
         ``{name, key_name, label, subject, value, unit, key, text}``: ``name`` is the
-        fact's label ("rated power"), ``subject`` the asset, station or tariff,
-        ``key`` the registry file and key it was read from.
+        fact's label ("rated power"), ``key_name`` its registry key path
+        ("rated.power", "tariffs.tou_standard.default_price", "utility.timezone"),
+        ``subject`` the asset, station, tariff or utility, ``key`` the registry file and
+        key it was read from.
     missing : list of str
         What was asked but is not in the registry (a pump without a curve, a fact
         asked of a station).
@@ -195,18 +383,24 @@ def answer_facts(kinds, assets, stations, registry, tariffs=()) -> tuple[list[di
     facts: list[dict] = []
     missing: list[str] = []
     for kind in kinds:
-        if kind.scope == "asset":
+        if kind.scope == "utility":
+            facts += [{"name": kind.label, "label": kind.label, **f}
+                      for f in _utility_facts(registry, kind, period)]
+        elif kind.scope == "asset":
+            block = kind.path.partition(".")[0] or ("tank" if kind.key.startswith("tank")
+                                                    else "curve")
             targets = [registry.assets[a] for a in assets] or [
                 a for s in stations for a in registry.station_assets(s)
-                if getattr(a, kind.path.partition(".")[0], None) or kind.key == "bep_head"]
+                if getattr(a, block, None)]
             for a in targets:
                 f = _asset_fact(registry, kind, a)
                 if f is None:
-                    missing.append(f"{a.id} has no {kind.label} in the registry")
+                    if kind.key != "tank_volume":
+                        missing.append(f"{a.id} has no {kind.label} in the registry")
                     continue
                 shown = f"{f['value']} {kind.unit}".strip()
                 text = f"{a.id} {kind.label}: {shown}" + (f" ({f['how']})" if "how" in f else "")
-                facts.append({"name": kind.label, "key_name": kind.key, "label": kind.label,
+                facts.append({"name": kind.label, "key_name": f["path"], "label": kind.label,
                               "subject": a.id, "value": f["value"], "unit": kind.unit,
                               "key": f["key"], "text": text})
         else:
@@ -222,12 +416,18 @@ def answer_facts(kinds, assets, stations, registry, tariffs=()) -> tuple[list[di
                 continue
             for s in sts:
                 value = registry.stations[s].get(kind.path)
+                if kind.key == "station_pumps":
+                    pumps = [a.id for a in registry.station_assets(s) if a.kind == "pump"]
+                    facts.append({"name": kind.label, "key_name": f"stations.{s}.assets (pumps)",
+                                  "label": kind.label, "subject": s, "value": len(pumps),
+                                  "unit": "", "key": _ref(registry, "stations", s, "assets"),
+                                  "text": f"{s} has {len(pumps)} pumps: {', '.join(pumps)}"})
+                    continue
                 if value is None:
                     missing.append(f"{s} has no {kind.label} in the registry")
                     continue
-                facts.append({"name": kind.label, "key_name": kind.key, "label": kind.label,
+                facts.append({"name": kind.label, "key_name": kind.path, "label": kind.label,
                               "subject": s, "value": value, "unit": kind.unit,
                               "key": _ref(registry, "stations", s, kind.path),
                               "text": f"{s} {kind.label}: {value} {kind.unit}".strip()})
     return facts, missing
-

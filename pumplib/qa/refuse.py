@@ -62,3 +62,39 @@ def foreign_years(question: str, index, years_with_data: set[int]) -> list[str]:
 def refusal_text(reasons: list[str]) -> str:
     """The refusal: that nothing answers it, why, and what pumplib answers."""
     return f"{NO_DATA}: " + "; ".join(reasons) + f". {SCOPE}."
+
+
+#: subjects outside what pumplib measures or keeps, each with the words that name it. pumplib's
+#: data are the pump stations' electrical and hydraulic signals, the asset registry and the
+#: tariffs; a question about one of these is refused, whatever metric word it also holds
+#: ("how much did we spend on chemicals" is not energy cost)
+FOREIGN_SUBJECTS: dict[str, str] = {
+    "water quality": r"water[- ]quality|chlorin\w*|\bph\b|turbidity|disinfect\w*|bacteri\w*|"
+                     r"coliforms?|e\.?\s?coli|conductivity|hardness|nitrates?|fluoride|"
+                     r"dosing|\bdose[sd]?\b|chemicals?|\btaste\b|odou?rs?",
+    "the weather": r"weather|\brain(?:s|fall|ing|y)?\b|\bsnow\w*|\bwindy?\b|storms?|sunny|"
+                   r"sunshine|humidity|(?:air|outside|outdoor|ambient) temperatures?",
+    "finances": r"revenues?|profits?|budgets?|salar(?:y|ies)|wages?|payroll|invoices?|"
+                r"financ(?:e|es|ial)|ebitda|share price|stock price|dividends?|\bloans?\b|"
+                r"\btax(?:es)?\b|insurance",
+    "staff": r"\bstaff\w*|employees?|headcount|workers?|personnel|technicians?|\bcrew\b|"
+             r"on[- ]call|on duty|overtime|work shifts?|shift roster",
+    "customers": r"customers?|complaints?|households?|subscribers?|population",
+}
+_FUTURE = re.compile(r"\b(?:will|future|forecast\w*|predict\w*|projected|projections?|expected|"
+                     r"going to|outlook|next (?:year|month|week|quarter)|in \d+ years|"
+                     r"20[3-9]\d)\b")
+_PRICE = re.compile(r"\b(?:prices?|tariffs?|rates?\s+per\s+kwh|per\s+kwh|power rates?|"
+                    r"electricity rates?)\b")
+
+
+def foreign_subject(question: str) -> list[str]:
+    """Reasons a question is about a subject pumplib holds no data on (water quality, the
+    weather, finances, staff, customers, future energy prices); empty when it is not."""
+    q = question.lower()
+    out = [f"pumplib holds no data on {name} ({m.group(0)!r})"
+           for name, pat in FOREIGN_SUBJECTS.items() if (m := re.search(pat, q))]
+    if _PRICE.search(q) and _FUTURE.search(q):
+        out.append("pumplib holds the tariffs as declared in the asset registry, not future "
+                   "or forecast energy prices")
+    return out
