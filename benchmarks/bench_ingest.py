@@ -31,6 +31,7 @@ Usage::
     python benchmarks/bench_ingest.py                 # 20 pumps × 7 days
     python benchmarks/bench_ingest.py --quick         # 1 day, smoke run
     python benchmarks/bench_ingest.py --days 7 --pumps 20 --workdir /tmp/b --keep
+    python benchmarks/bench_ingest.py --scale 20,80   # issue 25: CPU/sample, bytes written
 
 The last line printed is one JSON object with the figures.
 """
@@ -219,16 +220,78 @@ def _cpu_seconds() -> float:
 
 
 def child_pumplib(spec: dict) -> dict:
-    from pumplib.ingest import ingest
+    from pumplib.ingest import buffer, ingest
 
-    t0 = time.perf_counter()
+    spilled = []
+    close = buffer.GridBuffer.close
+
+    def counting_close(self):  # the scratch bytes of spilled windows, for the report
+        spilled.append(self.spill.bytes)
+        close(self)
+
+    buffer.GridBuffer.close = counting_close
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     res = ingest(spec["path"], spec["format"], store=spec["store"], registry=spec["registry"],
                  progress=False, batch_rows=spec.get("batch_rows"))
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     f = res.files[0]
     return {"seconds": secs, "samples": res.samples_ingested, "rows_read": res.rows_read,
             "rows_quarantined": res.rows_quarantined, "duplicates": f.duplicates_dropped,
-            "cadence": f.cadence, "snapshot": res.snapshot}
+            "cadence": f.cadence, "snapshot": res.snapshot, "spill_bytes": int(sum(spilled)),
+            "ingest_cpu_seconds": cpu}
+
+
+def folder_bytes(root: Path) -> int:
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+
+
+def run_scale(workdir: Path, pumps_list: list[int], max_rss_gb: float, verify_data: bool) -> dict:
+    """Issue 25, ingest without cliffs: ``pumps`` × 8 signals × 1 day at 1 Hz in one long
+    Parquet file, default settings. CPU per sample (child process) and write amplification:
+    the bytes the ingest wrote into the fresh store (Icechunk never rewrites an object in
+    place, so a chunk written twice leaves two objects) over the lake's final size (the
+    same folder after collecting the objects no snapshot reaches)."""
+    from pumplib import config
+    from pumplib.lake import Lake
+
+    cases = {}
+    for pumps in pumps_list:
+        wd = workdir / f"scale_{pumps}"
+        meta = generate(wd, 1, pumps, want_csv=False)
+        store = wd / "store"
+        shutil.rmtree(store, ignore_errors=True)
+        spec = {"path": str(wd / "export.parquet"), "format": "long_parquet",
+                "store": str(store), "registry": str(wd / "assets.yaml")}
+        rep = run_child("pumplib", spec, max_rss_gb)
+        if rep is None:
+            raise SystemExit(f"{pumps} pumps: ingest passed {max_rss_gb} GB")
+        if rep["samples"] != meta["samples"]:
+            raise SystemExit(f"{pumps} pumps: ingested {rep['samples']} of {meta['samples']}")
+        written = folder_bytes(store)
+        with config.set({"lake.gc_grace": "0s"}):
+            Lake(str(store)).gc(grace="0s")
+        live = folder_bytes(store)
+        if verify_data:
+            verify(str(store), spec["registry"], 1, pumps, check_day=0)
+        case = {"pumps": pumps, "tags": meta["tags"], "samples": meta["samples"],
+                "seconds": round(rep["seconds"], 2),
+                "cpu_seconds": round(rep["ingest_cpu_seconds"], 2),   # the ingest call's own
+                "cpu_ns_per_sample": round(rep["ingest_cpu_seconds"] / meta["samples"] * 1e9, 1),
+                "peak_rss_gb": round(rep["peak_rss_gb"], 3), "written_mb": round(written / 1e6, 1),
+                "lake_mb": round(live / 1e6, 1), "write_amplification": round(written / live, 3),
+                "spill_mb": round(rep["spill_bytes"] / 1e6, 1)}
+        cases[pumps] = case
+        print(f"  {pumps:>3} pumps × 1 day: {case['seconds']:6.1f} s, CPU {case['cpu_seconds']:.1f}"
+              f" s = {case['cpu_ns_per_sample']} ns/sample, peak RSS {case['peak_rss_gb']} GB, "
+              f"wrote {case['written_mb']} MB for a {case['lake_mb']} MB lake "
+              f"({case['write_amplification']}×), spilled {case['spill_mb']} MB", flush=True)
+        shutil.rmtree(store, ignore_errors=True)
+    lo, hi = min(cases), max(cases)
+    return {f"ingest_cpu_ratio_{hi}_vs_{lo}": round(
+                cases[hi]["cpu_ns_per_sample"] / cases[lo]["cpu_ns_per_sample"], 3),
+            "ingest_write_amplification": max(c["write_amplification"] for c in cases.values()),
+            "buffer_mb": config.get("ingest.buffer_mb"), "cases": list(cases.values()),
+            "cpus": os.cpu_count()}
 
 
 def _baseline_frame_to_zarr(df, registry_path: str, out: str) -> int:
@@ -385,6 +448,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-verify", action="store_true", help="skip the read-back check")
     ap.add_argument("--max-rss-gb", type=float, default=14.0,
                     help="kill a run whose resident memory passes this (default 14 GB)")
+    ap.add_argument("--scale", default=None, metavar="PUMPS",
+                    help="issue 25's ingest-without-cliffs case instead: comma-separated fleet "
+                         "sizes (e.g. 20,80), each 1 day at 1 Hz in one file")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -396,6 +462,18 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(out))
         return out
 
+    if args.scale:
+        tmp = args.workdir is None
+        workdir = Path(tempfile.mkdtemp(prefix="pumplib-bench-")) if tmp else \
+            args.workdir.resolve()
+        try:
+            summary = run_scale(workdir, [int(p) for p in args.scale.split(",")],
+                                args.max_rss_gb, not args.no_verify)
+        finally:
+            if tmp and not args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+        print(json.dumps(summary), flush=True)
+        return summary
     days = 1 if args.quick else args.days
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     tmp = args.workdir is None
