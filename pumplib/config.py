@@ -28,6 +28,8 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import os
 import threading
 from pathlib import Path
@@ -42,9 +44,14 @@ from .errors import ConfigError, choices_message
 _DEFAULTS_FILE = Path(__file__).with_name("pumplib.yaml")
 
 
+@functools.lru_cache(maxsize=1)
+def _parsed_defaults() -> dict[str, Any]:
+    with open(_DEFAULTS_FILE) as f:    # parsed once: a command's start-up reads it often
+        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["pumplib"]
+
+
 def _load_defaults() -> dict[str, Any]:
-    with open(_DEFAULTS_FILE) as f:
-        return yaml.safe_load(f)["pumplib"]
+    return copy.deepcopy(_parsed_defaults())
 
 
 config = Config("pumplib", defaults=[_load_defaults()])

@@ -796,3 +796,14 @@ def test_subjects_pumplib_holds_no_data_on_are_refused(q):
     a = ask(q, None, registry=REGISTRY, now=NOW)
     assert a.type == "none" and "holds no data" in a.text, a.text
     assert not a.facts and not a.registry_facts and a.suggestions
+
+
+@pytest.mark.parametrize("q, metric", [
+    ("how many times did N-P1 switch on last week", "starts"),
+    ("how often did S-P2 turn on yesterday", "starts"),
+    ("how much power did N-P2 draw last week", "energy"),
+    ("how many hours was N-P3 in operation yesterday", "runtime"),
+])
+def test_verbs_are_read_as_the_metric_meant(demo_registry, q, metric):
+    r = read_question(q, demo_registry, NOW)
+    assert not r.problems and r.query is not None and r.query.metric.key == metric, q

@@ -26,100 +26,7 @@ CONFIDENT = 0.8
 LIKELY = 0.7
 
 
-# -- metrics --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Metric:
-    """A quantity users ask about, tied to one golden-table column."""
-
-    key: str
-    column: str
-    feature: str
-    label: str
-    additive: bool          # sums over time and assets (energy, cost, runtime, starts)
-    worse: str              # "high" or "low": which end is "worst"
-    synonyms: tuple[str, ...]
-
-
-METRICS: tuple[Metric, ...] = (
-    Metric("normalised_specific_energy", "normalised_specific_energy_mean",
-           "normalised_specific_energy", "normalised specific energy", False, "high",
-           ("normalised specific energy", "normalized specific energy")),
-    Metric("specific_energy", "specific_energy_mean", "specific_energy", "specific energy",
-           False, "high", ("specific energy", "kwh/m3", "kwh per m3", "kwh/m³",
-                           "energy per cubic metre", "energy per cubic meter",
-                           "energy intensity", "energy per volume")),
-    Metric("efficiency", "wire_to_water_efficiency_mean", "wire_to_water_efficiency",
-           "wire-to-water efficiency", False, "low",
-           ("wire-to-water efficiency", "wire to water efficiency", "wire-to-water",
-            "wire to water", "efficiency", "efficient")),
-    Metric("hydraulic_power", "hydraulic_power_mean", "hydraulic_power", "hydraulic power",
-           False, "low", ("hydraulic power",)),
-    Metric("time_near_bep", "time_near_bep_duration", "time_near_bep",
-           "time near the best efficiency point", True, "low",
-           ("time near bep", "time near the bep", "near bep", "near the best efficiency point",
-            "near best efficiency point", "time near the best efficiency point",
-            "near its bep", "near their bep", "near its best efficiency point",
-            "near their best efficiency point", "close to bep", "close to its bep",
-            "close to the bep", "close to its best efficiency point", "around bep",
-            "around its bep", "at its bep", "at bep", "at the bep", "at its best efficiency point",
-            "at the best efficiency point", "within 10 % of bep", "in the bep window",
-            "time at bep")),
-    Metric("bep_flow_ratio", "bep_flow_ratio_mean", "bep_flow_ratio", "BEP flow ratio",
-           False, "high", ("bep flow ratio", "flow ratio")),
-    Metric("cost", "energy_cost_integral", "energy_cost", "energy cost", True, "high",
-           ("energy cost", "energy costs", "electricity cost", "electricity costs", "costs", "cost",
-            "electricity bill", "energy bill", "power bill", "spend", "spent", "money", "bill",
-            "expensive", "euros", "eur", "cost us", "costs us", "cost the most", "spend on power",
-            "spent on power", "spend on electricity", "spent on electricity", "paid for power",
-            "paid for electricity", "pay for power", "pay for electricity", "power cost",
-            "power costs", "cost of power", "cost of electricity", "costliest", "pricey",
-            "spending")),
-    Metric("energy", "energy_integral", "energy", "energy", True, "high",
-           ("energy consumption", "energy use", "energy used", "electricity", "energy", "kwh",
-            "consumed", "consume", "consumption")),
-    Metric("runtime", "runtime_duration", "runtime", "runtime", True, "high",
-           ("run time", "runtime", "running time", "run hours", "running hours",
-            "operating hours", "hours run", "hours of operation", "ran", "run for",
-            "how long", "run", "running", "hours")),
-    Metric("starts", "starts_starts", "starts", "starts", True, "high",
-           ("starts", "start-ups", "startups", "switch-ons", "switched on", "started",
-            "start")),
-    Metric("head", "head_mean", "head", "head", False, "high", ("pumping head", "head")),
-)
-
-
-def find_metric(question: str) -> Metric | None:
-    """The metric a question asks about: the longest synonym found (word boundaries)."""
-    found = _metric_span(question)
-    return found[0] if found else None
-
-
-def _metric_span(question: str) -> tuple[Metric, int, int] | None:
-    """The metric of :func:`find_metric` and where its synonym stands in the question."""
-    q = question.lower()
-    best: tuple[int, int, int, Metric] | None = None
-    hits: dict[str, tuple[int, int, int, Metric]] = {}
-    for m in METRICS:
-        for s in m.synonyms:
-            hit = re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", q)
-            if hit and (m.key not in hits or len(s) > hits[m.key][0]):
-                hits[m.key] = (len(s), hit.start(), hit.end(), m)
-            if hit and (best is None or len(s) > best[0]):
-                best = (len(s), hit.start(), hit.end(), m)
-    if best is not None:
-        # a more specific metric named anywhere wins over the general one ("which pump cost
-        # us the most in electricity" ranks cost, "how long … run near its BEP" time near BEP)
-        for general, specific in _SPECIFIC:
-            if best[3].key == general and specific in hits and \
-                    q[hits[specific][1]:hits[specific][2]] not in _WEAK:
-                best = hits[specific]
-    return (best[3], best[1], best[2]) if best else None
-
-
-#: (general, specific): when both are named, the specific metric is asked about
-_SPECIFIC = (("energy", "cost"), ("runtime", "time_near_bep"), ("efficiency", "time_near_bep"))
-#: synonyms too weak to override ("how much energy did we spend" is energy)
-_WEAK = frozenset(("spend", "spent", "spending"))
+from .metrics import _SPECIFIC, _WEAK, METRICS, Metric, _metric_span, find_metric  # noqa: E402,F401
 
 
 # -- entities ---------------------------------------------------------------------------
@@ -571,6 +478,8 @@ def domain_words(registry=None) -> list[str]:
     words: set[str] = set()
     for m in METRICS:
         for text in (*m.synonyms, m.label.lower(), m.feature.replace("_", " ")):
+            if re.search(r" (?:on|in|up)$", text):   # phrasal verbs ("switch on"): everyday
+                continue                               # words, never typo targets
             words.update(w for w in text.split() if re.fullmatch(r"[a-z]+(?:-[a-z]+)*", w))
     words.update(PERIOD_WORDS, _RANK_WORDS, _QUESTION_WORDS)
     if registry is not None:
