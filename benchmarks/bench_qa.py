@@ -24,9 +24,16 @@ and run:
 * ``bm25``: pumplib's sparse BM25 only (``method="bm25"``);
 * ``rank_bm25``: ``rank_bm25.BM25Okapi.get_scores`` + argsort (the package).
 
+It also reports accuracy per kind on an evaluation set (``--questions``, default the
+packaged ``questions.yaml``; kinds doc, data, none, unclear, typo, verb, relative,
+total, comparison, registry, definition, refusal, unknown) and the command line's
+latency per kind: ``--cli-per-kind`` questions of each kind asked with ``pumplib ask``
+in a fresh process, in process (``--local``) and through a running ``pumplib qa
+serve`` (p50/p95 seconds).
+
 Usage::
 
-    .venv/bin/python benchmarks/bench_qa.py [--store PATH] [--quick]
+    .venv/bin/python benchmarks/bench_qa.py [--store PATH] [--quick] [--questions FILE]
 
 Without ``--store`` the sample lake is built once in ``benchmarks/_work/qa_store``.
 The last line is JSON with ``recall_at_5`` and ``p95_ms`` (hybrid) and every contender.
@@ -124,8 +131,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--store", help="a lake with the sample (default: built in _work)")
     ap.add_argument("--chunks", type=int, default=10_000, help="index size")
-    ap.add_argument("--encoded", type=int, default=600,
-                    help="synthetic texts embedded for real (0: all of them)")
+    ap.add_argument("--encoded", type=int, default=0,
+                    help="synthetic texts embedded for real (0, the default: all of them)")
+    ap.add_argument("--questions", help="evaluation set for accuracy per kind and the CLI "
+                    "timings (default: the packaged questions.yaml)")
+    ap.add_argument("--cli-per-kind", type=int, default=3,
+                    help="questions per kind timed from the command line (0: none)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per question")
     ap.add_argument("--quick", action="store_true", help="2,000 chunks, 1 repeat")
     args = ap.parse_args()
@@ -208,6 +219,11 @@ def main() -> None:
         print(f"{name:10s} recall@5 {res[name]['recall_at_5']:.3f}  p50 "
               f"{res[name]['p50_ms']:7.2f} ms  p95 {res[name]['p95_ms']:7.2f} ms  p95 with the "
               f"query embedding cached {res[name]['p95_cached_query_ms']:7.2f} ms", flush=True)
+    acc = accuracy_per_kind(real, store, args.questions)
+    print("accuracy per kind: " + ", ".join(f"{k} {d['correct']}/{d['n']}"
+                                            for k, d in acc["by_kind"].items()), flush=True)
+    cli = cli_latency(store, args.questions, args.cli_per_kind, WORK / "qa_index_real") \
+        if args.cli_per_kind else {}
     out = {"bench": "qa", "chunks": len(index), "real_chunks": len(real),
            "synthetic_chunks": len(chunks), "synthetic_encoded": n_enc,
            "questions": len(questions), "repeat": args.repeat,
@@ -215,8 +231,76 @@ def main() -> None:
            "build_real_s": round(t_real, 1), "encode_synthetic_s": round(t_enc, 1),
            "index_init_s": round(t_load, 2),
            "recall_at_5": res["hybrid"]["recall_at_5"], "p95_ms": res["hybrid"]["p95_ms"],
-           "contenders": res}
+           "contenders": res, "accuracy": acc["accuracy"], "accuracy_by_kind": {
+               k: round(d["accuracy"], 4) for k, d in acc["by_kind"].items()},
+           "eval_questions": acc["questions"], "cli": cli}
     print(json.dumps(out))
+
+
+def accuracy_per_kind(index, store, questions) -> dict:
+    """``pumplib.qa.evaluation.run_eval`` on ``questions``: accuracy overall and per kind."""
+    from pumplib.qa.evaluation import run_eval
+
+    res = run_eval(index, store=store, registry=ROOT / "catalogs" / "assets.yaml",
+                   questions=questions)
+    return {"accuracy": round(res["summary"]["accuracy"], 4), "by_kind": res["by_kind"],
+            "questions": res["summary"]["questions"]}
+
+
+def cli_latency(store, questions, per_kind: int, index_dir: Path) -> dict:
+    """Seconds per ``pumplib ask`` subprocess, p50/p95 per kind, in process (``--local``) and
+    through a running ``pumplib qa serve`` (started here, stopped after)."""
+    import os
+    import subprocess
+    import tempfile
+
+    from pumplib.qa.evaluation import load_questions
+
+    by_kind: dict[str, list[dict]] = {}
+    for q in load_questions(questions):
+        by_kind.setdefault(q.get("kind", "doc"), []).append(q)
+    sample = {k: qs[:per_kind] for k, qs in by_kind.items()}
+    reg = str(ROOT / "catalogs" / "assets.yaml")
+    env = {**os.environ, "PUMPLIB_QA_SERVE_DIR": tempfile.mkdtemp(prefix="bench-qa-serve-")}
+    exe = [sys.executable, "-m", "pumplib"]
+
+    def run(q: dict, extra: list[str]) -> float:
+        now = q.get("now") or "2026-04-06T00:00:00Z"
+        t0 = time.perf_counter()
+        subprocess.run([*exe, "ask", q["question"], "--store", str(store), "--now", str(now),
+                        "--json", *extra], env=env, cwd=ROOT, capture_output=True)
+        return time.perf_counter() - t0
+
+    def stats(ts: list[float]) -> dict:
+        return {"n": len(ts), "p50_s": round(float(np.percentile(ts, 50)), 3),
+                "p95_s": round(float(np.percentile(ts, 95)), 3)}
+
+    from pumplib.qa.evaluation import question_type
+
+    out: dict[str, dict] = {"local": {}, "service": {}}
+    times: dict[str, dict[str, list[float]]] = {"local": {}, "service": {}}
+    local = ["--local", "--index-dir", str(index_dir), "--registry", reg]
+    for kind, qs in sample.items():
+        times["local"][kind] = [run(q, local) for q in qs]
+    proc = subprocess.Popen([*exe, "qa", "serve", "--store", str(store), "--registry", reg,
+                             "--index-dir", str(index_dir)], env=env, cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stderr.readline()                       # "Q&A service for … on …"
+        run({"question": "What does the quarantine keep about rejected rows?"}, [])  # warm
+        for kind, qs in sample.items():
+            times["service"][kind] = [run(q, []) for q in qs]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    for mode, per in times.items():
+        out[mode] = {k: stats(ts) for k, ts in per.items()}
+        for typ in ("data", "doc"):          # numbers and registry facts; passages
+            ts = [t for k, qs in sample.items() for q, t in zip(qs, per[k], strict=True)
+                  if question_type(q) == typ]
+            if ts:
+                out[mode][f"all_{typ}"] = stats(ts)
+    return out
 
 
 if __name__ == "__main__":
