@@ -106,8 +106,7 @@ def test_1000_tags_write_at_most_1_5x_the_lake(wide_1000, fmt, buffer_mb, tmp_pa
     assert res.samples_ingested == ref.samples_ingested > 0.97 * 1000 * 240
     assert res.files[0].values_balanced and res.files[0].rows_balanced
     # memory follows the data (1,000 × 240 cells), not 1,000 windows of a whole chunk
-    # span (1,000 × 86,400 cells × 15 B = 1.3 GB before); ~60 MB alone, up to ~120 MB
-    # traced after other tests of the same process (their caches allocate meanwhile)
+    # span (1,000 × 86,400 cells × 15 B = 1.3 GB before); 101–117 MB traced here
     assert peak < 300 * 2**20, peak
     xr.testing.assert_equal(raw(store), raw(wide_1000[2] / "ref"))
     written, live = written_and_live(store)
