@@ -14,7 +14,9 @@ not understood and the nearest questions that can be answered.
 
 Modules:
 
-* :mod:`pumplib.qa.index` — chunking, embeddings, BM25, persistence beside the store;
+* :mod:`pumplib.qa.chunks` — chunks of every source (documents, registry, lake…);
+* :mod:`pumplib.qa.retrieval` — embeddings, BM25, the hybrid search of :class:`QAIndex`;
+* :mod:`pumplib.qa.index` — the index of a store: built, brought up to date, kept beside it;
 * :mod:`pumplib.qa.parse` — reading a question: metric, names, period, typos, what was not
   understood;
 * :mod:`pumplib.qa.suggest` — the answerable questions nearest to one not understood;
