@@ -807,3 +807,29 @@ def test_subjects_pumplib_holds_no_data_on_are_refused(q):
 def test_verbs_are_read_as_the_metric_meant(demo_registry, q, metric):
     r = read_question(q, demo_registry, NOW)
     assert not r.problems and r.query is not None and r.query.metric.key == metric, q
+
+
+def test_service_preloads_the_columns_data_answers_read(demo_store):
+    """The warm service reads, in the background, every metric's column and coverage at the
+    levels data answers use, so a data question afterwards reads no column of its own."""
+    from pumplib.lake import Lake
+    from pumplib.qa.metrics import METRICS
+    from pumplib.qa.service import Service
+    from pumplib.qa.tables import _TABLES, _tables
+
+    _TABLES.clear()
+    svc = Service(demo_store, REGISTRY, preload_index=False)
+    tables = _tables(Lake(demo_store, create=False), None)
+    assert not tables._frames and not svc.columns_ready.is_set()
+    svc.start_preload().join(timeout=300)
+    assert svc.columns_ready.is_set() and "error" not in svc.preloaded, svc.preloaded
+    assert svc.preloaded["columns"] == 2 * len(METRICS) * len(Service.PRELOAD_LEVELS)
+    for level in Service.PRELOAD_LEVELS:
+        for m in METRICS:
+            assert (level, m.column) in tables._frames
+            assert (level, f"{m.feature}_coverage") in tables._frames
+    read = set(tables._frames)
+    for q in ("How many starts did N-P3 have last week?", "energy cost of SOUTH in march 2026",
+              "average specific energy of N-P1 on 2026-03-24"):
+        assert svc.ask(q).type == "data", q
+    assert set(tables._frames) == read

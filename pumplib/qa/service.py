@@ -1,7 +1,9 @@
 """The warm answer service shared by the command line and the apps.
 
 ``pumplib qa serve`` keeps one process with the registry, the golden tables and — loaded in
-the background, for document questions — the index and the embedding model, and answers
+the background once it listens — the golden-table columns data questions read (every metric of
+:mod:`pumplib.qa.metrics` at the levels answers use) and, for document questions, the index and
+the embedding model, and answers
 ``POST /ask`` on ``127.0.0.1`` (a free port unless one is given). It records itself in a
 small state file per store (:func:`state_file`); ``pumplib ask`` looks there first and, when
 a live service answers, prints its answer, else answers in-process. The client half of this
@@ -16,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -105,7 +108,17 @@ class Service:
     preload_index : bool
         Load (or build) the index and the embedding model in a background thread, so the
         first document question does not wait for them.
+
+    Attributes
+    ----------
+    columns_ready : threading.Event
+        Set once :meth:`preload_columns` has run (or failed); :func:`serve` starts it in
+        the background once the server listens (:meth:`start_preload`).
     """
+
+    #: the golden-table levels a data answer reads (a day, week or month of one level; every
+    #: other period is rolled up from the day table)
+    PRELOAD_LEVELS = ("1D", "1W", "1M")
 
     def __init__(self, store, registry=None, index_dir=None, preload_index: bool = True):
         from ..assets import AssetRegistry
@@ -119,6 +132,8 @@ class Service:
         self.index = None
         self._lock = threading.Lock()
         self._index_ready = threading.Event()
+        self.columns_ready = threading.Event()
+        self.preloaded: dict = {}
         self.warm()
         if preload_index:
             threading.Thread(target=self._load_index, daemon=True).start()
@@ -133,6 +148,60 @@ class Service:
         t = _tables(Lake(self.store, create=False), None)
         t.data_end()
         t.data_start()
+
+    def preload_columns(self) -> dict:
+        """Read every column a data answer reads, so the first data question does not pay it.
+
+        For each metric of :data:`~pumplib.qa.metrics.METRICS`, its column and its feature's
+        coverage at each of :attr:`PRELOAD_LEVELS` (levels the lake lacks are skipped), and
+        the day partials' group. One column at a time under the service's lock: a question
+        asked meanwhile waits for at most one column read.
+
+        Returns
+        -------
+        dict
+            ``columns`` (read), ``seconds``; also kept as :attr:`preloaded`.
+        """
+        from ..errors import PumplibError
+        from ..lake import Lake
+        from .metrics import METRICS
+        from .tables import _tables
+
+        t0 = time.perf_counter()
+        read = 0
+        try:
+            with self._lock:
+                tables = _tables(Lake(self.store, create=False), None)
+            for level in self.PRELOAD_LEVELS:
+                try:
+                    with self._lock:
+                        tables.ds(level)
+                except PumplibError:            # no golden table at this level
+                    continue
+                for m in METRICS:
+                    for col in (m.column, f"{m.feature}_coverage"):
+                        with self._lock:
+                            tables.frame(level, col)
+                        read += 1
+            with self._lock, contextlib.suppress(PumplibError):
+                tables.ds("_partials/1D")
+        finally:
+            self.preloaded = {"columns": read, "seconds": round(time.perf_counter() - t0, 3)}
+            self.columns_ready.set()
+        return self.preloaded
+
+    def start_preload(self) -> threading.Thread:
+        """Run :meth:`preload_columns` in a daemon thread (returned); a failure there is kept
+        in :attr:`preloaded` (``error``), and the question that needs the column meets it."""
+        def run():
+            try:
+                self.preload_columns()
+            except Exception as exc:            # noqa: BLE001 - a warm-up never stops the service
+                self.preloaded = {**self.preloaded, "error": f"{type(exc).__name__}: {exc}"}
+
+        th = threading.Thread(target=run, name="qa-preload-columns", daemon=True)
+        th.start()
+        return th
 
     def _load_index(self) -> None:
         from .index import build_index
@@ -174,7 +243,8 @@ def _handler(service: Service):
         def do_GET(self):  # noqa: N802 - http.server's name
             if self.path == "/health":
                 self._send(200, {"ok": True, "store": service.store,
-                                 "index": service.index is not None})
+                                 "index": service.index is not None,
+                                 "columns": service.columns_ready.is_set()})
             else:
                 self._send(404, {"error": f"no such path {self.path!r}; use POST /ask"})
 
@@ -195,13 +265,19 @@ def _handler(service: Service):
 
 
 def serve(store, *, registry=None, index_dir=None, host: str = "127.0.0.1", port: int = 0,
-          preload_index: bool = True, on_ready=None) -> None:
+          preload_index: bool = True, preload_columns: bool = True, on_ready=None) -> None:
     """Run the service of ``store`` until interrupted; its state file is removed on exit.
 
-    ``on_ready(port)`` is called once it listens.
+    ``on_ready(port)`` is called once it listens. Once it listens, the golden-table columns
+    of data answers are read in the background (:meth:`Service.preload_columns`) unless
+    ``preload_columns`` is false.
     """
     service = Service(store, registry, index_dir, preload_index=preload_index)
     httpd = ThreadingHTTPServer((host, port), _handler(service))
+    if preload_columns:
+        service.start_preload()
+    else:
+        service.columns_ready.set()
     path = state_file(store)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
