@@ -294,17 +294,6 @@ def build(data, catalog: FeatureCatalog | str | None = None, levels: Sequence[st
         ``(asset, time)``, ``time`` the period start in UTC and ``time_end``
         its end. Lazy when ``data`` is.
     """
-    if not isinstance(data, xr.Dataset):
-        if hasattr(data, "open_raw"):
-            store = data if store is None else store
-            data = data.open_raw(cadence)
-        else:
-            raise SchemaError(f"build() needs an xarray Dataset or a Lake, got "
-                              f"{type(data).__name__}")
-    if catalog is None or isinstance(catalog, str):
-        catalog = load_catalog(catalog)
-    timezone = config.get("utility.timezone", override_with=timezone)
-    levels = list(levels if levels is not None else config.get("levels"))
     data, store, catalog, levels, wanted, timezone, grid = _inputs(
         data, store, catalog, levels, features, timezone, cadence)
     chosen = choose_engine(data, catalog, wanted, levels, timezone, grid, engine=engine,
