@@ -255,7 +255,9 @@ def test_readers_of_one_snapshot_share_its_session(tmp_path):
     with lake.transaction("more") as tx:
         tx.write_block("1min", ["P1"], "power", 3600, np.full((1, 60), 2.0))
     assert lake.session().snapshot_id != tip.snapshot_id  # a new tip is seen
-    for i in range(L._SESSIONS_MAX):
+    from pumplib import lakeio
+
+    for i in range(lakeio._SESSIONS_MAX):
         L._remember_session(f"memory://other-{i}", tip)
     assert L.cached_session(lake.url, tip.snapshot_id) is None          # oldest dropped
 
@@ -354,9 +356,11 @@ def test_docstring_examples_run():
     import doctest
 
     from pumplib import lake as L
+    from pumplib import lakeio
 
-    res = doctest.testmod(L, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert res.failed == 0 and res.attempted > 0
+    for mod in (L, lakeio):
+        res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        assert res.failed == 0 and res.attempted > 0, mod.__name__
 
 
 # -- a lake with no data yet ------------------------------------------------------------------
