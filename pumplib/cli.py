@@ -70,7 +70,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="pumplib: trusted features from pump-station sensor data.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   context_settings=CONTEXT, cls=_Root)
-lake_app = typer.Typer(help="Inspect the raw lake: history, summary, quarantine.",
+lake_app = typer.Typer(help="The raw lake: history, summary, quarantine, check and gc.",
                        no_args_is_help=True)
 config_app = typer.Typer(help="Show pumplib settings.", no_args_is_help=True)
 sim_app = typer.Typer(help="Pump-station simulator: sample data with known truth.",
