@@ -62,6 +62,15 @@ class _Window:
         n = self.value.nbytes + self.quality.nbytes + self.line.nbytes + self.present.nbytes
         return n + (0 if self.rown is None else self.rown.nbytes)
 
+    def put(self, at, value, quality, line, rown=None) -> None:
+        """Cells ``at`` (a slice or positions relative to ``lo``) take these samples."""
+        self.value[at] = value
+        self.quality[at] = quality
+        self.line[at] = line
+        self.present[at] = True
+        if self.rown is not None:
+            self.rown[at] = rown
+
     def grow(self, lo: int, hi: int, span: int) -> None:
         """Cover cells ``[lo, hi)`` (doubling, within ``[0, span)``), keeping the data."""
         if lo >= self.lo and hi <= self.hi:
@@ -280,23 +289,13 @@ class GridBuffer:
             # a gapless run of steps (the usual case): slices, not fancy indexing
             sl = slice(int(pos[0]), int(pos[-1]) + 1)
             if not wb.present[sl].any():
-                wb.value[sl] = value
-                wb.quality[sl] = quality
-                wb.line[sl] = line
-                wb.present[sl] = True
-                if wb.rown is not None:
-                    wb.rown[sl] = rown
+                wb.put(sl, value, quality, line, rown)
                 return
         dup_in_batch = not increasing and (np.bincount(pos)[pos] > 1).any()
         if dup_in_batch or wb.present[pos].any():
             self._resolve_duplicates(wb, pos, value, quality, line, w, k, rown)
             return
-        wb.value[pos] = value
-        wb.quality[pos] = quality
-        wb.line[pos] = line
-        wb.present[pos] = True
-        if wb.rown is not None:
-            wb.rown[pos] = rown
+        wb.put(pos, value, quality, line, rown)
 
     def _resolve_duplicates(self, wb, pos, value, quality, line, w, k, rown=None) -> None:
         key = self.reader.keys[k]
