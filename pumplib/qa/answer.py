@@ -241,6 +241,30 @@ def compose(question: str, hits: Sequence[Hit], index: QAIndex, start: int = 1,
 
 
 # -- the entry point ---------------------------------------------------------------------
+def _settings(question, k: int, min_score, generator, registry, now) -> tuple:
+    """:func:`ask`'s arguments checked and completed from the settings: ``(min_score,
+    generator, registry, now)`` (``now`` tz-aware, naive taken as UTC, or None)."""
+    from .. import config
+    from ..assets import AssetRegistry
+
+    if not isinstance(question, str) or not question.strip():
+        raise ArgumentError(f"ask: the question must be a non-empty string, got {question!r}")
+    if k < 1:
+        raise ArgumentError(f"ask: k must be at least 1, got {k!r}")
+    min_score = float(config.get("qa.min_score", MIN_SCORE, override_with=min_score))
+    if generator is None and config.get("qa.generator.url", None):
+        from .generator import Generator
+
+        generator = Generator(str(config.get("qa.generator.url")),
+                              model=str(config.get("qa.generator.model", "default")))
+    if isinstance(registry, str | os.PathLike) or registry is None:
+        registry = AssetRegistry.load(registry)
+    if now is not None:
+        now = pd.Timestamp(now)
+        now = now.tz_localize("UTC") if now.tzinfo is None else now
+    return min_score, generator, registry, now
+
+
 def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex | None = None,
         index_dir: str | os.PathLike | None = None, registry=None, now=None, k: int = 5,
         min_score: float | None = None, generator=None, snapshot: str | None = None,
@@ -289,29 +313,13 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
     ...         store="./store")                                       # doctest: +SKIP
     >>> a.facts[0]["lineage"]["snapshot"]                              # doctest: +SKIP
     """
-    from ..assets import AssetRegistry
     from ..lake import Lake
 
-    if not isinstance(question, str) or not question.strip():
-        raise ArgumentError(f"ask: the question must be a non-empty string, got {question!r}")
-    if k < 1:
-        raise ArgumentError(f"ask: k must be at least 1, got {k!r}")
-    from .. import config
-
-    min_score = float(config.get("qa.min_score", MIN_SCORE, override_with=min_score))
-    if generator is None and config.get("qa.generator.url", None):
-        from .generator import Generator
-
-        generator = Generator(str(config.get("qa.generator.url")),
-                              model=str(config.get("qa.generator.model", "default")))
-    if isinstance(registry, str | os.PathLike) or registry is None:
-        registry = AssetRegistry.load(registry)
+    min_score, generator, registry, parsed_now = _settings(question, k, min_score,
+                                                            generator, registry, now)
     if store is None and index is not None and index.manifest.get("store"):
         store = index.manifest["store"]
     tz = registry.utility.get("timezone", "UTC")
-    parsed_now = None if now is None else pd.Timestamp(now)
-    if parsed_now is not None and parsed_now.tzinfo is None:
-        parsed_now = parsed_now.tz_localize("UTC")
     held: dict[str, Any] = {}
 
     def tables() -> _Tables:
@@ -351,25 +359,12 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
     future = [y for y in re.findall(r"(?<!\d)(?:19|20)\d\d(?!\d)", reading.text)
               if years and int(y) > max(years)]
     if future and dq is None:
-        return _said(_refusal(reading, registry, parsed_now, [
-            f"the lake holds data up to {max(years)} only and pumplib makes no projections "
-            f"for {', '.join(future)}"]), said)
-    from . import structured
-    from .define import asks_definition, names_feature
-
-    kinds = structured.fact_kinds(reading, registry)
-    named = reading.assets or reading.stations
-    which_feature = re.search(r"\b(?:which|what) features?\b", reading.text.lower())
-    if (dq is None or which_feature) and not named and (
-            asks_definition(reading.text, weak=not kinds)
-            or (not kinds and names_feature(reading.text, reading.metric))):
-        ans = structured.definition_answer(reading, store)
-        if ans is not None:
-            return _said(_generate(ans, generator, index), said)
-    if kinds and (reading.period is None or all(k.scope == "utility" for k in kinds)) \
-            and not (dq is not None and dq.rank):
-        return _said(_generate(structured.registry_answer(reading, kinds, registry, parsed_now),
-                               generator, index), said)
+        why = f"the lake holds data up to {max(years)} only and pumplib makes no projections"
+        return _said(_refusal(reading, registry, parsed_now, [f"{why} for {', '.join(future)}"]),
+                     said)
+    ans = _definition_or_registry(reading, registry, store, parsed_now)
+    if ans is not None:
+        return _said(_generate(ans, generator, index), said)
     if dq is not None:
         t = tables()
         out = _outside_data(dq, t, tz)
@@ -379,7 +374,36 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
         if facts:
             return _said(_generate(_data_answer(question, dq, text, facts, registry), generator,
                                    index), said)
-    idx = the_index()
+    return _said(_from_documents(question, reading, the_index(), k, min_score, registry,
+                                 parsed_now, years, generator), said)
+
+
+def _definition_or_registry(reading, registry, store, parsed_now) -> Answer | None:
+    """A definition traced to raw signals, or facts of the registry, when the question
+    asks for one; else None."""
+    from . import structured
+    from .define import asks_definition, names_feature
+
+    dq = reading.query
+    kinds = structured.fact_kinds(reading, registry)
+    named = reading.assets or reading.stations
+    which_feature = re.search(r"\b(?:which|what) features?\b", reading.text.lower())
+    if (dq is None or which_feature) and not named and (
+            asks_definition(reading.text, weak=not kinds)
+            or (not kinds and names_feature(reading.text, reading.metric))):
+        ans = structured.definition_answer(reading, store)
+        if ans is not None:
+            return ans
+    if kinds and (reading.period is None or all(k.scope == "utility" for k in kinds)) \
+            and not (dq is not None and dq.rank):
+        return structured.registry_answer(reading, kinds, registry, parsed_now)
+    return None
+
+
+def _from_documents(question: str, reading, idx: QAIndex, k: int, min_score: float, registry,
+                    parsed_now, years: set[int], generator) -> Answer:
+    """A document question: the passages that answer it, a refusal when nothing pumplib
+    holds mentions its subject, or "nothing relevant" with suggestions."""
     hits = idx.search(reading.text, k)
     from .refuse import foreign_words, foreign_years
 
@@ -392,7 +416,7 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
     if reasons:
         ans = _refusal(reading, registry, parsed_now, reasons)
         ans.hits = hits
-        return _said(ans, said)
+        return ans
     ids = _identifiers(reading.text)
     relevant = [h for h in hits if h.dense >= min_score
                 or any(i in f"{h.chunk.ref} {h.chunk.text}".lower() for i in ids)]
@@ -402,11 +426,11 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
         text = ("I did not understand this question: I found nothing relevant to it in the "
                 f"indexed sources ({len(idx)} chunks; best similarity {best:.2f} < "
                 f"{min_score}). Try naming a feature, pump, station or document.")
-        return _said(Answer(question, _with_suggestions(text, sugg), [], [], hits, "none",
-                            suggestions=sugg), said)
+        return Answer(question, _with_suggestions(text, sugg), [], [], hits, "none",
+                      suggestions=sugg)
     body, cites = compose(reading.text, relevant, idx)
     ans = Answer(question, "From the indexed sources:\n" + body, cites, [], hits, "document")
-    return _said(_generate(ans, generator, idx), said)
+    return _generate(ans, generator, idx)
 
 
 def _years_with_data(tables) -> set[int]:
