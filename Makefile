@@ -11,7 +11,7 @@ LOCK   := env/requirements.lock
 STAMP  := $(VENV)/.pumplib-env-$(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 
-.PHONY: env demo test lint bench sample lock clean-store browser
+.PHONY: env demo test lint bench sample lock clean-store browser docs
 
 env: $(STAMP) browser
 
@@ -40,6 +40,10 @@ demo: env
 
 test: env
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+# the offline documentation site (MkDocs, API reference from the numpydoc docstrings) in site/
+docs: env
+	$(BIN)/mkdocs build --strict --site-dir site
 
 lint: env
 	$(BIN)/ruff check pumplib tests benchmarks
