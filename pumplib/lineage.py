@@ -873,6 +873,8 @@ def openlineage_events(source=None, *, namespace: str | None = None, catalog=Non
     namespace : str, optional
         OpenLineage namespace of jobs and datasets (default ``pumplib://<store>``).
 
+    Notes
+    -----
     Each event names the job (``pumplib.<kind>``), the run (a UUID from the
     run id), inputs (source files, lake tables at the snapshots read,
     feature definitions) and outputs (the tables written, with the snapshot

@@ -131,6 +131,8 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
         (seasons back, default 4), ``seed``. Defaults were tuned on the
         bwdf-dev back-test (docs/forecasting.md).
 
+    Notes
+    -----
     The model is first fitted at the first origin with four seasons of
     training periods (never on data at or after ``fit_end`` for origins
     before it), then refitted on all data before the origin every ``refit``

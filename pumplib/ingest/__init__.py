@@ -1,5 +1,7 @@
 """Ingestion of historian exports into the raw lake.
 
+Examples
+--------
 >>> from pumplib.ingest import ingest, formats
 >>> sorted(formats())[:3]
 ['batadal', 'long_csv', 'long_parquet']
