@@ -1,0 +1,5 @@
+"""``python -m pumplib.simulate``."""
+
+from .cli import main
+
+raise SystemExit(main())
