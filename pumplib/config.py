@@ -86,7 +86,7 @@ def project_dir(start: str | os.PathLike | None = None) -> Path | None:
     --------
     >>> import tempfile, pathlib
     >>> top = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (top / "pumplib-project.yaml").write_text("store:\n  url: lake\n")
+    >>> _ = (top / "pumplib-project.yaml").write_text("store:\\n  url: lake\\n")
     >>> (top / "notebooks").mkdir()
     >>> project_dir(top / "notebooks") == top.resolve()
     True

@@ -17,6 +17,7 @@ here.
 Examples
 --------
 >>> import numpy as np
+>>> from pumplib.lake import Lake
 >>> lake = Lake("memory://care-doc")
 >>> with lake.transaction("demo") as tx:
 ...     _ = tx.write_block("1min", ["P1"], "flow", 0, np.array([[1.0, 2.0]]))
