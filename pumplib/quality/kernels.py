@@ -67,11 +67,8 @@ def params(n_rows: int, spike: dict | None = None, flatline: dict | None = None,
     }
 
 
-def _build():
-    import numba
-
-    jit = numba.njit(cache=True, nogil=True, fastmath=False)
-
+def _hampel_kernel(jit):
+    """The Hampel spike kernel of one row, with the insertion sort of its exact medians."""
     @jit
     def insertion_sort(a, m):
         for i in range(1, m):
@@ -163,6 +160,11 @@ def _build():
                         out[k] |= bit
             t = e + 1
 
+    return hampel_row
+
+
+def _run_kernels(jit):
+    """The run-length kernels of one row: flat-lines, rate of change, missing and gaps."""
     @jit
     def flatline_row(x, cond, has_cond, n_min, tol, out, bit):
         n = x.shape[0]
@@ -215,6 +217,16 @@ def _build():
             for k in range(t, e + 1):
                 out[k] |= b
             t = e + 1
+
+    return flatline_row, rate_row, gap_row
+
+
+def _build():
+    import numba
+
+    jit = numba.njit(cache=True, nogil=True, fastmath=False)
+    hampel_row = _hampel_kernel(jit)
+    flatline_row, rate_row, gap_row = _run_kernels(jit)
 
     @jit
     def window_flags(x, cond, has_cond, half, n_sigma, floor, min_periods, max_width, n_min,
