@@ -424,6 +424,14 @@ def test_one_sided_features_and_a_quantised_sensor_floor_match_the_naive_referen
     # and one step more than usual would be a 10-unit alarm
     assert robust_centre_scale(F, keep, 0.99)[1]["j"] < 0.05
     assert robust_centre_scale(F, keep, 0.99, floor)[1]["j"] == pytest.approx(1 / 3)
+    # screening uses the same floor: a quantised step (1.0, read with a little jitter, like
+    # SKAB's flow meter) one count above its usual value in 15 % of the windows is
+    # ordinary, not 20 SDs out (without the floor, half the fit window is dropped)
+    from pumplib.outliers.reference import screen
+    J = pd.DataFrame({"j": np.where(rng.random(300) < 0.15, 4 / 3, 1.0)
+                      + 0.002 * rng.standard_normal(300)})
+    assert screen(J, z=20, pad=5, floor=np.array([1 / 3])).all()
+    assert screen(J, z=20, pad=5).mean() == pytest.approx(0.5, abs=0.01)
     assert resolution(np.array([32.0, 32.0, 32.33, 32.0, 32.67, 32.67])) == pytest.approx(0.33)
     assert np.isnan(resolution(np.ones(5)))
 

@@ -191,13 +191,14 @@ class AlarmDetector:
         warm = self.detrend if self.slow_ else self.window
         f = f.iloc[warm:] if len(f) > 2 * warm else f.iloc[self.window:]
         f = f.loc[:, f.notna().sum() >= self.window]
-        keep = screen(f, z=self.screen_z, pad=self.window)
-        self.kept_ = keep
         parts = [split_column(c) for c in f.columns]
         self.upper_ = np.array([feat in UPPER_FEATURES for _, feat in parts])
         res = {c: resolution(x[c]) for c in cols}
         # a quantised sensor's noise and largest step cannot move by less than its step
+        # (in screening as in the scales: one step more than usual is not a fault)
         floor = np.array([res[sig] if feat in UPPER_FEATURES else 0.0 for sig, feat in parts])
+        keep = screen(f, z=self.screen_z, pad=self.window, floor=floor)
+        self.kept_ = keep
         self.centre_, self.scale_ = robust_centre_scale(f, keep, self.scale_quantile, floor)
         kv = f.to_numpy(float)[keep]
         with np.errstate(all="ignore"):

@@ -54,7 +54,7 @@ def _mad_scale(v: np.ndarray, quantile: float | None = None
 
 
 def screen(features: pd.DataFrame, z: float = 6.0, pad: int = 0,
-           min_keep: float = 0.5) -> np.ndarray:
+           min_keep: float = 0.5, floor: np.ndarray | None = None) -> np.ndarray:
     """Rows of the fit window to learn from: those with no extreme feature.
 
     Parameters
@@ -70,6 +70,14 @@ def screen(features: pd.DataFrame, z: float = 6.0, pad: int = 0,
     min_keep : float
         Share of rows that must stay; if screening would keep fewer, only the
         quietest ``min_keep`` share (smallest largest-z) is kept.
+    floor : array, optional
+        Least robust SD of each feature (the resolution of a quantised sensor,
+        as in :func:`robust_centre_scale`). Without it, a quantised feature
+        that sits on one value in most rows (a flow meter's largest step,
+        1.0 in nine windows of ten) has a MAD near zero, and every window with
+        one step more is "20 SDs" out: on SKAB's anomaly-free recording a
+        third of a normal fit window was screened away that way, and the
+        quietest half that was then kept set a biased reference.
 
     Returns
     -------
@@ -80,6 +88,8 @@ def screen(features: pd.DataFrame, z: float = 6.0, pad: int = 0,
         raise ArgumentError(f"screen z must be positive, got {z!r}")
     v = features.to_numpy(dtype=float)
     med, scale = _mad_scale(v)
+    if floor is not None:
+        scale = np.maximum(scale, np.nan_to_num(np.asarray(floor, float), nan=0.0))
     zz = np.abs(v - med) / scale
     worst = np.nanmax(np.where(np.isfinite(zz), zz, -np.inf), axis=1) if v.size else \
         np.zeros(len(v))
