@@ -625,8 +625,43 @@ def downstream(signal: str, asset: str, start, end, store=None, *, catalog=None)
                          "columns": ",".join(sorted(cols))})
     features = pd.DataFrame(rows, columns=["feature", "level", "asset", "periods",
                                            "first_period", "last_period_end", "columns"])
-    arts = []
     hit_feats = set(features.feature)
+    artefacts = _artefacts(lake, g, hit_feats, asset, t0, t1)
+    # the graph: signal → features (→ features using them) → levels → artefacts
+    sub = nx.DiGraph()
+    sig = f"signal:{signal}"
+    sub.add_node(sig, kind="signal", label=f"{signal} of {asset}", signal=signal)
+    hit = [n for n in names if n in hit_feats]
+    for n in hit:
+        fnode = f"feature:{n}"
+        sub.add_node(fnode, **g.nodes[fnode])
+    for n in hit:
+        ups = [p for p in g.predecessors(f"feature:{n}") if p in sub and p != sig]
+        if signal in defs[n].inputs or not ups:
+            sub.add_edge(sig, f"feature:{n}", relation="input")
+        for p in ups:
+            sub.add_edge(p, f"feature:{n}", relation="input")
+    for lv, rows in features.groupby("level", sort=False):
+        t = f"table:{LEVELS.index(lv)}:features/{lv}"                 # sorts by level
+        sub.add_node(t, kind="table", level=lv, periods=int(rows.periods.iloc[0]),
+                     label=f"features/{lv}: {int(rows.periods.iloc[0])} period(s)")
+        for f in rows.feature:
+            sub.add_edge(f"feature:{f}", t, relation="periods")
+    for r in artefacts.itertuples():
+        node = f"artefact:{r.kind}:{r.snapshot}"
+        sub.add_node(node, kind="commit", commit_kind=r.kind, label=f"{r.kind} {r.snapshot[:8]}",
+                     snapshot=r.snapshot, message=r.message, written_at=r.written_at,
+                     metadata={})
+        named = [f for f in hit if f in r.reason] or hit
+        for f in named:
+            sub.add_edge(f"feature:{f}", node, relation="affects")
+    title = f"downstream of {signal} of {asset}, {t0} → {t1}"
+    return Impact(asset, signal, t0, t1, features, artefacts, LineageGraph(sub, title, [sig]))
+
+
+def _artefacts(lake, g, hit_feats: set, asset: str, t0, t1) -> pd.DataFrame:
+    """Commits whose lineage names a hit feature; outlier/recommendation rows in the span."""
+    arts = []
     for _n, a in g.nodes(data=True):
         if a["kind"] != "commit" or a["commit_kind"] in ("ingest", "quality", "features",
                                                          "quality_override", "root",
@@ -662,38 +697,7 @@ def downstream(signal: str, asset: str, start, end, store=None, *, catalog=None)
                 arts.append({"kind": table_kind, "snapshot": tname, "written_at": None,
                              "message": f"{len(sel)} row(s) of {table_kind}/{tname}",
                              "reason": why})
-    artefacts = pd.DataFrame(arts, columns=["kind", "snapshot", "written_at", "message",
-                                            "reason"])
-    # the graph: signal → features (→ features using them) → levels → artefacts
-    sub = nx.DiGraph()
-    sig = f"signal:{signal}"
-    sub.add_node(sig, kind="signal", label=f"{signal} of {asset}", signal=signal)
-    hit = [n for n in names if n in hit_feats]
-    for n in hit:
-        fnode = f"feature:{n}"
-        sub.add_node(fnode, **g.nodes[fnode])
-    for n in hit:
-        ups = [p for p in g.predecessors(f"feature:{n}") if p in sub and p != sig]
-        if signal in defs[n].inputs or not ups:
-            sub.add_edge(sig, f"feature:{n}", relation="input")
-        for p in ups:
-            sub.add_edge(p, f"feature:{n}", relation="input")
-    for lv, rows in features.groupby("level", sort=False):
-        t = f"table:{LEVELS.index(lv)}:features/{lv}"                 # sorts by level
-        sub.add_node(t, kind="table", level=lv, periods=int(rows.periods.iloc[0]),
-                     label=f"features/{lv}: {int(rows.periods.iloc[0])} period(s)")
-        for f in rows.feature:
-            sub.add_edge(f"feature:{f}", t, relation="periods")
-    for r in artefacts.itertuples():
-        node = f"artefact:{r.kind}:{r.snapshot}"
-        sub.add_node(node, kind="commit", commit_kind=r.kind, label=f"{r.kind} {r.snapshot[:8]}",
-                     snapshot=r.snapshot, message=r.message, written_at=r.written_at,
-                     metadata={})
-        named = [f for f in hit if f in r.reason] or hit
-        for f in named:
-            sub.add_edge(f"feature:{f}", node, relation="affects")
-    title = f"downstream of {signal} of {asset}, {t0} → {t1}"
-    return Impact(asset, signal, t0, t1, features, artefacts, LineageGraph(sub, title, [sig]))
+    return pd.DataFrame(arts, columns=["kind", "snapshot", "written_at", "message", "reason"])
 
 
 def _ts(t) -> pd.Timestamp:
