@@ -167,7 +167,6 @@ def _better(a: ScheduleResult, b: ScheduleResult, l_end: float) -> bool:
 def _solve(model, d, period, l0, l_end, min_run, min_rest, max_day, max_hour, vsd_steps,
            margin, time_limit, mip_rel_gap=0.02, levels=None) -> ScheduleResult:
     from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import lil_matrix
 
     T = len(d)
     dt_h = pd.Timedelta(period) / pd.Timedelta("1h")
@@ -181,7 +180,6 @@ def _solve(model, d, period, l0, l_end, min_run, min_rest, max_day, max_hour, vs
         np.asarray(levels, float), lo, hi)
     hs = model.static_head + lv
     steps = _speed_steps(model, vsd_steps)
-    # variable layout: x[p,m,t] | u[p,t] | w[p,t] | l[t] (t = 0..T)
     xi, q, pw = [], [], []
     for pi, p in enumerate(model.pumps):
         for s in steps[pi]:
@@ -189,30 +187,70 @@ def _solve(model, d, period, l0, l_end, min_run, min_rest, max_day, max_hour, vs
             xi.append((pi, s))
             q.append(np.asarray(qq, float))
             pw.append(np.asarray(pp, float))
-    nx, n_p = len(xi), len(model.pumps)
-    off_x, off_u = 0, nx * T
-    off_w = off_u + n_p * T
-    off_l = off_w + n_p * T
-    nv = off_l + T + 1
-
-    def X(k, t):
-        return off_x + k * T + t
-
-    def U(p, t):
-        return off_u + p * T + t
-
-    def W(p, t):
-        return off_w + p * T + t
-
-    def L(t):
-        return off_l + t
-
+    v = _Vars(len(xi), len(model.pumps), T)
+    nv, off_l, X, L = v.nv, v.off_l, v.X, v.L
     price = model.prices(d.index)
     c = np.zeros(nv)
-    for k in range(nx):
+    for k in range(len(xi)):
         c[X(k, 0):X(k, 0) + T] = price * pw[k] * dt_h
-    rows_lo, rows_hi = [], []
-    A = lil_matrix((0, nv))
+    cons = _constraints(model, d, v, xi, q, dt_h, min_run, min_rest, max_day, max_hour)
+    A, rows_lo, rows_hi = _matrix(cons, nv)
+    lb = np.zeros(nv)
+    ub = np.ones(nv)
+    lb[off_l:] = lo
+    ub[off_l:] = hi
+    lb[L(0)] = ub[L(0)] = l0
+    lb[L(T)] = max(lo, l_end)
+    integrality = np.zeros(nv)
+    integrality[:off_l] = 1
+    res = milp(c, constraints=LinearConstraint(A.tocsr(), rows_lo, rows_hi),
+               integrality=integrality, bounds=Bounds(lb, ub),
+               options={"time_limit": float(time_limit), "disp": False,
+                        "mip_rel_gap": float(mip_rel_gap)})
+    if res.x is None:
+        raise ScheduleError(f"no feasible schedule for station {model.id} ({res.message}); "
+                            "relax min_run/min_rest/max_starts or the level margin")
+    x = np.round(res.x)
+    sched = pd.DataFrame(0.0, index=d.index, columns=[p.id for p in model.pumps])
+    for k, (pi, s) in enumerate(xi):
+        on = x[X(k, 0):X(k, 0) + T] > 0.5
+        sched.iloc[on, pi] = s
+    planned = pd.Series(res.x[off_l:off_l + T], index=d.index, name="level")
+    out = ScheduleResult(schedule=sched, planned_level=planned, cost=float(res.fun),
+                         status=str(res.message), mip_gap=getattr(res, "mip_gap", None))
+    out.planned_mid = (res.x[off_l:off_l + T] + res.x[off_l + 1:off_l + T + 1]) / 2.0
+    return out
+
+
+class _Vars:
+    """Column layout of the MILP: x[p,m,t] | u[p,t] | w[p,t] | l[t] (t = 0..T)."""
+
+    def __init__(self, nx: int, n_p: int, T: int):
+        self.nx, self.n_p, self.T = nx, n_p, T
+        self.off_u = nx * T
+        self.off_w = self.off_u + n_p * T
+        self.off_l = self.off_w + n_p * T
+        self.nv = self.off_l + T + 1
+
+    def X(self, k, t):
+        return k * self.T + t
+
+    def U(self, p, t):
+        return self.off_u + p * self.T + t
+
+    def W(self, p, t):
+        return self.off_w + p * self.T + t
+
+    def L(self, t):
+        return self.off_l + t
+
+
+def _constraints(model, d, v: _Vars, xi, q, dt_h, min_run, min_rest, max_day,
+                 max_hour) -> list[tuple[dict, float, float]]:
+    """The rows ``(coefficients, lower, upper)``: tank balance, one speed step at a time,
+    start/stop indicators, minimum run and rest times, starts per day and per hour."""
+    T, nx, n_p = v.T, v.nx, v.n_p
+    X, U, W, L = v.X, v.U, v.W, v.L
     cons: list[tuple[dict, float, float]] = []
 
     def add(coefs: dict, lb: float, ub: float):
@@ -264,34 +302,18 @@ def _solve(model, d, period, l0, l_end, min_run, min_rest, max_day, max_hour, vs
                 ts = np.flatnonzero(keys == key)
                 if len(ts) > limit:
                     add({U(pi, t): 1.0 for t in ts}, -np.inf, float(limit))
+    return cons
+
+
+def _matrix(cons: list[tuple[dict, float, float]], nv: int):
+    """The sparse constraint matrix and its row bounds."""
+    from scipy.sparse import lil_matrix
+
     A = lil_matrix((len(cons), nv))
+    rows_lo, rows_hi = [], []
     for i, (coefs, lb, ub) in enumerate(cons):
-        for j, v in coefs.items():
-            A[i, j] = v
+        for j, val in coefs.items():
+            A[i, j] = val
         rows_lo.append(lb)
         rows_hi.append(ub)
-    lb = np.zeros(nv)
-    ub = np.ones(nv)
-    lb[off_l:] = lo
-    ub[off_l:] = hi
-    lb[L(0)] = ub[L(0)] = l0
-    lb[L(T)] = max(lo, l_end)
-    integrality = np.zeros(nv)
-    integrality[:off_l] = 1
-    res = milp(c, constraints=LinearConstraint(A.tocsr(), rows_lo, rows_hi),
-               integrality=integrality, bounds=Bounds(lb, ub),
-               options={"time_limit": float(time_limit), "disp": False,
-                        "mip_rel_gap": float(mip_rel_gap)})
-    if res.x is None:
-        raise ScheduleError(f"no feasible schedule for station {model.id} ({res.message}); "
-                            "relax min_run/min_rest/max_starts or the level margin")
-    x = np.round(res.x)
-    sched = pd.DataFrame(0.0, index=d.index, columns=[p.id for p in model.pumps])
-    for k, (pi, s) in enumerate(xi):
-        on = x[X(k, 0):X(k, 0) + T] > 0.5
-        sched.iloc[on, pi] = s
-    planned = pd.Series(res.x[off_l:off_l + T], index=d.index, name="level")
-    out = ScheduleResult(schedule=sched, planned_level=planned, cost=float(res.fun),
-                         status=str(res.message), mip_gap=getattr(res, "mip_gap", None))
-    out.planned_mid = (res.x[off_l:off_l + T] + res.x[off_l + 1:off_l + T + 1]) / 2.0
-    return out
+    return A, rows_lo, rows_hi
