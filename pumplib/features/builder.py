@@ -64,6 +64,7 @@ from .planning import (
     incremental_context,
 )
 from .reading import _raw_group, direct_group
+from .stream import build_streamed, stream_spans
 from .tables import _TIME_CHUNKS, STACKED, VALUES, TableWriter, materialize, write_tables
 from .tuning import gc_skips_older_objects, tune_malloc, warm_kernels
 from .uptodate import build_key, up_to_date
@@ -367,25 +368,62 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
         return None
     metadata = {**(metadata or {}), "build_key": key}
     tune_malloc()
+    args = (lake, catalog, levels, names)
     with gc_skips_older_objects():
-        return _build_lake(lake, catalog, levels, names, changed, registry, timezone,
-                           cadence, message, engine, quality, metadata)
+        plan = None if changed is not None or engine == "dask" else _stream_plan(
+            lake, catalog, levels, names, cadence, timezone)
+        if plan is not None:
+            spans, raw, step = plan
+
+            def span(*, until, changed, snapshot, metadata):
+                k, n = metadata["stream"]
+                return _build_lake(*args, changed, registry, timezone, cadence,
+                                   f"{message or 'features build'} (span {k} of {n})",
+                                   engine, quality, metadata, snapshot=snapshot, until=until)
+
+            return build_streamed(spans, span, metadata, raw, step)
+        return _build_lake(*args, changed, registry, timezone, cadence, message, engine,
+                           quality, metadata)
+
+
+def _stream_plan(lake, catalog, levels, names, cadence, timezone):
+    """``(spans, raw snapshot, grid step)`` when a full build of ``lake`` goes in spans of days
+    (:mod:`~pumplib.features.stream`): a history longer than one span, features the
+    incremental engine builds, no ``dask.distributed`` client. None otherwise."""
+    if _distributed_client() is not None:
+        return None
+    levels = list(levels if levels is not None else config.get("levels"))
+    if block_specs(catalog, names, levels) is None:
+        return None
+    data = lake.open_raw(cadence)
+    if data.sizes.get("time", 0) < 2:
+        return None
+    grid = A.Grid.from_times(data["time"].values)
+    spans = stream_spans(grid.t0, grid.end, data.sizes["asset"],
+                         timezone=config.get("utility.timezone", override_with=timezone))
+    return (spans, data.attrs.get("snapshot"), grid.dt) if len(spans) > 1 else None
 
 
 def _build_lake(lake, catalog, levels, features, changed, registry, timezone, cadence, message,
-                engine, quality, metadata):
+                engine, quality, metadata, *, snapshot=None, until=None):
+    """One commit of :func:`build_lake`: the tables of raw ``snapshot`` (default: the
+    tip), up to ``until`` (epoch seconds; default: all)."""
     warm = warm_kernels()                   # the kernels load while the lake opens
     # the commit's transaction opens first and reads what is stored meanwhile
     with TableWriter(lake, [*A.LEVELS, PARTIALS_GROUP],
                       message or ("features build" if changed is None
                                   else "features incremental build")) as w:
-        data = lake.open_raw(cadence)        # one trip to zarr's event loop, first
+        data = lake.open_raw(cadence, snapshot=snapshot)   # one trip to zarr's event loop
+        if until is not None:
+            grid = A.Grid.from_times(data["time"].values[:2])
+            data = data.isel(time=slice(0, max(0, (int(until) - grid.t0) // grid.dt)))
         w.inspect()                          # while the build reads and computes
         flags = None
         if quality:
             from ..quality import open_quality
 
-            flags = open_quality(lake, data.attrs.get("cadence"), like=data)
+            flags = open_quality(lake, data.attrs.get("cadence"),
+                                 snapshot=data.attrs.get("snapshot"), like=data)
             # the stored flags of data's snapshot: the chunk path reads them chunk by chunk
             flags.attrs.update(quality_group=f"quality/{data.attrs.get('cadence')}",
                                snapshot=data.attrs.get("snapshot"))
