@@ -212,38 +212,16 @@ def run_pipeline(store: str | os.PathLike | None = None, params: Mapping | None 
     """
     import papermill as pm
 
-    from .lake import new_run_id
-
     nb_dir = Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS
     available = [p.stem for p in sorted(nb_dir.glob("*.ipynb"))]
     if not available:
         raise PipelineError(f"no pipeline notebooks in {nb_dir}")
     runs = Path(runs_dir) if runs_dir is not None else default_runs_dir(store)
     if resume is not None:
-        run_dir = runs / resume
-        if not (run_dir / MANIFEST).is_file():
-            known = sorted(p.name for p in runs.glob("*") if (p / MANIFEST).is_file()) \
-                if runs.is_dir() else []
-            raise UnknownNameError(f"{runs}: no run to resume. "
-                                   + choices_message("run id", resume, known))
-        res = RunResult.load(run_dir)
-        res.params.update(dict(params or {}))
-        if store is not None:
-            res.params["store"] = os.fspath(store)
-        res.attempts += 1
-        todo = [s.step for s in res.steps if s.status != "ok"]
-        log(f"resuming run {res.run_id} from step {todo[0] if todo else '(none left)'}")
+        res, todo = _resumed(runs, resume, store, params, log)
     else:
-        run_id = run_id or new_run_id("pipeline")
-        run_dir = runs / run_id
-        from . import config
-
-        p = {"store": os.fspath(config.get("store.url", override_with=store))}
-        p.update(dict(params or {}))
-        selected = _check_steps(steps, available)
-        res = RunResult(run_id=run_id, status="running", run_dir=run_dir, params=p,
-                        steps=[StepResult(s) for s in selected], started=_now())
-        todo = selected
+        res = _new_run(runs, run_id, store, params, _check_steps(steps, available))
+        todo = [s.step for s in res.steps]
     res.status = "running"
     res.save()
     t_run = time.perf_counter()
@@ -253,49 +231,7 @@ def run_pipeline(store: str | os.PathLike | None = None, params: Mapping | None 
     for step in res.steps:
         if step.step not in todo:
             continue
-        src = nb_dir / f"{step.step}.ipynb"
-        out_nb = run_dir / f"{step.step}.ipynb"
-        result_file = run_dir / f"{step.step}.json"
-        result_file.unlink(missing_ok=True)
-        kernel_log = run_dir / f"{step.step}.kernel.log"
-        kernel_log.unlink(missing_ok=True)
-        step.status, step.started, step.error = "running", _now(), None
-        step.notebook = str(out_nb)
-        res.save()
-        log(f"[{res.run_id}] {step.step} …")
-        t0 = time.perf_counter()
-        given = {**res.params, "run_id": res.run_id, "run_dir": str(run_dir),
-                 "result_path": str(result_file)}
-        # each notebook gets the parameters its parameters cell declares
-        declared = declared_parameters(src)
-        nb_params = {k: v for k, v in given.items() if k in declared}
-        try:
-            pm.execute_notebook(str(src), str(out_nb), parameters=nb_params,
-                                kernel_name=kernel_name, language="python", progress_bar=False,
-                                execution_timeout=timeout, cwd=os.getcwd(),
-                                log_output=False,
-                                kernel_manager_class=_kernel_manager_class(kernel_log))
-        except pm.PapermillExecutionError as exc:
-            step.status = "failed"
-            step.error = {**_cell_of(out_nb, exc.cell_index),
-                          "execution_count": exc.exec_count, "ename": exc.ename,
-                          "evalue": exc.evalue}
-        except Exception as exc:  # noqa: BLE001  (kernel died, timeout, bad notebook: all recorded)
-            step.status = "failed"
-            step.error = {"cell": None, "execution_count": None,
-                          "ename": type(exc).__name__, "evalue": str(exc)}
-        else:
-            step.status = "ok"
-        step.seconds = round(time.perf_counter() - t0, 3)
-        if kernel_log.is_file() and not kernel_log.stat().st_size:
-            kernel_log.unlink()
-        elif step.error is not None and kernel_log.is_file():
-            step.error["kernel_log"] = str(kernel_log)
-        if result_file.is_file():
-            step.result = json.loads(result_file.read_text())
-            if step.status == "ok" and step.result.get("status") == "skipped":
-                step.status = "skipped"
-        res.save()
+        _run_step(pm, res, step, nb_dir / f"{step.step}.ipynb", kernel_name, timeout, log)
         n_done += 1
         if progress is not None:
             progress(n_done, n_todo)
@@ -308,6 +244,86 @@ def run_pipeline(store: str | os.PathLike | None = None, params: Mapping | None 
     if res.failed:
         log(res.error_message())
     return res
+
+
+def _resumed(runs: Path, resume: str, store, params: Mapping | None,
+             log: Callable[[str], None]) -> tuple[RunResult, list[str]]:
+    """The run ``resume`` read back, its parameters updated; the steps still to run."""
+    run_dir = runs / resume
+    if not (run_dir / MANIFEST).is_file():
+        known = sorted(p.name for p in runs.glob("*") if (p / MANIFEST).is_file()) \
+            if runs.is_dir() else []
+        raise UnknownNameError(f"{runs}: no run to resume. "
+                               + choices_message("run id", resume, known))
+    res = RunResult.load(run_dir)
+    res.params.update(dict(params or {}))
+    if store is not None:
+        res.params["store"] = os.fspath(store)
+    res.attempts += 1
+    todo = [s.step for s in res.steps if s.status != "ok"]
+    log(f"resuming run {res.run_id} from step {todo[0] if todo else '(none left)'}")
+    return res, todo
+
+
+def _new_run(runs: Path, run_id: str | None, store, params: Mapping | None,
+             selected: list[str]) -> RunResult:
+    """A new run of the ``selected`` steps, its parameters the store and ``params``."""
+    from . import config
+    from .lake import new_run_id
+
+    run_id = run_id or new_run_id("pipeline")
+    p = {"store": os.fspath(config.get("store.url", override_with=store))}
+    p.update(dict(params or {}))
+    return RunResult(run_id=run_id, status="running", run_dir=runs / run_id, params=p,
+                     steps=[StepResult(s) for s in selected], started=_now())
+
+
+def _run_step(pm, res: RunResult, step: StepResult, src: Path, kernel_name: str, timeout: int,
+              log: Callable[[str], None]) -> None:
+    """Execute one step's notebook into the run folder; record its status, error and result."""
+    run_dir = res.run_dir
+    out_nb = run_dir / f"{step.step}.ipynb"
+    result_file = run_dir / f"{step.step}.json"
+    result_file.unlink(missing_ok=True)
+    kernel_log = run_dir / f"{step.step}.kernel.log"
+    kernel_log.unlink(missing_ok=True)
+    step.status, step.started, step.error = "running", _now(), None
+    step.notebook = str(out_nb)
+    res.save()
+    log(f"[{res.run_id}] {step.step} …")
+    t0 = time.perf_counter()
+    given = {**res.params, "run_id": res.run_id, "run_dir": str(run_dir),
+             "result_path": str(result_file)}
+    # each notebook gets the parameters its parameters cell declares
+    declared = declared_parameters(src)
+    nb_params = {k: v for k, v in given.items() if k in declared}
+    try:
+        pm.execute_notebook(str(src), str(out_nb), parameters=nb_params,
+                            kernel_name=kernel_name, language="python", progress_bar=False,
+                            execution_timeout=timeout, cwd=os.getcwd(),
+                            log_output=False,
+                            kernel_manager_class=_kernel_manager_class(kernel_log))
+    except pm.PapermillExecutionError as exc:
+        step.status = "failed"
+        step.error = {**_cell_of(out_nb, exc.cell_index),
+                      "execution_count": exc.exec_count, "ename": exc.ename,
+                      "evalue": exc.evalue}
+    except Exception as exc:  # noqa: BLE001  (kernel died, timeout, bad notebook: all recorded)
+        step.status = "failed"
+        step.error = {"cell": None, "execution_count": None,
+                      "ename": type(exc).__name__, "evalue": str(exc)}
+    else:
+        step.status = "ok"
+    step.seconds = round(time.perf_counter() - t0, 3)
+    if kernel_log.is_file() and not kernel_log.stat().st_size:
+        kernel_log.unlink()
+    elif step.error is not None and kernel_log.is_file():
+        step.error["kernel_log"] = str(kernel_log)
+    if result_file.is_file():
+        step.result = json.loads(result_file.read_text())
+        if step.status == "ok" and step.result.get("status") == "skipped":
+            step.status = "skipped"
+    res.save()
 
 
 def _kernel_manager_class(log_path: Path):
