@@ -94,10 +94,26 @@ def ref_matches(ref: str, expected: str) -> bool:
         or re.sub(r" \(part \d+\)$", "", ref) == expected
 
 
+def _written_precision(value: float) -> float:
+    """Half a unit in the last decimal place ``value`` is written with (``0.126847`` →
+    5e-7): an expected number rounded when it was written matches every value it rounds
+    from, whatever its size."""
+    text = repr(float(value))
+    if "e" in text or "." not in text:
+        return 0.0
+    decimals = len(text.split(".", 1)[1].rstrip("0"))
+    return 0.5 * 10.0 ** -decimals if decimals >= 4 else 0.0
+
+
 def _close(got, want, rtol: float) -> bool:
+    """``got`` equals ``want``: strings without case, numbers to ``rtol`` or to the precision
+    ``want`` was written with (six decimals: within 5e-7)."""
     if isinstance(want, str) or isinstance(got, str):
         return str(got).strip().lower() == str(want).strip().lower()
-    return got is not None and math.isclose(float(got), float(want), rel_tol=rtol, abs_tol=1e-9)
+    if got is None:
+        return False
+    tol = max(1e-9, _written_precision(want) * (1 + 1e-9))
+    return math.isclose(float(got), float(want), rel_tol=rtol, abs_tol=tol)
 
 
 def _norm(text: str) -> str:

@@ -58,7 +58,10 @@ METRICS: tuple[Metric, ...] = (
             "spent on power", "spend on electricity", "spent on electricity", "paid for power",
             "paid for electricity", "pay for power", "pay for electricity", "power cost",
             "power costs", "cost of power", "cost of electricity", "costliest", "pricey",
-            "spending")),
+            "spending", "costlier", "cheapest", "cheaper", "cheap", "priciest", "pricier",
+            "running cost", "running costs", "cost to run", "cost to operate", "operating cost",
+            "operating costs", "set us back", "sets us back", "set back", "electricity spend",
+            "energy spend", "power spend", "spent on energy", "spend on energy")),
     Metric("energy", "energy_integral", "energy", "energy", True, "high",
            ("energy consumption", "energy use", "energy used", "electricity", "energy", "kwh",
             "consumed", "consume", "consumption", "power use", "power used", "power usage",
@@ -74,7 +77,8 @@ METRICS: tuple[Metric, ...] = (
            ("starts", "start-ups", "startups", "switch-ons", "switched on", "started",
             "start", "switch on", "switches on", "switching on", "turn on", "turned on",
             "turns on", "turning on", "start up", "started up", "starting up", "cycled on",
-            "came on", "come on", "kicked in", "kick in", "powered on", "power on")),
+            "came on", "come on", "kicked in", "kick in", "powered on", "power on", "cycles",
+            "cycled", "cycling", "start cycles", "fire up", "fired up", "fires up", "starts up")),
     Metric("head", "head_mean", "head", "head", False, "high", ("pumping head", "head")),
 )
 
@@ -99,15 +103,25 @@ def _metric_span(question: str) -> tuple[Metric, int, int] | None:
                 best = (len(s), hit.start(), hit.end(), m)
     if best is not None:
         # a more specific metric named anywhere wins over the general one ("which pump cost
-        # us the most in electricity" ranks cost, "how long … run near its BEP" time near BEP)
+        # us the most in electricity" ranks cost, "how long … run near its BEP" time near BEP,
+        # "what did running N-P3 cost" cost)
         for general, specific in _SPECIFIC:
             if best[3].key == general and specific in hits and \
                     q[hits[specific][1]:hits[specific][2]] not in _WEAK:
                 best = hits[specific]
+    if best is None and (use := _USED.search(q)):   # "what did N-P1 use yesterday": energy
+        energy = next(m for m in METRICS if m.key == "energy")
+        return energy, use.start(1), use.end(1)
     return (best[3], best[1], best[2]) if best else None
 
 
+#: a quantity used, with no metric named: energy ("how much did both pumps use together")
+_USED = re.compile(r"\b(?:how much|what)\b(?:\s+[\w'-]+){0,2}?\s+(?:did|does|do|has|have|had)\b"
+                   r"(?:\s+[\w'-]+){1,5}?\s+(use|used|uses|burn|burned|burnt|need|needed)\b")
+
+
 #: (general, specific): when both are named, the specific metric is asked about
-_SPECIFIC = (("energy", "cost"), ("runtime", "time_near_bep"), ("efficiency", "time_near_bep"))
+_SPECIFIC = (("energy", "cost"), ("runtime", "time_near_bep"), ("efficiency", "time_near_bep"),
+             ("runtime", "cost"))
 #: synonyms too weak to override ("how much energy did we spend" is energy)
 _WEAK = frozenset(("spend", "spent", "spending"))

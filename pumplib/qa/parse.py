@@ -9,6 +9,7 @@ zone (:func:`resolve_period`). :func:`parse_question` gives the
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from collections.abc import Iterable
@@ -27,6 +28,22 @@ LIKELY = 0.7
 
 
 from .metrics import _SPECIFIC, _WEAK, METRICS, Metric, _metric_span, find_metric  # noqa: E402,F401
+from .periods import (  # noqa: E402,F401 - the period grammar was part of this module
+    _DATE_RE,
+    _MONTH_RE,
+    MONTHS,
+    NUMBERS,
+    PERIOD_PHRASES,
+    PERIOD_WORDS,
+    WEEKDAYS,
+    BadDate,
+    Period,
+    _date,
+    _parse_date,
+    _period,
+    period_phrase,
+    resolve_period,
+)
 
 
 # -- entities ---------------------------------------------------------------------------
@@ -82,7 +99,12 @@ def _entities(question: str, registry, fuzzy: bool = True, loose_ids: bool = Fal
     assets: list[str] = []
     rest = q
     for a in sorted(registry.assets.values(), key=lambda a: -len(a.id)):
-        pats = [re.escape(a.id.lower()).replace(r"\-", r"[-_\s]?")]
+        # the id with or without its separators, or with one between letters and digits
+        # ("N-P1", "np1", "n p1", "np-1"), and a possessive "N-P1s"
+        parts = re.findall(r"[a-z]+|\d+", a.id.lower())
+        pats = [r"[-_\s]?".join(map(re.escape, parts)) + r"(?:'s|’s|s)?"
+                if "".join(parts) == re.sub(r"[-_\s]", "", a.id.lower())
+                else re.escape(a.id.lower())]
         if a.name:
             pats.append(re.escape(a.name.lower()))
         for p in pats:
@@ -103,6 +125,9 @@ def _entities(question: str, registry, fuzzy: bool = True, loose_ids: bool = Fal
         name = w.upper()
         problems.append(Problem("asset", name, choices_message("pump", name, pumps),
                                 tuple(close_matches(name, pumps))))
+    rest = re.sub(r"(?<![\w-])pump\s+(?:no\.?|nr\.?|number)?\s*(one|two|three|four|five|six|"
+                  r"seven|eight|nine|ten)\b", lambda m: f"pump {NUMBERS[m.group(1)]}", rest)
+    rest = re.sub(r"(?<![\w-])pump\s+(?:no\.?|nr\.?|number)\s*(?=\d)", "pump ", rest)
     for m in re.finditer(r"(?<![\w-])(?:p|pump)\s*#?\s*(\d+)(?![\w-])", rest):
         num = m.group(1)
         cands = [a.id for a in registry.pumps()
@@ -122,154 +147,13 @@ def _entities(question: str, registry, fuzzy: bool = True, loose_ids: bool = Fal
     return assets, stations, notes, problems
 
 
-# -- periods ----------------------------------------------------------------------------
-MONTHS = {m.lower(): i for i, m in enumerate(
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-     "October", "November", "December"], start=1)}
-MONTHS.update({k[:3]: v for k, v in list(MONTHS.items()) if k != "may"})
-_MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
-_DATE_RE = (rf"(\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTH_RE})(?:\s+\d{{4}})?"
-            rf"|(?:{_MONTH_RE})\s+\d{{1,2}}(?!\d)(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?)")
-
-
-@dataclass(frozen=True)
-class Period:
-    """A local-time period ``[start, end)`` and the golden-table level that holds it whole."""
-
-    start: pd.Timestamp
-    end: pd.Timestamp
-    label: str
-    level: str | None       # "1D", "1W", "1M" when the period is one period of that level
-
-    def describe(self) -> str:
-        last = (self.end - pd.Timedelta(1, "ns")).date()
-        span = str(self.start.date()) if last == self.start.date() else \
-            f"{self.start.date()} → {last}"
-        return f"{self.label} ({span}, {self.start.tz})" if self.label else \
-            f"{span} ({self.start.tz})"
-
-
-class BadDate(ValueError):
-    """A date in a question that is no day of the calendar (2026-02-30)."""
-
-    def __init__(self, text: str, reason: str):
-        super().__init__(f"{text!r} is not a date ({reason})")
-        self.text = text
-
-
-def _date(text: str, now: pd.Timestamp) -> pd.Timestamp:
-    try:
-        return _parse_date(text, now)
-    except (ValueError, KeyError, IndexError) as exc:
-        raise BadDate(text.strip(), str(exc).split(":")[0]) from None
-
-
-def _parse_date(text: str, now: pd.Timestamp) -> pd.Timestamp:
-    text = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", text.strip().lower()).replace(",", "")
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        d = pd.Timestamp(text)
-    else:
-        parts = text.split()
-        if parts[0].isdigit():
-            day, month = int(parts[0]), MONTHS[parts[1]]
-        else:
-            month, day = MONTHS[parts[0]], int(parts[1])
-        year = int(parts[2]) if len(parts) > 2 else now.year
-        d = pd.Timestamp(year=year, month=month, day=day)
-        if len(parts) <= 2 and d.tz_localize(now.tz) > now:
-            d = d.replace(year=year - 1)
-    return d.tz_localize(now.tz)
-
-
-def _period(question: str, now: pd.Timestamp) -> Period | bool | None:
-    """:func:`resolve_period`, a question naming a day that does not exist reading as True
-    (it names a period, an unreadable one)."""
-    try:
-        return resolve_period(question, now)
-    except BadDate:
-        return True
-
-
-def resolve_period(question: str, now: pd.Timestamp) -> Period | None:
-    """The period a question names, in ``now``'s time zone; None when it names none.
-
-    ``now`` is a tz-aware local time (the end of the data by default). Days,
-    weeks (Monday) and months follow local midnight.
-    """
-    q = question.lower()
-    today = now.normalize()
-    day = pd.Timedelta(days=1)
-
-    def days(start, n, label, level=None):
-        end = (start.tz_localize(None) + n * day).tz_localize(now.tz)
-        return Period(start, end, label, level)
-
-    def local(ts):  # wall-clock day arithmetic across DST
-        return ts.tz_localize(None)
-
-    def at(naive):
-        return naive.tz_localize(now.tz)
-
-    if re.search(r"\bday before yesterday\b", q):
-        return days(at(local(today) - 2 * day), 1, "the day before yesterday", "1D")
-    if re.search(r"\byesterday\b", q):
-        return days(at(local(today) - day), 1, "yesterday", "1D")
-    if re.search(r"\btoday\b", q):
-        return days(today, 1, "today", "1D")
-    monday = at(local(today) - today.day_of_week * day)
-    m = re.search(r"\b(?:last|past|previous)\s+(\d+)\s+(day|week)s?\b", q)
-    if m:
-        n = int(m.group(1)) * (7 if m.group(2) == "week" else 1)
-        return days(at(local(today) - n * day), n, f"the last {m.group(1)} {m.group(2)}s")
-    if re.search(r"\b(?:last|previous|past|latest|most recent)\s+(?:full\s+|complete\s+|whole\s+)?"
-                 r"week\b|\bthe\s+last\s+week\s+of\s+(?:the\s+)?data\b", q):
-        return days(at(local(monday) - 7 * day), 7, "last week", "1W")
-    if re.search(r"\b(?:last|latest|most recent)\s+(?:full\s+|complete\s+|whole\s+)day\b", q):
-        return days(at(local(today) - day), 1, "yesterday", "1D")
-    if re.search(r"\bthis week\b", q):
-        return days(monday, 7, "this week", "1W")
-    first = at(local(today).replace(day=1))
-    if re.search(r"\b(?:last|previous|past|latest|most recent)\s+(?:full\s+|complete\s+|whole\s+)?"
-                 r"month\b", q):
-        start = at((local(first) - day).replace(day=1))
-        return Period(start, first, "last month", "1M")
-    if re.search(r"\bthis month\b", q):
-        return Period(first, at(local(first) + pd.offsets.MonthBegin(1)), "this month", "1M")
-    m = re.search(rf"\b(?:between|from)\s+{_DATE_RE}\s+(?:and|to|until|till)\s+{_DATE_RE}", q)
-    if m:
-        a, b = _date(m.group(1), now), _date(m.group(2), now)
-        if b < a:
-            a, b = b, a
-        n = (local(b) - local(a)).days + 1
-        return days(a, n, "")
-    m = re.search(rf"\bweek\s+(?:of|starting|beginning)\s+(?:on\s+)?{_DATE_RE}", q)
-    if m:
-        d = _date(m.group(1), now)
-        start = at(local(d) - d.day_of_week * day)
-        return days(start, 7, f"the week of {start.date()}", "1W")
-    m = re.search(_DATE_RE, q)
-    if m:
-        return days(_date(m.group(1), now), 1, "", "1D")
-    m = re.search(r"\b(?:in|during|for|of|over)\s+(?:the\s+year\s+)?(\d{4})\b(?!-)", q)
-    if m and not re.search(rf"\b(?:{_MONTH_RE})\s+{m.group(1)}\b", q):
-        start = pd.Timestamp(year=int(m.group(1)), month=1, day=1).tz_localize(now.tz)
-        return Period(start, at(local(start) + pd.offsets.YearBegin(1)), f"in {m.group(1)}", None)
-    m = re.search(rf"\b(?:in|during|for|of)\s+(may|{_MONTH_RE})(?:\s+(\d{{4}}))?\b", q) or \
-        re.search(rf"\b({_MONTH_RE})(?:\s+(\d{{4}}))\b", q)
-    if m:
-        month = MONTHS[m.group(1)] if m.group(1) != "may" else 5
-        year = int(m.group(2)) if m.group(2) else now.year
-        start = pd.Timestamp(year=year, month=month, day=1).tz_localize(now.tz)
-        if not m.group(2) and start > now:
-            start = pd.Timestamp(year=year - 1, month=month, day=1).tz_localize(now.tz)
-        end = at(local(start) + pd.offsets.MonthBegin(1))
-        return Period(start, end, f"in {start.strftime('%B %Y')}", "1M")
-    return None
-
 
 # -- parsing --------------------------------------------------------------------------------
-_RANK_MAX = ("highest", "most", "maximum", "largest", "biggest", "top", "max")
-_RANK_MIN = ("lowest", "least", "fewest", "minimum", "smallest", "min")
+_RANK_MAX = ("highest", "most", "maximum", "largest", "biggest", "top", "max", "greatest",
+             "longest", "costliest", "priciest")
+_RANK_MIN = ("lowest", "least", "fewest", "minimum", "smallest", "min", "shortest", "cheapest")
+#: asking for a ranking without saying which end ("rank the pumps by cost"): highest first
+_RANKING = r"\b(?:rank|ranked|ranking|rankings|order|ordered|sort|sorted|league table)\b"
 
 
 _MORE = frozenset(("more", "higher", "greater", "bigger", "larger", "longer", "costlier"))
@@ -277,7 +161,12 @@ _LESS = frozenset(("less", "lower", "fewer", "smaller", "shorter", "cheaper"))
 #: words asking for one figure over several assets
 _TOTAL = (r"\b(?:together|combined|altogether|all together|in total|total|overall|summed|"
           r"sum of|all (?:the |of the )?pumps|whole station|entire station|for the station|"
-          r"station as a whole|across (?:all )?(?:the )?pumps)\b")
+          r"station as a whole|across (?:all )?(?:the )?pumps|plus|between them|in all|"
+          r"collectively|grand total|(?:both|all|all the|all of the|all our|the two) stations|"
+          r"(?:whole|entire|the|our) (?:utility|network|system|company)|utility[- ]wide|"
+          r"network[- ]wide|company[- ]wide|site[- ]wide|sum up|add up|added up|adds up|"
+          r"(?:whole|entire) (?:fleet|estate)|all (?:the |of the |our )?(?:\w+ )?pumps)\b|"
+          r"\w\s*\+\s*\w")
 
 
 @dataclass(frozen=True)
@@ -352,10 +241,12 @@ def _query(question: str, metric: Metric, assets, stations, notes, period: Perio
         rank = "max"
     elif words & set(_RANK_MIN) or "least efficient" in q:
         rank = "min"
-    which = re.search(r"\bwhich\s+(pump|station|asset)s?\b", q)
+    elif re.search(_RANKING, q):
+        rank = "max"
+    which = re.search(r"\bwhich\s+(?:[\w-]+\s+){0,3}?(pump|station|asset)s?\b", q)
     group = "station" if (which and which.group(1) == "station") else "pump"
     compare = len(assets) >= 2 or (len(stations) >= 2 and not assets)
-    if compare and rank is None:
+    if (compare or which) and rank is None:
         if words & _MORE:
             rank = "max"
         elif words & _LESS:
@@ -363,6 +254,9 @@ def _query(question: str, metric: Metric, assets, stations, notes, period: Perio
         elif re.search(r"\b(?:better|worse)\b", q):
             better = "min" if metric.worse == "high" else "max"
             rank = better if "better" in words else {"min": "max", "max": "min"}[better]
+    if compare and rank is None and re.search(r"\b(?:vs|versus|against|compared?|comparison|"
+                                              r"comparing|difference|differ)\b", q):
+        rank = "max"                         # a comparison states which is higher
     if compare and len(stations) >= 2 and not assets:
         group = "station"
     if which and rank is None:
@@ -383,15 +277,6 @@ def _query(question: str, metric: Metric, assets, stations, notes, period: Perio
 
 
 # -- reading a question: typos, unknown names, what was understood ------------------------
-#: words of periods (correction targets, and the words around a corrected one)
-PERIOD_WORDS: tuple[str, ...] = (
-    "yesterday", "today", "day", "days", "week", "weeks", "month", "months", "last", "this",
-    "past", "previous", "between", "starting", "beginning", "before",
-    *(m for m in MONTHS if len(m) > 3))
-#: period phrases that :func:`resolve_period` reads (offered when a period is not understood)
-PERIOD_PHRASES: tuple[str, ...] = (
-    "yesterday", "today", "the day before yesterday", "last week", "this week", "last month",
-    "this month", "the last 7 days", "the last 4 weeks")
 _RANK_WORDS = ("worst", "best", *_RANK_MAX, *_RANK_MIN)
 _QUESTION_WORDS = ("which", "what", "how", "much", "many", "long", "pump", "pumps", "station",
                    "stations", "each", "every", "total", "average", "mean")
@@ -438,7 +323,18 @@ def _unread_period(text: str, known) -> str | None:
         if not words[0].isdigit() and not _is_known(words[0], known):
             return " ".join(low[m.start():m.end()].split()[:2])
     m = _PERIOD_ALONE.search(low)
-    return m.group(0) if m else None
+    if m:
+        return m.group(0)
+    for m in re.finditer(r"\b([a-z]{3,})\s+(?:week|month|fortnight|weekend)s?\b", low):
+        # a real word typed for a period word ("lest week"): the period is not read
+        if m.group(1) not in _PERIOD_LEADS and close_matches(m.group(1), _PERIOD_LEADS,
+                                                              cutoff=LIKELY):
+            return m.group(0)
+    return None
+
+
+#: the words that start a relative period ("last week")
+_PERIOD_LEADS = ("last", "past", "this", "next", "previous", "coming")
 
 
 @dataclass(frozen=True)
@@ -474,8 +370,11 @@ class Correction:
 
 def domain_words(registry=None) -> list[str]:
     """The words a typo may be corrected to: words of metric synonyms and feature names,
-    period, ranking and question words, and the stations' names."""
-    words: set[str] = set()
+    period, ranking and question words, the registry's concepts ("tariff", "reservoir",
+    "motor": :data:`pumplib.qa.facts.CONCEPTS`) and the stations' names."""
+    from .facts import CONCEPTS
+
+    words: set[str] = {w for w in CONCEPTS if len(w) >= 4 and w.isalpha()}
     for m in METRICS:
         for text in (*m.synonyms, m.label.lower(), m.feature.replace("_", " ")):
             if re.search(r" (?:on|in|up)$", text):   # phrasal verbs ("switch on"): everyday
@@ -550,9 +449,12 @@ def correct_words(question: str, vocabulary: Iterable[str], known, names: Iterab
     """Read each unknown word of ``question`` as the one vocabulary word it is close to.
 
     The matcher is the query API's (:func:`pumplib.errors.close_matches`): a word is
-    corrected when the matches above :data:`CONFIDENT` are one word (or its plural).
+    corrected when the matches above :data:`CONFIDENT`, with the words one edit away, are
+    one word (or its plural), or one of them is fewer edits away than the rest
+    (:func:`_one_match`).
     A capitalised word after the first looks like a name: it is only read as one of
-    ``names`` ("Nroth" as north, never "EAST" as least).
+    ``names`` (station words, months, weekdays: "Nroth" as north, "Marhc" as march, never
+    "EAST" as least).
 
     Parameters
     ----------
@@ -582,17 +484,21 @@ def correct_words(question: str, vocabulary: Iterable[str], known, names: Iterab
     """
     vocab = sorted(set(vocabulary))
     name_vocab = sorted(set(names))
+    vocab_set = set(vocab)
     out: list[str] = []
     corrections: list[Correction] = []
     unknown: list[tuple[str, int, int, tuple[str, ...]]] = []
     pos = shift = 0
     for m in _WORD.finditer(question):
         word = m.group(0)
-        if len(word) < 3 or _is_known(word, known):
+        short = ABBREVIATIONS.get(word.lower())
+        if short is None and (len(word) < 3 or _is_known(word, known)
+                              or word.lower() in vocab_set):
             continue
         among = name_vocab if word[:1].isupper() and question[:m.start()].strip() else vocab
-        sure = close_matches(word.lower(), among, cutoff=CONFIDENT)
-        if sure and len({_stem(c) for c in sure}) == 1:
+        sure = [short] if short else _one_match(word.lower(), among) or _two_words(
+            word.lower(), vocab_set)
+        if sure:
             out += [question[pos:m.start()], sure[0]]
             pos = m.end()
             corrections.append(Correction(word, sure[0], m.start(), m.end(), m.start() + shift))
@@ -605,14 +511,59 @@ def correct_words(question: str, vocabulary: Iterable[str], known, names: Iterab
     return "".join(out), corrections, unknown
 
 
-def period_phrase(period: Period) -> str:
-    """Words that :func:`resolve_period` reads back as ``period``."""
-    if period.label:
-        return period.label
-    last = (period.end - pd.Timedelta(1, "ns")).date()
-    if last == period.start.date():
-        return f"on {period.start.date()}"
-    return f"between {period.start.date()} and {last}"
+#: short forms of period and question words, read as the word
+ABBREVIATIONS = {"wk": "week", "wks": "weeks", "wknd": "weekend", "mth": "month",
+                 "mths": "months", "mo": "month", "yday": "yesterday", "yest": "yesterday",
+                 "yr": "year", "prev": "previous", "hrs": "hours", "tot": "total"}
+
+
+def _two_words(word: str, vocabulary) -> list[str]:
+    """``["last week"]`` for "lastweek": a word that is two words of the vocabulary (three
+    letters or more each) run together; ``[]`` otherwise."""
+    splits = [f"{word[:i]} {word[i:]}" for i in range(3, len(word) - 2)
+              if word[:i] in vocabulary and word[i:] in vocabulary]
+    return splits if len(splits) == 1 else []
+
+
+def edits(a: str, b: str) -> int:
+    """Edits between two words: letters dropped, added, changed or two neighbours swapped
+    (optimal string alignment distance)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def _one_match(word: str, vocabulary) -> list[str]:
+    """The vocabulary word ``word`` is a typo of (with its plural or singular), or ``[]``.
+
+    Candidates are the query API's close matches (:data:`CONFIDENT`) and, for words of
+    four letters or more, the words one edit away (a letter dropped, doubled, changed, or
+    two swapped: "wekk", "rnu"). They are one word when they share a stem; otherwise the
+    candidate fewest edits away is taken when it alone is that close and at most two
+    edits away ("staarts": starts, not startups), or, of those as close, the one more alike
+    by difflib's ratio by 0.05 or more ("enery": energy, not every); else none."""
+    cands = list(close_matches(word, vocabulary, cutoff=CONFIDENT))
+    if len(word) >= 3:
+        cands += [v for v in vocabulary if v not in cands and abs(len(v) - len(word)) <= 1
+                  and v[:1] in (word[:1], word[1:2]) and edits(word, v) == 1
+                  and (len(word) >= 4 or sorted(v) == sorted(word))]
+    if not cands or len({_stem(c) for c in cands}) == 1:
+        return cands
+    dist = {c: edits(word, c) for c in cands}
+    low = min(dist.values())
+    best = [c for c in cands if dist[c] == low]
+    if len({_stem(c) for c in best}) > 1:       # as few edits away: the one much more alike
+        sim = {c: difflib.SequenceMatcher(None, word, c).ratio() for c in best}
+        top = max(sim.values())
+        best = [c for c in best if sim[c] > top - 0.05]
+    return best if low <= 2 and len({_stem(c) for c in best}) == 1 else []
 
 
 def _rank_word(text: str) -> str | None:
@@ -828,6 +779,7 @@ def read_question(question: str, registry, now=None, *,
     known = _known_words(registry) | set(known_words or ())
     aliases = _station_aliases(registry)
     names = {w for a in aliases for w in a.split() if re.fullmatch(r"[a-z]{3,}", w)}
+    names |= {m for m in MONTHS if len(m) > 3 and m != "sept"} | set(WEEKDAYS)  # names too
     text, corrections, unknown = correct_words(question, domain_words(registry), known, names)
     span = _metric_span(text)
     metric = span[0] if span else None

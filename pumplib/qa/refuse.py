@@ -69,7 +69,7 @@ def refusal_text(reasons: list[str]) -> str:
 #: tariffs; a question about one of these is refused, whatever metric word it also holds
 #: ("how much did we spend on chemicals" is not energy cost)
 FOREIGN_SUBJECTS: dict[str, str] = {
-    "water quality": r"water[- ]quality|chlorin\w*|\bph\b|turbidity|disinfect\w*|bacteri\w*|"
+    "water quality": r"water[- ]quality|water temperatures?|chlorin\w*|\bph\b|turbidity|disinfect\w*|bacteri\w*|"
                      r"coliforms?|e\.?\s?coli|conductivity|hardness|nitrates?|fluoride|"
                      r"dosing|\bdose[sd]?\b|chemicals?|\btaste\b|odou?rs?",
     "the weather": r"weather|\brain(?:s|fall|ing|y)?\b|\bsnow\w*|\bwindy?\b|storms?|sunny|"
@@ -78,8 +78,18 @@ FOREIGN_SUBJECTS: dict[str, str] = {
                 r"financ(?:e|es|ial)|ebitda|share price|stock price|dividends?|\bloans?\b|"
                 r"\btax(?:es)?\b|insurance",
     "staff": r"\bstaff\w*|employees?|headcount|workers?|personnel|technicians?|\bcrew\b|"
-             r"on[- ]call|on duty|overtime|work shifts?|shift roster",
+             r"on[- ]call|on duty|overtime|work shifts?|shift roster|(?:how many|number of)\s+"
+             r"(?:people|operators|engineers|mechanics|electricians)|operators?\s+(?:work|worked|"
+             r"working|are employed|on shift)|\bwho\s+(?:was|is|were)\s+(?:working|on shift)|"
+             r"\bon shift\b|\bshift (?:roster|pattern|schedule|plan)s?\b",
+    "emissions": r"\bco2\b|carbon|emissions?|\bemit\w*|footprint|greenhouse|\bghg\b",
     "customers": r"customers?|complaints?|households?|subscribers?|population",
+    "the assets' history (installation, maintenance, suppliers)":
+        r"\bwhen\s+(?:was|were|did)\b.{0,40}\b(?:installed|commissioned|built|bought|purchased|"
+        r"replaced|serviced|repaired|overhauled|inspected|install|commission)\b|"
+        r"\bwho\s+(?:manufactured|made|built|supplied|installed|maintains|services)\b|"
+        r"manufacturer|serial numbers?|warrant(?:y|ies)|maintenance\s+(?:history|records?|logs?|"
+        r"schedule|plan|budget|costs?)|spare parts?|\bsuppliers?\b|\bvendors?\b",
 }
 _FUTURE = re.compile(r"\b(?:will|future|forecast\w*|predict\w*|projected|projections?|expected|"
                      r"going to|outlook|next (?:year|month|week|quarter)|in \d+ years|"

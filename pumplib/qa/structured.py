@@ -63,11 +63,14 @@ def registry_answer(reading, kinds, registry, now) -> Answer:
                                                                       tariffs):
         stations = list(registry.stations)
     period = None
-    if any(k.key == "holidays" for k in kinds):      # "holidays in April"
-        from .parse import _now, _period
+    if any(k.key == "holidays" for k in kinds):      # "holidays in April": of this year
+        from .parse import _now
+        from .periods import BadDate, resolve_period
 
-        p = reading.period or _period(reading.text, _now(now, registry))
-        period = p if p is not None and p is not True else None
+        try:
+            period = resolve_period(reading.text, _now(now, registry), past=False)
+        except BadDate:
+            period = None
     facts, missing = answer_facts(kinds, assets, stations, registry, tariffs, period)
     if assets and len(assets) > 1:   # "which pumps …": those that have the fact
         missing = []

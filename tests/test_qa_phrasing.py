@@ -1,0 +1,170 @@
+"""pumplib.qa read as energy managers and operators type: typos, verbs, relative periods,
+totals, comparisons, registry facts and refusals (the parser only: no lake, no model)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pumplib.qa.parse import correct_words, domain_words, edits, read_question
+from pumplib.qa.periods import resolve_period
+from pumplib.qa.refuse import foreign_subject
+
+TZ = "Europe/Amsterdam"
+NOW = pd.Timestamp("2026-04-06 02:00", tz=TZ)   # end of the sample data, a Monday
+
+
+def _read(q, registry):
+    r = read_question(q, registry, NOW)
+    assert r.query is not None, (q, [p.message for p in r.problems])
+    return r.query
+
+
+def _dates(period):
+    return str(period.start.date()), str((period.end - pd.Timedelta(1, "ns")).date())
+
+
+def test_edits_counts_dropped_doubled_changed_and_swapped_letters():
+    assert [edits("wek", "week"), edits("weeek", "week"), edits("wekk", "week"),
+            edits("rnu", "run"), edits("staarts", "starts"), edits("spcfc", "specific")] == \
+        [1, 1, 1, 1, 1, 3]
+
+
+@pytest.mark.parametrize("q, metric, assets, dates", [
+    ("runtime of N-P1 last wekk", "runtime", ("N-P1",), ("2026-03-30", "2026-04-05")),
+    ("how many staarts did south pump 1 have last week", "starts", ("S-P1",),
+     ("2026-03-30", "2026-04-05")),
+    ("how long did S-P2 rnu on 3 april", "runtime", ("S-P2",), ("2026-04-03", "2026-04-03")),
+    ("starts of N-P2 on 1 Apirl", "starts", ("N-P2",), ("2026-04-01", "2026-04-01")),
+    ("cost of np3 on 28 Mrach", "cost", ("N-P3",), ("2026-03-28", "2026-03-28")),
+    ("specific enery of S-P1 yesterday", "specific_energy", ("S-P1",),
+     ("2026-04-05", "2026-04-05")),
+    ("energy of N-P3 lastweek", "energy", ("N-P3",), ("2026-03-30", "2026-04-05")),
+    ("cost of N-P1 last wk", "cost", ("N-P1",), ("2026-03-30", "2026-04-05")),
+    ("energy of S-P1 yday", "energy", ("S-P1",), ("2026-04-05", "2026-04-05")),
+    ("whats the specificenergy of N-P1 last week", "specific_energy", ("N-P1",),
+     ("2026-03-30", "2026-04-05")),
+    ("starts of north pump one yesterday", "starts", ("N-P1",), ("2026-04-05", "2026-04-05")),
+    ("satrts of N-P1 yesterday", "starts", ("N-P1",), ("2026-04-05", "2026-04-05")),
+    ("runtime of S-P2 the weeek before last", "runtime", ("S-P2",),
+     ("2026-03-23", "2026-03-29")),
+])
+def test_typos_in_metrics_periods_and_names_are_read(demo_registry, q, metric, assets, dates):
+    dq = _read(q, demo_registry)
+    assert (dq.metric.key, dq.assets, _dates(dq.period)) == (metric, assets, dates)
+
+
+def test_a_typo_between_two_words_is_read_only_when_one_is_clearly_nearer(demo_registry):
+    vocab = domain_words(demo_registry)
+    text, fixed, _ = correct_words("enery", vocab, set())          # energy, not every
+    assert text == "energy"
+    text, fixed, unknown = correct_words("spcfc", vocab, set())    # three edits: not read
+    assert text == "spcfc" and not fixed and unknown
+    # a real word typed for a period word is reported, not dropped to all the data
+    r = read_question("how many starts did N-P1 have lest week", demo_registry, NOW)
+    assert r.query is None and r.problems[0].kind == "period"
+    # a capitalised word after the first is only read as a name (a station, month, weekday)
+    r = read_question("starts at the EAST station last week", demo_registry, NOW)
+    assert r.query is None and r.problems[0].text == "EAST"
+
+
+@pytest.mark.parametrize("q, dates, level", [
+    ("energy of N-P1 the week before last", ("2026-03-23", "2026-03-29"), "1W"),
+    ("energy of S-P2 two weeks ago", ("2026-03-23", "2026-03-29"), "1W"),
+    ("how much energy did N-P3 use 3 days ago", ("2026-04-03", "2026-04-03"), "1D"),
+    ("runtime of S-P1 2 days ago", ("2026-04-04", "2026-04-04"), "1D"),
+    ("energy of S-P1 over the last fortnight", ("2026-03-23", "2026-04-05"), None),
+    ("energy in the last seven days", ("2026-03-30", "2026-04-05"), None),
+    ("runtime over the last couple of days", ("2026-04-04", "2026-04-05"), None),
+    ("cost of N-P2 last Tuesday", ("2026-03-31", "2026-03-31"), "1D"),
+    ("runtime of N-P3 last Sunday", ("2026-04-05", "2026-04-05"), "1D"),
+    ("energy of N-P2 over the weekend", ("2026-04-04", "2026-04-05"), None),
+    ("energy from 23 March through 25 March", ("2026-03-23", "2026-03-25"), None),
+    ("energy between 23 and 25 March", ("2026-03-23", "2026-03-25"), None),
+    ("energy 23–25 March", ("2026-03-23", "2026-03-25"), None),
+    ("energy for the week ending 5 April", ("2026-03-30", "2026-04-05"), "1W"),
+    ("energy in week 13", ("2026-03-23", "2026-03-29"), "1W"),
+    ("starts on 01/04/2026", ("2026-04-01", "2026-04-01"), "1D"),
+    ("cost on the 1st of April", ("2026-04-01", "2026-04-01"), "1D"),
+    ("energy since 1 April", ("2026-04-01", "2026-04-05"), None),
+    ("energy in the month before last", ("2026-02-01", "2026-02-28"), "1M"),
+])
+def test_relative_and_absolute_periods_resolve_against_now(q, dates, level):
+    p = resolve_period(q, NOW)
+    assert (_dates(p), p.level) == (dates, level), q
+
+
+def test_a_calendar_question_reads_a_month_in_this_year_not_the_last_one():
+    assert str(resolve_period("holidays in May", NOW).start.date()) == "2025-05-01"
+    assert str(resolve_period("holidays in May", NOW, past=False).start.date()) == "2026-05-01"
+
+
+@pytest.mark.parametrize("q, metric", [
+    ("how much did running N-P3 cost on 2026-03-26", "cost"),
+    ("which pump was the cheapest to run last week", "cost"),
+    ("was N-P1 or N-P3 costlier to run the week before last", "cost"),
+    ("what did N-P3 set us back last week", "cost"),
+    ("what was N-P1's electricity spend last week", "cost"),
+    ("what was spent on energy for S-P1 yesterday", "cost"),
+    ("how many cycles did N-P3 do last week", "starts"),
+    ("how many times did N-P2 fire up yesterday", "starts"),
+    ("what did both south pumps use together last week", "energy"),
+    ("how much energy did N-P1 need to pump water yesterday", "energy"),
+])
+def test_verbs_and_phrases_are_read_as_the_metric_meant(demo_registry, q, metric):
+    assert _read(q, demo_registry).metric.key == metric
+
+
+@pytest.mark.parametrize("q", [
+    "N-P1 + N-P3 energy on 2026-04-01",
+    "how much energy did the whole utility use yesterday",
+    "how many kWh did both stations use last week",
+    "how much energy did the whole fleet use last week",
+    "energy of all five pumps yesterday",
+    "sum up the starts of the north pumps last week",
+    "add up the cost of S-P1 and S-P2 last week",
+])
+def test_totals_are_asked_for(demo_registry, q):
+    dq = _read(q, demo_registry)
+    assert dq.total and dq.rank is None, q
+
+
+@pytest.mark.parametrize("q, rank, group", [
+    ("rank the pumps by energy cost last week", "max", "pump"),
+    ("N-P1 vs N-P2 energy last week", "max", "pump"),
+    ("compare the specific energy of S-P1 and S-P2 last week", "max", "pump"),
+    ("which station was more efficient last week", "max", "station"),
+    ("which station was less efficient last week", "min", "station"),
+    ("which pump was the cheapest to run last week", "min", "pump"),
+    ("which pump ran longest yesterday", "max", "pump"),
+])
+def test_comparisons_and_rankings_say_which_end_wins(demo_registry, q, rank, group):
+    dq = _read(q, demo_registry)
+    assert (dq.rank, dq.group) == (rank, group), q
+
+
+@pytest.mark.parametrize("q", [
+    "how many operators work at the south station",
+    "when was S-P2 installed",
+    "who manufactured N-P1",
+    "what is the maintenance schedule of N-P3",
+])
+def test_subjects_pumplib_holds_no_data_on_are_refused(q):
+    assert foreign_subject(q), q
+
+
+@pytest.mark.parametrize("q", [
+    "how do I install pumplib",                  # installing the software is documented
+    "what is the weekend rate at south",         # a tariff period, not a weekend
+    "how many pumps does the north station have",
+])
+def test_questions_pumplib_answers_are_not_refused(q):
+    assert not foreign_subject(q), q
+
+
+def test_an_expected_number_matches_the_value_it_was_rounded_from():
+    from pumplib.qa.evaluation import _close
+
+    assert _close(0.12684726540967112, 0.126847, 1e-6)        # written to six decimals
+    assert not _close(0.1268482, 0.126847, 1e-6)
+    assert _close(2858.2750000001, 2858.275, 1e-6) and not _close(0.32, 0.31, 1e-6)
