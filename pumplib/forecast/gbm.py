@@ -25,6 +25,11 @@ import numpy as np
 import pandas as pd
 
 from .frames import Panel, calendar_covariates
+from .levels import _step
+
+#: trailing means of the future-known covariates, in days (a hot spell, rain that
+#: stopped garden watering); windows of one period are the covariate itself
+WEATHER_DAYS = (1, 3)
 
 
 def _calendar(index: pd.DatetimeIndex, level: str, timezone, registry, holidays):
@@ -46,7 +51,20 @@ def _covariate_array(covariates, index: pd.DatetimeIndex):
     return cov.to_numpy(dtype=float), [str(c) for c in cov.columns]
 
 
-def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4):
+def _trailing(cov, width: int):
+    """Mean of each covariate over the ``width`` periods ending at each row (NaN skipped)."""
+    ok = np.isfinite(cov)
+    csum = np.vstack([np.zeros((1, cov.shape[1])), np.cumsum(np.where(ok, cov, 0.0), axis=0)])
+    ccnt = np.vstack([np.zeros((1, cov.shape[1])), np.cumsum(ok, axis=0)])
+    b = np.arange(1, len(cov) + 1)
+    a = np.maximum(b - width, 0)
+    c = ccnt[b] - ccnt[a]
+    with np.errstate(all="ignore"):
+        return np.where(c > 0, (csum[b] - csum[a]) / np.maximum(c, 1), np.nan)
+
+
+def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4, wx=(),
+              smooth=False):
     """Feature matrix, base values and scales of rows (series J, target T, step S)."""
     y = p.y
     n = len(y)
@@ -94,9 +112,21 @@ def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4):
                                          for k in range(1, 5)]), axis=0)
             hour = np.nanmedian(np.stack([at(P - 1 - k * m) for k in range(1, 5)]), axis=0)
             feats += [(mean(P - s, P) - day) / scale, (last - hour) / scale]
+            if smooth and s < m:
+                # denoised profiles: the same hour of the week ±1 h over n_lags seasons,
+                # and the same hour of the day over the last 7 days before the origin
+                # (the hour after the last step's lag is the origin itself: left out)
+                near = [np.where(i < P, at(i), np.nan)
+                        for i in (T - (r + k) * m + d for k in range(n_lags) for d in (-1, 0, 1))]
+                week = np.nanmean(np.stack(near), axis=0)
+                t1 = T - s * (1 + S // s)
+                days = np.nanmean(np.stack([at(t1 - i * s) for i in range(m // s)]), axis=0)
+                feats += [(week - base) / scale, (days - base) / scale]
     names = ["lag1_vs_med", *[f"lag{k + 2}" for k in range(n_lags - 1)], "short_lag", "last_change",
              "recent_change", "season_change", "base", "step", "log_level"]
     names += ["day_vs_median", "last_vs_median"]
+    if smooth and s < m:
+        names += ["week_profile", "day_profile"]
     feats.append(J.astype(float))   # which series: categorical (per-series responses)
     names.append("series")
     feats += [cal[T, c] for c in range(cal.shape[1])]
@@ -108,6 +138,11 @@ def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4):
         for c in range(cov.shape[1]):
             feats += [cov[T, c], cov[T, c] - cov[np.clip(T - r * m, 0, n - 1), c]]
             names += [f"cov{c}", f"cov{c}_change"]
+        for w in wx:
+            tr = _trailing(cov, w)
+            for c in range(cov.shape[1]):
+                feats += [tr[T, c], tr[T, c] - tr[np.clip(T - r * m, 0, n - 1), c]]
+                names += [f"cov{c}_{w}", f"cov{c}_{w}_change"]
     return np.column_stack(feats), base, scale, names
 
 
@@ -150,7 +185,11 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
     samples = int(params.pop("samples", 2))
     every = int(params.pop("refit", 4 * m))
     seed = int(params.pop("seed", 0))
-    shape = {"n_lags": int(params.pop("lags", 4))}
+    per_day = max(int(pd.Timedelta("1D") / _step(level)), 1)
+    wx = params.pop("weather_days", WEATHER_DAYS)   # trailing covariate means (days)
+    shape = {"n_lags": int(params.pop("lags", 4)),
+             "wx": tuple(w for w in (int(round(d * per_day)) for d in wx) if w > 1),
+             "smooth": bool(params.pop("profiles", True))}
     kw = dict(objective="l1", n_estimators=300, learning_rate=0.05, num_leaves=63,
               min_child_samples=100, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
               num_threads=1, verbose=-1, random_state=0)
