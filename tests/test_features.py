@@ -976,6 +976,14 @@ def test_incremental_day_evaluates_each_feature_once_after_its_inputs_and_equals
     def no_session(*a):
         raise AssertionError("the stored day partials come through the writer's transaction")
 
+    chunked = incremental._chunked
+
+    def spy_chunked(*a, **k):                # bare signals reduced straight from the lake
+        got = chunked(*a, **k)
+        bare.extend(got)
+        return got
+
+    monkeypatch.setattr(incremental, "_chunked", spy_chunked)
     monkeypatch.setattr(FeatureEvaluator, "evaluate", spy_evaluate)
     monkeypatch.setattr(builder.A, "aggregate_array", spy_aggregate)
     monkeypatch.setattr(incremental, "kernel_aggregate", spy_kernel)

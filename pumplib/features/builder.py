@@ -63,7 +63,7 @@ from .planning import (
     fine_levels_nest_in_days,
     incremental_context,
 )
-from .reading import _raw_group, direct_group
+from .reading import _raw_group, direct_group, raw_window
 from .stream import build_streamed, stream_spans
 from .tables import _TIME_CHUNKS, STACKED, VALUES, TableWriter, materialize, write_tables
 from .tuning import gc_skips_older_objects, tune_malloc, warm_kernels
@@ -416,7 +416,7 @@ def _build_lake(lake, catalog, levels, features, changed, registry, timezone, ca
         data = lake.open_raw(cadence, snapshot=snapshot)   # one trip to zarr's event loop
         if until is not None:
             grid = A.Grid.from_times(data["time"].values[:2])
-            data = data.isel(time=slice(0, max(0, (int(until) - grid.t0) // grid.dt)))
+            data = raw_window(data, max(0, (int(until) - grid.t0) // grid.dt))
         w.inspect()                          # while the build reads and computes
         flags = None
         if quality:

@@ -115,7 +115,7 @@ class _Incremental:
             self._check_stored()
         if got is None:
             raise EngineDeclined("the changed range holds fewer than two raw samples")
-        self.sub, self.ext, (self.d0, self.d1), (self.h0, self.h1) = got
+        self.sub, self.ext, (self.d0, self.d1), (self.h0, self.h1), self.chunked = got
         self.sgrid = A.Grid.from_times(self.sub["time"].values)
         grid = self.grid
         self.full_days = full_days = A.level_bounds("1D", grid.t0, grid.end, self.timezone)
@@ -194,6 +194,9 @@ class _Incremental:
                 if lv in self.fine or lv == "1D"] for n, sp in specs.items()}
         self.bare = {}
         for n, (d, lvs, mergeable, fields) in specs.items():
+            if n in self.chunked:            # reduced straight from the lake already
+                self.bare[n] = None
+                continue
             sig = bare_signal(catalog, sub, d, lvs, mergeable, fields)
             if sig is not None:
                 roots = [lv for lv, src in A.plan(self.raw_levels[n], self.sgrid,
@@ -205,7 +208,8 @@ class _Incremental:
                      **{f"\0{n}": [] for n in self.bare}}          # a bare signal's kernel
         self.graph = TaskGraph(self.deps, {**{n: feature_work(catalog, n) for n in evaluated},
                                            **{f"\0{n}": BARE_WORK for n in self.bare}})
-        self.evaluator = FeatureEvaluator(sub, catalog, self.registry, self.timezone)
+        self.evaluator = (FeatureEvaluator(sub, catalog, self.registry, self.timezone)
+                          if sub.data_vars else None)    # None: every feature is chunked
         self.values: dict[str, xr.DataArray] = {}   # evaluated features dependents need
         self.k0 = max(0, (self.d0 - self.sgrid.t0) // self.sgrid.dt)   # steps before d0
 
@@ -312,9 +316,10 @@ class _Incremental:
                 if task.startswith("\0"):
                     name = task[1:]
                     d, _lvs, mergeable, fields = specs[name]
-                    res = kernel_aggregate(np.asarray(self.sub[bare[name]].values),
-                                           self.sgrid, self.raw_levels[name], mergeable,
-                                           fields, self.timezone, d.interpolation)
+                    res = (self.chunked.pop(name) if name in self.chunked else
+                           kernel_aggregate(np.asarray(self.sub[bare[name]].values),
+                                            self.sgrid, self.raw_levels[name], mergeable,
+                                            fields, self.timezone, d.interpolation))
                     graph.done(task)
                 else:
                     name = task
@@ -403,8 +408,53 @@ def _incremental_read(data, catalog, specs, levels, timezone, s, e, with_days, f
     i1 = min(grid.n, -(-(hi - grid.t0) // dt))
     if i1 - i0 < 2:
         return None
-    sub = window_reader(data, needed_signals(catalog, list(specs), data), flags)(i0, i1)
-    return sub, ext, (d0, d1), (h0, h1)
+    chunked = _chunked(data, catalog, specs, levels, with_days, timezone, flags, grid, i0, i1)
+    rest = [n for n in specs if n not in chunked]
+    names = needed_signals(catalog, rest, data) if rest else []
+    sub = window_reader(data, names, flags)(i0, i1) if names else xr.Dataset(
+        coords=data.isel(time=slice(int(i0), int(i1))).coords, attrs=dict(data.attrs))
+    return sub, ext, (d0, d1), (h0, h1), chunked
+
+
+def _chunked(data, catalog, specs, levels, with_days, timezone, flags, grid, i0, i1):
+    """Aggregates (as :func:`kernel_aggregate` returns them) of the bare raw signals
+    over steps ``[i0, i1)``, each lake chunk decoded and reduced at once
+    (:func:`~pumplib.features.blocks.chunk_features`), so their raw values are never
+    held: ``{feature: aggregates}``, empty when the lake's layout does not allow it."""
+    from .blocks import _run_chunks, chunk_features
+    from .reading import raw_window
+
+    fine = [lv for lv in levels if lv in A.FIXED_LEVELS]
+    sgrid = A.Grid(grid.t0 + int(i0) * grid.dt, grid.dt, int(i1 - i0))
+    want = {n: (sp[0], [lv for lv in sp[1] if lv in fine] + (["1D"] if n in with_days else []),
+                sp[2], sp[3]) for n, sp in specs.items()}
+    window = raw_window(data, i1, i0)
+    chunk = chunk_features(catalog, want, window, sgrid, timezone, flags)
+    if not chunk:
+        return {}
+    if flags is not None:
+        flags = flags.isel(time=slice(int(i0), int(i1)))
+        flags.attrs = dict(flags.attrs)
+    got = _run_chunks(window, want, chunk, sgrid, timezone, flags)
+    if got is None:
+        return {}
+    out = {}
+    for name, (parts, _raws) in got.items():
+        d, lvs, mergeable, _fields = want[name]
+        lvs = [lv for lv in plan_levels(lvs) if lv in fine or lv == "1D"]
+        out[name] = {lv: _finalized(parts[lv], mergeable, d.interpolation) for lv in lvs}
+    return out
+
+
+def _finalized(part: A.Partials, mergeable, interpolation) -> dict:
+    """One level's aggregates of partials ``part``, with its periods (and the partials
+    themselves at 1D), as :func:`kernel_aggregate` gives them."""
+    vals = A.finalize(part, mergeable, interpolation)
+    vals["time"] = part.times
+    vals["time_end"] = A.times_ns(part.bounds[1:])
+    if part.level == "1D":
+        vals["_partials"] = part
+    return vals
 
 
 def kernel_aggregate(x: np.ndarray, grid: A.Grid, levels: Sequence[str],

@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..errors import PumplibError
 
-__all__ = ["direct_group", "flag_group", "window_reader"]
+__all__ = ["direct_group", "flag_group", "raw_window", "window_reader"]
 
 
 def direct_group(data: xr.Dataset, names: Sequence[str]):
@@ -28,9 +28,13 @@ def direct_group(data: xr.Dataset, names: Sequence[str]):
     same assets; None otherwise."""
     store, snap = data.attrs.get("store"), data.attrs.get("snapshot")
     cad, origin = data.attrs.get("cadence"), data.attrs.get("origin")
-    if not (store and snap and cad and origin is not None and all(
-            getattr(getattr(data[n].data, "name", ""), "startswith", lambda _: False)(
-                "open_dataset-") for n in names)):
+    cut = data.attrs.get("raw_window_names") or {}
+
+    def plain(n):                    # the lake's array, or raw_window's cut of it
+        name = getattr(data[n].data, "name", None)
+        return isinstance(name, str) and (name.startswith("open_dataset-") or cut.get(n) == name)
+
+    if not (store and snap and cad and origin is not None and all(plain(n) for n in names)):
         return None
     try:
         g, assets = _raw_group(store, snap, cad)
@@ -42,6 +46,19 @@ def direct_group(data: xr.Dataset, names: Sequence[str]):
     except (KeyError, ValueError, OSError, PumplibError):
         return None  # not a plain lake layout: the caller reads through xarray instead
     return None
+
+
+def raw_window(data: xr.Dataset, stop: int, start: int = 0) -> xr.Dataset:
+    """Time steps ``[start, stop)`` of a Dataset opened with ``Lake.open_raw``, still read
+    straight from the lake by :func:`window_reader` (the cut's arrays are named in its
+    attributes: an array computed from them later has another name)."""
+    out = data.isel(time=slice(int(start), int(stop)))
+    known = data.attrs.get("raw_window_names") or {}
+    out.attrs["raw_window_names"] = {
+        k: v.data.name for k, v in out.data_vars.items()
+        if isinstance(getattr(data[k].data, "name", None), str)
+        and (data[k].data.name.startswith("open_dataset-") or known.get(k) == data[k].data.name)}
+    return out
 
 
 @functools.lru_cache(maxsize=4)
