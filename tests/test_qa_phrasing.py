@@ -109,6 +109,7 @@ def test_a_calendar_question_reads_a_month_in_this_year_not_the_last_one():
     ("how many cycles did N-P3 do last week", "starts"),
     ("how many times did N-P2 fire up yesterday", "starts"),
     ("what did both south pumps use together last week", "energy"),
+    ("how much electricity did N-P2 use per cubic metre last week", "specific_energy"),
     ("how much energy did N-P1 need to pump water yesterday", "energy"),
 ])
 def test_verbs_and_phrases_are_read_as_the_metric_meant(demo_registry, q, metric):
@@ -145,9 +146,18 @@ def test_comparisons_and_rankings_say_which_end_wins(demo_registry, q, rank, gro
 
 @pytest.mark.parametrize("q", [
     "how many operators work at the south station",
+    "which operator was on shift yesterday",
     "when was S-P2 installed",
     "who manufactured N-P1",
+    "how old is N-P3",
+    "what brand are the motors",
     "what is the maintenance schedule of N-P3",
+    "what's our carbon footprint this year",
+    "what was the water temperature in the south reservoir",
+    "what is the leakage rate of the network",
+    "what was the energy price on the spot market yesterday",
+    "what will the peak rate be next year",
+    "what will electricity cost per kWh in 2030",
 ])
 def test_subjects_pumplib_holds_no_data_on_are_refused(q):
     assert foreign_subject(q), q
@@ -168,3 +178,25 @@ def test_an_expected_number_matches_the_value_it_was_rounded_from():
     assert _close(0.12684726540967112, 0.126847, 1e-6)        # written to six decimals
     assert not _close(0.1268482, 0.126847, 1e-6)
     assert _close(2858.2750000001, 2858.275, 1e-6) and not _close(0.32, 0.31, 1e-6)
+
+
+@pytest.mark.parametrize("q, total", [
+    ("how much power did the south pumps draw last week", True),   # a station's pumps
+    ("energy of N-P1 and N-P2 yesterday", True),                    # two pumps listed
+    ("how much energy was used yesterday", True),                   # every pump
+    ("energy of N-P1 yesterday", False),
+    ("specific energy of the north pumps last week", False),        # a mean: only when asked
+    ("which pump used the most energy yesterday", False),           # a ranking
+])
+def test_a_list_of_an_additive_metric_comes_with_its_total(demo_registry, q, total):
+    assert _read(q, demo_registry).total is total, q
+
+
+def test_a_quantity_of_the_best_efficiency_point_is_a_registry_fact(demo_registry):
+    from pumplib.qa.structured import fact_kinds
+
+    r = read_question("what head does S-P1 deliver at its best efficiency point",
+                      demo_registry, NOW)
+    assert "bep_head" in [k.key for k in fact_kinds(r, demo_registry)]
+    for q in ("explain time near bep", "how long did S-P2 run near its BEP last week"):
+        assert not fact_kinds(read_question(q, demo_registry, NOW), demo_registry), q

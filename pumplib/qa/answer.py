@@ -358,7 +358,8 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
     years = _years_with_data(tables) if store is not None else set()
     future = [y for y in re.findall(r"(?<!\d)(?:19|20)\d\d(?!\d)", reading.text)
               if years and int(y) > max(years)]
-    if future and dq is None:
+    if future and (dq is None or re.search(r"\b(?:will|going to|expected|forecast\w*|"
+                                            r"predict\w*|projected|future)\b", reading.text)):
         why = f"the lake holds data up to {max(years)} only and pumplib makes no projections"
         return _said(_refusal(reading, registry, parsed_now, [f"{why} for {', '.join(future)}"]),
                      said)

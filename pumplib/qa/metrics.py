@@ -32,7 +32,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("specific_energy", "specific_energy_mean", "specific_energy", "specific energy",
            False, "high", ("specific energy", "kwh/m3", "kwh per m3", "kwh/m³",
                            "energy per cubic metre", "energy per cubic meter",
-                           "energy intensity", "energy per volume")),
+                           "energy intensity", "energy per volume", "per cubic metre",
+                           "per cubic meter", "per m3", "per m³")),
     Metric("efficiency", "wire_to_water_efficiency_mean", "wire_to_water_efficiency",
            "wire-to-water efficiency", False, "low",
            ("wire-to-water efficiency", "wire to water efficiency", "wire-to-water",
@@ -115,13 +116,14 @@ def _metric_span(question: str) -> tuple[Metric, int, int] | None:
     return (best[3], best[1], best[2]) if best else None
 
 
-#: a quantity used, with no metric named: energy ("how much did both pumps use together")
-_USED = re.compile(r"\b(?:how much|what)\b(?:\s+[\w'-]+){0,2}?\s+(?:did|does|do|has|have|had)\b"
-                   r"(?:\s+[\w'-]+){1,5}?\s+(use|used|uses|burn|burned|burnt|need|needed)\b")
+#: a quantity used, with no metric and no other object named: energy ("what did both pumps use
+#: together"; "how much diesel did the generator use" names what was used, and is no energy)
+_USED = re.compile(r"\b(?:how much|what)\s+(?:did|does|do|has|have|had)\b"
+                   r"(?:\s+[\w'-]+){1,5}?\s+(use|used|uses|burn|burned|burnt)\b")
 
 
 #: (general, specific): when both are named, the specific metric is asked about
 _SPECIFIC = (("energy", "cost"), ("runtime", "time_near_bep"), ("efficiency", "time_near_bep"),
-             ("runtime", "cost"))
+             ("runtime", "cost"), ("energy", "specific_energy"))
 #: synonyms too weak to override ("how much energy did we spend" is energy)
 _WEAK = frozenset(("spend", "spent", "spending"))

@@ -261,8 +261,9 @@ def _query(question: str, metric: Metric, assets, stations, notes, period: Perio
         group = "station"
     if which and rank is None:
         rank = "max" if metric.worse == "high" else "min"
-    total = bool(re.search(_TOTAL, q) or (re.search(r"\b(?:we|us|our)\b", q) and not assets
-                                          and metric.additive)) and not rank
+    # a total is given when asked for, and with every list of an additive metric (the pumps
+    # of a station, two pumps named, every pump): the figures and what they add up to
+    total = bool(re.search(_TOTAL, q) or (metric.additive and len(assets) != 1)) and not rank
     asks_number = bool(re.search(r"\b(how many|how much|how long|what was|what were|what is the "
                                  r"total|total|sum|average|mean)\b", q))
     if not (assets or stations or period or rank or (asks_number and not
@@ -735,6 +736,12 @@ def _neighbour_metric(text: str, metric: Metric, start: int, end: int
     return None
 
 
+def _name_words(aliases) -> set[str]:
+    """The words a capitalised word may be read as: station words, months, weekdays."""
+    names = {w for a in aliases for w in a.split() if re.fullmatch(r"[a-z]{3,}", w)}
+    return names | {m for m in MONTHS if len(m) > 3 and m != "sept"} | set(WEEKDAYS)
+
+
 def read_question(question: str, registry, now=None, *,
                   known_words: Iterable[str] | None = None) -> Reading:
     """Read a question: correct typos, resolve names and the period, and report the rest.
@@ -778,9 +785,8 @@ def read_question(question: str, registry, now=None, *,
     """
     known = _known_words(registry) | set(known_words or ())
     aliases = _station_aliases(registry)
-    names = {w for a in aliases for w in a.split() if re.fullmatch(r"[a-z]{3,}", w)}
-    names |= {m for m in MONTHS if len(m) > 3 and m != "sept"} | set(WEEKDAYS)  # names too
-    text, corrections, unknown = correct_words(question, domain_words(registry), known, names)
+    text, corrections, unknown = correct_words(question, domain_words(registry), known,
+                                               _name_words(aliases))
     span = _metric_span(text)
     metric = span[0] if span else None
     assets, stations, notes, problems = _entities(text, registry, fuzzy=False,

@@ -84,16 +84,26 @@ FOREIGN_SUBJECTS: dict[str, str] = {
              r"\bon shift\b|\bshift (?:roster|pattern|schedule|plan)s?\b",
     "emissions": r"\bco2\b|carbon|emissions?|\bemit\w*|footprint|greenhouse|\bghg\b",
     "customers": r"customers?|complaints?|households?|subscribers?|population",
+    "the distribution network (leaks, bursts, demand)":
+        r"\bleak\w*|\bbursts?\b|\bmains? breaks?\b|non[- ]revenue water|water loss(?:es)?|"
+        r"\bvalves? (?:positions?|count)\b|how many valves",
+    "energy market prices": r"spot (?:market|prices?)|day[- ]ahead|wholesale|\bepex\b|"
+                            r"market prices?|imbalance prices?",
     "the assets' history (installation, maintenance, suppliers)":
         r"\bwhen\s+(?:was|were|did)\b.{0,40}\b(?:installed|commissioned|built|bought|purchased|"
         r"replaced|serviced|repaired|overhauled|inspected|install|commission)\b|"
         r"\bwho\s+(?:manufactured|made|built|supplied|installed|maintains|services)\b|"
-        r"manufacturer|serial numbers?|warrant(?:y|ies)|maintenance\s+(?:history|records?|logs?|"
+        r"\bhow old\b|\bage of (?:the )?(?:pumps?|motors?|[a-z]-p\d)|\bbrands?\b|"
+        r"\bmakes? of\b|manufacturer|serial numbers?|warrant(?:y|ies)|maintenance\s+(?:history|records?|logs?|"
         r"schedule|plan|budget|costs?)|spare parts?|\bsuppliers?\b|\bvendors?\b",
 }
 _FUTURE = re.compile(r"\b(?:will|future|forecast\w*|predict\w*|projected|projections?|expected|"
                      r"going to|outlook|next (?:year|month|week|quarter)|in \d+ years|"
                      r"20[3-9]\d)\b")
+#: what a price is also called, and the future far enough to be no period of data
+_COSTS = re.compile(r"\b(?:rates?|costs?|(?:electricity|power|energy) bills?)\b")
+_FAR = re.compile(r"\b(?:20[3-9]\d|next year|in \d+ years|future|long[- ]term|going to|"
+                  r"projected|forecast\w*)\b")
 _PRICE = re.compile(r"\b(?:prices?|tariffs?|rates?\s+per\s+kwh|per\s+kwh|power rates?|"
                     r"electricity rates?)\b")
 
@@ -104,7 +114,7 @@ def foreign_subject(question: str) -> list[str]:
     q = question.lower()
     out = [f"pumplib holds no data on {name} ({m.group(0)!r})"
            for name, pat in FOREIGN_SUBJECTS.items() if (m := re.search(pat, q))]
-    if _PRICE.search(q) and _FUTURE.search(q):
+    if (_PRICE.search(q) and _FUTURE.search(q)) or (_COSTS.search(q) and _FAR.search(q)):
         out.append("pumplib holds the tariffs as declared in the asset registry, not future "
                    "or forecast energy prices")
     return out

@@ -27,11 +27,21 @@ def _cite(cites: list[Citation], kind: str, ref: str, title: str) -> int:
 def fact_kinds(reading, registry) -> list:
     """The registry fact kinds a read question asks for: a named tank says "tank", and
     words read as a metric's synonym ("near its BEP") ask for no fact."""
-    from .facts import find_facts
+    from .facts import concept_words, find_facts
 
     implied = ("tank",) if any(registry.assets[a].kind == "tank" for a in reading.assets) \
         else ()
-    return find_facts(reading.text, implied, reading.metric_span)
+    kinds = find_facts(reading.text, implied, reading.metric_span)
+    a, b = reading.metric_span or (0, 0)
+    if not kinds and reading.period is None and reading.metric is not None and \
+            reading.metric.key == "time_near_bep" and any(
+                c in ("head", "flow", "efficiency") and not a <= at < b
+                for _, c, at, _ in concept_words(reading.text)):
+        # "what head does S-P1 deliver at its best efficiency point": a quantity of the
+        # pump's BEP (head, flow, efficiency) is a fact, not the time spent near it
+        kinds = [k for k in find_facts(reading.text, implied)
+                 if k.key in ("bep_flow", "bep_head", "bep_efficiency")]
+    return kinds
 
 
 def registry_answer(reading, kinds, registry, now) -> Answer:
