@@ -601,6 +601,11 @@ def test_blocks_engine_equals_the_dask_engine_bit_for_bit(monkeypatch):
         assert not hasattr(eager[lv]["starts_starts" if lv != builder.PARTIALS_GROUP
                                      else "starts__n"].data, "dask")
         xr.testing.assert_identical(eager[lv], lazy[lv])
+    assert ds.sizes["asset"] > 1
+    monkeypatch.setattr(blocks, "GROUP_VALUES", 1)             # one asset per group
+    grouped = build(ds, cat, registry=reg, timezone=TZ, partials=True, engine="blocks")
+    for lv in lazy:
+        xr.testing.assert_identical(grouped[lv], lazy[lv])
 
 
 def test_raw_only_max_level_is_a_setting():
