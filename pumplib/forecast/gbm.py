@@ -63,6 +63,15 @@ def _trailing(cov, width: int):
         return np.where(c > 0, (csum[b] - csum[a]) / np.maximum(c, 1), np.nan)
 
 
+def _same_day(cal, i, T):
+    """Whether period ``i`` is the same kind of day as ``T`` (both off-days or both not);
+    all true without a calendar."""
+    if not cal.shape[1]:
+        return np.ones(len(T), dtype=bool)
+    n = len(cal)
+    return cal[np.clip(i, 0, n - 1), -1] == cal[T, -1]
+
+
 def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4, wx=(),
               smooth=False):
     """Feature matrix, base values and scales of rows (series J, target T, step S)."""
@@ -116,11 +125,13 @@ def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4, wx=(
                 # denoised profiles: the same hour of the week ±1 h over n_lags seasons,
                 # and the same hour of the day over the last 7 days before the origin
                 # (the hour after the last step's lag is the origin itself: left out)
-                near = [np.where(i < P, at(i), np.nan)
+                near = [np.where((i < P) & _same_day(cal, i, T), at(i), np.nan)
                         for i in (T - (r + k) * m + d for k in range(n_lags) for d in (-1, 0, 1))]
                 week = np.nanmean(np.stack(near), axis=0)
                 t1 = T - s * (1 + S // s)
-                days = np.nanmean(np.stack([at(t1 - i * s) for i in range(m // s)]), axis=0)
+                days = np.nanmean(np.stack([np.where(_same_day(cal, t1 - i * s, T),
+                                                     at(t1 - i * s), np.nan)
+                                            for i in range(m // s)]), axis=0)
                 feats += [(week - base) / scale, (days - base) / scale]
     names = ["lag1_vs_med", *[f"lag{k + 2}" for k in range(n_lags - 1)], "short_lag", "last_change",
              "recent_change", "season_change", "base", "step", "log_level"]
