@@ -12,11 +12,15 @@ Features (all values divided by ``L``): the values 1–4 seasons before ``t``
 and their median, the value one shortest season before, the last value and
 the recent level change against a season earlier, the last value and the
 last shortest season's mean against their medians over the last 4 seasons
-(an anomaly that persists), the series (categorical: each series may
-respond in its own way), the step, the local hour
-and weekday, off-days (weekends and holidays) at ``t`` and one season before,
-and future-known covariates (weather) at ``t`` and their change against one
-season before. The loss is L1 (the score is the MAE).
+(an anomaly that persists), with two seasons two *denoised profiles* (the
+mean of the same position ±1 period over the last 4 longest seasons, and of
+the same position of the shortest season over the last longest season, both
+before the origin and only from periods of ``t``'s kind of day: off-day or
+not), the series (categorical: each series may respond in its own way), the
+step, the local hour and weekday, off-days (weekends and holidays) at ``t``
+and one season before, and future-known covariates (weather) at ``t``, their
+trailing means over 1 and 3 days (:data:`WEATHER_DAYS`), and the change of
+each against one season before. The loss is L1 (the score is the MAE).
 """
 
 from __future__ import annotations
@@ -174,7 +178,9 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
         LightGBM parameters (``n_estimators``, ``learning_rate``, ``num_leaves`` …),
         ``samples`` (steps drawn per training period, default 2), ``refit``
         (periods between refits, default four of the longest seasons), ``lags``
-        (seasons back, default 4), ``seed``. Defaults were tuned on the
+        (seasons back, default 4), ``seed``, ``profiles`` (the denoised profiles,
+        default True), ``weather_days`` (trailing covariate means in days,
+        default :data:`WEATHER_DAYS`; ``()`` for none). Defaults were tuned on the
         bwdf-dev back-test (docs/forecasting.md).
 
     Notes
