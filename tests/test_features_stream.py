@@ -58,7 +58,15 @@ def test_spans_are_whole_local_days_of_the_pump_day_budget():
     assert len(stream_spans(t0, end, 500, pump_days=6)) == 6       # at least a day each
 
 
-def test_streamed_build_equals_one_build_and_commits_per_span(tmp_path, registry):
+@pytest.mark.parametrize("one_day_blocks", [False, True])
+def test_streamed_build_equals_one_build_and_commits_per_span(tmp_path, registry, monkeypatch,
+                                                              one_day_blocks):
+    """With one-day blocks the first span's last block holds the one sample after the
+    cut (a block of one step must join its neighbour)."""
+    from pumplib.features import blocks
+
+    if one_day_blocks:
+        monkeypatch.setattr(blocks, "BLOCK_VALUES", 1)
     one, streamed = _raw_lake(tmp_path / "one", 9), _raw_lake(tmp_path / "streamed", 9)
     with config.set({"utility.timezone": "Europe/Amsterdam"}):
         build_lake(one, quality=False, registry=registry)

@@ -212,7 +212,14 @@ def _day_edges(grid: A.Grid, timezone: str, n_assets: int, n_signals: int,
     e = np.unique(A.grid_edges(A.level_bounds("1D", grid.t0, grid.end, timezone), grid))
     per_day = max(1, n_assets * max(n_signals, 1) * (86400 // grid.dt))
     step = max(1, BLOCK_VALUES // per_day)
-    return np.unique(np.r_[e[::step], e[-1]])
+    edges = np.unique(np.r_[e[::step], e[-1]])
+    # a block of one step (a grid that ends one sample into a day, as a span of a long
+    # build does) does not define a grid: it joins its neighbour
+    if len(edges) > 2 and edges[-1] - edges[-2] < 2:
+        edges = np.delete(edges, -2)
+    if len(edges) > 2 and edges[1] - edges[0] < 2:
+        edges = np.delete(edges, 1)
+    return edges
 
 
 def build_blocks(data, catalog, specs, wanted, levels, registry, timezone, partials,
