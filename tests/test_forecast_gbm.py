@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pumplib import forecast as F
+from pumplib.errors import ArgumentError
 from pumplib.forecast.frames import panel
 from pumplib.forecast.gbm import _features, _trailing
 
@@ -70,3 +72,5 @@ def test_trailing_weather_is_learnt():
     off = F.backtest(frame, "1h", ["gbm"], model_params={"gbm": {"weather_days": ()}},
                      **kw).pooled
     assert on.loc["gbm", "mae"] < 0.8 * off.loc["gbm", "mae"], (on, off)
+    with pytest.raises(ArgumentError, match="weather_days"):
+        F.backtest(frame, "1h", ["gbm"], model_params={"gbm": {"weather_days": "x"}}, **kw)

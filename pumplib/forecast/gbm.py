@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import ArgumentError
 from .frames import Panel, calendar_covariates
 from .levels import _step
 
@@ -127,8 +128,9 @@ def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4, wx=(
             feats += [(mean(P - s, P) - day) / scale, (last - hour) / scale]
             if smooth and s < m:
                 # denoised profiles: the same hour of the week ±1 h over n_lags seasons,
-                # and the same hour of the day over the last 7 days before the origin
-                # (the hour after the last step's lag is the origin itself: left out)
+                # and the same hour of the day over the last 7 days before the origin,
+                # each only from periods of the target's kind of day (off-day or not);
+                # the hour after the last step's lag is the origin itself: left out
                 near = [np.where((i < P) & _same_day(cal, i, T), at(i), np.nan)
                         for i in (T - (r + k) * m + d for k in range(n_lags) for d in (-1, 0, 1))]
                 week = np.nanmean(np.stack(near), axis=0)
@@ -204,8 +206,12 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
     seed = int(params.pop("seed", 0))
     per_day = max(int(pd.Timedelta("1D") / _step(level)), 1)
     wx = params.pop("weather_days", WEATHER_DAYS)   # trailing covariate means (days)
-    shape = {"n_lags": int(params.pop("lags", 4)),
-             "wx": tuple(w for w in (int(round(d * per_day)) for d in wx) if w > 1),
+    try:
+        wx = tuple(w for w in (int(round(float(d) * per_day)) for d in wx) if w > 1)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"gbm weather_days must be a list of days (e.g. [1, 3]), got "
+                            f"{wx!r}") from None
+    shape = {"n_lags": int(params.pop("lags", 4)), "wx": wx,
              "smooth": bool(params.pop("profiles", True))}
     kw = dict(objective="l1", n_estimators=300, learning_rate=0.05, num_leaves=63,
               min_child_samples=100, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
