@@ -53,10 +53,9 @@ def test_demo_ingests_every_row(demo):
             == (f["rows_read"] * 28 if f["format"] == "wide_csv" else f["rows_read"])
     lake = out["lake"]
     # initial + 3 ingests + quality for 2 cadences + definition versions + 1 feature build
-    # in 2 spans (7 assets x 28 days over features.stream_pump_days = 140)
-    assert lake["commits"] == 9
+    assert lake["commits"] == 8
     kinds = [c.metadata.get("kind") for c in Lake(store).log()]
-    assert kinds[:6] == ["features", "features", "definitions", "quality", "quality", "ingest"]
+    assert kinds[:5] == ["features", "definitions", "quality", "quality", "ingest"]
     # the six golden levels, plus the day partials that incremental builds roll up
     assert set(out["features"]["levels"]) == {"1min", "15min", "1h", "1D", "1W", "1M",
                                               "_partials/1D"}
