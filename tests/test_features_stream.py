@@ -23,7 +23,10 @@ SIGNALS = [("power", 0, 90), ("flow", 0, 300), ("run_state", 0, 1),
 START = "2026-03-23T00:00Z"          # the spans cross the switch to summer time (29 Mar)
 
 
-def _raw_lake(path, days: int, seed: int = 0, assets=ASSETS) -> Lake:
+def _raw_lake(path, days: int, seed: int = 0, assets=ASSETS, gap: bool = False) -> Lake:
+    """Random 1-minute data; with ``gap`` the first pump's run state is unknown from the
+    first local day's last hours through the second day, then on, off before: a start
+    whose state before lies before the day that precedes it."""
     rng = np.random.default_rng(seed)
     n = days * 1440
     lake = Lake(str(path), create=True)
@@ -32,7 +35,11 @@ def _raw_lake(path, days: int, seed: int = 0, assets=ASSETS) -> Lake:
             x = rng.uniform(lo, hi, (len(assets), n))
             if sig == "run_state":
                 x = (x > 0.3).astype(float)
+                if gap:
+                    x[0, 1200:1380] = 0.0           # off at the end of the first local day
             x[:, rng.integers(0, n, 200)] = np.nan
+            if gap and sig == "run_state":
+                x[0, 1380:2900] = np.r_[np.full(2820 - 1380, np.nan), np.ones(80)]
             tx.write_block("1min", assets, sig, int(pd.Timestamp(START).timestamp()), x)
     return lake
 
@@ -63,19 +70,34 @@ def test_spans_are_whole_local_days_of_the_pump_day_budget():
 @pytest.mark.parametrize("one_day_blocks", [False, True])
 def test_streamed_build_equals_one_build_and_commits_per_span(tmp_path, registry, monkeypatch,
                                                               one_day_blocks):
-    """With one-day blocks the first span's last block holds the one sample after the
-    cut (a block of one step must join its neighbour)."""
-    from pumplib.features import blocks
+    """Later spans are built on day blocks (never declined here). With one-day blocks the
+    first span's last block holds the one sample after the cut (a block of one step must
+    join its neighbour). A pump's run state unknown for a day before a cut, then on,
+    counts the start as a build of the whole history does (the state comes from the
+    stored day partials)."""
+    from pumplib.features import blocks, spans
 
     if one_day_blocks:
         monkeypatch.setattr(blocks, "BLOCK_VALUES", 1)
-    one, streamed = _raw_lake(tmp_path / "one", 9), _raw_lake(tmp_path / "streamed", 9)
+    built, real = [], spans.build_span
+
+    def span_engine(*a, **k):
+        out = real(*a, **k)                             # raises where it declines
+        built.append(1)
+        return out
+
+    monkeypatch.setattr(spans, "build_span", span_engine)
+    one = _raw_lake(tmp_path / "one", 9, gap=True)
+    streamed = _raw_lake(tmp_path / "streamed", 9, gap=True)
     with config.set({"utility.timezone": "Europe/Amsterdam"}):
         build_lake(one, quality=False, registry=registry)
         with config.set({"features.stream_pump_days": 6,
                          "features.stream_step_pump_days": 6}):
             snap = build_lake(streamed, quality=False, registry=registry)
             assert build_lake(streamed, quality=False, registry=registry) is None  # no-op
+    assert len(built) == 4                              # the later spans, on day blocks
+    starts = one.open_group("features/1D")["starts_starts"].values[0]
+    assert starts[2] >= 1                               # the start after the unknown day
     log = [c for c in streamed.log() if c.metadata.get("kind") == "features"]
     assert [c.message for c in log] == [f"features build (span {k} of 5)" for k in (5, 4, 3, 2, 1)]
     assert log[0].snapshot == snap and log[0].metadata.get("build_key")

@@ -375,11 +375,12 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
         if plan is not None:
             spans, raw, step = plan
 
-            def span(*, until, changed, snapshot, metadata):
+            def span(*, until, changed, snapshot, metadata, start=None):
                 k, n = metadata["stream"]
                 return _build_lake(*args, changed, registry, timezone, cadence,
                                    f"{message or 'features build'} (span {k} of {n})",
-                                   engine, quality, metadata, snapshot=snapshot, until=until)
+                                   engine, quality, metadata, snapshot=snapshot, until=until,
+                                   start=start)
 
             return build_streamed(spans, span, metadata, raw, step)
         return _build_lake(*args, changed, registry, timezone, cadence, message, engine,
@@ -405,9 +406,11 @@ def _stream_plan(lake, catalog, levels, names, cadence, timezone):
 
 
 def _build_lake(lake, catalog, levels, features, changed, registry, timezone, cadence, message,
-                engine, quality, metadata, *, snapshot=None, until=None):
+                engine, quality, metadata, *, snapshot=None, until=None, start=None):
     """One commit of :func:`build_lake`: the tables of raw ``snapshot`` (default: the
-    tip), up to ``until`` (epoch seconds; default: all)."""
+    tip), up to ``until`` (epoch seconds; default: all); with ``start`` (a later span of
+    a build in spans) those of the days from ``start`` on, on day blocks
+    (:mod:`~pumplib.features.spans`), or where they decline incrementally (``changed``)."""
     warm = warm_kernels()                   # the kernels load while the lake opens
     # the commit's transaction opens first and reads what is stored meanwhile
     with TableWriter(lake, [*A.LEVELS, PARTIALS_GROUP],
@@ -427,9 +430,12 @@ def _build_lake(lake, catalog, levels, features, changed, registry, timezone, ca
             # the stored flags of data's snapshot: the chunk path reads them chunk by chunk
             flags.attrs.update(quality_group=f"quality/{data.attrs.get('cadence')}",
                                snapshot=data.attrs.get("snapshot"))
-        tables = build(data, catalog, levels, features=features, registry=registry,
-                       timezone=timezone, changed=changed, partials=True, store=lake,
-                       flags=flags, engine=engine, emit=w)
+        tables = None if start is None else _span_tables(
+            data, catalog, levels, features, registry, timezone, cadence, start, flags, w)
+        if tables is None:
+            tables = build(data, catalog, levels, features=features, registry=registry,
+                           timezone=timezone, changed=changed, partials=True, store=lake,
+                           flags=flags, engine=engine, emit=w)
         warm.join()
         w.metadata.update({"cadence": data.attrs.get("cadence"), "quality": bool(quality),
                            **({} if changed is None else
@@ -439,6 +445,28 @@ def _build_lake(lake, catalog, levels, features, changed, registry, timezone, ca
             if lv not in w:                  # not handed on during the build already
                 w.put(lv, ds)
     return w.snapshot
+
+
+def _span_tables(data, catalog, levels, features, registry, timezone, cadence, start, flags,
+                 writer):
+    """The tables of a later span of a build in spans, on day blocks
+    (:func:`~pumplib.features.spans.build_span`); None where that engine declines."""
+    from .spans import build_span
+
+    data, _store, catalog, levels, wanted, timezone, _grid = _inputs(
+        data, None, catalog, levels, features, timezone, cadence)
+    specs = block_specs(catalog, wanted, levels)
+    if not specs:
+        return None
+    with_days = [n for n, sp in specs.items() if any(lv in A.CALENDAR_LEVELS for lv in sp[1])]
+    try:
+        stored = writer.stored_partials(with_days).result() if with_days else None
+        return build_span(data, catalog, specs, wanted, levels, registry, timezone, start,
+                          stored, flags)
+    except EngineDeclined as why:
+        log.debug("features: the span engine declined (%s); the incremental engine builds",
+                  why)
+        return None
 
 
 def history(lake, limit: int | None = None) -> pd.DataFrame:

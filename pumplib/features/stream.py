@@ -91,7 +91,7 @@ def build_streamed(spans: list[tuple[int, int]], build_span: Callable[..., str |
                  {**meta, "changed": [int(s), int(e)], "stream": [k, n]})
         until = None if last else e + step
         snap = build_span(until=until, changed=None if k == 1 else (s + step, e + step),
-                          snapshot=snapshot, metadata=extra)
+                          snapshot=snapshot, metadata=extra, start=None if k == 1 else s)
         if not last:
             gc.collect()                     # what this span left, before the next one
             trim_malloc()
