@@ -614,6 +614,11 @@ def test_registry_facts_and_definitions_are_read_from_their_sources(demo_registr
     got, _ = facts.answer_facts(kinds, [], ["NORTH"], demo_registry)
     assert [(f["key_name"], f["value"]) for f in got] == [
         ("tariff", "tou_standard"), ("tariffs.tou_standard.periods.1.price", 0.31)]
+    # asked for no rate by name, a tariff comes with each of its rates
+    got, _ = facts.answer_facts(facts.find_facts("what are the rates of the south tariff"),
+                                [], ["SOUTH"], demo_registry)
+    assert [f["name"] for f in got] == ["tariff", "peak rate", "shoulder rate", "weekend rate",
+                                        "off-peak rate"]
     head = facts.answer_facts(facts.find_facts("BEP head of N-P1"), ["N-P1"], [],
                               demo_registry)[0][0]["value"]
     a = demo_registry.assets["N-P1"]

@@ -200,3 +200,45 @@ def test_a_quantity_of_the_best_efficiency_point_is_a_registry_fact(demo_registr
     assert "bep_head" in [k.key for k in fact_kinds(r, demo_registry)]
     for q in ("explain time near bep", "how long did S-P2 run near its BEP last week"):
         assert not fact_kinds(read_question(q, demo_registry, NOW), demo_registry), q
+
+
+@pytest.mark.parametrize("q, name", [
+    ("starts of the east pumps last week", "east"),          # never widened to every pump
+    ("energy of the Westside pumps yesterday", "Westside"),
+    ("how much did the Oost station use yesterday", "Oost"),
+])
+def test_a_place_that_is_no_station_is_reported(demo_registry, q, name):
+    r = read_question(q, demo_registry, NOW)
+    assert r.query is None and r.problems[0].kind == "station" and r.problems[0].text == name
+
+
+def test_the_northern_pumps_are_the_north_station(demo_registry):
+    dq = _read("how many kwhs did the northern pumps use yesterday", demo_registry)
+    assert (dq.metric.key, dq.stations, dq.total) == ("energy", ("NORTH",), True)
+
+
+def test_the_words_that_named_a_period_are_found_as_typed():
+    from pumplib.qa.periods import typed_period
+
+    assert typed_period("how much energy did S-P1 use on 10 April") == "10 April"
+    assert typed_period("energy of N-P1 in February") == "February"
+    assert typed_period("energy of N-P1 in 2025") == "2025"
+    assert typed_period("energy of N-P1 last week") is None
+
+
+@pytest.mark.parametrize("q, want", [
+    ("what are the rates of the south tariff", {"tariff", "peak rate", "off-peak rate"}),
+    ("which pump has the largest motor", {"motor rated power"}),
+    ("how deep is the north reservoir", {"tank area", "tank maximum level",
+                                         "tank usable volume"}),
+    ("what's the max level of N-T1", {"tank maximum level"}),
+])
+def test_registry_facts_asked_in_everyday_words(demo_registry, q, want):
+    from pumplib.qa.facts import answer_facts, named_tariffs
+    from pumplib.qa.structured import fact_kinds
+
+    r = read_question(q, demo_registry, NOW)
+    assets = list(r.assets) or ([a.id for a in demo_registry.pumps()] if "which" in q else [])
+    facts, _ = answer_facts(fact_kinds(r, demo_registry), assets, list(r.stations),
+                            demo_registry, named_tariffs(q, demo_registry))
+    assert {f["name"] for f in facts} >= want, (q, [f["name"] for f in facts])

@@ -477,12 +477,19 @@ def _outside_data(dq: DataQuery, tables: _Tables, tz: str) -> str | None:
 def _period_refused(reading, registry, now, why: str, dq: DataQuery) -> Answer:
     from dataclasses import replace
 
+    from .periods import typed_period
+
     sugg = suggest_questions(replace(reading, period=None, query=None), registry, now)
     text = "I did not answer this question:\n- " + why[:1].upper() + why[1:] + \
         ". Ask about a period inside it."
     said = dq.period.label.removeprefix("in ") if dq.period.label else str(dq.period.start.date())
+    unknown = [said]
+    typed = typed_period(reading.text)             # "10 April", read as 2025-04-10
+    if typed and typed.lower() not in said.lower():
+        unknown.append(typed)
+        text = text.replace(". Ask about", f" ({typed!r} was read as {said}). Ask about", 1)
     return Answer(reading.question, _with_suggestions(text, sugg), intent="unclear",
-                  problems=[why], suggestions=sugg, unknown=[said],
+                  problems=[why], suggestions=sugg, unknown=unknown,
                   period=period_dates(dq.period))
 
 

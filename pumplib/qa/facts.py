@@ -30,7 +30,7 @@ CONCEPTS: dict[str, str] = {w: c for c, words in {
     "motor": "motor motors drive drives",
     "rated": "rated rating ratings nominal nameplate design",
     "power": "power kw kilowatt kilowatts wattage",
-    "size": "size sized big large capacity dimensions",
+    "size": "size sized big bigger biggest large larger largest capacity dimensions",
     "flow": "flow flows flowrate throughput",
     "head": "head lift",
     "speed": "speed rpm revolutions",
@@ -44,7 +44,8 @@ CONCEPTS: dict[str, str] = {w: c for c, words in {
     "volume": "volume",
     "max": "max maximum top highest overflow full upper",
     "min": "min minimum bottom lowest empty lower",
-    "level": "level levels depth deep",
+    "level": "level levels",
+    "depth": "depth deep deepest high tall",
     "static": "static geodetic",
     "control": "control controlled controls controlling strategy",
     "tariff": "tariff tariffs contract",
@@ -120,7 +121,7 @@ FACTS: tuple[FactKind, ...] = (
     FactKind("tank_min_level", "tank minimum level", "asset", "tank.min_level", "m",
              "min+level"),
     FactKind("tank_volume", "tank usable volume", "asset", "", "m³", "tank+volume"),
-    FactKind("tank_size", "tank size", "asset", "tank", "", "tank+size"),
+    FactKind("tank_size", "tank size", "asset", "tank", "", "tank+size; tank+depth"),
     FactKind("static_head", "static head", "station", "static_head", "m",
              "static+head; static"),
     FactKind("control", "control mode", "station", "control", "", "control"),
@@ -295,18 +296,24 @@ def _asset_fact(registry, kind: FactKind, asset) -> dict | None:
     return {"value": value, "key": _ref(registry, *base, block, name), "path": kind.path}
 
 
-def _tariff_facts(registry, kind: FactKind, tname: str, station: str | None) -> list[dict]:
+def _tariff_facts(registry, kind: FactKind, tname: str, station: str | None,
+                  rates: bool = True) -> list[dict]:
+    """The facts of a tariff kind; the tariff itself comes with each of its rates (``rates``:
+    when the question asks for none of them by name)."""
     if tname is None or tname not in registry.tariffs:
         return []
     t = registry.tariffs[tname]
     unit = f"{t.currency}/kWh"
-    if kind.key == "tariff":
+    if kind.key == "tariff":                 # the tariff, then each of its rates
         key = _ref(registry, "stations", station, "tariff") if station else \
             _ref(registry, "tariffs", tname)
         return [{"key_name": "tariff" if station else f"tariffs.{tname}", "value": tname,
                  "unit": "", "key": key,
                  "text": (f"{station} is on tariff {tname}" if station else f"tariff {tname}")
-                 + f" ({t.currency}): " + _tariff_text(t)}]
+                 + f" ({t.currency}): " + _tariff_text(t)}] + [
+            {"name": _BY_KEY[k].label, "label": _BY_KEY[k].label, **f}
+            for k in ("peak_rate", "shoulder_rate", "weekend_rate", "offpeak_rate") if rates
+            for f in _tariff_facts(registry, _BY_KEY[k], tname, station)]
     if kind.path == "default":
         return [{"key_name": f"tariffs.{tname}.default_price", "value": t.default_price,
                  "unit": unit, "key": _ref(registry, "tariffs", tname, "default_price"),
@@ -409,10 +416,13 @@ def answer_facts(kinds, assets, stations, registry, tariffs=(), period=None
             if kind.scope == "tariff":
                 pairs = [(registry.stations[s].get("tariff"), s) for s in sts]
                 pairs += [(t, None) for t in tariffs if t not in [p[0] for p in pairs]]
+                rates = not any(k.scope == "tariff" and k.key != "tariff" for k in kinds)
                 for tname, s in pairs:
-                    for f in _tariff_facts(registry, kind, tname, s):
-                        facts.append({"name": kind.label, "label": kind.label,
-                                      "subject": s or tname, "tariff": tname, **f})
+                    for f in _tariff_facts(registry, kind, tname, s, rates):
+                        if not any(g["key"] == f["key"] and g.get("subject") == (s or tname)
+                                   for g in facts):      # a rate asked and in its tariff
+                            facts.append({"name": kind.label, "label": kind.label,
+                                          "subject": s or tname, "tariff": tname, **f})
                 continue
             for s in sts:
                 value = registry.stations[s].get(kind.path)

@@ -97,7 +97,7 @@ def _metric_span(question: str) -> tuple[Metric, int, int] | None:
     hits: dict[str, tuple[int, int, int, Metric]] = {}
     for m in METRICS:
         for s in m.synonyms:
-            hit = re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", q)
+            hit = re.search(rf"(?<![\w-]){re.escape(s)}s?(?![\w-])", q)   # a plural too
             if hit and (m.key not in hits or len(s) > hits[m.key][0]):
                 hits[m.key] = (len(s), hit.start(), hit.end(), m)
             if hit and (best is None or len(s) > best[0]):

@@ -55,6 +55,8 @@ def _station_aliases(registry) -> dict[str, str]:
         if name:
             out[name] = sid
             out[name.split()[0]] = sid
+            if name.split()[0] in ("north", "south", "east", "west"):
+                out[name.split()[0] + "ern"] = sid       # "the northern pumps"
     return out
 
 
@@ -262,8 +264,9 @@ def _query(question: str, metric: Metric, assets, stations, notes, period: Perio
     if which and rank is None:
         rank = "max" if metric.worse == "high" else "min"
     # a total is given when asked for, and with every list of an additive metric (the pumps
-    # of a station, two pumps named, every pump): the figures and what they add up to
-    total = bool(re.search(_TOTAL, q) or (metric.additive and len(assets) != 1)) and not rank
+    # of a station, two pumps named, every pump; not the matches of an ambiguous "P1")
+    total = bool(re.search(_TOTAL, q) or (metric.additive and len(assets) != 1 and not any(
+        "ambiguous" in n for n in notes))) and not rank
     asks_number = bool(re.search(r"\b(how many|how much|how long|what was|what were|what is the "
                                  r"total|total|sum|average|mean)\b", q))
     if not (assets or stations or period or rank or (asks_number and not
@@ -691,6 +694,10 @@ def _widen(text: str, a: int, b: int) -> tuple[int, int]:
     return min(a, words[i][0]), max(b, words[j][1])
 
 
+_COMPASS = re.compile(r"(?:north|south|east|west)(?:[- ]?(?:east|west))?(?:ern)?|central|"
+                      r"middle|upper|lower|eastside|westside|northside|southside")
+
+
 def _unknown_stations(text: str, registry, known, found: list[str]) -> list[Problem]:
     """Names next to the word "station" that are no station ("the EAST station")."""
     aliases = _station_aliases(registry)
@@ -701,6 +708,13 @@ def _unknown_stations(text: str, registry, known, found: list[str]) -> list[Prob
         r"(?<![\w-])([A-Za-z][\w-]*)\s+(?:booster\s+|pumping\s+)?stations?\b", text)]
     cands += [(m.group(1), False) for m in re.finditer(
         r"\bstations?\s+([A-Za-z][\w-]*)", text, re.IGNORECASE)]
+    # a place before "pumps" that is no station: a compass point, or a name ("the east
+    # pumps", "the Westside pumps")
+    cands += [(m.group(1), True) for m in re.finditer(
+        r"(?<![\w-])([A-Za-z][\w-]*)\s+pumps?\b", text)
+        if _COMPASS.fullmatch(m.group(1).lower())
+        or (m.group(1)[:1].isupper() and text[:m.start()].strip()
+            and not _is_known(m.group(1), known))]
     for name, before in cands:
         low = name.lower()
         if low in aliases or low in seen or low in plain or _stem(low) in plain:

@@ -297,6 +297,16 @@ def _absolute(q: str, now: pd.Timestamp, past: bool = True) -> Period | None:
     return None
 
 
+def typed_period(question: str) -> str | None:
+    """The words of ``question`` that name a date, a month or a year, as typed (None: none)."""
+    low = question.lower()
+    for pat in (_DATE_RE, rf"\b(?:{_MONTH_RE})\b(?:\s+\d{{4}})?", r"(?<!\d)(?:19|20)\d\d(?!\d)"):
+        m = re.search(pat, low)
+        if m:
+            return question[m.start():m.end()]
+    return None
+
+
 def period_phrase(period: Period) -> str:
     """Words that :func:`resolve_period` reads back as ``period``."""
     if period.label:
