@@ -75,6 +75,37 @@ def naive_window_features(x, w, slow=False, detrend=60):
     return mean, std, jump
 
 
+def naive_noise_spike(x, w):
+    """Trailing-window median |second difference| (needs max(2, w // 2) of them) and largest
+    spike: at each row the smaller of two opposite steps in a row (0 when they do not
+    reverse), the window's largest; one row at a time."""
+    x = np.asarray(x, float)
+    n = len(x)
+    noise, spike = np.full(n, np.nan), np.full(n, np.nan)
+
+    def ok(*js):
+        return all(j >= 0 and np.isfinite(x[j]) for j in js)
+
+    d2 = [abs(x[j] - 2 * x[j - 1] + x[j - 2]) if ok(j, j - 1, j - 2) else None
+          for j in range(n)]
+    sp = []
+    for j in range(n):
+        if not ok(j, j - 1, j - 2):
+            sp.append(None)
+            continue
+        a, b = x[j] - x[j - 1], x[j - 1] - x[j - 2]
+        sp.append(min(abs(a), abs(b)) if np.sign(a) == -np.sign(b) else 0.0)
+    for i in range(n):
+        lo = max(0, i - w + 1)
+        vals = [v for v in d2[lo: i + 1] if v is not None]
+        if len(vals) >= max(2, w // 2):
+            noise[i] = float(np.median(vals))
+        s = [v for v in sp[lo: i + 1] if v is not None]
+        if s:
+            spike[i] = max(s)
+    return noise, spike
+
+
 def naive_far_threshold(F, keep, far, quantile=0.99, upper=None, floor=None):
     """The cross-fitted (1 - far) quantile of the largest |f - median| / scale, with the
     scale the ``quantile`` of |f - median| of the other half (sorted-list quantiles), at

@@ -1,4 +1,4 @@
-"""Outlier discovery: matrix-profile discords and change detection, as events.
+"""Outlier discovery: matrix-profile discords and alarm detection, as events.
 
 Two detectors that share one idea — compare every stretch of a pump's data
 with the pump's *normal* behaviour, never with its stops or its bad samples:
@@ -11,14 +11,16 @@ with the pump's *normal* behaviour, never with its stops or its bad samples:
   signals. :class:`StreamingProfile` keeps the profile up to date on new
   1-minute data with ``stumpi``; :func:`profiles` runs many pumps in
   parallel on Dask (one task per pump, ``stumped`` on a distributed client).
-* :class:`ChangeDetector` — a level/rate detector fitted on a normal period:
-  windowed means of each signal scored against the spread seen in the normal
-  period (quantile-scaled), slow signals (temperatures) judged on their
-  de-trended value so slow drift is not an alarm, hysteresis on the combined
-  score. It runs the SKAB benchmark (``benchmarks/bench_skab.py``).
+* :class:`AlarmDetector` — alarms fitted on a screened normal period: the
+  level, noise and impulses of each signal over trailing windows, a threshold
+  from a target false-alarm rate, alarms that end, a reference that adapts and
+  re-baselines, an explanation for each alarm (``docs/outliers.md``). It runs
+  the SKAB benchmark (``benchmarks/bench_skab.py``). :class:`ChangeDetector`
+  is the older window-mean detector, kept for comparison.
 
-:func:`detect` combines both scores and returns events ``event_id, asset,
-start, end, signals, score, severity, explanation`` (plus ``nearest_normal``);
+:func:`detect` combines the discords with an :class:`AlarmDetector` and
+returns events ``event_id, asset, start, end, signals, score, severity,
+explanation`` (plus ``nearest_normal``);
 :func:`detect_lake` runs it on the lake's good 1-minute data and stores the
 events with :meth:`~pumplib.lake.Transaction.write_table` in one commit whose
 metadata carries the lineage; :func:`events` reads them back.
@@ -53,12 +55,12 @@ from .common import (
 )
 from .detect import detect, empty_events
 from .detector import ALARM_COLUMNS, AlarmDetector
-from .features import FEATURES, window_features
+from .features import DEFAULT_FEATURES, FEATURES, window_features
 from .parallel import profiles
 from .profile import Profile, StreamingProfile, matrix_profile, multi_profile, warm_up
 from .store import _normalise_events, _replace_table, detect_lake, events, recall, runs  # noqa: F401
 
-__all__ = ["ALARM_COLUMNS", "EVENT_COLUMNS", "FEATURES", "AlarmDetector", "window_features", "GROUP", "METHODS", "SEVERITIES", "STATE_SIGNALS", "ChangeDetector",
+__all__ = ["ALARM_COLUMNS", "DEFAULT_FEATURES", "EVENT_COLUMNS", "FEATURES", "AlarmDetector", "window_features", "GROUP", "METHODS", "SEVERITIES", "STATE_SIGNALS", "ChangeDetector",
            "Profile", "StreamingProfile", "detect", "detect_lake", "empty_events", "events",
            "hysteresis", "matrix_profile", "multi_profile", "profiles", "recall",
            "run_segments", "runs", "running_mask", "warm_up"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,13 +41,25 @@ class Tracked:
     """What :func:`track` returns: per-row alarm flag, score and state, and the re-baselines.
 
     ``rebaselines`` lists ``(row, centre)``: from ``row`` on, scores are taken
-    against the new ``centre`` (one value per feature).
+    against the new ``centre`` (one value per feature). ``z`` holds each row's
+    signed distance of every feature from the reference in force at that row
+    (adapted, re-baselined), in scale units: ``score`` is its largest
+    (one-sided for ``upper`` features) value.
     """
 
     alarm: np.ndarray
     score: np.ndarray
     state: np.ndarray
     rebaselines: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    z: np.ndarray | None = None
+
+
+def _nanmedian(a: np.ndarray) -> np.ndarray:
+    """Column medians ignoring NaN; NaN (no warning) for a column with no value (a pump
+    that did not run through the block)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(a, axis=0)
 
 
 def _zmax(row: np.ndarray, centre: np.ndarray, scale: np.ndarray,
@@ -73,12 +86,12 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
     confirmed event: the event's own state is learnt (feature medians of its
     last ``learn`` rows). When the rows then leave that event state too —
     more than ``on`` from it and less than half its distance from the
-    reference, for ``clear`` rows, while still above ``off`` — the event has ended in a *new* state (the rig was set to
-    another operating point, or repaired): the alarm ends, and once the new
-    state has held still for ``settle`` rows (its two halves' medians within
-    ``off`` of each other) the reference centre moves to it (scales are
-    kept). Without that, a detector stays on for good once the plant leaves
-    the state it was fitted on.
+    reference, for ``clear`` rows, while still above ``off`` — the event has
+    ended in a *new* state (another operating point, or a repair): the alarm
+    ends, and once the new state has held still for ``settle`` rows (its two
+    halves' medians within ``off`` of each other) the reference centre moves
+    to it (scales are kept). Otherwise a detector stays on for good once the
+    plant leaves the state it was fitted on.
 
     Parameters
     ----------
@@ -132,11 +145,13 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
     alarm = np.zeros(n, bool)
     score = np.zeros(n)
     state = np.zeros(n, np.int8)
-    out = Tracked(alarm, score, state)
+    zs = np.full(F.shape, np.nan)
+    out = Tracked(alarm, score, state, z=zs)
     st, onset, below, away, evt, start = NORMAL, 0, 0, 0, None, 0
     for i in range(n):
-        z = _zmax(F[i], c, s, up)
-        score[i] = z
+        with np.errstate(all="ignore"):
+            zs[i] = (F[i] - c) / s
+        score[i] = z = _zmax(F[i], c, s, up)
         if st == NORMAL:
             if z > on:
                 st, onset, below, away, evt = ALARM, i, 0, 0, None
@@ -153,7 +168,7 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
                 st = NORMAL
             elif rebaseline:
                 if evt is None and i - onset + 1 >= confirm:
-                    evt = np.nanmedian(F[max(onset, i - learn + 1): i + 1], axis=0)
+                    evt = _nanmedian(F[max(onset, i - learn + 1): i + 1])
                     evt_z = _zmax(evt, c, s, up)
                 if evt is not None:
                     # left the event state, and half-way back towards the reference
@@ -165,9 +180,9 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
             block = F[start: i + 1]
             h = len(block) // 2
             with np.errstate(all="ignore"):
-                drift = _zmax(np.nanmedian(block[:h], axis=0), np.nanmedian(block[h:], axis=0), s)
+                drift = _zmax(_nanmedian(block[:h]), _nanmedian(block[h:]), s)
             if drift <= off:
-                c = np.nanmedian(block, axis=0)
+                c = _nanmedian(block)
                 c = np.where(np.isfinite(c), c, np.asarray(centre, float))
                 out.rebaselines.append((i + 1, c.copy()))
                 st = NORMAL

@@ -1,4 +1,4 @@
-"""Outlier events of one pump: matrix-profile discords and level changes, explained."""
+"""Outlier events of one pump: matrix-profile discords and alarm-detector scores, explained."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pandas as pd
 
 from ..errors import ArgumentError, UnknownNameError, choices_message
 from .alarms import hysteresis
-from .change import ChangeDetector
 from .common import (
     EVENT_COLUMNS,
     METHODS,
@@ -20,6 +19,8 @@ from .common import (
     run_segments,
     running_mask,
 )
+from .detector import AlarmDetector
+from .features import split_column
 from .profile import matrix_profile, multi_profile
 
 
@@ -116,14 +117,20 @@ def detect(data, m: int = 30, *, asset: str | None = None, signals: Sequence[str
       the ``reference`` period (AB-join) — on signals put in robust units
       (median, IQR); ``method="mstump"`` adds the multidimensional profile
       across all signals (column ``*``);
-    * level (``level=True``): the window mean against the running samples of
-      the reference (a :class:`ChangeDetector` with centred windows), so a
-      sustained shift that keeps its shape (cavitation noise, a dry run) is
-      seen too.
+    * level (``level=True``): an :class:`AlarmDetector` fitted on the running
+      samples of the reference (screened for faults first): each signal's
+      trailing ``m``-sample window mean, noise (median absolute second
+      difference) and spikes (a step that comes straight back). The last two
+      count only upwards, and control steps and ramps are neither. Each is
+      scaled by the ``quantile`` of its absolute deviation, against a
+      reference that follows slow wander outside alarms. A sustained shift that keeps its shape (a dry run),
+      cavitation-like noise and single impulses are seen. Its alarms start at
+      ``threshold``, end after 10 rows at or below ``threshold * 0.8``, and
+      re-baseline after a confirmed event that ended in a new state.
 
-    A sample is an outlier while its largest score exceeds ``threshold``
-    (hysteresis down to ``threshold * 0.8``); neighbouring outliers closer
-    than ``m`` samples merge into one event.
+    A sample is an outlier while its largest discord exceeds ``threshold``
+    (hysteresis down to ``threshold * 0.8``) or the level detector alarms;
+    neighbouring outliers closer than ``m`` samples merge into one event.
 
     Parameters
     ----------
@@ -146,7 +153,7 @@ def detect(data, m: int = 30, *, asset: str | None = None, signals: Sequence[str
     quantile : float
         Quantile of the normal spread used as each score's unit (0.95).
     level : bool
-        Also score window means (default True).
+        Also run the level/noise/impulse alarm detector (default True).
     normalize : bool
         z-normalised matrix profile (shape only) instead of raw distances
         (default False: level and spread changes count).
@@ -154,7 +161,8 @@ def detect(data, m: int = 30, *, asset: str | None = None, signals: Sequence[str
         Signals whose lag-1 autocorrelation (running samples of the reference)
         exceeds this (0.99: temperatures) enter the matrix profile as their
         first difference, so slow drift and warm-ups from unusual start values
-        are not discords; the level score de-trends them too.
+        are not discords. (The level detector de-trends a signal's window
+        mean when its lag-1 autocorrelation exceeds 0.9.)
     min_length : int, optional
         Shortest event in samples (default ``m // 3``).
     client : dask.distributed.Client, optional
@@ -179,63 +187,105 @@ def detect(data, m: int = 30, *, asset: str | None = None, signals: Sequence[str
     run = running_mask(frame, run_signal)
     x = _mask_rows(frame[cols].astype(float), run)
     ref_frame = _reference(frame, reference, cols, run_signal)
-    n = len(x)
-    if n < 2 * m:
+    if len(x) < 2 * m:
         return empty_events()
     comps: dict[str, np.ndarray] = {}
     nbrs: dict[str, np.ndarray] = {}
     if method in ("stump", "mstump"):
-        base = x if ref_frame is None else ref_frame[cols]
-        centre, spread = _centre_spread(base)
-        z_x = (x - centre) / spread
-        z_ref = None if ref_frame is None else (ref_frame[cols] - centre) / spread
-        for c in cols:
-            v = z_x[c].to_numpy()
-            if np.isfinite(v).sum() < 2 * m or not np.nanstd(v) > 0:
-                continue
-            rv = None if z_ref is None else z_ref[c].to_numpy()
-            ac = base[c].autocorr(1)
-            if np.isfinite(ac) and ac > slow_autocorr:
-                # a slow signal (a temperature): its shapes are judged on its rate of
-                # change, so a warm-up from an unusual start value is not a discord
-                v, rv = _rate(v, rv)
-            if z_ref is None:
-                p = matrix_profile(v, m, normalize=normalize, client=client)
-                dref = p.normalised()
-            else:
-                if np.isfinite(rv).sum() < 2 * m:
-                    continue
-                p = matrix_profile(v, m, reference=rv, normalize=normalize, client=client)
-                dref = matrix_profile(rv, m, normalize=normalize, client=client).normalised()
-            comps[f"{c}:discord"] = _window_to_samples(_excess(p.normalised(), dref,
-                                                               quantile), m)
-            nbrs[c] = p.neighbour
-        if method == "mstump" and len(cols) > 1:
-            usable = [c for c in cols if z_x[c].notna().any()]
-            ok = z_x[usable].notna().all(axis=1).to_numpy()
-            P, Im = multi_profile(z_x[usable].fillna(0.0), m, valid=ok, normalize=normalize)
-            d = P[-1] / math.sqrt((2 if normalize else 1) * m)
-            comps["*:discord"] = _window_to_samples(_excess(d, d, quantile), m)
-            nbrs["*"] = Im[-1]
+        _discord_components(x, ref_frame, cols, m, method, quantile, normalize, slow_autocorr,
+                            client, comps, nbrs)
+    alarm = np.zeros(len(x), bool)
     if level:
-        det = ChangeDetector(window=m, detrend=4 * m, quantile=quantile, center=True,
-                             on=threshold, off=threshold * 0.8, signals=None)
         base = x if ref_frame is None else ref_frame[cols]
-        usable = [c for c in cols if base[c].notna().sum() >= 2 * m and base[c].std() > 0]
-        if usable:
-            det.signals = usable
-            det.fit(base[usable])
-            sc = det.scores(x[usable])
-            for c in usable:
-                comps[f"{c}:level"] = np.where(run, sc[c].to_numpy(), np.nan)
+        lv, alarm = _level_components(x, base, run, m, threshold, quantile)
+        comps.update(lv)
     if not comps:
         return empty_events()
     S = pd.DataFrame(comps, index=frame.index)
-    total = S.max(axis=1, skipna=True).fillna(0.0).to_numpy()
-    flag = hysteresis(total, threshold, threshold * 0.8, 1)
+    discords = S[[c for c in S.columns if c.endswith(":discord")]]
+    total = discords.max(axis=1, skipna=True).fillna(0.0).to_numpy()
+    flag = hysteresis(total, threshold, threshold * 0.8, 1) | alarm
     ref_index = frame.index if ref_frame is None else ref_frame.index
     return _events_from(flag, S, frame, x, name, m, threshold, min_length, nbrs, ref_index,
                         ref_frame)
+
+
+def _discord_components(x: pd.DataFrame, ref_frame: pd.DataFrame | None, cols: list[str],
+                        m: int, method: str, quantile: float, normalize: bool,
+                        slow_autocorr: float, client, comps: dict, nbrs: dict) -> None:
+    """Matrix-profile discord score of each signal (and ``*``: the multidimensional one with
+    ``method="mstump"``) into ``comps``, and each profile's nearest neighbours into ``nbrs``."""
+    base = x if ref_frame is None else ref_frame[cols]
+    centre, spread = _centre_spread(base)
+    z_x = (x - centre) / spread
+    z_ref = None if ref_frame is None else (ref_frame[cols] - centre) / spread
+    for c in cols:
+        v = z_x[c].to_numpy()
+        if np.isfinite(v).sum() < 2 * m or not np.nanstd(v) > 0:
+            continue
+        rv = None if z_ref is None else z_ref[c].to_numpy()
+        ac = base[c].autocorr(1)
+        if np.isfinite(ac) and ac > slow_autocorr:
+            # a slow signal (a temperature): its shapes are judged on its rate of
+            # change, so a warm-up from an unusual start value is not a discord
+            v, rv = _rate(v, rv)
+        if z_ref is None:
+            p = matrix_profile(v, m, normalize=normalize, client=client)
+            dref = p.normalised()
+        else:
+            if np.isfinite(rv).sum() < 2 * m:
+                continue
+            p = matrix_profile(v, m, reference=rv, normalize=normalize, client=client)
+            dref = matrix_profile(rv, m, normalize=normalize, client=client).normalised()
+        comps[f"{c}:discord"] = _window_to_samples(_excess(p.normalised(), dref, quantile), m)
+        nbrs[c] = p.neighbour
+    if method == "mstump" and len(cols) > 1:
+        usable = [c for c in cols if z_x[c].notna().any()]
+        ok = z_x[usable].notna().all(axis=1).to_numpy()
+        P, Im = multi_profile(z_x[usable].fillna(0.0), m, valid=ok, normalize=normalize)
+        d = P[-1] / math.sqrt((2 if normalize else 1) * m)
+        comps["*:discord"] = _window_to_samples(_excess(d, d, quantile), m)
+        nbrs["*"] = Im[-1]
+
+
+#: the event explanation's word for each AlarmDetector feature
+FEATURE_KINDS = {"mean": "level", "std": "noise", "jump": "impulse", "noise": "noise",
+                 "spike": "impulse"}
+
+
+def _level_components(x: pd.DataFrame, base: pd.DataFrame, run: np.ndarray, m: int,
+                      threshold: float, quantile: float
+                      ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each usable signal's score from an :class:`AlarmDetector` fitted on ``base``, and the
+    detector's alarm flags (False where the pump does not run).
+
+    The detector sees level, noise and impulses over trailing ``m``-sample windows,
+    screens its fit window, and adapts its reference outside alarms. Each feature is
+    scaled by the ``quantile`` of its absolute deviation in the (screened) fit, so 1 is
+    the edge of normal as for the discords, and the detector alarms at ``threshold``
+    (clearing at 0.8 × ``threshold``; its alarms end and re-baseline as in
+    :func:`~pumplib.outliers.alarms.track`). Each feature's distance is one
+    component (NaN where the pump stops).
+
+    Components are named ``<signal>:level``, ``<signal>:noise`` and
+    ``<signal>:impulse`` (the window mean, noise and spike features), so an event's
+    explanation says which of them moved.
+    """
+    usable = [c for c in x.columns if base[c].notna().sum() >= 4 * m and base[c].std() > 0]
+    none = np.zeros(len(x), bool)
+    if not usable or base[usable].notna().any(axis=1).sum() < 4 * m:
+        return {}, none
+    det = AlarmDetector(window=m, scale_quantile=quantile, threshold=threshold,
+                        signals=usable).fit(base[usable])
+    t, f = det.run(x[det.signals_])
+    z = np.where(det.upper_, np.maximum(t.z, 0.0), np.abs(t.z))
+    z = np.where(np.isfinite(z), z, -np.inf)
+    comps = {}
+    for j, col in enumerate(f.columns):
+        sig, feat = split_column(col)
+        v = np.where(run & np.isfinite(z[:, j]), z[:, j], np.nan)
+        comps[f"{sig}:{FEATURE_KINDS.get(feat, feat)}"] = v
+    return comps, t.alarm & np.asarray(run, bool)
 
 
 def _mask_rows(df: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from .alarms import Tracked, track
 from .common import run_segments
 from .explain import drivers, sentence
 from .features import (
-    FEATURES,
+    DEFAULT_FEATURES,
     UPPER_FEATURES,
     check_features,
     is_slow,
@@ -82,7 +82,9 @@ class AlarmDetector:
         features of a short, autocorrelated fit window have a small MAD, and a
         lower bar drops ordinary wander, often half the window).
     features : sequence of str
-        Window features (:data:`~pumplib.outliers.features.FEATURES`).
+        Window features, any of :data:`~pumplib.outliers.features.FEATURES`
+        (default :data:`~pumplib.outliers.features.DEFAULT_FEATURES`: ``mean``,
+        ``noise``, ``spike``).
     detrend : int
         Trend samples removed from slow signals' means (``3 × window``).
     slow_autocorr : float
@@ -93,6 +95,11 @@ class AlarmDetector:
         keeps it fixed (default: setting ``outliers.adapt``, 500).
     adapt_scale : bool
         Let the scale widen too when normal operation gets noisier (True).
+    threshold : float, optional
+        A fixed alarm threshold in scale units instead of the one set from
+        ``target_far`` (:func:`~pumplib.outliers.detect` uses it: its
+        ``threshold`` counts in units of the ``scale_quantile`` of each
+        feature's normal spread).
     signals : sequence of str, optional
         Columns to use (default: every numeric column).
 
@@ -118,13 +125,14 @@ class AlarmDetector:
     settle: int | None = None
     rebaseline: bool = True
     screen_z: float = 20.0
-    features: Sequence[str] = FEATURES
+    features: Sequence[str] = DEFAULT_FEATURES
     detrend: int | None = None
     slow_autocorr: float = 0.9
     scale_quantile: float | None = 0.99
     margin: float = 1.0
     adapt: int | None = None
     adapt_scale: bool = True
+    threshold: float | None = None
     signals: Sequence[str] | None = None
     slow_: list = field(default_factory=list, init=False, repr=False)
     upper_: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -151,6 +159,10 @@ class AlarmDetector:
         if not isinstance(adapt, int | np.integer) or isinstance(adapt, bool) or adapt < 0:
             raise ArgumentError(f"{name} adapt must be a non-negative integer, got {adapt!r}")
         self.adapt = int(adapt)
+        if self.threshold is not None and not (isinstance(self.threshold, int | float)
+                                               and self.threshold > 0):
+            raise ArgumentError(f"{name} threshold must be a positive number, got "
+                                f"{self.threshold!r}")
 
     # -- fitting -------------------------------------------------------------
     def _columns(self, df: pd.DataFrame) -> list[str]:
@@ -203,8 +215,11 @@ class AlarmDetector:
         kv = f.to_numpy(float)[keep]
         with np.errstate(all="ignore"):
             self.spread_ = np.nan_to_num(np.nanmean(np.abs(kv - self.centre_.to_numpy()), axis=0))
-        self.on_ = self.margin * far_threshold(f, keep, self.target_far, self.scale_quantile,
-                                               self.upper_, floor)
+        if self.threshold is not None:
+            self.on_ = float(self.threshold)
+        else:
+            self.on_ = self.margin * far_threshold(f, keep, self.target_far,
+                                                   self.scale_quantile, self.upper_, floor)
         return self
 
     # -- scoring -------------------------------------------------------------
