@@ -157,11 +157,7 @@ def test_site_builds_strict_and_offline(tmp_path):
 DOCTEST_SKIP: dict[str, str] = {}
 #: known failures, each reported to the module's owner; strict: a fix makes the test fail
 #: until the entry here is removed
-DOCTEST_XFAIL: dict[str, str] = {
-    "pumplib.outliers.detector": "AlarmDetector's example explains its noise burst as "
-                                 "'alarm: flow impul…', not 'alarm: flow noise' (already so "
-                                 "before b3e4c93); its owner decides which is right",
-}
+DOCTEST_XFAIL: dict[str, str] = {}
 
 
 def _param(module: str):
