@@ -54,17 +54,15 @@ def registry():
 def test_spans_are_whole_local_days_of_the_pump_day_budget():
     t0 = int(pd.Timestamp("2026-03-27T05:00Z").timestamp())
     end = t0 + 5 * 86400
-    spans = stream_spans(t0, end, n_assets=3, pump_days=6, timezone="Europe/Amsterdam",
-                         step_pump_days=3)
+    spans = stream_spans(t0, end, n_assets=3, pump_days=6, timezone="Europe/Amsterdam")
     local = [pd.Timestamp(s, unit="s", tz="UTC").tz_convert("Europe/Amsterdam") for s, _ in spans]
     assert spans[0][0] == t0 and spans[-1][1] == end
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
     assert all((t.hour, t.minute) == (0, 0) for t in local[1:])   # cut at local midnight
-    assert [d.day for d in local] == [27, 29, 30, 31, 1]   # 2 days of 3 pumps, then 1 day
+    assert [d.day for d in local] == [27, 29, 31]                  # 2 days of 3 pumps each
     assert stream_spans(t0, end, 3, pump_days=0) == [(t0, end)]   # 0: off
     assert stream_spans(t0, end, 3, pump_days=1000) == [(t0, end)]
-    assert len(stream_spans(t0, end, 500, pump_days=6, step_pump_days=6)) == 6   # 1 day each
-    assert len(stream_spans(t0, end, 3, pump_days=6, step_pump_days=0)) == 3   # 0: as the first
+    assert len(stream_spans(t0, end, 500, pump_days=6)) == 6       # at least a day each
 
 
 @pytest.mark.parametrize("one_day_blocks", [False, True])
@@ -91,8 +89,7 @@ def test_streamed_build_equals_one_build_and_commits_per_span(tmp_path, registry
     streamed = _raw_lake(tmp_path / "streamed", 9, gap=True)
     with config.set({"utility.timezone": "Europe/Amsterdam"}):
         build_lake(one, quality=False, registry=registry)
-        with config.set({"features.stream_pump_days": 6,
-                         "features.stream_step_pump_days": 6}):
+        with config.set({"features.stream_pump_days": 6}):
             snap = build_lake(streamed, quality=False, registry=registry)
             assert build_lake(streamed, quality=False, registry=registry) is None  # no-op
     assert len(built) == 4                              # the later spans, on day blocks
@@ -125,8 +122,7 @@ def test_a_stream_that_stopped_half_way_is_built_again(tmp_path, registry, monke
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    with config.set({"utility.timezone": "UTC", "features.stream_pump_days": 6,
-                     "features.stream_step_pump_days": 6}):
+    with config.set({"utility.timezone": "UTC", "features.stream_pump_days": 6}):
         monkeypatch.setattr(B, "_build_lake", failing)
         with pytest.raises(KeyboardInterrupt):
             build_lake(lake, quality=False, registry=registry)
@@ -149,8 +145,7 @@ PEAK = textwrap.dedent("""
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     reg = AssetRegistry.load({registry!r})
     with config.set({{"utility.timezone": "Europe/Amsterdam",
-                      "features.stream_pump_days": budget,
-                      "features.stream_step_pump_days": budget}}):
+                      "features.stream_pump_days": budget}}):
         build_lake(lake, quality=False, registry=reg)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({{"growth_kb": after - before}}))

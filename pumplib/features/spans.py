@@ -3,11 +3,10 @@
 The days of the span, from its first local midnight ``start`` to the end of the
 raw data given, are computed like a full build computes them: bare raw signals
 chunk by chunk, the other features on day blocks of all assets
-(:mod:`~pumplib.features.blocks`). The block engine reads from the day before
-``start`` (and the context an expression looks back before that), so the state at
-the cut (the last good value before a start, a window's history) is the one a
-build of the whole history sees; where the read days hold no good value of a
-feature, the state comes from the stored day partials, as in
+(:mod:`~pumplib.features.blocks`). The block engine reads from ``start`` (and
+the context an expression looks back before it: its windows, lags and differences
+see what a build of the whole history sees); the state at the cut (the last good
+value before a start) comes from the stored day partials of the days before, as in
 :mod:`~pumplib.features.incremental`. Days, weeks and months are finalized and
 rolled up from the stored day partials of the days before ``start`` with the new
 ones after them. Each table is marked ``changed``, so the lake writer merges its
@@ -58,7 +57,7 @@ def build_span(data: xr.Dataset, catalog, specs: Mapping, wanted: Sequence[str],
     if a < 1 or a >= len(full_days) - 1 or full_days[a] != start:
         raise EngineDeclined("the span does not start at a local midnight after the first day")
     _check_stored(stored, data, full_days, a, specs)
-    window, wgrid, wflags = _window(data, grid, catalog, specs, int(full_days[a - 1]), flags)
+    window, wgrid, wflags = _window(data, grid, catalog, specs, int(start), flags)
     merged = _partials(window, wgrid, catalog, specs, levels, registry, timezone, wflags)
     cols: dict[str, dict] = {}
     periods: dict[str, tuple] = {}
@@ -99,12 +98,12 @@ def _check_stored(stored, data, full_days, a: int, specs) -> None:
                                      "of its definition")
 
 
-def _window(data, grid, catalog, specs, day_before: int, flags):
-    """The raw data a span reads: from the day before it, and the context the features'
-    expressions look back before that (a Dataset cut with :func:`raw_window`, so it is
+def _window(data, grid, catalog, specs, start: int, flags):
+    """The raw data a span reads: from its start, and the context the features'
+    expressions look back before it (a Dataset cut with :func:`raw_window`, so it is
     still read straight from the lake), its grid and quality flags."""
     ctx = incremental_context(catalog, list(specs))
-    i0 = max(0, (day_before - ctx - grid.t0) // grid.dt)
+    i0 = max(0, (start - ctx - grid.t0) // grid.dt)
     window = raw_window(data, grid.n, i0)
     wgrid = A.Grid(grid.t0 + i0 * grid.dt, grid.dt, grid.n - i0)
     wflags = None
@@ -141,9 +140,10 @@ def _feature_tables(name, spec, got, stored, full_days, a, grid, timezone) -> di
     start = int(full_days[a])
     before = None
     if "trans" in fields and f"{name}__{A.column_suffix('last')}" in stored:
-        # the state before the window, from the stored days
+        # the state before the span, from the stored days: where the context read before
+        # it holds no good value, it is the state before the window too
         last = np.asarray(stored[f"{name}__{A.column_suffix('last')}"].values,
-                          dtype=np.float64)[..., :a - 1]
+                          dtype=np.float64)[..., :a]
         before = {"last": A._ffill(last)[..., -1] if last.shape[-1] else
                   np.full(last.shape[:-1], np.nan)}
     out = {}

@@ -1,15 +1,11 @@
 """A full build in spans of local days, so its memory depends on the span, not the history.
 
 :func:`~pumplib.features.builder.build_lake` builds a history longer than
-``features.stream_pump_days`` pump-days in spans of whole local days: the first
-span, of that many pump-days, as a full build (the day-block engine,
-:mod:`~pumplib.features.blocks`); each later one, of
-``features.stream_step_pump_days`` pump-days, as an incremental build over the
-day partials the spans before it stored (the engine that appends a day,
-:mod:`~pumplib.features.incremental`). Spans are whole days, at least one. The
-incremental engine evaluates its whole span at once, so its spans stay short;
-it costs about 1.5-2x the CPU per day of the block engine
-(benchmarks/RESULTS.md, eleventh session), which is why the first span is long.
+``features.stream_pump_days`` pump-days in spans of whole local days of about that
+many pump-days each (at least one day). The first span is a full build; each later
+one is computed on day blocks too (:mod:`~pumplib.features.spans`), over the day
+partials the spans before it stored (the incremental engine,
+:mod:`~pumplib.features.incremental`, builds a span where that declines).
 
 Each span is one commit, so the tables of a long build grow on the branch span
 by span; only the last commit carries the build key
@@ -25,10 +21,9 @@ Examples
 --------
 >>> import pandas as pd
 >>> s = int(pd.Timestamp("2026-03-01T00:00Z").timestamp())
->>> spans = stream_spans(s, s + 10 * 86400, n_assets=4, pump_days=12, timezone="UTC",
-...                      step_pump_days=8)
+>>> spans = stream_spans(s, s + 10 * 86400, n_assets=4, pump_days=12, timezone="UTC")
 >>> [(int((a - s) // 86400), int((b - s) // 86400)) for a, b in spans]
-[(0, 3), (3, 5), (5, 7), (7, 9), (9, 10)]
+[(0, 3), (3, 6), (6, 9), (9, 10)]
 """
 
 from __future__ import annotations
@@ -44,26 +39,17 @@ __all__ = ["stream_spans", "build_streamed"]
 
 
 def stream_spans(t0: int, end: int, n_assets: int, pump_days: int | None = None,
-                 timezone: str = "UTC", step_pump_days: int | None = None
-                 ) -> list[tuple[int, int]]:
-    """``[start, end)`` epoch-second spans of whole local days covering ``[t0, end)``.
-
-    The first span holds about ``pump_days`` (default: the ``features.stream_pump_days``
-    setting) pump-days of ``n_assets`` pumps, each later one about ``step_pump_days``
-    (``features.stream_step_pump_days``), each at least one day. One span when the
-    history fits the first (or ``pump_days`` is 0: streaming off).
-    """
+                 timezone: str = "UTC") -> list[tuple[int, int]]:
+    """``[start, end)`` epoch-second spans of whole local days covering ``[t0, end)``,
+    each about ``pump_days`` (default: the ``features.stream_pump_days`` setting)
+    pump-days of ``n_assets`` pumps, at least one day; one span when the history fits
+    one (or ``pump_days`` is 0: streaming off)."""
     pump_days = int(config.get("features.stream_pump_days", override_with=pump_days) or 0)
-    step_pd = int(config.get("features.stream_step_pump_days",
-                             override_with=step_pump_days) or 0) or pump_days
     days = A.level_bounds("1D", int(t0), int(end), timezone)
-    if pump_days <= 0:
+    per = max(1, pump_days // max(1, int(n_assets))) if pump_days > 0 else len(days)
+    if len(days) - 1 <= per:
         return [(int(t0), int(end))]
-    first = max(1, pump_days // max(1, int(n_assets)))
-    per = max(1, step_pd // max(1, int(n_assets)))
-    if len(days) - 1 <= first:
-        return [(int(t0), int(end))]
-    cuts = [int(b) for b in days[first:-1:per]]
+    cuts = [int(b) for b in days[per:-1:per]]
     edges = [int(t0), *cuts, int(end)]
     return list(zip(edges[:-1], edges[1:], strict=True))
 
