@@ -206,6 +206,7 @@ def test_a_quantity_of_the_best_efficiency_point_is_a_registry_fact(demo_registr
     ("starts of the east pumps last week", "east"),          # never widened to every pump
     ("energy of the Westside pumps yesterday", "Westside"),
     ("how much did the Oost station use yesterday", "Oost"),
+    ("energy at the upper station last week", "upper"),      # a registry word, no station
 ])
 def test_a_place_that_is_no_station_is_reported(demo_registry, q, name):
     r = read_question(q, demo_registry, NOW)

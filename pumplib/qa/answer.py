@@ -448,7 +448,7 @@ def _out_of_vocabulary(reading) -> bool:
     from ..errors import close_matches as near
     from .parse import LIKELY, domain_words
 
-    words = domain_words()
+    words = domain_words(concepts=False)
     return all(p.kind in ("metric", "word") and not any(
         near(w, words, cutoff=LIKELY) for w in p.text.lower().split())
         for p in reading.problems)

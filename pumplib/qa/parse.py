@@ -372,13 +372,17 @@ class Correction:
         return self.at + len(self.corrected)
 
 
-def domain_words(registry=None) -> list[str]:
+def domain_words(registry=None, concepts: bool = True) -> list[str]:
     """The words a typo may be corrected to: words of metric synonyms and feature names,
-    period, ranking and question words, the registry's concepts ("tariff", "reservoir",
-    "motor": :data:`pumplib.qa.facts.CONCEPTS`) and the stations' names."""
+    period, ranking and question words, the stations' names and (``concepts``) the
+    registry's concepts ("tariff", "reservoir", "motor": :data:`pumplib.qa.facts.CONCEPTS`).
+
+    Without ``concepts``: the words that change a data answer (a word near one of them is
+    asked about; one near a registry concept only is not)."""
     from .facts import CONCEPTS
 
-    words: set[str] = {w for w in CONCEPTS if len(w) >= 4 and w.isalpha()}
+    words: set[str] = {w for w in CONCEPTS if len(w) >= 4 and w.isalpha()} if concepts \
+        else set()
     for m in METRICS:
         for text in (*m.synonyms, m.label.lower(), m.feature.replace("_", " ")):
             if re.search(r" (?:on|in|up)$", text):   # phrasal verbs ("switch on"): everyday
@@ -701,7 +705,8 @@ _COMPASS = re.compile(r"(?:north|south|east|west)(?:[- ]?(?:east|west))?(?:ern)?
 def _unknown_stations(text: str, registry, known, found: list[str]) -> list[Problem]:
     """Names next to the word "station" that are no station ("the EAST station")."""
     aliases = _station_aliases(registry)
-    plain = set(STOPWORDS) | _COMMON | set(domain_words()) | {"booster", "pumping"}
+    plain = set(STOPWORDS) | _COMMON | set(domain_words(concepts=False)) | {"booster",
+                                                                           "pumping"}
     out: list[Problem] = []
     seen = set()
     cands = [(m.group(1), True) for m in re.finditer(
@@ -734,7 +739,7 @@ def _neighbour_metric(text: str, metric: Metric, start: int, end: int
     """``(phrase, other metric)`` when the word just before or after a metric's synonym,
     read as a domain word it is close to (:data:`CONFIDENT`), makes the synonym of
     another metric; else None."""
-    vocab = domain_words()
+    vocab = domain_words(concepts=False)
     before = re.search(r"([A-Za-z]+)\s+$", text[:start])
     after = re.match(r"\s+([A-Za-z]+)", text[end:])
     for m, a, b in ((before, 0, 0), (after, end, end)):
@@ -748,6 +753,16 @@ def _neighbour_metric(text: str, metric: Metric, start: int, end: int
             if found and found[0] != metric and found[1] <= a < found[2]:
                 return text[min(a, start):max(b, end)], found[0]
     return None
+
+
+def _corrected(question: str, registry, known, aliases) -> tuple:
+    """:func:`correct_words` with the registry's words; the unknown words kept are those
+    near a word that changes a data answer (one near a registry concept only is not)."""
+    text, corrections, unknown = correct_words(question, domain_words(registry), known,
+                                               _name_words(aliases))
+    answer_words = set(domain_words(registry, concepts=False))
+    return text, corrections, [(w, a, b, n) for w, a, b, near in unknown
+                               if (n := tuple(x for x in near if x in answer_words))]
 
 
 def _name_words(aliases) -> set[str]:
@@ -799,8 +814,7 @@ def read_question(question: str, registry, now=None, *,
     """
     known = _known_words(registry) | set(known_words or ())
     aliases = _station_aliases(registry)
-    text, corrections, unknown = correct_words(question, domain_words(registry), known,
-                                               _name_words(aliases))
+    text, corrections, unknown = _corrected(question, registry, known, aliases)
     span = _metric_span(text)
     metric = span[0] if span else None
     assets, stations, notes, problems = _entities(text, registry, fuzzy=False,

@@ -26,7 +26,7 @@ SCOPE = ("pumplib answers questions about the pump stations' metered data (energ
 def _plain_words() -> frozenset[str]:
     from .parse import _COMMON, _QUESTION_WORDS, domain_words
 
-    return frozenset(STOPWORDS) | _COMMON | frozenset(_QUESTION_WORDS) | frozenset(domain_words())
+    return frozenset(STOPWORDS) | _COMMON | frozenset(_QUESTION_WORDS) | frozenset(domain_words(concepts=False))
 
 
 def foreign_words(question: str, index) -> list[str]:
