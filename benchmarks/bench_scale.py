@@ -408,7 +408,8 @@ MACHINES = {"one 2-core machine": {"cores": 2, "efficiency": 0.9, "nodes": 1},
             "16-node cluster (16 × 32 cores)": {"cores": 512, "efficiency": 0.5, "nodes": 16}}
 
 
-def projection(rows: list[dict], ingest: dict, exps: dict, cluster: dict | None) -> dict:
+def projection(rows: list[dict], ingest: dict, exps: dict, cluster: dict | None,
+               stream_pump_days: int | None) -> dict:
     """CPU hours of ingest + full build (physics) of the big utility, and wall hours per
     machine under the stated assumptions."""
     n = BIG["pumps"] * BIG["signals"] * BIG["days"] * DAY
@@ -424,13 +425,22 @@ def projection(rows: list[dict], ingest: dict, exps: dict, cluster: dict | None)
         * BIG["days"]
     lake_bytes = ing["lake_mb"] * 1e6 / ing["samples"] * n
     mem_exp = exps.get("physics_peak_vs_pumps_at_1d")
+    day_exp = max((v for k, v in exps.items() if k.startswith("physics_peak_vs_days_at_")
+                   and v is not None), default=None)
     wides = sorted((r for r in rows if r["days"] == 1), key=lambda r: r["pumps"])
+    # the first span of a streamed build at the big fleet, in days (features.stream_pump_days)
+    span_days = max(1, int(stream_pump_days or 0) // BIG["pumps"]) if stream_pump_days \
+        else BIG["days"]
     if wides and mem_exp is not None:
-        w = wides[-1]        # a span at 500 pumps is one day (stream_pump_days 140 < 500)
+        w = wides[-1]
         peak = w["physics"]["peak_gb"] * (BIG["pumps"] * BIG["signals"] / SIGNALS / w["pumps"]) \
-            ** mem_exp
+            ** mem_exp * span_days ** (day_exp or 1.0)
     else:
         peak = None
+    # the 1-minute table of the whole history held in memory (what the dask path gathers
+    # to the client, issue 25): one asset-day of it as read, times assets, days, signals
+    one = max(rows, key=lambda r: r["pumps"])["read"]["result_bytes"]
+    table_gb = one * BIG["pumps"] * BIG["days"] * BIG["signals"] / SIGNALS / 1e9
     ratio = cluster.get("cluster_cpu_ratio") if cluster else None
     hours = {}
     for name, m in MACHINES.items():
@@ -454,15 +464,20 @@ def projection(rows: list[dict], ingest: dict, exps: dict, cluster: dict | None)
          f"{ratio} (a process cluster today runs the dask engine, not the in-process one)")
         if ratio else "cluster: the cluster CPU overhead was not measured; assumed 1.0×",
         f"raw lake ≈ {lake_bytes / 1e12:.2f} TB (the ingest's lake bytes per sample × samples)",
-        (f"peak memory of one build process ≈ {peak:.1f} GB (a span at 500 pumps is one day; "
-         f"the 1-day peak extrapolated from {wides[-1]['pumps']} pumps with exponent "
-         f"{mem_exp}); it must fit each machine's memory") if peak else
-        "peak memory: no 1-day fleet series measured",
+        (f"peak memory of one build process ≈ {peak:.1f} GB: the first span at 500 pumps is "
+         f"{span_days} day(s) (stream_pump_days {stream_pump_days}); the 1-day physics peak "
+         f"at {wides[-1]['pumps']} pumps × (fleet ratio)^{mem_exp} × {span_days}^{day_exp} "
+         "(the largest peak-vs-days exponent); it must fit each machine's memory (on the "
+         "cluster, each worker's)") if peak else "peak memory: no 1-day fleet series measured",
+        f"the 1-minute golden table of the year in memory ≈ {table_gb:.0f} GB (one asset-day "
+        "as read × assets × days × 10/8 signals): what a client must hold where the dask "
+        "path gathers every table to it (issue 25; not measured at that size here)",
     ]
     return {"hours": hours, "build_cpu_hours": round(build_cpu / 3600, 2),
             "ingest_cpu_hours": round(ingest_cpu / 3600, 2),
             "raw_lake_tb": round(lake_bytes / 1e12, 3),
             "build_peak_gb_per_process": round(peak, 2) if peak else None,
+            "first_span_days": span_days, "minute_table_gb": round(table_gb, 1),
             "assumptions": assumptions}
 
 
@@ -511,11 +526,15 @@ def main(argv: list[str] | None = None) -> dict:
                     help="rounds at each size (default 2; 1 with --quick)")
     ap.add_argument("--workdir", default=None, help="default benchmarks/_work")
     ap.add_argument("--clean", action="store_true", help="delete the work lakes at the end")
+    ap.add_argument("--report", default=None, metavar="LOG",
+                    help="print the summary of an earlier run from its output (no measuring)")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         child(*args.child)
         return {}
+    if args.report:
+        return report(args.report)
     base = QUICK if args.quick else DEFAULT
     args.repeat = args.repeat if args.repeat is not None else base.get("repeat", 2)
     if args.repeat < 1:
@@ -538,8 +557,40 @@ def main(argv: list[str] | None = None) -> dict:
     ingest = measure_ingest(work, ing, args.repeat) if ing else {}
     rows = [measure_size(work, p, d, args.repeat) for p, d in sizes]
     cluster = measure_cluster(work, *clu, args.repeat, args.cluster_timeout) if clu else None
+    run = {"repeat": args.repeat, "stream_pump_days": config.get("features.stream_pump_days"),
+           "cpus": os.cpu_count()}
+    out = summarise(rows, ingest, cluster, {
+        **run, "load_avg_before_after": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "parent_peak_gb": _hwm_gb(), "total_seconds": round(time.perf_counter() - t0, 1)})
+    if args.clean:
+        for p in {p for p, _ in sizes} | ({clu[0]} if clu else set()):
+            shutil.rmtree(work / f"scale-{p}", ignore_errors=True)
+        shutil.rmtree(work / "scale-ingest", ignore_errors=True)
+    return out
+
+
+def report(path: str) -> dict:
+    """The summary of an earlier run again, from the JSON line its output ends with (after
+    a change to the fits or the projection, without measuring again)."""
+    lines = [ln for ln in Path(path).read_text().splitlines() if ln.startswith("{")]
+    if not lines:
+        raise SystemExit(f"--report: {path} holds no JSON line of a bench_scale run")
+    old = json.loads(lines[-1])
+    keep = ("repeat", "stream_pump_days", "cpus", "load_avg_before_after", "parent_peak_gb",
+            "total_seconds")
+    return summarise(old["builds"], {c["pumps"]: c for c in old["ingest"]}, old["cluster"],
+                     {k: old[k] for k in keep if k in old})
+
+
+def summarise(rows: list[dict], ingest: dict, cluster: dict | None, run: dict) -> dict:
+    """Exponents, targets and projection of measured ``rows`` (builds), ``ingest`` (by
+    pumps) and ``cluster``, printed; the last line is one JSON object (with ``run``'s
+    keys: repeat, stream_pump_days, load, …)."""
+    wide = sorted(r["pumps"] for r in rows if r["days"] == 1)
+    ing = sorted(ingest)
     exps = exponents(rows, ingest)
-    proj = projection(rows, ingest, exps, cluster) if ingest else None
+    proj = projection(rows, ingest, exps, cluster, run.get("stream_pump_days")) \
+        if ingest else None
     by = {(r["pumps"], r["days"]): r for r in rows}
 
     # targets
@@ -587,10 +638,6 @@ def main(argv: list[str] | None = None) -> dict:
         print("  assumptions:")
         for a in proj["assumptions"]:
             print(f"   - {a}")
-    if args.clean:
-        for p in {p for p, _ in sizes} | ({clu[0]} if clu else set()):
-            shutil.rmtree(work / f"scale-{p}", ignore_errors=True)
-        shutil.rmtree(work / "scale-ingest", ignore_errors=True)
     out = {
         peak_key or "build_peak_ratio_largest_vs_7": peak_ratio,
         "cpu_per_sample_ratio_80_vs_20" if (wlo, whi) == (20, 80) else
@@ -607,15 +654,12 @@ def main(argv: list[str] | None = None) -> dict:
         "builds": rows,
         "ingest": list(ingest.values()),
         "cluster": cluster,
-        "repeat": args.repeat,
-        "stream_pump_days": config.get("features.stream_pump_days"),
-        "cpus": os.cpu_count(),
-        "load_avg_before_after": [round(load0, 2), round(os.getloadavg()[0], 2)],
-        "parent_peak_gb": _hwm_gb(),
-        "total_seconds": round(time.perf_counter() - t0, 1),
+        **run,
     }
     print(json.dumps(out), flush=True)
     return out
+
+
 
 
 if __name__ == "__main__":
