@@ -33,7 +33,8 @@ from .planning import (
 )
 from .reading import direct_group, flag_group, window_reader
 
-__all__ = ["BLOCK_VALUES", "GROUP_VALUES", "asset_groups", "build_blocks", "chunk_features"]
+__all__ = ["BLOCK_VALUES", "GROUP_VALUES", "asset_groups", "block_partials", "build_blocks",
+           "chunk_features"]
 
 # ---------------------------------------------------------------------------
 #: values (assets × steps × signals) one block of the eager engine aims at
@@ -222,16 +223,12 @@ def _day_edges(grid: A.Grid, timezone: str, n_assets: int, n_signals: int,
     return edges
 
 
-def build_blocks(data, catalog, specs, wanted, levels, registry, timezone, partials,
-                 flags=None) -> dict[str, xr.Dataset]:
-    """Eager full build over day blocks (:func:`~pumplib.features.build` with
-    ``engine="blocks"``) of the features ``specs`` (:func:`~.planning.block_specs`); bare
-    raw signals read straight from the lake are reduced chunk by chunk instead
-    (:func:`_run_chunks`). Raises :class:`~.planning.EngineDeclined` when features left
-    for day blocks meet a fine level whose periods straddle local midnight."""
-    if not specs:
-        return {}
-    grid = A.Grid.from_times(data["time"].values)
+def block_partials(data, grid, catalog, specs, levels, registry, timezone, flags=None) -> dict:
+    """Per feature ``(partials by raw level, raw-only values)`` over ``data`` (grid
+    ``grid``): bare raw signals read straight from the lake reduced chunk by chunk
+    (:func:`_run_chunks`), the others on day blocks (:func:`_run_blocks`). Raises
+    :class:`~.planning.EngineDeclined` when features left for day blocks meet a fine
+    level whose periods straddle local midnight."""
     fine = [lv for lv in levels if lv in A.FIXED_LEVELS]
     chunk = chunk_features(catalog, specs, data, grid, timezone, flags)
     merged = _run_chunks(data, specs, chunk, grid, timezone, flags) if chunk else {}
@@ -246,6 +243,20 @@ def build_blocks(data, catalog, specs, wanted, levels, registry, timezone, parti
                                  "and day blocks cannot hold periods straddling midnight")
         merged.update(_run_blocks(data, catalog, rest, edges, grid, timezone, registry,
                                   flags=flags))
+    return merged
+
+
+def build_blocks(data, catalog, specs, wanted, levels, registry, timezone, partials,
+                 flags=None) -> dict[str, xr.Dataset]:
+    """Eager full build over day blocks (:func:`~pumplib.features.build` with
+    ``engine="blocks"``) of the features ``specs`` (:func:`~.planning.block_specs`); bare
+    raw signals read straight from the lake are reduced chunk by chunk instead
+    (:func:`_run_chunks`). Raises :class:`~.planning.EngineDeclined` when features left
+    for day blocks meet a fine level whose periods straddle local midnight."""
+    if not specs:
+        return {}
+    grid = A.Grid.from_times(data["time"].values)
+    merged = block_partials(data, grid, catalog, specs, levels, registry, timezone, flags)
 
     def finish(name):
         """The columns of one feature at its levels (numpy releases the GIL: features

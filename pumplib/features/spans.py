@@ -25,8 +25,7 @@ import numpy as np
 import xarray as xr
 
 from . import aggregations as A
-from .blocks import _day_edges, _run_blocks, _run_chunks, chunk_features
-from .evaluate import needed_signals
+from .blocks import block_partials
 from .planning import (
     PARTIALS_GROUP,
     EngineDeclined,
@@ -58,7 +57,7 @@ def build_span(data: xr.Dataset, catalog, specs: Mapping, wanted: Sequence[str],
         raise EngineDeclined("the span does not start at a local midnight after the first day")
     _check_stored(stored, data, full_days, a, specs)
     window, wgrid, wflags = _window(data, grid, catalog, specs, int(start), flags)
-    merged = _partials(window, wgrid, catalog, specs, levels, registry, timezone, wflags)
+    merged = block_partials(window, wgrid, catalog, specs, levels, registry, timezone, wflags)
     cols: dict[str, dict] = {}
     periods: dict[str, tuple] = {}
     for name, spec in specs.items():
@@ -111,25 +110,6 @@ def _window(data, grid, catalog, specs, start: int, flags):
         wflags = flags.isel(time=slice(i0, None))
         wflags.attrs = dict(flags.attrs)
     return window, wgrid, wflags
-
-
-def _partials(window, wgrid, catalog, specs, levels, registry, timezone, flags):
-    """Per feature ``(partials by raw level, raw-only values)`` over ``window``, as a
-    full build computes them (:func:`~pumplib.features.blocks.build_blocks`)."""
-    fine = [lv for lv in levels if lv in A.FIXED_LEVELS]
-    chunk = chunk_features(catalog, specs, window, wgrid, timezone, flags)
-    merged = _run_chunks(window, specs, chunk, wgrid, timezone, flags) if chunk else {}
-    if merged is None:
-        merged, chunk = {}, {}
-    rest = {n: sp for n, sp in specs.items() if n not in chunk}
-    if rest:
-        edges = _day_edges(wgrid, timezone, window.sizes["asset"],
-                           len(needed_signals(catalog, list(rest), window)), fine)
-        if edges is None:
-            raise EngineDeclined("day blocks cannot hold periods straddling midnight")
-        merged.update(_run_blocks(window, catalog, rest, edges, wgrid, timezone, registry,
-                                  flags=flags))
-    return merged
 
 
 def _feature_tables(name, spec, got, stored, full_days, a, grid, timezone) -> dict:
