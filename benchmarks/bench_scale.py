@@ -76,7 +76,7 @@ SIGNALS = len(bf.SIGNALS)
 BIG = {"pumps": 500, "signals": 10, "days": 365}
 DEFAULT = {"grid": "5x7,5x14,10x7,10x14,20x7,20x14,20x28,20x56", "wide": "20,40,80",
            "ingest": "20,40,80", "cluster": "5x7"}
-QUICK = {"grid": "2x2,4x2", "wide": "2,4", "ingest": "2,4", "cluster": "2x1", "repeat": 1}
+QUICK = {"grid": "2x2,2x4,4x2", "wide": "2,4", "ingest": "2,4", "cluster": "2x1", "repeat": 1}
 
 
 # -- children ------------------------------------------------------------------------------------
@@ -426,7 +426,7 @@ def projection(rows: list[dict], ingest: dict, exps: dict, cluster: dict | None,
     lake_bytes = ing["lake_mb"] * 1e6 / ing["samples"] * n
     mem_exp = exps.get("physics_peak_vs_pumps_at_1d")
     day_exp = max((v for k, v in exps.items() if k.startswith("physics_peak_vs_days_at_")
-                   and v is not None), default=None)
+                   and v is not None), default=1.0)     # 1.0: no history series measured
     wides = sorted((r for r in rows if r["days"] == 1), key=lambda r: r["pumps"])
     # the first span of a streamed build at the big fleet, in days (features.stream_pump_days)
     span_days = max(1, int(stream_pump_days or 0) // BIG["pumps"]) if stream_pump_days \
@@ -434,7 +434,7 @@ def projection(rows: list[dict], ingest: dict, exps: dict, cluster: dict | None,
     if wides and mem_exp is not None:
         w = wides[-1]
         peak = w["physics"]["peak_gb"] * (BIG["pumps"] * BIG["signals"] / SIGNALS / w["pumps"]) \
-            ** mem_exp * span_days ** (day_exp or 1.0)
+            ** mem_exp * span_days ** day_exp
     else:
         peak = None
     # the 1-minute table of the whole history held in memory (what the dask path gathers
@@ -467,7 +467,7 @@ def projection(rows: list[dict], ingest: dict, exps: dict, cluster: dict | None,
         (f"peak memory of one build process ≈ {peak:.1f} GB: the first span at 500 pumps is "
          f"{span_days} day(s) (stream_pump_days {stream_pump_days}); the 1-day physics peak "
          f"at {wides[-1]['pumps']} pumps × (fleet ratio)^{mem_exp} × {span_days}^{day_exp} "
-         "(the largest peak-vs-days exponent); it must fit each machine's memory (on the "
+         "(the largest peak-vs-days exponent measured, else 1); it must fit each machine's memory (on the "
          "cluster, each worker's)") if peak else "peak memory: no 1-day fleet series measured",
         f"the 1-minute golden table of the year in memory ≈ {table_gb:.0f} GB (one asset-day "
         "as read × assets × days × 10/8 signals): what a client must hold where the dask "
