@@ -99,3 +99,17 @@ def demo_registry():
     from pumplib.assets import AssetRegistry
 
     return AssetRegistry.load(ROOT / "catalogs" / "assets.yaml")
+
+
+@pytest.fixture(autouse=True)
+def _forget_memory_lakes_made_by_the_test():
+    """In-memory lakes (``memory://name``, one per URL in a process) made during a test
+    are forgotten after it: docstring examples run by more than one test in the same
+    worker (a module's own test and tests/test_docs.py) each start from an empty lake.
+    Lakes made before the test (module fixtures) stay."""
+    from pumplib import lake
+
+    before = dict(lake._MEMORY_REPOS)
+    yield
+    lake._MEMORY_REPOS.clear()
+    lake._MEMORY_REPOS.update(before)
