@@ -14,7 +14,7 @@ byte for byte): all contenders then find their input in the page cache, whatever
 ran before (a previous run's peers use ~6 GB and can evict the lake).
 
 Contenders, each in its own child process (peak memory is the child's
-``ru_maxrss`` from ``getrusage(RUSAGE_CHILDREN)``):
+``VmHWM`` of its own address space, see ``_peak.py``):
 
 * ``pumplib``: ``build_lake`` of the six levels (1min, 15min, 1h, 1D, 1W,
   1M) with mean, min, max, count and coverage for the 8 signals, read from
@@ -454,8 +454,10 @@ def child(kind: str, meta_json: str) -> None:
         res = run_duckdb(meta)
     else:
         raise SystemExit(f"unknown contender {kind!r}")
+    from _peak import peak_rss_gb
+
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    res["self_rss_gb"] = round(ru.ru_maxrss * 1024 / 1e9, 3)
+    res["self_rss_gb"] = round(peak_rss_gb(), 3)   # its own, not the parent's high-water mark
     res["cpu_s_total"] = round(ru.ru_utime + ru.ru_stime, 2)     # imports included
     print("RESULT " + json.dumps(res), flush=True)
 

@@ -15,7 +15,7 @@ so unit conversion is part of the measured work.
 
 Each measured run (pumplib Parquet, pumplib CSV, baseline Parquet, baseline
 CSV) happens in its own child process, which reports its wall time and its own
-peak resident memory (``getrusage(RUSAGE_SELF).ru_maxrss``), so neither the
+peak resident memory (``VmHWM`` of its own address space, ``_peak.py``), so neither the
 data generation nor another run pollutes the figure.
 
 The baseline is what one writes without pumplib: read the whole file
@@ -209,9 +209,11 @@ def generate(workdir: Path, days: int, pumps: int, want_csv: bool) -> dict:
 
 # -- measured runs (each in a child process) -----------------------------------------------
 def _peak_rss_gb() -> float:
-    """Peak resident memory of this process in GB (10**9 bytes)."""
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return (r if sys.platform == "darwin" else r * 1024) / 1e9
+    """Peak resident memory of this process in GB (10**9 bytes): its own address space's,
+    not the parent's high-water mark an exec'd child starts from (:mod:`_peak`)."""
+    from _peak import peak_rss_gb
+
+    return peak_rss_gb()
 
 
 def _cpu_seconds() -> float:

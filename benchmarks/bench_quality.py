@@ -14,7 +14,7 @@ through the lake's transaction API (``Transaction.write_block``) into
 parameters match.
 
 Each contender runs in its own child process, which reports its wall time,
-CPU time and its own peak resident memory (``ru_maxrss``; the parent also
+CPU time and its own peak resident memory (``VmHWM``, ``_peak.py``; the parent also
 records ``getrusage(RUSAGE_CHILDREN)``):
 
 * ``pumplib``: ``pumplib.quality.open_for_rules(lake, "1s")`` (the raw lake
@@ -197,8 +197,10 @@ def build(workdir: Path, pumps: int, days: int) -> dict:
 
 # -- children -------------------------------------------------------------------------------
 def _peak_rss_gb() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return (r if sys.platform == "darwin" else r * 1024) / 1e9
+    """Peak resident memory of this process's own address space, GB (:mod:`_peak`)."""
+    from _peak import peak_rss_gb
+
+    return peak_rss_gb()
 
 
 def _cpu_seconds() -> float:
