@@ -96,20 +96,12 @@ def _rchar() -> int:
     return -1
 
 
-def _hwm_gb() -> float | None:
-    """Peak resident memory of this process's own address space (``VmHWM``), GB.
+def _hwm_gb() -> float:
+    """Peak resident memory of this process's own address space, GB (:mod:`_peak`: not
+    ``ru_maxrss``, which an exec'd child starts at its parent's high-water mark)."""
+    from _peak import peak_rss_gb
 
-    Not ``ru_maxrss`` alone: Linux starts an exec'd child's ``ru_maxrss`` at its
-    parent's high-water mark (``exec_mmap`` keeps the old address space's), so a child
-    of a parent that once held 2 GB reports at least 2 GB. ``VmHWM`` belongs to the new
-    address space only."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024 / 1e9
-    except OSError:
-        pass
-    return None
+    return peak_rss_gb()
 
 
 def child_write(spec: dict) -> dict:
@@ -199,9 +191,8 @@ def child(kind: str, spec_json: str) -> None:
     res = {"build": child_build, "read": child_read, "cluster": child_cluster,
            "write": child_write, "ingest": child_ingest}[kind](spec)
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    hwm = _hwm_gb()
     res["ru_maxrss_gb"] = round(ru.ru_maxrss * 1024 / 1e9, 3)
-    res["peak_gb"] = round(hwm if hwm is not None else res["ru_maxrss_gb"], 3)
+    res["peak_gb"] = round(_hwm_gb(), 3)
     print("RESULT " + json.dumps(res), flush=True)
 
 
