@@ -617,16 +617,37 @@ def features_history(store: StoreOpt = None,
                      limit: Annotated[int | None, typer.Option("-n", min=1, help="Newest N "
                                                                "builds.")] = None,
                      as_json: JsonOpt = False) -> None:
-    """Feature builds, newest first: snapshot, levels, changed range, definition hashes."""
+    """Feature builds, newest first: snapshot, time, message, levels and changed range
+    (``--json`` adds the raw snapshot, the number of features and every definition
+    hash)."""
+    from rich.table import Table
+
     from .features import history
 
     with _exit_on_error():
         frame = history(open_lake(store), limit)
     if as_json:
         _json(frame.astype(str).to_dict(orient="records"))
-    else:
-        out.print(frame.to_string(index=False) if len(frame) else "no feature builds",
-                  highlight=False)
+        return
+    if not len(frame):
+        out.print("no feature builds", highlight=False)
+        return
+    import pandas as pd
+
+    def short(changed: str) -> str:        # "2026-03-29T22:00:00+00:00 – …" -> "03-29 22:00 – …"
+        return " – ".join(f"{pd.Timestamp(x):%m-%d %H:%M}" for x in changed.split(" – ")
+                          if x)
+
+    t = Table(title="feature builds, newest first (times UTC)")
+    t.add_column("snapshot", no_wrap=True)
+    t.add_column("written", no_wrap=True)
+    t.add_column("message", overflow="fold")
+    t.add_column("levels", overflow="fold")
+    t.add_column("changed")
+    for r in frame.itertuples(index=False):
+        t.add_row(r.snapshot, f"{r.written_at:%m-%d %H:%M}", r.message,
+                  r.levels.replace(",", ", "), short(r.changed))
+    out.print(t, highlight=False)
 
 
 # -- config ----------------------------------------------------------------------------

@@ -157,6 +157,15 @@ def test_business_user_adds_a_feature_without_python(tmp_path, registry_file):
     hist = json.loads(runner.invoke(app, ["features", "history", "--store", store,
                                           "--json"]).stdout)
     assert len(hist) == 1
+    with lake.transaction("raw") as tx:          # a later commit that is not a build
+        tx.write_block("1min", ["N-P1"], "power", 0, np.array([[1.0]]))
+    hist = json.loads(runner.invoke(app, ["features", "history", "--store", store,
+                                          "-n", "1", "--json"]).stdout)
+    assert len(hist) == 1                        # -n counts builds, not commits
+    table = runner.invoke(app, ["features", "history", "--store", store],
+                          env={"COLUMNS": "80"}).stdout
+    assert "changed" in table and "…" not in table.splitlines()[2]   # headers whole
+    assert max(len(x) for x in table.splitlines()) <= 80
 
 
 # -- CLI manners: --version, -h, python -m pumplib -------------------------------------------

@@ -470,10 +470,13 @@ def _span_tables(data, catalog, levels, features, registry, timezone, cadence, s
 
 
 def history(lake, limit: int | None = None) -> pd.DataFrame:
-    """Feature builds committed to ``lake``, newest first: snapshot, time, message,
-    levels, changed range (incremental builds), raw snapshot and definition hashes."""
+    """Feature builds committed to ``lake``, newest first (the newest ``limit`` of them):
+    snapshot, time, message, levels, changed range (incremental builds and the spans of a
+    long build but its last), raw snapshot and definition hashes."""
     rows = []
-    for c in lake.log(limit):
+    for c in lake.log():
+        if limit is not None and len(rows) >= limit:
+            break                            # the newest ``limit`` builds, not commits
         m = c.metadata
         if m.get("kind") != "features":
             continue
