@@ -389,17 +389,20 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
 
 def _stream_plan(lake, catalog, levels, names, cadence, timezone):
     """``(spans, raw snapshot, grid step)`` when a full build of ``lake`` goes in spans of days
-    (:mod:`~pumplib.features.stream`): a history longer than one span, features the
-    incremental engine builds, no ``dask.distributed`` client. None otherwise."""
-    if _distributed_client() is not None:
+    (:mod:`~pumplib.features.stream`): spans on, a history longer than one span, features
+    whose weeks and months roll up from day partials, no ``dask.distributed`` client.
+    None otherwise."""
+    if not config.get("features.stream_pump_days", 0) or _distributed_client() is not None:
         return None
     levels = list(levels if levels is not None else config.get("levels"))
     if block_specs(catalog, names, levels) is None:
         return None
     data = lake.open_raw(cadence)
-    if data.sizes.get("time", 0) < 2:
+    n = data.sizes.get("time", 0)
+    if n < 2:
         return None
-    grid = A.Grid.from_times(data["time"].values)
+    step = A.Grid.from_times(data["time"].values[:2])     # a lake's raw grid is regular
+    grid = A.Grid(step.t0, step.dt, n)
     spans = stream_spans(grid.t0, grid.end, data.sizes["asset"],
                          timezone=config.get("utility.timezone", override_with=timezone))
     return (spans, data.attrs.get("snapshot"), grid.dt) if len(spans) > 1 else None

@@ -14,8 +14,7 @@ not taken for finished. Every span reads the raw data and quality flags of the
 snapshot the first one read: data that arrive meanwhile are left to the next
 build, which sees them.
 
-The tables equal those of one full build: an incremental build equals a full
-one (``tests/test_features.py``), and a span is one.
+The tables equal those of one full build (``tests/test_features_stream.py``).
 
 Examples
 --------
