@@ -456,7 +456,7 @@ def _span_tables(data, catalog, levels, features, registry, timezone, cadence, s
     (:func:`~pumplib.features.spans.build_span`); None where that engine declines."""
     from .spans import build_span
 
-    data, _store, catalog, levels, wanted, timezone, _grid = _inputs(
+    data, _store, catalog, levels, wanted, timezone, grid = _inputs(
         data, None, catalog, levels, features, timezone, cadence)
     specs = block_specs(catalog, wanted, levels)
     if not specs:
@@ -465,7 +465,7 @@ def _span_tables(data, catalog, levels, features, registry, timezone, cadence, s
     try:
         stored = writer.stored_partials(with_days).result() if with_days else None
         return build_span(data, catalog, specs, wanted, levels, registry, timezone, start,
-                          stored, flags)
+                          stored, flags, grid)
     except EngineDeclined as why:
         log.debug("features: the span engine declined (%s); the incremental engine builds",
                   why)

@@ -42,15 +42,16 @@ __all__ = ["build_span"]
 
 def build_span(data: xr.Dataset, catalog, specs: Mapping, wanted: Sequence[str],
                levels: Sequence[str], registry, timezone: str, start: int, stored,
-               flags=None) -> dict[str, xr.Dataset]:
+               flags=None, grid: A.Grid | None = None) -> dict[str, xr.Dataset]:
     """The tables of the days of ``data`` from the local midnight ``start`` (epoch s) on,
     over the ``stored`` day partials of the days before it (an ``xarray.Dataset`` as
     :meth:`~pumplib.features.tables.TableWriter.stored_partials` reads them).
 
     Raises :class:`~pumplib.features.planning.EngineDeclined` when ``start`` is not a
-    local midnight after the first day of ``data``, the stored day partials do not end
+    local midnight after the first day of ``data`` (grid ``grid``, made from its time
+    axis when not given), the stored day partials do not end
     at it, or the day blocks cannot hold the fine levels (offsets like +05:30)."""
-    grid = A.Grid.from_times(data["time"].values)
+    grid = grid if grid is not None else A.Grid.from_times(data["time"].values)
     full_days = A.level_bounds("1D", grid.t0, grid.end, timezone)
     a = int(np.searchsorted(full_days, start))
     if a < 1 or a >= len(full_days) - 1 or full_days[a] != start:
