@@ -11,9 +11,9 @@ LOCK   := env/requirements.lock
 STAMP  := $(VENV)/.pumplib-env-$(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 
-.PHONY: env demo test lint bench sample lock clean-store browser docs
+.PHONY: env demo test lint bench sample lock clean-store browser broker docs
 
-env: $(STAMP) browser
+env: $(STAMP) browser broker
 
 # headless browser tests drive Debian's chromium (never a Playwright browser download)
 CHROMIUM ?= /usr/bin/chromium
@@ -24,6 +24,16 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
 	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
 	  else echo "warning: $(CHROMIUM) missing and apt-get unavailable: browser tests will be skipped"; fi; }
+
+# the live path's tests, demo and benchmark use Debian's MQTT broker (never a mock)
+MOSQUITTO ?= /usr/sbin/mosquitto
+broker:
+	@test -x $(MOSQUITTO) || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian mosquitto for the live path"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null; }; \
+	  else echo "warning: $(MOSQUITTO) missing and apt-get unavailable: live-path tests will be skipped"; fi; }
 
 $(STAMP): $(LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
