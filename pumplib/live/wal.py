@@ -1,0 +1,347 @@
+"""The live path's local write-ahead log: samples are durable here before the broker is told.
+
+A :class:`SampleLog` is one SQLite database in WAL mode with ``synchronous=FULL``:
+:meth:`SampleLog.append` returns only after the transaction holding the samples
+is fsync'd, so a sample acknowledged to the broker after ``append`` returned
+survives ``kill -9`` and a power cut. Samples are keyed on ``(tag, ts_ns)``: a
+redelivered sample (QoS 1 delivers at least once) is not stored twice. A
+sample whose key is already stored with another value is a *conflicting
+duplicate*; it is kept aside and handed to the committer, which quarantines it
+with its reason, as batch ingest does with two rows of a file that disagree.
+
+The committer reads :meth:`SampleLog.pending`, writes those samples into the
+raw lake as one commit, then calls :meth:`SampleLog.mark_committed`, which
+records the commit and deletes what it covered. A crash between the lake
+commit and ``mark_committed`` leaves the samples pending: the next commit
+writes the same cells again, which gives the same lake (replay is idempotent).
+
+>>> log = SampleLog(tmp / "wal.sqlite")                     # doctest: +SKIP
+>>> log.append([Sample("P1.flow", 1_700_000_000_000_000_000, 12.5)], source="mqtt:st1")
+1
+>>> df = log.pending(upto_ns=1_700_000_060_000_000_000)      # tag, ts_ns, value, raw, source
+>>> log.mark_committed(1_700_000_060_000_000_000, snapshot="1CECHNKREP0F1RSTCMT0")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import PumplibError
+
+__all__ = ["Sample", "SampleLog", "PENDING_COLUMNS"]
+
+#: columns of :meth:`SampleLog.pending`
+PENDING_COLUMNS = ("tag", "ts_ns", "value", "raw", "source", "seq", "conflict")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS samples (
+    tag TEXT NOT NULL, ts_ns INTEGER NOT NULL, value REAL, raw TEXT,
+    source TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (tag, ts_ns)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts_ns);
+CREATE TABLE IF NOT EXISTS conflicts (
+    seq INTEGER PRIMARY KEY, tag TEXT NOT NULL, ts_ns INTEGER NOT NULL, value REAL, raw TEXT,
+    source TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    source TEXT PRIMARY KEY, received INTEGER NOT NULL DEFAULT 0,
+    duplicates INTEGER NOT NULL DEFAULT 0, conflicts INTEGER NOT NULL DEFAULT 0,
+    first_wall_ns INTEGER, last_wall_ns INTEGER, max_ts_ns INTEGER);
+CREATE TABLE IF NOT EXISTS commits (
+    id INTEGER PRIMARY KEY, upto_ns INTEGER NOT NULL, snapshot TEXT NOT NULL,
+    samples INTEGER NOT NULL, wall_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class LogError(PumplibError, OSError):
+    """The write-ahead log cannot be opened or written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of one historian tag at one moment, as a live source delivers it.
+
+    Parameters
+    ----------
+    tag : str
+        Historian tag, mapped to asset and signal by the asset registry
+        (:meth:`pumplib.assets.AssetRegistry.tag`).
+    ts_ns : int
+        Event time, UTC epoch nanoseconds.
+    value : float or None
+        Numeric value in the tag's source unit; ``None`` is an empty value.
+    raw : str, optional
+        A value that was not a number, kept as received; it is quarantined
+        downstream with its reason (``value`` is then ``None``).
+    """
+
+    tag: str
+    ts_ns: int
+    value: float | None
+    raw: str | None = None
+
+
+def _now_ns() -> int:
+    return time.time_ns()
+
+
+class SampleLog:
+    """Local write-ahead log of live samples (SQLite, WAL mode, ``synchronous=FULL``).
+
+    Safe to share between threads of one process (one connection behind a
+    lock). Several processes may read it (:func:`read_stats`); one writes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The database file; its folder is created.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                       timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
+        except (OSError, sqlite3.Error) as exc:
+            raise LogError(f"write-ahead log {self.path}: {exc}") from None
+        self._seq = row[0] if row else 0
+        self._lock = threading.Lock()
+        self._pending_seq: int | None = None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(self, samples: Sequence[Sample], source: str) -> int:
+        """Store samples durably; return how many were new.
+
+        The samples are on disk (fsync'd) when this returns. A sample whose
+        ``(tag, ts_ns)`` is already pending with the same value (or the same
+        raw text) is a redelivery and is not stored again; one with another
+        value is kept as a conflicting duplicate (see :meth:`pending`).
+
+        Parameters
+        ----------
+        samples : sequence of Sample
+        source : str
+            Where they came from (``mqtt:<station>``, ``opcua:<endpoint>``…),
+            counted per source in :meth:`stats`.
+        """
+        if not samples:
+            return 0
+        now = _now_ns()
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                seq0 = self._seq
+                rows = []
+                for i, s in enumerate(samples, start=seq0 + 1):
+                    v = s.value
+                    if v is not None and not isinstance(v, float):
+                        v = float(v)
+                    if v is not None and math.isnan(v):
+                        v = None
+                    rows.append((s.tag, int(s.ts_ns), v, s.raw, source, i))
+                before = db.total_changes
+                db.executemany("INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?)", rows)
+                new = db.total_changes - before
+                conflicts = 0
+                if new < len(rows):
+                    conflicts = self._conflicts(rows)
+                dups = len(rows) - new - conflicts
+                self._seq = seq0 + len(rows)
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (self._seq,))
+                db.execute(
+                    "INSERT INTO sources (source, received, duplicates, conflicts, first_wall_ns,"
+                    " last_wall_ns, max_ts_ns) VALUES (?,?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE"
+                    " SET received=received+excluded.received,"
+                    " duplicates=duplicates+excluded.duplicates,"
+                    " conflicts=conflicts+excluded.conflicts, last_wall_ns=excluded.last_wall_ns,"
+                    " max_ts_ns=max(coalesce(max_ts_ns, excluded.max_ts_ns), excluded.max_ts_ns)",
+                    (source, len(rows), dups, conflicts, now, now, max(r[1] for r in rows)))
+                db.execute("COMMIT")
+            except BaseException as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise LogError(f"write-ahead log {self.path}: {exc}") from None
+                raise
+        return new
+
+    def _conflicts(self, rows: list[tuple]) -> int:
+        """Keep rows whose key is stored with another value; return their count."""
+        db = self._db
+        n = 0
+        for tag, ts, v, raw, source, seq in rows:
+            got = db.execute("SELECT value, raw, seq FROM samples WHERE tag=? AND ts_ns=?",
+                             (tag, ts)).fetchone()
+            if got is None or got[2] == seq:
+                continue
+            if got[0] == v and got[1] == raw or (got[0] is None and v is None and got[1] == raw):
+                continue
+            db.execute("INSERT INTO conflicts VALUES (?,?,?,?,?,?)", (seq, tag, ts, v, raw, source))
+            n += 1
+        return n
+
+    # -- the committer's side --------------------------------------------------------------
+
+    def pending(self, upto_ns: int | None = None) -> pd.DataFrame:
+        """Samples not yet committed to the lake, event time before ``upto_ns``.
+
+        Parameters
+        ----------
+        upto_ns : int, optional
+            Exclusive upper bound of event time (UTC ns); ``None``: all.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``tag, ts_ns, value, raw, source, seq, conflict`` in
+            arrival order (``seq``); ``conflict`` is True for a conflicting
+            duplicate (a second, different value for a stored key).
+        """
+        bound = "" if upto_ns is None else " WHERE ts_ns < ?"
+        args = () if upto_ns is None else (int(upto_ns),)
+        with self._lock:
+            seq = self._seq
+            a = self._db.execute(
+                f"SELECT tag, ts_ns, value, raw, source, seq FROM samples{bound}", args).fetchall()
+            b = self._db.execute(
+                f"SELECT tag, ts_ns, value, raw, source, seq FROM conflicts{bound}", args).fetchall()
+            self._pending_seq = seq
+        df = pd.DataFrame(a + b, columns=list(PENDING_COLUMNS[:-1]))
+        df["conflict"] = pd.Series([False] * len(a) + [True] * len(b), dtype=bool)
+        df = df.astype({"tag": object, "ts_ns": "int64", "value": "float64", "raw": object,
+                        "source": object, "seq": "int64"})
+        return df.sort_values("seq", kind="stable").reset_index(drop=True)
+
+    def mark_committed(self, upto_ns: int, snapshot: str, *, upto_seq: int | None = None) -> None:
+        """Record a lake commit and delete the samples it holds.
+
+        Deletes samples with event time before ``upto_ns`` that arrived no later
+        than the last :meth:`pending` call (or ``upto_seq``), so a sample
+        appended while the commit was being written stays pending.
+
+        Parameters
+        ----------
+        upto_ns : int
+            The ``upto_ns`` given to :meth:`pending`.
+        snapshot : str
+            The lake snapshot that holds them.
+        upto_seq : int, optional
+            Last arrival number covered; default: as of the last :meth:`pending`.
+        """
+        with self._lock:
+            seq = upto_seq if upto_seq is not None else self._pending_seq
+            if seq is None:
+                seq = self._seq
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                n = db.execute("DELETE FROM samples WHERE ts_ns < ? AND seq <= ?",
+                               (int(upto_ns), seq)).rowcount
+                n += db.execute("DELETE FROM conflicts WHERE ts_ns < ? AND seq <= ?",
+                                (int(upto_ns), seq)).rowcount
+                db.execute("INSERT INTO commits (upto_ns, snapshot, samples, wall_ns)"
+                           " VALUES (?,?,?,?)", (int(upto_ns), str(snapshot), n, _now_ns()))
+                db.execute("DELETE FROM commits WHERE id <= (SELECT max(id) FROM commits) - 1000")
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise LogError(f"write-ahead log {self.path}: {exc}") from None
+            # give the freed pages back now and then (a checkpoint; the WAL file restarts)
+            with _suppress():
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def max_ts_ns(self) -> int | None:
+        """Latest event time ever appended (the watermark's base), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT max(max_ts_ns) FROM sources").fetchone()
+        return row[0] if row else None
+
+    def stats(self) -> dict:
+        """Size, depth, last commit and per-source counts (see :func:`read_stats`)."""
+        with self._lock:
+            return _stats(self._db, self.path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SampleLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _suppress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, exc, tb):
+        return typ is not None and issubclass(typ, sqlite3.Error)
+
+
+def _stats(db: sqlite3.Connection, path: Path) -> dict:
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+               if p.exists())
+    depth, oldest, newest = db.execute(
+        "SELECT count(*), min(ts_ns), max(ts_ns) FROM samples").fetchone()
+    (conflicts,) = db.execute("SELECT count(*) FROM conflicts").fetchone()
+    last = db.execute("SELECT upto_ns, snapshot, samples, wall_ns FROM commits"
+                      " ORDER BY id DESC LIMIT 1").fetchone()
+    (ncommits,) = db.execute("SELECT count(*) FROM commits").fetchone()
+    sources = {}
+    for src, rec, dup, conf, first, lastw, mts in db.execute(
+            "SELECT source, received, duplicates, conflicts, first_wall_ns, last_wall_ns,"
+            " max_ts_ns FROM sources ORDER BY source"):
+        span = (lastw - first) / 1e9 if first is not None and lastw is not None else 0.0
+        sources[src] = {"received": rec, "duplicates": dup, "conflicts": conf,
+                        "first_wall_ns": first, "last_wall_ns": lastw, "max_ts_ns": mts,
+                        "rate_per_s": rec / span if span > 0 else None}
+    return {
+        "path": str(path), "size_bytes": size, "depth": depth + conflicts,
+        "conflicts": conflicts, "oldest_ts_ns": oldest, "newest_ts_ns": newest,
+        "commits": ncommits,
+        "last_commit": None if last is None else {
+            "upto_ns": last[0], "snapshot": last[1], "samples": last[2], "wall_ns": last[3]},
+        "sources": sources,
+    }
+
+
+def read_stats(path: str | os.PathLike) -> dict | None:
+    """:meth:`SampleLog.stats` of a log another process writes, read only; None if none.
+
+    Opens the database read-only: reading creates nothing (no log, no folder).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    # with no writer running (no -wal file) the database is read as immutable, so SQLite
+    # creates no -wal/-shm files beside it; with one, they exist already
+    live = Path(f"{path}-wal").exists()
+    mode = "mode=ro" if live else "mode=ro&immutable=1"
+    try:
+        db = sqlite3.connect(f"file:{path}?{mode}", uri=True, timeout=30)
+    except sqlite3.Error as exc:
+        raise LogError(f"write-ahead log {path}: {exc}") from None
+    try:
+        return _stats(db, path)
+    except sqlite3.Error as exc:
+        raise LogError(f"write-ahead log {path}: {exc}") from None
+    finally:
+        db.close()
