@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := env/requirements.lock
-STAMP  := $(VENV)/.pumplib-env-$(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-16)
+STAMP  := $(VENV)/.pumplib-env-$(shell cat $(LOCK) pyproject.toml pumplib/features/_kernels.c | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 
 .PHONY: env demo test lint bench sample lock clean-store browser broker docs
@@ -35,7 +35,7 @@ broker:
 	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null; }; \
 	  else echo "warning: $(MOSQUITTO) missing and apt-get unavailable: live-path tests will be skipped"; fi; }
 
-$(STAMP): $(LOCK) pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml pumplib/features/_kernels.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=24"
 	# the CPU wheel of torch first, alone, so nothing pulls a CUDA build

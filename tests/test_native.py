@@ -1,5 +1,5 @@
-"""Tests of pumplib.features.native: the C builds of the feature kernels equal the numba
-kernels bit for bit, and a missing or failing compiler falls back (or errors) as set."""
+"""Tests of pumplib.features.native: the C extension built at install time equals the numba
+kernels bit for bit, and a missing or broken extension falls back (or errors) as set."""
 
 from __future__ import annotations
 
@@ -12,15 +12,14 @@ from pumplib.features import aggregations as A
 from pumplib.features import kernels as K
 from pumplib.features import native
 
-needs_cc = pytest.mark.skipif(native._compiler() is None, reason="no C compiler here")
+needs_cc = pytest.mark.skipif(native._module_path() is None,
+                              reason="the C extension was not built (no compiler at install)")
 
 
 @pytest.fixture
-def fresh(tmp_path, monkeypatch):
-    """A private kernel cache and no loaded libraries."""
+def fresh(monkeypatch):
+    """No loaded libraries."""
     monkeypatch.setattr(native, "_LOADED", {})
-    with config.set({"features.kernel_cache": str(tmp_path / "cache")}):
-        yield tmp_path / "cache"
 
 
 def _data(rng, rows=4, t=3600):
@@ -44,7 +43,6 @@ def test_native_segment_equals_numba_bit_for_bit(fresh):
             out = np.full((5, 4, len(edges) + 3), -7.0)
             K.segment_partials(x, edges, out, 2)       # written at an offset
             outs[choice] = out
-    assert list(fresh.glob("pumplib-kernels-*")), "the library is cached"
     np.testing.assert_array_equal(outs["native"].view(np.int64), outs["numba"].view(np.int64))
     assert (outs["native"][:, :, :2] == -7.0).all()    # nothing written before o0
 
@@ -73,26 +71,33 @@ def test_the_setting_names_its_choices():
         native.library()
 
 
-def test_no_compiler_falls_back_to_numba_or_errors(fresh, monkeypatch):
-    monkeypatch.setattr(native, "_compiler", lambda: None)
+def test_an_unbuilt_extension_falls_back_to_numba_or_errors(fresh, monkeypatch):
+    monkeypatch.setattr(native, "_module_path", lambda name=native.MODULE: None)
     with config.set({"features.kernels": "auto"}):
         assert native.library() is None
         out = np.empty((5, 1, 1))
         K.segment_partials(np.array([[1.0, 3.0]]), np.array([0, 2]), out, 0)
         assert out[:, 0, 0].tolist() == [3.0, 1.0, 2.0, 2.0, 4.0]
-    with config.set({"features.kernels": "native"}), pytest.raises(ConfigError, match="compiler"):
+    with config.set({"features.kernels": "native"}), \
+            pytest.raises(ConfigError, match="not built.*compiler"):
+        native.library()
+
+
+def test_a_broken_extension_falls_back_in_auto_and_errors_in_native(fresh, monkeypatch,
+                                                                   tmp_path):
+    bad = tmp_path / "_kernels.so"
+    bad.write_bytes(b"this is not a shared library\n")
+    monkeypatch.setattr(native, "_module_path", lambda name=native.MODULE: str(bad))
+    with config.set({"features.kernels": "auto"}):
+        assert native.library() is None
+    with config.set({"features.kernels": "native"}), \
+            pytest.raises(ConfigError, match="_kernels.so"):
         native.library()
 
 
 @needs_cc
-def test_a_failing_build_falls_back_in_auto_and_errors_in_native(fresh, monkeypatch, tmp_path):
-    bad = tmp_path / "broken.c"
-    bad.write_text("this is not C\n")
-    monkeypatch.setattr(native, "SOURCE", bad)
-    with config.set({"features.kernels": "auto"}):
-        assert native.library() is None
-    monkeypatch.setattr(native, "_LOADED", {})
-    with config.set({"features.kernels": "native"}), \
-            pytest.raises(ConfigError, match="broken.c"):
-        native.library()
-    assert not list(fresh.glob("pumplib-kernels-*")), "no half-built library is left"
+def test_the_extension_is_a_package_module_not_a_user_cache_file():
+    import pumplib.features._kernels as ext          # the same file ctypes loads
+
+    assert native._module_path() == ext.__file__
+    assert ext.__file__.startswith(str(__import__("pathlib").Path(native.__file__).parent))

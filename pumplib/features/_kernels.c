@@ -1,13 +1,15 @@
 /*
  * Native twins of the two numba kernels of pumplib.features (kernels._load_segment_kernel
  * and aggregations._fused_kernel), for processes that should not pay numba's start-up
- * (~0.3-0.4 s of CPU holding the GIL on its first call). pumplib compiles this file once
- * per machine with the system C compiler (pumplib.features.native) and calls it through
- * ctypes, which releases the GIL. Without a compiler the numba kernels run instead.
+ * (~0.3-0.4 s of CPU holding the GIL on its first call). pip compiles this file into the
+ * extension module pumplib.features._kernels when pumplib is installed (pyproject.toml);
+ * pumplib.features.native loads it through ctypes, which releases the GIL. Where it was
+ * not built, the numba kernels run instead.
  *
  * Both add a period's samples one by one in time order, without fast-math or FMA
  * contraction (-ffp-contract=off), so every sum is bit for bit the numba kernels' sum.
  */
+#include <Python.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -73,4 +75,16 @@ void pumplib_fused(const double *x, int64_t rows, int64_t t, int64_t xs0, int64_
             out[4 * plane + o] = n > 0 ? hi : NAN;
         }
     }
+}
+
+/* An (empty) Python module, so that pip builds and installs this file as the extension
+ * pumplib.features._kernels; pumplib calls the functions above through ctypes. */
+static struct PyModuleDef kernels_module = {
+    PyModuleDef_HEAD_INIT, "_kernels",
+    "C feature kernels of pumplib, called through ctypes (pumplib.features.native).", -1, NULL
+};
+
+PyMODINIT_FUNC PyInit__kernels(void)
+{
+    return PyModule_Create(&kernels_module);
 }

@@ -1,26 +1,25 @@
-"""Native builds of the feature kernels: compiled once per machine, called through ctypes.
+"""Native builds of the feature kernels: compiled when pumplib is installed, called through ctypes.
 
 The two reductions of a feature build (:func:`pumplib.features.kernels.segment_partials`
 and the fused pass behind :func:`pumplib.features.aggregations._fused_partials`) are
 numba kernels. numba's first call in a process costs ~0.3-0.4 s of CPU, holding the
 GIL, even when it loads the kernel from its cache; on two cores that is a quarter of a
 14-day golden-table build and a third of an appended day's. The same loops in C
-(``_kernels.c``) load in a millisecond. pumplib compiles them with the system C compiler
-the first time they are asked for and keeps the shared library in a cache folder, named
-by a hash of the source and the compiler flags; ctypes releases the GIL while they run.
+(``_kernels.c``) load in a millisecond. They are a build-time extension module,
+``pumplib.features._kernels``, compiled by ``pip install`` (``pyproject.toml``,
+``[[tool.setuptools.ext-modules]]``, marked optional); pumplib never runs a compiler
+itself and writes nothing outside the package. ctypes releases the GIL while they run.
 
-Where no compiler is found, or the ``features.kernels`` setting is ``numba``,
-:func:`library` returns None and the numba kernels run: the results are the same bit for
-bit (the sums add one sample at a time in time order, no fast-math, no FMA contraction).
+Where the extension was not built (no compiler at install time), or the
+``features.kernels`` setting is ``numba``, :func:`library` returns None and the numba
+kernels run: the results are the same bit for bit (the sums add one sample at a time in
+time order, no fast-math, no FMA contraction).
 
 Settings
 --------
 ``features.kernels``
-    ``auto`` (default: native when a compiler is there, else numba), ``native``
-    (an error when it cannot be built) or ``numba``.
-``features.kernel_cache``
-    Folder of the compiled library (default ``$XDG_CACHE_HOME/pumplib``, else
-    ``~/.cache/pumplib``; ``PUMPLIB_FEATURES__KERNEL_CACHE`` overrides it).
+    ``auto`` (default: the C extension when it was built, else numba), ``native``
+    (an error when it was not built) or ``numba``.
 
 Examples
 --------
@@ -35,34 +34,26 @@ Examples
 from __future__ import annotations
 
 import ctypes
-import functools
-import hashlib
+import importlib.util
 import logging
-import os
-import shutil
-import subprocess
-import sysconfig
-import tempfile
 import threading
-from pathlib import Path
 
 import numpy as np
 
 from .. import config
 from ..errors import ArgumentError, ConfigError, UnknownNameError, choices_message
 
-__all__ = ["CHOICES", "FLAGS", "backend", "library"]
+__all__ = ["CHOICES", "MODULE", "backend", "library"]
 
 log = logging.getLogger(__name__)
 
 #: values of the ``features.kernels`` setting
 CHOICES = ("auto", "native", "numba")
-#: compiler flags: optimised, position independent, IEEE arithmetic in source order
-FLAGS = ("-O3", "-fPIC", "-shared", "-std=c99", "-fno-fast-math", "-ffp-contract=off")
-SOURCE = Path(__file__).with_name("_kernels.c")
+#: the extension module built from ``_kernels.c`` at install time
+MODULE = "pumplib.features._kernels"
 
 _LOCK = threading.Lock()
-_LOADED: dict[tuple, ctypes.CDLL | None] = {}
+_LOADED: dict[str, ctypes.CDLL | None] = {}
 
 _i64 = ctypes.c_int64
 _ptr = ctypes.c_void_p
@@ -76,81 +67,49 @@ def backend() -> str:
     return choice
 
 
-def _compiler() -> list[str] | None:
-    """The C compiler command: ``$CC``, Python's build compiler, or ``cc``/``gcc``."""
-    return _find_compiler(os.environ.get("CC"), os.environ.get("PATH"))
-
-
-@functools.lru_cache(maxsize=8)
-def _find_compiler(cc_env: str | None, path: str | None) -> list[str] | None:
-    for cand in (cc_env, sysconfig.get_config_var("CC"), "cc", "gcc", "clang"):
-        if not cand:
-            continue
-        parts = str(cand).split()
-        if shutil.which(parts[0], path=path):
-            return parts
-    return None
-
-
-def _cache_dir() -> Path:
-    got = config.get("features.kernel_cache", None)
-    if got:
-        return Path(got).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pumplib"
+def _module_path(name: str = MODULE) -> str | None:
+    """The built extension's file, or None when it was not built."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except ImportError:
+        return None
+    return spec.origin if spec is not None and spec.has_location else None
 
 
 def library() -> ctypes.CDLL | None:
-    """The compiled kernels (built on first use), or None when the numba kernels run
-    (setting ``numba``, or ``auto`` without a working compiler)."""
+    """The compiled kernels, or None when the numba kernels run (setting ``numba``, or
+    ``auto`` where the extension was not built)."""
     choice = backend()
     if choice == "numba":
         return None
-    cc = _compiler()
-    key = (choice, tuple(cc or ()), str(_cache_dir()))
-    if key in _LOADED:
-        return _LOADED[key]
-    with _LOCK:
-        if key not in _LOADED:
-            _LOADED[key] = _load(cc, choice)
-    return _LOADED[key]
+    if choice not in _LOADED:
+        with _LOCK:
+            if choice not in _LOADED:
+                _LOADED[choice] = _load(_module_path(), choice)
+    return _LOADED[choice]
 
 
-def _load(cc: list[str] | None, choice: str) -> ctypes.CDLL | None:
-    if cc is None:
+def _load(path: str | None, choice: str) -> ctypes.CDLL | None:
+    if path is None:
+        msg = (f"the native feature kernels ({MODULE}) were not built when pumplib was "
+               "installed (it needs a C compiler: reinstall with one, e.g. `make env`)")
         if choice == "native":
-            raise ConfigError("features.kernels is 'native' but no C compiler was found "
-                              "(set CC, or choose 'auto' or 'numba')")
-        log.info("no C compiler: the feature kernels run on numba")
-        return None
-    src = SOURCE.read_bytes()
-    tag = hashlib.sha256(src + " ".join([*cc, *FLAGS]).encode()).hexdigest()[:16]
-    suffix = sysconfig.get_config_var("SHLIB_SUFFIX") or ".so"
-    target = _cache_dir() / f"pumplib-kernels-{tag}{suffix}"
-    try:
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # build beside the target, then rename: concurrent builds never see half a file
-            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=target.suffix)
-            os.close(fd)
-            try:
-                subprocess.run([*cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], check=True,
-                               capture_output=True, timeout=120)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        lib = ctypes.CDLL(str(target))
-    except (OSError, subprocess.SubprocessError) as exc:
-        detail = getattr(exc, "stderr", b"") or b""
-        msg = (f"could not build the native feature kernels from {SOURCE} with {cc[0]}: "
-               f"{exc} {detail.decode(errors='replace')[-500:]}")
-        if choice == "native":
-            raise ConfigError(msg) from exc
+            raise ConfigError(f"features.kernels is 'native' but {msg}; choose 'auto' or "
+                              "'numba'")
         log.info("%s; the feature kernels run on numba", msg)
         return None
-    lib.pumplib_segment.argtypes = [_ptr, _i64, _i64, _ptr, _i64, _ptr, _i64, _i64]
+    try:
+        lib = ctypes.CDLL(path)
+        lib.pumplib_segment.argtypes = [_ptr, _i64, _i64, _ptr, _i64, _ptr, _i64, _i64]
+        lib.pumplib_fused.argtypes = [_ptr, _i64, _i64, _i64, _i64, _ptr, _i64, _i64, _i64,
+                                      _ptr]
+    except (OSError, AttributeError) as exc:
+        if choice == "native":
+            raise ConfigError(f"could not load the native feature kernels {path}: {exc}") \
+                from exc
+        log.info("could not load %s (%s); the feature kernels run on numba", path, exc)
+        return None
     lib.pumplib_segment.restype = None
-    lib.pumplib_fused.argtypes = [_ptr, _i64, _i64, _i64, _i64, _ptr, _i64, _i64, _i64, _ptr]
     lib.pumplib_fused.restype = None
     return lib
 
