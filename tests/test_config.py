@@ -15,7 +15,8 @@ def test_schema_and_defaults_agree():
     """Every packaged default is documented in the YAML and has a valid type."""
     d = config.defaults()
     assert set(d) == {"store", "lake", "ingest", "utility", "levels", "quality", "features",
-                      "catalog", "demo", "assets", "query", "qa", "ops", "forecast", "outliers"}
+                      "catalog", "demo", "assets", "query", "qa", "ops", "forecast", "outliers",
+                      "live"}
     assert d["levels"] == ["1min", "15min", "1h", "1D", "1W", "1M"]
     for key, choices in config.CHOICES.items():
         section, name = key.split(".")
