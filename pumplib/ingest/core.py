@@ -502,10 +502,13 @@ def _progress(files, show):
 # -- one file --------------------------------------------------------------------
 def _ingest_file(tx: Transaction, path: Path, fmt: Format, reg: AssetRegistry | None, tz: str,
                  cadence: str | None, batch_rows: int, rep: FileReport, run_id: str,
-                 show: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    reader = Reader(path, fmt, reg, tz, batch_rows=batch_rows,
-                    ambiguous=config.get("ingest.ambiguous"),
-                    nonexistent=config.get("ingest.nonexistent"))
+                 show: bool = False, reader: Reader | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # ``reader``: another source of Records than the file (the live path's log)
+    if reader is None:
+        reader = Reader(path, fmt, reg, tz, batch_rows=batch_rows,
+                        ambiguous=config.get("ingest.ambiguous"),
+                        nonexistent=config.get("ingest.nonexistent"))
     conv: dict[int, tuple[float, float]] = {}
     try:
         reader.prepare()

@@ -29,7 +29,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS commits (
     id INTEGER PRIMARY KEY, upto_ns INTEGER NOT NULL, snapshot TEXT NOT NULL,
     samples INTEGER NOT NULL, wall_ns INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS rejects (
+    seq INTEGER PRIMARY KEY, source TEXT NOT NULL, wall_ns INTEGER NOT NULL, topic TEXT,
+    raw TEXT, reason TEXT NOT NULL, timestamp TEXT, tag TEXT, UNIQUE (source, topic, raw, reason));
 """
 
 
@@ -138,46 +142,74 @@ class SampleLog:
             Where they came from (``mqtt:<station>``, ``opcua:<endpoint>``…),
             counted per source in :meth:`stats`.
         """
-        if not samples:
+        return self.append_batches({source: samples})
+
+    def append_batches(self, batches: Mapping[str, Sequence[Sample]],
+                       rejects: Sequence[tuple[str, dict]] = ()) -> int:
+        """:meth:`append` of several sources and the rejects of their messages, in one
+        durable transaction (one fsync); return how many samples were new.
+
+        Parameters
+        ----------
+        batches : mapping of source → samples
+        rejects : sequence of (source, dict)
+            What could not become a sample: dicts with ``column`` (the topic),
+            ``raw``, ``reason``, ``timestamp`` and ``tag``; the next commit writes
+            them to the lake's quarantine. The same reject twice is kept once.
+        """
+        if not any(batches.values()) and not rejects:
             return 0
         now = _now_ns()
+        new = 0
         with self._lock:
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE")
-                seq0 = self._seq
-                rows = []
-                for i, s in enumerate(samples, start=seq0 + 1):
-                    v = s.value
-                    if v is not None and not isinstance(v, float):
-                        v = float(v)
-                    if v is not None and math.isnan(v):
-                        v = None
-                    rows.append((s.tag, int(s.ts_ns), v, s.raw, source, i))
-                before = db.total_changes
-                db.executemany("INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?)", rows)
-                new = db.total_changes - before
-                conflicts = 0
-                if new < len(rows):
-                    conflicts = self._conflicts(rows)
-                dups = len(rows) - new - conflicts
-                self._seq = seq0 + len(rows)
+                for source, samples in batches.items():
+                    if samples:
+                        new += self._append(source, samples, now)
+                for source, r in rejects:
+                    self._seq += 1
+                    db.execute("INSERT OR IGNORE INTO rejects VALUES (?,?,?,?,?,?,?,?)",
+                               (self._seq, source, now, r.get("column"), r.get("raw"),
+                                r["reason"], r.get("timestamp"), r.get("tag")))
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (self._seq,))
-                db.execute(
-                    "INSERT INTO sources (source, received, duplicates, conflicts, first_wall_ns,"
-                    " last_wall_ns, max_ts_ns) VALUES (?,?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE"
-                    " SET received=received+excluded.received,"
-                    " duplicates=duplicates+excluded.duplicates,"
-                    " conflicts=conflicts+excluded.conflicts, last_wall_ns=excluded.last_wall_ns,"
-                    " max_ts_ns=max(coalesce(max_ts_ns, excluded.max_ts_ns), excluded.max_ts_ns)",
-                    (source, len(rows), dups, conflicts, now, now, max(r[1] for r in rows)))
                 db.execute("COMMIT")
             except BaseException as exc:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
+                self._seq = db.execute("SELECT coalesce(max(value), 0) FROM meta"
+                                       " WHERE key='seq'").fetchone()[0]
                 if isinstance(exc, sqlite3.Error):
                     raise LogError(f"write-ahead log {self.path}: {exc}") from None
                 raise
+        return new
+
+    def _append(self, source: str, samples: Sequence[Sample], now: int) -> int:
+        db = self._db
+        seq0 = self._seq
+        rows = []
+        for i, s in enumerate(samples, start=seq0 + 1):
+            v = s.value
+            if v is not None and not isinstance(v, float):
+                v = float(v)
+            if v is not None and math.isnan(v):
+                v = None
+            rows.append((s.tag, int(s.ts_ns), v, s.raw, source, i))
+        before = db.total_changes
+        db.executemany("INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?)", rows)
+        new = db.total_changes - before
+        conflicts = self._conflicts(rows) if new < len(rows) else 0
+        dups = len(rows) - new - conflicts
+        self._seq = seq0 + len(rows)
+        db.execute(
+            "INSERT INTO sources (source, received, duplicates, conflicts, first_wall_ns,"
+            " last_wall_ns, max_ts_ns) VALUES (?,?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE"
+            " SET received=received+excluded.received,"
+            " duplicates=duplicates+excluded.duplicates,"
+            " conflicts=conflicts+excluded.conflicts, last_wall_ns=excluded.last_wall_ns,"
+            " max_ts_ns=max(coalesce(max_ts_ns, excluded.max_ts_ns), excluded.max_ts_ns)",
+            (source, len(rows), dups, conflicts, now, now, max(r[1] for r in rows)))
         return new
 
     def _conflicts(self, rows: list[tuple]) -> int:
@@ -254,6 +286,8 @@ class SampleLog:
                                (int(upto_ns), seq)).rowcount
                 n += db.execute("DELETE FROM conflicts WHERE ts_ns < ? AND seq <= ?",
                                 (int(upto_ns), seq)).rowcount
+                db.execute("DELETE FROM rejects WHERE seq <= ?", (seq,))
+                db.execute("DELETE FROM state WHERE key='inflight'")
                 db.execute("INSERT INTO commits (upto_ns, snapshot, samples, wall_ns)"
                            " VALUES (?,?,?,?)", (int(upto_ns), str(snapshot), n, _now_ns()))
                 db.execute("DELETE FROM commits WHERE id <= (SELECT max(id) FROM commits) - 1000")
@@ -265,6 +299,36 @@ class SampleLog:
             # give the freed pages back now and then (a checkpoint; the WAL file restarts)
             with _suppress():
                 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def rejects(self) -> pd.DataFrame:
+        """Messages that held no sample (as of the last :meth:`pending`), oldest first:
+        ``seq, source, wall_ns, column, raw, reason, timestamp, tag``."""
+        with self._lock:
+            seq = self._pending_seq if self._pending_seq is not None else self._seq
+            rows = self._db.execute(
+                "SELECT seq, source, wall_ns, topic, raw, reason, timestamp, tag FROM rejects"
+                " WHERE seq <= ? ORDER BY seq", (seq,)).fetchall()
+        return pd.DataFrame(rows, columns=["seq", "source", "wall_ns", "column", "raw", "reason",
+                                           "timestamp", "tag"])
+
+    def get_state(self, key: str) -> str | None:
+        """A small text value kept with the log (cadence, the commit in flight…)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_state(self, key: str, value: str | None) -> None:
+        """Set (or, with None, delete) a state value, durably."""
+        with self._lock:
+            if value is None:
+                self._db.execute("DELETE FROM state WHERE key=?", (key,))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, str(value)))
+
+    @property
+    def last_pending_seq(self) -> int | None:
+        """Arrival number up to which the last :meth:`pending` read."""
+        return self._pending_seq
 
     def max_ts_ns(self) -> int | None:
         """Latest event time ever appended (the watermark's base), or None."""
@@ -305,6 +369,8 @@ def _stats(db: sqlite3.Connection, path: Path) -> dict:
     last = db.execute("SELECT upto_ns, snapshot, samples, wall_ns FROM commits"
                       " ORDER BY id DESC LIMIT 1").fetchone()
     (ncommits,) = db.execute("SELECT count(*) FROM commits").fetchone()
+    (nrejects,) = db.execute("SELECT count(*) FROM rejects").fetchone()
+    state = dict(db.execute("SELECT key, value FROM state").fetchall())
     sources = {}
     for src, rec, dup, conf, first, lastw, mts in db.execute(
             "SELECT source, received, duplicates, conflicts, first_wall_ns, last_wall_ns,"
@@ -316,7 +382,7 @@ def _stats(db: sqlite3.Connection, path: Path) -> dict:
     return {
         "path": str(path), "size_bytes": size, "depth": depth + conflicts,
         "conflicts": conflicts, "oldest_ts_ns": oldest, "newest_ts_ns": newest,
-        "commits": ncommits,
+        "commits": ncommits, "rejects": nrejects, "state": state,
         "last_commit": None if last is None else {
             "upto_ns": last[0], "snapshot": last[1], "samples": last[2], "wall_ns": last[3]},
         "sources": sources,
