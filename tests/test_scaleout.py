@@ -1,23 +1,46 @@
 """Scale-out stays proven: a build on a ``dask.distributed`` cluster of worker
 *processes*, reading the lake from S3-compatible storage (moto's server), stores
-golden tables identical to the in-process build of a local lake."""
+golden tables identical to the in-process build of a local lake, for a full build
+(each worker writes its own asset group's chunks into an Icechunk fork; the client
+merges the forks and commits once) and for an appended day after it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from .test_lake import s3_server  # noqa: F401  (the moto S3 server fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
-LEVELS = ["15min", "1D", "1M"]
+LEVELS = ["15min", "1D", "1W", "1M"]
+#: attributes that name the lake a table was written to (two lakes here)
+LAKE_ATTRS = ("raw_snapshot", "snapshot", "store")
+
+
+def _tables(lake, snapshot: str | None = None) -> dict:
+    """Every stored level of ``lake`` (and the day partials), loaded, without the
+    attributes that name the lake."""
+    out = {}
+    for lv in [*LEVELS, "_partials/1D"]:
+        ds = lake.open_group(f"features/{lv}", snapshot=snapshot).load()
+        out[lv] = ds.drop_attrs(deep=False).assign_attrs(
+            {k: v for k, v in ds.attrs.items() if k not in LAKE_ATTRS})
+    return out
+
+
+def _assert_same(want: dict, got: dict, what: str) -> None:
+    for lv, ds in want.items():
+        assert ds.sizes["time"] > 0 and len(ds.data_vars) > 20, (what, lv)
+        assert ds.identical(got[lv]), f"{what}: level {lv} differs"
 
 
 @pytest.mark.s3
 def test_two_worker_processes_on_s3_build_what_one_process_builds_locally(
         tmp_path, s3_server):  # noqa: F811
     distributed = pytest.importorskip("distributed")
+    from pumplib import config
     from pumplib.assets import AssetRegistry
     from pumplib.features import build_lake, load_catalog
     from pumplib.ingest import ingest
@@ -26,24 +49,43 @@ def test_two_worker_processes_on_s3_build_what_one_process_builds_locally(
     reg = AssetRegistry.load(ROOT / "catalogs" / "assets.yaml")
     cat = load_catalog(str(ROOT / "catalogs" / "features"))
     tz = reg.utility["timezone"]
-    sample = ROOT / "data_samples" / "pumps_1min_4w.parquet"
+    frame = pd.read_parquet(ROOT / "data_samples" / "pumps_1min_4w.parquet")
+    last = frame["timestamp"].max().floor("D")
+    first_part, last_day = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    frame[frame["timestamp"] < last].to_parquet(first_part)
+    frame[frame["timestamp"] >= last].to_parquet(last_day)
+    day = (last, frame["timestamp"].max() + pd.Timedelta("1min"))
     s3 = f"s3://lake/scaleout?endpoint_url={s3_server}"
     local = str(tmp_path / "local")
     for url in (s3, local):
-        ingest(sample, "long_parquet", store=url, registry=reg, progress=False)
-    build_lake(Lake(local), cat, LEVELS, registry=reg, timezone=tz, quality=False)
+        ingest(first_part, "long_parquet", store=url, registry=reg, progress=False)
+    kw = {"registry": reg, "timezone": tz, "quality": False}
+    build_lake(Lake(local), cat, LEVELS, **kw)
+    n_assets = Lake(local).open_raw().sizes["asset"]
+    assert n_assets >= 4
 
-    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                  dashboard_address=":0") as cluster, \
-            distributed.Client(cluster) as client, \
-            distributed.get_task_stream(client) as tasks:
-        snap = build_lake(Lake(s3), cat, LEVELS, registry=reg, timezone=tz, quality=False)
+    with config.set({"features.cluster_assets": -(-n_assets // 2)}), \
+            distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                     dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        with distributed.get_task_stream(client) as tasks:
+            snap = build_lake(Lake(s3), cat, LEVELS, **kw)
+        full_tasks = list(tasks.data)
+        for url in (s3, local):
+            ingest(last_day, "long_parquet", store=url, registry=reg, progress=False)
+        build_lake(Lake(s3), cat, LEVELS, changed=day, **kw)
     assert snap is not None
-    workers = {t["worker"] for t in tasks.data}
+    # one task per asset group, each on a worker process; nothing else ran on the cluster
+    # (no table was computed there for the client to gather)
+    assert sorted(t["key"].split("-")[0] for t in full_tasks) == ["build_group"] * 2
+    workers = {t["worker"] for t in full_tasks}
     assert len(workers) == 2, f"the build ran on {len(workers)} worker process(es)"
+    meta = next(c.metadata for c in Lake(s3).log() if c.snapshot == snap)
+    assert meta["kind"] == "features" and meta["levels"] == [*LEVELS, "_partials/1D"]
+    assert meta["definition_hashes"] == {n: d.hash for n, d in cat.items()}
 
-    for lv in LEVELS:
-        want = Lake(local).open_group(f"features/{lv}").load().drop_attrs()
-        got = Lake(s3).open_group(f"features/{lv}").load().drop_attrs()
-        assert want.sizes["time"] > 0 and len(want.data_vars) > 20
-        assert want.identical(got), lv
+    want = _tables(Lake(local))
+    _assert_same(want, _tables(Lake(s3), snapshot=snap), "full build")
+
+    build_lake(Lake(local), cat, LEVELS, changed=day, **kw)
+    _assert_same(_tables(Lake(local)), _tables(Lake(s3)), "appended day")

@@ -338,8 +338,11 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
     a quality run).
 
     ``engine`` (see :func:`build`) defaults to ``"blocks"`` (eager, threads of
-    this process), or to ``"dask"`` while a ``dask.distributed`` client is
-    active, so the build runs on that cluster's workers.
+    this process). While a ``dask.distributed`` client is active, a full build
+    (``engine=None``) runs on that cluster's workers, each writing its own chunks into
+    a fork of the commit's session (:mod:`~pumplib.features.cluster`); where day blocks
+    cannot build it, the dask engine does, on the cluster. An incremental build
+    (``changed``) runs in this process.
 
     The first build of a process tunes glibc's malloc (one arena, glibc's largest
     mmap and trim thresholds: ``features.malloc_*``, see :func:`tune_malloc`).
@@ -370,6 +373,16 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
     tune_malloc()
     args = (lake, catalog, levels, names)
     with gc_skips_older_objects():
+        client = _distributed_client() if changed is None and engine is None else None
+        if client is not None:
+            from .cluster import build_on_cluster
+
+            try:
+                return build_on_cluster(client, lake, catalog, levels, names, registry,
+                                        timezone, cadence, quality, message, metadata)
+            except EngineDeclined as why:
+                log.debug("features: the cluster build declined (%s); the dask engine "
+                          "builds", why)
         plan = None if changed is not None or engine == "dask" else _stream_plan(
             lake, catalog, levels, names, cadence, timezone)
         if plan is not None:

@@ -1,0 +1,284 @@
+"""A full build on the workers of a ``dask.distributed`` cluster, each writing its own chunks.
+
+:func:`~pumplib.features.builder.build_lake` builds here while a
+``dask.distributed`` client is active (``engine=None``). The client only plans,
+merges and commits; no table passes through it:
+
+1. **Plan** (client): the raw grid's axes (metadata only), the feature plan
+   (:func:`~pumplib.features.planning.block_specs`), every level's periods and
+   columns, and the asset groups of the tasks (:func:`group_size`).
+2. **Create** (client): in a fork of the commit's Icechunk session
+   (``Session.fork``), every level of the build is created afresh: its ``asset``,
+   ``time`` and ``time_end`` axes and its stacked ``(column, asset, time)`` array
+   (:data:`~pumplib.features.tables.VALUES`) of the full shape, chunked by asset group.
+   Only metadata and the axes are written; the workers never touch metadata.
+3. **Build** (workers, one task per asset group): the task reads its raw rows of the
+   snapshot the client planned from (straight from the lake), builds every level on
+   day blocks with the in-process engine (:func:`~pumplib.features.blocks.build_blocks`:
+   each level once, weeks and months rolled up from the day partials), writes its
+   rows of every level and of the day partials into its copy of the fork and returns
+   the fork (a few kilobytes: Icechunk keeps the chunks in storage, the fork only
+   their references).
+4. **Merge and commit** (client): the returned forks are merged into the session
+   and committed once, with the lineage a build in process records.
+
+Asset groups hold whole chunks of golden-table rows, so no two tasks write one
+chunk; they follow the raw lake's asset chunks (``lake.asset_chunk``), so no two
+tasks decode one raw chunk. A group holds its assets' whole history (memory per task:
+the group's pump-days, see ``docs/scaling.md``). The tables equal an in-process
+build's (``tests/test_scaleout.py``); only their asset chunking differs (a chunk holds
+one asset group, not the whole fleet).
+
+Where the day-block engine declines (``integral()``, a week or month of an aggregation
+that does not merge, periods straddling local midnight), :class:`EngineDeclined` is
+raised before anything is written and the caller builds another way.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .. import config
+from ..errors import PumplibError
+from . import aggregations as A
+from .planning import (
+    PARTIALS_GROUP,
+    EngineDeclined,
+    feature_columns,
+    partial_columns,
+    plan_levels,
+    table_attrs,
+)
+from .tables import _LONG_NAMES, _TIME_CHUNKS, VALUES, _column_chunk, _jsonable_attrs
+
+__all__ = ["build_on_cluster", "group_size", "table_schema"]
+
+
+def group_size(n_assets: int, raw_chunk: int, threads: int, most: int | None = None) -> int:
+    """Assets per task of a cluster build: whole raw asset chunks (``raw_chunk`` assets),
+    as few per task as keep ``threads`` busy; ``most`` (the ``features.cluster_assets``
+    setting, 0 or None: automatic) sets it instead.
+
+    Examples
+    --------
+    >>> group_size(5, 8, 2), group_size(20, 8, 2), group_size(200, 8, 4), group_size(5, 8, 2, 3)
+    (5, 8, 56, 3)
+    """
+    if most:
+        return max(1, min(int(most), n_assets))
+    raw_chunk = max(1, int(raw_chunk))
+    chunks = -(-n_assets // raw_chunk)
+    per = max(1, chunks // max(1, int(threads)))
+    return min(n_assets, per * raw_chunk)
+
+
+def table_schema(data: xr.Dataset, catalog, specs: Mapping, wanted: Sequence[str],
+                 levels: Sequence[str], timezone: str, grid: A.Grid) -> dict[str, dict]:
+    """What :func:`~pumplib.features.blocks.build_blocks` returns for ``data``, without
+    its values: per level (and :data:`PARTIALS_GROUP`) the column names in order, their
+    attributes, the period starts and ends (epoch s) and the table's attributes."""
+    one = np.zeros((1, 1))
+    cols: dict[str, dict] = {}
+    for d, lvs, _mergeable, fields in specs.values():
+        for lv in lvs:
+            vals = {a: one for a in (*d.aggregations[lv], "coverage")}
+            got = feature_columns(d, lv, {**vals, "time": None, "time_end": None},
+                                  lambda lv_, a_: one)
+            got.pop("time"), got.pop("time_end")
+            cols.setdefault(lv, {}).update({k: v.attrs for k, v in got.items()})
+        if "1D" in plan_levels(lvs):
+            p = A.Partials("1D", fields, np.zeros((len(fields), 1, 1)), np.array([0, 1]), grid)
+            cols.setdefault(PARTIALS_GROUP, {}).update(
+                {k: v.attrs for k, v in partial_columns(d, p).items()})
+    base = table_attrs(data, catalog, wanted, timezone, grid.dt)
+    out = {}
+    for lv in [*levels, PARTIALS_GROUP]:
+        if lv not in cols:
+            continue
+        bounds = A.level_bounds("1D" if lv == PARTIALS_GROUP else lv, grid.t0, grid.end,
+                                timezone)
+        out[lv] = {"columns": list(cols[lv]), "column_attrs": cols[lv],
+                   "time": bounds[:-1], "time_end": bounds[1:],
+                   "attrs": {"level": lv, **base}}
+    return out
+
+
+def _create_tables(store, schema: Mapping, assets: np.ndarray, per: int) -> dict[str, list]:
+    """Every level of ``schema`` created afresh under ``features/`` of the Icechunk
+    session store ``store`` (axes written, values left to the tasks), its rows chunked
+    ``per`` assets; returns the columns a stored level had that the build drops."""
+    import zarr
+
+    from ..lake import _jsonable, raw_compressor
+
+    root = zarr.open_group(store=store, mode="a", zarr_format=3, use_consolidated=False)
+    features = root.require_group("features")
+    dropped = {}
+    comp = raw_compressor()
+    for lv, s in schema.items():
+        if lv in features:
+            old = features[lv]
+            before = (list(old[VALUES].attrs.get("columns", [])) if VALUES in old else
+                      [k for k in old.array_keys() if k not in ("asset", "time", "time_end")])
+            dropped[lv] = sorted(set(before) - set(s["columns"]))
+        attrs = {k: v for k, v in s["attrs"].items() if k != "definition_hashes"}
+        g = features.create_group(lv, overwrite=True, attributes=_jsonable({
+            **attrs, "definition_hashes": s["attrs"]["definition_hashes"],
+            "title": f"pumplib golden table, level {lv}"}))
+        axes = {"asset": (assets.astype(str).astype(object), str, None)}
+        for axis in ("time", "time_end"):
+            axes[axis] = (np.asarray(s[axis], dtype=np.int64), "int64", {
+                "units": "seconds since 1970-01-01T00:00:00",
+                "calendar": "proleptic_gregorian", "long_name": _LONG_NAMES[axis]})
+        for axis, (val, dtype, attrs) in axes.items():   # as the lake writer makes them
+            g.create_array(axis, shape=val.shape, chunks=(max(len(val), 1),), dtype=dtype,
+                           dimension_names=("asset" if axis == "asset" else "time",),
+                           attributes=attrs)[:] = val
+        n_time = len(s["time"])
+        tc = max(min(n_time, _TIME_CHUNKS.get(lv.rsplit("/", 1)[-1], 1 << 30)), 1)
+        n_cols = len(s["columns"])
+        g.create_array(VALUES, shape=(n_cols, len(assets), n_time),
+                       chunks=(_column_chunk(n_cols, per, tc), per, tc), dtype="float64",
+                       fill_value=np.nan, compressors=comp,
+                       dimension_names=("column", "asset", "time"),
+                       attributes={"columns": s["columns"], "coordinates": "time_end",
+                                   "column_attrs": {c: _jsonable_attrs(a) for c, a in
+                                                    s["column_attrs"].items()}})
+    return dropped
+
+
+def _unpickle(blob: bytes):
+    """An object pickled on the client (:func:`pickle.dumps`), unpickled on a worker once
+    pint's application registry is pumplib's (feature units such as ``EUR/kWh`` live
+    there; pint unpickles units into its application registry)."""
+    import pickle
+
+    import pint
+
+    from .expr import _ureg
+
+    ureg = _ureg()
+    if pint.get_application_registry().get() is not ureg:
+        pint.set_application_registry(ureg)
+    return pickle.loads(blob)
+
+
+_LAKES: dict[str, object] = {}
+_LAKES_LOCK = threading.Lock()
+
+
+def _lake(url: str):
+    """This worker process's :class:`~pumplib.lake.Lake` of ``url`` (opened once)."""
+    from ..lake import Lake
+
+    with _LAKES_LOCK:
+        if url not in _LAKES:
+            _LAKES[url] = Lake(url)
+        return _LAKES[url]
+
+
+def build_group(fork, url: str, snapshot: str, cadence: str | None, rows: tuple[int, int],
+                shipped: bytes, levels: Sequence[str], wanted: Sequence[str], timezone: str,
+                quality: bool):
+    """One task of a cluster build (runs on a worker): the tables of the assets ``rows``
+    (``[first, stop)`` on the raw asset axis) of the lake at ``url`` at raw ``snapshot``
+    with the feature catalog and asset registry ``shipped`` (pickled together),
+    built on day blocks and written into their rows of the levels the client created in
+    ``fork`` (an Icechunk ``ForkSession``); returns the fork."""
+    from zarr import open_group
+
+    from .blocks import build_blocks
+    from .builder import _inputs
+    from .planning import block_specs
+    from .tuning import tune_malloc
+
+    tune_malloc()
+    catalog, registry = _unpickle(shipped)
+    lake = _lake(url)
+    data = lake.open_raw(cadence, snapshot=snapshot)
+    flags = None
+    if quality:
+        from ..quality import open_quality
+
+        flags = open_quality(lake, data.attrs.get("cadence"), snapshot=snapshot, like=data)
+        flags.attrs.update(quality_group=f"quality/{data.attrs.get('cadence')}",
+                           snapshot=snapshot)
+    r0, r1 = rows
+    if (r0, r1) != (0, data.sizes["asset"]):
+        data = data.isel(asset=slice(r0, r1))
+        flags = None if flags is None else flags.isel(asset=slice(r0, r1))
+    data, _store, catalog, levels, wanted, timezone, _grid = _inputs(
+        data, None, catalog, levels, wanted, timezone, cadence)
+    tables = build_blocks(data, catalog, block_specs(catalog, wanted, levels), wanted,
+                          levels, registry, timezone, True, flags)
+    del data, flags
+    root = open_group(store=fork.store, mode="r+", zarr_format=3, use_consolidated=False)
+    for lv in list(tables):
+        _write_rows(root[f"features/{lv}"], lv, tables.pop(lv), r0)
+    return fork
+
+
+def _write_rows(g, lv: str, ds: xr.Dataset, r0: int) -> None:
+    """Write the columns of table ``ds`` into rows ``[r0, r0 + assets)`` of the stacked
+    array of level group ``g``, a column chunk at a time (only chunk data: the client
+    made the array and its axes, which must be the table's)."""
+    arr = g[VALUES]
+    columns = list(arr.attrs.get("columns", []))
+    secs = np.asarray(ds["time"].values.astype("datetime64[s]").astype(np.int64))
+    if columns != list(ds.data_vars) or not np.array_equal(g["time"][:], secs):
+        raise PumplibError(f"internal: the table {lv!r} a task built does not fit the level "
+                           f"the client planned ({len(ds.data_vars)} columns and "
+                           f"{len(secs)} periods, planned {len(columns)} and "
+                           f"{g['time'].shape[0]})")
+    cc, r1 = int(arr.chunks[0]), r0 + ds.sizes["asset"]
+    for c0 in range(0, len(columns), cc):
+        block = np.stack([np.asarray(ds[c].values, dtype=np.float64)
+                          for c in columns[c0:c0 + cc]])
+        arr[c0:c0 + len(block), r0:r1, :] = block
+
+
+def build_on_cluster(client, lake, catalog, levels: Sequence[str] | None,
+                     names: Sequence[str], registry, timezone: str | None,
+                     cadence: str | None, quality: bool, message: str | None,
+                     metadata: Mapping) -> str | None:
+    """A full build of ``lake`` on the workers of ``client`` (see the module), committed
+    once; returns the snapshot id (None when nothing was written). Raises
+    :class:`EngineDeclined` before writing anything where day blocks cannot build it."""
+    import pickle
+
+    from .builder import _inputs, choose_engine
+
+    data = lake.open_raw(cadence)             # metadata and the axes only
+    snapshot = data.attrs.get("snapshot")
+    data, _store, catalog, levels, wanted, timezone, grid = _inputs(
+        data, lake, catalog, levels, names, timezone, cadence)
+    chosen = choose_engine(data, catalog, wanted, levels, timezone, grid, engine="blocks")
+    if chosen.name != "blocks" or not chosen.specs:
+        raise EngineDeclined(chosen.reason)
+    schema = table_schema(data, catalog, chosen.specs, wanted, levels, timezone, grid)
+    n = data.sizes["asset"]
+    first = next(iter(data.data_vars.values())).data
+    raw_chunk = int(data.attrs.get("asset_chunk") or first.chunks[0][0])
+    per = group_size(n, raw_chunk, sum(client.nthreads().values()),
+                     config.get("features.cluster_assets", None))
+    hashes = {n_: catalog[n_].hash for n_ in wanted}
+    shipped = pickle.dumps((catalog, registry))
+    with lake.transaction(message or "features build", {}) as tx:
+        fork = tx.session.fork()
+        dropped = _create_tables(fork.store, schema, np.asarray(data["asset"].values), per)
+        futures = [client.submit(build_group, fork, lake.url, snapshot, cadence,
+                                 (r0, min(n, r0 + per)), shipped, levels, wanted, timezone,
+                                 quality, pure=False)
+                   for r0 in range(0, n, per)]
+        tx.session.merge(*client.gather(futures))
+        tx.metadata.update({"kind": "features", "levels": list(schema),
+                            "definition_hashes": hashes, "raw_snapshot": snapshot,
+                            "cadence": data.attrs.get("cadence"), "quality": bool(quality),
+                            **metadata})
+        if any(dropped.values()):
+            tx.metadata["dropped"] = {lv: v for lv, v in dropped.items() if v}
+    return tx.snapshot
