@@ -69,9 +69,9 @@ class Subscriber:
         self.client.loop_stop()
 
 
-def expected_rows(**kw) -> tuple[collections.Counter, dict[str, str]]:
+def expected_rows(reg=None, **kw) -> tuple[collections.Counter, dict[str, str]]:
     """The simulator's long export rows as a multiset of (tag, epoch ms, value or None)."""
-    sim = simulate(REG, **kw)
+    sim = simulate(REG if reg is None else reg, **kw)
     rows = collections.Counter()
     for chunk in sim:
         ts, code, value, _ = chunk.long_arrays()
@@ -203,3 +203,107 @@ def test_cli_bad_options_give_one_line(tmp_path, args, match):
     assert res.exit_code == 2, res.output
     assert match in " ".join(res.output.split())
     assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+
+
+# -- OPC UA ------------------------------------------------------------------------------------
+
+OPC_REG = make_registry(n_stations=1, pumps_per_station=1)
+
+
+def test_opcua_config_is_checked_with_one_clear_line(tmp_path):
+    from pumplib.errors import PumplibError
+    from pumplib.live.opcua import load_config
+
+    tags = sorted(simulate(OPC_REG, days=1, freq="1min", faults=()).tags)
+    path = tmp_path / "sources.yaml"
+    path.write_text("opcua:\n  endpoint: opc.tcp://127.0.0.1:4840/\n"
+                    "  node_template: 'ns=2;s={tag}'\n  publishing_interval: 0.2\n"
+                    f"  nodes: {{'ns=3;i=1001': {tags[0]}}}\n")
+    cfg = load_config(path, registry=OPC_REG)
+    assert cfg.nodes["ns=3;i=1001"] == tags[0] and cfg.publishing_interval == 0.2
+    assert {f"ns=2;s={t}": t for t in tags}.items() <= cfg.nodes.items()
+    for block, match in [
+        ({"endpont": "opc.tcp://h:1/"}, "opcua: unknown key 'endpont'. Did you mean 'endpoint'?"),
+        ({"endpoint": "http://h:1/", "nodes": {"ns=2;s=X": tags[0]}}, "opcua.endpoint"),
+        ({"endpoint": "opc.tcp://h:1/", "nodes": {"ns=2;s=X": tags[0] + "X"}},
+         f"unknown tag '{tags[0]}X'. Did you mean '{tags[0]}'"),
+        ({"endpoint": "opc.tcp://h:1/", "nodes": {"ns=x;q=1": tags[0]}}, "is not a node id"),
+        ({"endpoint": "opc.tcp://h:1/", "nodes": {"ns=2;s=X": tags[0]}, "queue_size": 0},
+         "opcua.queue_size 0 is not valid"),
+        ({"endpoint": "opc.tcp://h:1/"}, "no nodes"),
+    ]:
+        path.write_text(yaml_dump({"opcua": block}))
+        with pytest.raises(PumplibError) as exc:
+            load_config(path, registry=OPC_REG)
+        msg = str(exc.value)
+        assert msg.startswith(str(path)) and match in msg and "\n" not in msg, msg
+
+
+def yaml_dump(obj) -> str:
+    import yaml
+
+    return yaml.safe_dump(obj)
+
+
+def test_opcua_subscription_fills_the_sample_log(tmp_path):
+    """Served readings arrive in the SampleLog with their source timestamps, exactly;
+    after the server goes away and comes back, the source reconnects by itself."""
+    import asyncio
+
+    from pumplib.live.opcua import OpcUaSource, SimulatedServer
+    from pumplib.live.wal import SampleLog
+
+    log = SampleLog(tmp_path / "wal.sqlite")
+    t0 = pd.Timestamp(START, tz="UTC").value
+
+    async def until(cond, timeout=20):
+        deadline = time.monotonic() + timeout
+        while not cond() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert cond()
+
+    async def main():
+        srv = await SimulatedServer(OPC_REG).start()
+        src = OpcUaSource(srv.config(publishing_interval=0.05, reconnect_max=0.5), log,
+                          flush_interval=0.05)
+        stop = asyncio.Event()
+        task = asyncio.create_task(src.run(stop))
+        try:
+            await until(src.connected.is_set)
+            played = await srv.play(speed=None, start=START, minutes=10, freq="1min", faults=())
+            tag = next(iter(srv.config().nodes.values()))
+            extra = [(tag, t0 + 600 * 10**9, None),            # a bad-status reading
+                     (tag, t0 + 601 * 10**9, 5.0), (tag, t0 + 602 * 10**9, 5.0)]  # same value
+            await srv.write(extra)
+            await until(lambda: src.appended == played + len(extra))
+            await srv.stop()                                  # the server goes away …
+            await until(lambda: not src.connected.is_set())
+            srv2 = await SimulatedServer(OPC_REG, port=srv.port).start()   # … and comes back
+            try:
+                await until(src.connected.is_set)
+                await srv2.write([(tag, t0 + 700 * 10**9, 7.5)])
+                await until(lambda: src.appended == played + len(extra) + 1)
+            finally:
+                await srv2.stop()
+        finally:
+            stop.set()
+            await task
+        return played, extra, src
+
+    played, extra, src = asyncio.run(main())
+    assert src.connects == 2 and played == 10 * len(OPC_REG_TAGS())
+    got = log.pending()
+    want, _ = expected_rows(OPC_REG, start=START, days=1, freq="1min", faults=())
+    end = (t0 + 600 * 10**9) // 1_000_000
+    want = collections.Counter({k: n for k, n in want.items() if k[1] < end})
+    want.update([(t, ts // 1_000_000, v)
+                 for t, ts, v in [*extra, (extra[0][0], t0 + 700 * 10**9, 7.5)]])
+    assert collections.Counter(
+        (r.tag, r.ts_ns // 1_000_000, None if r.value != r.value else r.value)
+        for r in got.itertuples()) == want
+    assert set(got.source) == {src.config.source}
+    assert (got.ts_ns % 1_000_000 == 0).all()
+
+
+def OPC_REG_TAGS() -> list[str]:
+    return simulate(OPC_REG, start=START, days=1, freq="1min", faults=()).tags
