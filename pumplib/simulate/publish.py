@@ -146,12 +146,11 @@ class _StationDay:
 
     station: str
     prefixes: list[str]          # '{"tag":"…","ts":' per tag code
-    send: np.ndarray             # int64 ns, non-decreasing
     ts: np.ndarray               # int64 ns, the exported timestamp
     code: np.ndarray             # tag index into prefixes/tags
     value: np.ndarray            # float64, NaN = null
     tags: tuple[str, ...] = ()
-    bounds: np.ndarray = field(default=None, repr=False)  # row range of each slot
+    bounds: np.ndarray = field(default=None, repr=False)  # rows of slot s: bounds[s]:bounds[s+1]
 
 
 def _station_day(chunk: Chunk, lo: int = 0, hi: int | None = None) -> _StationDay:
@@ -183,7 +182,7 @@ def _station_day(chunk: Chunk, lo: int = 0, hi: int | None = None) -> _StationDa
     return _StationDay(
         station=chunk.station, tags=chunk.tags,
         prefixes=['{"tag":' + json.dumps(t) + ',"ts":' for t in chunk.tags],
-        send=times[slot], ts=ts, code=code, value=value,
+        ts=ts, code=code.astype(np.int16 if len(chunk.tags) < 2**15 else np.int32), value=value,
         bounds=np.searchsorted(slot, np.arange(n + 1)))
 
 
@@ -317,7 +316,8 @@ class _Link:
                 return False
             self.pump(0.2)
         info = self.client.publish(topic, payload, qos=1)
-        if info.rc not in (self._mqtt.MQTT_ERR_SUCCESS, self._mqtt.MQTT_ERR_NO_CONN):
+        if info.rc not in (self._mqtt.MQTT_ERR_SUCCESS, self._mqtt.MQTT_ERR_NO_CONN,
+                           self._mqtt.MQTT_ERR_CONN_LOST):  # kept, sent again on reconnection
             raise BrokerError(f"publishing to {topic} failed: {self._mqtt.error_string(info.rc)}")
         self.sent += 1
         return True
@@ -378,6 +378,8 @@ class PublishReport:
         first second was sent (NaT if the run stopped before it).
     stopped : bool
         True if ``stop_event`` ended the run early.
+    reconnects : int
+        Times the connection to the broker was lost and made again.
     """
 
     broker: str
@@ -390,6 +392,7 @@ class PublishReport:
     last_ns: int | None = None
     faults: pd.DataFrame = field(default_factory=pd.DataFrame)
     stopped: bool = False
+    reconnects: int = 0
 
     @property
     def samples_per_s(self) -> float:
@@ -410,7 +413,7 @@ class PublishReport:
                 "samples_per_s": round(self.samples_per_s, 1),
                 "speed": "max" if self.speed is None else self.speed,
                 "first_ts": iso(self.first_ns), "last_ts": iso(self.last_ns),
-                "stopped": self.stopped, "faults": faults}
+                "stopped": self.stopped, "reconnects": self.reconnects, "faults": faults}
 
 
 def _fault_table(sim: Simulation, start_ns: int, end_ns: int) -> pd.DataFrame:
@@ -495,6 +498,7 @@ def publish(broker: str, registry: AssetRegistry | Mapping | str | Path | None =
     finally:
         link.drain(30.0)
         report.acked_messages = link.acked
+        report.reconnects = link.reconnects
         link.close()
     return report
 
