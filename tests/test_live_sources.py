@@ -145,6 +145,23 @@ def test_a_window_at_a_speed(broker):
     assert report.last_ns - report.first_ns == 9 * 60 * 10**9
 
 
+@needs_mosquitto
+def test_days_follow_each_other(broker):
+    """Two simulated days in a row, from mid-morning: nothing lost or doubled at the seam."""
+    reg = make_registry(n_stations=1, pumps_per_station=1)
+    kw = dict(start="2026-03-09T09:30", freq="10min", seed=11, faults=("spike", "stuck"))
+    sub = Subscriber(broker)
+    try:
+        report = publish(broker.url, reg, speed=None, days=2, **kw)
+        sub.wait_for(report.messages)
+        got = sub.samples()
+    finally:
+        sub.close()
+    want, _ = expected_rows(reg, days=2, **kw)
+    assert collections.Counter((tag, ts, v) for _, tag, ts, v in got) == want
+    assert report.messages == 2 * 144 and report.last_ns - report.first_ns == (288 - 1) * 600e9
+
+
 def REG_TAGS() -> list[str]:
     return simulate(REG, start=START, days=1, freq="1min", faults=()).tags
 

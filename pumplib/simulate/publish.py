@@ -210,25 +210,23 @@ def second_batches(sim: Simulation, start_ns: int | None = None, end_ns: int | N
     order; a station with no row in a second (a gap) is left out of it.
     """
     n_st = sim.plant.n_stations
-    day: list[Chunk] = []
-    for chunk in sim:
-        day.append(chunk)
-        if len(day) < n_st:
-            continue
-        t0 = int(day[0].times[0])
-        chunks, day = day, []
-        if end_ns is not None and t0 >= end_ns:
+    rows: list[_StationDay] = []
+    for chunk in sim:                   # one (day, station) at a time: rows kept, chunk freed
+        grid = chunk.times              # the day's sample times, the same for every station
+        if end_ns is not None and int(grid[0]) >= end_ns:
             return
-        if start_ns is not None and t0 + DAY_NS <= start_ns:
-            continue
-        grid = chunks[0].times          # the day's sample times, the same for every station
         lo = 0 if start_ns is None else int(np.searchsorted(grid, start_ns))
         hi = len(grid) if end_ns is None else int(np.searchsorted(grid, end_ns))
-        rows = [_station_day(c, lo, hi) for c in chunks]
-        del chunks
+        rows.append(_station_day(chunk, lo, hi) if hi > lo else None)
+        del chunk
+        if len(rows) < n_st:
+            continue
+        day, rows = rows, []
+        if hi <= lo:
+            continue
         for s in range(lo, hi):
             batch = []
-            for r in rows:
+            for r in day:
                 a, b = int(r.bounds[s]), int(r.bounds[s + 1])
                 if b > a:
                     batch.append((r, slice(a, b)))
