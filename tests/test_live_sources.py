@@ -96,6 +96,29 @@ def test_parsers_and_encoding():
         {"tag": "A.B", "ts": 0, "value": None}]}
 
 
+def test_payloads_decode_with_the_live_decoder():
+    """The contract: what the publisher encodes, pumplib.live decodes to the same samples."""
+    from pumplib.live.payload import Decoder
+    from pumplib.live.wal import Sample
+    from pumplib.simulate.publish import second_batches
+
+    sim = simulate(REG, start=START, days=1, freq="1min", seed=7, faults=None)
+    messages, want = [], []
+    for _, batch in second_batches(sim):
+        for rows, sl in batch:
+            messages.append((f"pumplib/{rows.station}/samples",
+                             encode_batch(rows.prefixes, rows.ts[sl], rows.code[sl],
+                                          rows.value[sl])))
+            want += [Sample(rows.tags[c], t, None if v != v else v) for c, t, v in
+                     zip(rows.code[sl].tolist(), rows.ts[sl].tolist(), rows.value[sl].tolist(),
+                         strict=True)]
+    decoded = Decoder(prefix="pumplib").decode(messages)
+    assert decoded.rejects == []
+    got = [s for station in decoded.samples.values() for s in station]
+    assert collections.Counter(got) == collections.Counter(want)
+    assert set(decoded.samples) == {s.station for s in sim.specs}
+
+
 @needs_mosquitto
 def test_a_day_arrives_exactly_as_the_simulator_exports_it(broker):
     """Every export row of a faulty day, once per row (duplicates twice), nothing else."""

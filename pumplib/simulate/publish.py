@@ -431,7 +431,7 @@ def publish(broker: str, registry: AssetRegistry | Mapping | str | Path | None =
             speed: float | str | None = 60.0, start: Any = None, days: int | None = None,
             minutes: float | None = None, freq: Any = "1s", seed: int = SAMPLE_SEED,
             faults: Any = None, stations: Sequence[str] | None = None,
-            signals: Sequence[str] | None = None, topic_root: str = TOPIC_ROOT,
+            signals: Sequence[str] | None = None, topic_root: str | None = None,
             client_id: str | None = None, window: int = 2000,
             stop_event: threading.Event | None = None,
             on_fault: Callable[[dict], None] | None = None) -> PublishReport:
@@ -454,8 +454,9 @@ def publish(broker: str, registry: AssetRegistry | Mapping | str | Path | None =
     freq, seed, faults, stations, signals
         As for :func:`pumplib.simulate.simulate` (``faults`` also takes the
         ``--faults`` text, see :func:`parse_faults`).
-    topic_root : str
-        First topic level (``pumplib``): topics are ``<root>/<station>/samples``.
+    topic_root : str, optional
+        Topic prefix: topics are ``<root>/<station>/samples`` (default: setting
+        ``live.topic_prefix``, ``pumplib``, what the live path subscribes to).
     client_id : str, optional
         MQTT client id (default: a random ``pumplib-sim-…``).
     window : int
@@ -489,6 +490,11 @@ def publish(broker: str, registry: AssetRegistry | Mapping | str | Path | None =
     end_ns = start_ns + span_ns
     report = PublishReport(broker=f"mqtt://{host}:{port}", speed=rate,
                            faults=_fault_table(sim, start_ns, end_ns))
+    if topic_root is None:
+        from .. import config
+
+        topic_root = str(config.get("live.topic_prefix", default=TOPIC_ROOT))
+    topic_root = topic_root.strip("/") or TOPIC_ROOT
     stop = stop_event if stop_event is not None else threading.Event()
     link = _Link(host, port, client_id or f"pumplib-sim-{uuid.uuid4().hex[:8]}", window, stop)
     try:
