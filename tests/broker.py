@@ -56,14 +56,17 @@ class Mosquitto:
             "autosave_interval 1\n"
             "max_queued_messages 1000000\n"
             "max_inflight_messages 0\n"
-            f"log_dest file {self.root / 'mosquitto.log'}\n")
+            f"log_dest file {self.root / 'mosquitto.log'}\n"
+            # started as root, mosquitto drops to user "mosquitto", which cannot write the
+            # persistence file or log here: it would keep no session across a restart
+            + ("user root\n" if os.geteuid() == 0 else ""))
         self.conf = conf
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> "Mosquitto":
+    def start(self, timeout: float = 10.0) -> Mosquitto:
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -95,7 +98,7 @@ class Mosquitto:
         self.stop()
         self.start()
 
-    def __enter__(self) -> "Mosquitto":
+    def __enter__(self) -> Mosquitto:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -170,7 +170,8 @@ class Decoder:
             if not math.isfinite(ts):
                 rejects.append(_reject(topic, item, f"ts {ts!r} is not a time", tag=tag))
                 return
-            got.append(Sample(tag, int(round(ts * _MS)), value, raw))
+            whole = math.floor(ts)      # whole ms exactly, the fraction rounded to the ns
+            got.append(Sample(tag, int(whole) * _MS + int(round((ts - whole) * _MS)), value, raw))
         elif isinstance(ts, str):
             iso.append((topic, tag, value, raw, ts, item))
         else:
