@@ -30,8 +30,10 @@ the child's whole CPU (imports included: ``RUSAGE_CHILDREN`` in the parent) besi
 * **cluster**: the basic build with a ``distributed.Client`` on a 2-worker
   ``LocalCluster`` of processes (1 thread each) against the same build in process;
   the cluster's CPU is the client's call plus each worker's own (``client.run``
-  before and after). It is skipped (reported as not measured, with the reason) when
-  it passes ``--cluster-timeout``.
+  before and after). As the in-process child imports pumplib and opens the lake
+  before its clock, each worker does so too (``client.run``) before the cluster's.
+  It is skipped (reported as not measured, with the reason) when it passes
+  ``--cluster-timeout``. ``--grid none --wide none --ingest none`` runs it alone.
 
 Rounds: at each size the basic build, the physics build, the read and the appended
 day run in turn, ``--repeat`` times; each figure is the median of its rounds, peak
@@ -169,9 +171,24 @@ def child_cluster(spec: dict) -> dict:
         hwm = [ln for ln in status if ln.startswith("VmHWM:")]
         return ru.ru_utime + ru.ru_stime, int(hwm[0].split()[1]) * 1024 / 1e9
 
+    def warm(url):
+        """A worker as the in-process child is when its clock starts: pumplib imported
+        (the cluster engine too, if this pumplib has one), the lake opened."""
+        import importlib
+
+        import pumplib.features
+
+        importlib.import_module("dask.array")
+        try:
+            from pumplib.features.cluster import _lake
+        except ImportError:                  # a pumplib from before the cluster engine
+            return pumplib.features.__name__
+        return repr(_lake(url))
+
     reg, cat, lake = bf._setup(spec, spec["physics"])
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(warm, spec["url"])
         before = client.run(usage)
         t, c = time.perf_counter(), _cpu()
         snap = build_lake(lake, cat, bf.LEVELS, registry=reg, timezone=bf.TZ, cadence="1s",
@@ -530,8 +547,8 @@ def main(argv: list[str] | None = None) -> dict:
     args.repeat = args.repeat if args.repeat is not None else base.get("repeat", 2)
     if args.repeat < 1:
         ap.error(f"--repeat: expected 1 or more, got {args.repeat}")
-    grid = _sizes(args.grid or base["grid"], "grid")
-    wide = _ints(args.wide or base["wide"], "wide")
+    grid = [] if args.grid == "none" else _sizes(args.grid or base["grid"], "grid")
+    wide = [] if args.wide == "none" else _ints(args.wide or base["wide"], "wide")
     ing = [] if (args.ingest or "") == "none" else _ints(args.ingest or base["ingest"], "ingest")
     clu = None if (args.cluster or "") == "none" else _sizes(args.cluster or base["cluster"],
                                                               "cluster")[0]

@@ -209,7 +209,7 @@ def build_group(fork, url: str, snapshot: str, cadence: str | None, rows: tuple[
                            snapshot=snapshot)
     r0, r1 = rows
     if (r0, r1) != (0, data.sizes["asset"]):
-        data = data.isel(asset=slice(r0, r1))
+        data = _asset_rows(data, r0, r1, flags is None)
         flags = None if flags is None else flags.isel(asset=slice(r0, r1))
     data, _store, catalog, levels, wanted, timezone, _grid = _inputs(
         data, None, catalog, levels, wanted, timezone, cadence)
@@ -220,6 +220,84 @@ def build_group(fork, url: str, snapshot: str, cadence: str | None, rows: tuple[
     for lv in list(tables):
         _write_rows(root[f"features/{lv}"], lv, tables.pop(lv), r0)
     return fork
+
+
+def _asset_rows(data: xr.Dataset, r0: int, r1: int, direct: bool) -> xr.Dataset:
+    """Assets ``[r0, r1)`` of a raw Dataset opened with ``Lake.open_raw``. With ``direct``
+    (no quality flags to apply) and ``r0`` on a raw asset chunk boundary, the engines
+    still read them straight from the lake (the fused chunk kernels, one fetch per
+    chunk, :mod:`~pumplib.features.reading`): the rows' view of the raw group
+    (:class:`_RowGroup`) is registered as the grid this cut was opened from."""
+    from ..lake import _remember_grid
+
+    out = data.isel(asset=slice(r0, r1))
+    store, snap, cad = (data.attrs.get(k) for k in ("store", "snapshot", "cadence"))
+    first = next(iter(data.data_vars.values())).data
+    chunk = int(first.chunks[0][0]) if hasattr(first, "chunks") else 0
+    if not (direct and store and snap and cad and chunk and r0 % chunk == 0):
+        return out                           # read through xarray: zarr reads the rows
+    from .reading import _raw_group
+
+    group, _assets = _raw_group(store, snap, cad)
+    key = f"{store}#assets={r0}:{r1}"        # not a URL: only this process's grid cache
+    _remember_grid(key, snap, f"raw/{cad}", _RowGroup(group, r0, r1),
+                   out["asset"].values)
+    # a new attribute dict (isel shares the parent's); the cut's arrays named as raw_window
+    # names its cuts, so they are still read straight from the lake
+    out.attrs = {**data.attrs, "store": key, "raw_window_names": {
+        k: v.data.name for k, v in out.data_vars.items()
+        if isinstance(getattr(v.data, "name", None), str)}}
+    return out
+
+
+class _RowGroup:
+    """Rows ``[r0, r1)`` of every array of a raw zarr group, as the chunk readers use a
+    group (``attrs``, ``g[name]``); ``r0`` is on an asset chunk boundary."""
+
+    def __init__(self, group, r0: int, r1: int):
+        self._group, self._rows = group, (r0, r1)
+        self.attrs = group.attrs
+
+    def __getitem__(self, name: str) -> _RowArray:
+        return _RowArray(self._group[name], *self._rows)
+
+
+class _RowArray:
+    """Rows ``[r0, r1)`` of a raw ``(asset, time)`` zarr array: its shape, chunk keys and
+    selections are those of the rows; everything else is the array's."""
+
+    def __init__(self, arr, r0: int, r1: int):
+        self._arr, self._r0, self._r1 = arr, r0, r1
+        self.shape = (r1 - r0, *arr.shape[1:])
+        self.metadata = _RowMetadata(arr.metadata, r0 // int(arr.chunks[0]))
+
+    def __getattr__(self, name: str):
+        return getattr(self._arr, name)
+
+    def _rows(self, sel):
+        rows, *rest = sel
+        if rows != slice(None):
+            raise PumplibError(f"internal: a row view reads whole rows, not {rows!r}")
+        return (slice(self._r0, self._r1), *rest)
+
+    def get_basic_selection(self, sel, **kwargs):
+        return self._arr.get_basic_selection(self._rows(sel), **kwargs)
+
+    def __getitem__(self, sel):
+        return self._arr[self._rows(sel)]
+
+
+class _RowMetadata:
+    """The metadata of a :class:`_RowArray`: chunk keys shifted by its first asset chunk."""
+
+    def __init__(self, metadata, shift: int):
+        self._metadata, self._shift = metadata, shift
+
+    def __getattr__(self, name: str):
+        return getattr(self._metadata, name)
+
+    def encode_chunk_key(self, coords):
+        return self._metadata.encode_chunk_key((coords[0] + self._shift, *coords[1:]))
 
 
 def _write_rows(g, lv: str, ds: xr.Dataset, r0: int) -> None:
