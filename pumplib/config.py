@@ -66,7 +66,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 # settings that hold a local path: relative values are taken from the project folder
 PATH_KEYS = ("store.url", "assets.registry", "features.catalog", "features.lab_dir",
              "quality.rules", "qa.index_dir", "ops.cache_dir",
-             "catalog.dir", "demo.sample", "ingest.formats_dir")
+             "catalog.dir", "demo.sample", "ingest.formats_dir", "live.opcua")
 
 PROJECT_FILE = "pumplib-project.yaml"
 PROJECT_ENV = "PUMPLIB_PROJECT"

@@ -304,6 +304,12 @@ def test_opcua_config_is_checked_with_one_clear_line(tmp_path):
                     f"  nodes: {{'ns=3;i=1001': {tags[0]}}}\n")
     cfg = load_config(path, registry=OPC_REG)
     assert cfg.nodes["ns=3;i=1001"] == tags[0] and cfg.publishing_interval == 0.2
+    from pumplib import config
+    from pumplib.live.opcua import configured
+
+    assert configured(OPC_REG) is None                     # no OPC UA source by default
+    with config.set({"live.opcua": str(path)}):
+        assert configured(OPC_REG) == cfg
     assert {f"ns=2;s={t}": t for t in tags}.items() <= cfg.nodes.items()
     for block, match in [
         ({"endpont": "opc.tcp://h:1/"}, "opcua: unknown key 'endpont'. Did you mean 'endpoint'?"),

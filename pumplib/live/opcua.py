@@ -17,7 +17,8 @@ OPC UA has no acknowledgement a source could hold back until a sample is
 durable: samples wait at most ``flush_interval`` (0.2 s) in memory before
 :meth:`SampleLog.append` makes them durable.
 
-The mapping lives in a small YAML file, beside other live sources::
+The mapping lives in a small YAML file, named by the setting ``live.opcua``
+(:func:`configured` reads it) or given to :func:`load_config`::
 
     opcua:
       endpoint: opc.tcp://127.0.0.1:4840/pumplib/
@@ -55,8 +56,8 @@ from asyncua import Client, Server, ua
 from ..errors import ConfigError, PumplibError, UnknownNameError, choices_message
 from .wal import Sample, SampleLog
 
-__all__ = ["NAMESPACE", "OpcUaConfig", "OpcUaSource", "SimulatedServer", "load_config",
-           "run_source", "serve_simulated"]
+__all__ = ["NAMESPACE", "OpcUaConfig", "OpcUaSource", "SimulatedServer", "configured",
+           "load_config", "run_source", "serve_simulated", "to_sample"]
 
 _log = logging.getLogger(__name__)
 
@@ -182,6 +183,21 @@ def load_config(spec: str | Path | Mapping, registry: Any = None) -> OpcUaConfig
                                   f"≥ {lo}")
             kw[key] = int(v) if key == "queue_size" else float(v)
     return OpcUaConfig(endpoint=endpoint, nodes=nodes, **kw)
+
+
+def configured(registry: Any = None) -> OpcUaConfig | None:
+    """The OPC UA source of the setting ``live.opcua`` (a YAML file), or None if unset.
+
+    ``registry`` defaults to the setting ``assets.registry``: every tag is checked
+    against it.
+    """
+    from .. import config
+
+    path = config.get("live.opcua")
+    if path is None:
+        return None
+    return load_config(path, registry if registry is not None
+                       else config.get("assets.registry"))
 
 
 def _registry_tags(registry: Any) -> set[str] | None:
