@@ -15,11 +15,18 @@ records the commit and deletes what it covered. A crash between the lake
 commit and ``mark_committed`` leaves the samples pending: the next commit
 writes the same cells again, which gives the same lake (replay is idempotent).
 
->>> log = SampleLog(tmp / "wal.sqlite")                     # doctest: +SKIP
+>>> import tempfile, pathlib
+>>> log = SampleLog(pathlib.Path(tempfile.mkdtemp()) / "wal.sqlite")
 >>> log.append([Sample("P1.flow", 1_700_000_000_000_000_000, 12.5)], source="mqtt:st1")
 1
->>> df = log.pending(upto_ns=1_700_000_060_000_000_000)      # tag, ts_ns, value, raw, source
+>>> log.append([Sample("P1.flow", 1_700_000_000_000_000_000, 12.5)], source="mqtt:st1")
+0
+>>> log.pending(upto_ns=1_700_000_060_000_000_000)[["tag", "value", "source"]]
+       tag  value    source
+0  P1.flow   12.5  mqtt:st1
 >>> log.mark_committed(1_700_000_060_000_000_000, snapshot="1CECHNKREP0F1RSTCMT0")
+>>> log.stats()["depth"]
+0
 """
 
 from __future__ import annotations
