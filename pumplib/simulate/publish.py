@@ -4,8 +4,8 @@ The simulator (:func:`pumplib.simulate.simulate`) is run one UTC day at a time,
 exactly as for file exports, faults included; its export rows are then sent as
 a station's historian would forward them: event time advances at ``speed``
 times real time (or as fast as the broker takes them, ``speed=None``), and
-each station sends one MQTT message per second of event time holding every
-sample of that second (QoS 1, the MQTT payload format v1 below).
+each station sends one MQTT message per sample time (each second at 1 s)
+holding every sample of that time (QoS 1, the MQTT payload format v1 below).
 
 Each row goes out in the second of its true sample time, with its exported
 timestamp: a clock-skewed row carries its skewed timestamp, a duplicated row
@@ -30,6 +30,7 @@ to asset and signal as batch ingest does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
@@ -337,17 +338,9 @@ class _Link:
             self.pump(0.1)
 
     def close(self) -> None:
-        with _quiet():
+        with contextlib.suppress(OSError):
             self.client.disconnect()
             self.client.loop(0.1)
-
-
-class _quiet:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, typ, exc, tb):
-        return typ is not None and issubclass(typ, OSError)
 
 
 # -- publishing ---------------------------------------------------------------------------
@@ -448,7 +441,8 @@ def publish(broker: str, registry: AssetRegistry | Mapping | str | Path | None =
         Event seconds per wall-clock second (60: an hour in a minute); "max"
         or None: as fast as the broker acknowledges.
     start : str or Timestamp, optional
-        Event time of the first sample (naive = UTC); default: now, to the minute.
+        Event time of the first sample (naive = UTC; to the millisecond); default:
+        now, to the minute.
     days, minutes : optional
         How much event time to publish (one of them; default one day).
     freq, seed, faults, stations, signals
@@ -480,8 +474,9 @@ def publish(broker: str, registry: AssetRegistry | Mapping | str | Path | None =
         raise ArgumentError(f"minutes {minutes!r} is not valid; expected a number > 0")
     if isinstance(faults, str):
         faults = parse_faults(faults)
+    # the payload's epoch milliseconds are exact: the run starts on a whole millisecond
     start_ts = pd.Timestamp.now("UTC").floor("min") if start is None or start == "now" \
-        else pd.Timestamp(start)
+        else pd.Timestamp(start).floor("ms")
     span_ns = int(minutes * 60 * S_NS) if minutes is not None else int(days or 1) * DAY_NS
     n_days = max(1, -(-span_ns // DAY_NS))
     sim = simulate(registry, start=start_ts, days=n_days, freq=freq, seed=seed, faults=faults,
@@ -568,7 +563,7 @@ def main(broker: str, registry: Any = None, *, speed: Any = "60", start: Any = N
     stop = threading.Event()
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with _quiet_value():
+        with contextlib.suppress(ValueError):    # only the main thread may set handlers
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
 
     def said(row: dict) -> None:
@@ -597,13 +592,3 @@ def main(broker: str, registry: Any = None, *, speed: Any = "60", start: Any = N
             f"{d['last_ts']}, {int(report.faults['published_at'].notna().sum())} faults injected"
             f"{' (stopped)' if report.stopped else ''}\n")
     return report
-
-
-class _quiet_value:
-    """Signal handlers can be set only in the main thread: elsewhere, leave them."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, typ, exc, tb):
-        return typ is not None and issubclass(typ, ValueError)
