@@ -396,3 +396,39 @@ def test_opcua_subscription_fills_the_sample_log(tmp_path):
 
 def OPC_REG_TAGS() -> list[str]:
     return simulate(OPC_REG, start=START, days=1, freq="1min", faults=()).tags
+
+
+def test_opcua_blocking_wrappers_in_threads(tmp_path):
+    """serve_simulated and run_source, each in its own thread as a service runs them; the
+    node ids come from node_template over the registry."""
+    from pumplib.live.opcua import load_config, run_source, serve_simulated
+    from pumplib.live.wal import SampleLog
+
+    port, ready, stop_srv, stop_src = free_port(), threading.Event(), threading.Event(), \
+        threading.Event()
+    served, sources = [], []
+    srv = threading.Thread(target=lambda: served.append(serve_simulated(
+        OPC_REG, port=port, speed=400, start=START, minutes=20, freq="1min", faults=(),
+        stop_event=stop_srv, ready=ready, linger=0.5)))
+    srv.start()
+    assert ready.wait(60)
+    cfg = load_config({"opcua": {"endpoint": f"opc.tcp://127.0.0.1:{port}/pumplib/",
+                                 "node_template": "ns=2;s={tag}", "publishing_interval": 0.05}},
+                      registry=OPC_REG)
+    log = SampleLog(tmp_path / "wal.sqlite")
+    src = threading.Thread(target=lambda: sources.append(run_source(cfg, log, stop_src,
+                                                                    flush_interval=0.05)))
+    src.start()
+    srv.join(60)
+    time.sleep(0.5)
+    stop_src.set()
+    src.join(30)
+    stop_srv.set()
+    assert served == [20 * len(OPC_REG_TAGS())] and sources[0].connects >= 1
+    want, _ = expected_rows(OPC_REG, start=START, days=1, freq="1min", faults=())
+    got = collections.Counter((r.tag, r.ts_ns // 1_000_000, r.value)
+                              for r in log.pending().itertuples())
+    t12 = pd.Timestamp(START, tz="UTC").value // 1_000_000 + 12 * 60_000
+    t20 = t12 + 8 * 60_000
+    assert not got - want                     # nothing but served readings, each once
+    assert {k for k in want if t12 <= k[1] < t20} <= set(got)   # all of them once subscribed

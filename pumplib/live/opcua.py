@@ -516,11 +516,13 @@ def serve_simulated(registry: Any = None, *, host: str = "127.0.0.1", port: int 
                     speed: float | None = 60.0, start: Any = None, days: int | None = None,
                     minutes: float | None = None, freq: Any = "1s", faults: Any = None,
                     stop_event: threading.Event | None = None,
-                    ready: threading.Event | None = None) -> int:
+                    ready: threading.Event | None = None, linger: float | None = 2.0) -> int:
     """Serve the simulator's stations over OPC UA at ``speed``× real time (blocking).
 
-    Returns the number of readings written when the run ends or ``stop_event``
-    is set; ``ready`` is set once the server listens.
+    Returns the number of readings written once the run has ended and the
+    server has gone on serving its last values for ``linger`` seconds (so
+    subscribers get the last notifications; None: until ``stop_event``), or
+    as soon as ``stop_event`` is set. ``ready`` is set once the server listens.
     """
     import pandas as pd
 
@@ -540,8 +542,11 @@ def serve_simulated(registry: Any = None, *, host: str = "127.0.0.1", port: int 
 
             watcher = asyncio.create_task(watch())
             try:
-                return await srv.play(speed=speed, start=start, days=days, minutes=minutes,
-                                      freq=freq, faults=faults, stop=stop)
+                n = await srv.play(speed=speed, start=start, days=days, minutes=minutes,
+                                   freq=freq, faults=faults, stop=stop)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), linger)
+                return n
             finally:
                 watcher.cancel()
 
