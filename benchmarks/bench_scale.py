@@ -30,8 +30,9 @@ the child's whole CPU (imports included: ``RUSAGE_CHILDREN`` in the parent) besi
 * **cluster**: the basic build with a ``distributed.Client`` on a 2-worker
   ``LocalCluster`` of processes (1 thread each) against the same build in process;
   the cluster's CPU is the client's call plus each worker's own (``client.run``
-  before and after). As the in-process child imports pumplib and opens the lake
-  before its clock, each worker does so too (``client.run``) before the cluster's.
+  before and after). As the in-process child imports pumplib, loads its catalog
+  (pint's unit registry) and opens the lake before its clock, each worker does so too
+  (``client.run``) before the cluster's; unpickling the catalog on a worker is counted.
   It is skipped (reported as not measured, with the reason) when it passes
   ``--cluster-timeout``. ``--grid none --wide none --ingest none`` runs it alone.
 
@@ -173,12 +174,15 @@ def child_cluster(spec: dict) -> dict:
 
     def warm(url):
         """A worker as the in-process child is when its clock starts: pumplib imported
-        (the cluster engine too, if this pumplib has one), the lake opened."""
+        (the cluster engine too, if this pumplib has one), its unit registry made (the
+        child loaded its catalog), the lake opened."""
         import importlib
 
         import pumplib.features
+        from pumplib.features.expr import _ureg
 
         importlib.import_module("dask.array")
+        _ureg()
         try:
             from pumplib.features.cluster import _lake
         except ImportError:                  # a pumplib from before the cluster engine

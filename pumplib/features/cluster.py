@@ -110,23 +110,25 @@ def table_schema(data: xr.Dataset, catalog, specs: Mapping, wanted: Sequence[str
 def _create_tables(store, schema: Mapping, assets: np.ndarray, per: int) -> dict[str, list]:
     """Every level of ``schema`` created afresh under ``features/`` of the Icechunk
     session store ``store`` (axes written, values left to the tasks), its rows chunked
-    ``per`` assets; returns the columns a stored level had that the build drops."""
-    import zarr
+    ``per`` assets; returns the columns a stored level had that the build drops. All
+    levels at once, in one trip to zarr's event loop."""
+    import asyncio
 
-    from ..lake import _jsonable, raw_compressor
+    from zarr.core.sync import sync
 
-    root = zarr.open_group(store=store, mode="a", zarr_format=3, use_consolidated=False)
-    features = root.require_group("features")
-    dropped = {}
+    from ..lake import _jsonable, open_root_async, raw_compressor
+    from .tables import _inspect_level
+
     comp = raw_compressor()
-    for lv, s in schema.items():
-        if lv in features:
-            old = features[lv]
-            before = (list(old[VALUES].attrs.get("columns", [])) if VALUES in old else
-                      [k for k in old.array_keys() if k not in ("asset", "time", "time_end")])
-            dropped[lv] = sorted(set(before) - set(s["columns"]))
+
+    async def level(features, lv, s):
+        found = await _inspect_level(features, lv)
+        before = found.get("columns") or []
+        if found.get("group") is not None and found.get("arrays") is None:   # older layout
+            before = [k async for k in found["group"].array_keys()
+                      if k not in ("asset", "time", "time_end")]
         attrs = {k: v for k, v in s["attrs"].items() if k != "definition_hashes"}
-        g = features.create_group(lv, overwrite=True, attributes=_jsonable({
+        g = await features.create_group(lv, overwrite=True, attributes=_jsonable({
             **attrs, "definition_hashes": s["attrs"]["definition_hashes"],
             "title": f"pumplib golden table, level {lv}"}))
         axes = {"asset": (assets.astype(str).astype(object), str, None)}
@@ -134,48 +136,71 @@ def _create_tables(store, schema: Mapping, assets: np.ndarray, per: int) -> dict
             axes[axis] = (np.asarray(s[axis], dtype=np.int64), "int64", {
                 "units": "seconds since 1970-01-01T00:00:00",
                 "calendar": "proleptic_gregorian", "long_name": _LONG_NAMES[axis]})
-        for axis, (val, dtype, attrs) in axes.items():   # as the lake writer makes them
-            g.create_array(axis, shape=val.shape, chunks=(max(len(val), 1),), dtype=dtype,
-                           dimension_names=("asset" if axis == "asset" else "time",),
-                           attributes=attrs)[:] = val
-        n_time = len(s["time"])
+
+        async def axis(name, val, dtype, attrs):   # as the lake writer makes them
+            arr = await g.create_array(name, shape=val.shape, chunks=(max(len(val), 1),),
+                                       dtype=dtype, attributes=attrs, dimension_names=(
+                                           "asset" if name == "asset" else "time",))
+            await arr.setitem(slice(None), val)
+
+        n_time, n_cols = len(s["time"]), len(s["columns"])
         tc = max(min(n_time, _TIME_CHUNKS.get(lv.rsplit("/", 1)[-1], 1 << 30)), 1)
-        n_cols = len(s["columns"])
-        g.create_array(VALUES, shape=(n_cols, len(assets), n_time),
-                       chunks=(_column_chunk(n_cols, per, tc), per, tc), dtype="float64",
-                       fill_value=np.nan, compressors=comp,
-                       dimension_names=("column", "asset", "time"),
-                       attributes={"columns": s["columns"], "coordinates": "time_end",
-                                   "column_attrs": {c: _jsonable_attrs(a) for c, a in
-                                                    s["column_attrs"].items()}})
-    return dropped
+        await asyncio.gather(*(axis(k, *v) for k, v in axes.items()), g.create_array(
+            VALUES, shape=(n_cols, len(assets), n_time),
+            chunks=(_column_chunk(n_cols, per, tc), per, tc), dtype="float64",
+            fill_value=np.nan, compressors=comp, dimension_names=("column", "asset", "time"),
+            attributes={"columns": s["columns"], "coordinates": "time_end",
+                        "column_attrs": {c: _jsonable_attrs(a)
+                                         for c, a in s["column_attrs"].items()}}))
+        return sorted(set(before) - set(s["columns"]))
+
+    async def create():
+        root = await open_root_async(store, "a")
+        features = await root.require_group("features")
+        got = await asyncio.gather(*(level(features, lv, s) for lv, s in schema.items()))
+        return dict(zip(schema, got, strict=True))
+
+    return sync(create())
+
+
+_CACHE_LOCK = threading.Lock()
+#: what :func:`_unpickle` made in this worker process, by the SHA-256 of its pickle (a
+#: catalog's units take ~0.2 CPU s to unpickle: once per process, not once per task)
+_SHIPPED: dict[str, object] = {}
 
 
 def _unpickle(blob: bytes):
     """An object pickled on the client (:func:`pickle.dumps`), unpickled on a worker once
     pint's application registry is pumplib's (feature units such as ``EUR/kWh`` live
-    there; pint unpickles units into its application registry)."""
+    there; pint unpickles units into its application registry); the same pickle again
+    gives the same object."""
+    import hashlib
     import pickle
 
     import pint
 
     from .expr import _ureg
 
-    ureg = _ureg()
-    if pint.get_application_registry().get() is not ureg:
-        pint.set_application_registry(ureg)
-    return pickle.loads(blob)
+    key = hashlib.sha256(blob).hexdigest()
+    with _CACHE_LOCK:
+        if key not in _SHIPPED:
+            ureg = _ureg()
+            if pint.get_application_registry().get() is not ureg:
+                pint.set_application_registry(ureg)
+            while len(_SHIPPED) >= 4:
+                _SHIPPED.pop(next(iter(_SHIPPED)))
+            _SHIPPED[key] = pickle.loads(blob)
+        return _SHIPPED[key]
 
 
 _LAKES: dict[str, object] = {}
-_LAKES_LOCK = threading.Lock()
 
 
 def _lake(url: str):
     """This worker process's :class:`~pumplib.lake.Lake` of ``url`` (opened once)."""
     from ..lake import Lake
 
-    with _LAKES_LOCK:
+    with _CACHE_LOCK:
         if url not in _LAKES:
             _LAKES[url] = Lake(url)
         return _LAKES[url]
