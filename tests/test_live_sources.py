@@ -365,18 +365,16 @@ def test_opcua_subscription_fills_the_sample_log(tmp_path):
                      (tag, t0 + 601 * 10**9, 5.0), (tag, t0 + 602 * 10**9, 5.0)]  # same value
             await srv.write(extra)
             await until(lambda: src.appended == played + len(extra))
-            await srv.stop()                                  # the server goes away …
+            back = asyncio.create_task(srv.restart(down_s=1.0))  # goes away, comes back
             await until(lambda: not src.connected.is_set())
-            srv2 = await SimulatedServer(OPC_REG, port=srv.port).start()   # … and comes back
-            try:
-                await until(src.connected.is_set)
-                await srv2.write([(tag, t0 + 700 * 10**9, 7.5)])
-                await until(lambda: src.appended == played + len(extra) + 1)
-            finally:
-                await srv2.stop()
+            await back
+            await until(src.connected.is_set)
+            await srv.write([(tag, t0 + 700 * 10**9, 7.5)])
+            await until(lambda: src.appended == played + len(extra) + 1)
         finally:
             stop.set()
             await task
+            await srv.stop()
         return played, extra, src
 
     played, extra, src = asyncio.run(main())

@@ -454,6 +454,13 @@ class SimulatedServer:
             await self.server.stop()
             self.server = None
 
+    async def restart(self, down_s: float = 0.0) -> None:
+        """Stop listening, stay away ``down_s`` seconds, listen again (same nodes and values):
+        a server that goes away and comes back."""
+        await self.server.stop()
+        await asyncio.sleep(down_s)
+        await self.server.start()
+
     async def __aenter__(self) -> SimulatedServer:
         return await self.start()
 
