@@ -367,7 +367,7 @@ def build_on_cluster(client, lake, catalog, levels: Sequence[str] | None,
     first = next(iter(data.data_vars.values())).data
     raw_chunk = int(data.attrs.get("asset_chunk") or first.chunks[0][0])
     per = group_size(n, raw_chunk, sum(client.nthreads().values()),
-                     config.get("features.cluster_assets", None))
+                     config.get("features.cluster_assets"))
     hashes = {n_: catalog[n_].hash for n_ in wanted}
     shipped = pickle.dumps((catalog, registry))
     with lake.transaction(message or "features build", {}) as tx:
