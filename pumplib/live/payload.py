@@ -143,6 +143,16 @@ class Decoder:
         return out
 
     def _item(self, topic, last, item, got: list, iso: list, rejects: list) -> None:
+        if type(item) is dict:            # the usual sample first: epoch ms and a number
+            ts, value, tag = item.get("ts"), item.get("value"), item.get("tag", last)
+            if type(ts) is int and type(tag) is str and tag:
+                tv = type(value)
+                if tv is float or value is None:
+                    got.append(Sample(tag, ts * _MS, value))
+                    return
+                if tv is int:
+                    got.append(Sample(tag, ts * _MS, float(value)))
+                    return
         if not isinstance(item, dict):
             rejects.append(_reject(topic, item, "a sample is a JSON object with ts and value"))
             return

@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import PumplibError
@@ -53,7 +54,6 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
     tag TEXT NOT NULL, ts_ns INTEGER NOT NULL, value REAL, raw TEXT,
     source TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (tag, ts_ns)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts_ns);
 CREATE TABLE IF NOT EXISTS conflicts (
     seq INTEGER PRIMARY KEY, tag TEXT NOT NULL, ts_ns INTEGER NOT NULL, value REAL, raw TEXT,
     source TEXT NOT NULL);
@@ -100,6 +100,14 @@ class Sample:
     raw: str | None = None
 
 
+def _num(v) -> float | None:
+    """A value as SQLite keeps it: a float, or None for empty (NaN too)."""
+    if v is None or type(v) is float and v == v:
+        return v
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
 def _now_ns() -> int:
     return time.time_ns()
 
@@ -124,6 +132,8 @@ class SampleLog:
                                        timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            # the WAL file is cut back to this size after each checkpoint
+            self._db.execute("PRAGMA journal_size_limit=67108864")
             self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
         except (OSError, sqlite3.Error) as exc:
@@ -172,6 +182,9 @@ class SampleLog:
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE")
+                # another process may append to the same log: number on from what it wrote
+                row = db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
+                self._seq = row[0] if row else 0
                 for source, samples in batches.items():
                     if samples:
                         new += self._append(source, samples, now)
@@ -195,14 +208,8 @@ class SampleLog:
     def _append(self, source: str, samples: Sequence[Sample], now: int) -> int:
         db = self._db
         seq0 = self._seq
-        rows = []
-        for i, s in enumerate(samples, start=seq0 + 1):
-            v = s.value
-            if v is not None and not isinstance(v, float):
-                v = float(v)
-            if v is not None and math.isnan(v):
-                v = None
-            rows.append((s.tag, int(s.ts_ns), v, s.raw, source, i))
+        rows = [(s.tag, int(s.ts_ns), _num(s.value), s.raw, source, i)
+                for i, s in enumerate(samples, start=seq0 + 1)]
         before = db.total_changes
         db.executemany("INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?)", rows)
         new = db.total_changes - before
@@ -251,20 +258,37 @@ class SampleLog:
             arrival order (``seq``); ``conflict`` is True for a conflicting
             duplicate (a second, different value for a stored key).
         """
-        bound = "" if upto_ns is None else " WHERE ts_ns < ?"
-        args = () if upto_ns is None else (int(upto_ns),)
+        bound = "seq <= ?" + ("" if upto_ns is None else " AND ts_ns < ?")
         with self._lock:
-            seq = self._seq
-            a = self._db.execute(
-                f"SELECT tag, ts_ns, value, raw, source, seq FROM samples{bound}", args).fetchall()
-            b = self._db.execute(
-                f"SELECT tag, ts_ns, value, raw, source, seq FROM conflicts{bound}", args).fetchall()
+            db = self._db
+            # one read transaction: the arrival number and the rows agree, also when
+            # another process appends (the committer may run in a process of its own)
+            db.execute("BEGIN")
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
+                seq = row[0] if row else 0
+                args = (seq,) if upto_ns is None else (seq, int(upto_ns))
+                a = db.execute("SELECT tag, ts_ns, value, raw, source, seq FROM samples"
+                               f" WHERE {bound}", args).fetchall()
+                b = db.execute("SELECT tag, ts_ns, value, raw, source, seq FROM conflicts"
+                               f" WHERE {bound}", args).fetchall()
+            finally:
+                db.execute("COMMIT")
             self._pending_seq = seq
-        df = pd.DataFrame(a + b, columns=list(PENDING_COLUMNS[:-1]))
-        df["conflict"] = pd.Series([False] * len(a) + [True] * len(b), dtype=bool)
-        df = df.astype({"tag": object, "ts_ns": "int64", "value": "float64", "raw": object,
-                        "source": object, "seq": "int64"})
-        return df.sort_values("seq", kind="stable").reset_index(drop=True)
+        rows = a + b
+        n = len(rows)
+        cols = list(zip(*rows, strict=True)) if n else [()] * 6
+        seq = np.fromiter(cols[5], dtype=np.int64, count=n)
+        order = np.argsort(seq, kind="stable")       # arrival order
+        conflict = np.zeros(n, dtype=bool)
+        conflict[len(a):] = True
+        return pd.DataFrame({
+            "tag": np.array(cols[0], dtype=object)[order],
+            "ts_ns": np.fromiter(cols[1], dtype=np.int64, count=n)[order],
+            "value": np.array(cols[2], dtype=np.float64)[order],   # None → NaN
+            "raw": np.array(cols[3], dtype=object)[order],
+            "source": np.array(cols[4], dtype=object)[order],
+            "seq": seq[order], "conflict": conflict[order]})
 
     def mark_committed(self, upto_ns: int, snapshot: str, *, upto_seq: int | None = None) -> None:
         """Record a lake commit and delete the samples it holds.
@@ -284,9 +308,10 @@ class SampleLog:
         """
         with self._lock:
             seq = upto_seq if upto_seq is not None else self._pending_seq
-            if seq is None:
-                seq = self._seq
             db = self._db
+            if seq is None:
+                row = db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
+                seq = row[0] if row else 0
             try:
                 db.execute("BEGIN IMMEDIATE")
                 n = db.execute("DELETE FROM samples WHERE ts_ns < ? AND seq <= ?",
@@ -303,9 +328,10 @@ class SampleLog:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise LogError(f"write-ahead log {self.path}: {exc}") from None
-            # give the freed pages back now and then (a checkpoint; the WAL file restarts)
+            # copy the WAL into the database when no reader holds it back (SQLite also
+            # does so every 1000 pages); journal_size_limit then cuts the WAL file back
             with _suppress():
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def rejects(self) -> pd.DataFrame:
         """Messages that held no sample (as of the last :meth:`pending`), oldest first:
