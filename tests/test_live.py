@@ -386,3 +386,21 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path, registr
     redelivered = sum(s["duplicates"] for s in st["sources"].values())
     print(f"kill -9 ×{kills}: {len(rows)} samples, {st['commits']} commits, "
           f"{redelivered} redelivered samples stored once")
+
+
+def test_the_watermark_waits_for_a_lagging_source_not_for_a_silent_one(tmp_path, registry):
+    log = SampleLog(tmp_path / "wal.sqlite")
+    with config.set({"live.source_active": "0.5s"}):
+        com = Committer(log, str(tmp_path / "live"), registry, grace="10s", cadence="1s")
+    log.append([Sample("N.P1.FLOW", T0 + 300 * S, 1.0)], "mqtt:north")
+    log.append([Sample("N.P2.FLOW", T0 + 120 * S, 1.0)], "mqtt:south")   # its clock lags
+    # a sample stamped a day ahead of the wall clock moves nothing (batch quarantines it)
+    log.append([Sample("N.P2.FLOW", time.time_ns() + 86400 * S, 1.0)], "mqtt:south")
+    assert com.due_cut() == T0 + 60 * S
+    time.sleep(0.6)                                   # south falls silent
+    log.append([Sample("N.P1.FLOW", T0 + 301 * S, 1.0)], "mqtt:north")
+    assert com.due_cut() == T0 + 240 * S
+    rep = com.commit(None)
+    assert rep.quarantined == 1                       # the sample from the future
+    q = Lake(str(tmp_path / "live")).quarantine()
+    assert q["reason"].str.contains("future").all()

@@ -66,6 +66,10 @@ OnCommit = Callable[[Lake, int, int], None]
 _MIN_NS = 60 * 10**9
 
 
+class CommitError(PumplibError, RuntimeError):
+    """A live commit could not be written; its samples stay in the log."""
+
+
 @dataclass
 class SampleReader(Reader):
     """A batch-ingest :class:`Reader` over a frame of live samples instead of a file.
@@ -190,6 +194,9 @@ class Committer:
         self.grace_ns = _ns(config.get("live.grace", override_with=grace), "live.grace")
         self.every_ns = _ns(config.get("live.commit_every", override_with=commit_every),
                             "live.commit_every")
+        active = config.get("live.source_active")
+        self.active_ns = None if parse_duration(active, "live.source_active") is None else \
+            _ns(active, "live.source_active")
         if self.every_ns <= 0:
             raise PumplibError(f"live.commit_every must be a positive duration, got "
                                f"{config.get('live.commit_every')!r}")
@@ -203,7 +210,7 @@ class Committer:
     # -- when ---------------------------------------------------------------------------------
     def watermark(self) -> int | None:
         """Latest event time seen minus the grace (UTC ns), or None before any sample."""
-        top = self.log.max_ts_ns()
+        top = self.log.max_ts_ns(self.active_ns)
         return None if top is None else top - self.grace_ns
 
     def due_cut(self) -> int | None:
@@ -247,8 +254,12 @@ class Committer:
             peek = self.log.pending(cut)
             if not len(peek):
                 return None
-            # the grid of the first samples, as batch ingest infers a file's, kept with the log
-            self.cadence = _core._infer_cadence(peek["ts_ns"].to_numpy())
+            # the grid of the first samples, as batch ingest infers a file's (without those
+            # it quarantines as future), kept with the log
+            ts = peek["ts_ns"].to_numpy()
+            limit = pd.Timestamp.now(tz="UTC") + pd.Timedelta(config.get(
+                "ingest.future_tolerance"))
+            self.cadence = _core._infer_cadence(ts[ts <= limit.value])
             self.log.set_state("cadence", self.cadence)
         bound = None if cut is None else cut - self._half_step()
         frame = self.log.pending(bound)
@@ -305,6 +316,10 @@ class Committer:
         with self.lake.transaction(msg, meta) as tx:
             if len(frame):
                 rep, q, notes = ingest_samples(tx, frame, self.registry, self.cadence, run_id)
+                if rep.status == "partial":
+                    # the ingest broke off (e.g. a registry unit pint cannot convert): nothing
+                    # is committed and the samples stay in the log until it is fixed
+                    raise CommitError(f"live commit {run_id}: {rep.error}")
             else:
                 rep = FileReport(path="live", format=LIVE_FORMAT.name, sha256="")
                 q = notes = pd.DataFrame(columns=QUARANTINE_COLUMNS)

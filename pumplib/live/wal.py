@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import config
 from ..errors import PumplibError
 
 __all__ = ["Sample", "SampleLog", "PENDING_COLUMNS"]
@@ -141,6 +142,9 @@ class SampleLog:
         self._seq = row[0] if row else 0
         self._lock = threading.Lock()
         self._pending_seq: int | None = None
+        # a sample stamped further in the future than batch ingest accepts does not move
+        # the source's latest time (it is quarantined at the commit, as in batch)
+        self._future_ns = int(pd.Timedelta(config.get("ingest.future_tolerance")).value)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -222,8 +226,10 @@ class SampleLog:
             " SET received=received+excluded.received,"
             " duplicates=duplicates+excluded.duplicates,"
             " conflicts=conflicts+excluded.conflicts, last_wall_ns=excluded.last_wall_ns,"
-            " max_ts_ns=max(coalesce(max_ts_ns, excluded.max_ts_ns), excluded.max_ts_ns)",
-            (source, len(rows), dups, conflicts, now, now, max(r[1] for r in rows)))
+            " max_ts_ns=max(coalesce(max_ts_ns, excluded.max_ts_ns),"
+            " coalesce(excluded.max_ts_ns, max_ts_ns))",
+            (source, len(rows), dups, conflicts, now, now,
+             max((r[1] for r in rows if r[1] <= now + self._future_ns), default=None)))
         return new
 
     def _conflicts(self, rows: list[tuple]) -> int:
@@ -363,10 +369,25 @@ class SampleLog:
         """Arrival number up to which the last :meth:`pending` read."""
         return self._pending_seq
 
-    def max_ts_ns(self) -> int | None:
-        """Latest event time ever appended (the watermark's base), or None."""
+    def max_ts_ns(self, active_ns: int | None = None) -> int | None:
+        """The watermark's base: the latest event time of the source that is furthest
+        behind among those that sent something within the last ``active_ns`` of wall
+        time (None: the latest event time of any source); None before any sample.
+
+        A source whose clock lags (or that forwards a backlog) holds the minutes back
+        rather than seeing its samples arrive late; a silent source holds back nothing.
+        Samples stamped beyond ``ingest.future_tolerance`` from now never count.
+        """
         with self._lock:
-            row = self._db.execute("SELECT max(max_ts_ns) FROM sources").fetchone()
+            if active_ns is None:
+                row = self._db.execute("SELECT max(max_ts_ns) FROM sources").fetchone()
+            else:
+                row = self._db.execute(
+                    "SELECT CASE WHEN count(*) THEN min(max_ts_ns) END FROM sources"
+                    " WHERE max_ts_ns IS NOT NULL AND last_wall_ns >= ?",
+                    (_now_ns() - int(active_ns),)).fetchone()
+                if row is None or row[0] is None:
+                    row = self._db.execute("SELECT max(max_ts_ns) FROM sources").fetchone()
         return row[0] if row else None
 
     def stats(self) -> dict:
