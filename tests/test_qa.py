@@ -863,3 +863,28 @@ def test_service_preloads_the_columns_data_answers_read(demo_store):
               "average specific energy of N-P1 on 2026-03-24"):
         assert svc.ask(q).type == "data", q
     assert set(tables._frames) == read
+
+
+HELD_OUT_CLASSES = [  # question (a sibling of a held-out failure), type, check
+    ("combined cost of N-P1, N-P2 and N-P3 last week", "data",   # a station's pumps: NORTH
+     lambda a: a.facts[-1]["name"] == "NORTH" and a.total == a.facts[-1]["value"]
+     and "Total, NORTH (N-P1, N-P2, N-P3) together" in a.text),
+    ("energy of N-P1 and N-P3 last week, summed", "data",         # not a station: total
+     lambda a: a.facts[-1]["name"] == "total" and a.total is not None),
+    ("what did the service contract for the south pumps cost in 2025", "none",   # not unclear
+     lambda a: "holds no data" in a.text and not a.facts),
+    ("what does the night shift operator earn", "none", lambda a: "holds no data" in a.text),
+    ("cost of S-P1 in the first week of april", "unclear",
+     lambda a: a.unknown == ["the first week of april"] and not a.facts),
+    ("energy of south pump 3 yesterday", "unclear", lambda a: a.unknown == ["south pump 3"]),
+]
+
+
+@pytest.mark.parametrize("q, typ, check", HELD_OUT_CLASSES,
+                         ids=[q for q, _, _ in HELD_OUT_CLASSES])
+def test_the_classes_of_the_held_out_failures_are_answered(qa_index, demo_store, q, typ, check):
+    from pumplib.qa import ask
+
+    a = ask(q, demo_store, index=qa_index, registry=REGISTRY, now=NOW)
+    assert a.type == typ, (q, a.text)
+    assert check(a), a.text

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 #: how questions ask for a definition (the feature is found separately)
 _ASKS = re.compile(
     r"\b(?:how(?:'s| is| are| do you| does \w+| do we)?\s+(?:\w+\s+){0,9}?(?:worked out|work out|"
-    r"computed?|calculated?|defined|derived|measured|determined|made|obtained|got)|"
+    r"computed?|calculated?|defined|derived|measured|determined|made|obtained|got|corrected|"
+    r"adjusted|normali[sz]ed|scaled|converted|weighted|accounted for|handled|treated|"
+    r"averaged|aggregated|rolled up|summed|integrated|counted|detected|estimated)|"
     r"formula|expression|definition|define|defined|what goes into|goes into|go into|end up in|"
     r"feed into|feeds|inputs?|raw signals?|signals?\s+(?:does|do|are|is)|depends? on|"
     r"made from|made of|built from|come from|comes from|traced?|lineage|source files?|"
@@ -30,6 +32,7 @@ _ASKS = re.compile(
 _WEAK = re.compile(r"\b(?:what(?:'s| is| are)|explain|describe|meaning)\b")
 #: features users name in their own words beyond the metric synonyms
 ALIASES = {"bep flow ratio": "bep_flow_ratio", "flow ratio": "bep_flow_ratio",
+           "bep ratio": "bep_flow_ratio", "ratio to bep": "bep_flow_ratio",
            "specific energy vs floor": "specific_energy_vs_floor",
            "specific energy versus floor": "specific_energy_vs_floor",
            "energy floor": "specific_energy_vs_floor",

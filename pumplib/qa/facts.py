@@ -72,6 +72,7 @@ _PHRASES = (
      r"frequency converters?", "pumptype"),
     (r"per\s+kwh|/\s*kwh|a kwh", "price"),
     (r"flow[- ]?rate", "flow"),
+    (r"\b(?:hold|holds|held|contain|contains)\b", "volume"),      # what a tank holds
     (r"bank holidays?|public holidays?|(?:tariff|holiday)'?s? calendar", "holiday"),
     (r"how many (?:\w+ )?pumps|number of (?:\w+ )?pumps|pump count", "pumpcount"),
 )
@@ -297,9 +298,10 @@ def _asset_fact(registry, kind: FactKind, asset) -> dict | None:
 
 
 def _tariff_facts(registry, kind: FactKind, tname: str, station: str | None,
-                  rates: bool = True) -> list[dict]:
+                  rates: bool = True, times: bool = False) -> list[dict]:
     """The facts of a tariff kind; the tariff itself comes with each of its rates (``rates``:
-    when the question asks for none of them by name)."""
+    when the question asks for none of them by name); a rate with the start and end of each
+    of its windows (``times``: when the question asks when, local time)."""
     if tname is None or tname not in registry.tariffs:
         return []
     t = registry.tariffs[tname]
@@ -313,7 +315,7 @@ def _tariff_facts(registry, kind: FactKind, tname: str, station: str | None,
                  + f" ({t.currency}): " + _tariff_text(t)}] + [
             {"name": _BY_KEY[k].label, "label": _BY_KEY[k].label, **f}
             for k in ("peak_rate", "shoulder_rate", "weekend_rate", "offpeak_rate") if rates
-            for f in _tariff_facts(registry, _BY_KEY[k], tname, station)]
+            for f in _tariff_facts(registry, _BY_KEY[k], tname, station, times=times)]
     if kind.path == "default":
         return [{"key_name": f"tariffs.{tname}.default_price", "value": t.default_price,
                  "unit": unit, "key": _ref(registry, "tariffs", tname, "default_price"),
@@ -330,7 +332,23 @@ def _tariff_facts(registry, kind: FactKind, tname: str, station: str | None,
                     "value": price, "unit": unit,
                     "key": _ref(registry, "tariffs", tname, "periods", str(i), "price"),
                     "text": f"{kind.label} of {tname}: {price} {unit} ({when})"})
+        for i, p in periods if times else ():
+            if float(p["price"]) != price:
+                continue
+            for end in ("start", "end"):
+                out.append({"name": f"{kind.path} {end}", "label": f"{kind.path} {end}",
+                            "key_name": f"tariffs.{tname}.periods.{i}.{end}",
+                            "value": str(p[end]), "unit": "local time",
+                            "key": _ref(registry, "tariffs", tname, "periods", str(i), end),
+                            "text": f"{kind.path} of {tname} {end}s at {p[end]} local time ("
+                                    f"{','.join(p.get('days', [])) or 'every day'})"})
     return out
+
+
+#: a question that asks when (a rate's window): its start and end are facts of their own
+TIMES = re.compile(r"\bwhen\b|\bwhat time|\b(?:which|what) hours\b|\btimes?\b|\bwindows?\b|"
+                   r"\bstart\w*|\bends?\b|\bbegin\w*|\buntil\b|\bperiods?\b|\bfrom\b|"
+                   r"\bhours? (?:of|does|do|is|are)\b|\bschedule")
 
 
 def _tariff_text(t) -> str:
@@ -347,7 +365,7 @@ def _utility_facts(registry, kind: FactKind, period=None) -> list[dict]:
         days = list(registry.holidays)
         if period is not None:
             days = [d for d in days if period.start.date() <= d < period.end.date()]
-        out = [{"key_name": f"holidays.{i}", "value": str(d), "unit": "",
+        out = [{"key_name": f"holidays.{i}", "value": str(d), "unit": "date",
                 "key": _ref(registry, "holidays", str(i)), "subject": uid,
                 "text": f"{d:%A} {d} is a holiday (priced like a Sunday by the tariffs)"}
                for i, d in enumerate(registry.holidays) if d in days]
@@ -371,9 +389,10 @@ def named_tariffs(question: str, registry) -> list[str]:
             if re.search(rf"(?<![\w-]){re.escape(t.lower())}(?![\w-])", q)]
 
 
-def answer_facts(kinds, assets, stations, registry, tariffs=(), period=None
+def answer_facts(kinds, assets, stations, registry, tariffs=(), period=None, times=False
                  ) -> tuple[list[dict], list[str]]:
-    """The registry facts ``kinds`` for the named assets and stations.
+    """The registry facts ``kinds`` for the named assets and stations (``times``: each
+    tariff rate with the start and end of its windows, the question asks when).
 
     Returns
     -------
@@ -418,7 +437,7 @@ def answer_facts(kinds, assets, stations, registry, tariffs=(), period=None
                 pairs += [(t, None) for t in tariffs if t not in [p[0] for p in pairs]]
                 rates = not any(k.scope == "tariff" and k.key != "tariff" for k in kinds)
                 for tname, s in pairs:
-                    for f in _tariff_facts(registry, kind, tname, s, rates):
+                    for f in _tariff_facts(registry, kind, tname, s, rates, times):
                         if not any(g["key"] == f["key"] and g.get("subject") == (s or tname)
                                    for g in facts):      # a rate asked and in its tariff
                             facts.append({"name": kind.label, "label": kind.label,

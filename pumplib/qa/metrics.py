@@ -51,7 +51,8 @@ METRICS: tuple[Metric, ...] = (
             "at the best efficiency point", "within 10 % of bep", "in the bep window",
             "time at bep")),
     Metric("bep_flow_ratio", "bep_flow_ratio_mean", "bep_flow_ratio", "BEP flow ratio",
-           False, "high", ("bep flow ratio", "flow ratio")),
+           False, "high", ("bep flow ratio", "flow ratio", "bep ratio", "ratio to bep",
+                            "flow ratio to bep", "flow to bep ratio")),
     Metric("cost", "energy_cost_integral", "energy_cost", "energy cost", True, "high",
            ("energy cost", "energy costs", "electricity cost", "electricity costs", "costs", "cost",
             "electricity bill", "energy bill", "power bill", "spend", "spent", "money", "bill",
@@ -95,13 +96,16 @@ def _metric_span(question: str) -> tuple[Metric, int, int] | None:
     q = question.lower()
     best: tuple[int, int, int, Metric] | None = None
     hits: dict[str, tuple[int, int, int, Metric]] = {}
-    for m in METRICS:
-        for s in m.synonyms:
-            hit = re.search(rf"(?<![\w-]){re.escape(s)}s?(?![\w-])", q)   # a plural too
-            if hit and (m.key not in hits or len(s) > hits[m.key][0]):
-                hits[m.key] = (len(s), hit.start(), hit.end(), m)
-            if hit and (best is None or len(s) > best[0]):
-                best = (len(s), hit.start(), hit.end(), m)
+    by_key = {m.key: m for m in METRICS}
+    found = [(len(s), hit, m) for m in METRICS for s in m.synonyms
+             if (hit := _synonym(q, s))]
+    found += [(len(hit.group(0)), hit, by_key[key]) for pat, key in _PHRASES
+              for hit in [pat.search(q)] if hit]
+    for n, hit, m in found:
+        if m.key not in hits or n > hits[m.key][0]:
+            hits[m.key] = (n, hit.start(), hit.end(), m)
+        if best is None or n > best[0]:
+            best = (n, hit.start(), hit.end(), m)
     if best is not None:
         # a more specific metric named anywhere wins over the general one ("which pump cost
         # us the most in electricity" ranks cost, "how long … run near its BEP" time near BEP,
@@ -114,6 +118,42 @@ def _metric_span(question: str) -> tuple[Metric, int, int] | None:
         energy = next(m for m in METRICS if m.key == "energy")
         return energy, use.start(1), use.end(1)
     return (best[3], best[1], best[2]) if best else None
+
+
+def _synonym(q: str, s: str) -> re.Match | None:
+    """Where synonym ``s`` (or its plural) stands in ``q``; a phrasal verb ending in "on"
+    ("power on", "was on") is not one after a possessive or a determiner, where its first
+    word is a noun ("N-P2's power on 2026-03-24", "the power on Monday")."""
+    for hit in re.finditer(rf"(?<![\w-]){re.escape(s)}s?(?![\w-])", q):
+        if s.endswith(" on") and _NOUN_BEFORE.search(q, 0, hit.start()):
+            continue
+        return hit
+    return None
+
+
+#: what stands before a noun: a possessive, an article, "of"
+_NOUN_BEFORE = re.compile(r"(?:['’]s|\b(?:the|its|their|his|her|our|your|of|a|an|average|"
+                          r"mean|total))\s+$")
+#: domain phrases whose words stand apart, each read as a metric: paying for power is cost
+#: ("how much did we pay for N-P2's power"), the share of the power that reaches the water
+#: is wire-to-water efficiency ("what share of S-P1's electrical power reached the water")
+_PHRASES: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r"\b(?:pay|pays|paid|paying)\s+(?:for\s+|on\s+)?(?:the\s+|our\s+)?"
+                r"(?:[\w-]+(?:'s|’s)\s+)?(?:electric(?:al)?\s+)?(?:power|electricity|energy)\b"),
+     "cost"),
+    (re.compile(r"\bhow much (?:did|do|does|have|has|had) (?:we|you|they|i|the utility)\s+"
+                r"(?:pay|paid)\b"), "cost"),
+    (re.compile(r"\b(?:power|energy|electricity)\b(?:\s+[\w'’-]+){0,3}?\s+(?:reach(?:es|ed|ing)?"
+                r"|gets?|got|goes|went|ends?\s+up|ended\s+up|(?:is|was|gets?|got)\s+"
+                r"(?:delivered|transferred|converted|turned|passed|put))\s+(?:in(?:to)?|to)\s+"
+                r"(?:the\s+)?water\b|\b(?:power|energy|electricity)\s+(?:that\s+)?"
+                r"reach(?:es|ed|ing)?\s+(?:the\s+)?water\b|\b(?:electric(?:al|ity)?|power)"
+                r"[- ]to[- ]water\b"), "efficiency"),
+    (re.compile(r"\b(?:take|takes|took|taken|taking|draw|draws|drew|drawn|drawing|pull|pulls|"
+                r"pulled|pulling|import|imports|imported|get|got|use|used)\s+(?:in\s+)?"
+                r"(?:from|off|out of)\s+the\s+(?:power\s+|electricity\s+)?(?:grid|mains|network)\b"),
+     "energy"),
+)
 
 
 #: a quantity used, with no metric and no other object named: energy ("what did both pumps use

@@ -141,8 +141,12 @@ def _entities(question: str, registry, fuzzy: bool = True, loose_ids: bool = Fal
         assets.extend(c for c in cands if c not in assets)
         if not cands:
             scope = [a for a in pumps if not stations or registry.assets[a].station in stations]
-            problems.append(Problem("asset", m.group(0).strip(),
-                                    f"no pump matches {m.group(0).strip()!r}"
+            # named as typed, with the station word before it ("north pump 4")
+            before = re.search(r"(?<![\w-])([a-z]+)\s+$", rest[:m.start()])
+            typed = m.group(0).strip()
+            if before and before.group(1) in aliases:
+                typed = f"{before.group(1)} {typed}"
+            problems.append(Problem("asset", typed, f"no pump matches {typed!r}"
                                     + (f" at {', '.join(stations)}" if stations else "")
                                     + f"; pumps: {', '.join(scope or pumps)}",
                                     tuple((scope or pumps)[:3])))
@@ -167,7 +171,8 @@ _TOTAL = (r"\b(?:together|combined|altogether|all together|in total|total|overal
           r"collectively|grand total|(?:both|all|all the|all of the|all our|the two) stations|"
           r"(?:whole|entire|the|our) (?:utility|network|system|company)|utility[- ]wide|"
           r"network[- ]wide|company[- ]wide|site[- ]wide|sum up|add up|added up|adds up|"
-          r"(?:whole|entire) (?:fleet|estate)|all (?:the |of the |our )?(?:\w+ )?pumps)\b|"
+          r"(?:whole|entire) (?:fleet|estate)|all (?:the |of the |our )?(?:\w+ )?pumps|"
+          r"totall?ed|aggregated?|in aggregate|tall(?:y|ied))\b|"
           r"\w\s*\+\s*\w")
 
 
@@ -306,6 +311,8 @@ computed computing calculate calculated calculation formula expression measure m
 counts counted work worked works explain explained meaning means feature features input inputs
 signal signals raw derived unit units describe described mention mentioned happen happened
 usage slowest fastest quickest inflow outflow thurs
+sums summed summing summation totals totalled totaled totalling totaling aggregate aggregated
+aggregating combine combining altogether collectively add adds added adding tally tallied
 """))
 _WORD = re.compile(r"(?<![\w-])[A-Za-z]+(?:-[A-Za-z]+)*(?![\w-])")
 _PERIOD_START = re.compile(r"\b(?:last|past|previous|this|next|coming)\s+((?:[a-z0-9]+\s*){1,3})")
@@ -329,6 +336,11 @@ def _unread_period(text: str, known) -> str | None:
     m = _PERIOD_ALONE.search(low)
     if m:
         return m.group(0)
+    # a month or a date that no rule read ("in mid-March", "around 20 March") is reported
+    m = re.search(rf"\b(?:{'|'.join(k for k in MONTHS if k != 'may')})\b|\bmay\s+\d|\d\s+may\b|"
+                  r"\b\d{1,4}[-/.]\d{1,2}(?:[-/.]\d{1,4})?\b", low)
+    if m:
+        return low[max(0, low.rfind(" ", 0, max(0, m.start() - 1)) + 1):m.end()].strip()
     for m in re.finditer(r"\b([a-z]{3,})\s+(?:week|month|fortnight|weekend)s?\b", low):
         # a real word typed for a period word ("lest week"): the period is not read
         if m.group(1) not in _PERIOD_LEADS and close_matches(m.group(1), _PERIOD_LEADS,
@@ -562,6 +574,15 @@ def _one_match(word: str, vocabulary) -> list[str]:
         cands += [v for v in vocabulary if v not in cands and abs(len(v) - len(word)) <= 1
                   and v[:1] in (word[:1], word[1:2]) and edits(word, v) == 1
                   and (len(word) >= 4 or sorted(v) == sorted(word))]
+    if not cands and len(word) >= 6:
+        # two edits in a long word ("Energie"): read when one word alone is that near (the
+        # query API's loose matches, LIKELY) and no other is within three edits
+        near = [v for v in close_matches(word, vocabulary, cutoff=LIKELY)
+                if edits(word, v) <= 2]
+        if near and len({_stem(c) for c in near}) == 1 and not any(
+                _stem(v) != _stem(near[0]) and abs(len(v) - len(word)) <= 3
+                and edits(word, v) <= 3 for v in vocabulary):
+            return near
     if not cands or len({_stem(c) for c in cands}) == 1:
         return cands
     dist = {c: edits(word, c) for c in cands}

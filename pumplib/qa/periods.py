@@ -73,6 +73,14 @@ class BadDate(ValueError):
         self.text = text
 
 
+class VaguePeriod(BadDate):
+    """Words that name a period only roughly ("the first week of April", "late March")."""
+
+    def __init__(self, text: str, reason: str):
+        ValueError.__init__(self, f"cannot read {text!r} as one period ({reason})")
+        self.text = text
+
+
 def _date(text: str, now: pd.Timestamp, past: bool = True) -> pd.Timestamp:
     try:
         return _parse_date(text, now, past)
@@ -144,7 +152,44 @@ def resolve_period(question: str, now: pd.Timestamp, past: bool = True) -> Perio
     '2026-03-23 → 2026-03-25 (Europe/Amsterdam)'
     """
     q = numbers_as_digits(question.lower())
-    return _relative(q, now) or _absolute(q, now, past)
+    q = re.sub(rf"\b(since|from|after)\s+(?:the\s+)?(?:beginning|start)\s+of\s+({_MONTH_RE})\b",
+               r"\1 1 \2", q)
+    return _part_of_month(q, now, past) or _relative(q, now) or _absolute(q, now, past)
+
+
+_NTH = r"first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|final"
+
+
+def _part_of_month(q: str, now: pd.Timestamp, past: bool = True) -> Period | None:
+    """The first or last day of a month; a vaguer part of one ("the first week of April",
+    "the end of March", "mid-March") is no period that can be read exactly and raises
+    :class:`VaguePeriod` (reported, never widened to the whole month)."""
+    m = re.search(rf"\b(?:the\s+)?(first|1st|last|final)\s+day\s+of\s+(?:the\s+month\s+of\s+)?"
+                  rf"({_MONTH_RE})\b(?:\s+(\d{{4}}))?", q)
+    if m:
+        start = _month_start(m.group(2), m.group(3), now, past)
+        d = start if m.group(1) in ("first", "1st") else \
+            (start.tz_localize(None) + pd.offsets.MonthEnd(1)).tz_localize(now.tz)
+        return Period(d, (d.tz_localize(None) + pd.Timedelta(days=1)).tz_localize(now.tz), "",
+                      "1D")
+    m = re.search(rf"\b(?:the\s+)?(?:(?:{_NTH})\s+(?:\d+\s+)?(?:weeks?|weekends?|fortnight|half|"
+                  rf"quarter|days|(?:mon|tues|wednes|thurs|fri|satur|sun)day)|beginning|start|"
+                  rf"end|middle|mid|early|late|second half|first half)(?:\s+of\s+|\s*-\s*|\s+)"
+                  rf"(?:the\s+month\s+of\s+)?({_MONTH_RE})\b(?:\s+\d{{4}})?", q)
+    if m:
+        a = _month_start(m.group(1), None, now, past)
+        raise VaguePeriod(m.group(0), f"a part of a month; name its dates, e.g. 'between "
+                          f"{a.date()} and {(a + pd.Timedelta(days=6)).date()}', or the week of "
+                          "a date")
+    return None
+
+
+def _month_start(name: str, year: str | None, now: pd.Timestamp, past: bool) -> pd.Timestamp:
+    month = MONTHS.get(name, 5)
+    start = pd.Timestamp(year=int(year) if year else now.year, month=month, day=1)
+    if past and not year and start.tz_localize(now.tz) > now:
+        start = start.replace(year=start.year - 1)
+    return start.tz_localize(now.tz)
 
 
 def _relative(q: str, now: pd.Timestamp) -> Period | None:

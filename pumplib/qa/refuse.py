@@ -69,14 +69,19 @@ def refusal_text(reasons: list[str]) -> str:
 #: tariffs; a question about one of these is refused, whatever metric word it also holds
 #: ("how much did we spend on chemicals" is not energy cost)
 FOREIGN_SUBJECTS: dict[str, str] = {
-    "water quality": r"water[- ]quality|water temperatures?|chlorin\w*|\bph\b|turbidity|disinfect\w*|bacteri\w*|"
+    "water quality": r"water[- ]quality|water temperatures?|water age|chlorin\w*|\bph\b|turbidity|disinfect\w*|bacteri\w*|"
                      r"coliforms?|e\.?\s?coli|conductivity|hardness|nitrates?|fluoride|"
                      r"dosing|\bdose[sd]?\b|chemicals?|\btaste\b|odou?rs?",
     "the weather": r"weather|\brain(?:s|fall|ing|y)?\b|\bsnow\w*|\bwindy?\b|storms?|sunny|"
                    r"sunshine|humidity|(?:air|outside|outdoor|ambient) temperatures?",
     "finances": r"revenues?|profits?|budgets?|salar(?:y|ies)|wages?|payroll|invoices?|"
                 r"financ(?:e|es|ial)|ebitda|share price|stock price|dividends?|\bloans?\b|"
-                r"\btax(?:es)?\b|insurance",
+                r"\btax(?:es)?\b|insurance|\bearn(?:s|ed|ing|ings)?\b|"
+                r"\b(?:get|gets|got|getting|is|are|was|were|being)\s+paid\b|\bpay\s*(?:rates?|"
+                r"scales?|slips?|checks?|rises?)\b|\bhourly (?:wages?|pay)\b|\bcontractors?\b|"
+                r"\b(?:maintenance|service|servicing|repair|cleaning|security|lease|leasing|"
+                r"outsourcing|support)\s+(?:contracts?|agreements?|fees?|invoices?|bills?|"
+                r"providers?|compan(?:y|ies)|firms?)\b",
     "staff": r"\bstaff\w*|employees?|headcount|workers?|personnel|technicians?|\bcrew\b|"
              r"on[- ]call|on duty|overtime|work shifts?|shift roster|(?:how many|number of)\s+"
              r"(?:people|operators|engineers|mechanics|electricians)|operators?\s+(?:work|worked|"
@@ -87,6 +92,24 @@ FOREIGN_SUBJECTS: dict[str, str] = {
     "the distribution network (leaks, bursts, demand)":
         r"\bleak\w*|\bbursts?\b|\bmains? breaks?\b|non[- ]revenue water|water loss(?:es)?|"
         r"\bvalves? (?:positions?|count)\b|how many valves",
+    "purchases and capital costs (new equipment, materials)":
+        r"\b(?:a|an|the|our|that|this)\s+(?:new|replacement|spare)\b.{0,40}\b(?:cost|costs|price|"
+        r"prices|priced)\b|\b(?:cost|price)s?\s+(?:of|for)\s+(?:a|an|the)?\s*(?:new|replacement|"
+        r"spare)\b|\b(?:buy|buys|bought|buying|purchas\w*|procure\w*|capex|capital "
+        r"(?:costs?|expenditures?))\b|\b(?:copper|steel|iron|"
+        r"alumini?um|plastics?|concrete|cement|metals?|commodit(?:y|ies)|materials?) prices?\b|"
+        r"\bprices? of (?:copper|steel|iron|alumini?um|plastics?|concrete|cement|metals?|"
+        r"commodit(?:y|ies)|materials?)\b",
+    "the organisation (offices, management, meetings)":
+        r"\b(?:opening|office|business) hours\b|\boffices?\b|\bheadquarters\b|\bceo\b|"
+        r"\bboard (?:meetings?|members?)\b|\bwho (?:is|was|are)\s+(?:the\s+|our\s+)?(?:[\w-]+\s+)?"
+        r"(?:manager|director|boss|supervisor|chairman|chairwoman|chair|owner|head)s?\b",
+    "the surroundings (noise, groundwater, rivers)":
+        r"\bnoise\b|\bdecibels?\b|\bsound levels?\b|\bgroundwater\b|\brivers?\b|\bdams?\b|"
+        r"\bdam's\b|\baquifers?\b|\bboreholes?\b|\bwell ?fields?\b|\bsea levels?\b",
+    "fuels other than the pumps' electricity (gas, diesel, oil)":
+        r"\b(?:natural |bio|fuel )?gas\b|\bdiesel\b|\bpetrol\b|\bgasoline\b|\bfuels?\b|"
+        r"\b(?:heating|fuel) oil\b|\bpropane\b|\bdistrict heat\w*",
     "energy market prices": r"spot (?:market|prices?)|day[- ]ahead|wholesale|\bepex\b|"
                             r"market prices?|imbalance prices?",
     "the assets' history (installation, maintenance, suppliers)":

@@ -46,7 +46,7 @@ def fact_kinds(reading, registry) -> list:
 
 def registry_answer(reading, kinds, registry, now) -> Answer:
     """Registry facts asked for, each cited by the registry file and key."""
-    from .facts import answer_facts, named_tariffs
+    from .facts import TIMES, answer_facts, named_tariffs
     from .parse import find_entities
 
     tariffs = named_tariffs(reading.text, registry)
@@ -81,7 +81,8 @@ def registry_answer(reading, kinds, registry, now) -> Answer:
             period = resolve_period(reading.text, _now(now, registry), past=False)
         except BadDate:
             period = None
-    facts, missing = answer_facts(kinds, assets, stations, registry, tariffs, period)
+    facts, missing = answer_facts(kinds, assets, stations, registry, tariffs, period,
+                                  times=bool(TIMES.search(reading.text.lower())))
     if assets and len(assets) > 1:   # "which pumps …": those that have the fact
         missing = []
     cites: list[Citation] = []

@@ -253,7 +253,10 @@ def answer_data(dq: DataQuery, tables: _Tables, registry, question: str = "") ->
     groups = _groups(dq, registry, question)
     if dq.total and len(groups) > 1:
         everyone = [m for ms in groups.values() for m in ms]
-        name = dq.stations[0] if len(dq.stations) == 1 and not dq.assets else "total"
+        # the pumps of one station together are that station ("S-P1 and S-P2": SOUTH)
+        name = next((s for s in registry.stations if sorted(everyone) == sorted(
+            a.id for a in registry.station_assets(s) if a.kind == "pump")), None) or (
+            dq.stations[0] if len(dq.stations) == 1 and not dq.assets else "total")
         groups[name if name not in groups else "total"] = list(dict.fromkeys(everyone))
     facts = []
     for name, members in groups.items():
@@ -328,7 +331,9 @@ def _data_lines(dq: DataQuery, facts: list[dict], groups, period: Period, questi
     tot = next((f for f in facts if f.get("total")), None)
     if tot is not None and tot in facts and len(facts) > 1:
         how = "together" if dq.metric.additive else "pooled over the pumps"
-        lines.append(f"Total, {', '.join(tot['assets'])} {how}: {what} = "
+        whose = f"{tot['name']} ({', '.join(tot['assets'])})" if tot["name"] != "total" \
+            else ", ".join(tot["assets"])
+        lines.append(f"Total, {whose} {how}: {what} = "
                      + (tot["display"] if tot["value"] is not None else "no value")
                      + f" {period.describe()} [1].")
     return lines
