@@ -219,3 +219,34 @@ def test_bad_alert_samples_are_one_clear_line(reg):
     alerts = LiveAlerts("sqlite://", registry=reg)
     with pytest.raises(PumplibError, match="missing signal, value"):
         alerts.update(pd.DataFrame({"asset": ["N-P1"], "time": [0]}))
+
+
+def test_the_operations_app_lists_live_alerts_with_their_state(tmp_path, reg, samples):
+    """The operations service reads live alerts from the action-log database afresh (no
+    new lake commit needed): open while the fault lasts, resolved after, and what a
+    person did to one wins."""
+    from pumplib.lake import Lake
+    from pumplib.live.alerts import LiveAlerts
+    from pumplib.ops import Operations
+
+    url = f"sqlite:///{tmp_path / 'a.sqlite'}"
+    lake = Lake(tmp_path / "store", create=True)
+    with lake.transaction("a commit") as tx:
+        tx.write_block("1s", ["N-P2"], "flow", 0, np.zeros((1, 2)))
+    ops = Operations(lake, reg, url, cache=False)
+    assert ops.alerts(kinds=("live",)).empty
+    s = samples.copy()
+    t0 = _running_stretch(s, "N-P2", minutes=30) + 5 * MIN
+    s.loc[(s.asset == "N-P2") & (s.signal == "flow") & (s.time >= t0)
+          & (s.time < t0 + 2 * MIN), "value"] = 0.0
+    alerts = LiveAlerts(url, registry=reg)
+    _feed(alerts, s[(s.time >= t0 - MIN) & (s.time < t0 + MIN)])
+    al = ops.alerts(kinds=("live",))
+    assert al[["kind", "asset", "severity", "status"]].values.tolist() == [
+        ["live", "N-P2", "high", "open"]]
+    assert al["start"].iloc[0] == t0 and "runs dry" in al["title"].iloc[0]
+    _feed(alerts, s[(s.time >= t0 + MIN) & (s.time < t0 + 4 * MIN)])
+    assert ops.alerts(kinds=("live",))["status"].tolist() == ["resolved"]
+    ops.actions.dismiss(al["alert_id"].iloc[0], user="ana", reason="pump was being primed",
+                        kind="alert")
+    assert ops.alerts(kinds=("live",))["status"].tolist() == ["dismissed"]

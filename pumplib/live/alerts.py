@@ -507,10 +507,12 @@ def alert_frame(actions) -> pd.DataFrame:
     if not sa.inspect(actions.engine).has_table(ALERT_TABLE):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
 
+    table = LiveAlertRow.__table__
+
     def read():
         with actions.engine.connect() as conn:
-            return conn.execute(sa.select(LiveAlertRow).order_by(LiveAlertRow.id)).all()
-    rows = [r[0] for r in actions._retry(read)]   # LiveAlertRow objects
+            return conn.execute(sa.select(table).order_by(table.c.id)).all()
+    rows = actions._retry(read)
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
     out = []
     for r in rows:

@@ -5,7 +5,10 @@ Sources (each contributes nothing when its module is absent):
 * ``outlier``: outlier events (:func:`pumplib.outliers.events`);
 * ``quality``: asset-days whose worst daily quality score is below
   ``ops.quality_threshold``;
-* ``forecast``: periods whose actual golden value leaves the stored forecast band.
+* ``forecast``: periods whose actual golden value leaves the stored forecast band;
+* ``live``: the live path's streaming rule alerts (dry running, out of range, stuck,
+  silent: :mod:`pumplib.live.alerts`), rows of the action-log database, read afresh on
+  every call (they change between commits of the lake).
 
 Every alert has a unique ``alert_id``; :func:`alert_options` gives every alert
 its own label (the id ends it), so alerts with the same title never hide
@@ -25,7 +28,7 @@ from ..errors import PumplibError, UnknownNameError
 from ._common import empty, optional
 from .views import local_day_start, local_text, period_end, utc_naive
 
-ALERT_KINDS = ("outlier", "quality", "forecast")
+ALERT_KINDS = ("outlier", "quality", "forecast", "live")
 SEVERITIES = ("low", "medium", "high")
 ALERT_COLUMNS = ["alert_id", "kind", "asset", "station", "start", "end", "severity", "score",
                  "title", "explanation", "signals", "source", "status", "assignee"]
@@ -85,6 +88,15 @@ def quality_alerts(ops) -> pd.DataFrame:
             "title": f"Data quality of {asset} on {pd.Timestamp(day).date()}: {score:.0f}/100",
             "explanation": why, "signals": sigs, "source": "quality/1min"})
     return pd.DataFrame(rows, columns=ALERT_COLUMNS)
+
+def live_alerts(ops) -> pd.DataFrame:
+    """The live path's alerts from the action-log database (status ``open`` or
+    ``resolved``, until someone acts on them)."""
+    mod = optional("pumplib.live.alerts")
+    if mod is None:
+        return empty(ALERT_COLUMNS)
+    return mod.alert_frame(ops.actions)
+
 
 def forecast_alerts(ops) -> pd.DataFrame:
     mod = optional("pumplib.forecast")

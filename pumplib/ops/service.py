@@ -31,6 +31,7 @@ from .alerts import (
     SEVERITIES,
     check_alert_kinds,
     forecast_alerts,
+    live_alerts,
     outlier_alerts,
     quality_alerts,
     station_of,
@@ -442,8 +443,11 @@ class Operations:
         """
         check_alert_kinds(kinds)
         assets = self.scope_assets(scope) if scope else None
-        al = self._stored(("alerts", *[k for k in ALERT_KINDS if k in kinds]),
-                          lambda: self._alert_sources(kinds))
+        stored = [k for k in ALERT_KINDS if k in kinds and k != "live"]
+        al = self._stored(("alerts", *stored), lambda: self._alert_sources(stored))
+        if "live" in kinds:                  # the action-log database: read afresh
+            live = live_alerts(self)
+            al = pd.concat([al, live], ignore_index=True) if len(live) else al
         if assets is not None:
             stations = {station_of(self, a) for a in assets}
             al = al[al["asset"].isin(assets) | (al["asset"].isin(stations))]
@@ -452,7 +456,8 @@ class Operations:
             hi = view.end if view.end is not None else pd.Timestamp.max
             al = al[(al["end"] >= lo) & (al["start"] < hi)]
         st = self.actions.state(kind="alert")
-        al = al.assign(status=fill(al["alert_id"].map(st["status"]), "open"),
+        al = al.assign(status=fill(al["alert_id"].map(st["status"]),
+                                   fill(al["status"], "open")),   # a source's own, or open
                        assignee=al["alert_id"].map(st["assignee"]))
         if status is not None:
             al = al[al["status"] == status]
