@@ -327,8 +327,12 @@ class _RowMetadata:
 
 def _write_rows(g, lv: str, ds: xr.Dataset, r0: int) -> None:
     """Write the columns of table ``ds`` into rows ``[r0, r0 + assets)`` of the stacked
-    array of level group ``g``, a column chunk at a time (only chunk data: the client
-    made the array and its axes, which must be the table's)."""
+    array of level group ``g`` (only chunk data: the client made the array and its
+    axes, which must be the table's). Rows that are one asset chunk (a task's group)
+    are written whole chunk by whole chunk, encoded here as the lake writer encodes
+    them (:class:`~pumplib.features.tables._ChunkCodec`); other rows through zarr."""
+    from zarr.core.sync import sync
+
     arr = g[VALUES]
     columns = list(arr.attrs.get("columns", []))
     secs = np.asarray(ds["time"].values.astype("datetime64[s]").astype(np.int64))
@@ -337,11 +341,66 @@ def _write_rows(g, lv: str, ds: xr.Dataset, r0: int) -> None:
                            f"the client planned ({len(ds.data_vars)} columns and "
                            f"{len(secs)} periods, planned {len(columns)} and "
                            f"{g['time'].shape[0]})")
-    cc, r1 = int(arr.chunks[0]), r0 + ds.sizes["asset"]
+    cols = [np.asarray(ds.variables[c].values, dtype=np.float64) for c in columns]
+    cc, ac, _tc = (int(x) for x in arr.chunks)
+    r1 = r0 + ds.sizes["asset"]
+    codec = _blosc_codec(arr)
+    if codec is not None and r0 % ac == 0 and (r1 - r0 == ac or r1 == arr.shape[1]):
+        sync(_put_chunks(arr, codec, cols, r0 // ac))
+        return
     for c0 in range(0, len(columns), cc):
-        block = np.stack([np.asarray(ds[c].values, dtype=np.float64)
-                          for c in columns[c0:c0 + cc]])
-        arr[c0:c0 + len(block), r0:r1, :] = block
+        arr[c0:c0 + cc, r0:r1, :] = np.stack(cols[c0:c0 + cc])
+
+
+def _blosc_codec(arr):
+    """The :class:`~pumplib.features.tables._ChunkCodec` of a stacked array stored as
+    little-endian ``float64`` bytes and one Blosc codec (as the client makes them); None
+    otherwise."""
+    from zarr.codecs import BloscCodec, BytesCodec
+
+    from .tables import _ChunkCodec
+
+    codecs = tuple(arr.metadata.codecs)
+    if (arr.dtype != np.float64 or len(codecs) != 2 or not isinstance(codecs[0], BytesCodec)
+            or getattr(codecs[0].endian, "value", codecs[0].endian) not in ("little", None)
+            or not isinstance(codecs[1], BloscCodec)
+            or getattr(codecs[1], "_blosc_codec", None) is None):
+        return None
+    return _ChunkCodec(codecs[1]._blosc_codec)
+
+
+async def _put_chunks(arr, codec, cols: Sequence[np.ndarray], ai: int) -> None:
+    """Store every chunk of asset chunk ``ai`` of the stacked array ``arr`` from the
+    columns ``cols`` (each the chunk's rows × every period), each assembled and encoded
+    on a thread (at most two per core at once: a chunk is ~1 MiB)."""
+    import asyncio
+    import os
+
+    from zarr.core.buffer import default_buffer_prototype
+
+    cc, ac, tc = (int(x) for x in arr.chunks)
+    rows, n_time = cols[0].shape
+    store, proto = arr.store_path.store, default_buffer_prototype()
+    limit = asyncio.Semaphore(2 * (os.cpu_count() or 1))
+
+    def encode(ci: int, j: int) -> bytes:
+        part = cols[ci * cc:(ci + 1) * cc]
+        t0, t1 = j * tc, min((j + 1) * tc, n_time)
+        full = np.empty((cc, ac, tc))
+        if len(part) < cc or rows < ac or t1 - t0 < tc:
+            full.fill(np.nan)                # the fill value where no column, row or period
+        for i, c in enumerate(part):
+            full[i, :rows, :t1 - t0] = c[:, t0:t1]
+        return codec.encode(full)
+
+    async def one(ci: int, j: int) -> None:
+        async with limit:
+            data = await asyncio.to_thread(encode, ci, j)
+            key = f"{arr.path}/{arr.metadata.encode_chunk_key((ci, ai, j))}"
+            await store.set(key, proto.buffer.from_bytes(data))
+
+    await asyncio.gather(*(one(ci, j) for ci in range(-(-len(cols) // cc))
+                           for j in range(-(-n_time // tc))))
 
 
 def build_on_cluster(client, lake, catalog, levels: Sequence[str] | None,
