@@ -178,6 +178,7 @@ def test_broker_urls_and_cli_errors_are_one_line(tmp_path):
                   "--cadence", "7q"],
                  ["run", "--broker", "mqtt://h:1", "--store", str(tmp_path / "s"),
                   "--registry", str(tmp_path / "none.yaml")],
+                 ["run", "--store", str(tmp_path / "s")],             # no source at all
                  ["status", "--store", str(tmp_path / "s")]):
         res = runner.invoke(app, ["live", *args])
         assert res.exit_code == 2, res.output
@@ -404,3 +405,52 @@ def test_the_watermark_waits_for_a_lagging_source_not_for_a_silent_one(tmp_path,
     assert rep.quarantined == 1                       # the sample from the future
     q = Lake(str(tmp_path / "live")).quarantine()
     assert q["reason"].str.contains("future").all()
+
+
+def test_an_opcua_source_commits_through_the_same_log_and_path(tmp_path):
+    """``LiveService`` with an OPC UA source (no broker): served readings, committed."""
+    import asyncio
+
+    from pumplib.assets import AssetRegistry
+    from pumplib.live.opcua import SimulatedServer
+    from pumplib.simulate import make_registry
+
+    reg = AssetRegistry.from_dict(make_registry(n_stations=1, pumps_per_station=1))
+    tags = sorted(reg.tags)[:3]
+    rows = [(t, T0 + s * S, float(10 * j + s)) for s in range(90) for j, t in enumerate(tags)]
+    loop = asyncio.new_event_loop()                  # the server's, in a thread of its own
+    server_thread = threading.Thread(target=loop.run_forever, daemon=True)
+    server_thread.start()
+
+    def on_server(coro):
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(60)
+
+    srv = on_server(SimulatedServer(reg).start())
+    spec = {"opcua": {"endpoint": srv.endpoint, "publishing_interval": 0.05,
+                      "nodes": {k: v for k, v in srv.config().nodes.items() if v in tags}}}
+    try:
+        with config.set({"live.flush_idle": "1s"}):
+            svc = LiveService(None, str(tmp_path / "live"), reg, opcua=spec)
+            ready = threading.Event()
+            th = threading.Thread(target=svc.run, kwargs={"ready": ready}, daemon=True)
+            th.start()
+            assert ready.wait(30)
+            on_server(srv.write(rows))
+            _wait_logged(svc, len(rows))
+            svc.stop()
+            th.join(60)
+    finally:
+        on_server(srv.stop())
+        loop.call_soon_threadsafe(loop.stop)
+        server_thread.join(10)
+        loop.close()
+    from pumplib import signals
+    from pumplib.units import conversion
+
+    ds = Lake(str(tmp_path / "live")).open_raw("1s").load()
+    for t, ts, v in rows:                             # each reading, in canonical units
+        info = reg.tag(t)
+        scale, offset = conversion(info.unit, signals.get(info.signal).unit)
+        got = float(ds[info.signal].sel(asset=info.asset, time=pd.Timestamp(ts)))
+        assert got == v * scale + offset, (t, ts)
+    assert int(sum(ds[s].notnull().sum() for s in ds.data_vars)) == len(rows)

@@ -24,8 +24,9 @@ def register(app) -> None:
 
 @live_app.command("run")
 def live_run_cmd(
-    broker: Annotated[str, typer.Option("--broker", "-b", help="Broker URL, e.g. "
-                                        "mqtt://127.0.0.1:1883 (mqtts:// for TLS).")],
+    broker: Annotated[str | None, typer.Option(
+        "--broker", "-b", help="Broker URL, e.g. mqtt://127.0.0.1:1883 (mqtts:// for TLS); "
+        "optional with an OPC UA source.")] = None,
     store: StoreOpt = None,
     registry: Annotated[Path | None, typer.Option(
         help="Asset registry YAML (default: setting assets.registry).")] = None,
@@ -36,6 +37,15 @@ def live_run_cmd(
     cadence: Annotated[str | None, cadence_option(
         "--cadence", help="Lake grid of the samples (default: live.cadence, else "
         "inferred).")] = None,
+    opcua: Annotated[Path | None, typer.Option(
+        "--opcua", help="OPC UA source file (node ids → tags; default: setting "
+        "live.opcua).")] = None,
+    rows: Annotated[bool, typer.Option(
+        "--rows", help="After each commit, the minutes' quality flags and golden rows "
+        "(pumplib.live.minute).")] = False,
+    alerts: Annotated[bool, typer.Option(
+        "--alerts", help="After each commit, streaming rule alerts into the action log "
+        "(pumplib.live.alerts).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per commit.")] = False,
 ) -> None:
     """Run in the foreground: log every message before acknowledging it, commit each closed
@@ -48,7 +58,15 @@ def live_run_cmd(
 
     with _exit_on_error():
         svc = LiveService(broker, store, registry, log=log, client_id=client_id,
-                          cadence=cadence)
+                          cadence=cadence, opcua=opcua)
+        if rows:
+            from pumplib.live.minute import MinuteRows
+
+            svc.on_commit.append(MinuteRows(svc.store, registry=registry))
+        if alerts:
+            from pumplib.live.alerts import LiveAlerts
+
+            svc.on_commit.append(LiveAlerts(store=svc.store, registry=registry))
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         live_log = logging.getLogger("pumplib.live")
@@ -61,7 +79,8 @@ def live_run_cmd(
                                  f" {rep.snapshot}\n")
                 sys.stdout.flush()
             svc.on_report = line
-        sys.stdout.write(f"live: {svc.broker} → {svc.store} (log {svc.log_path}, session "
+        srcs = " + ".join(str(x) for x in (svc.broker, svc.opcua) if x is not None)
+        sys.stdout.write(f"live: {srcs} → {svc.store} (log {svc.log_path}, session "
                          f"{svc.client_id})\n")
         sys.stdout.flush()
         code = svc.run()

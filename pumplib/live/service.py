@@ -54,12 +54,13 @@ def log_path(store: str | os.PathLike | None = None, log: str | os.PathLike | No
 
 
 class LiveService:
-    """MQTT → write-ahead log → raw lake, until stopped.
+    """MQTT (and OPC UA) → write-ahead log → raw lake, until stopped.
 
     Parameters
     ----------
-    broker : str
-        ``mqtt://host:port`` (:func:`pumplib.live.mqtt.parse_broker_url`).
+    broker : str, optional
+        ``mqtt://host:port`` (:func:`pumplib.live.mqtt.parse_broker_url`); None: no
+        MQTT source (then an OPC UA source must be configured).
     store : str or path, optional
         The lake (default: setting ``store.url``); created at the first commit.
     registry : AssetRegistry or path, optional
@@ -71,15 +72,23 @@ class LiveService:
     on_commit : sequence of callables
         ``hook(lake, start_ns, stop_ns)`` after each raw commit (the minute rows plug in
         here); more can be appended to :attr:`on_commit` before :meth:`run`.
+    opcua : path, optional
+        An OPC UA source file (:mod:`pumplib.live.opcua`; default: setting
+        ``live.opcua``); its samples go into the same log.
     """
 
-    def __init__(self, broker: str, store=None, registry=None, *, log=None,
+    def __init__(self, broker: str | None, store=None, registry=None, *, log=None,
                  client_id: str | None = None, on_commit: Sequence[OnCommit] = (),
-                 cadence: str | None = None):
+                 cadence: str | None = None, opcua=None):
         from .mqtt import default_client_id, parse_broker_url
 
-        parse_broker_url(broker)          # a bad URL is one line before anything opens
+        if broker is not None:
+            parse_broker_url(broker)      # a bad URL is one line before anything opens
         self.broker = broker
+        self.opcua = opcua if opcua is not None else config.get("live.opcua")
+        if broker is None and self.opcua is None:
+            raise LiveError("no source: give --broker mqtt://HOST:PORT, or an OPC UA source "
+                            "file (--opcua, setting live.opcua)")
         self.store = os.fspath(config.get("store.url", override_with=store))
         self.registry = registry
         self.log_path = log_path(self.store, log)
@@ -91,7 +100,10 @@ class LiveService:
         self.stopping = threading.Event()
         self.log: SampleLog | None = None
         self.committer: Committer | None = None
-        self.source = None
+        self.source = None                 # the MQTT source
+        self.opcua_source = None
+        self._opcua_thread: threading.Thread | None = None
+        self._opcua_stop = threading.Event()
         self.on_report: Callable[[CommitReport], None] | None = None
 
     def stop(self) -> None:
@@ -102,7 +114,6 @@ class LiveService:
             ) -> int:
         """Run until :meth:`stop` (or SIGTERM/SIGINT); return the exit status (0)."""
         from ..assets import AssetRegistry
-        from .mqtt import MqttSource
 
         if install_signals is None:
             install_signals = threading.current_thread() is threading.main_thread()
@@ -110,24 +121,31 @@ class LiveService:
             AssetRegistry.load(self.registry)
         if self.cadence is not None:
             cadence_seconds(self.cadence)     # checked before anything is created
+        opcua_cfg = None
+        if self.opcua is not None:
+            from .opcua import load_config
+
+            opcua_cfg = load_config(self.opcua, registry)
         old = {}
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 old[sig] = signal.signal(sig, lambda *_: self.stopping.set())
         self.log = SampleLog(self.log_path)
+        failed = False
         try:
             self.committer = Committer(self.log, self.store, registry, cadence=self.cadence,
                                        on_commit=self.on_commit)
             self.committer.recover()
-            self.source = MqttSource(self.broker, self.log, self.client_id).start()
+            self._start_sources(opcua_cfg)
             self._loop(ready)
             return 0
+        except BaseException:
+            failed = True
+            raise
         finally:
             try:
-                if self.source is not None:
-                    self.source.stop()
-                if self.committer is not None and self.source is not None \
-                        and self.source.error is None:
+                self._stop_sources()
+                if self.committer is not None and not failed:
                     self._report(self.committer.commit(None))     # flush: everything logged
             finally:
                 self._beat(running=False)
@@ -135,28 +153,59 @@ class LiveService:
                 for sig, handler in old.items():
                     signal.signal(sig, handler)
 
+    def _start_sources(self, opcua_cfg) -> None:
+        if self.broker is not None:
+            from .mqtt import MqttSource
+
+            self.source = MqttSource(self.broker, self.log, self.client_id).start()
+        if opcua_cfg is not None:
+            from .opcua import OpcUaSource
+
+            self.opcua_source = OpcUaSource(opcua_cfg, self.log)
+            self._opcua_thread = threading.Thread(
+                target=_run_opcua, args=(self.opcua_source, self._opcua_stop),
+                name="pumplib-live-opcua", daemon=True)
+            self._opcua_thread.start()
+
+    def _stop_sources(self) -> None:
+        if self.source is not None:
+            self.source.stop()
+        if self._opcua_thread is not None:
+            self._opcua_stop.set()
+            self._opcua_thread.join(30)
+
+    def _connected(self) -> bool:
+        """Every source subscribed."""
+        mq = self.source is None or self.source.subscribed.is_set()
+        ua = self._opcua_thread is None or (self.opcua_source is not None
+                                            and self.opcua_source.connected.is_set())
+        return mq and ua
+
     def _loop(self, ready: threading.Event | None) -> None:
-        src, com = self.source, self.committer
+        com = self.committer
         last_cut = (self.log.stats().get("last_commit") or {}).get("upto_ns")
         last_beat = 0.0
         announced = False
         seen, seen_at = -1, time.monotonic()
         while not self.stopping.is_set():
-            if src.error is not None:
-                raise LiveError(f"live: the MQTT writer failed: {src.error}")
+            if self.source is not None and self.source.error is not None:
+                raise LiveError(f"live: the MQTT writer failed: {self.source.error}")
+            if self._opcua_thread is not None and not self._opcua_thread.is_alive():
+                raise LiveError("live: the OPC UA source stopped")
             now = time.monotonic()
             if now - last_beat >= HEARTBEAT_S:
                 self._beat(running=True)
                 last_beat = now
-            if src.subscribed.is_set() and not announced:
+            if self._connected() and not announced:
                 self._beat(running=True)        # status tells "connected" at once
                 announced = True
                 if ready is not None:
                     ready.set()
-            elif not src.subscribed.is_set():
+            elif not self._connected():
                 announced = False
-            if src.messages != seen:
-                seen, seen_at = src.messages, now
+            arrived = self.log.last_seq()
+            if arrived != seen:
+                seen, seen_at = arrived, now
             cut = com.due_cut()
             if cut is not None and (last_cut is None or cut > last_cut):
                 self._report(com.commit(cut))
@@ -178,14 +227,38 @@ class LiveService:
     def _beat(self, running: bool) -> None:
         if self.log is None:
             return
-        src = self.source
+        src, ua = self.source, self.opcua_source
         self.log.set_state("service", json.dumps({
             "pid": os.getpid(), "running": running, "heartbeat_ns": time.time_ns(),
             "broker": str(src.url) if src is not None else self.broker,
+            "opcua": None if self._opcua_thread is None else
+            (ua.config.endpoint if ua is not None else str(self.opcua)),
             "client_id": self.client_id, "store": self.store,
-            "connected": bool(src is not None and src.connected.is_set()),
-            "connects": src.connects if src is not None else 0,
+            "connected": self._connected(),
+            "connects": (src.connects if src is not None else 0)
+            + (ua.connects if ua is not None else 0),
             "messages": src.messages if src is not None else 0}))
+
+
+def _run_opcua(source, stop_event: threading.Event) -> None:
+    """Run an OPC UA source in this thread until ``stop_event`` is set."""
+    import asyncio
+
+    async def main():
+        stop = asyncio.Event()
+
+        async def watch():
+            while not stop_event.is_set():
+                await asyncio.sleep(0.1)
+            stop.set()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await source.run(stop)
+        finally:
+            watcher.cancel()
+
+    asyncio.run(main())
 
 
 def live_status(store=None, log=None, *, now_ns: int | None = None) -> dict:

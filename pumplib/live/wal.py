@@ -364,6 +364,12 @@ class SampleLog:
             else:
                 self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, str(value)))
 
+    def last_seq(self) -> int:
+        """Arrival number of the last thing appended (by any process); 0 before any."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
+        return row[0] if row else 0
+
     @property
     def last_pending_seq(self) -> int | None:
         """Arrival number up to which the last :meth:`pending` read."""
