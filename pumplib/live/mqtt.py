@@ -135,7 +135,10 @@ class MqttSource:
         self.connects += 1
         self.connected.set()
         prefix = self.decoder.prefix
-        client.subscribe(f"{prefix}/#", qos=1)
+        topics = [(f"{prefix}/#", 1)]
+        if config.get("live.sparkplug"):
+            topics.append(("spBv1.0/#", 1))
+        client.subscribe(topics)
         log.info("live: connected to %s (session present: %s)", self.url,
                  getattr(flags, "session_present", None))
 
@@ -185,6 +188,10 @@ class MqttSource:
         batches = {f"mqtt:{st}": s for st, s in dec.samples.items()}
         rejects = [("mqtt", r) for r in dec.rejects]
         self.log.append_batches(batches, rejects)
+        sp = self.decoder.sparkplug
+        if sp is not None and sp.changed:      # aliases a restart must still know
+            self.log.set_state("sparkplug_aliases", sp.state())
+            sp.changed = False
         # durable now: acknowledge, on the connection that delivered each message only
         client = self._client
         for gen, mid, qos, _, _ in items:
@@ -196,8 +203,13 @@ class MqttSource:
     # -- life ---------------------------------------------------------------------------------
     def start(self) -> MqttSource:
         """Connect (in the background; reconnects with backoff) and start logging."""
+        import json
+
         import paho.mqtt.client as mqtt
 
+        known = self.log.get_state("sparkplug_aliases")
+        if known and self.decoder.sparkplug_aliases is None:
+            self.decoder.sparkplug_aliases = json.loads(known)
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
                              clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
         if self.url.username:

@@ -1,7 +1,8 @@
 """MQTT payload format v1 (JSON) → :class:`~pumplib.live.wal.Sample`, with reasons for the rest.
 
 Topic ``<prefix>/<station>/<anything>`` (``live.topic_prefix``, default
-``pumplib``); payload one sample or a batch::
+``pumplib``; Sparkplug B topics ``spBv1.0/…`` go to :mod:`pumplib.live.sparkplug`);
+payload one sample or a batch::
 
     {"tag": "ST1.P1.FLOW", "ts": 1767225600000, "value": 12.5}
     {"samples": [{"tag": "...", "ts": "2026-01-01T01:00:00+01:00", "value": null}, ...]}
@@ -101,6 +102,9 @@ class Decoder:
         self.timezones = dict(config.get("live.timezones") or {}) if timezones is None \
             else dict(timezones)
         self._readers: dict[str, Reader] = {}
+        #: Sparkplug B decoder (created at the first spBv1.0 message)
+        self.sparkplug = None
+        self.sparkplug_aliases: dict | None = None
 
     def zone(self, station: str) -> str:
         return self.timezones.get(station, self.timezone)
@@ -120,6 +124,13 @@ class Decoder:
         # ISO strings of each station are parsed together, by the batch reader
         iso: dict[str, list[tuple[str, str, object, str]]] = {}
         for topic, payload in messages:
+            if topic.startswith("spBv1.0/"):
+                if self.sparkplug is None:
+                    from .sparkplug import SparkplugDecoder
+
+                    self.sparkplug = SparkplugDecoder(self.sparkplug_aliases)
+                self.sparkplug.decode(topic, payload, out.samples, out.rejects)
+                continue
             try:
                 station, last = split_topic(topic, self.prefix)
             except PayloadError as exc:
