@@ -1,8 +1,9 @@
 """Scale-out stays proven: a build on a ``dask.distributed`` cluster of worker
 *processes*, reading the lake from S3-compatible storage (moto's server), stores
 golden tables identical to the in-process build of a local lake, for a full build
-(each worker writes its own asset group's chunks into an Icechunk fork; the client
-merges the forks and commits once) and for an appended day after it."""
+(each worker writes its own asset group's chunks into an Icechunk fork, a long history
+in spans of days; the client merges the forks and commits once) and for an appended
+day after it."""
 
 from __future__ import annotations
 
@@ -66,8 +67,9 @@ def test_two_worker_processes_on_s3_build_what_one_process_builds_locally(
     assert n_assets == 7
 
     # tasks of 3 assets: rows 0-2 and 6- start on a raw chunk (read straight from the
-    # lake through a view of their rows), rows 3-5 do not (read through xarray)
-    with config.set({"features.cluster_assets": 3}), \
+    # lake through a view of their rows), rows 3-5 do not (read through xarray); each
+    # task of 3 builds its 26 days in spans of 10 days (30 pump-days)
+    with config.set({"features.cluster_assets": 3, "features.stream_pump_days": 30}), \
             distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
                                      dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:

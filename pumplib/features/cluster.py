@@ -208,17 +208,24 @@ def _lake(url: str):
 
 def build_group(fork, url: str, snapshot: str, cadence: str | None, rows: tuple[int, int],
                 shipped: bytes, levels: Sequence[str], wanted: Sequence[str], timezone: str,
-                quality: bool):
+                quality: bool, pump_days: int = 0):
     """One task of a cluster build (runs on a worker): the tables of the assets ``rows``
     (``[first, stop)`` on the raw asset axis) of the lake at ``url`` at raw ``snapshot``
     with the feature catalog and asset registry ``shipped`` (pickled together),
     built on day blocks and written into their rows of the levels the client created in
-    ``fork`` (an Icechunk ``ForkSession``); returns the fork."""
+    ``fork`` (an Icechunk ``ForkSession``); returns the fork.
+
+    A group history longer than ``pump_days`` (the client's
+    ``features.stream_pump_days``; 0: one go) goes in spans of whole local days, as an
+    in-process build does (:mod:`~pumplib.features.stream`): the first on day blocks,
+    each later one over the day partials of the spans before it
+    (:func:`~pumplib.features.spans.build_span`), each written before the next, so the
+    task holds a span, not the history."""
     from zarr import open_group
 
-    from .blocks import build_blocks
     from .builder import _inputs
     from .planning import block_specs
+    from .stream import stream_spans
     from .tuning import tune_malloc
 
     tune_malloc()
@@ -236,15 +243,49 @@ def build_group(fork, url: str, snapshot: str, cadence: str | None, rows: tuple[
     if (r0, r1) != (0, data.sizes["asset"]):
         data = _asset_rows(data, r0, r1, flags is None)
         flags = None if flags is None else flags.isel(asset=slice(r0, r1))
-    data, _store, catalog, levels, wanted, timezone, _grid = _inputs(
+    data, _store, catalog, levels, wanted, timezone, grid = _inputs(
         data, None, catalog, levels, wanted, timezone, cadence)
-    tables = build_blocks(data, catalog, block_specs(catalog, wanted, levels), wanted,
-                          levels, registry, timezone, True, flags)
-    del data, flags
+    specs = block_specs(catalog, wanted, levels)
     root = open_group(store=fork.store, mode="r+", zarr_format=3, use_consolidated=False)
-    for lv in list(tables):
-        _write_rows(root[f"features/{lv}"], lv, tables.pop(lv), r0)
+    spans = stream_spans(grid.t0, grid.end, r1 - r0, int(pump_days or 0), timezone) \
+        if pump_days else [(grid.t0, grid.end)]
+    stored = None
+    for k, (start, end) in enumerate(spans):
+        tables = _span(data, flags, grid, catalog, specs, wanted, levels, registry, timezone,
+                       None if k == 0 else start, None if k == len(spans) - 1 else end,
+                       stored)
+        got = tables.get(PARTIALS_GROUP)
+        if k < len(spans) - 1 and got is not None:     # the day partials so far
+            stored = got if stored is None else xr.concat(
+                [stored.isel(time=slice(0, int(np.searchsorted(
+                    stored["time"].values, got["time"].values[0])))), got], dim="time")
+        for lv in list(tables):
+            _write_rows(root[f"features/{lv}"], lv, tables.pop(lv), r0)
     return fork
+
+
+def _span(data, flags, grid: A.Grid, catalog, specs, wanted, levels, registry, timezone,
+          start: int | None, end: int | None, stored) -> dict[str, xr.Dataset]:
+    """The tables of one span of a task (see :func:`build_group`): the raw data up to
+    ``end`` and one sample more (None: all), the days from ``start`` on (None: all,
+    a full build) over the ``stored`` day partials of the days before."""
+    from .blocks import build_blocks
+    from .reading import raw_window
+    from .spans import build_span
+
+    if end is not None:
+        n = (int(end) + grid.dt - grid.t0) // grid.dt
+        whole = data.copy()
+        whole.attrs = dict(data.attrs)           # raw_window sets its cut's names there
+        data, grid = raw_window(whole, n), A.Grid(grid.t0, grid.dt, n)
+        if flags is not None:
+            attrs, flags = dict(flags.attrs), flags.isel(time=slice(0, n))
+            flags.attrs = attrs
+    if start is None:
+        return build_blocks(data, catalog, specs, wanted, levels, registry, timezone, True,
+                            flags)
+    return build_span(data, catalog, specs, wanted, levels, registry, timezone, int(start),
+                      stored, flags, grid)
 
 
 def _asset_rows(data: xr.Dataset, r0: int, r1: int, direct: bool) -> xr.Dataset:
@@ -336,20 +377,22 @@ def _write_rows(g, lv: str, ds: xr.Dataset, r0: int) -> None:
     arr = g[VALUES]
     columns = list(arr.attrs.get("columns", []))
     secs = np.asarray(ds["time"].values.astype("datetime64[s]").astype(np.int64))
-    if columns != list(ds.data_vars) or not np.array_equal(g["time"][:], secs):
+    planned = np.asarray(g["time"][:])
+    lo = int(np.searchsorted(planned, secs[0])) if len(secs) else 0
+    if columns != list(ds.data_vars) or not np.array_equal(planned[lo:lo + len(secs)], secs):
         raise PumplibError(f"internal: the table {lv!r} a task built does not fit the level "
                            f"the client planned ({len(ds.data_vars)} columns and "
                            f"{len(secs)} periods, planned {len(columns)} and "
-                           f"{g['time'].shape[0]})")
+                           f"{len(planned)})")
     cols = [np.asarray(ds.variables[c].values, dtype=np.float64) for c in columns]
     cc, ac, _tc = (int(x) for x in arr.chunks)
     r1 = r0 + ds.sizes["asset"]
     codec = _blosc_codec(arr)
     if codec is not None and r0 % ac == 0 and (r1 - r0 == ac or r1 == arr.shape[1]):
-        sync(_put_chunks(arr, codec, cols, r0 // ac))
+        sync(_put_chunks(arr, codec, cols, r0 // ac, lo))
         return
     for c0 in range(0, len(columns), cc):
-        arr[c0:c0 + cc, r0:r1, :] = np.stack(cols[c0:c0 + cc])
+        arr[c0:c0 + cc, r0:r1, lo:lo + len(secs)] = np.stack(cols[c0:c0 + cc])
 
 
 def _blosc_codec(arr):
@@ -369,38 +412,46 @@ def _blosc_codec(arr):
     return _ChunkCodec(codecs[1]._blosc_codec)
 
 
-async def _put_chunks(arr, codec, cols: Sequence[np.ndarray], ai: int) -> None:
-    """Store every chunk of asset chunk ``ai`` of the stacked array ``arr`` from the
-    columns ``cols`` (each the chunk's rows × every period), each assembled and encoded
-    on a thread (at most two per core at once: a chunk is ~1 MiB)."""
+async def _put_chunks(arr, codec, cols: Sequence[np.ndarray], ai: int, lo: int = 0) -> None:
+    """Store the chunks of asset chunk ``ai`` of the stacked array ``arr`` that the
+    columns ``cols`` (each the chunk's rows × periods ``[lo, lo + width)``) touch, each
+    assembled and encoded on a thread (at most two per core at once: a chunk is ~1 MiB);
+    a chunk they cover in part keeps what it held (an earlier span's periods)."""
     import asyncio
     import os
 
     from zarr.core.buffer import default_buffer_prototype
 
     cc, ac, tc = (int(x) for x in arr.chunks)
-    rows, n_time = cols[0].shape
+    rows, width = cols[0].shape
+    hi = lo + width
     store, proto = arr.store_path.store, default_buffer_prototype()
     limit = asyncio.Semaphore(2 * (os.cpu_count() or 1))
 
-    def encode(ci: int, j: int) -> bytes:
+    def encode(ci: int, j: int, old) -> bytes:
         part = cols[ci * cc:(ci + 1) * cc]
-        t0, t1 = j * tc, min((j + 1) * tc, n_time)
+        c0, c1 = j * tc, min((j + 1) * tc, arr.shape[-1])
+        a, b = max(lo, c0), min(hi, c1)
         full = np.empty((cc, ac, tc))
-        if len(part) < cc or rows < ac or t1 - t0 < tc:
-            full.fill(np.nan)                # the fill value where no column, row or period
+        if old is not None:
+            codec.decode_into(old.to_bytes(), full)
+        elif len(part) < cc or rows < ac or (a, b) != (c0, c0 + tc):
+            full.fill(np.nan)                # the fill value where nothing is written
         for i, c in enumerate(part):
-            full[i, :rows, :t1 - t0] = c[:, t0:t1]
+            full[i, :rows, a - c0:b - c0] = c[:, a - lo:b - lo]
         return codec.encode(full)
 
     async def one(ci: int, j: int) -> None:
         async with limit:
-            data = await asyncio.to_thread(encode, ci, j)
             key = f"{arr.path}/{arr.metadata.encode_chunk_key((ci, ai, j))}"
+            c0, c1 = j * tc, min((j + 1) * tc, arr.shape[-1])
+            old = None if (lo <= c0 and hi >= c1) else await store.get(key, prototype=proto)
+            data = await asyncio.to_thread(encode, ci, j, old)
             await store.set(key, proto.buffer.from_bytes(data))
 
-    await asyncio.gather(*(one(ci, j) for ci in range(-(-len(cols) // cc))
-                           for j in range(-(-n_time // tc))))
+    if width:
+        await asyncio.gather(*(one(ci, j) for ci in range(-(-len(cols) // cc))
+                               for j in range(lo // tc, -(-hi // tc))))
 
 
 def build_on_cluster(client, lake, catalog, levels: Sequence[str] | None,
@@ -432,9 +483,10 @@ def build_on_cluster(client, lake, catalog, levels: Sequence[str] | None,
     with lake.transaction(message or "features build", {}) as tx:
         fork = tx.session.fork()
         dropped = _create_tables(fork.store, schema, np.asarray(data["asset"].values), per)
+        pump_days = int(config.get("features.stream_pump_days", 0) or 0)
         futures = [client.submit(build_group, fork, lake.url, snapshot, cadence,
                                  (r0, min(n, r0 + per)), shipped, levels, wanted, timezone,
-                                 quality, pure=False)
+                                 quality, pump_days, pure=False)
                    for r0 in range(0, n, per)]
         tx.session.merge(*client.gather(futures))
         tx.metadata.update({"kind": "features", "levels": list(schema),
