@@ -14,18 +14,19 @@ merges and commits; no table passes through it:
    Only metadata and the axes are written; the workers never touch metadata.
 3. **Build** (workers, one task per asset group): the task reads its raw rows of the
    snapshot the client planned from (straight from the lake), builds every level on
-   day blocks with the in-process engine (:func:`~pumplib.features.blocks.build_blocks`:
-   each level once, weeks and months rolled up from the day partials), writes its
-   rows of every level and of the day partials into its copy of the fork and returns
-   the fork (a few kilobytes: Icechunk keeps the chunks in storage, the fork only
-   their references).
+   day blocks with the in-process engine (:func:`~pumplib.features.blocks.build_blocks`,
+   later spans :func:`~pumplib.features.spans.build_span`: each level once, weeks and
+   months rolled up from the day partials), writes its rows of every level and of the
+   day partials into its copy of the fork and returns the fork (a few kilobytes:
+   Icechunk keeps the chunks in storage, the fork only their references).
 4. **Merge and commit** (client): the returned forks are merged into the session
    and committed once, with the lineage a build in process records.
 
 Asset groups hold whole chunks of golden-table rows, so no two tasks write one
 chunk; they follow the raw lake's asset chunks (``lake.asset_chunk``), so no two
-tasks decode one raw chunk. A group holds its assets' whole history (memory per task:
-the group's pump-days, see ``docs/scaling.md``). The tables equal an in-process
+tasks decode one raw chunk. A task goes through a long history in spans of days
+(``features.stream_pump_days``), so it holds a span, not its group's history. The
+tables equal an in-process
 build's (``tests/test_scaleout.py``); only their asset chunking differs (a chunk holds
 one asset group, not the whole fleet).
 
