@@ -119,6 +119,7 @@ class MinuteRows:
         self.quality = bool(quality)
         self._pending: tuple[int, int] | None = None   # changed since the calendar build
         self._mark: int | None = None                 # calendar_every periods of the last
+        self._flags: dict | None = None               # the flags the last validate wrote
         self.timezone = (self.registry.utility.get("timezone")
                          or config.get("utility.timezone"))
 
@@ -193,12 +194,12 @@ class MinuteRows:
         """Evaluate the rules around ``[start_ns, stop_ns)`` and commit the flags that
         changed: ``(first, end, snapshot)`` of what was written (epoch ns, end
         exclusive), None when the range holds no raw step."""
-        from ..quality import evaluate_range, open_for_rules, skew_table
+        from ..quality import evaluate_range, skew_table
         from ..quality.flags import DTYPE, UNCHECKED
         from ..quality.overrides import overrides
-        from ..quality.store import KIND, align_flags, time_rows
+        from ..quality.store import KIND, time_rows
 
-        ds = open_for_rules(lake, cadence)
+        ds = lake.open_raw(cadence)          # lazy; only the window below is read
         n = ds.sizes["time"]
         origin, step = int(ds.attrs["origin"]), int(ds.attrs["step_seconds"])
         i0 = max(0, -(-(start_ns // NS - origin) // step))
@@ -221,14 +222,13 @@ class MinuteRows:
         flags = evaluate_range(sub, times[w0], times[w1 - 1], self.rules, self.registry,
                                **kw).compute()
         new = {s: np.asarray(flags[s].values, dtype=DTYPE) for s in flags.data_vars}
-        old = None if stored is None else align_flags(stored, ds)
+        old = self._stored_flags(lake, cadence, ds, stored, w0, w1, list(new))
         first, last = i0 - w0, i1 - w0           # the new range is always written
         for s, v in new.items():
-            if old is None or s not in old.data_vars:
+            if old is None or s not in old:
                 first, last = 0, w1 - w0
                 break
-            o = np.asarray(old[s].isel(time=slice(w0, w1)).values, dtype=DTYPE)
-            diff = np.flatnonzero((o != v).any(axis=0))
+            diff = np.flatnonzero((old[s] != v).any(axis=0))
             if len(diff):
                 first, last = min(first, int(diff[0])), max(last, int(diff[-1]) + 1)
         meta = {"kind": KIND, "run_id": new_run_id("live"), "cadence": cadence,
@@ -242,8 +242,41 @@ class MinuteRows:
             for s, v in new.items():
                 arr = tx.derived_array(KIND, cadence, s, "uint16", UNCHECKED, flags[s].attrs)
                 arr[:, w0 + first:w0 + last] = v[:, first:last]
+        self._flags = {"lake": lake.url, "cadence": cadence, "snapshot": tx.snapshot,
+                       "origin": origin, "assets": [str(a) for a in ds["asset"].values],
+                       "w0": w0, "flags": new}
         t_first = (origin + (w0 + first) * step) * NS
         return t_first, (origin + (w0 + last) * step) * NS, tx.snapshot
+
+    def _stored_flags(self, lake: Lake, cadence: str, ds, stored, w0: int, w1: int,
+                      names: list[str]) -> dict | None:
+        """The stored flags of steps ``[w0, w1)`` per signal (None: none stored): those
+        this hook wrote last, when the newest ``quality`` commit is still its own (cells
+        after them read as ``UNCHECKED``, as the lake has them), else read from
+        ``stored``."""
+        from ..quality.flags import DTYPE, UNCHECKED
+        from ..quality.store import KIND, align_flags
+
+        if stored is None:
+            return None
+        mine = self._flags
+        if (mine is not None and mine["lake"] == lake.url and mine["cadence"] == cadence
+                and mine["origin"] == int(ds.attrs["origin"]) and w0 >= mine["w0"]
+                and mine["assets"] == [str(a) for a in ds["asset"].values]
+                and set(names) <= set(mine["flags"])):
+            last = next((c for c in lake.log(limit=12) if c.metadata.get("kind") == KIND),
+                        None)
+            if last is not None and last.snapshot == mine["snapshot"]:
+                out = {}
+                for s in names:
+                    have = mine["flags"][s][:, w0 - mine["w0"]:w1 - mine["w0"]]
+                    pad = (w1 - w0) - have.shape[1]
+                    out[s] = np.concatenate([have, np.full((have.shape[0], pad), UNCHECKED,
+                                                           dtype=DTYPE)], axis=1)
+                return out
+        old = align_flags(stored, ds)
+        return {s: np.asarray(old[s].isel(time=slice(w0, w1)).values, dtype=DTYPE)
+                for s in names if s in old.data_vars}
 
     def lookback(self, ds, step: int) -> int:
         """Steps before (and after) a validated range whose flags new samples can change:

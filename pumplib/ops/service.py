@@ -437,7 +437,8 @@ class Operations:
         """Alerts of the pumps in scope overlapping the view's window, newest first.
 
         Sources: outlier events (``pumplib.outliers.events``), data-quality days
-        below ``quality_threshold``, forecast deviations (``pumplib.forecast``).
+        below ``quality_threshold``, forecast deviations (``pumplib.forecast``), the
+        live path's rule alerts (``pumplib.live.alerts``, from the action-log database).
         A source whose module is not installed contributes nothing. Each alert
         carries its action state (``status``, ``assignee``) from the action log.
         """
