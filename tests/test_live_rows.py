@@ -250,3 +250,23 @@ def test_the_operations_app_lists_live_alerts_with_their_state(tmp_path, reg, sa
     ops.actions.dismiss(al["alert_id"].iloc[0], user="ana", reason="pump was being primed",
                         kind="alert")
     assert ops.alerts(kinds=("live",))["status"].tolist() == ["dismissed"]
+
+
+def test_alerts_as_the_committers_hook_read_the_committed_range(tmp_path, reg, frame,
+                                                                samples):
+    """Called with a commit's raw range, the alerts read it from the lake (canonical
+    units, as ingested): a dry-running pump opens its alert."""
+    from pumplib.ingest import ingest
+    from pumplib.lake import Lake
+    from pumplib.live.alerts import LiveAlerts
+
+    t0 = (_running_stretch(samples, "N-P2", minutes=30) + 5 * MIN).tz_localize("UTC")
+    f = frame[(frame.timestamp >= t0 - MIN) & (frame.timestamp < t0 + 2 * MIN)].copy()
+    f.loc[(f.tag == "NORTH.P2.FLOW") & (f.timestamp >= t0), "value"] = 0.0
+    f.to_parquet(tmp_path / "m.parquet", index=False)
+    lake = Lake(tmp_path / "store", create=True)
+    ingest([tmp_path / "m.parquet"], store=lake, registry=reg, cadence="1s")
+    alerts = LiveAlerts(f"sqlite:///{tmp_path / 'a.sqlite'}", registry=reg)
+    events = alerts(lake, (t0 - MIN).value, (t0 + 2 * MIN).value)
+    assert [(e.action, e.rule, e.asset) for e in events] == [("open", "dry_run", "N-P2")]
+    assert pd.Timestamp(events[0].at, tz="UTC") == t0

@@ -217,6 +217,8 @@ class LiveAlerts:
             self.started = t_min if self.started is None else min(self.started, t_min)
             for asset, g in frame.groupby("asset", sort=True):
                 events += self._asset_batch(str(asset), g)
+        if now is not None and self.clock is not None:
+            now = max(int(now), self.clock)     # late samples do not turn the clock back
         events += self.check_silent(now)
         return events
 
