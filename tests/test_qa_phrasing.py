@@ -379,3 +379,14 @@ def test_what_a_tank_holds_is_its_usable_volume(demo_registry):
 
     a = ask("how much can the south reservoir hold", None, registry=demo_registry, now=NOW)
     assert [f["name"] for f in a.registry_facts] == ["tank usable volume"], a.text
+
+
+@pytest.mark.parametrize("q, said", [
+    ("energy of S-P1 during the night yesterday", "during the night"),
+    ("cost of N-P2 between 17:00 and 21:00 yesterday", "17:00"),
+    ("energy of N-P1 at 5 pm on 2026-03-24", "5 pm"),
+    ("how many starts did N-P3 have overnight on 2026-03-25", "overnight"),
+])
+def test_a_part_of_a_day_is_reported_not_widened_to_the_day(demo_registry, q, said):
+    r = read_question(q, demo_registry, NOW)
+    assert r.query is None and any(p.kind == "period" and p.text == said for p in r.problems)

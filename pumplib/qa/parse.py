@@ -349,6 +349,14 @@ def _unread_period(text: str, known) -> str | None:
     return None
 
 
+#: a part of a day, which no table the answers read holds ("during the night", "at 5 pm")
+_PART_OF_DAY = re.compile(
+    r"\b(?:during|in|over|at|for|through|throughout)\s+(?:the\s+)?(?:nights?|mornings?|"
+    r"afternoons?|evenings?|daytime|day-?time|night-?time|peak hours|off-?peak hours|"
+    r"business hours|working hours|small hours|rush hours?)\b|\bovernight\b|\btonight\b|"
+    r"\b(?:last|this|yesterday|tomorrow)\s+(?:night|morning|afternoon|evening)\b|"
+    r"\b\d{1,2}(?::\d{2})?\s*(?:am|pm)\b|(?<![\d:])\d{1,2}:\d{2}(?![\d:])|\b(?:noon|midnight)\b",
+    re.IGNORECASE)
 #: the words that start a relative period ("last week")
 _PERIOD_LEADS = ("last", "past", "this", "next", "previous", "coming")
 
@@ -881,6 +889,10 @@ def read_question(question: str, registry, now=None, *,
                 + ", in March, on 2026-03-20, the week of 2026-03-16, "
                   "between 2026-03-23 and 2026-03-25", near))
             periods_near = near
+    if metric is not None and (part := _PART_OF_DAY.search(text)):
+        problems.append(Problem(
+            "period", part.group(0), f"cannot answer for a part of a day ({part.group(0)!r}): "
+            "the answers are read per day, week or month; ask for the whole day", ()))
     if metric is None and near_metrics:
         typed = list(dict.fromkeys(w for ws in near_metrics.values() for w in ws))
         problems.append(Problem(
