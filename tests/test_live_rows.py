@@ -46,8 +46,9 @@ def test_live_rows_equal_a_batch_build_bit_for_bit(tmp_path, reg, frame):
     """Minute by minute (a batch ingest of each minute's slice stands in for the live
     committer), with a spike and a gap at the end of a minute (flags that change once
     the next minute arrives, so that minute's rows are built again), a quarter hour and
-    an hour closing, and a minute that arrives 4 minutes late: the flags and every
-    level's rows equal a batch validate and build of the same data."""
+    an hour closing, a minute that arrives 4 minutes late and a call that fails (its
+    minute is done by the next): the flags and every level's rows equal a batch
+    validate and build of the same data."""
     from pumplib.ingest import ingest
     from pumplib.lake import Lake
     from pumplib.live.minute import MinuteRows
@@ -82,7 +83,19 @@ def test_live_rows_equal_a_batch_build_bit_for_bit(tmp_path, reg, frame):
         p = tmp_path / f"m{k}.parquet"
         f[(f.timestamp >= m) & (f.timestamp < m + MIN)].to_parquet(p, index=False)
         ingest([p], store=live, registry=reg, cadence="1s")
+        if k == 9:                           # a failed call leaves its range to the next
+
+            def broken(*args, **kwargs):
+                raise RuntimeError("the disk is full")
+            hook.build = broken
+            with pytest.raises(RuntimeError, match="disk is full"):
+                hook(live, m.value, (m + MIN).value)
+            del hook.build
+            rebuilt.append(True)
+            continue
         res = hook(live, m.value, (m + MIN).value)
+        if k == 10:
+            assert res.start_ns == (m - MIN).value     # the failed call's minute too
         rebuilt.append(res.changed[0] < m.value)
     hook.flush(live)
     assert rebuilt[order.index(3)]           # 05:57's flags changed: its rows rebuilt

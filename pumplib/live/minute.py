@@ -43,7 +43,7 @@ import pandas as pd
 from .. import config
 from ..errors import ArgumentError
 from ..features.aggregations import FIXED_LEVELS
-from ..lake import Lake, new_run_id
+from ..lake import Lake, new_run_id, redo_on_conflict
 
 __all__ = ["MinuteResult", "MinuteRows"]
 
@@ -120,17 +120,32 @@ class MinuteRows:
         self._pending: tuple[int, int] | None = None   # changed since the calendar build
         self._mark: int | None = None                 # calendar_every periods of the last
         self._flags: dict | None = None               # the flags the last validate wrote
+        self._backlog: tuple[int, int] | None = None  # the range of a failed call
         self.timezone = (self.registry.utility.get("timezone")
                          or config.get("utility.timezone"))
 
     # -- the hook -------------------------------------------------------------------------
     def __call__(self, lake, start_ns: int, stop_ns: int) -> MinuteResult | None:
         """Validate raw range ``[start_ns, stop_ns)`` (epoch ns) of ``lake`` and rebuild
-        the golden rows it changes; None when the range is empty."""
+        the golden rows it changes; None when the range is empty. A commit conflict
+        with another writer is redone on top of it (``lake.redo_tries``); a call that
+        fails leaves its range to the next call."""
         lake = self._lake(lake)
         start_ns, stop_ns = int(start_ns), int(stop_ns)
         if stop_ns <= start_ns:
             return None
+        if self._backlog is not None:        # a range a failed call left undone
+            start_ns, stop_ns = min(start_ns, self._backlog[0]), max(stop_ns,
+                                                                      self._backlog[1])
+        try:
+            res = self._run(lake, start_ns, stop_ns)
+        except BaseException:
+            self._backlog = (start_ns, stop_ns)
+            raise
+        self._backlog = None
+        return res
+
+    def _run(self, lake: Lake, start_ns: int, stop_ns: int) -> MinuteResult:
         cadence = self.cadence or _default_cadence(lake)
         res = MinuteResult(start_ns, stop_ns)
         t0 = time.perf_counter()
@@ -190,6 +205,7 @@ class MinuteRows:
         return lake
 
     # -- quality --------------------------------------------------------------------------
+    @redo_on_conflict
     def validate(self, lake: Lake, cadence: str, start_ns: int, stop_ns: int):
         """Evaluate the rules around ``[start_ns, stop_ns)`` and commit the flags that
         changed: ``(first, end, snapshot)`` of what was written (epoch ns, end
@@ -287,6 +303,7 @@ class MinuteRows:
         return int(min(context_steps(ds, self.rules, self.registry), max(1, cap // step)))
 
     # -- features -------------------------------------------------------------------------
+    @redo_on_conflict
     def build(self, lake: Lake, cadence: str, start_ns: int, stop_ns: int,
               levels: Sequence[str] | None = None) -> str | None:
         """The incremental feature build of raw range ``[start_ns, stop_ns)`` at
