@@ -94,3 +94,36 @@ def test_two_worker_processes_on_s3_build_what_one_process_builds_locally(
 
     build_lake(Lake(local), cat, LEVELS, changed=day, **kw)
     _assert_same(_tables(Lake(local)), _tables(Lake(s3)), "appended day")
+
+
+def test_a_cluster_build_takes_only_the_samples_the_quality_flags_call_good(tmp_path):
+    """Quality flags on a local lake: each task applies its rows' flags block by block."""
+    distributed = pytest.importorskip("distributed")
+    from pumplib import config
+    from pumplib.assets import AssetRegistry
+    from pumplib.features import build_lake, load_catalog
+    from pumplib.ingest import ingest
+    from pumplib.lake import Lake
+    from pumplib.quality import validate
+
+    reg = AssetRegistry.load(ROOT / "catalogs" / "assets.yaml")
+    cat = load_catalog(str(ROOT / "catalogs" / "features"))
+    frame = pd.read_parquet(ROOT / "data_samples" / "pumps_1min_4w.parquet")
+    week = tmp_path / "week.parquet"
+    frame[frame["timestamp"] < frame["timestamp"].min() + pd.Timedelta("7D")].to_parquet(week)
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    for url in (one, two):
+        ingest(week, "long_parquet", store=url, registry=reg, progress=False)
+        validate(Lake(url), registry=reg)
+    kw = {"registry": reg, "timezone": reg.utility["timezone"], "quality": True}
+    build_lake(Lake(one), cat, LEVELS, **kw)
+    with config.set({"features.cluster_assets": 4}), \
+            distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                     dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client, \
+            distributed.get_task_stream(client) as tasks:
+        build_lake(Lake(two), cat, LEVELS, **kw)
+    assert sorted(t["key"].split("-")[0] for t in tasks.data) == ["build_group"] * 2
+    want, got = _tables(Lake(one)), _tables(Lake(two))
+    assert want["1D"].to_array().notnull().sum() > 1000      # good samples made values
+    _assert_same(want, got, "quality flags")
