@@ -127,3 +127,12 @@ def test_a_cluster_build_takes_only_the_samples_the_quality_flags_call_good(tmp_
     want, got = _tables(Lake(one)), _tables(Lake(two))
     assert want["1D"].to_array().notnull().sum() > 1000      # good samples made values
     _assert_same(want, got, "quality flags")
+
+
+def test_cluster_docstring_examples_run():
+    import doctest
+
+    import pumplib.features.cluster as module
+
+    res = doctest.testmod(module)
+    assert res.failed == 0 and res.attempted > 0

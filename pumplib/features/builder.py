@@ -377,9 +377,15 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
         if client is not None:
             from .cluster import build_on_cluster
 
+            data, _, cat, lvs, wanted, tz, grid = _inputs(lake.open_raw(cadence), lake,
+                                                          catalog, levels, names, timezone,
+                                                          cadence)
+            chosen = choose_engine(data, cat, wanted, lvs, tz, grid, engine="blocks")
             try:
-                return build_on_cluster(client, lake, catalog, levels, names, registry,
-                                        timezone, cadence, quality, message, metadata)
+                if chosen.name != "blocks" or not chosen.specs:
+                    raise EngineDeclined(chosen.reason)
+                return build_on_cluster(client, lake, data, cat, chosen.specs, lvs, wanted,
+                                        registry, tz, grid, quality, message, metadata)
             except EngineDeclined as why:
                 log.debug("features: the cluster build declined (%s); the dask engine "
                           "builds", why)

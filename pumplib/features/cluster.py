@@ -30,9 +30,12 @@ tables equal an in-process
 build's (``tests/test_scaleout.py``); only their asset chunking differs (a chunk holds
 one asset group, not the whole fleet).
 
-Where the day-block engine declines (``integral()``, a week or month of an aggregation
-that does not merge, periods straddling local midnight), :class:`EngineDeclined` is
-raised before anything is written and the caller builds another way.
+:func:`~pumplib.features.builder.build_lake` comes here only where
+:func:`~pumplib.features.builder.choose_engine` chose day blocks (not for ``integral()``,
+a week or month of an aggregation that does not merge, or periods straddling local
+midnight); a task whose engine declines all the same raises
+:class:`~pumplib.features.planning.EngineDeclined` on the client, nothing is committed,
+and the caller builds another way.
 """
 
 from __future__ import annotations
@@ -48,7 +51,6 @@ from ..errors import PumplibError
 from . import aggregations as A
 from .planning import (
     PARTIALS_GROUP,
-    EngineDeclined,
     feature_columns,
     partial_columns,
     plan_levels,
@@ -67,7 +69,7 @@ def group_size(n_assets: int, raw_chunk: int, threads: int, most: int | None = N
     Examples
     --------
     >>> group_size(5, 8, 2), group_size(20, 8, 2), group_size(200, 8, 4), group_size(5, 8, 2, 3)
-    (5, 8, 56, 3)
+    (5, 8, 48, 3)
     """
     if most:
         return max(1, min(int(most), n_assets))
@@ -224,7 +226,6 @@ def build_group(fork, url: str, snapshot: str, cadence: str | None, rows: tuple[
     task holds a span, not the history."""
     from zarr import open_group
 
-    from .builder import _inputs
     from .planning import block_specs
     from .stream import stream_spans
     from .tuning import tune_malloc
@@ -244,8 +245,7 @@ def build_group(fork, url: str, snapshot: str, cadence: str | None, rows: tuple[
     if (r0, r1) != (0, data.sizes["asset"]):
         data = _asset_rows(data, r0, r1, flags is None)
         flags = None if flags is None else flags.isel(asset=slice(r0, r1))
-    data, _store, catalog, levels, wanted, timezone, grid = _inputs(
-        data, None, catalog, levels, wanted, timezone, cadence)
+    grid = A.Grid.from_times(data["time"].values)
     specs = block_specs(catalog, wanted, levels)
     root = open_group(store=fork.store, mode="r+", zarr_format=3, use_consolidated=False)
     spans = stream_spans(grid.t0, grid.end, r1 - r0, int(pump_days or 0), timezone) \
@@ -455,25 +455,22 @@ async def _put_chunks(arr, codec, cols: Sequence[np.ndarray], ai: int, lo: int =
                                for j in range(lo // tc, -(-hi // tc))))
 
 
-def build_on_cluster(client, lake, catalog, levels: Sequence[str] | None,
-                     names: Sequence[str], registry, timezone: str | None,
-                     cadence: str | None, quality: bool, message: str | None,
+def build_on_cluster(client, lake, data: xr.Dataset, catalog, specs: Mapping,
+                     levels: Sequence[str], wanted: Sequence[str], registry, timezone: str,
+                     grid: A.Grid, quality: bool, message: str | None,
                      metadata: Mapping) -> str | None:
     """A full build of ``lake`` on the workers of ``client`` (see the module), committed
-    once; returns the snapshot id (None when nothing was written). Raises
-    :class:`EngineDeclined` before writing anything where day blocks cannot build it."""
+    once; returns the snapshot id. ``data`` is the lake's raw grid as
+    :meth:`~pumplib.lake.Lake.open_raw` opened it (lazy: only its axes are read here),
+    ``specs`` the day-block plan of the features ``wanted``
+    (:func:`~pumplib.features.builder.choose_engine` chose ``"blocks"``), ``grid`` its
+    time grid. A task's :class:`~pumplib.features.planning.EngineDeclined` is raised
+    here, and nothing is committed."""
     import pickle
 
-    from .builder import _inputs, choose_engine
-
-    data = lake.open_raw(cadence)             # metadata and the axes only
     snapshot = data.attrs.get("snapshot")
-    data, _store, catalog, levels, wanted, timezone, grid = _inputs(
-        data, lake, catalog, levels, names, timezone, cadence)
-    chosen = choose_engine(data, catalog, wanted, levels, timezone, grid, engine="blocks")
-    if chosen.name != "blocks" or not chosen.specs:
-        raise EngineDeclined(chosen.reason)
-    schema = table_schema(data, catalog, chosen.specs, wanted, levels, timezone, grid)
+    cadence = data.attrs.get("cadence")
+    schema = table_schema(data, catalog, specs, wanted, levels, timezone, grid)
     n = data.sizes["asset"]
     first = next(iter(data.data_vars.values())).data
     raw_chunk = int(data.attrs.get("asset_chunk") or first.chunks[0][0])
@@ -489,10 +486,15 @@ def build_on_cluster(client, lake, catalog, levels: Sequence[str] | None,
                                  (r0, min(n, r0 + per)), shipped, levels, wanted, timezone,
                                  quality, pump_days, pure=False)
                    for r0 in range(0, n, per)]
-        tx.session.merge(*client.gather(futures))
+        try:
+            forks = client.gather(futures)
+        except BaseException:
+            client.cancel(futures)               # the others' writes are left to gc
+            raise
+        tx.session.merge(*forks)
         tx.metadata.update({"kind": "features", "levels": list(schema),
                             "definition_hashes": hashes, "raw_snapshot": snapshot,
-                            "cadence": data.attrs.get("cadence"), "quality": bool(quality),
+                            "cadence": cadence, "quality": bool(quality),
                             **metadata})
         if any(dropped.values()):
             tx.metadata["dropped"] = {lv: v for lv, v in dropped.items() if v}
