@@ -473,7 +473,8 @@ def projection(rows: list[dict], ingest: dict, exps: dict, cluster: dict | None,
         + " (assumed, not measured: the build's spans and asset groups are independent "
         "work; I/O to object storage and coordination lower the cluster's)",
         ("cluster build CPU × the measured cluster_cpu_ratio "
-         f"{ratio} (a process cluster today runs the dask engine, not the in-process one)")
+         f"{ratio} (the cluster build: one task per asset group on the in-process engine, "
+         "measured at a small size, so its fixed costs weigh more than at 500 pumps)")
         if ratio else "cluster: the cluster CPU overhead was not measured; assumed 1.0×",
         f"raw lake ≈ {lake_bytes / 1e12:.2f} TB (the ingest's lake bytes per sample × samples)",
         (f"peak memory of one build process ≈ {peak:.1f} GB: the first span at 500 pumps is "
