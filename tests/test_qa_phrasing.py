@@ -246,6 +246,9 @@ def test_a_quantity_of_the_best_efficiency_point_is_a_registry_fact(demo_registr
     ("energy of the Westside pumps yesterday", "Westside"),
     ("how much did the Oost station use yesterday", "Oost"),
     ("energy at the upper station last week", "upper"),      # a registry word, no station
+    ("what's the peak rate at EAST", "EAST"),                # a registry fact, never widened
+    ("how big is the west reservoir", "west"),
+    ("energy for west last week", "west"),
 ])
 def test_a_place_that_is_no_station_is_reported(demo_registry, q, name):
     r = read_question(q, demo_registry, NOW)

@@ -745,10 +745,15 @@ def _unknown_stations(text: str, registry, known, found: list[str]) -> list[Prob
     # a place before "pumps" that is no station: a compass point, or a name ("the east
     # pumps", "the Westside pumps")
     cands += [(m.group(1), True) for m in re.finditer(
-        r"(?<![\w-])([A-Za-z][\w-]*)\s+pumps?\b", text)
+        r"(?<![\w-])([A-Za-z][\w-]*)\s+(?:pumps?|reservoirs?|tanks?|basins?)\b", text)
         if _COMPASS.fullmatch(m.group(1).lower())
         or (m.group(1)[:1].isupper() and text[:m.start()].strip()
             and not _is_known(m.group(1), known))]
+    # a point of the compass that is no station, where a place is named ("the peak rate at
+    # EAST", "energy for west")
+    cands += [(m.group(1), True) for m in re.finditer(
+        r"\b(?:at|for|in|of|from)\s+(?:the\s+)?((?:north|south|east|west)(?:-?(?:east|west))?"
+        r"(?:ern)?|central)\b(?!\s*-)", text, re.IGNORECASE)]
     for name, before in cands:
         low = name.lower()
         if low in aliases or low in seen or low in plain or _stem(low) in plain:
