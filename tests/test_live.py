@@ -304,7 +304,8 @@ def test_live_and_a_concurrent_batch_ingest_of_the_same_chunks_both_land(tmp_pat
         csvs.append(tmp_path / f"b{i}.csv")
         df.to_csv(csvs[-1], index=False)
     with Mosquitto(tmp_path / "mq") as broker, config.set({"live.flush_idle": "1s"}):
-        svc, th, out = _service(broker, tmp_path, registry)
+        # the committer in a process of its own (live.commit_process), beside the ingests
+        svc, th, out = _service(broker, tmp_path, registry, commit_process=True)
         pub = threading.Thread(target=publish, args=(broker.url, as_messages(live_rows, 30)))
         pub.start()
         for f in csvs:                        # batch ingests while live commits
@@ -314,7 +315,7 @@ def test_live_and_a_concurrent_batch_ingest_of_the_same_chunks_both_land(tmp_pat
         _wait_logged(svc, len(live_rows))
         svc.stop()
         th.join(60)
-    assert out["rc"] == 0
+    assert out["rc"] == 0 and svc.committer_proc.returncode == 0
     expected = batch_lake(tmp_path, batch_rows + live_rows, registry)
     assert_same_cells(Lake(str(tmp_path / "live")), expected)
 

@@ -57,19 +57,13 @@ def live_run_cmd(
     from pumplib.live.service import LiveService
 
     with _exit_on_error():
+        hooks = [name for name, on in (("rows", rows), ("alerts", alerts)) if on]
         svc = LiveService(broker, store, registry, log=log, client_id=client_id,
-                          cadence=cadence, opcua=opcua)
-        if rows:
-            from pumplib.live.minute import MinuteRows
-
-            svc.on_commit.append(MinuteRows(svc.store, registry=registry))
-        if alerts:
-            from pumplib.live.alerts import LiveAlerts
-
-            svc.on_commit.append(LiveAlerts(store=svc.store, registry=registry))
+                          cadence=cadence, opcua=opcua, hooks=hooks)
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         live_log = logging.getLogger("pumplib.live")
+        level = live_log.level
         live_log.addHandler(handler)
         live_log.setLevel(logging.WARNING)
         if not quiet:
@@ -83,7 +77,11 @@ def live_run_cmd(
         sys.stdout.write(f"live: {srcs} → {svc.store} (log {svc.log_path}, session "
                          f"{svc.client_id})\n")
         sys.stdout.flush()
-        code = svc.run()
+        try:
+            code = svc.run()
+        finally:
+            live_log.removeHandler(handler)     # the stream may not outlive the command
+            live_log.setLevel(level)
     raise typer.Exit(code)
 
 

@@ -10,11 +10,14 @@ store (read-only; nothing is created) for ``pumplib live status``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +33,7 @@ from .wal import SampleLog, read_stats
 __all__ = ["LiveService", "live_status", "log_path"]
 
 log = logging.getLogger("pumplib.live")
+_log = log
 
 #: seconds between heartbeats the service writes to its log (status tells a running one)
 HEARTBEAT_S = 2.0
@@ -79,7 +83,8 @@ class LiveService:
 
     def __init__(self, broker: str | None, store=None, registry=None, *, log=None,
                  client_id: str | None = None, on_commit: Sequence[OnCommit] = (),
-                 cadence: str | None = None, opcua=None):
+                 cadence: str | None = None, opcua=None, hooks: Sequence[str] = (),
+                 commit_process: bool | None = None):
         from .mqtt import default_client_id, parse_broker_url
 
         if broker is not None:
@@ -94,6 +99,14 @@ class LiveService:
         self.log_path = log_path(self.store, log)
         self.client_id = client_id or default_client_id(self.store)
         self.on_commit: list[OnCommit] = list(on_commit)
+        for h in hooks:
+            if h not in HOOKS:
+                raise LiveError(f"unknown commit hook {h!r}; expected one of {sorted(HOOKS)}")
+        self.hooks = list(hooks)
+        self.commit_process = bool(config.get("live.commit_process",
+                                              override_with=commit_process))
+        self.committer_proc: subprocess.Popen | None = None
+        self._commits: CommitLoop | None = None
         self.cadence = cadence
         idle = parse_duration(config.get("live.flush_idle"), "live.flush_idle")
         self.flush_idle_s = None if idle is None else idle.total_seconds()
@@ -132,10 +145,19 @@ class LiveService:
                 old[sig] = signal.signal(sig, lambda *_: self.stopping.set())
         self.log = SampleLog(self.log_path)
         failed = False
+        in_process = not self.commit_process or bool(self.on_commit)
+        lock = None
         try:
-            self.committer = Committer(self.log, self.store, registry, cadence=self.cadence,
-                                       on_commit=self.on_commit)
-            self.committer.recover()
+            if in_process:
+                lock = _commit_lock(self.log_path)
+                hooks = [*self.on_commit, *_named_hooks(self.hooks, self.store, self.registry)]
+                self.committer = Committer(self.log, self.store, registry,
+                                           cadence=self.cadence, on_commit=hooks)
+                self.committer.recover()
+                self._commits = CommitLoop(self.log, self.committer, self.flush_idle_s,
+                                           self._report)
+            else:
+                self._spawn_committer(registry)
             self._start_sources(opcua_cfg)
             self._loop(ready)
             return 0
@@ -145,9 +167,13 @@ class LiveService:
         finally:
             try:
                 self._stop_sources()
-                if self.committer is not None and not failed:
+                if self.committer_proc is not None:
+                    self._stop_committer(failed)
+                elif self.committer is not None and not failed:
                     self._report(self.committer.commit(None))     # flush: everything logged
             finally:
+                if lock is not None:
+                    lock.close()
                 self._beat(running=False)
                 self.log.close()
                 for sig, handler in old.items():
@@ -182,11 +208,8 @@ class LiveService:
         return mq and ua
 
     def _loop(self, ready: threading.Event | None) -> None:
-        com = self.committer
-        last_cut = (self.log.stats().get("last_commit") or {}).get("upto_ns")
         last_beat = 0.0
         announced = False
-        seen, seen_at = -1, time.monotonic()
         while not self.stopping.is_set():
             if self.source is not None and self.source.error is not None:
                 raise LiveError(f"live: the MQTT writer failed: {self.source.error}")
@@ -203,18 +226,52 @@ class LiveService:
                     ready.set()
             elif not self._connected():
                 announced = False
-            arrived = self.log.last_seq()
-            if arrived != seen:
-                seen, seen_at = arrived, now
-            cut = com.due_cut()
-            if cut is not None and (last_cut is None or cut > last_cut):
-                self._report(com.commit(cut))
-                last_cut = cut
-            elif self.flush_idle_s is not None and now - seen_at >= self.flush_idle_s \
-                    and self.log.stats()["depth"]:
-                self._report(com.commit(None))
-                seen_at = now
+            if self.committer_proc is not None:
+                rc = self.committer_proc.poll()
+                if rc is not None:
+                    raise LiveError(f"live: the committer process exited with status {rc}")
+            else:
+                self._commits.tick()
             self.stopping.wait(0.25)
+
+    def _spawn_committer(self, registry) -> None:
+        """Start the committer in a process of its own (it dies with this one)."""
+        reg = self.registry
+        if reg is not None and not isinstance(reg, str | os.PathLike):
+            path = Path(f"{self.log_path}.registry.yaml")     # an object: its YAML
+            path.write_text(registry.to_yaml())
+            reg = path
+        spec = {"parent_pid": os.getpid(), "store": self.store, "log": str(self.log_path),
+                "registry": None if reg is None else os.fspath(reg), "cadence": self.cadence,
+                "hooks": self.hooks, "quiet": self.on_report is None,
+                "config": _jsonable_config()}
+        self.committer_proc = subprocess.Popen([sys.executable, "-m", "pumplib.live", "commit"],
+                                               stdin=subprocess.PIPE)
+        # the spec is the first line; closing stdin later asks the committer to stop (also
+        # before it is ready: end of file waits for it, where an early SIGTERM would kill it)
+        self.committer_proc.stdin.write(json.dumps(spec).encode() + b"\n")
+        self.committer_proc.stdin.flush()
+
+    def _stop_committer(self, failed: bool) -> None:
+        """SIGTERM: the committer finishes its commit, commits what the log holds, exits."""
+        proc = self.committer_proc
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        if proc.poll() is None:
+            try:
+                rc = proc.wait(float(STOP_TIMEOUT_S))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rc = proc.wait(10)
+        else:
+            rc = proc.returncode
+        if rc == -signal.SIGTERM:
+            # stopped from outside too (systemd's default KillMode signals every process):
+            # what it had not committed yet is in the log, for the next start
+            log.warning("live: the committer process was terminated; the log keeps what it "
+                        "had not committed")
+        elif rc != 0 and not failed:
+            raise LiveError(f"live: the committer process exited with status {rc}")
 
     def _report(self, rep: CommitReport | None) -> None:
         if rep is None:
@@ -238,6 +295,142 @@ class LiveService:
             "connects": (src.connects if src is not None else 0)
             + (ua.connects if ua is not None else 0),
             "messages": src.messages if src is not None else 0}))
+
+
+class CommitLoop:
+    """When to commit: at each window the watermark passes, and after ``flush_idle_s``
+    without a new arrival in the log (everything then); one tick a call."""
+
+    def __init__(self, log: SampleLog, committer: Committer, flush_idle_s: float | None,
+                 report: Callable[[CommitReport | None], None]):
+        self.log, self.committer, self.flush_idle_s, self.report = \
+            log, committer, flush_idle_s, report
+        self.last_cut = (log.stats().get("last_commit") or {}).get("upto_ns")
+        self.seen, self.seen_at = -1, time.monotonic()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        arrived = self.log.last_seq()
+        if arrived != self.seen:
+            self.seen, self.seen_at = arrived, now
+        cut = self.committer.due_cut()
+        if cut is not None and (self.last_cut is None or cut > self.last_cut):
+            self.report(self.committer.commit(cut))
+            self.last_cut = cut
+        elif self.flush_idle_s is not None and now - self.seen_at >= self.flush_idle_s \
+                and self.log.stats()["depth"]:
+            self.report(self.committer.commit(None))
+            self.seen_at = now
+
+    def flush(self) -> None:
+        self.report(self.committer.commit(None))
+
+
+#: commit hooks by name (``--rows``, ``--alerts``): built where the committer runs
+HOOKS = ("rows", "alerts")
+#: seconds the service waits for its committer's last commit on SIGTERM
+STOP_TIMEOUT_S = 300
+
+
+def _named_hooks(names: Sequence[str], store: str, registry) -> list[OnCommit]:
+    out: list[OnCommit] = []
+    for name in names:
+        if name == "rows":
+            from .minute import MinuteRows
+
+            out.append(MinuteRows(store, registry=registry))
+        elif name == "alerts":
+            from .alerts import LiveAlerts
+
+            out.append(LiveAlerts(store=store, registry=registry))
+    return out
+
+
+class _commit_lock:
+    """One committer per log: an exclusive lock on ``<log>.commit.lock`` while it lives
+    (the system releases it when the process dies, also by ``kill -9``)."""
+
+    def __init__(self, log: Path):
+        import fcntl
+
+        self.fh = open(f"{log}.commit.lock", "a+")  # noqa: SIM115 - held for the lifetime
+        fcntl.flock(self.fh, fcntl.LOCK_EX)
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _jsonable_config() -> dict:
+    """This process's settings (``config.set`` included), for the committer process."""
+    from .. import config as _cfg
+
+    return json.loads(json.dumps(_cfg.config.config, default=str))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass          # elsewhere: the loop's parent check ends it within a tick
+    if os.getppid() != parent:
+        os._exit(1)   # the parent died before the request took effect
+
+
+def run_committer(spec: dict, stop: threading.Event | None = None) -> int:
+    """The committer process of a :class:`LiveService` (``python -m pumplib.live commit``,
+    its spec the first line on stdin): commit closed minutes until ``stop`` (the end of
+    stdin) or SIGTERM, then everything; return 0."""
+    from .. import config as _cfg
+    from ..assets import AssetRegistry
+
+    parent = int(spec["parent_pid"])
+    _die_with_parent(parent)
+    _cfg.config.config.update(spec["config"])
+    stop = stop or threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    registry = AssetRegistry.load(spec["registry"])
+    log = SampleLog(spec["log"])
+    lock = _commit_lock(log.path)
+    try:
+        hooks = _named_hooks(spec["hooks"], spec["store"], spec["registry"])
+        committer = Committer(log, spec["store"], registry, cadence=spec["cadence"],
+                              on_commit=hooks)
+        committer.recover()
+
+        def report(rep: CommitReport | None) -> None:
+            if rep is None:
+                return
+            log_line = (f"committed {rep.samples} samples ({rep.quarantined} quarantined) up to "
+                        f"{_iso(rep.stop_ns)} in {rep.seconds:.2f} s: {rep.snapshot}")
+            _log.info("live: %s", log_line)
+            if not spec.get("quiet"):
+                sys.stdout.write(log_line + "\n")
+                sys.stdout.flush()
+
+        idle = parse_duration(_cfg.get("live.flush_idle"), "live.flush_idle")
+        loop = CommitLoop(log, committer, None if idle is None else idle.total_seconds(),
+                          report)
+        beat = 0.0
+        while not stop.is_set():
+            if os.getppid() != parent:
+                os._exit(1)                  # the service is gone: so is its committer
+            loop.tick()
+            if time.monotonic() - beat >= HEARTBEAT_S:
+                log.set_state("committer", json.dumps({"pid": os.getpid(),
+                                                       "heartbeat_ns": time.time_ns()}))
+                beat = time.monotonic()
+            stop.wait(0.25)
+        loop.flush()
+        return 0
+    finally:
+        log.set_state("committer", None)
+        lock.close()
+        log.close()
 
 
 def _run_opcua(source, stop_event: threading.Event) -> None:
@@ -274,6 +467,8 @@ def live_status(store=None, log=None, *, now_ns: int | None = None) -> dict:
                         "or name it with --log)")
     now = time.time_ns() if now_ns is None else now_ns
     svc = json.loads(st["state"].get("service") or "null") or {}
+    com = json.loads(st["state"].get("committer") or "null") or {}
+    com_beat = com.get("heartbeat_ns")
     beat = svc.get("heartbeat_ns")
     alive = bool(svc.get("running")) and beat is not None and now - beat < 5 * HEARTBEAT_S * 1e9
     last = st["last_commit"]
@@ -281,6 +476,8 @@ def live_status(store=None, log=None, *, now_ns: int | None = None) -> dict:
         "log": st["path"], "log_bytes": st["size_bytes"], "queue_depth": st["depth"],
         "rejects_pending": st["rejects"], "cadence": st["state"].get("cadence"),
         "running": alive, "pid": svc.get("pid"), "broker": svc.get("broker"),
+        "committer_pid": com.get("pid") if com_beat is not None
+        and now - com_beat < 5 * HEARTBEAT_S * 1e9 else None,
         "connected": bool(svc.get("connected")) and alive,
         "heartbeat_age_s": None if beat is None else (now - beat) / 1e9,
         "commits": st["commits"],
