@@ -188,6 +188,11 @@ def test_broker_urls_and_cli_errors_are_one_line(tmp_path):
                        capture_output=True, text=True, timeout=60,
                        env={**os.environ, "PUMPLIB_STORE__URL": str(tmp_path / "s")})
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "port" in p.stderr, p.stderr
+    # paho is the live path's: `import pumplib` does not load it
+    p = subprocess.run([sys.executable, "-c", "import sys, pumplib, pumplib.live; "
+                        "print(sorted(m for m in sys.modules if m.startswith('paho')))"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.stdout.strip() == "[]", p.stdout + p.stderr
     assert os.listdir(tmp_path) == []       # nothing created
 
 
@@ -287,8 +292,20 @@ def test_mqtt_end_to_end_equals_batch_and_survives_a_broker_restart(tmp_path, re
     assert_same_cells(live, expected)
     q = live.quarantine()
     assert {r.split(" ")[0] for r in q["reason"]} == {"value", "payload"}
-    st = live_status(str(tmp_path / "live"))
+    from typer.testing import CliRunner
+
+    from pumplib.cli import app
+
+    before = sorted(os.listdir(tmp_path))
+    res = CliRunner().invoke(app, ["live", "status", "--store", str(tmp_path / "live"),
+                                   "--json"])
+    st = json.loads(res.stdout)
     assert not st["running"] and st["queue_depth"] == 0 and st["last_commit"] is not None
+    assert st["sources"]["mqtt:north"]["received"] >= len(rows) and st["lag_s"] == 0.0
+    res = CliRunner().invoke(app, ["live", "status", "--store", str(tmp_path / "live")])
+    assert res.exit_code == 0 and "live: not running" in res.stdout, res.output
+    assert "mqtt:north:" in res.stdout and "last commit:" in res.stdout
+    assert sorted(os.listdir(tmp_path)) == before           # reading created nothing
 
 
 @needs_mosquitto
