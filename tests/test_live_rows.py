@@ -283,3 +283,33 @@ def test_alerts_as_the_committers_hook_read_the_committed_range(tmp_path, reg, f
     events = alerts(lake, (t0 - MIN).value, (t0 + 2 * MIN).value)
     assert [(e.action, e.rule, e.asset) for e in events] == [("open", "dry_run", "N-P2")]
     assert pd.Timestamp(events[0].at, tz="UTC") == t0
+
+
+def test_expected_mask_in_memory_equals_the_lazy_one(reg):
+    """The live path validates in-memory windows: expected_mask's numpy path gives the
+    lazy path's mask (declared pairs over the lake's data span, undeclared ones from
+    their first to their last value, none where they hold no value)."""
+    import xarray as xr
+
+    from pumplib.quality import expected_mask
+
+    rng = np.random.default_rng(3)
+    t = pd.date_range("2026-03-09", periods=50, freq="1s")
+    assets = ["N-P1", "N-T1", "X-9"]                  # a pump, a tank, an unknown asset
+    flow = rng.normal(size=(3, 50))
+    flow[1] = np.nan
+    flow[1, 10:20:3] = 1.0                            # the tank's undeclared flow
+    flow[2, :5] = np.nan                              # an unknown asset's values
+    level = np.full((3, 50), np.nan)
+    level[1] = 2.0
+    secs = t.values.astype("datetime64[s]").astype(np.int64)
+    ds = xr.Dataset({"flow": (("asset", "time"), flow), "level": (("asset", "time"), level)},
+                    coords={"asset": assets, "time": t},
+                    attrs={"data_start": int(secs[3]), "data_end": int(secs[44])})
+    eager = expected_mask(ds, reg)
+    lazy = expected_mask(ds.chunk({"time": 20}), reg).compute()
+    for s in ("flow", "level"):
+        assert eager[s].dims == ("asset", "time")
+        assert np.array_equal(eager[s].values, lazy[s].values), s
+    assert eager["flow"].values[1].tolist() == [10 <= k <= 19 for k in range(50)]
+    assert not eager["level"].values[0].any() and eager["level"].values[1, 3:45].all()

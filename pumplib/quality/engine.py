@@ -568,6 +568,8 @@ def expected_mask(ds: xr.Dataset, registry=None, sigs: Sequence[str] | None = No
     hi = (np.searchsorted(secs, ds.attrs["data_end"], side="right") - 1
           if "data_end" in ds.attrs else ds.sizes["time"] - 1)
     lake_span = (idx >= lo) & (idx <= hi)
+    if chunks is None:
+        return _expected_in_memory(ds, registry, sigs, np.asarray(lake_span.values))
     out = {}
     n = ds.sizes["time"]
     for s in sigs:
@@ -592,6 +594,30 @@ def expected_mask(ds: xr.Dataset, registry=None, sigs: Sequence[str] | None = No
             own = ((idx >= first) & (idx <= last)).reindex(asset=ds.asset, fill_value=False)
             span = xr.where(_per_asset(declared, ds), lake_span, own)
         out[s] = span.transpose("asset", "time")
+    return xr.Dataset(out)
+
+
+def _expected_in_memory(ds: xr.Dataset, registry, sigs: list[str],
+                        lake_span: np.ndarray) -> xr.Dataset:
+    """:func:`expected_mask` of a Dataset held in memory, in numpy (the live path
+    validates a short window every minute; xarray's per-operation cost dominated)."""
+    n = ds.sizes["time"]
+    idx = np.arange(n)
+    out = {}
+    for s in sigs:
+        declared = np.array([registry is not None and a in registry.assets
+                             and s in registry.assets[a].signals
+                             for a in (str(v) for v in ds.asset.values)], dtype=bool)
+        span = np.broadcast_to(lake_span, (len(declared), n))
+        if not declared.all():
+            valid = np.asarray(ds[s].transpose("asset", "time").notnull().values)
+            seen = valid.any(axis=1)
+            first = np.where(seen, valid.argmax(axis=1), n)
+            last = np.where(seen, n - 1 - valid[:, ::-1].argmax(axis=1), -1)
+            own = (idx >= first[:, None]) & (idx <= last[:, None])
+            span = np.where(declared[:, None], span, own)
+        out[s] = xr.DataArray(np.array(span, dtype=bool), dims=("asset", "time"),
+                              coords={"asset": ds.asset, "time": ds.time})
     return xr.Dataset(out)
 
 
