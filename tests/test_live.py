@@ -572,3 +572,15 @@ def test_sparkplug_b_over_mqtt_into_the_lake(tmp_path, registry):
     live, expected = Lake(str(tmp_path / "live")), batch_lake(tmp_path, rows, registry)
     assert_same_cells(live, expected)
     assert "mqtt:north" in read_stats(log_path(str(tmp_path / "live")))["sources"]
+
+
+def test_the_repeated_autumn_hour_is_told_apart_per_tag_in_arrival_order():
+    dec = Decoder(prefix="pumplib", timezone="Europe/Amsterdam")
+    wall = "2026-10-25T02:30:00"                  # happens twice in Amsterdam
+    first = dec.decode([("pumplib/north/x", json.dumps({"samples": [
+        {"tag": t, "ts": wall, "value": 1} for t in ("A", "B")]}).encode())])
+    again = dec.decode([("pumplib/north/x", json.dumps({"samples": [
+        {"tag": t, "ts": wall, "value": 2} for t in ("A", "B")]}).encode())])
+    summer = pd.Timestamp("2026-10-25T00:30:00Z").value      # 02:30 CEST
+    assert [s.ts_ns for s in first.samples["north"]] == [summer, summer]
+    assert [s.ts_ns for s in again.samples["north"]] == [summer + 3600 * S] * 2   # CET

@@ -205,7 +205,8 @@ class Decoder:
         col = pa.array([r[4] for r in rows], type=pa.string())
         lines = np.arange(len(rows), dtype=np.int64)
         try:
-            ns, valid = reader._times(col, lines)
+            # per tag, as batch ingest tells the repeated autumn hour apart per key
+            ns, valid = reader._times(col, lines, np.array([r[1] for r in rows], dtype=object))
         except PumplibError as exc:
             for r in rows:
                 out.rejects.append(_reject(r[0], r[5], str(exc), tag=r[1]))
