@@ -163,6 +163,34 @@ def _(mo, ops, period, pops, scope_id, scope_label, tz, view):
 
 
 @app.cell
+def _(mo):
+    # the live view redraws on this timer (pumplib.ops.live; the live path writes the rows
+    # and alerts it shows: `pumplib live run --rows --alerts`, or `pumplib live demo`)
+    live_tick = mo.ui.refresh(options=["2s", "5s", "10s", "30s"], default_interval="5s",
+                              label="Live view refresh")
+    live_tick
+    return (live_tick,)
+
+
+@app.cell
+def _(live_tick, mo, ops, scope_id, tz):
+    from pumplib.ops import live as plive
+
+    live_tick.value                      # each tick reads the newest minute and alerts
+    _snap = plive.live_snapshot(ops, scope_id, minutes=60)
+    _chart = plive.live_chart(_snap["rows"], timezone=tz)
+    mo.vstack([
+        mo.md("## Live: the last hour of 1-minute rows"),
+        mo.Html(f"<p class='pumplib-live-caption'>{plive.caption(_snap, tz)}</p>"),
+        mo.Html(plive.states_html(_snap["states"])),
+        _chart if _chart is not None else mo.md("_No minute built yet._"),
+        mo.md("**Live alerts** (dry running, out of range, stuck, silent)"),
+        mo.Html(plive.alerts_html(_snap["alerts"], tz)),
+    ])
+    return
+
+
+@app.cell
 def _(get_alert_id, mo, ops, papp, pops, scope_id, scope_label, set_alert_id, tz, view):
     # every alert its own entry (the id ends its label), grouped by asset and severity;
     # labels carry no status, so an action never replaces the list or the choice
