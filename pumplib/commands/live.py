@@ -22,6 +22,19 @@ def register(app) -> None:
     app.add_typer(live_app, name="live")
 
 
+@live_app.callback(invoke_without_command=True)
+def live_main(ctx: typer.Context, demo: Annotated[bool, typer.Option(
+        "--demo", help="Run `pumplib live demo` (a broker, the simulator, the live path "
+        "and the app).")] = False) -> None:
+    """The live path: MQTT samples into the raw lake each minute."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if demo:
+        live_demo_cmd(folder=None, registry=None, speed=60.0, hours=6.0, voila=False,
+                      port=None, no_browser=False)
+    typer.echo(ctx.get_help())
+
+
 @live_app.command("run")
 def live_run_cmd(
     broker: Annotated[str | None, typer.Option(
@@ -124,3 +137,35 @@ def _iso(ns: int) -> str:
     import pandas as pd
 
     return pd.Timestamp(ns, tz="UTC").isoformat()
+
+
+@live_app.command("demo")
+def live_demo_cmd(
+    folder: Annotated[Path | None, typer.Option(
+        "--dir", help="Folder of the demo's broker, store and logs (default: runs/live-demo "
+        "of the project; made afresh).")] = None,
+    registry: Annotated[Path | None, typer.Option(
+        help="Asset registry YAML: the stations simulated (default: setting "
+        "assets.registry).")] = None,
+    speed: Annotated[float, typer.Option(help="Replay speed of the history (times real "
+                                         "time).")] = 60.0,
+    hours: Annotated[float, typer.Option(help="Hours of history replayed before real "
+                                         "time.")] = 6.0,
+    voila: Annotated[bool, typer.Option("--voila", help="Serve the Voila dashboard "
+                                        "instead of the marimo app.")] = False,
+    port: Annotated[int | None, typer.Option(help="The app's port (default: a free "
+                                             "one).")] = None,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a "
+                                             "browser.")] = False,
+) -> None:
+    """A broker (mosquitto), the simulator publishing its stations (faults included), the
+    live path (--rows --alerts) on a fresh store and the operations app with its live
+    view; Ctrl-C or SIGTERM stops them all."""
+    from pumplib.cli import _exit_on_error
+    from pumplib.live.demo import main
+
+    with _exit_on_error():
+        code = main(folder, registry=registry, speed=speed, hours=hours,
+                    serve="voila" if voila else "marimo", port=port,
+                    open_browser=not no_browser)
+    raise typer.Exit(code)
