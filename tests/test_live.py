@@ -584,3 +584,18 @@ def test_the_repeated_autumn_hour_is_told_apart_per_tag_in_arrival_order():
     summer = pd.Timestamp("2026-10-25T00:30:00Z").value      # 02:30 CEST
     assert [s.ts_ns for s in first.samples["north"]] == [summer, summer]
     assert [s.ts_ns for s in again.samples["north"]] == [summer + 3600 * S] * 2   # CET
+
+
+def test_a_backlog_is_committed_in_bounded_commits_oldest_windows_first(tmp_path, registry):
+    rows = fleet(300)                                        # 5 minutes × 6 tags = 1,800
+    log = SampleLog(tmp_path / "wal.sqlite")
+    log.append([Sample(*r) for r in rows], "mqtt:north")
+    com = Committer(log, str(tmp_path / "live"), registry, cadence="1s")
+    seen = []
+    com.on_commit.append(lambda lake, a, b: seen.append((a, b)))
+    with config.set({"live.max_commit_samples": 500}):
+        rep = com.commit(None)
+    # 500 samples reach into the second minute: one window a commit (360 samples each)
+    assert [b for _, b in seen] == [T0 + m * 60 * S for m in (1, 2, 3, 4)] + [rep.stop_ns]
+    assert log.stats()["depth"] == 0
+    assert_same_cells(Lake(str(tmp_path / "live")), batch_lake(tmp_path, rows, registry))

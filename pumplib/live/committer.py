@@ -244,10 +244,33 @@ class Committer:
         return None
 
     def commit(self, cut: int | None = None) -> CommitReport | None:
-        """Write pending samples with event time before ``cut`` (None: all) as one commit.
+        """Write pending samples with event time before ``cut`` (None: all) as one commit,
+        or, past ``live.max_commit_samples``, as several (oldest windows first, so memory
+        stays bounded after an outage of the lake); the hooks run after each.
 
-        Returns None when nothing was pending.
+        Returns the last commit's report; None when nothing was pending.
         """
+        last = None
+        while True:
+            sub = self._bounded(cut)
+            rep = self._commit_once(sub)
+            last = rep or last
+            if sub == cut or rep is None:
+                return last
+
+    def _bounded(self, cut: int | None) -> int | None:
+        """``cut``, or an earlier window boundary that keeps a commit under the limit."""
+        limit = int(config.get("live.max_commit_samples"))
+        bound = None if cut is None or self.cadence is None else cut - self._half_step()
+        if limit <= 0 or self.log.count_pending(bound) <= limit:
+            return cut
+        first, nth = self.log.ts_rank(0, bound), self.log.ts_rank(limit, bound)
+        sub = (nth // self.every_ns) * self.every_ns
+        if sub <= first:                         # one window holds more: it goes whole
+            sub = (first // self.every_ns + 1) * self.every_ns
+        return sub if cut is None or sub < cut else cut
+
+    def _commit_once(self, cut: int | None) -> CommitReport | None:
         self.recover()
         t0 = time.perf_counter()
         if self.cadence is None:

@@ -208,17 +208,28 @@ class LiveService:
         return mq and ua
 
     def _loop(self, ready: threading.Event | None) -> None:
-        last_beat = 0.0
         announced = False
+        done = threading.Event()
+
+        def beat() -> None:                     # also while a long commit runs
+            while not done.wait(HEARTBEAT_S):
+                self._beat(running=True)
+
+        beater = threading.Thread(target=beat, name="pumplib-live-heartbeat", daemon=True)
+        beater.start()
+        try:
+            self._ticks(ready, announced)
+        finally:
+            done.set()
+            beater.join(10)
+
+    def _ticks(self, ready: threading.Event | None, announced: bool) -> None:
+        self._beat(running=True)
         while not self.stopping.is_set():
             if self.source is not None and self.source.error is not None:
                 raise LiveError(f"live: the MQTT writer failed: {self.source.error}")
             if self._opcua_thread is not None and not self._opcua_thread.is_alive():
                 raise LiveError("live: the OPC UA source stopped")
-            now = time.monotonic()
-            if now - last_beat >= HEARTBEAT_S:
-                self._beat(running=True)
-                last_beat = now
             if self._connected() and not announced:
                 self._beat(running=True)        # status tells "connected" at once
                 announced = True

@@ -364,6 +364,20 @@ class SampleLog:
             else:
                 self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, str(value)))
 
+    def count_pending(self, upto_ns: int | None = None) -> int:
+        """Samples pending with event time before ``upto_ns`` (None: all)."""
+        where, args = ("", ()) if upto_ns is None else (" WHERE ts_ns < ?", (int(upto_ns),))
+        with self._lock:
+            return self._db.execute(f"SELECT count(*) FROM samples{where}", args).fetchone()[0]
+
+    def ts_rank(self, k: int, upto_ns: int | None = None) -> int | None:
+        """Event time of the ``k``-th oldest pending sample (0: the oldest), or None."""
+        where, args = ("", ()) if upto_ns is None else (" WHERE ts_ns < ?", (int(upto_ns),))
+        with self._lock:
+            row = self._db.execute(f"SELECT ts_ns FROM samples{where} ORDER BY ts_ns LIMIT 1"
+                                   " OFFSET ?", (*args, int(k))).fetchone()
+        return None if row is None else row[0]
+
     def last_seq(self) -> int:
         """Arrival number of the last thing appended (by any process); 0 before any."""
         with self._lock:
