@@ -78,7 +78,9 @@ def test_two_worker_processes_on_s3_build_what_one_process_builds_locally(
         full_tasks = list(tasks.data)
         for url in (s3, local):
             ingest(last_day, "long_parquet", store=url, registry=reg, progress=False)
-        build_lake(Lake(s3), cat, LEVELS, changed=day, **kw)
+        with distributed.get_task_stream(client) as tasks:
+            build_lake(Lake(s3), cat, LEVELS, changed=day, **kw)
+        day_tasks = sorted(t["key"].split("-")[0] for t in tasks.data)
     assert snap is not None
     # one task per asset group, each on a worker process; nothing else ran on the cluster
     # (no table was computed there for the client to gather)
@@ -94,6 +96,9 @@ def test_two_worker_processes_on_s3_build_what_one_process_builds_locally(
 
     build_lake(Lake(local), cat, LEVELS, changed=day, **kw)
     _assert_same(_tables(Lake(local)), _tables(Lake(s3)), "appended day")
+    # the appended day on the workers too: a task per group builds, reports its periods
+    # and writes its rows (where it keeps its tables)
+    assert day_tasks == ["_table_shapes"] * 3 + ["update_group"] * 3 + ["write_group"] * 3
 
 
 def test_a_cluster_build_takes_only_the_samples_the_quality_flags_call_good(tmp_path):

@@ -340,9 +340,10 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
     ``engine`` (see :func:`build`) defaults to ``"blocks"`` (eager, threads of
     this process). While a ``dask.distributed`` client is active, a full build
     (``engine=None``) runs on that cluster's workers, each writing its own chunks into
-    a fork of the commit's session (:mod:`~pumplib.features.cluster`); where day blocks
-    cannot build it, the dask engine does, on the cluster. An incremental build
-    (``changed``) runs in this process.
+    a fork of the commit's session (:mod:`~pumplib.features.cluster`), and so does an
+    incremental build (``changed``) of levels stored by asset group; where day blocks
+    or the stored levels cannot serve, a full build runs with the dask engine on the
+    cluster, an incremental one in this process.
 
     The first build of a process tunes glibc's malloc (one arena, glibc's largest
     mmap and trim thresholds: ``features.malloc_*``, see :func:`tune_malloc`).
@@ -373,22 +374,26 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
     tune_malloc()
     args = (lake, catalog, levels, names)
     with gc_skips_older_objects():
-        client = _distributed_client() if changed is None and engine is None else None
+        client = _distributed_client() if engine is None else None
         if client is not None:
-            from .cluster import build_on_cluster
+            from .cluster import build_on_cluster, update_on_cluster
 
             data, _, cat, lvs, wanted, tz, grid = _inputs(lake.open_raw(cadence), lake,
                                                           catalog, levels, names, timezone,
                                                           cadence)
-            chosen = choose_engine(data, cat, wanted, lvs, tz, grid, engine="blocks")
+            chosen = choose_engine(data, cat, wanted, lvs, tz, grid, engine="blocks",
+                                   changed=changed, store=lake)
+            args = (client, lake, data, cat, chosen.specs, lvs, wanted, registry, tz, grid)
             try:
-                if chosen.name != "blocks" or not chosen.specs:
+                if chosen.name not in ("blocks", "incremental") or not chosen.specs:
                     raise EngineDeclined(chosen.reason)
-                return build_on_cluster(client, lake, data, cat, chosen.specs, lvs, wanted,
-                                        registry, tz, grid, quality, message, metadata)
+                if changed is None:
+                    return build_on_cluster(*args, quality, message, metadata)
+                return update_on_cluster(*args, epoch_pair(changed), quality, message,
+                                         metadata)
             except EngineDeclined as why:
-                log.debug("features: the cluster build declined (%s); the dask engine "
-                          "builds", why)
+                log.debug("features: the cluster build declined (%s); it builds here or "
+                          "with the dask engine", why)
         plan = None if changed is not None or engine == "dask" else _stream_plan(
             lake, catalog, levels, names, cadence, timezone)
         if plan is not None:

@@ -30,11 +30,17 @@ tables equal an in-process
 build's (``tests/test_scaleout.py``); only their asset chunking differs (a chunk holds
 one asset group, not the whole fleet).
 
+An appended day (:func:`update_on_cluster`) goes the same way in two rounds: each task
+builds its group's changed periods with the incremental engine over the day partials
+stored for its rows and keeps its tables; the client grows the stored levels for the
+periods the tasks report, in a fork; each task then writes its rows where it keeps
+its tables.
+
 :func:`~pumplib.features.builder.build_lake` comes here only where
 :func:`~pumplib.features.builder.choose_engine` chose day blocks (not for ``integral()``,
 a week or month of an aggregation that does not merge, or periods straddling local
 midnight); a task whose engine declines all the same raises
-:class:`~pumplib.features.planning.EngineDeclined` on the client, nothing is committed,
+:class:`EngineDeclined` on the client, nothing is committed,
 and the caller builds another way.
 """
 
@@ -51,6 +57,7 @@ from ..errors import PumplibError
 from . import aggregations as A
 from .planning import (
     PARTIALS_GROUP,
+    EngineDeclined,
     feature_columns,
     partial_columns,
     plan_levels,
@@ -464,7 +471,7 @@ def build_on_cluster(client, lake, data: xr.Dataset, catalog, specs: Mapping,
     :meth:`~pumplib.lake.Lake.open_raw` opened it (lazy: only its axes are read here),
     ``specs`` the day-block plan of the features ``wanted``
     (:func:`~pumplib.features.builder.choose_engine` chose ``"blocks"``), ``grid`` its
-    time grid. A task's :class:`~pumplib.features.planning.EngineDeclined` is raised
+    time grid. A task's :class:`EngineDeclined` is raised
     here, and nothing is committed."""
     import pickle
 
@@ -499,3 +506,182 @@ def build_on_cluster(client, lake, data: xr.Dataset, catalog, specs: Mapping,
         if any(dropped.values()):
             tx.metadata["dropped"] = {lv: v for lv, v in dropped.items() if v}
     return tx.snapshot
+
+
+# -- an appended day ---------------------------------------------------------------------
+def update_on_cluster(client, lake, data: xr.Dataset, catalog, specs: Mapping,
+                      levels: Sequence[str], wanted: Sequence[str], registry, timezone: str,
+                      grid: A.Grid, changed: tuple[int, int], quality: bool,
+                      message: str | None, metadata: Mapping) -> str | None:
+    """An incremental build (``changed``, epoch seconds) of ``lake`` on the workers of
+    ``client``, committed once: each task builds its asset group's changed periods with
+    the incremental engine over the stored day partials of its rows and keeps the tables;
+    the client grows the stored levels for the new periods (from the periods the tasks
+    report) in a fork; each task then writes its rows into a copy of the fork, on the
+    worker that holds its tables. Raises
+    :class:`EngineDeclined` (nothing committed) where a stored
+    level is not one the cluster wrote or an engine declines."""
+    import pickle
+
+    from distributed import wait
+
+    snapshot, cadence = data.attrs.get("snapshot"), data.attrs.get("cadence")
+    n = data.sizes["asset"]
+    with lake.transaction(message or "features incremental build", {}) as tx:
+        base = tx.session.snapshot_id
+        per = _stored_group_size(tx.session.store, [*levels, PARTIALS_GROUP])
+        if per is None:
+            raise EngineDeclined("the stored levels are not chunked by asset group")
+        shipped = pickle.dumps((catalog, registry))
+        built = [client.submit(update_group, lake.url, snapshot, base, cadence,
+                               (r0, min(n, r0 + per)), shipped, levels, wanted, timezone,
+                               changed, quality, pure=False) for r0 in range(0, n, per)]
+        try:
+            wait(built)
+            shapes = client.gather([client.submit(_table_shapes, b, pure=False)
+                                    for b in built])
+            fork = tx.session.fork()
+            hashes = {n_: catalog[n_].hash for n_ in wanted}
+            _grow_tables(fork.store, shapes[0], np.asarray(data["asset"].values), hashes)
+            forks = client.gather([client.submit(write_group, fork, b, (r0, min(n, r0 + per)),
+                                                 pure=False)
+                                   for b, r0 in zip(built, range(0, n, per), strict=True)])
+        except BaseException:
+            client.cancel(built)
+            raise
+        tx.session.merge(*forks)
+        tx.metadata.update({"kind": "features", "levels": list(shapes[0]),
+                            "definition_hashes": hashes, "raw_snapshot": snapshot,
+                            "cadence": cadence, "quality": bool(quality),
+                            "changed": [int(c) for c in changed], **metadata})
+    return tx.snapshot
+
+
+def _stored_group_size(store, levels: Sequence[str]) -> int | None:
+    """The assets per chunk of every stored stacked level (one number), else None."""
+    import zarr
+
+    root = zarr.open_group(store=store, mode="r", zarr_format=3, use_consolidated=False)
+    sizes = set()
+    for lv in levels:
+        path = f"features/{lv}/{VALUES}"
+        if path in root:
+            sizes.add(int(root[path].chunks[1]))
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+class _Stored:
+    """What the incremental engine asks of a writer, on a worker: the stored day
+    partials of a task's rows (a done future), and a place for the tables it hands on."""
+
+    def __init__(self, partials):
+        self._partials = partials
+
+    def stored_partials(self, names):
+        from concurrent.futures import Future
+
+        done = Future()
+        done.set_result(self._partials)
+        return done
+
+    def __call__(self, lv, ds):              # the tables come back from the engine anyway
+        pass
+
+
+def update_group(url: str, snapshot: str, base: str, cadence: str, rows: tuple[int, int],
+                 shipped: bytes, levels: Sequence[str], wanted: Sequence[str],
+                 timezone: str, changed: tuple[int, int], quality: bool) -> dict:
+    """The changed periods of the assets ``rows`` (a task of :func:`update_on_cluster`):
+    the incremental engine over the day partials stored at snapshot ``base``."""
+    from .incremental import build_incremental
+    from .planning import block_specs
+    from .tables import read_stored_partials
+
+    catalog, registry = _unpickle(shipped)
+    lake = _lake(url)
+    data = lake.open_raw(cadence, snapshot=snapshot)
+    flags = None
+    if quality:
+        from ..quality import open_quality
+
+        flags = open_quality(lake, cadence, snapshot=snapshot, like=data)
+        flags.attrs.update(quality_group=f"quality/{cadence}", snapshot=snapshot)
+    r0, r1 = rows
+    specs = block_specs(catalog, wanted, levels)
+    with_days = [n for n, sp in specs.items()
+                 if any(lv in A.CALENDAR_LEVELS for lv in sp[1])]
+
+    class _AtBase:                           # the lake as the base snapshot holds it
+        def session(self):
+            return lake.session(base)
+
+    stored = read_stored_partials(_AtBase(), with_days) if with_days else None
+    if (r0, r1) != (0, data.sizes["asset"]):
+        data = _asset_rows(data, r0, r1, flags is None)
+        flags = None if flags is None else flags.isel(asset=slice(r0, r1))
+        stored = None if stored is None else stored.isel(asset=slice(r0, r1))
+    grid = A.Grid.from_times(data["time"].values)
+    return build_incremental(data, catalog, specs, wanted, levels, registry, timezone,
+                             changed, None, True, flags, _Stored(stored), grid)
+
+
+def _table_shapes(tables: Mapping[str, xr.Dataset]) -> dict:
+    """Per level: the periods (epoch s), the columns and their attributes, the table's
+    attributes: what the client needs of a task's tables to make room for them."""
+    out = {}
+    for lv, ds in tables.items():
+        out[lv] = {n: np.asarray(ds[n].values.astype("datetime64[s]").astype(np.int64))
+                   for n in ("time", "time_end")}
+        out[lv].update(columns=list(ds.data_vars), attrs=dict(ds.attrs),
+                       column_attrs={c: dict(ds[c].attrs) for c in ds.data_vars})
+    return out
+
+
+def _grow_tables(store, shapes: Mapping, assets: np.ndarray, hashes: Mapping) -> None:
+    """Make room in the stored levels of the Icechunk session store ``store`` for the
+    periods ``shapes`` (:func:`_table_shapes`), as the lake writer merges an incremental
+    build's tables (appended periods grow the arrays; late ones are there), with their
+    attributes; raises :class:`EngineDeclined` where a level
+    is missing or holds other columns."""
+    from zarr.core.sync import sync
+
+    from ..lake import open_root_async
+    from .tables import _inspect_level, _merge_plan, _update_attrs
+
+    async def grow():
+        root = await open_root_async(store, "a")
+        features = await root.require_group("features")
+        for lv, s in shapes.items():
+            found = await _inspect_level(features, lv)
+            arrays = found.get("arrays") or {}
+            if VALUES not in arrays or list(arrays[VALUES].attrs.get("columns", [])) != \
+                    s["columns"]:
+                raise EngineDeclined(f"the stored level {lv!r} holds other columns")
+            secs = {"time": s["time"], "time_end": s["time_end"]}
+            if not np.array_equal(found["axes"][1], s["time"]):
+                plan = _merge_plan(arrays, found["axes"], assets.astype(str), secs,
+                                   found.get("last_end"))
+                if plan is None:
+                    raise EngineDeclined(f"the new periods of {lv!r} do not join the stored")
+                await plan[1]()
+            g = found["group"]
+            known = dict(g.attrs.get("definition_hashes", {}) or {})
+            attrs = {k: v for k, v in s["attrs"].items() if k != "definition_hashes"}
+            await _update_attrs(g, {**attrs, "definition_hashes": {**known, **hashes},
+                                    "title": f"pumplib golden table, level {lv}"})
+            cattrs = dict(arrays[VALUES].attrs.get("column_attrs", {}) or {})
+            cattrs.update({c: _jsonable_attrs(a) for c, a in s["column_attrs"].items()})
+            await _update_attrs(arrays[VALUES], {"column_attrs": cattrs})
+
+    sync(grow())
+
+
+def write_group(fork, tables: Mapping[str, xr.Dataset], rows: tuple[int, int]):
+    """Write a task's ``tables`` (:func:`update_group`) into its rows of the levels the
+    client grew in ``fork``; returns the fork."""
+    from zarr import open_group
+
+    root = open_group(store=fork.store, mode="r+", zarr_format=3, use_consolidated=False)
+    for lv, ds in tables.items():
+        _write_rows(root[f"features/{lv}"], lv, ds, rows[0])
+    return fork
