@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,7 +206,8 @@ class Committer:
             cadence_seconds(cad)
         self.cadence: str | None = cad
         self.on_commit: list[OnCommit] = list(on_commit)
-        self.reports: list[CommitReport] = []
+        #: the latest commits' reports (the last 100)
+        self.reports: deque[CommitReport] = deque(maxlen=100)
 
     # -- when ---------------------------------------------------------------------------------
     def watermark(self) -> int | None:
@@ -271,6 +273,7 @@ class Committer:
         return sub if cut is None or sub < cut else cut
 
     def _commit_once(self, cut: int | None) -> CommitReport | None:
+        """One lake commit of what is pending before ``cut`` (see the module's notes)."""
         self.recover()
         t0 = time.perf_counter()
         if self.cadence is None:
