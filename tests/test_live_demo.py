@@ -14,6 +14,8 @@ import pytest
 from pumplib.assets import AssetRegistry
 from pumplib.simulate import make_registry, simulate
 
+from .broker import needs_mosquitto
+
 MIN = pd.Timedelta("1min")
 
 
@@ -109,3 +111,48 @@ def test_live_rows_of_a_lake_without_minutes_are_empty(tmp_path, reg):
     assert snap["rows"].empty and snap["newest"] is None
     assert snap["states"]["state"].tolist() == ["waiting for data", "waiting for data"]
     assert olive.live_chart(snap["rows"], timezone=ops.timezone) is None
+
+
+@needs_mosquitto
+def test_the_demo_starts_broker_simulator_and_live_path_and_stops_them(tmp_path, reg):
+    """Without the app (the browser test serves it): minutes get built from what the
+    simulator publishes through mosquitto, the view reads them, and stop() ends the
+    publisher, the live service and the broker."""
+    import socket
+
+    from pumplib.live.demo import LiveDemo
+    from pumplib.ops import Operations
+    from pumplib.ops import live as olive
+
+    (tmp_path / "assets.yaml").write_text(reg.to_yaml())
+    said: list[str] = []
+    demo = LiveDemo(tmp_path / "demo", registry=tmp_path / "assets.yaml", hours=0.5,
+                    serve=None, log=said.append)
+    with demo:
+        assert demo.wait_for_minutes(3, timeout=240) >= 3
+        ops = Operations(demo.store, reg, cache=False)
+        snap = olive.live_snapshot(ops)
+        assert sorted(snap["rows"]["asset"].unique()) == ["N-P1", "N-P2"]
+        assert snap["newest"] is not None
+        port, threads = demo.broker.port, list(demo._threads)
+    assert not demo.errors
+    assert not any(t.is_alive() for t in threads)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert said[0].startswith("live demo: mosquitto at mqtt://127.0.0.1:")
+    assert (tmp_path / "demo" / "broker" / "mosquitto.conf").read_text().count(
+        "persistence true") == 1
+
+
+def test_demo_errors_are_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from pumplib.cli import app
+    from pumplib.live.demo import Broker, DemoError
+
+    with pytest.raises(DemoError, match=r"mosquitto is missing \(/nonexistent\): `make env`"):
+        Broker(tmp_path, executable="/nonexistent")
+    res = CliRunner().invoke(app, ["live", "demo", "--hours", "0", "--dir", str(tmp_path)])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines()[-1].endswith("hours must be > 0, got 0.0")
+    assert not (tmp_path / "store").exists()
