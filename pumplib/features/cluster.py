@@ -540,6 +540,10 @@ def update_on_cluster(client, lake, data: xr.Dataset, catalog, specs: Mapping,
             wait(built)
             shapes = client.gather([client.submit(_table_shapes, b, pure=False)
                                     for b in built])
+            if any(list(sh) != list(shapes[0]) or any(
+                    not np.array_equal(sh[lv]["time"], shapes[0][lv]["time"]) for lv in sh)
+                   for sh in shapes[1:]):
+                raise EngineDeclined("the tasks' tables hold different periods")
             fork = tx.session.fork()
             hashes = {n_: catalog[n_].hash for n_ in wanted}
             _grow_tables(fork.store, shapes[0], np.asarray(data["asset"].values), hashes)
