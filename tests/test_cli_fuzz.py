@@ -233,6 +233,12 @@ CASES: list[tuple] = [
     ("serve ops --store {typo} --no-browser", 2),
     ("serve ops --store {empty} --no-browser", 2),
     ("serve ops --store {store} --registry {typo}.yaml --no-browser", 2),
+    ("live run --broker http://x --store {typo}", 2),
+    ("live run --store {typo}", 2),
+    ("live run --broker mqtt://127.0.0.1:1 --registry {typo}.yaml --store {typo}", 2),
+    ("live run --broker mqtt://127.0.0.1:1 --cadence 1mn --store {typo}", 2),
+    ("live status --store {typo}", 2),
+    ("live status --store {store} --log {typo}.sqlite", 2),
     ("catalog list --dir {typo}", 2),
     ("catalog list --store {typo}", 2),
     ("catalog search energy --dir {typo}", 2),
@@ -394,7 +400,7 @@ def test_real_processes_one_line_and_nothing_created(lakes, tmp_path):
 
 # -- every command that takes --store, found from the app: a mistyped store is one line -------
 #: commands that create the store they write (a new path is a new lake, not a typo)
-WRITERS = {"ingest", "demo", "run pipeline", "schedule"}
+WRITERS = {"ingest", "demo", "run pipeline", "schedule", "live run"}
 #: a plausible value for each required parameter, by name, so only the store is wrong
 REQUIRED = {"question": "energy of N-P1 yesterday", "features": "energy", "feature": "energy",
             "name": "energy", "asset": "N-P1", "start": "2026-03-10", "end": "2026-03-11",

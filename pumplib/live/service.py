@@ -474,8 +474,8 @@ def live_status(store=None, log=None, *, now_ns: int | None = None) -> dict:
     path = log_path(store, log)
     st = read_stats(path)
     if st is None:
-        raise LiveError(f"no live log at {path} (start `pumplib live run --store ...` first, "
-                        "or name it with --log)")
+        raise LiveError(f"the live log {path} does not exist (start `pumplib live run "
+                        "--store ...` first, or name the log with --log)")
     now = time.time_ns() if now_ns is None else now_ns
     svc = json.loads(st["state"].get("service") or "null") or {}
     com = json.loads(st["state"].get("committer") or "null") or {}
