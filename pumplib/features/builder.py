@@ -383,13 +383,13 @@ def build_lake(lake, catalog: FeatureCatalog | str | None = None,
                                                           cadence)
             chosen = choose_engine(data, cat, wanted, lvs, tz, grid, engine="blocks",
                                    changed=changed, store=lake)
-            args = (client, lake, data, cat, chosen.specs, lvs, wanted, registry, tz, grid)
+            plan = (client, lake, data, cat, chosen.specs, lvs, wanted, registry, tz, grid)
             try:
                 if chosen.name not in ("blocks", "incremental") or not chosen.specs:
                     raise EngineDeclined(chosen.reason)
                 if changed is None:
-                    return build_on_cluster(*args, quality, message, metadata)
-                return update_on_cluster(*args, epoch_pair(changed), quality, message,
+                    return build_on_cluster(*plan, quality, message, metadata)
+                return update_on_cluster(*plan, epoch_pair(changed), quality, message,
                                          metadata)
             except EngineDeclined as why:
                 log.debug("features: the cluster build declined (%s); it builds here or "
