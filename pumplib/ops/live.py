@@ -166,8 +166,9 @@ def live_snapshot(ops, scope: str | None = None, minutes: int = 60) -> dict:
     """Everything one redraw of the live view needs, read once: ``rows``, ``alerts``,
     ``states`` and ``newest`` (the newest minute with data, UTC naive, or None)."""
     rows = live_rows(ops, scope, minutes)
-    alerts = live_alerts(ops, scope)
-    states = pump_states(ops, scope, rows=rows, alerts=live_alerts(ops, scope, limit=10_000))
+    every = live_alerts(ops, scope, limit=10_000)
+    alerts = every.head(20).reset_index(drop=True)
+    states = pump_states(ops, scope, rows=rows, alerts=every)
     good = rows[rows["coverage"].astype(float) > 0] if len(rows) else rows
     newest = good["time"].max() if len(good) else None
     return {"rows": rows, "alerts": alerts, "states": states, "newest": newest}
