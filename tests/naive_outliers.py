@@ -143,3 +143,30 @@ def naive_adaptive_centre(F, centre, on, rate):
         c = [c[j] + rate * (row[j] - c[j]) for j in range(len(c))]
         out.append(list(c))
     return np.array(out)
+
+
+def naive_wander_rate(F, keep, short, long):
+    """Per feature: 2 (γ(long) − γ(short)) / (long − short), at least 0, with
+    γ(L) = ½ × the mean of (f[t + L] − f[t])² over the pairs where both rows are kept."""
+    F = np.asarray(F, float)
+
+    def gamma(j, lag):
+        sq = [(F[t + lag, j] - F[t, j]) ** 2 for t in range(len(F) - lag)
+              if keep[t] and keep[t + lag]]
+        return 0.5 * sum(sq) / len(sq)
+
+    return np.array([max(0.0, 2 * (gamma(j, long) - gamma(j, short)) / (long - short))
+                     for j in range(F.shape[1])])
+
+
+def naive_capped_scale(F, centre, scale, spread, cap, rate):
+    """The scale of :func:`pumplib.outliers.alarms.track` after each row that does not
+    alarm: the centre moves ``rate`` of the way to the row, the mean absolute distance
+    ``m`` (from ``spread``) the same way to |row − new centre|, and the scale is
+    ``scale × min(cap, max(1, m / spread))`` (a plain loop, one feature)."""
+    c, m, out = float(centre), float(spread), []
+    for v in np.asarray(F, float):
+        c = c + rate * (v - c)
+        m = m + rate * (abs(v - c) - m)
+        out.append(scale * min(cap, max(1.0, m / spread)))
+    return np.array(out)

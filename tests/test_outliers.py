@@ -493,6 +493,42 @@ def test_the_adaptive_reference_follows_slow_wander_but_not_a_fault():
     assert quiet.alarm[-15:].all()          # a quiet stretch does not narrow the scale
 
 
+def test_wander_rate_and_the_widening_cap_match_the_naive_reference():
+    from pumplib.outliers.alarms import track
+    from pumplib.outliers.reference import wander_rate, widening_cap
+    from tests.naive_outliers import (
+        naive_adaptive_centre,
+        naive_capped_scale,
+        naive_wander_rate,
+    )
+
+    rng = np.random.default_rng(21)
+    F = pd.DataFrame({"jitter": rng.standard_normal(300),
+                      "walk": np.cumsum(0.3 * rng.standard_normal(300))})
+    keep = np.ones(300, bool)
+    keep[50:70] = False
+    q = wander_rate(F, keep, short=10, long=150)
+    np.testing.assert_allclose(q, naive_wander_rate(F.to_numpy(), keep, 10, 150), rtol=1e-9)
+    assert q["jitter"] < 0.005 < 0.03 < q["walk"] < 0.3     # the walk's own rate is 0.09
+    cap = widening_cap(np.array([2.0, 2.0]), q.to_numpy(), 500, quantile=0.99)
+    assert cap[0] < 1.1 and cap[1] > 2          # a jitter cannot widen; a walk can
+    np.testing.assert_allclose(cap[1], np.sqrt(1 + 2.5758293 ** 2 * q["walk"] * 500 / 4),
+                               rtol=1e-6)
+    # the cap in the tracker: a slow ramp to 2.8 scale units (below on=3) widens an
+    # uncapped scale as fast as it grows, so the step to 4.5 after it is no alarm;
+    # capped at 1.2 the scale follows the naive reference, and the step alarms
+    f = np.r_[np.zeros(100), np.linspace(0, 2.8, 150), np.full(50, 4.5)][:, None]
+    kw = dict(on=3, off=2, clear=5, adapt=200, spread=np.full(1, 0.3), rebaseline=False)
+    free = track(f, np.zeros(1), np.ones(1), **kw)
+    capped = track(f, np.zeros(1), np.ones(1), cap=np.full(1, 1.2), **kw)
+    assert not free.alarm.any() and capped.alarm[260:].all() and not capped.alarm[:250].any()
+    # row i is scored against the centre and scale that rows before it left
+    s = naive_capped_scale(f[:250, 0], 0.0, 1.0, 0.3, 1.2, 1 / 200)
+    c = naive_adaptive_centre(f[:250], [0.0], 3, 1 / 200)[:, 0]
+    np.testing.assert_allclose(capped.score[1:250], np.abs(f[1:250, 0] - c[:-1]) / s[:-1],
+                               rtol=1e-9)
+
+
 def test_an_alarm_ends_and_the_reference_rebaselines_after_a_confirmed_event():
     from pumplib.outliers.alarms import ALARM, SETTLE, track
 

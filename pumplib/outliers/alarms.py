@@ -75,7 +75,8 @@ def _zmax(row: np.ndarray, centre: np.ndarray, scale: np.ndarray,
 def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float, off: float,
           *, clear: int = 10, confirm: int = 60, learn: int = 20, settle: int = 60,
           rebaseline: bool = True, upper: np.ndarray | None = None,
-          adapt: int = 0, spread: np.ndarray | None = None) -> Tracked:
+          adapt: int = 0, spread: np.ndarray | None = None,
+          cap: np.ndarray | None = None) -> Tracked:
     """Alarms that end, and a reference that re-baselines after a confirmed event.
 
     Each row's score is its largest ``|feature − centre| / scale``. An alarm
@@ -121,6 +122,15 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
     spread : array (k,), optional
         The fit window's mean absolute distance of each feature from its
         centre (needed for the scale to follow; without it only the centre does).
+    cap : array (k,), optional
+        The most each feature's scale may widen (a factor ≥ 1; ``inf``: no
+        limit). Without a cap the widening feeds on any deviation below the
+        alarm threshold, a fault's too: a leak that ramps in over 60 rows
+        drove the mean absolute distance up as fast as the deviation grew,
+        the scale doubled, and the score never reached the threshold. With
+        :func:`~pumplib.outliers.reference.widening_cap` a feature widens only
+        as far as the wander its fit window showed predicts (a stationary
+        pressure not at all).
 
     Examples
     --------
@@ -142,6 +152,7 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
     s0 = s.copy()
     m0 = None if spread is None else np.asarray(spread, dtype=float)
     m = None if m0 is None else m0.copy()
+    top = np.inf if cap is None else np.maximum(np.asarray(cap, dtype=float), 1.0)
     alarm = np.zeros(n, bool)
     score = np.zeros(n)
     state = np.zeros(n, np.int8)
@@ -161,7 +172,8 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
                 if m is not None:
                     m[ok] += rate * (np.abs(F[i][ok] - c[ok]) - m[ok])
                     with np.errstate(all="ignore"):
-                        s = s0 * np.maximum(1.0, np.where(m0 > 0, m / m0, 1.0))
+                        s = s0 * np.minimum(top, np.maximum(1.0, np.where(m0 > 0, m / m0,
+                                                                          1.0)))
         elif st == ALARM:
             below = below + 1 if z <= off else 0
             if below >= clear:

@@ -38,7 +38,13 @@ from .features import (
     split_column,
     window_features,
 )
-from .reference import far_threshold, robust_centre_scale, screen
+from .reference import (
+    far_threshold,
+    robust_centre_scale,
+    screen,
+    wander_rate,
+    widening_cap,
+)
 
 #: columns of :meth:`AlarmDetector.alarms`
 ALARM_COLUMNS = ["start", "end", "rows", "peak", "score", "signals", "explanation", "drivers"]
@@ -95,6 +101,15 @@ class AlarmDetector:
         keeps it fixed (default: setting ``outliers.adapt``, 500).
     adapt_scale : bool
         Let the scale widen too when normal operation gets noisier (True).
+    wander_cap : bool
+        Let a level feature's scale widen only as far as the wander its fit
+        window showed predicts over ``adapt`` rows
+        (:func:`~pumplib.outliers.reference.wander_rate`,
+        :func:`~pumplib.outliers.reference.widening_cap`): a stationary signal
+        (a pressure that only jitters) does not widen at all, so a slow fault
+        on it (a leak's pressure drop, ramped in over a minute) cannot widen
+        its own scale until it stays below the threshold. Noise and impulse
+        features widen freely, as noisier normal operation needs (True).
     threshold : float, optional
         A fixed alarm threshold in scale units instead of the one set from
         ``target_far`` (:func:`~pumplib.outliers.detect` uses it: its
@@ -132,6 +147,7 @@ class AlarmDetector:
     margin: float = 1.0
     adapt: int | None = None
     adapt_scale: bool = True
+    wander_cap: bool = True
     threshold: float | None = None
     signals: Sequence[str] | None = None
     slow_: list = field(default_factory=list, init=False, repr=False)
@@ -141,6 +157,8 @@ class AlarmDetector:
     scale_: pd.Series | None = field(default=None, init=False, repr=False)
     on_: float | None = field(default=None, init=False, repr=False)
     kept_: np.ndarray | None = field(default=None, init=False, repr=False)
+    wander_: pd.Series | None = field(default=None, init=False, repr=False)
+    cap_: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         name = "AlarmDetector"
@@ -215,6 +233,12 @@ class AlarmDetector:
         kv = f.to_numpy(float)[keep]
         with np.errstate(all="ignore"):
             self.spread_ = np.nan_to_num(np.nanmean(np.abs(kv - self.centre_.to_numpy()), axis=0))
+        # how far each level feature's scale may widen: the wander the fit window shows,
+        # carried over the reference's memory (``adapt`` rows; the fit length when fixed)
+        self.wander_ = wander_rate(f, keep, short=self.window)
+        cap = widening_cap(self.scale_.to_numpy(), self.wander_.to_numpy(),
+                           self.adapt or len(f), self.scale_quantile)
+        self.cap_ = np.where(self.upper_, np.inf, cap)
         if self.threshold is not None:
             self.on_ = float(self.threshold)
         else:
@@ -243,7 +267,8 @@ class AlarmDetector:
                   self.on_ * self.off_ratio, clear=self.clear, confirm=self.confirm,
                   learn=self.window, settle=self.settle, rebaseline=self.rebaseline,
                   upper=self.upper_, adapt=self.adapt,
-                  spread=self.spread_ if self.adapt_scale else None)
+                  spread=self.spread_ if self.adapt_scale else None,
+                  cap=self.cap_ if self.wander_cap else None)
         return t, f
 
     def score(self, df: pd.DataFrame, context: pd.DataFrame | None = None) -> pd.Series:

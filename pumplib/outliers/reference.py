@@ -17,6 +17,13 @@ Three small steps, each testable against an obvious reference
   centre and scale learnt on the other half, so the threshold sees the
   out-of-sample spread that new data will have, not the optimistic in-sample
   one.
+* :func:`wander_rate` — how fast each feature wanders in the fit window: the
+  slope of its variogram between a short and a long lag, as the variance a
+  random walk adds per row. A stationary feature (a pressure that only
+  jitters about one value) has none; a drifting one (a vibration level, a
+  flow that dips) has some. :func:`widening_cap` turns it into the most the
+  alarm tracker may widen that feature's scale (see
+  :func:`~pumplib.outliers.alarms.track`).
 
 Examples
 --------
@@ -27,6 +34,9 @@ Examples
 """
 
 from __future__ import annotations
+
+import warnings
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -158,3 +168,78 @@ def far_threshold(features: pd.DataFrame, keep: np.ndarray, target_far: float,
         c, s = robust_centre_scale(features.iloc[fit_rows], quantile=quantile, floor=floor)
         scores.append(combined(features.iloc[score_rows], c, s, upper).to_numpy())
     return float(np.quantile(np.concatenate(scores), 1.0 - target_far))
+
+
+def wander_rate(features: pd.DataFrame, keep: np.ndarray | None = None, short: int = 20,
+                long: int | None = None) -> pd.Series:
+    """Variance per row that each feature's slow wander adds, from its variogram.
+
+    The variogram ``γ(L) = ½ mean((f[t+L] − f[t])²)`` of a random walk with
+    per-row variance ``q`` plus stationary noise is ``γ(short) + ½ q (L −
+    short)`` beyond the noise's memory. So ``q = 2 (γ(long) − γ(short)) /
+    (long − short)``, at least 0: 0 for a feature that only jitters about one
+    level, however much it jitters.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Window features of the fit window, in time order.
+    keep : array of bool, optional
+        Rows to use (others are NaN; pairs with a NaN are skipped).
+    short : int
+        The short lag: the window length (a trailing-window feature's own memory).
+    long : int, optional
+        The long lag (default: half the rows).
+
+    Returns
+    -------
+    Series
+        ``q`` per feature (0 where it cannot be measured).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> f = pd.DataFrame({"jitter": rng.standard_normal(400),
+    ...                   "walk": np.cumsum(rng.standard_normal(400))})
+    >>> q = wander_rate(f, short=20)
+    >>> bool(q["jitter"] < 0.01), bool(0.3 < q["walk"] < 3)
+    (True, True)
+    """
+    v = features.to_numpy(dtype=float).copy()
+    if keep is not None:
+        v[~np.asarray(keep, bool)] = np.nan
+    n = len(v)
+    long = n // 2 if long is None else int(long)
+    if not 0 < short < long < n:
+        return pd.Series(0.0, index=features.columns)
+
+    def gamma(lag):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return 0.5 * np.nanmean((v[lag:] - v[:-lag]) ** 2, axis=0)
+
+    q = 2.0 * (gamma(long) - gamma(short)) / (long - short)
+    return pd.Series(np.nan_to_num(np.maximum(q, 0.0), nan=0.0), index=features.columns)
+
+
+def widening_cap(scale: np.ndarray, rate: np.ndarray, horizon: int,
+                 quantile: float | None = 0.99) -> np.ndarray:
+    """The most a feature's scale may widen: the spread its wander predicts over ``horizon``.
+
+    ``scale`` is the fitted scale (the ``quantile`` of the absolute deviation,
+    ``z`` standard deviations of a normal feature; ``1.4826 × MAD``, ``z = 1``,
+    without a quantile). A random walk adds ``rate × horizon`` of variance
+    over ``horizon`` rows, so the same quantile of the deviation after it is
+    ``sqrt(scale² + z² × rate × horizon)``; the cap is that over ``scale``
+    (1: no widening, for a feature that does not wander).
+
+    Examples
+    --------
+    >>> widening_cap(np.array([1.0, 1.0]), np.array([0.0, 0.01]), 500, quantile=None)
+    array([1.        , 2.44948974])
+    """
+    z = 1.0 if quantile is None else NormalDist().inv_cdf(0.5 + quantile / 2)
+    s = np.asarray(scale, dtype=float)
+    with np.errstate(all="ignore"):
+        cap = np.sqrt(1.0 + z * z * np.asarray(rate, float) * horizon / (s * s))
+    return np.where(np.isfinite(cap), np.maximum(cap, 1.0), 1.0)
