@@ -16,6 +16,14 @@ run, same inputs, results checked equal:
 numba's compile time is measured apart (first call in this process, and the
 warm-up of the workers) and is not in ``seconds`` / ``baseline_seconds``.
 
+``--repeats N`` (default 3) times the loop and ``profiles`` N times each,
+interleaved in ABBA order (loop, profiles, profiles, loop, …) so that a
+change in the machine's load hits both alike; ``seconds`` and
+``baseline_seconds`` are the medians, ``pair_ratios`` each repeat's
+profiles ÷ loop. On a shared machine one pair of runs differs by several
+per cent either way; only the median ratio over interleaved repeats says
+whether ``profiles`` is slower.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_outliers.py [--pumps 20] [--days 30] [--workers 2]
@@ -85,6 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--znorm", action="store_true",
                     help="z-normalised distances (stump) instead of raw ones (aamp)")
     ap.add_argument("--quick", action="store_true", help="4 pumps × 3 days (a smoke run)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="interleaved timings of the loop and of profiles (ABBA order; 3)")
     args = ap.parse_args(argv)
     if args.quick:
         args.pumps, args.days = 4, 3
@@ -102,16 +112,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"import stumpy {import_s:.1f} s, numba compile (this process) {jit_s:.1f} s",
           flush=True)
 
-    # baseline: a loop in this process
-    t0 = time.perf_counter()
-    base = {k: O.matrix_profile(v, args.m, normalize=normalize) for k, v in series.items()}
-    baseline_s = time.perf_counter() - t0
-    print(f"single-process loop: {baseline_s:.1f} s", flush=True)
-
-    # Dask: one task per pump on single-threaded worker processes
     from distributed import Client, LocalCluster
 
     os.environ["NUMBA_NUM_THREADS"] = "1"   # inherited by the worker processes only
+    loop_s, prof_s = [], []
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         t0 = time.perf_counter()
@@ -119,16 +123,33 @@ def main(argv: list[str] | None = None) -> dict:
         jit_workers_s = time.perf_counter() - t0
         print(f"numba compile on the workers (in parallel): {jit_workers_s:.1f} s", flush=True)
         worker_threads = sorted(client.run(_numba_threads).values())
-        t0 = time.perf_counter()
-        par = O.profiles(series, args.m, normalize=normalize, client=client)
-        dask_s = time.perf_counter() - t0
-        print(f"profiles(client=LocalCluster), plan "
-              f"{O.parallel.plan(client)!r}: {dask_s:.1f} s", flush=True)
+
+        def loop():       # baseline: a plain loop in this process
+            return {k: O.matrix_profile(v, args.m, normalize=normalize)
+                    for k, v in series.items()}
+
+        def prof():
+            return O.profiles(series, args.m, normalize=normalize, client=client)
+
+        for r in range(max(1, args.repeats)):
+            order = ((loop, loop_s), (prof, prof_s))
+            for fn, times in (order if r % 2 == 0 else order[::-1]):
+                t0 = time.perf_counter()
+                got = fn()
+                times.append(time.perf_counter() - t0)
+                if fn is loop:
+                    base = got
+                else:
+                    par = got
+            print(f"repeat {r + 1}: loop {loop_s[-1]:.1f} s, profiles(client=LocalCluster), "
+                  f"plan {O.parallel.plan(client)!r}: {prof_s[-1]:.1f} s", flush=True)
         t0 = time.perf_counter()
         O.profiles(series, args.m, normalize=normalize, client=client, placement="workers")
         workers_s = time.perf_counter() - t0
     print(f"placement='workers', {args.workers} workers, one task per pump: {workers_s:.1f} s",
           flush=True)
+    baseline_s, dask_s = float(np.median(loop_s)), float(np.median(prof_s))
+    ratios = [round(p / q, 3) for p, q in zip(prof_s, loop_s, strict=True)]
 
     for k in series:
         a, b = base[k].distance, par[k].distance
@@ -141,7 +162,9 @@ def main(argv: list[str] | None = None) -> dict:
     out = {"seconds": round(dask_s, 2), "baseline_seconds": round(baseline_s, 2),
            "jit_seconds": round(jit_s, 2), "jit_seconds_workers": round(jit_workers_s, 2),
            "import_seconds": round(import_s, 2), "speedup": round(baseline_s / dask_s, 2),
-           "workers_seconds": round(workers_s, 2), "plan": "here",
+           "workers_seconds": round(workers_s, 2), "plan": "here", "repeats": len(loop_s),
+           "loop_runs": [round(v, 2) for v in loop_s], "profiles_runs": [round(v, 2) for v in prof_s],
+           "pair_ratios": ratios, "median_ratio": round(float(np.median(ratios)), 3),
            "not_slower_than_loop": bool(dask_s <= 1.05 * baseline_s),
            "pumps": args.pumps, "points_per_pump": n, "m": args.m, "workers": args.workers,
            "normalize": normalize, "worker_numba_threads": worker_threads,
