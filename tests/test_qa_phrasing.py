@@ -393,3 +393,24 @@ def test_what_a_tank_holds_is_its_usable_volume(demo_registry):
 def test_a_part_of_a_day_is_reported_not_widened_to_the_day(demo_registry, q, said):
     r = read_question(q, demo_registry, NOW)
     assert r.query is None and any(p.kind == "period" and p.text == said for p in r.problems)
+
+
+@pytest.mark.parametrize("q", [
+    "which day last week did N-P1 use the most energy",
+    "when did N-P1 use the most energy last week",
+    "average daily energy of N-P1 last week",
+    "how much energy did N-P1 use per day last week",
+])
+def test_a_question_about_the_days_inside_a_period_is_reported(demo_registry, q):
+    r = read_question(q, demo_registry, NOW)     # never the period's total instead
+    assert r.query is None and any(p.kind == "period" for p in r.problems), q
+
+
+def test_a_pump_id_before_pump_is_no_unknown_station(demo_registry):
+    r = read_question("how much water did N-P1 pump last week", demo_registry, NOW)
+    assert not any(p.kind == "station" for p in r.problems)
+
+
+def test_using_more_than_another_pump_is_energy(demo_registry):
+    dq = _read("did N-P1 use more than N-P2 last week", demo_registry)
+    assert (dq.metric.key, dq.rank, dq.assets) == ("energy", "max", ("N-P1", "N-P2"))

@@ -153,6 +153,8 @@ _PHRASES: tuple[tuple[re.Pattern, str], ...] = (
                 r"pulled|pulling|import|imports|imported|get|got|use|used)\s+(?:in\s+)?"
                 r"(?:from|off|out of)\s+the\s+(?:power\s+|electricity\s+)?(?:grid|mains|network)\b"),
      "energy"),
+    (re.compile(r"\b(?:use|used|uses|consume|consumed)\s+(?:more|less|the most|the least)(?=\s+"
+                r"(?:than|last|this|yesterday|today|on|in|during|over)\b|\s*[,?.]|\s*$)"), "energy"),
 )
 
 

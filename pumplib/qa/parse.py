@@ -349,6 +349,13 @@ def _unread_period(text: str, known) -> str | None:
     return None
 
 
+#: a question about the days (weeks, hours) inside a period: which of them, or their mean
+_OVER_TIME = re.compile(
+    r"\b(?:which|what)\s+(?:day|days|date|week|weeks|month|hour|hours|time of day)\b(?!\s+of\b)|"
+    r"\bon which (?:day|date)\b|\bwhen\s+(?:did|was|were|does)\b.{0,40}\b(?:most|least|highest|"
+    r"lowest|maximum|minimum|peak|worst|best)\b|\b(?:average|mean|typical)\s+(?:daily|weekly|"
+    r"hourly|per day|a day)\b|\b(?:per|a|each|every)\s+(?:day|week|hour)\b(?!\s+of\b)|"
+    r"\b(?:daily|weekly|hourly) (?:average|mean)\b", re.IGNORECASE)
 #: a part of a day, which no table the answers read holds ("during the night", "at 5 pm")
 _PART_OF_DAY = re.compile(
     r"\b(?:during|in|over|at|for|through|throughout)\s+(?:the\s+)?(?:nights?|mornings?|"
@@ -357,6 +364,23 @@ _PART_OF_DAY = re.compile(
     r"\b(?:last|this|yesterday|tomorrow)\s+(?:night|morning|afternoon|evening)\b|"
     r"\b\d{1,2}(?::\d{2})?\s*(?:am|pm)\b|(?<![\d:])\d{1,2}:\d{2}(?![\d:])|\b(?:noon|midnight)\b",
     re.IGNORECASE)
+def _time_problems(text: str) -> list[Problem]:
+    """What a data question asks about the time inside its period that no answer gives: the
+    days of the period ranked or averaged ("which day", "per day"), a part of a day ("during
+    the night", "17:00"). Reported, never answered with the period's total instead."""
+    out = []
+    if over := _OVER_TIME.search(text):
+        out.append(Problem(
+            "period", over.group(0).strip(), f"cannot answer {over.group(0).strip()!r}: the answers "
+            "give one value per pump or station for the whole period (no ranking or average of "
+            "its days); ask about one day, or for the period's total", ()))
+    if part := _PART_OF_DAY.search(text):
+        out.append(Problem(
+            "period", part.group(0), f"cannot answer for a part of a day ({part.group(0)!r}): "
+            "the answers are read per day, week or month; ask for the whole day", ()))
+    return out
+
+
 #: the words that start a relative period ("last week")
 _PERIOD_LEADS = ("last", "past", "this", "next", "previous", "coming")
 
@@ -748,7 +772,8 @@ def _unknown_stations(text: str, registry, known, found: list[str]) -> list[Prob
         r"(?<![\w-])([A-Za-z][\w-]*)\s+(?:pumps?|reservoirs?|tanks?|basins?)\b", text)
         if _COMPASS.fullmatch(m.group(1).lower())
         or (m.group(1)[:1].isupper() and text[:m.start()].strip()
-            and not _is_known(m.group(1), known))]
+            and not _is_known(m.group(1), known)
+            and m.group(1).upper() not in registry.assets)]
     # a point of the compass that is no station, where a place is named ("the peak rate at
     # EAST", "energy for west")
     cands += [(m.group(1), True) for m in re.finditer(
@@ -894,10 +919,8 @@ def read_question(question: str, registry, now=None, *,
                 + ", in March, on 2026-03-20, the week of 2026-03-16, "
                   "between 2026-03-23 and 2026-03-25", near))
             periods_near = near
-    if metric is not None and (part := _PART_OF_DAY.search(text)):
-        problems.append(Problem(
-            "period", part.group(0), f"cannot answer for a part of a day ({part.group(0)!r}): "
-            "the answers are read per day, week or month; ask for the whole day", ()))
+    if metric is not None and (assets or stations or period):      # not a definition
+        problems += _time_problems(text)
     if metric is None and near_metrics:
         typed = list(dict.fromkeys(w for ws in near_metrics.values() for w in ws))
         problems.append(Problem(
