@@ -239,6 +239,8 @@ CASES: list[tuple] = [
     ("live run --broker mqtt://127.0.0.1:1 --cadence 1mn --store {typo}", 2),
     ("live status --store {typo}", 2),
     ("live status --store {store} --log {typo}.sqlite", 2),
+    ("live demo --speed -1 --dir {typo}", 2),
+    ("simulate publish --broker http://x", 2),
     ("catalog list --dir {typo}", 2),
     ("catalog list --store {typo}", 2),
     ("catalog search energy --dir {typo}", 2),
