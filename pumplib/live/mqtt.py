@@ -143,6 +143,11 @@ class MqttSource:
                  getattr(flags, "session_present", None))
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+        if refused:     # e.g. an ACL: say so, and stay "not connected" in status
+            log.warning("live: broker %s refused the subscription: %s", self.url,
+                        ", ".join(refused))
+            return
         self.subscribed.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
