@@ -206,6 +206,8 @@ def test_subjects_pumplib_holds_no_data_on_are_refused(q):
     "how many pumps does the north station have",
     "how much did we pay for N-P2's power on 2026-03-24",   # paid: the energy cost
     "what tariff contract is the north station on",
+    "how much electricity did we buy last week",             # bought: the energy
+    "what did the new pump N-P3 cost to run last week",     # a running cost
 ])
 def test_questions_pumplib_answers_are_not_refused(q):
     assert not foreign_subject(q), q

@@ -131,12 +131,17 @@ _PRICE = re.compile(r"\b(?:prices?|tariffs?|rates?\s+per\s+kwh|per\s+kwh|power r
                     r"electricity rates?)\b")
 
 
+#: what the pumps' running costs are: electricity bought is energy cost, not a purchase
+_RUNNING = re.compile(r"\b(?:electricity|power|energy|kwh|mwh|to run|to operate|running)\b")
+
+
 def foreign_subject(question: str) -> list[str]:
     """Reasons a question is about a subject pumplib holds no data on (water quality, the
     weather, finances, staff, customers, future energy prices); empty when it is not."""
     q = question.lower()
     out = [f"pumplib holds no data on {name} ({m.group(0)!r})"
-           for name, pat in FOREIGN_SUBJECTS.items() if (m := re.search(pat, q))]
+           for name, pat in FOREIGN_SUBJECTS.items() if (m := re.search(pat, q))
+           and not (name.startswith("purchases") and _RUNNING.search(q))]
     if (_PRICE.search(q) and _FUTURE.search(q)) or (_COSTS.search(q) and _FAR.search(q)):
         out.append("pumplib holds the tariffs as declared in the asset registry, not future "
                    "or forecast energy prices")
