@@ -215,8 +215,15 @@ class LiveAlerts:
             self.clock = t_max if self.clock is None else max(self.clock, t_max)
             t_min = int(frame["time"].min())
             self.started = t_min if self.started is None else min(self.started, t_min)
-            for asset, g in frame.groupby("asset", sort=True):
-                events += self._asset_batch(str(asset), g)
+            a_codes, a_names = pd.factorize(frame["asset"].to_numpy(), sort=True)
+            s_codes, s_names = pd.factorize(frame["signal"].to_numpy())
+            order = np.argsort(a_codes, kind="stable")          # by asset, in time order
+            cuts = np.searchsorted(a_codes[order], np.arange(len(a_names) + 1))
+            t_all, v_all = frame["time"].to_numpy(), frame["value"].to_numpy()
+            for k, asset in enumerate(a_names):
+                rows = order[cuts[k]:cuts[k + 1]]
+                events += self._asset_batch(str(asset), t_all[rows], s_codes[rows],
+                                            v_all[rows], s_names)
         if now is not None and self.clock is not None:
             now = max(int(now), self.clock)     # late samples do not turn the clock back
         events += self.check_silent(now)
@@ -251,19 +258,26 @@ class LiveAlerts:
     def _asset(self, asset: str) -> _Asset:
         return self.assets.setdefault(asset, _Asset())
 
-    def _asset_batch(self, asset: str, g: pd.DataFrame) -> list[AlertEvent]:
-        """The rules of one asset over its samples ``g`` (time order)."""
+    def _asset_batch(self, asset: str, t: np.ndarray, codes: np.ndarray, v: np.ndarray,
+                     names) -> list[AlertEvent]:
+        """The rules of one asset over its samples (times ``t``, signal ``names[codes]``,
+        values ``v``; time order)."""
         st = self._asset(asset)
-        wide = (g.drop_duplicates(["time", "signal"], keep="last")
-                .pivot(index="time", columns="signal", values="value"))
-        times = wide.index.to_numpy(dtype=np.int64)
+        times, row = np.unique(t, return_inverse=True)
+        present, col_of = np.unique(codes, return_inverse=True)
+        wide = np.full((len(times), len(present)), np.nan)
+        key = row * len(present) + col_of
+        _, back = np.unique(key[::-1], return_index=True)
+        keep = len(key) - 1 - back             # of samples at one time, the last wins
+        wide[row[keep], col_of[keep]] = v[keep]
         vals: dict[str, np.ndarray] = {}
-        for sig in wide.columns:
-            col = wide[sig].to_numpy(dtype=float)
+        for j, code in enumerate(present):
+            sig = str(names[code])
+            col = wide[:, j]
             own = ~np.isnan(col)
-            self._changes(st, str(sig), times[own], col[own])
-            vals[str(sig)] = _ffill(col, st.last.get(str(sig), (None, math.nan))[1])
-            st.last[str(sig)] = (int(times[own][-1]), float(col[own][-1]))
+            self._changes(st, sig, times[own], col[own])
+            vals[sig] = _ffill(col, st.last.get(sig, (None, math.nan))[1])
+            st.last[sig] = (int(times[own][-1]), float(col[own][-1]))
         for sig, (_t, v) in st.last.items():        # signals of earlier batches only
             if sig not in vals:
                 vals[sig] = np.full(len(times), v)
