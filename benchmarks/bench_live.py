@@ -139,9 +139,14 @@ class LiveProc:
         return rc
 
 
+#: settings of the live processes (``--commit-process`` adds live.commit_process)
+EXTRA_ENV: dict[str, str] = {}
+
+
 def _env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUMPLIB_")}
-    env.update(PUMPLIB_INGEST__PROGRESS="False", PUMPLIB_LIVE__FLUSH_IDLE="1s", **extra)
+    env.update(PUMPLIB_INGEST__PROGRESS="False", PUMPLIB_LIVE__FLUSH_IDLE="1s", **EXTRA_ENV,
+               **extra)
     return env
 
 
@@ -417,9 +422,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--kill-minutes", type=float, default=10.0)
     ap.add_argument("--kill-speed", type=float, default=30.0)
     ap.add_argument("--kills", type=int, default=3)
+    ap.add_argument("--commit-process", action="store_true",
+                    help="live.commit_process: commits and hooks in a process of their own")
     ap.add_argument("--phases", default="realtime,fast,kill")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args(argv)
+    if args.commit_process:
+        EXTRA_ENV["PUMPLIB_LIVE__COMMIT_PROCESS"] = "true"
 
     from pumplib.live.demo import Broker
     from pumplib.simulate import make_registry
@@ -432,7 +441,8 @@ def main(argv=None) -> dict:
     reg_path.write_text(AssetRegistry.from_dict(
         make_registry(n_stations=4, pumps_per_station=5)).to_yaml())
     phases = args.phases.split(",")
-    res: dict = {"load_before": round(os.getloadavg()[0], 1)}
+    res: dict = {"load_before": round(os.getloadavg()[0], 1),
+                 "commit_process": bool(args.commit_process)}
     t = time.time()
     if "realtime" in phases:
         res["realtime"] = phase_realtime(args, reg_path, work, Broker)
