@@ -272,15 +272,17 @@ def phase_realtime(args, reg_path: Path, work: Path, Broker) -> dict:
     missing = [m for m in closes if m >= warm and m not in rows]
     alerts = _alerts(store)
     f = rep.faults[rep.faults["published_at"].notna()]
-    fault_lat, matched, per_rule = [], 0, {}
+    fault_lat, matched, per_rule, unmatched = [], 0, {}, []
     for r in f.itertuples():
         rule = RULE_OF.get(r.kind)
-        if rule is None:
+        if rule is None or pd.Timestamp(r.start).value < warm:
             continue
         hit = alerts[(alerts["asset"] == r.asset) & (alerts["rule"] == rule)
                      & (alerts["start"] >= r.start - pd.Timedelta("10s"))
                      & (alerts["start"] <= r.end + pd.Timedelta("1min"))]
-        if hit.empty or pd.Timestamp(r.start).value < warm:
+        if hit.empty:
+            unmatched.append(f"{r.kind} {r.asset} {r.signal} {r.start:%H:%M:%S}-"
+                             f"{r.end:%H:%M:%S}")
             continue
         matched += 1
         d = (hit["opened_at"].min() - r.published_at).total_seconds()
@@ -294,6 +296,7 @@ def phase_realtime(args, reg_path: Path, work: Path, Broker) -> dict:
             "faults_published": int(len(f)), "faults_alerted": matched,
             "fault_to_alert_p50_s": p50(fault_lat), "fault_to_alert_p95_s": p95(fault_lat),
             "fault_to_alert_p95_by_rule": {k: p95(v) for k, v in per_rule.items()},
+            "faults_without_alert": unmatched,
             "commits": len(live.commits), "peak_rss_gb": round(live.peak_kb * 1024 / 1e9, 3),
             "exit": rc}
 
