@@ -121,6 +121,7 @@ class MinuteRows:
         self._mark: int | None = None                 # calendar_every periods of the last
         self._flags: dict | None = None               # the flags the last validate wrote
         self._backlog: tuple[int, int] | None = None  # the range of a failed call
+        self._context: dict = {}                      # the rules' context per grid
         self.timezone = (self.registry.utility.get("timezone")
                          or config.get("utility.timezone"))
 
@@ -300,7 +301,11 @@ class MinuteRows:
         from ..quality import context_steps
 
         cap = pd.Timedelta(config.get("live.quality_lookback", "65min")).total_seconds()
-        return int(min(context_steps(ds, self.rules, self.registry), max(1, cap // step)))
+        key = (tuple(str(a) for a in ds["asset"].values),
+               tuple(str(v) for v in ds.data_vars), step)
+        if key not in self._context:         # the rules resolved per asset: once
+            self._context[key] = context_steps(ds, self.rules, self.registry)
+        return int(min(self._context[key], max(1, cap // step)))
 
     # -- features -------------------------------------------------------------------------
     @redo_on_conflict
