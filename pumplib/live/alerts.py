@@ -132,6 +132,10 @@ class _Asset:
     running: bool = False
     running_since: int | None = None
     rules: dict = field(default_factory=dict)         # rule -> _Rule
+    # within one batch: per signal (its sample times, the time of the last change at
+    # each), and per row the time the pump started running (-1: not running)
+    batch_changes: dict = field(default_factory=dict)
+    batch_since: np.ndarray | None = None
 
 
 def _ns(value) -> int:
@@ -323,14 +327,14 @@ class LiveAlerts:
 
     def _changes(self, st: _Asset, sig: str, t: np.ndarray, v: np.ndarray) -> None:
         """Record the time of the last change of ``sig``'s value among samples ``t``/``v``
-        (``st.changed``), as an array per sample in ``st._changed_at`` for :meth:`_stuck`."""
+        (``st.changed``), and per sample in ``st.batch_changes`` for :meth:`_stuck`."""
         prev = st.last.get(sig, (None, math.nan))[1]
         before = np.r_[prev, v[:-1]]
         moved = v != before
         at = np.where(moved, t, -1)
         at = np.maximum.accumulate(np.r_[st.changed.get(sig, int(t[0])), at])[1:]
         st.changed[sig] = int(at[-1])
-        st.__dict__.setdefault("_changed_at", {})[sig] = (t, at)
+        st.batch_changes[sig] = (t, at)
 
     def _running(self, st: _Asset, times, vals, lim) -> np.ndarray:
         """Whether the pump runs at each time (run state, else power, else flow, as the
@@ -351,15 +355,14 @@ class LiveAlerts:
                                             else -1, since])[1:]
         st.running = bool(run[-1]) if len(run) else prev
         st.running_since = int(since[-1]) if st.running and since[-1] >= 0 else None
-        st.__dict__["_since"] = since
+        st.batch_since = since
         return run
 
     def _stuck(self, st: _Asset, times, vals, running, flat: list[str]):
         """Per flat-line signal: unchanged for ``live.stuck_after`` of running time, and
         since when (the later of its last change and the pump's start)."""
         out, frozen = {}, {}
-        since = st.__dict__.get("_since")
-        got = st.__dict__.get("_changed_at", {})
+        since, got = st.batch_since, st.batch_changes
         for sig in flat:
             if sig not in got or sig not in vals:
                 continue
@@ -368,7 +371,7 @@ class LiveAlerts:
             changed = np.where(k >= 0, at[np.maximum(k, 0)], st.changed.get(sig, times[0]))
             frozen[sig] = np.maximum(changed, since)
             out[sig] = running & ~np.isnan(vals[sig]) & (times - frozen[sig] >= self.stuck_after)
-        st.__dict__["_changed_at"] = {}
+        st.batch_changes = {}
         return out, frozen
 
     def _limits_of(self, asset: str) -> dict:
