@@ -180,10 +180,10 @@ _SHIPPED: dict[str, object] = {}
 
 
 def _unpickle(blob: bytes):
-    """An object pickled on the client (:func:`pickle.dumps`), unpickled on a worker once
+    """An object pickled on the client (:func:`pickle.dumps`), unpickled on a worker while
     pint's application registry is pumplib's (feature units such as ``EUR/kWh`` live
-    there; pint unpickles units into its application registry); the same pickle again
-    gives the same object."""
+    there; pint unpickles units into its application registry; the process's own is
+    put back after); the same pickle again gives the same object."""
     import hashlib
     import pickle
 
@@ -194,12 +194,15 @@ def _unpickle(blob: bytes):
     key = hashlib.sha256(blob).hexdigest()
     with _CACHE_LOCK:
         if key not in _SHIPPED:
-            ureg = _ureg()
-            if pint.get_application_registry().get() is not ureg:
-                pint.set_application_registry(ureg)
+            before = pint.get_application_registry().get()
+            pint.set_application_registry(_ureg())
+            try:
+                got = pickle.loads(blob)
+            finally:
+                pint.set_application_registry(before)
             while len(_SHIPPED) >= 4:
                 _SHIPPED.pop(next(iter(_SHIPPED)))
-            _SHIPPED[key] = pickle.loads(blob)
+            _SHIPPED[key] = got
         return _SHIPPED[key]
 
 
