@@ -53,3 +53,70 @@ def naive_profiles(y, series, target, step, m, s, n_lags=4, offday=None):
     day = _mean([at(first - i * s) for i in range(m // s)])
     return (week - base) / scale, (day - base) / scale
 
+
+
+def naive_long_profile(y, series, target, step, m, s, offday=None):
+    """Median of y at the target's position in the shortest season (its hour of the day;
+    every period when s == m) over the 4 longest seasons before the origin, from periods
+    of the target's kind of day only (with ``offday``)."""
+    n = len(y)
+    origin = target - step
+    u = s if s < m else 1
+    vals = []
+    for i in range(max(origin - 4 * m, 0), origin):
+        if (target - i) % u or not 0 <= i < n:
+            continue
+        if offday is not None and offday[i] != offday[target]:
+            continue
+        if not math.isnan(y[i, series]):
+            vals.append(float(y[i, series]))
+    vals.sort()
+    if not vals:
+        return math.nan
+    k = len(vals)
+    return vals[k // 2] if k % 2 else (vals[k // 2 - 1] + vals[k // 2]) / 2
+
+
+def naive_anchor(y, series, target, step, m, s, kind, n_lags=4, offday=None):
+    """The value the global model's target is the change against: ``lag`` (one season
+    before, r seasons back; the lags' median where missing), ``median`` (of the n_lags
+    seasons' values), ``profile`` (:func:`naive_long_profile`) or ``mean`` (of the 4
+    longest seasons before the origin); the lag where the choice is missing."""
+    n = len(y)
+    origin = target - step
+    r = 1 + step // m
+    lags = [float(y[i, series]) if 0 <= (i := target - (r + k) * m) < n else math.nan
+            for k in range(n_lags)]
+    vals = sorted(v for v in lags if not math.isnan(v))
+    med = ((vals[len(vals) // 2] if len(vals) % 2 else
+            (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2) if vals else math.nan)
+    lag = med if math.isnan(lags[0]) else lags[0]
+    if kind == "median":
+        pick = med
+    elif kind == "profile":
+        pick = naive_long_profile(y, series, target, step, m, s, offday)
+    elif kind == "mean":
+        pick = _mean([float(y[i, series]) for i in range(max(origin - 4 * m, 0), origin)])
+    else:
+        pick = lag
+    return lag if math.isnan(pick) else pick
+
+
+def naive_recent_level(y, series, target, step, m, offday=None):
+    """One season (daily data): mean of y over the m periods before the origin, of the
+    target's kind of day only (with ``offday``)."""
+    origin = target - step
+    return _mean([float(y[i, series]) for i in range(max(origin - m, 0), origin)
+                  if offday is None or offday[i] == offday[target]])
+
+
+def naive_long_weeks(y, series, target, step, m, weeks):
+    """Median of y at the target's position of the longest season over ``weeks`` seasons,
+    counted back from the last one before the origin."""
+    r = 1 + step // m
+    vals = sorted(float(y[i, series]) for k in range(weeks)
+                  if 0 <= (i := target - (r + k) * m) < len(y) and not math.isnan(y[i, series]))
+    if not vals:
+        return math.nan
+    k = len(vals)
+    return vals[k // 2] if k % 2 else (vals[k // 2 - 1] + vals[k // 2]) / 2

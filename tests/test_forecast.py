@@ -287,9 +287,12 @@ def test_baselines_match_naive_references():
     from .naive import naive_seasonal_median, naive_seasonal_naive
 
     rng = np.random.default_rng(5)
-    y = rng.normal(size=800)
+    y = rng.normal(size=2400)
     y[300:310] = np.nan
-    for origin, h, m, k in [(700, 168, 168, 4), (500, 30, 24, 3), (400, 7, 7, 4)]:
+    # the last three: the long baselines of the tank levels (docs/forecasting.md), the
+    # same hour of the day over 8 weeks, the same hour of the week over 12, the last 28 days
+    for origin, h, m, k in [(700, 168, 168, 4), (500, 30, 24, 3), (400, 7, 7, 4),
+                            (2000, 168, 24, 56), (2300, 168, 168, 12), (320, 7, 1, 28)]:
         np.testing.assert_allclose(seasonal_naive(y[:origin], h, m),
                                    naive_seasonal_naive(y, origin, h, m))
         np.testing.assert_allclose(seasonal_median(y[:origin], h, m, k),

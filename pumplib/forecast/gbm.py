@@ -1,8 +1,9 @@
 """A global LightGBM that scales each series and can extrapolate (``gbm``).
 
-It models the *change against one season ago*, in units of the series' own
-level: for a target period ``t`` forecast from origin ``p``, the target is
-``(y[t] - y[t - r·m]) / L`` where ``m`` is the longest season, ``r·m`` the
+It models the *change against one season ago* (or, with ``anchor``, against
+another of :data:`ANCHORS`), in units of the series' own level: for a target
+period ``t`` forecast from origin ``p``, the target is ``(y[t] - y[t - r·m]) / L``
+where ``m`` is the longest season, ``r·m`` the
 nearest whole number of seasons before the origin and ``L`` the mean of the
 season before the origin. A series at an all-time low or high is forecast
 from its own recent values, never clipped to the training range. One model
@@ -16,7 +17,12 @@ last shortest season's mean against their medians over the last 4 seasons
 mean of the same position ±1 period over the last 4 longest seasons, and of
 the same position of the shortest season over the last longest season, both
 before the origin and only from periods of ``t``'s kind of day: off-day or
-not), the series (categorical: each series may respond in its own way), the
+not; with one season, as at 1D, the mean of the last season's periods of
+``t``'s kind of day), the *long profile* (the median of the same position of
+the shortest season, every period with one season, over the last 4 longest
+seasons, ``t``'s kind of day only) and the median of the same position over
+the last :data:`LONG_WEEKS` longest seasons (the typical value at that hour
+of the week of a tank held between pump switching levels), the series (categorical: each series may respond in its own way), the
 step, the local hour and weekday, off-days (weekends and holidays) at ``t``
 and one season before, and future-known covariates (weather) at ``t``, their
 trailing means over 1 and 3 days (:data:`WEATHER_DAYS`), and the change of
@@ -32,6 +38,12 @@ from ..errors import ArgumentError
 from .frames import Panel, calendar_covariates
 from .levels import _step
 
+#: what the model's target is the change against: the value one season ago, the
+#: median of the lags (same position, last seasons), the long profile (same position of
+#: the shortest season over 4 longest seasons, the target's kind of day)
+ANCHORS = ("lag", "median", "profile", "mean")
+#: seasons of the long median at the target's position (a quarter of weekly seasons)
+LONG_WEEKS = 12
 #: trailing means of the future-known covariates, in days (a hot spell, rain that
 #: stopped garden watering); windows of one period are the covariate itself
 WEATHER_DAYS = (1, 3)
@@ -78,7 +90,7 @@ def _same_day(cal, i, T):
 
 
 def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4, wx=(),
-              smooth=False):
+              smooth=False, long=False, anchors=None, long_weeks=0):
     """Feature matrix, base values and scales of rows (series J, target T, step S)."""
     y = p.y
     n = len(y)
@@ -113,6 +125,12 @@ def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4, wx=(
             level = mean(P - m, P)
             scale = np.where(np.abs(level) > 1e-9, np.abs(level), 1.0)
             base = np.where(np.isnan(base), med, base)
+            if anchors is not None:
+                prof = _long_profile(at, cal, T, S, P, m, s)
+                kind = np.asarray(anchors)[J]
+                pick = np.select([kind == 1, kind == 2, kind == 3],
+                                 [med, prof, mean(P - 4 * m, P)], base)
+                base = np.where(np.isnan(pick), base, pick)
             last = at(P - 1)
             feats = [
                 (lags[0] - med) / scale, *[(v - base) / scale for v in lags[1:]],
@@ -139,11 +157,31 @@ def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4, wx=(
                                                      at(t1 - i * s), np.nan)
                                             for i in range(m // s)]), axis=0)
                 feats += [(week - base) / scale, (days - base) / scale]
+            if smooth and s == m:
+                # one season (daily data): the recent level of the target's kind of day,
+                # the mean of the last m periods of that kind before the origin
+                days = np.nanmean(np.stack([np.where(_same_day(cal, P - i, T), at(P - i),
+                                                     np.nan) for i in range(1, m + 1)]),
+                                  axis=0)
+                feats.append((days - base) / scale)
+            if long:
+                feats.append((_long_profile(at, cal, T, S, P, m, s) - base) / scale)
+            if long_weeks:
+                # the same position of the longest season over many seasons: the typical
+                # value at that hour of the week of a series that does not drift
+                lw = _nanmedian(np.stack([at(T - (r + k) * m) for k in range(long_weeks)]))
+                feats.append((lw - base) / scale)
     names = ["lag1_vs_med", *[f"lag{k + 2}" for k in range(n_lags - 1)], "short_lag", "last_change",
              "recent_change", "season_change", "base", "step", "log_level"]
     names += ["day_vs_median", "last_vs_median"]
     if smooth and s < m:
         names += ["week_profile", "day_profile"]
+    elif smooth:
+        names.append("day_profile")
+    if long:
+        names.append("long_profile")
+    if long_weeks:
+        names.append("long_weeks")
     feats.append(J.astype(float))   # which series: categorical (per-series responses)
     names.append("series")
     feats += [cal[T, c] for c in range(cal.shape[1])]
@@ -161,6 +199,30 @@ def _features(p: Panel, J, T, S, m: int, s: int, cal, cov, n_lags: int = 4, wx=(
                 feats += [tr[T, c], tr[T, c] - tr[np.clip(T - r * m, 0, n - 1), c]]
                 names += [f"cov{c}_{w}", f"cov{c}_{w}_change"]
     return np.column_stack(feats), base, scale, names
+
+
+def _nanmedian(stack):
+    """Median over axis 0 skipping NaN (NaN where a column has none): a sort, which puts
+    NaN last, and the middle of each column's valid values (numpy's nanmedian is several
+    times slower on many short columns)."""
+    v = np.sort(stack, axis=0)
+    c = np.sum(~np.isnan(stack), axis=0)
+    cols = np.arange(v.shape[1])
+    lo = v[np.maximum(c - 1, 0) // 2, cols]
+    hi = v[np.maximum(c, 1) // 2 - (c == 0), cols]
+    return np.where(c > 0, (lo + hi) / 2, np.nan)
+
+
+def _long_profile(at, cal, T, S, P, m: int, s: int):
+    """Median of the target's position in the shortest season (its hour of the day;
+    every period with one season) over the 4 longest seasons before the origin, from
+    periods of the target's kind of day only: the typical value at that hour, robust to
+    the phase of a fill-and-drain cycle that does not follow the clock."""
+    u = s if s < m else 1
+    t1 = T - u * (1 + S // u)          # the last such period before the origin
+    vals = np.stack([np.where(_same_day(cal, t1 - i * u, T), at(t1 - i * u), np.nan)
+                     for i in range(4 * m // u)])
+    return _nanmedian(vals)
 
 
 def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level: str, *,
@@ -181,9 +243,16 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
         ``samples`` (steps drawn per training period, default 2), ``refit``
         (periods between refits, default four of the longest seasons), ``lags``
         (seasons back, default 4), ``seed``, ``profiles`` (the denoised profiles,
-        default True), ``weather_days`` (trailing covariate means in days,
-        default :data:`WEATHER_DAYS`; ``()`` for none). Defaults were tuned on the
-        bwdf-dev back-test (docs/forecasting.md).
+        or with one season the recent level of the kind of day; default True),
+        ``long_profile`` (the median at the same hour of the day over 4 longest
+        seasons; default True), ``long_weeks`` (seasons of the long median at the
+        same position of the longest season, default :data:`LONG_WEEKS`; 0 for
+        none), ``anchor`` (what the target is the change against: one of
+        :data:`ANCHORS` or ``"auto"``, per series the one with the lowest MAE on
+        the training periods; default ``"lag"``), ``weather_days`` (trailing
+        covariate means in days, default :data:`WEATHER_DAYS`; ``()`` for none).
+        Defaults were tuned on the bwdf-dev and BATADAL back-tests and checked on
+        16 earlier weeks (docs/forecasting.md).
 
     Notes
     -----
@@ -212,7 +281,15 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
         raise ArgumentError(f"gbm weather_days must be a list of days (e.g. [1, 3]), got "
                             f"{wx!r}") from None
     shape = {"n_lags": int(params.pop("lags", 4)), "wx": wx,
-             "smooth": bool(params.pop("profiles", True))}
+             "smooth": bool(params.pop("profiles", True)),
+             "long": bool(params.pop("long_profile", True)),
+             "long_weeks": int(params.pop("long_weeks", LONG_WEEKS))}
+    anchor = params.pop("anchor", "lag")
+    if anchor in ANCHORS[1:]:
+        shape["anchors"] = np.full(k, ANCHORS.index(anchor))
+    elif anchor not in ("lag", "auto"):
+        raise ArgumentError(f"gbm anchor must be one of {', '.join(ANCHORS)}, auto; "
+                            f"got {anchor!r}")
     kw = dict(objective="l1", n_estimators=300, learning_rate=0.05, num_leaves=63,
               min_child_samples=100, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
               num_threads=1, verbose=-1, random_state=0)
@@ -224,6 +301,9 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
         if model is None or q - fitted >= every:
             if end < t_lo + 4 * m:      # too little history to learn from
                 continue
+            if anchor == "auto":
+                shape["anchors"] = _choose_anchors(p, t_lo, end, h, m, s, cal,
+                                                   shape["n_lags"])
             model = _fit(lgb, p, t_lo, end, samples, seed, h, m, s, cal, cov, kw, shape)
             fitted = end
             if model is None:
@@ -240,6 +320,29 @@ def gbm_forecasts(p: Panel, positions, fit_end: int, horizon: int, season, level
             if np.isfinite(v).all() and not np.isnan(p.y[q - 1, j]):
                 out[(j, q)] = v
     return out
+
+
+def _choose_anchors(p: Panel, t_lo: int, end: int, h: int, m: int, s: int, cal,
+                    n_lags: int):
+    """Per series, the anchor of :data:`ANCHORS` that forecasts its training periods in
+    ``[t_lo, end)`` best (the lowest MAE, as a forecast from a random step)."""
+    k = p.y.shape[1]
+    rng = np.random.default_rng(end)
+    T = np.repeat(np.arange(t_lo, end), k)
+    J = np.tile(np.arange(k), max(end - t_lo, 0))
+    S = rng.integers(0, h, len(T))
+    keep = p.observed[T, J]
+    T, J, S = T[keep], J[keep], S[keep]
+    err = np.full((len(ANCHORS), k), np.inf)
+    for a in range(len(ANCHORS)):
+        _, base, _, _ = _features(p, J, T, S, m, s, cal, None, n_lags=n_lags,
+                                  anchors=np.full(k, a))
+        e = np.abs(p.y[T, J] - base)
+        ok = np.isfinite(e)
+        count = np.bincount(J[ok], minlength=k)
+        total = np.bincount(J[ok], weights=e[ok], minlength=k)
+        err[a] = np.where(count > 0, total / np.maximum(count, 1), np.inf)
+    return np.argmin(err, axis=0)
 
 
 def _fit(lgb, p: Panel, t_lo: int, end: int, samples: int, seed: int, h: int, m: int,
