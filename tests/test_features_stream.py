@@ -170,3 +170,16 @@ def test_peak_memory_of_a_full_build_stays_bounded_as_the_history_grows_4x(tmp_p
     (2.7x measured: 108 MB against 293 MB for 4 pumps of 1-minute data)."""
     week, month = _peak_growth(tmp_path, 7, 28), _peak_growth(tmp_path, 28, 28)
     assert month <= 1.6 * week, (week, month)
+
+
+def test_raw_window_leaves_its_input_attributes_alone():
+    """xarray's isel shares the attrs dict: a window names its arrays on its own copy."""
+    import xarray as xr
+
+    from pumplib.features.reading import raw_window
+
+    ds = xr.Dataset({"a": ("time", np.arange(5.0))}, coords={"time": np.arange(5)},
+                    attrs={"x": 1})
+    out = raw_window(ds, 3, 1)
+    assert ds.attrs == {"x": 1}
+    assert "raw_window_names" in out.attrs and out.sizes["time"] == 2

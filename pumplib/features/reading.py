@@ -54,6 +54,7 @@ def raw_window(data: xr.Dataset, stop: int, start: int = 0) -> xr.Dataset:
     attributes: an array computed from them later has another name)."""
     out = data.isel(time=slice(int(start), int(stop)))
     known = data.attrs.get("raw_window_names") or {}
+    out.attrs = dict(out.attrs)        # isel shares the attrs dict: never change the input's
     out.attrs["raw_window_names"] = {
         k: v.data.name for k, v in out.data_vars.items()
         if isinstance(getattr(data[k].data, "name", None), str)
