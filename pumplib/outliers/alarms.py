@@ -72,6 +72,32 @@ def _zmax(row: np.ndarray, centre: np.ndarray, scale: np.ndarray,
     return float(z.max()) if z.size else 0.0
 
 
+def _follow(f: np.ndarray, c: np.ndarray, s: np.ndarray, rate: float, m, m0, s0,
+            top) -> np.ndarray:
+    """One row of :func:`track`'s slow following: the centre ``c`` (in place) and the
+    mean absolute distance ``m`` (in place) move ``rate`` of the way to the row ``f``; the
+    scale grows with ``m / m0``, never below the fitted ``s0`` nor above ``top`` times it."""
+    ok = np.isfinite(f)
+    c[ok] += rate * (f[ok] - c[ok])
+    if m is None:
+        return s
+    m[ok] += rate * (np.abs(f[ok] - c[ok]) - m[ok])
+    with np.errstate(all="ignore"):
+        return s0 * np.minimum(top, np.maximum(1.0, np.where(m0 > 0, m / m0, 1.0)))
+
+
+def _settled(block: np.ndarray, s: np.ndarray, off: float, centre) -> np.ndarray | None:
+    """The new reference centre when the rows ``block`` held still (its two halves'
+    medians within ``off`` of each other), else None."""
+    h = len(block) // 2
+    with np.errstate(all="ignore"):
+        drift = _zmax(_nanmedian(block[:h]), _nanmedian(block[h:]), s)
+    if drift > off:
+        return None
+    c = _nanmedian(block)
+    return np.where(np.isfinite(c), c, np.asarray(centre, float))
+
+
 def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float, off: float,
           *, clear: int = 10, confirm: int = 60, learn: int = 20, settle: int = 60,
           rebaseline: bool = True, upper: np.ndarray | None = None,
@@ -124,13 +150,9 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
         centre (needed for the scale to follow; without it only the centre does).
     cap : array (k,), optional
         The most each feature's scale may widen (a factor ≥ 1; ``inf``: no
-        limit). Without a cap the widening feeds on any deviation below the
-        alarm threshold, a fault's too: a leak that ramps in over 60 rows
-        drove the mean absolute distance up as fast as the deviation grew,
-        the scale doubled, and the score never reached the threshold. With
-        :func:`~pumplib.outliers.reference.widening_cap` a feature widens only
-        as far as the wander its fit window showed predicts (a stationary
-        pressure not at all).
+        limit), e.g. :func:`~pumplib.outliers.reference.widening_cap`: only as
+        far as the wander its fit window shows predicts. Without a cap a fault
+        that ramps in slowly widens the scale itself and is never reached.
 
     Examples
     --------
@@ -167,13 +189,7 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
             if z > on:
                 st, onset, below, away, evt = ALARM, i, 0, 0, None
             elif rate:
-                ok = np.isfinite(F[i])
-                c[ok] += rate * (F[i][ok] - c[ok])
-                if m is not None:
-                    m[ok] += rate * (np.abs(F[i][ok] - c[ok]) - m[ok])
-                    with np.errstate(all="ignore"):
-                        s = s0 * np.minimum(top, np.maximum(1.0, np.where(m0 > 0, m / m0,
-                                                                          1.0)))
+                s = _follow(F[i], c, s, rate, m, m0, s0, top)
         elif st == ALARM:
             below = below + 1 if z <= off else 0
             if below >= clear:
@@ -189,13 +205,9 @@ def track(features: np.ndarray, centre: np.ndarray, scale: np.ndarray, on: float
                     if away >= clear:
                         st, start = SETTLE, i + 1
         elif st == SETTLE and i - start + 1 >= settle:
-            block = F[start: i + 1]
-            h = len(block) // 2
-            with np.errstate(all="ignore"):
-                drift = _zmax(_nanmedian(block[:h]), _nanmedian(block[h:]), s)
-            if drift <= off:
-                c = _nanmedian(block)
-                c = np.where(np.isfinite(c), c, np.asarray(centre, float))
+            new = _settled(F[start: i + 1], s, off, centre)
+            if new is not None:
+                c = new
                 out.rebaselines.append((i + 1, c.copy()))
                 st = NORMAL
             else:
