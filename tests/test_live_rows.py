@@ -313,3 +313,25 @@ def test_expected_mask_in_memory_equals_the_lazy_one(reg):
         assert np.array_equal(eager[s].values, lazy[s].values), s
     assert eager["flow"].values[1].tolist() == [10 <= k <= 19 for k in range(50)]
     assert not eager["level"].values[0].any() and eager["level"].values[1, 3:45].all()
+
+
+def test_the_service_flushes_its_hooks_at_shutdown():
+    """MinuteRows builds days, weeks and months hourly: a stopping service brings them up
+    to date; a hook that fails to flush does not stop the shutdown."""
+    from pumplib.live.service import flush_hooks
+
+    calls = []
+
+    class Rows:
+        def __call__(self, lake, start_ns, stop_ns):
+            pass
+
+        def flush(self):
+            calls.append("rows")
+
+    class Broken(Rows):
+        def flush(self):
+            raise RuntimeError("lake gone")
+
+    flush_hooks([Broken(), lambda lake, a, b: None, Rows()])
+    assert calls == ["rows"]

@@ -171,6 +171,7 @@ class LiveService:
                     self._stop_committer(failed)
                 elif self.committer is not None and not failed:
                     self._report(self.committer.commit(None))     # flush: everything logged
+                    flush_hooks(self.committer.on_commit)
             finally:
                 if lock is not None:
                     lock.close()
@@ -337,6 +338,18 @@ class CommitLoop:
         self.report(self.committer.commit(None))
 
 
+def flush_hooks(hooks: Sequence[OnCommit]) -> None:
+    """At shutdown, bring hooks that hold work back up to date (``MinuteRows.flush``
+    builds the day, week and month rows it builds hourly while running)."""
+    for hook in hooks:
+        flush = getattr(hook, "flush", None)
+        if callable(flush):
+            try:
+                flush()
+            except Exception as exc:  # noqa: BLE001 - shutdown goes on; the next run redoes it
+                _log.warning("live: flushing %s at shutdown failed: %s", hook, exc)
+
+
 #: commit hooks by name (``--rows``, ``--alerts``): built where the committer runs
 HOOKS = ("rows", "alerts")
 #: seconds the service waits for its committer's last commit on SIGTERM
@@ -437,6 +450,7 @@ def run_committer(spec: dict, stop: threading.Event | None = None) -> int:
                 beat = time.monotonic()
             stop.wait(0.25)
         loop.flush()
+        flush_hooks(hooks)
         return 0
     finally:
         log.set_state("committer", None)
