@@ -111,14 +111,15 @@ def _external_refs(html: str) -> list[str]:
     refs = re.findall(r"<(?:script|link|img|iframe|source)\b[^>]*?\b(?:src|href)=[\"']"
                       r"((?:https?:)?//[^\"']+)", html, re.I)
     refs += re.findall(r"@import\s+(?:url\()?[\"']?((?:https?:)?//[^\"')\s]+)", html, re.I)
-    refs += re.findall(r"url\(\s*[\"']?((?:https?:)?//[^\"')\s]+)", html, re.I)
+    refs += re.findall(r"(?<![\w.])url\(\s*[\"']?((?:https?:)?//[^\"')\s]+)", html, re.I)
     return refs
 
 
 def test_external_refs_are_found():
     page = ('<script src="https://cdn.example/x.js"></script><link rel="stylesheet" '
             'href="//fonts.example/f.css"><style>@import url("https://a/b.css")</style>'
-            '<script src="js/base.js"></script><a href="https://www.mkdocs.org/">MkDocs</a>')
+            '<script src="js/base.js"></script><a href="https://www.mkdocs.org/">MkDocs</a>'
+            '<code>parse_broker_url("http://x")</code>')     # a function, not CSS url()
     assert set(_external_refs(page)) == {"https://cdn.example/x.js", "//fonts.example/f.css",
                                          "https://a/b.css"}
 

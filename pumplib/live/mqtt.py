@@ -99,7 +99,8 @@ class MqttSource:
     ----------
     url : str
         Broker URL (:func:`parse_broker_url`).
-    log : SampleLog
+    sample_log : SampleLog
+        The write-ahead log every message's samples go into before its ack.
     client_id : str
         Persistent session id (:func:`default_client_id`).
     decoder : Decoder, optional
