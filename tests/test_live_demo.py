@@ -156,3 +156,36 @@ def test_demo_errors_are_one_line(tmp_path):
     assert res.exit_code == 2
     assert res.output.strip().splitlines()[-1].endswith("hours must be > 0, got 0.0")
     assert not (tmp_path / "store").exists()
+
+
+def test_the_ipywidgets_live_view_redraws_on_its_timer(lake_dir, reg, tmp_path):
+    """Voila's live view: a periodic callback on the running loop redraws the caption,
+    the pumps and the alerts; a new alert shows at the next tick."""
+    import asyncio
+
+    from pumplib.live.alerts import LiveAlerts
+    from pumplib.ops import Operations
+    from pumplib.ops.live import LiveView
+
+    url = f"sqlite:///{tmp_path / 'actions.sqlite'}"
+    ops = Operations(str(lake_dir / "store"), reg, url, cache=False)
+
+    async def run():
+        view = LiveView(ops, minutes=10, interval=0.2).start()
+        assert "newest minute 2026-03-09 07:19" in view.caption.value
+        assert 'data-asset="N-P2" data-silent="true"' in view.states.value
+        assert "No live alerts" in view.alerts.value
+        t = pd.date_range("2026-03-09 06:19", periods=30, freq="1s")
+        LiveAlerts(url, registry=reg).update(pd.DataFrame(
+            [{"asset": "N-P2", "signal": s, "time": x, "value": v} for x in t
+             for s, v in (("run_state", 1.0), ("power", 30.0), ("flow", 0.0))]))
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if "N-P2 runs dry" in view.alerts.value:
+                break
+        view.stop()
+        return view
+
+    view = asyncio.run(run())
+    assert "N-P2 runs dry" in view.alerts.value
+    assert "1 open live alerts" in view.caption.value

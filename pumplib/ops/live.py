@@ -303,14 +303,11 @@ class LiveView:
         self.alerts.value = alerts_html(snap["alerts"], tz)
         if snap["newest"] != self._newest:        # the chart only when a minute came
             self._newest = snap["newest"]
-            from IPython.display import display
+            from .dashboard import Dashboard
 
-            from .charts import panel_of
-
-            chart = live_chart(snap["rows"], timezone=tz)
-            self.chart.clear_output(wait=True)
-            with self.chart:
-                display(panel_of(chart) if chart is not None else "No minute built yet.")
+            # as the dashboard's own charts (a Panel pane, inline scripts; none outside
+            # a kernel)
+            Dashboard._show(self.chart, live_chart(snap["rows"], timezone=tz))
 
     def start(self) -> LiveView:
         """Redraw every ``interval`` seconds (tornado's PeriodicCallback on the kernel's
