@@ -1,15 +1,16 @@
-"""Browser test of the live view: the marimo operations app in headless Chromium, offline.
+"""Browser test of the live view: the operations app (marimo) and dashboard (Voila) in
+headless Chromium, offline.
 
-The app (``pumplib serve ops`` through :func:`pumplib.serve.serve_ops`) serves a small
+Each (``pumplib serve ops [--voila]``, :func:`pumplib.serve.serve_ops`) serves a small
 lake (one station, two pumps, 20 minutes at 1 s built by the batch path; pump N-P2 went
 quiet after 12 minutes). The page shows the last minute and N-P2 as silent. Then, with
 the page left open, the test does what the live path does after a commit: one more
 minute is ingested and its rows built (:class:`pumplib.live.minute.MinuteRows`) and a
 dry-running alert is written (:class:`pumplib.live.alerts.LiveAlerts`). The page shows
-the new minute and the new alert without a reload (``mo.ui.refresh``), and no request
-left localhost. Screenshots land in ``test-artifacts/live-browser/``.
+the new minute and the new alert without a reload (marimo: ``mo.ui.refresh``; Voila:
+the live view's periodic callback), and no request left localhost. Screenshots land in
+``test-artifacts/live-browser/<kind>/``.
 """
-
 from __future__ import annotations
 
 import shutil
@@ -54,7 +55,9 @@ def lake(tmp_path):
     return tmp_path, reg
 
 
-def test_the_live_view_shows_a_new_minute_and_a_new_alert_without_a_reload(lake, tmp_path):
+@pytest.mark.parametrize("kind", ["marimo", "voila"])
+def test_the_live_view_shows_a_new_minute_and_a_new_alert_without_a_reload(lake, tmp_path,
+                                                                          kind):
     from pumplib import serve
     from pumplib.ingest import ingest
     from pumplib.lake import Lake
@@ -64,9 +67,10 @@ def test_the_live_view_shows_a_new_minute_and_a_new_alert_without_a_reload(lake,
     root, reg = lake
     store = root / "store"
     actions = f"sqlite:///{root / 'actions.sqlite'}"
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    url = serve.serve_ops(str(store), kind="marimo", block=False, actions=actions,
+    shots = ARTIFACTS / kind
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    url = serve.serve_ops(str(store), kind=kind, block=False, actions=actions,
                           registry=root / "assets.yaml", timeout=180, warm=False)
     try:
         with offline_browser(tmp_path / "profile", timeout_ms=TIMEOUT) as (ctx, blocked):
@@ -80,7 +84,7 @@ def test_the_live_view_shows_a_new_minute_and_a_new_alert_without_a_reload(lake,
             assert "silent since 07:11" in silent.inner_text()
             assert "No live alerts" in page.locator(".pumplib-live-alerts").inner_text()
             caption.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "1-before.png"), full_page=True)
+            page.screenshot(path=str(shots / "1-before.png"), full_page=True)
             marker = page.evaluate("() => (window.__pumplib_marker = Math.random())")
 
             # the live path's commit hooks: a new minute's rows and a dry-running alert
@@ -100,7 +104,7 @@ def test_the_live_view_shows_a_new_minute_and_a_new_alert_without_a_reload(lake,
             assert "open" in row.inner_text()
             assert "1 open live alerts" in caption.inner_text()
             assert page.evaluate("() => window.__pumplib_marker") == marker   # no reload
-            page.screenshot(path=str(ARTIFACTS / "2-after.png"), full_page=True)
+            page.screenshot(path=str(shots / "2-after.png"), full_page=True)
             assert blocked == []
     finally:
         serve.stop(url)
