@@ -102,7 +102,7 @@ def test_the_live_view_shows_a_new_minute_and_a_new_alert_without_a_reload(lake,
             row = page.locator(".pumplib-live-alerts tr", has_text="N-P1 runs dry")
             row.wait_for()
             assert "open" in row.inner_text()
-            assert "1 open live alerts" in caption.inner_text()
+            assert "1 open live alert" in caption.inner_text()
             assert page.evaluate("() => window.__pumplib_marker") == marker   # no reload
             page.screenshot(path=str(shots / "2-after.png"), full_page=True)
             assert blocked == []

@@ -93,7 +93,7 @@ def test_live_rows_states_and_alerts(lake_dir, reg):
     assert snap["states"].set_index("asset").loc["N-P1", "open_alerts"] == 1
     assert snap["newest"] == t0 + 19 * MIN
     assert "N-P1 runs dry" in olive.alerts_html(snap["alerts"], ops.timezone)
-    assert "1 pumps live, 1 silent · 1 open live alerts" in olive.caption(snap, ops.timezone)
+    assert "1 pump live, 1 silent · 1 open live alert" in olive.caption(snap, ops.timezone)
     chart = olive.live_chart(snap["rows"], timezone=ops.timezone)
     assert len(chart.object.children) == 2           # power and specific energy panels
 
@@ -188,4 +188,4 @@ def test_the_ipywidgets_live_view_redraws_on_its_timer(lake_dir, reg, tmp_path):
 
     view = asyncio.run(run())
     assert "N-P2 runs dry" in view.alerts.value
-    assert "1 open live alerts" in view.caption.value
+    assert "1 open live alert" in view.caption.value

@@ -222,9 +222,10 @@ def caption(snap: dict, timezone: str) -> str:
     when = "no minute built yet" if newest is None else \
         f"newest minute {local(newest, timezone):%Y-%m-%d %H:%M}"
     n_silent = int(st["silent"].sum()) if len(st) else 0
-    return (f"{when} · {len(st) - n_silent} pumps live, {n_silent} silent · "
-            f"{int((snap['alerts']['status'] == 'open').sum()) if len(snap['alerts']) else 0}"
-            " open live alerts")
+    n_live = len(st) - n_silent
+    n_open = int((snap["alerts"]["status"] == "open").sum()) if len(snap["alerts"]) else 0
+    return (f"{when} · {n_live} pump{'' if n_live == 1 else 's'} live, {n_silent} silent · "
+            f"{n_open} open live alert{'' if n_open == 1 else 's'}")
 
 
 def live_chart(rows: pd.DataFrame, *, timezone: str, series=("power", "specific_energy"),
