@@ -416,3 +416,117 @@ def test_a_pump_id_before_pump_is_no_unknown_station(demo_registry):
 def test_using_more_than_another_pump_is_energy(demo_registry):
     dq = _read("did N-P1 use more than N-P2 last week", demo_registry)
     assert (dq.metric.key, dq.rank, dq.assets) == ("energy", "max", ("N-P1", "N-P2"))
+
+
+# -- the blind set's four misses, each a class (blind.yaml b-reg-05, b-reg-07, b-def-02,
+# b-refuse-01), with siblings ----------------------------------------------------------
+@pytest.mark.parametrize("q, name, value", [
+    ("weekend price at north per kwh", "weekend rate", 0.12),            # b-reg-05
+    ("price per kwh at the weekend at north", "weekend rate", 0.12),
+    ("what's the weekend electricity price at north", "weekend rate", 0.12),
+    ("what do we pay per kwh at weekends at south", "weekend rate", 0.11),
+    ("energy cost per kwh at south on the weekend", "weekend rate", 0.11),
+    ("what does a kwh cost at night at south", "off-peak rate", 0.085),
+    ("peak price per kwh for north", "peak rate", 0.31),
+])
+def test_a_tariff_period_beside_a_price_is_a_rate_not_a_period(demo_registry, q, name, value):
+    from pumplib.qa import ask
+
+    a = ask(q, None, registry=demo_registry, now=NOW)
+    assert a.type == "data" and (name, value) in {(f["name"], f["value"])
+                                                  for f in a.registry_facts}, a.text
+
+
+def test_a_price_per_kwh_names_no_metric_but_energy_used_at_a_weekend_is_reported(
+        demo_registry):
+    r = read_question("weekend price at north per kwh", demo_registry, NOW)
+    assert r.metric is None and not r.problems
+    # kWh used "at the weekend" is a metric over an unread period: reported, never widened
+    r = read_question("how many kwh did N-P1 use at the weekend", demo_registry, NOW)
+    assert r.query is None and r.problems[0].kind == "period"
+
+
+@pytest.mark.parametrize("q, name, value", [
+    ("is n-p2 on a vsd or fixed speed", "pump type", "fixed_speed"),     # b-reg-07
+    ("does S-P1 have a vfd", "pump type", "variable_speed"),
+    ("is N-P3 dol or vsd", "pump type", "fixed_speed"),
+    ("what rpm is S-P2 rated at", "rated speed", 2960),
+    ("kw rating of S-P2", "rated power", 18.5),
+    ("bep flow of n-p3", "BEP flow", 280.7),
+])
+def test_pump_domain_abbreviations_name_what_pumplib_holds(demo_registry, q, name, value):
+    from pumplib.qa import ask
+
+    assert not read_question(q, demo_registry, NOW).problems, q     # never read as a typo
+    a = ask(q, None, registry=demo_registry, now=NOW)
+    assert a.type == "data" and (name, value) in {(f["name"], f["value"])
+                                                  for f in a.registry_facts}, a.text
+
+
+def test_one_unknown_word_does_not_refuse_a_known_fact_of_a_known_pump(demo_registry):
+    from pumplib.qa import ask
+
+    r = read_question("is n-p2 on a qsd or fixed speed", demo_registry, NOW)
+    assert [p.text for p in r.problems] == ["qsd"]
+    a = ask("is n-p2 on a qsd or fixed speed", None, registry=demo_registry, now=NOW)
+    assert a.type == "data" and a.registry_facts[0]["value"] == "fixed_speed"
+    assert a.unknown == ["qsd"] and "Not read: 'qsd'" in a.text          # said, not hidden
+    # with no known fact named, the unknown word is still refused
+    a = ask("is n-p2 on a qsd", None, registry=demo_registry, now=NOW)
+    assert a.type == "none", a.text
+
+
+@pytest.mark.parametrize("q, feature", [
+    ("what sensors feed wire2water eff", "wire_to_water_efficiency"),    # b-def-02
+    ("which signals go into w2w efficiency", "wire_to_water_efficiency"),
+    ("define wire2water", "wire_to_water_efficiency"),
+    ("how is spec energy calculated", "specific_energy"),
+    ("what feeds hyd power", "hydraulic_power"),
+    ("how's norm spec energy worked out", "normalised_specific_energy"),
+])
+def test_abbreviated_or_run_together_feature_names_get_the_definition(demo_registry, q,
+                                                                       feature):
+    from pumplib.qa import ask
+
+    a = ask(q, None, registry=demo_registry, now=NOW)
+    assert a.type == "data" and f"feature {feature}," in a.interpretation, a.text
+    assert a.formula and a.inputs and a.reading.startswith("Reading "), a.text
+
+
+def test_short_forms_are_read_only_where_they_stand_for_a_domain_word(demo_registry):
+    from pumplib.qa.glossary import short_form
+
+    assert _read("w2w eff of N-P1 last week", demo_registry).metric.key == "efficiency"
+    assert _read("spec energy of S-P1 yesterday", demo_registry).metric.key == \
+        "specific_energy"
+    assert short_form("spec", " sheet", set()) is None          # "spec" alone is no "specific"
+    assert short_form("foo2bar", "", {"wire", "water"}) is None  # both halves must be words
+
+
+@pytest.mark.parametrize("q", [
+    "how many km of mains does aquanet have",                      # b-refuse-01
+    "how many water meters does aquanet have",
+    "how many meters does aquanet have",
+    "how long is the pipe network of aquanet",
+    "how many service connections does aquanet have",
+    "how many hydrants are there at north",
+    "how many miles of pipes does the utility own",
+    "what is the total length of the distribution network",
+    "how many leaks did aquanet have last month",
+    "what is the npsh of N-P1",
+])
+def test_network_inventory_pumplib_does_not_hold_is_refused(demo_registry, q):
+    from pumplib.qa import ask
+
+    assert foreign_subject(q), q
+    assert ask(q, None, registry=demo_registry, now=NOW).type == "none", q
+
+
+@pytest.mark.parametrize("q", [
+    "how many meters of head does N-P1 deliver",     # metres of head: a pump's
+    "how many kwh did S-P1 draw from the mains last week",
+    "how do I run the pipeline",
+    "how many pumps does aquanet have",
+])
+def test_questions_on_what_pumplib_holds_are_not_network_inventory(q):
+    assert not foreign_subject(q), q

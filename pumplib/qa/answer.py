@@ -350,6 +350,9 @@ def ask(question: str, store: str | os.PathLike | None = None, *, index: QAIndex
         return _said(_refusal(reading, registry, parsed_now, foreign), said)
     if reading.problems:
         if _out_of_vocabulary(reading):
+            ans = _facts_despite_unknown(reading, registry, parsed_now)
+            if ans is not None:
+                return _said(_generate(ans, generator, index), said)
             return _said(_refusal(reading, registry, parsed_now,
                                   [f"nothing pumplib holds is about {p.text!r}"
                                    for p in reading.problems]), said)
@@ -452,6 +455,30 @@ def _out_of_vocabulary(reading) -> bool:
     return all(p.kind in ("metric", "word") and not any(
         near(w, words, cutoff=LIKELY) for w in p.text.lower().split())
         for p in reading.problems)
+
+
+def _facts_despite_unknown(reading, registry, now) -> Answer | None:
+    """The registry facts a question names about a known pump or station, when its only
+    problem is a word pumplib does not know ("is N-P2 on a qzd or fixed speed": its pump
+    type), the word named as not read; None otherwise (refused)."""
+    from . import structured
+
+    if reading.metric is not None or not (reading.assets or reading.stations) or any(
+            p.kind != "metric" for p in reading.problems):
+        return None
+    kinds = structured.fact_kinds(reading, registry)
+    if not kinds:
+        return None
+    ans = structured.registry_answer(reading, kinds, registry, now)
+    if ans.intent != "data":
+        return None
+    words = ", ".join(repr(p.text) for p in reading.problems)
+    note = f"Not read: {words} (a word pumplib does not know); the facts are those the rest " \
+           "of the question names."
+    ans.notes.append(note)
+    ans.text = f"{ans.text}\n{note}"
+    ans.unknown = [p.text for p in reading.problems]
+    return ans
 
 
 def _refusal(reading, registry, now, reasons: list[str]) -> Answer:

@@ -54,6 +54,7 @@ CONCEPTS: dict[str, str] = {w: c for c, words in {
     "offpeak": "offpeak",
     "shoulder": "shoulder",
     "weekend": "weekend weekends",
+    "night": "night nights overnight nighttime",
     "timezone": "timezone",
     "currency": "currency currencies",
     "holiday": "holiday holidays",
@@ -68,14 +69,30 @@ _PHRASES = (
     (r"power[- ]factor|cos\s*(?:phi|φ)", "powerfactor"),
     (r"off[- ]?peak|(?:night|default|base|standard)(?=\s+(?:rate|price|tariff))", "offpeak"),
     (r"time[- ]?zones?|\btz\b|utc offset", "timezone"),
-    (r"(?:variable|fixed|constant)[- ]speed|speed[- ]controlled|\bv[fs]ds?\b|inverters?|"
-     r"frequency converters?", "pumptype"),
+    (r"(?:variable|fixed|constant|single)[- ]speed|speed[- ]controlled|\bv[fs]ds?\b|inverters?|"
+     r"frequency converters?|\bdol\b|direct[- ]on[- ]line", "pumptype"),
     (r"per\s+kwh|/\s*kwh|a kwh", "price"),
     (r"flow[- ]?rate", "flow"),
     (r"\b(?:hold|holds|held|contain|contains)\b", "volume"),      # what a tank holds
     (r"bank holidays?|public holidays?|(?:tariff|holiday)'?s? calendar", "holiday"),
     (r"how many (?:\w+ )?pumps|number of (?:\w+ )?pumps|pump count", "pumpcount"),
 )
+
+#: a price of a unit of energy ("per kwh", "a kWh cost", "electricity price", "unit rate"):
+#: a tariff's rate, whatever period name stands beside it ("weekend price … per kwh"), and no
+#: metric of the golden tables (its "kwh" is no energy, its "cost" no energy cost)
+UNIT_PRICE = re.compile(
+    r"(?:\b(?:per|a|an|each|one|every)\s+|/\s*)(?:kwh|kilowatt[- ]?hours?|mwh|unit)\b"
+    r"(?:\s+(?:costs?|priced?))?|"
+    r"\b(?:kwh|mwh|electricity|energy|power|unit)\s+(?:prices?|rates?|tariffs?)\b|"
+    r"\b(?:costs?|prices?|priced|charged?|charges|pay|pays|paid)\s+(?:per|a|an|for\s+(?:a|an|one|"
+    r"each|every))\s+(?:kwh|kilowatt[- ]?hours?|mwh|unit)\b")
+
+
+def unit_price(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` (a metric's synonym) is part of a unit price of energy
+    (:data:`UNIT_PRICE`)."""
+    return any(m.start() < end and start < m.end() for m in UNIT_PRICE.finditer(text.lower()))
 
 
 @dataclass(frozen=True)
@@ -131,7 +148,8 @@ FACTS: tuple[FactKind, ...] = (
     FactKind("shoulder_rate", "shoulder rate", "tariff", "shoulder", "/kWh", "shoulder"),
     FactKind("weekend_rate", "weekend rate", "tariff", "weekend", "/kWh",
              "weekend+price|tariff"),
-    FactKind("offpeak_rate", "off-peak rate", "tariff", "default", "/kWh", "offpeak"),
+    FactKind("offpeak_rate", "off-peak rate", "tariff", "default", "/kWh",
+             "offpeak; night+price|tariff"),
     FactKind("tariff", "tariff", "tariff", "", "", "tariff; price"),
     FactKind("timezone", "time zone", "utility", "timezone", "", "timezone"),
     FactKind("currency", "currency", "utility", "currency", "", "currency"),

@@ -27,6 +27,9 @@ CONFIDENT = 0.8
 LIKELY = 0.7
 
 
+from .facts import unit_price  # noqa: E402
+from .glossary import KNOWN as _ABBREVIATED  # noqa: E402
+from .glossary import short_form  # noqa: E402
 from .metrics import _SPECIFIC, _WEAK, METRICS, Metric, _metric_span, find_metric  # noqa: E402,F401
 from .periods import (  # noqa: E402,F401 - the period grammar was part of this module
     _DATE_RE,
@@ -314,7 +317,8 @@ usage slowest fastest quickest inflow outflow thurs
 sums summed summing summation totals totalled totaled totalling totaling aggregate aggregated
 aggregating combine combining altogether collectively add adds added adding tally tallied
 """))
-_WORD = re.compile(r"(?<![\w-])[A-Za-z]+(?:-[A-Za-z]+)*(?![\w-])")
+#: a word: letters, with hyphens or a "2" between words ("wire2water")
+_WORD = re.compile(r"(?<![\w-])[A-Za-z]+(?:(?:-|2)[A-Za-z]+)*(?![\w-])")
 _PERIOD_START = re.compile(r"\b(?:last|past|previous|this|next|coming)\s+((?:[a-z0-9]+\s*){1,3})")
 _PERIOD_NOUN = re.compile(r"(?:week|month|day|year|quarter|fortnight|weekend|night|hour|"
                           r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)s?$")
@@ -475,7 +479,7 @@ def _static_known() -> frozenset[str]:
     from .. import signals
 
     words = set(STOPWORDS) | _COMMON | _SUBJECTS | set(MONTHS) | set(domain_words())
-    words |= model_words()
+    words |= model_words() | set(_ABBREVIATED)
     for name in signals.signals():
         words.update(name.lower().split("_"))
     return frozenset(words)
@@ -543,8 +547,8 @@ def correct_words(question: str, vocabulary: Iterable[str], known, names: Iterab
     pos = shift = 0
     for m in _WORD.finditer(question):
         word = m.group(0)
-        short = ABBREVIATIONS.get(word.lower())
-        if short is None and (len(word) < 3 or _is_known(word, known)
+        short = ABBREVIATIONS.get(word.lower()) or short_form(word, question[m.end():], known)
+        if short is None and (len(word) < 3 or "2" in word or _is_known(word, known)
                               or word.lower() in vocab_set):
             continue
         among = name_vocab if word[:1].isupper() and question[:m.start()].strip() else vocab
@@ -875,6 +879,8 @@ def read_question(question: str, registry, now=None, *,
     aliases = _station_aliases(registry)
     text, corrections, unknown = _corrected(question, registry, known, aliases)
     span = _metric_span(text)
+    if span and span[0].key in ("energy", "cost") and unit_price(text, span[1], span[2]):
+        span = None       # "per kwh", "a kWh cost": a tariff's price, no metric nor period
     metric = span[0] if span else None
     assets, stations, notes, problems = _entities(text, registry, fuzzy=False,
                                                   loose_ids=metric is not None)

@@ -92,6 +92,17 @@ FOREIGN_SUBJECTS: dict[str, str] = {
     "the distribution network (leaks, bursts, demand)":
         r"\bleak\w*|\bbursts?\b|\bmains? breaks?\b|non[- ]revenue water|water loss(?:es)?|"
         r"\bvalves? (?:positions?|count)\b|how many valves",
+    "the distribution network's assets (mains, pipes, meters, hydrants, connections, lengths)":
+        r"\b(?:water|trunk|distribution|rising|sewer)\s+mains\b|\bpipe\s*(?:network|length)s?\b|"
+        r"\bpipework\b|\bhydrants?\b|\bsewer(?:s|age)?\b|\b(?:water|customer|smart|household|"
+        r"domestic|revenue|billing|bulk|district)\s+meters?\b|\bmeter readings? of customers\b|"
+        r"\bservice\s+(?:connections?|lines|pipes)\b|\bdmas?\b|\bdistrict metered areas?\b|"
+        r"\bpressure zones?\b|\b(?:km|kms|kilomet(?:er|re)s?|miles?)\b|"
+        r"\b(?:how many|number of|count of|length of|total length|how long (?:is|are))\s+"
+        r"(?:[\w'-]+\s+){0,3}?(?:mains|pipes|pipelines|valves|hydrants|connections|properties|"
+        r"meters(?!\s+of\b)|(?:pipe |water |distribution )?network)\b",
+    "suction conditions pumplib does not compute (NPSH)":
+        r"\bnpsh[ar]?\b|net positive suction head",
     "purchases and capital costs (new equipment, materials)":
         r"\b(?:a|an|the|our|that|this)\s+(?:new|replacement|spare)\b.{0,40}\b(?:cost|costs|price|"
         r"prices|priced)\b|\b(?:cost|price)s?\s+(?:of|for)\s+(?:a|an|the)?\s*(?:new|replacement|"
