@@ -428,6 +428,9 @@ def test_using_more_than_another_pump_is_energy(demo_registry):
     ("energy cost per kwh at south on the weekend", "weekend rate", 0.11),
     ("what does a kwh cost at night at south", "off-peak rate", 0.085),
     ("peak price per kwh for north", "peak rate", 0.31),
+    ("weekend eur/kwh at north", "weekend rate", 0.12),
+    ("price of electricity at the weekend at north", "weekend rate", 0.12),
+    ("euros per kwh at night at south", "off-peak rate", 0.085),
 ])
 def test_a_tariff_period_beside_a_price_is_a_rate_not_a_period(demo_registry, q, name, value):
     from pumplib.qa import ask
@@ -441,6 +444,9 @@ def test_a_price_per_kwh_names_no_metric_but_energy_used_at_a_weekend_is_reporte
         demo_registry):
     r = read_question("weekend price at north per kwh", demo_registry, NOW)
     assert r.metric is None and not r.problems
+    # the cost of electricity over a period stays the energy cost
+    assert _read("what was the cost of electricity for N-P1 last week",
+                 demo_registry).metric.key == "cost"
     # kWh used "at the weekend" is a metric over an unread period: reported, never widened
     r = read_question("how many kwh did N-P1 use at the weekend", demo_registry, NOW)
     assert r.query is None and r.problems[0].kind == "period"
@@ -452,6 +458,7 @@ def test_a_price_per_kwh_names_no_metric_but_energy_used_at_a_weekend_is_reporte
     ("is N-P3 dol or vsd", "pump type", "fixed_speed"),
     ("what rpm is S-P2 rated at", "rated speed", 2960),
     ("kw rating of S-P2", "rated power", 18.5),
+    ("hp rating of N-P1", "rated power", 41.2),
     ("bep flow of n-p3", "BEP flow", 280.7),
 ])
 def test_pump_domain_abbreviations_name_what_pumplib_holds(demo_registry, q, name, value):

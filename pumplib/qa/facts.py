@@ -29,7 +29,7 @@ from pathlib import Path
 CONCEPTS: dict[str, str] = {w: c for c, words in {
     "motor": "motor motors drive drives",
     "rated": "rated rating ratings nominal nameplate design",
-    "power": "power kw kilowatt kilowatts wattage",
+    "power": "power kw kilowatt kilowatts wattage hp horsepower",
     "size": "size sized big bigger biggest large larger largest capacity dimensions",
     "flow": "flow flows flowrate throughput",
     "head": "head lift",
@@ -71,7 +71,7 @@ _PHRASES = (
     (r"time[- ]?zones?|\btz\b|utc offset", "timezone"),
     (r"(?:variable|fixed|constant|single)[- ]speed|speed[- ]controlled|\bv[fs]ds?\b|inverters?|"
      r"frequency converters?|\bdol\b|direct[- ]on[- ]line", "pumptype"),
-    (r"per\s+kwh|/\s*kwh|a kwh", "price"),
+    (r"per\s+kwh|[^\s/]*/\s*kwh|a kwh", "price"),
     (r"flow[- ]?rate", "flow"),
     (r"\b(?:hold|holds|held|contain|contains)\b", "volume"),      # what a tank holds
     (r"bank holidays?|public holidays?|(?:tariff|holiday)'?s? calendar", "holiday"),
@@ -82,9 +82,12 @@ _PHRASES = (
 #: a tariff's rate, whatever period name stands beside it ("weekend price … per kwh"), and no
 #: metric of the golden tables (its "kwh" is no energy, its "cost" no energy cost)
 UNIT_PRICE = re.compile(
+    r"(?:(?:\b(?:eur|euros?|cents?|ct|usd|dollars?|gbp|pounds?)|[€$£])\s*)?"
     r"(?:\b(?:per|a|an|each|one|every)\s+|/\s*)(?:kwh|kilowatt[- ]?hours?|mwh|unit)\b"
     r"(?:\s+(?:costs?|priced?))?|"
     r"\b(?:kwh|mwh|electricity|energy|power|unit)\s+(?:prices?|rates?|tariffs?)\b|"
+    r"\b(?:prices?|rates?|tariffs?)\s+(?:of|for)\s+(?:the\s+|a\s+|one\s+)?(?:electricity|energy|"
+    r"power|kwh|kilowatt[- ]?hours?|mwh)\b|"
     r"\b(?:costs?|prices?|priced|charged?|charges|pay|pays|paid)\s+(?:per|a|an|for\s+(?:a|an|one|"
     r"each|every))\s+(?:kwh|kilowatt[- ]?hours?|mwh|unit)\b")
 
