@@ -506,6 +506,8 @@ def test_short_forms_are_read_only_where_they_stand_for_a_domain_word(demo_regis
     assert _read("w2w eff of N-P1 last week", demo_registry).metric.key == "efficiency"
     assert _read("spec energy of S-P1 yesterday", demo_registry).metric.key == \
         "specific_energy"
+    assert _read("tdh of N-P1 last week", demo_registry).metric.key == "head"
+    assert _read("nrg of S-P2 yesterday", demo_registry).metric.key == "energy"
     assert short_form("spec", " sheet", set()) is None          # "spec" alone is no "specific"
     assert short_form("foo2bar", "", {"wire", "water"}) is None  # both halves must be words
 
@@ -534,6 +536,8 @@ def test_network_inventory_pumplib_does_not_hold_is_refused(demo_registry, q):
     "how many kwh did S-P1 draw from the mains last week",
     "how do I run the pipeline",
     "how many pumps does aquanet have",
+    "how many meters is the max level of the north tank",
+    "how many connections does the mqtt source keep open",
 ])
 def test_questions_on_what_pumplib_holds_are_not_network_inventory(q):
     assert not foreign_subject(q), q

@@ -27,7 +27,7 @@ SHORT_FORMS: dict[str, str | tuple[str, str]] = {
     "norm": ("normalised", r"\.?\s+(?:specific|spec)\b"),
     "nrg": "energy", "elec": "electricity", "pwr": "power",
     "kwhr": "kwh", "kwhrs": "kwh",
-    "tdh": "total head",
+    "tdh": "pumping head",
     "disch": "discharge", "suct": "suction",
 }
 #: abbreviations of the domain known as words: what they stand for

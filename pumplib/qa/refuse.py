@@ -99,8 +99,9 @@ FOREIGN_SUBJECTS: dict[str, str] = {
         r"\bservice\s+(?:connections?|lines|pipes)\b|\bdmas?\b|\bdistrict metered areas?\b|"
         r"\bpressure zones?\b|\b(?:km|kms|kilomet(?:er|re)s?|miles?)\b|"
         r"\b(?:how many|number of|count of|length of|total length|how long (?:is|are))\s+"
-        r"(?:[\w'-]+\s+){0,3}?(?:mains|pipes|pipelines|valves|hydrants|connections|properties|"
-        r"meters(?!\s+of\b)|(?:pipe |water |distribution )?network)\b",
+        r"(?:[\w'-]+\s+){0,3}?(?:mains|pipes|pipelines|valves|hydrants|properties|(?:customer|"
+        r"house|household|property|water)\s+connections|meters(?=\s+(?:does|do|have|has|are "
+        r"there|installed)\b|\s*\??\s*$)|(?:pipe |water |distribution )?network)\b",
     "suction conditions pumplib does not compute (NPSH)":
         r"\bnpsh[ar]?\b|net positive suction head",
     "purchases and capital costs (new equipment, materials)":
