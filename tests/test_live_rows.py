@@ -335,3 +335,15 @@ def test_the_service_flushes_its_hooks_at_shutdown():
 
     flush_hooks([Broken(), lambda lake, a, b: None, Rows()])
     assert calls == ["rows"]
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "Europe/Rome"])
+def test_live_alerts_take_zone_aware_times(tz):
+    """Sample times may come zone-aware (a frame read back from the lake or a query):
+    the same instants as epoch nanoseconds, naive times taken as UTC."""
+    from pumplib.live.alerts import _normalised
+
+    t = pd.date_range("2026-03-01 00:00", periods=3, freq="s", tz=tz)
+    df = pd.DataFrame({"asset": "N-P1", "signal": "flow", "time": t, "value": [1.0, 2, 3]})
+    want = t.tz_convert("UTC") if tz else t.tz_localize("UTC")
+    assert _normalised(df)["time"].tolist() == [int(x.value) for x in want]

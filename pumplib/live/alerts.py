@@ -558,7 +558,7 @@ def _normalised(samples: pd.DataFrame) -> pd.DataFrame:
         raise ArgumentError(f"live alert samples need the columns asset, signal, time, value; "
                             f"missing {', '.join(missing)}")
     t = samples["time"]
-    if not np.issubdtype(t.dtype, np.integer):
+    if not pd.api.types.is_integer_dtype(t.dtype):     # datetimes, zone-aware or not
         t = pd.to_datetime(t, utc=True).dt.tz_convert(None).astype("datetime64[ns]")
         t = t.astype(np.int64)
     out = pd.DataFrame({"asset": samples["asset"].astype(str).to_numpy(),
