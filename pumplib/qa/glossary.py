@@ -18,8 +18,7 @@ import re
 #: short forms read as the words they stand for: ``word: expansion`` or ``word: (expansion,
 #: pattern the text after the word must match)`` ("spec" is specific only before "energy")
 SHORT_FORMS: dict[str, str | tuple[str, str]] = {
-    "eff": "efficiency", "effs": "efficiencies", "effy": "efficiency", "effcy": "efficiency",
-    "effic": "efficiency", "efficy": "efficiency",
+    "eff": "efficiency", "effs": "efficiencies",   # ("effcy": a typo, asked back)
     "w2w": "wire-to-water", "wtow": "wire-to-water",
     "hyd": ("hydraulic", r"\.?\s+power"), "hydr": ("hydraulic", r"\.?\s+power"),
     "spec": ("specific", r"\.?\s+(?:energy|energies)\b"),
