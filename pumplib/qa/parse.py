@@ -834,6 +834,18 @@ def _name_words(aliases) -> set[str]:
     return names | {m for m in MONTHS if len(m) > 3 and m != "sept"} | set(WEEKDAYS)
 
 
+def _period_problem(said: str, near: tuple[str, ...]) -> Problem:
+    """The problem of a period that cannot be read, with the close periods (``near``, or
+    the phrases closest to what was said) and the phrases that are read."""
+    near = near or tuple(close_matches(said, PERIOD_PHRASES))
+    return Problem(
+        "period", said, f"cannot read the period {said!r}."
+        + (f" Did you mean {', '.join(map(repr, near))}?" if near else "")
+        + " Periods I read: " + ", ".join(PERIOD_PHRASES)
+        + ", in March, on 2026-03-20, the week of 2026-03-16, "
+          "between 2026-03-23 and 2026-03-25", near)
+
+
 def read_question(question: str, registry, now=None, *,
                   known_words: Iterable[str] | None = None) -> Reading:
     """Read a question: correct typos, resolve names and the period, and report the rest.
@@ -914,17 +926,9 @@ def read_question(question: str, registry, now=None, *,
         if isinstance(p, Period) and p != period))
     if period is False:
         period = None
-    elif period is None:
-        said = _unread_period(text, known)
-        if said:
-            near = periods_near or tuple(close_matches(said, PERIOD_PHRASES))
-            problems.append(Problem(
-                "period", said, f"cannot read the period {said!r}."
-                + (f" Did you mean {', '.join(map(repr, near))}?" if near else "")
-                + " Periods I read: " + ", ".join(PERIOD_PHRASES)
-                + ", in March, on 2026-03-20, the week of 2026-03-16, "
-                  "between 2026-03-23 and 2026-03-25", near))
-            periods_near = near
+    elif period is None and (said := _unread_period(text, known)):
+        problems.append(_period_problem(said, periods_near))
+        periods_near = problems[-1].near
     if metric is not None and (assets or stations or period):      # not a definition
         problems += _time_problems(text)
     if metric is None and near_metrics:
