@@ -81,8 +81,9 @@ class Broker:
     """
 
     def __init__(self, root: str | os.PathLike, port: int | None = None, *,
-                 executable: str | os.PathLike | None = None):
+                 executable: str | os.PathLike | None = None, autosave: int = 5):
         self.executable = mosquitto_path(executable)
+        self.autosave = int(autosave)
         self.root = Path(root).resolve()
         self.port = int(port or free_port())
         self.proc: subprocess.Popen | None = None
@@ -99,7 +100,7 @@ class Broker:
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {self.root}/\n"
-            "autosave_interval 5\n"
+            f"autosave_interval {self.autosave}\n"
             "max_queued_messages 1000000\n"
             "max_inflight_messages 0\n"
             f"log_dest file {self.root / 'mosquitto.log'}\n"
@@ -130,6 +131,11 @@ class Broker:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and persistence (a broker restart)."""
+        self.stop()
+        self.start()
 
     def __enter__(self) -> Broker:
         return self.start()

@@ -57,7 +57,7 @@ from ..errors import ConfigError, PumplibError, UnknownNameError, choices_messag
 from .wal import Sample, SampleLog
 
 __all__ = ["NAMESPACE", "OpcUaConfig", "OpcUaSource", "SimulatedServer", "configured",
-           "load_config", "run_source", "serve_simulated", "to_sample"]
+           "load_config", "run_source", "run_until_set", "serve_simulated", "to_sample"]
 
 _log = logging.getLogger(__name__)
 
@@ -370,24 +370,35 @@ def run_source(config: OpcUaConfig, log: SampleLog,
     Returns the source (its counters) when stopped.
     """
     source = OpcUaSource(config, log, flush_interval=flush_interval)
-    stop_event = stop_event or threading.Event()
+    run_until_set(source, stop_event or threading.Event())
+    return source
+
+
+def run_until_set(source: OpcUaSource, stop_event: threading.Event) -> None:
+    """Run ``source`` on an event loop of this thread until ``stop_event`` is set."""
 
     async def main():
-        stop = asyncio.Event()
-
-        async def watch():
-            while not stop_event.is_set():
-                await asyncio.sleep(0.1)
-            stop.set()
-
-        watcher = asyncio.create_task(watch())
-        try:
+        async with _stopped_by(stop_event) as stop:
             await source.run(stop)
-        finally:
-            watcher.cancel()
 
     asyncio.run(main())
-    return source
+
+
+@contextlib.asynccontextmanager
+async def _stopped_by(stop_event: threading.Event):
+    """An asyncio event set once the thread event ``stop_event`` is (polled every 0.1 s)."""
+    stop = asyncio.Event()
+
+    async def watch():
+        while not stop_event.is_set():
+            await asyncio.sleep(0.1)
+        stop.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield stop
+    finally:
+        watcher.cancel()
 
 
 # -- a simulated server -----------------------------------------------------------------------
@@ -540,22 +551,12 @@ def serve_simulated(registry: Any = None, *, host: str = "127.0.0.1", port: int 
         async with SimulatedServer(registry, host=host, port=port) as srv:
             if ready is not None:
                 ready.set()
-            stop = asyncio.Event()
-
-            async def watch():
-                while not stop_event.is_set():
-                    await asyncio.sleep(0.1)
-                stop.set()
-
-            watcher = asyncio.create_task(watch())
-            try:
+            async with _stopped_by(stop_event) as stop:
                 n = await srv.play(speed=speed, start=start, days=days, minutes=minutes,
                                    freq=freq, faults=faults, stop=stop)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), linger)
                 return n
-            finally:
-                watcher.cancel()
 
     try:
         return asyncio.run(main())

@@ -186,11 +186,11 @@ class LiveService:
 
             self.source = MqttSource(self.broker, self.log, self.client_id).start()
         if opcua_cfg is not None:
-            from .opcua import OpcUaSource
+            from .opcua import OpcUaSource, run_until_set
 
             self.opcua_source = OpcUaSource(opcua_cfg, self.log)
             self._opcua_thread = threading.Thread(
-                target=_run_opcua, args=(self.opcua_source, self._opcua_stop),
+                target=run_until_set, args=(self.opcua_source, self._opcua_stop),
                 name="pumplib-live-opcua", daemon=True)
             self._opcua_thread.start()
 
@@ -456,27 +456,6 @@ def run_committer(spec: dict, stop: threading.Event | None = None) -> int:
         log.set_state("committer", None)
         lock.close()
         log.close()
-
-
-def _run_opcua(source, stop_event: threading.Event) -> None:
-    """Run an OPC UA source in this thread until ``stop_event`` is set."""
-    import asyncio
-
-    async def main():
-        stop = asyncio.Event()
-
-        async def watch():
-            while not stop_event.is_set():
-                await asyncio.sleep(0.1)
-            stop.set()
-
-        watcher = asyncio.create_task(watch())
-        try:
-            await source.run(stop)
-        finally:
-            watcher.cancel()
-
-    asyncio.run(main())
 
 
 def live_status(store=None, log=None, *, now_ns: int | None = None) -> dict:
