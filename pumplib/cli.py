@@ -21,7 +21,9 @@ from rich.table import Table
 
 from . import progress as _progress
 from .commands._options import (
+    JsonOpt,
     ProgressOpt,
+    StoreOpt,
     cadence_option,
     check_input,
     check_output,
@@ -85,9 +87,6 @@ app.add_typer(quality_app, name="quality")
 out = Console()
 err = Console(stderr=True)
 
-StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL or folder "
-                                              "(default: setting store.url).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def version_line() -> str:

@@ -11,6 +11,9 @@ from typing import Annotated
 
 import typer
 
+StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL or folder "
+                                              "(default: setting store.url).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ProgressOpt = Annotated[bool | None, typer.Option(
     "--progress/--no-progress",
     help="Draw progress bars on stderr (default: only on a terminal, never with --json).")]

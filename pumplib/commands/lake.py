@@ -9,9 +9,7 @@ from typing import Annotated
 
 import typer
 
-StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL or folder "
-                                              "(default: setting store.url).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+from ._options import JsonOpt, StoreOpt
 
 
 def lake_gc(

@@ -7,13 +7,11 @@ from typing import Annotated
 
 import typer
 
-from ._options import cadence_option
+from ._options import StoreOpt, cadence_option
 
 live_app = typer.Typer(help="The live path: MQTT samples into the raw lake each minute.",
                        no_args_is_help=True)
 
-StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL or folder "
-                                              "(default: setting store.url).")]
 LogOpt = Annotated[Path | None, typer.Option("--log", help="Write-ahead log (default: "
                                              "<store>.live.sqlite beside a local store).")]
 

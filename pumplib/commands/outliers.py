@@ -8,15 +8,12 @@ from typing import Annotated
 
 import typer
 
-from ._options import ProgressOpt, cadence_option, check_time, time_option
+from ._options import JsonOpt, ProgressOpt, StoreOpt, cadence_option, check_time, time_option
 
 outliers_app = typer.Typer(help="Outlier discovery (Stumpy matrix profile + change scores): "
                                 "find events per pump, list them, explain one.",
                            no_args_is_help=True)
 
-StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL or folder "
-                                              "(default: setting store.url).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 RunOpt = Annotated[str | None, typer.Option("--run", help="Outlier run id (default: the "
                                             "latest run).")]
 

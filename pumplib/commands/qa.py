@@ -9,18 +9,15 @@ from typing import Annotated
 
 import typer
 
-from ._options import check_input, open_lake, time_option
+from ._options import JsonOpt, StoreOpt, check_input, open_lake, time_option
 
 qa_app = typer.Typer(help="Question answering: the index behind `pumplib ask`, and its "
                           "evaluation set.", no_args_is_help=True)
 
-StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL or folder "
-                                              "(default: setting store.url).")]
 IndexOpt = Annotated[Path | None, typer.Option("--index-dir", help="Index folder (default: "
                                                ".pumplib/qa_index/<store> beside the store).")]
 RegistryOpt = Annotated[Path | None, typer.Option("--registry", help="Asset registry YAML "
                                                   "(default: setting assets.registry).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def _json(obj) -> None:

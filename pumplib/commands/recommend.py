@@ -9,13 +9,10 @@ from typing import Annotated
 
 import typer
 
-from ._options import check_input, check_period, open_lake, time_option
+from ._options import JsonOpt, StoreOpt, check_input, check_period, open_lake, time_option
 
-StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL or folder "
-                                              "(default: setting store.url).")]
 RegistryOpt = Annotated[Path | None, typer.Option("--registry", help="Asset registry YAML "
                                                   "(default: setting assets.registry).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 StationOpt = Annotated[str, typer.Option("--station", help="Station id, e.g. SOUTH.")]
 DaysOpt = Annotated[int, typer.Option("--days", min=1, help="Horizon in days (demand from "
                                       "the simulator, or from the lake with --store).")]

@@ -10,18 +10,15 @@ from typing import Annotated
 
 import typer
 
-from ._options import ProgressOpt, open_lake
+from ._options import JsonOpt, ProgressOpt, StoreOpt, open_lake
 
 run_app = typer.Typer(help="Scheduled runs: the pipeline notebooks, executed with papermill.",
                       no_args_is_help=True)
 forecast_app = typer.Typer(help="Forecasts (Darts): back-tests and stored forecasts.",
                            no_args_is_help=True)
 
-StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL or folder "
-                                              "(default: setting store.url).")]
 RunsOpt = Annotated[Path | None, typer.Option("--runs-dir", help="Folder of run folders "
                                               "(default: <store>/../runs).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ParamsOpt = Annotated[list[str] | None, typer.Option(
     "--params", "-p", help="Notebook parameter KEY=VALUE (JSON values parsed); repeatable.")]
 RegistryOpt = Annotated[Path | None, typer.Option("--registry", help="Asset registry YAML "

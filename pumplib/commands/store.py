@@ -10,16 +10,13 @@ from typing import Annotated
 
 import typer
 
-from ._options import ProgressOpt, check_output, open_lake, time_option
+from ._options import JsonOpt, ProgressOpt, StoreOpt, check_output, open_lake, time_option
 
 catalog_app = typer.Typer(help="Intake catalogs of the lake and the features: list, search, "
                                "show, generate.", no_args_is_help=True)
 
-StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store URL or folder "
-                                              "(default: setting store.url).")]
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="Folder of the generated catalogs "
                                               "(default: setting catalog.dir).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 LiveOpt = Annotated[str | None, typer.Option("--store", "-s", help="Read live from this store "
                                              "instead of the generated catalog files.")]
 CatalogOpt = Annotated[Path | None, typer.Option("--catalog", help="Folder of feature YAML "
