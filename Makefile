@@ -15,25 +15,26 @@ PYTEST_ARGS ?=
 
 env: $(STAMP) browser broker
 
+# Debian packages the tests need, installed when missing (as root with apt-get), else a
+# warning: $(call debian,BINARY,PACKAGE,WHAT NEEDS IT)
+define debian
+	@test -x $(1) || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian $(2) for $(3)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(2) >/dev/null || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(2) >/dev/null; }; \
+	  else echo "warning: $(1) missing and apt-get unavailable: $(3) will be skipped"; fi; }
+endef
+
 # headless browser tests drive Debian's chromium (never a Playwright browser download)
 CHROMIUM ?= /usr/bin/chromium
 browser:
-	@test -x $(CHROMIUM) || { \
-	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian chromium for the browser tests"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
-	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
-	  else echo "warning: $(CHROMIUM) missing and apt-get unavailable: browser tests will be skipped"; fi; }
+	$(call debian,$(CHROMIUM),chromium,the browser tests)
 
 # the live path's tests, demo and benchmark use Debian's MQTT broker (never a mock)
 MOSQUITTO ?= /usr/sbin/mosquitto
 broker:
-	@test -x $(MOSQUITTO) || { \
-	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian mosquitto for the live path"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null || \
-	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null; }; \
-	  else echo "warning: $(MOSQUITTO) missing and apt-get unavailable: live-path tests will be skipped"; fi; }
+	$(call debian,$(MOSQUITTO),mosquitto,the live-path tests)
 
 $(STAMP): $(LOCK) pyproject.toml pumplib/features/_kernels.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
