@@ -393,13 +393,11 @@ def _jsonable_config() -> dict:
 
 def _die_with_parent(parent: int) -> None:
     """Linux: SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
-    try:
-        import ctypes
+    import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass          # elsewhere: the loop's parent check ends it within a tick
+    # no prctl (not Linux): the committer loop's parent check ends it within a tick
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)   # the parent died before the request took effect
 
