@@ -43,6 +43,7 @@ import pandas as pd
 
 from .. import config
 from ..errors import ArgumentError, PumplibError
+from ..serve import free_port
 
 __all__ = ["Broker", "DemoError", "LiveDemo", "main", "mosquitto_path"]
 
@@ -65,12 +66,6 @@ def mosquitto_path(executable: str | os.PathLike | None = None) -> str:
         raise DemoError(f"mosquitto is missing ({path}): `make env` installs Debian's "
                         "mosquitto (or: apt-get install mosquitto)")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Broker:

@@ -54,6 +54,7 @@ import yaml
 from asyncua import Client, Server, ua
 
 from ..errors import ConfigError, PumplibError, UnknownNameError, choices_message
+from ..serve import free_port
 from .wal import Sample, SampleLog
 
 __all__ = ["NAMESPACE", "OpcUaConfig", "OpcUaSource", "SimulatedServer", "configured",
@@ -430,7 +431,7 @@ class SimulatedServer:
 
         self.registry = _as_registry(registry)
         self.host = host
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.endpoint = f"opc.tcp://{host}:{self.port}/pumplib/"
         self.server: Server | None = None
         self.ns = 2
@@ -563,11 +564,3 @@ def serve_simulated(registry: Any = None, *, host: str = "127.0.0.1", port: int 
     except OSError as exc:
         raise OpcUaError(f"cannot serve OPC UA at {host}:{port}: {exc.strerror or exc}"
                          ) from None
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
